@@ -1,0 +1,461 @@
+//! Contact details: email addresses, phone numbers (E.164) and countries (ISO 3166-1 alpha-2).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::ValidationError;
+
+/// A normalized email address: trimmed, domain lowercased; the local part keeps its case
+/// because RFC 5321 lets a mail server treat it as case-sensitive.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Email(String);
+
+impl Email {
+    /// Validates and normalizes an address.
+    pub fn parse(field: &str, raw: &str) -> Result<Self, ValidationError> {
+        let bad = |why: &str| {
+            ValidationError::field(
+                field,
+                format!("an email address like name@example.com ({why})"),
+            )
+        };
+        let s = raw.trim();
+        if s.len() > 254 {
+            return Err(bad("at most 254 characters"));
+        }
+        let Some((local, domain)) = s.rsplit_once('@') else {
+            return Err(bad("missing '@'"));
+        };
+        if local.is_empty() || local.len() > 64 {
+            return Err(bad("the part before '@' must have 1 to 64 characters"));
+        }
+        if local.chars().any(|c| {
+            c.is_whitespace()
+                || c.is_control()
+                || c == '@'
+                || c == '"'
+                || c == ','
+                || c == '<'
+                || c == '>'
+        }) || local.starts_with('.')
+            || local.ends_with('.')
+            || local.contains("..")
+        {
+            return Err(bad("invalid characters before '@'"));
+        }
+        let labels: Vec<&str> = domain.split('.').collect();
+        let domain_ok = labels.len() >= 2
+            && labels.iter().all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+                    && l.chars().all(|c| c.is_alphanumeric() || c == '-')
+            });
+        if !domain_ok {
+            return Err(bad("the domain must look like example.com"));
+        }
+        Ok(Self(format!("{local}@{}", domain.to_lowercase())))
+    }
+
+    /// The normalized address.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for Email {
+    type Error = ValidationError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse("email", &s)
+    }
+}
+
+impl From<Email> for String {
+    fn from(e: Email) -> Self {
+        e.0
+    }
+}
+
+/// ISO 3166-1 alpha-2 codes with their international calling codes (ITU-T E.164 assignments).
+/// Sorted by country code for binary search.
+const COUNTRIES: &[(&str, u16)] = &[
+    ("AD", 376),
+    ("AE", 971),
+    ("AF", 93),
+    ("AG", 1),
+    ("AI", 1),
+    ("AL", 355),
+    ("AM", 374),
+    ("AO", 244),
+    ("AR", 54),
+    ("AS", 1),
+    ("AT", 43),
+    ("AU", 61),
+    ("AW", 297),
+    ("AX", 358),
+    ("AZ", 994),
+    ("BA", 387),
+    ("BB", 1),
+    ("BD", 880),
+    ("BE", 32),
+    ("BF", 226),
+    ("BG", 359),
+    ("BH", 973),
+    ("BI", 257),
+    ("BJ", 229),
+    ("BL", 590),
+    ("BM", 1),
+    ("BN", 673),
+    ("BO", 591),
+    ("BQ", 599),
+    ("BR", 55),
+    ("BS", 1),
+    ("BT", 975),
+    ("BW", 267),
+    ("BY", 375),
+    ("BZ", 501),
+    ("CA", 1),
+    ("CC", 61),
+    ("CD", 243),
+    ("CF", 236),
+    ("CG", 242),
+    ("CH", 41),
+    ("CI", 225),
+    ("CK", 682),
+    ("CL", 56),
+    ("CM", 237),
+    ("CN", 86),
+    ("CO", 57),
+    ("CR", 506),
+    ("CU", 53),
+    ("CV", 238),
+    ("CW", 599),
+    ("CX", 61),
+    ("CY", 357),
+    ("CZ", 420),
+    ("DE", 49),
+    ("DJ", 253),
+    ("DK", 45),
+    ("DM", 1),
+    ("DO", 1),
+    ("DZ", 213),
+    ("EC", 593),
+    ("EE", 372),
+    ("EG", 20),
+    ("EH", 212),
+    ("ER", 291),
+    ("ES", 34),
+    ("ET", 251),
+    ("FI", 358),
+    ("FJ", 679),
+    ("FK", 500),
+    ("FM", 691),
+    ("FO", 298),
+    ("FR", 33),
+    ("GA", 241),
+    ("GB", 44),
+    ("GD", 1),
+    ("GE", 995),
+    ("GF", 594),
+    ("GG", 44),
+    ("GH", 233),
+    ("GI", 350),
+    ("GL", 299),
+    ("GM", 220),
+    ("GN", 224),
+    ("GP", 590),
+    ("GQ", 240),
+    ("GR", 30),
+    ("GT", 502),
+    ("GU", 1),
+    ("GW", 245),
+    ("GY", 592),
+    ("HK", 852),
+    ("HN", 504),
+    ("HR", 385),
+    ("HT", 509),
+    ("HU", 36),
+    ("ID", 62),
+    ("IE", 353),
+    ("IL", 972),
+    ("IM", 44),
+    ("IN", 91),
+    ("IO", 246),
+    ("IQ", 964),
+    ("IR", 98),
+    ("IS", 354),
+    ("IT", 39),
+    ("JE", 44),
+    ("JM", 1),
+    ("JO", 962),
+    ("JP", 81),
+    ("KE", 254),
+    ("KG", 996),
+    ("KH", 855),
+    ("KI", 686),
+    ("KM", 269),
+    ("KN", 1),
+    ("KP", 850),
+    ("KR", 82),
+    ("KW", 965),
+    ("KY", 1),
+    ("KZ", 7),
+    ("LA", 856),
+    ("LB", 961),
+    ("LC", 1),
+    ("LI", 423),
+    ("LK", 94),
+    ("LR", 231),
+    ("LS", 266),
+    ("LT", 370),
+    ("LU", 352),
+    ("LV", 371),
+    ("LY", 218),
+    ("MA", 212),
+    ("MC", 377),
+    ("MD", 373),
+    ("ME", 382),
+    ("MF", 590),
+    ("MG", 261),
+    ("MH", 692),
+    ("MK", 389),
+    ("ML", 223),
+    ("MM", 95),
+    ("MN", 976),
+    ("MO", 853),
+    ("MP", 1),
+    ("MQ", 596),
+    ("MR", 222),
+    ("MS", 1),
+    ("MT", 356),
+    ("MU", 230),
+    ("MV", 960),
+    ("MW", 265),
+    ("MX", 52),
+    ("MY", 60),
+    ("MZ", 258),
+    ("NA", 264),
+    ("NC", 687),
+    ("NE", 227),
+    ("NF", 672),
+    ("NG", 234),
+    ("NI", 505),
+    ("NL", 31),
+    ("NO", 47),
+    ("NP", 977),
+    ("NR", 674),
+    ("NU", 683),
+    ("NZ", 64),
+    ("OM", 968),
+    ("PA", 507),
+    ("PE", 51),
+    ("PF", 689),
+    ("PG", 675),
+    ("PH", 63),
+    ("PK", 92),
+    ("PL", 48),
+    ("PM", 508),
+    ("PR", 1),
+    ("PS", 970),
+    ("PT", 351),
+    ("PW", 680),
+    ("PY", 595),
+    ("QA", 974),
+    ("RE", 262),
+    ("RO", 40),
+    ("RS", 381),
+    ("RU", 7),
+    ("RW", 250),
+    ("SA", 966),
+    ("SB", 677),
+    ("SC", 248),
+    ("SD", 249),
+    ("SE", 46),
+    ("SG", 65),
+    ("SH", 290),
+    ("SI", 386),
+    ("SJ", 47),
+    ("SK", 421),
+    ("SL", 232),
+    ("SM", 378),
+    ("SN", 221),
+    ("SO", 252),
+    ("SR", 597),
+    ("SS", 211),
+    ("ST", 239),
+    ("SV", 503),
+    ("SX", 1),
+    ("SY", 963),
+    ("SZ", 268),
+    ("TC", 1),
+    ("TD", 235),
+    ("TG", 228),
+    ("TH", 66),
+    ("TJ", 992),
+    ("TK", 690),
+    ("TL", 670),
+    ("TM", 993),
+    ("TN", 216),
+    ("TO", 676),
+    ("TR", 90),
+    ("TT", 1),
+    ("TV", 688),
+    ("TW", 886),
+    ("TZ", 255),
+    ("UA", 380),
+    ("UG", 256),
+    ("US", 1),
+    ("UY", 598),
+    ("UZ", 998),
+    ("VA", 39),
+    ("VC", 1),
+    ("VE", 58),
+    ("VG", 1),
+    ("VI", 1),
+    ("VN", 84),
+    ("VU", 678),
+    ("WF", 681),
+    ("WS", 685),
+    ("XK", 383),
+    ("YE", 967),
+    ("YT", 262),
+    ("ZA", 27),
+    ("ZM", 260),
+    ("ZW", 263),
+];
+
+/// A country as an ISO 3166-1 alpha-2 code (`DE`, `US`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Country([u8; 2]);
+
+impl Country {
+    /// Looks up a code (case-insensitive).
+    pub fn parse(field: &str, raw: &str) -> Result<Self, ValidationError> {
+        let upper = raw.trim().to_ascii_uppercase();
+        match COUNTRIES.binary_search_by(|(c, _)| (*c).cmp(upper.as_str())) {
+            Ok(i) => {
+                let b = COUNTRIES[i].0.as_bytes();
+                Ok(Self([b[0], b[1]]))
+            }
+            Err(_) => Err(ValidationError::field(
+                field,
+                "an ISO 3166-1 alpha-2 country code such as DE or US",
+            )),
+        }
+    }
+
+    /// The two-letter code.
+    pub fn code(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or("ZZ")
+    }
+
+    /// The international calling code (49 for DE).
+    pub fn calling_code(&self) -> u16 {
+        COUNTRIES
+            .binary_search_by(|(c, _)| (*c).cmp(self.code()))
+            .map(|i| COUNTRIES[i].1)
+            .unwrap_or(0)
+    }
+}
+
+impl fmt::Display for Country {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+impl TryFrom<String> for Country {
+    type Error = ValidationError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse("country", &s)
+    }
+}
+
+impl From<Country> for String {
+    fn from(c: Country) -> Self {
+        c.code().to_owned()
+    }
+}
+
+/// A phone number. Normalized to E.164 (`+4930123456`) when it is international or its country is
+/// known; otherwise kept as the digits given, which are still unique per tenant.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Phone(String);
+
+impl Phone {
+    /// Validates and normalizes `raw`; `country` supplies the calling code for national numbers.
+    ///
+    /// National numbers drop their trunk prefix (`0` in most countries, `1` in the North American
+    /// plan, `8` in Russia and Kazakhstan, `06` in Hungary) except in Italy, San Marino and the
+    /// Vatican, where the leading `0` is part of the number.
+    pub fn parse(
+        field: &str,
+        raw: &str,
+        country: Option<Country>,
+    ) -> Result<Self, ValidationError> {
+        let expected =
+            "a phone number of 4 to 15 digits, optionally starting with + and the country code";
+        let s = raw.trim();
+        let mut digits = String::with_capacity(s.len());
+        let mut international = false;
+        for (i, c) in s.chars().enumerate() {
+            match c {
+                '0'..='9' => digits.push(c),
+                '+' if i == 0 => international = true,
+                ' ' | '-' | '.' | '(' | ')' | '/' => {}
+                _ => return Err(ValidationError::field(field, expected)),
+            }
+        }
+        if !international && digits.starts_with("00") {
+            international = true;
+            digits.drain(..2);
+        }
+        if international {
+            if !(8..=15).contains(&digits.len()) || digits.starts_with('0') {
+                return Err(ValidationError::field(field, expected));
+            }
+            return Ok(Self(format!("+{digits}")));
+        }
+        if !(4..=15).contains(&digits.len()) {
+            return Err(ValidationError::field(field, expected));
+        }
+        let Some(country) = country else {
+            return Ok(Self(digits));
+        };
+        let cc = country.calling_code();
+        let national: &str = match (cc, country.code()) {
+            (39, _) | (378, _) => &digits,
+            (1, _) if digits.len() == 11 => digits.strip_prefix('1').unwrap_or(&digits),
+            (7, _) => digits.strip_prefix('8').unwrap_or(&digits),
+            (36, _) => digits.strip_prefix("06").unwrap_or(&digits),
+            _ => digits.strip_prefix('0').unwrap_or(&digits),
+        };
+        let e164 = format!("+{cc}{national}");
+        if e164.len() - 1 > 15 || national.len() < 4 {
+            return Err(ValidationError::field(field, expected));
+        }
+        Ok(Self(e164))
+    }
+
+    /// The normalized number.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Phone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}

@@ -1,0 +1,631 @@
+//! Customers: people and organizations, their contact details, tags and typed attributes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::error::{Checker, text};
+use super::{Country, CustomerId, Date, Email, Money, Phone, Timestamp, ValidationError};
+
+/// Whether a customer is a person or an organization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum CustomerKind {
+    /// A natural person.
+    #[default]
+    Person,
+    /// A company or other organization.
+    Organization,
+}
+
+/// Where a customer stands in the relationship.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum LifecycleStage {
+    /// Receives communication, not yet a lead.
+    Subscriber,
+    /// Showed interest.
+    #[default]
+    Lead,
+    /// Qualified by marketing.
+    MarketingQualified,
+    /// Qualified by sales.
+    SalesQualified,
+    /// Has an open deal.
+    Opportunity,
+    /// Bought.
+    Customer,
+    /// Recommends us.
+    Evangelist,
+    /// Left.
+    Churned,
+    /// None of the above.
+    Other,
+}
+
+impl LifecycleStage {
+    /// Every stage, in funnel order.
+    pub const ALL: [LifecycleStage; 9] = [
+        Self::Subscriber,
+        Self::Lead,
+        Self::MarketingQualified,
+        Self::SalesQualified,
+        Self::Opportunity,
+        Self::Customer,
+        Self::Evangelist,
+        Self::Churned,
+        Self::Other,
+    ];
+
+    /// The kebab-case name used in JSON, CSV and the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Subscriber => "subscriber",
+            Self::Lead => "lead",
+            Self::MarketingQualified => "marketing-qualified",
+            Self::SalesQualified => "sales-qualified",
+            Self::Opportunity => "opportunity",
+            Self::Customer => "customer",
+            Self::Evangelist => "evangelist",
+            Self::Churned => "churned",
+            Self::Other => "other",
+        }
+    }
+
+    /// A stable one-byte code for index keys.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// Parses the kebab-case name.
+    pub fn parse(field: &str, s: &str) -> Result<Self, ValidationError> {
+        let s = s.trim().to_ascii_lowercase().replace('_', "-");
+        Self::ALL.into_iter().find(|l| l.as_str() == s).ok_or_else(|| {
+            ValidationError::field(
+                field,
+                "one of subscriber, lead, marketing-qualified, sales-qualified, opportunity, customer, evangelist, churned, other",
+            )
+        })
+    }
+}
+
+impl fmt::Display for LifecycleStage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A tag: trimmed, lowercased, 1 to 64 characters, no control characters or commas.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Tag(String);
+
+impl Tag {
+    /// Validates and normalizes a tag.
+    pub fn parse(field: &str, raw: &str) -> Result<Self, ValidationError> {
+        let t = raw.trim().to_lowercase();
+        if t.is_empty()
+            || t.chars().count() > 64
+            || t.chars().any(|c| c.is_control() || c == ',' || c == '\0')
+        {
+            return Err(ValidationError::field(
+                field,
+                "a tag of 1 to 64 characters without commas",
+            ));
+        }
+        Ok(Self(t))
+    }
+
+    /// The tag text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Tag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for Tag {
+    type Error = ValidationError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse("tag", &s)
+    }
+}
+
+impl From<Tag> for String {
+    fn from(t: Tag) -> Self {
+        t.0
+    }
+}
+
+/// A custom attribute's name: 1 to 64 characters of `a-z`, `0-9`, `_`, `-` and `.`, starting with a letter.
+pub fn attribute_key(field: &str, raw: &str) -> Result<String, ValidationError> {
+    let k = raw.trim();
+    let ok = !k.is_empty()
+        && k.len() <= 64
+        && k.starts_with(|c: char| c.is_ascii_lowercase())
+        && k.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'.')
+        });
+    if ok {
+        Ok(k.to_owned())
+    } else {
+        Err(ValidationError::field(
+            field,
+            "an attribute name of 1 to 64 characters a-z, 0-9, '_', '-', '.', starting with a letter",
+        ))
+    }
+}
+
+/// A typed custom attribute value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AttributeValue {
+    /// Free text (at most 4096 characters).
+    Text(String),
+    /// A finite number.
+    Number(f64),
+    /// True or false.
+    Boolean(bool),
+    /// A calendar date.
+    Date(Date),
+    /// An amount of money.
+    Money(Money),
+}
+
+impl AttributeValue {
+    /// Checks the value's own rules (finite numbers, bounded text).
+    pub fn validate(&self, field: &str) -> Result<(), ValidationError> {
+        match self {
+            Self::Text(t) if t.chars().count() > 4096 => Err(ValidationError::field(
+                field,
+                "text of at most 4096 characters",
+            )),
+            Self::Number(n) if !n.is_finite() => {
+                Err(ValidationError::field(field, "a finite number"))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// An id the customer has in another system, unique per tenant: `(source, id)`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ExternalId {
+    /// The system, e.g. `shopify` (1 to 64 characters of a-z, 0-9, '_', '-', '.').
+    pub source: String,
+    /// The id in that system (1 to 256 characters).
+    pub id: String,
+}
+
+impl ExternalId {
+    /// Validates an external id.
+    pub fn new(field: &str, source: &str, id: &str) -> Result<Self, ValidationError> {
+        let source = attribute_key(&format!("{field}.source"), source).map_err(|_| {
+            ValidationError::field(
+                format!("{field}.source"),
+                "a source name such as shopify (a-z, 0-9, '_', '-', '.')",
+            )
+        })?;
+        let id = text(&format!("{field}.id"), id, 256, false)?;
+        Ok(Self { source, id })
+    }
+}
+
+/// Where a customer is.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Location {
+    /// Country.
+    pub country: Option<Country>,
+    /// Region, state or province.
+    pub region: Option<String>,
+    /// City.
+    pub city: Option<String>,
+}
+
+/// Optional demographics of a person.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Demographics {
+    /// Date of birth.
+    pub birth_date: Option<Date>,
+    /// Gender as the customer stated it (free text, at most 32 characters).
+    pub gender: Option<String>,
+}
+
+/// A stored customer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Customer {
+    /// Id.
+    pub id: CustomerId,
+    /// Person or organization.
+    pub kind: CustomerKind,
+    /// Display name: "first last" for people, the organization's name otherwise.
+    pub name: String,
+    /// A person's first name.
+    pub first_name: Option<String>,
+    /// A person's last name.
+    pub last_name: Option<String>,
+    /// The organization a person belongs to.
+    pub organization: Option<CustomerId>,
+    /// Normalized email, unique per tenant.
+    pub email: Option<Email>,
+    /// Normalized phone, unique per tenant.
+    pub phone: Option<Phone>,
+    /// Ids in other systems, each unique per tenant.
+    pub external_ids: Vec<ExternalId>,
+    /// Location.
+    pub location: Location,
+    /// Demographics.
+    pub demographics: Demographics,
+    /// Lifecycle stage.
+    pub lifecycle: LifecycleStage,
+    /// Tags.
+    pub tags: BTreeSet<Tag>,
+    /// Custom attributes.
+    pub attributes: BTreeMap<String, AttributeValue>,
+    /// The user responsible for this customer.
+    pub owner: Option<String>,
+    /// Whether the customer agreed to marketing communication.
+    pub marketing_consent: bool,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Last change.
+    pub updated_at: Timestamp,
+    /// Incremented by every change; updates name the version they expect.
+    pub version: u64,
+}
+
+/// The fields of a new customer as received (from JSON, CSV or a plugin), before validation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CustomerInput {
+    /// Person (default) or organization.
+    pub kind: CustomerKind,
+    /// An organization's name, or a person's full name when first/last are not given.
+    pub name: Option<String>,
+    /// A person's first name.
+    pub first_name: Option<String>,
+    /// A person's last name.
+    pub last_name: Option<String>,
+    /// The organization a person belongs to.
+    pub organization: Option<CustomerId>,
+    /// Email.
+    pub email: Option<String>,
+    /// Phone; national numbers need `country`.
+    pub phone: Option<String>,
+    /// External ids.
+    pub external_ids: Vec<ExternalId>,
+    /// Country code.
+    pub country: Option<String>,
+    /// Region.
+    pub region: Option<String>,
+    /// City.
+    pub city: Option<String>,
+    /// Date of birth.
+    pub birth_date: Option<Date>,
+    /// Gender.
+    pub gender: Option<String>,
+    /// Lifecycle stage (default lead).
+    pub lifecycle: Option<LifecycleStage>,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Custom attributes.
+    pub attributes: BTreeMap<String, AttributeValue>,
+    /// Owner.
+    pub owner: Option<String>,
+    /// Marketing consent (default false).
+    pub marketing_consent: bool,
+}
+
+fn opt_text(c: &mut Checker, field: &str, v: Option<&str>, max: usize) -> Option<String> {
+    v.filter(|s| !s.trim().is_empty())
+        .and_then(|s| c.take(text(field, s, max, false)))
+}
+
+impl Customer {
+    /// Validates `input` into a new customer at version 1.
+    pub fn new(
+        id: CustomerId,
+        input: CustomerInput,
+        now: Timestamp,
+    ) -> Result<Self, ValidationError> {
+        let mut c = Checker::default();
+        let first_name = opt_text(&mut c, "first_name", input.first_name.as_deref(), 200);
+        let last_name = opt_text(&mut c, "last_name", input.last_name.as_deref(), 200);
+        let explicit = opt_text(&mut c, "name", input.name.as_deref(), 300);
+        if input.kind == CustomerKind::Organization && (first_name.is_some() || last_name.is_some())
+        {
+            c.fail(
+                "first_name",
+                "no first or last name for an organization (use name)",
+            );
+        }
+        if input.kind == CustomerKind::Organization && input.organization.is_some() {
+            c.fail("organization", "no parent organization for an organization");
+        }
+        let name = explicit.clone().or_else(|| {
+            let full = [first_name.as_deref(), last_name.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" ");
+            (!full.is_empty()).then_some(full)
+        });
+        let country = input
+            .country
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+            .and_then(|s| c.take(Country::parse("country", s)));
+        let email = input
+            .email
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+            .and_then(|s| c.take(Email::parse("email", s)));
+        let phone = input
+            .phone
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+            .and_then(|s| c.take(Phone::parse("phone", s, country)));
+        let name = match name {
+            Some(n) => n,
+            None => match (&email, &phone) {
+                (Some(e), _) => e.as_str().to_owned(),
+                (None, Some(p)) => p.as_str().to_owned(),
+                (None, None) => {
+                    c.fail(
+                        "name",
+                        "a name, first_name/last_name, email or phone to identify the customer",
+                    );
+                    String::new()
+                }
+            },
+        };
+        let mut external_ids: Vec<ExternalId> = Vec::new();
+        for (i, e) in input.external_ids.iter().enumerate() {
+            let field = format!("external_ids[{i}]");
+            if let Some(x) = c.take(ExternalId::new(&field, &e.source, &e.id)) {
+                if external_ids.iter().any(|y| y.source == x.source) {
+                    c.fail(field, "one external id per source");
+                } else {
+                    external_ids.push(x);
+                }
+            }
+        }
+        if external_ids.len() > 16 {
+            c.fail("external_ids", "at most 16 external ids");
+        }
+        let tags = parse_tags(&mut c, &input.tags);
+        let attributes = check_attributes(&mut c, input.attributes);
+        let region = opt_text(&mut c, "region", input.region.as_deref(), 200);
+        let city = opt_text(&mut c, "city", input.city.as_deref(), 200);
+        let gender = opt_text(&mut c, "gender", input.gender.as_deref(), 32);
+        let owner = opt_text(&mut c, "owner", input.owner.as_deref(), 200);
+        c.finish()?;
+        Ok(Self {
+            id,
+            kind: input.kind,
+            name,
+            first_name,
+            last_name,
+            organization: input.organization,
+            email,
+            phone,
+            external_ids,
+            location: Location {
+                country,
+                region,
+                city,
+            },
+            demographics: Demographics {
+                birth_date: input.birth_date,
+                gender,
+            },
+            lifecycle: input.lifecycle.unwrap_or_default(),
+            tags,
+            attributes,
+            owner,
+            marketing_consent: input.marketing_consent,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        })
+    }
+
+    /// Applies `patch`, bumping the version. Returns the names of the fields that changed (empty when
+    /// nothing did, in which case the customer is left untouched).
+    pub fn apply(
+        &mut self,
+        patch: CustomerPatch,
+        now: Timestamp,
+    ) -> Result<Vec<&'static str>, ValidationError> {
+        let mut input = CustomerInput {
+            kind: self.kind,
+            name: Some(self.name.clone()),
+            first_name: self.first_name.clone(),
+            last_name: self.last_name.clone(),
+            organization: self.organization,
+            email: self.email.as_ref().map(|e| e.as_str().to_owned()),
+            phone: self.phone.as_ref().map(|p| p.as_str().to_owned()),
+            external_ids: self.external_ids.clone(),
+            country: self.location.country.map(|c| c.code().to_owned()),
+            region: self.location.region.clone(),
+            city: self.location.city.clone(),
+            birth_date: self.demographics.birth_date,
+            gender: self.demographics.gender.clone(),
+            lifecycle: Some(self.lifecycle),
+            tags: self.tags.iter().map(|t| t.as_str().to_owned()).collect(),
+            attributes: self.attributes.clone(),
+            owner: self.owner.clone(),
+            marketing_consent: self.marketing_consent,
+        };
+        let names_changed = patch.first_name.is_some() || patch.last_name.is_some();
+        if names_changed && patch.name.is_none() {
+            // Re-derive the display name from the new first/last names.
+            input.name = None;
+        }
+        set(&mut input.name, patch.name);
+        set(&mut input.first_name, patch.first_name);
+        set(&mut input.last_name, patch.last_name);
+        set(&mut input.organization, patch.organization);
+        set(&mut input.email, patch.email);
+        set(&mut input.phone, patch.phone);
+        set(&mut input.country, patch.country);
+        set(&mut input.region, patch.region);
+        set(&mut input.city, patch.city);
+        set(&mut input.birth_date, patch.birth_date);
+        set(&mut input.gender, patch.gender);
+        set(&mut input.owner, patch.owner);
+        if let Some(l) = patch.lifecycle {
+            input.lifecycle = Some(l);
+        }
+        if let Some(m) = patch.marketing_consent {
+            input.marketing_consent = m;
+        }
+        for x in patch.add_external_ids {
+            input.external_ids.retain(|e| e.source != x.source);
+            input.external_ids.push(x);
+        }
+        let mut c = Checker::default();
+        for t in &patch.remove_tags {
+            if let Some(tag) = c.take(Tag::parse("remove_tags", t)) {
+                input
+                    .tags
+                    .retain(|x| x.trim().to_lowercase() != tag.as_str());
+            }
+        }
+        input.tags.extend(patch.add_tags);
+        for k in patch.remove_attributes {
+            input.attributes.remove(&k);
+        }
+        input.attributes.extend(patch.set_attributes);
+        c.finish()?;
+        let mut next = Customer::new(self.id, input, now)?;
+        if self.kind == CustomerKind::Organization && next.organization.is_some() {
+            return Err(ValidationError::field(
+                "organization",
+                "no parent organization for an organization",
+            ));
+        }
+        next.created_at = self.created_at;
+        next.version = self.version;
+        let changed = self.diff(&next);
+        if !changed.is_empty() {
+            next.version = self.version + 1;
+            next.updated_at = now;
+            *self = next;
+        }
+        Ok(changed)
+    }
+
+    /// Names of the fields that differ between `self` and `other`.
+    pub fn diff(&self, other: &Customer) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        macro_rules! cmp {
+            ($($f:ident),*) => { $( if self.$f != other.$f { out.push(stringify!($f)); } )* };
+        }
+        cmp!(
+            kind,
+            name,
+            first_name,
+            last_name,
+            organization,
+            email,
+            phone,
+            external_ids,
+            location,
+            demographics,
+            lifecycle,
+            tags,
+            attributes,
+            owner,
+            marketing_consent
+        );
+        out
+    }
+}
+
+fn set<T>(slot: &mut Option<T>, patch: Option<Option<T>>) {
+    if let Some(v) = patch {
+        *slot = v;
+    }
+}
+
+fn parse_tags(c: &mut Checker, raw: &[String]) -> BTreeSet<Tag> {
+    let mut tags = BTreeSet::new();
+    for (i, t) in raw.iter().enumerate() {
+        if let Some(tag) = c.take(Tag::parse(&format!("tags[{i}]"), t)) {
+            tags.insert(tag);
+        }
+    }
+    if tags.len() > 100 {
+        c.fail("tags", "at most 100 tags");
+    }
+    tags
+}
+
+fn check_attributes(
+    c: &mut Checker,
+    attrs: BTreeMap<String, AttributeValue>,
+) -> BTreeMap<String, AttributeValue> {
+    if attrs.len() > 200 {
+        c.fail("attributes", "at most 200 attributes");
+    }
+    let mut out = BTreeMap::new();
+    for (k, v) in attrs {
+        let field = format!("attributes.{k}");
+        if c.take(attribute_key(&field, &k)).is_some() && c.take(v.validate(&field)).is_some() {
+            out.insert(k, v);
+        }
+    }
+    out
+}
+
+/// A change to a customer. `None` leaves a field alone; `Some(None)` clears it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CustomerPatch {
+    /// Display name.
+    pub name: Option<Option<String>>,
+    /// First name.
+    pub first_name: Option<Option<String>>,
+    /// Last name.
+    pub last_name: Option<Option<String>>,
+    /// Organization.
+    pub organization: Option<Option<CustomerId>>,
+    /// Email.
+    pub email: Option<Option<String>>,
+    /// Phone.
+    pub phone: Option<Option<String>>,
+    /// Country.
+    pub country: Option<Option<String>>,
+    /// Region.
+    pub region: Option<Option<String>>,
+    /// City.
+    pub city: Option<Option<String>>,
+    /// Date of birth.
+    pub birth_date: Option<Option<Date>>,
+    /// Gender.
+    pub gender: Option<Option<String>>,
+    /// Owner.
+    pub owner: Option<Option<String>>,
+    /// Lifecycle stage.
+    pub lifecycle: Option<LifecycleStage>,
+    /// Marketing consent.
+    pub marketing_consent: Option<bool>,
+    /// External ids to add (replacing one of the same source).
+    pub add_external_ids: Vec<ExternalId>,
+    /// Tags to add.
+    pub add_tags: Vec<String>,
+    /// Tags to remove.
+    pub remove_tags: Vec<String>,
+    /// Attributes to set.
+    pub set_attributes: BTreeMap<String, AttributeValue>,
+    /// Attributes to remove.
+    pub remove_attributes: Vec<String>,
+}

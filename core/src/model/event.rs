@@ -1,0 +1,85 @@
+//! The event log: one entry per mutation, gap-free sequence numbers per tenant.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Actor, CustomerId, DealId, InteractionId, PipelineId, Timestamp};
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EventKind {
+    /// The tenant was created (always sequence number 1).
+    TenantCreated,
+    /// A customer was created.
+    CustomerCreated,
+    /// A customer was changed.
+    CustomerUpdated,
+    /// A customer and their interactions and deals were erased for privacy; only this event remains.
+    CustomerErased,
+    /// An interaction was logged.
+    InteractionLogged,
+    /// An interaction was changed.
+    InteractionUpdated,
+    /// A pipeline was created.
+    PipelineCreated,
+    /// A deal was created.
+    DealCreated,
+    /// A deal was changed.
+    DealUpdated,
+    /// A deal moved to another stage.
+    DealMoved,
+}
+
+/// The entity an event is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EntityRef {
+    /// The tenant itself.
+    Tenant,
+    /// A customer.
+    Customer(CustomerId),
+    /// An interaction, with its customer so followers need not look it up.
+    Interaction {
+        /// The interaction.
+        id: InteractionId,
+        /// Its customer.
+        customer: CustomerId,
+    },
+    /// A pipeline.
+    Pipeline(PipelineId),
+    /// A deal, with its customer.
+    Deal {
+        /// The deal.
+        id: DealId,
+        /// Its customer.
+        customer: CustomerId,
+    },
+}
+
+impl EntityRef {
+    /// The customer the event concerns, if any: what plugin dispatch rescores.
+    pub fn customer(&self) -> Option<CustomerId> {
+        match *self {
+            Self::Customer(c) => Some(c),
+            Self::Interaction { customer, .. } | Self::Deal { customer, .. } => Some(customer),
+            Self::Tenant | Self::Pipeline(_) => None,
+        }
+    }
+}
+
+/// One entry of a tenant's event log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// Sequence number: 1, 2, 3, ... per tenant, without gaps.
+    pub seq: u64,
+    /// When it was committed.
+    pub at: Timestamp,
+    /// Who did it.
+    pub actor: Actor,
+    /// What happened.
+    pub kind: EventKind,
+    /// To what.
+    pub entity: EntityRef,
+    /// Names of the fields that changed (empty for creations and erasures).
+    pub changed: Vec<String>,
+}

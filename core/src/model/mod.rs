@@ -1,0 +1,39 @@
+//! The domain model: tenants, customers, interactions, pipelines, deals and events.
+//!
+//! Free of storage and transport types; every constructor validates its input and names the
+//! offending field in its error.
+
+mod contact;
+mod customer;
+mod error;
+mod event;
+mod ids;
+mod interaction;
+mod money;
+mod pipeline;
+mod report;
+mod tenant;
+mod time;
+
+#[cfg(test)]
+mod tests;
+
+pub use self::time::{Date, Timestamp};
+pub use contact::{Country, Email, Phone};
+pub use customer::{
+    AttributeValue, Customer, CustomerInput, CustomerKind, CustomerPatch, Demographics, ExternalId,
+    LifecycleStage, Location, Tag, attribute_key,
+};
+pub use error::{Checker, FieldError, ValidationError};
+pub use event::{EntityRef, Event, EventKind};
+pub use ids::{Actor, CustomerId, DealId, InteractionId, PipelineId, StageId, TenantSlug};
+pub use interaction::{
+    Channel, Direction, Interaction, InteractionInput, InteractionKind, TaskStatus,
+};
+pub use money::{Currency, Money, MoneyError};
+pub use pipeline::{
+    Deal, DealInput, DealStatus, Pipeline, PipelineInput, Stage, StageCategory, StageInput,
+    StageVisit,
+};
+pub use report::{PipelineReport, ReportBuilder, StageReport};
+pub use tenant::{Tenant, TenantInput};

@@ -1,0 +1,293 @@
+//! Sales pipelines with ordered stages, and the deals that move through them.
+
+use serde::{Deserialize, Serialize};
+
+use super::error::{Checker, text};
+use super::{CustomerId, Date, DealId, Money, PipelineId, StageId, Timestamp, ValidationError};
+
+/// Whether a stage is still in play, or ends the deal won or lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StageCategory {
+    /// The deal is still being worked.
+    Open,
+    /// The deal was won.
+    Won,
+    /// The deal was lost.
+    Lost,
+}
+
+/// A deal's status, derived from the category of its current stage.
+pub type DealStatus = StageCategory;
+
+/// One stage of a pipeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stage {
+    /// Id.
+    pub id: StageId,
+    /// Name, unique within the pipeline.
+    pub name: String,
+    /// Win probability in percent (0-100), used for the weighted forecast.
+    pub probability: u8,
+    /// Open, won or lost.
+    pub category: StageCategory,
+}
+
+/// A stage as received.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageInput {
+    /// Name.
+    pub name: String,
+    /// Win probability in percent.
+    pub probability: u8,
+    /// Category (default open).
+    #[serde(default = "open")]
+    pub category: StageCategory,
+}
+
+fn open() -> StageCategory {
+    StageCategory::Open
+}
+
+/// A stored pipeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pipeline {
+    /// Id.
+    pub id: PipelineId,
+    /// Name, unique per tenant.
+    pub name: String,
+    /// Stages in funnel order.
+    pub stages: Vec<Stage>,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Incremented by every change.
+    pub version: u64,
+}
+
+/// A pipeline as received.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineInput {
+    /// Name.
+    pub name: String,
+    /// Stages in funnel order (1 to 50).
+    pub stages: Vec<StageInput>,
+}
+
+impl Pipeline {
+    /// Validates `input` into a new pipeline, giving each stage a fresh id.
+    pub fn new(
+        id: PipelineId,
+        input: PipelineInput,
+        now: Timestamp,
+    ) -> Result<Self, ValidationError> {
+        let mut c = Checker::default();
+        let name = c.take(text("name", &input.name, 200, false));
+        if input.stages.is_empty() || input.stages.len() > 50 {
+            c.fail("stages", "1 to 50 stages");
+        }
+        let mut stages: Vec<Stage> = Vec::with_capacity(input.stages.len());
+        for (i, s) in input.stages.into_iter().enumerate() {
+            let field = format!("stages[{i}]");
+            let sname = c.take(text(&format!("{field}.name"), &s.name, 200, false));
+            if s.probability > 100 {
+                c.fail(format!("{field}.probability"), "a percentage from 0 to 100");
+            }
+            if let Some(n) = sname {
+                if stages.iter().any(|x| x.name.eq_ignore_ascii_case(&n)) {
+                    c.fail(
+                        format!("{field}.name"),
+                        "a stage name not used by another stage of this pipeline",
+                    );
+                }
+                stages.push(Stage {
+                    id: StageId::generate(),
+                    name: n,
+                    probability: s.probability.min(100),
+                    category: s.category,
+                });
+            }
+        }
+        c.finish()?;
+        Ok(Self {
+            id,
+            name: name.unwrap_or_default(),
+            stages,
+            created_at: now,
+            version: 1,
+        })
+    }
+
+    /// The stage with this id.
+    pub fn stage(&self, id: StageId) -> Option<&Stage> {
+        self.stages.iter().find(|s| s.id == id)
+    }
+
+    /// The stage with this name (case-insensitive).
+    pub fn stage_named(&self, name: &str) -> Option<&Stage> {
+        self.stages
+            .iter()
+            .find(|s| s.name.eq_ignore_ascii_case(name.trim()))
+    }
+}
+
+/// A deal's stay in one stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StageVisit {
+    /// The stage.
+    pub stage: StageId,
+    /// When the deal entered it.
+    pub entered_at: Timestamp,
+    /// When it left (none while it is still there).
+    pub left_at: Option<Timestamp>,
+}
+
+/// A stored deal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deal {
+    /// Id.
+    pub id: DealId,
+    /// The customer the deal is with.
+    pub customer: CustomerId,
+    /// Its pipeline.
+    pub pipeline: PipelineId,
+    /// Its current stage.
+    pub stage: StageId,
+    /// Title.
+    pub title: String,
+    /// Value.
+    pub amount: Money,
+    /// Expected close date.
+    pub expected_close: Option<Date>,
+    /// The user responsible.
+    pub owner: Option<String>,
+    /// Every stage the deal has been in, oldest first; the last entry is the current stage.
+    pub history: Vec<StageVisit>,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Last change.
+    pub updated_at: Timestamp,
+    /// Incremented by every change.
+    pub version: u64,
+}
+
+/// A deal as received.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DealInput {
+    /// The customer.
+    pub customer: CustomerId,
+    /// The pipeline.
+    pub pipeline: PipelineId,
+    /// The starting stage (default: the pipeline's first).
+    #[serde(default)]
+    pub stage: Option<StageId>,
+    /// Title.
+    pub title: String,
+    /// Value (not negative).
+    pub amount: Money,
+    /// Expected close date.
+    #[serde(default)]
+    pub expected_close: Option<Date>,
+    /// Owner.
+    #[serde(default)]
+    pub owner: Option<String>,
+}
+
+impl Deal {
+    /// Validates `input` against its pipeline into a new deal that enters its first stage at `now`.
+    pub fn new(
+        id: DealId,
+        input: DealInput,
+        pipeline: &Pipeline,
+        now: Timestamp,
+    ) -> Result<Self, ValidationError> {
+        let mut c = Checker::default();
+        let title = c.take(text("title", &input.title, 300, false));
+        if input.amount.minor < 0 {
+            c.fail("amount", "a non-negative amount");
+        }
+        let owner = input
+            .owner
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+            .and_then(|s| c.take(text("owner", s, 200, false)));
+        let stage = match input.stage {
+            Some(s) if pipeline.stage(s).is_none() => {
+                c.fail("stage", format!("a stage of pipeline '{}'", pipeline.name));
+                None
+            }
+            Some(s) => Some(s),
+            None => pipeline.stages.first().map(|s| s.id),
+        };
+        c.finish()?;
+        let stage =
+            stage.ok_or_else(|| ValidationError::field("pipeline", "a pipeline with stages"))?;
+        Ok(Self {
+            id,
+            customer: input.customer,
+            pipeline: pipeline.id,
+            stage,
+            title: title.unwrap_or_default(),
+            amount: input.amount,
+            expected_close: input.expected_close,
+            owner,
+            history: vec![StageVisit {
+                stage,
+                entered_at: now,
+                left_at: None,
+            }],
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        })
+    }
+
+    /// Moves the deal to `stage` at `at`, closing the current visit. Moving to the current stage is a
+    /// no-op (returns false).
+    pub fn move_to(
+        &mut self,
+        stage: StageId,
+        pipeline: &Pipeline,
+        at: Timestamp,
+    ) -> Result<bool, ValidationError> {
+        if pipeline.stage(stage).is_none() {
+            return Err(ValidationError::field(
+                "stage",
+                format!("a stage of pipeline '{}'", pipeline.name),
+            ));
+        }
+        if stage == self.stage {
+            return Ok(false);
+        }
+        if let Some(last) = self.history.last_mut() {
+            if at < last.entered_at {
+                return Err(ValidationError::field(
+                    "at",
+                    format!(
+                        "a time after the deal entered its current stage ({})",
+                        last.entered_at
+                    ),
+                ));
+            }
+            last.left_at = Some(at);
+        }
+        self.history.push(StageVisit {
+            stage,
+            entered_at: at,
+            left_at: None,
+        });
+        self.stage = stage;
+        self.updated_at = at;
+        self.version += 1;
+        Ok(true)
+    }
+
+    /// The deal's status, from its stage's category.
+    pub fn status(&self, pipeline: &Pipeline) -> DealStatus {
+        pipeline
+            .stage(self.stage)
+            .map_or(StageCategory::Open, |s| s.category)
+    }
+}

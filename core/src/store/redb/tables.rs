@@ -1,0 +1,167 @@
+//! The storage layout: every redb table and how its keys are built, in one place.
+//!
+//! All tables map bytes to bytes. Tenant data is keyed by the tenant's number (4 bytes, big-endian)
+//! first, so each tenant owns a contiguous key range in every table. Ids are UUIDv7 bytes, which sort
+//! by creation time; timestamps are encoded so that byte order is time order.
+
+use redb::TableDefinition;
+
+pub(super) type Def = TableDefinition<'static, &'static [u8], &'static [u8]>;
+
+macro_rules! tables {
+    ($($(#[$doc:meta])* $variant:ident = $name:literal,)*) => {
+        /// Every table of the store.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub(crate) enum T { $($(#[$doc])* $variant),* }
+
+        impl T {
+            pub(crate) const ALL: &'static [T] = &[$(T::$variant),*];
+
+            pub(crate) const fn def(self) -> Def {
+                match self { $(T::$variant => TableDefinition::new($name)),* }
+            }
+
+            pub(crate) const fn name(self) -> &'static str {
+                match self { $(T::$variant => $name),* }
+            }
+        }
+    };
+}
+
+tables! {
+    /// `schema_version` -> u32 LE, `next_tenant` -> u32 LE.
+    Meta = "meta",
+    /// slug -> TenantRecord.
+    Tenants = "tenants",
+    /// t -> last event sequence number (u64 BE).
+    Heads = "heads",
+    /// t + seq -> Event.
+    Events = "events",
+    /// t + customer -> Customer.
+    Customers = "customers",
+    /// t + interaction -> Interaction.
+    Interactions = "interactions",
+    /// t + pipeline -> Pipeline.
+    Pipelines = "pipelines",
+    /// t + deal -> Deal.
+    Deals = "deals",
+    /// t + email -> customer (unique).
+    IdxEmail = "idx_email",
+    /// t + phone -> customer (unique).
+    IdxPhone = "idx_phone",
+    /// t + source + 0 + external id -> customer (unique).
+    IdxExternal = "idx_external",
+    /// t + tag + 0 + customer -> ().
+    IdxTag = "idx_tag",
+    /// t + lifecycle code + customer -> ().
+    IdxLifecycle = "idx_lifecycle",
+    /// t + owner + 0 + customer -> ().
+    IdxOwner = "idx_owner",
+    /// t + organization + member -> ().
+    IdxOrg = "idx_org",
+    /// t + lowercase name + 0 + customer -> ().
+    IdxName = "idx_name",
+    /// t + customer + occurred_at + interaction -> ().
+    IdxTimeline = "idx_timeline",
+    /// t + source + 0 + external id -> interaction (unique).
+    IdxInteractionExt = "idx_interaction_ext",
+    /// t + due_at + interaction -> () for open tasks and tickets with a due date.
+    IdxDue = "idx_due",
+    /// t + lowercase pipeline name -> pipeline (unique).
+    IdxPipelineName = "idx_pipeline_name",
+    /// t + pipeline + stage + deal -> Deal (a covering index: reports scan it alone).
+    IdxDealStage = "idx_deal_stage",
+    /// t + customer + deal -> ().
+    IdxCustomerDeals = "idx_customer_deals",
+}
+
+impl T {
+    /// Tables whose entries are derived from primary data; `kith check` verifies them.
+    pub(crate) const INDEXES: &'static [T] = &[
+        T::IdxEmail,
+        T::IdxPhone,
+        T::IdxExternal,
+        T::IdxTag,
+        T::IdxLifecycle,
+        T::IdxOwner,
+        T::IdxOrg,
+        T::IdxName,
+        T::IdxTimeline,
+        T::IdxInteractionExt,
+        T::IdxDue,
+        T::IdxPipelineName,
+        T::IdxDealStage,
+        T::IdxCustomerDeals,
+    ];
+}
+
+pub(crate) const SEP: u8 = 0;
+
+/// Builds a key from parts.
+#[derive(Debug)]
+pub(crate) struct K(Vec<u8>);
+
+impl K {
+    pub(crate) fn t(tenant: u32) -> Self {
+        let mut v = Vec::with_capacity(48);
+        v.extend_from_slice(&tenant.to_be_bytes());
+        Self(v)
+    }
+    pub(crate) fn id(mut self, id: [u8; 16]) -> Self {
+        self.0.extend_from_slice(&id);
+        self
+    }
+    pub(crate) fn text(mut self, s: &str) -> Self {
+        self.0.extend_from_slice(s.as_bytes());
+        self
+    }
+    /// Text followed by the separator, so that one value is not a prefix of another.
+    pub(crate) fn word(mut self, s: &str) -> Self {
+        self.0.extend_from_slice(s.as_bytes());
+        self.0.push(SEP);
+        self
+    }
+    pub(crate) fn byte(mut self, b: u8) -> Self {
+        self.0.push(b);
+        self
+    }
+    pub(crate) fn u64(mut self, n: u64) -> Self {
+        self.0.extend_from_slice(&n.to_be_bytes());
+        self
+    }
+    /// A signed time in byte order = time order.
+    pub(crate) fn time(mut self, micros: i64) -> Self {
+        self.0.extend_from_slice(&time_bytes(micros));
+        self
+    }
+    pub(crate) fn done(self) -> Vec<u8> {
+        self.0
+    }
+}
+
+pub(crate) fn time_bytes(micros: i64) -> [u8; 8] {
+    ((micros as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+pub(crate) fn time_from_bytes(b: [u8; 8]) -> i64 {
+    (u64::from_be_bytes(b) ^ (1 << 63)) as i64
+}
+
+/// The last 16 bytes of a key: the id that index keys end with.
+pub(crate) fn trailing_id(key: &[u8]) -> Option<[u8; 16]> {
+    key.len()
+        .checked_sub(16)
+        .and_then(|start| key[start..].try_into().ok())
+}
+
+/// The smallest key greater than every key starting with `prefix` (None: no such key).
+pub(crate) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}

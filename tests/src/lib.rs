@@ -1,0 +1,1 @@
+//! Shared helpers for Kith integration tests.
