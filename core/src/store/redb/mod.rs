@@ -66,6 +66,9 @@ pub(crate) struct Shared {
     tenants: RwLock<HashMap<String, u32>>,
     clock: Arc<dyn Clock>,
     stats: CommitStats,
+    /// Incremented after every durable commit; read snapshots are reused within a generation.
+    generation: AtomicU64,
+    snapshot: RwLock<Option<Arc<query::Snapshot>>>,
 }
 
 /// The embedded store: one redb file in a data directory.
@@ -110,6 +113,8 @@ impl RedbStore {
             tenants: RwLock::new(tenants),
             clock: config.clock,
             stats: CommitStats::default(),
+            generation: AtomicU64::new(0),
+            snapshot: RwLock::new(None),
         });
         let (sender, receiver) = mpsc::channel();
         let worker = Arc::clone(&shared);
@@ -249,6 +254,8 @@ fn commit_loop(shared: &Shared, receiver: &Receiver<Request>, max_batch: usize) 
             }
         }
         let replies = commit_batch(shared, &mut batch);
+        // Before any writer hears back, so that its next read sees its write.
+        shared.generation.fetch_add(1, Ordering::AcqRel);
         shared.stats.commits.fetch_add(1, Ordering::Relaxed);
         shared
             .stats

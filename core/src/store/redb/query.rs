@@ -2,6 +2,8 @@
 
 use std::ops::Bound;
 use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
 
 use redb::{ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable};
 use serde::de::DeserializeOwned;
@@ -24,6 +26,41 @@ type Table = ReadOnlyTable<&'static [u8], &'static [u8]>;
 
 pub(super) fn open(txn: &ReadTransaction, t: T) -> Result<Table> {
     Ok(txn.open_table(t.def())?)
+}
+
+/// A read snapshot shared by every query until the next commit, with tables opened on first use:
+/// a point read then costs one B-tree lookup instead of a new transaction and table open.
+pub(crate) struct Snapshot {
+    generation: u64,
+    txn: ReadTransaction,
+    tables: Vec<OnceLock<Table>>,
+}
+
+impl Snapshot {
+    fn new(generation: u64, txn: ReadTransaction) -> Self {
+        Self {
+            generation,
+            txn,
+            tables: T::ALL.iter().map(|_| OnceLock::new()).collect(),
+        }
+    }
+
+    fn table(&self, t: T) -> Result<&Table> {
+        let slot = &self.tables[t as usize];
+        if let Some(table) = slot.get() {
+            return Ok(table);
+        }
+        let table = open(&self.txn, t)?;
+        Ok(slot.get_or_init(|| table))
+    }
+}
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("generation", &self.generation)
+            .finish()
+    }
 }
 
 fn get_as<V: DeserializeOwned>(table: &Table, t: T, key: &[u8]) -> Result<Option<V>> {
@@ -106,7 +143,27 @@ fn scan_page(
 }
 
 impl RedbStore {
-    fn read(&self) -> Result<ReadTransaction> {
+    /// A snapshot that includes every commit acknowledged before this call.
+    fn read(&self) -> Result<Arc<Snapshot>> {
+        let shared = self.shared();
+        // Read the generation before beginning a transaction: a snapshot begun after that point
+        // holds at least every commit counted in it.
+        let generation = shared.generation.load(Ordering::Acquire);
+        if let Ok(guard) = shared.snapshot.read() {
+            if let Some(s) = guard.as_ref().filter(|s| s.generation == generation) {
+                return Ok(Arc::clone(s));
+            }
+        }
+        let snapshot = Arc::new(Snapshot::new(generation, shared.db.begin_read()?));
+        if let Ok(mut guard) = shared.snapshot.write() {
+            if guard.as_ref().is_none_or(|s| s.generation < generation) {
+                *guard = Some(Arc::clone(&snapshot));
+            }
+        }
+        Ok(snapshot)
+    }
+
+    fn read_fresh(&self) -> Result<ReadTransaction> {
         Ok(self.shared().db.begin_read()?)
     }
 
@@ -118,7 +175,7 @@ impl RedbStore {
     ) -> Result<Option<V>> {
         let n = self.tenant_number(tenant)?;
         let txn = self.read()?;
-        get_as(&open(&txn, t)?, t, &K::t(n).id(id).done())
+        get_as(txn.table(t)?, t, &K::t(n).id(id).done())
     }
 
     fn customer_by_index(
@@ -129,7 +186,8 @@ impl RedbStore {
     ) -> Result<Option<Customer>> {
         let n = self.tenant_number(tenant)?;
         let txn = self.read()?;
-        let Some(id) = open(&txn, t)?
+        let Some(id) = txn
+            .table(t)?
             .get(key(n).as_slice())?
             .map(|g| g.value().to_vec())
         else {
@@ -140,7 +198,7 @@ impl RedbStore {
             detail: "bad id".into(),
         })?;
         get_as(
-            &open(&txn, T::Customers)?,
+            txn.table(T::Customers)?,
             T::Customers,
             &K::t(n).id(id).done(),
         )
@@ -148,12 +206,12 @@ impl RedbStore {
 
     /// Resolves index keys ending in an id to the entities they point at.
     fn resolve<V: DeserializeOwned>(
-        txn: &ReadTransaction,
+        txn: &Snapshot,
         n: u32,
         t: T,
         keys: &[(Vec<u8>, Vec<u8>)],
     ) -> Result<Vec<V>> {
-        let table = open(txn, t)?;
+        let table = txn.table(t)?;
         keys.iter()
             .map(|(k, _)| {
                 let id = trailing_id(k).ok_or_else(|| Error::Corrupt {
@@ -176,17 +234,15 @@ impl Store for RedbStore {
 
     fn tenant(&self, slug: &TenantSlug) -> Result<Option<Tenant>> {
         let txn = self.read()?;
-        Ok(get_as::<TenantRecord>(
-            &open(&txn, T::Tenants)?,
-            T::Tenants,
-            slug.as_str().as_bytes(),
-        )?
-        .map(|r| r.tenant))
+        Ok(
+            get_as::<TenantRecord>(txn.table(T::Tenants)?, T::Tenants, slug.as_str().as_bytes())?
+                .map(|r| r.tenant),
+        )
     }
 
     fn tenants(&self) -> Result<Vec<Tenant>> {
         let txn = self.read()?;
-        let table = open(&txn, T::Tenants)?;
+        let table = txn.table(T::Tenants)?;
         table
             .iter()?
             .map(|r| {
@@ -245,7 +301,7 @@ impl Store for RedbStore {
         let (table, prefix) = match filter {
             CustomerFilter::All => {
                 let (rows, next) = scan_page(
-                    &open(&txn, T::Customers)?,
+                    txn.table(T::Customers)?,
                     &K::t(n).done(),
                     after,
                     limit,
@@ -266,13 +322,13 @@ impl Store for RedbStore {
             }
             CustomerFilter::EmailPrefix(p) => {
                 let (rows, next) = scan_page(
-                    &open(&txn, T::IdxEmail)?,
+                    txn.table(T::IdxEmail)?,
                     &K::t(n).text(p.trim()).done(),
                     after,
                     limit,
                     false,
                 )?;
-                let table = open(&txn, T::Customers)?;
+                let table = txn.table(T::Customers)?;
                 let items = rows
                     .iter()
                     .map(|(_, id)| {
@@ -292,7 +348,7 @@ impl Store for RedbStore {
                 return Ok(Page { items, next });
             }
         };
-        let (rows, next) = scan_page(&open(&txn, table)?, &prefix, after, limit, false)?;
+        let (rows, next) = scan_page(txn.table(table)?, &prefix, after, limit, false)?;
         let items = Self::resolve(&txn, n, T::Customers, &rows)?;
         Ok(Page { items, next })
     }
@@ -311,7 +367,7 @@ impl Store for RedbStore {
         let txn = self.read()?;
         let prefix = K::t(n).id(customer.to_bytes()).done();
         let (rows, next) = scan_page(
-            &open(&txn, T::IdxTimeline)?,
+            txn.table(T::IdxTimeline)?,
             &prefix,
             page.after.as_ref(),
             page.clamped_limit(),
@@ -331,7 +387,7 @@ impl Store for RedbStore {
         let txn = self.read()?;
         let prefix = K::t(n).done();
         let (mut rows, mut next) = scan_page(
-            &open(&txn, T::IdxDue)?,
+            txn.table(T::IdxDue)?,
             &prefix,
             page.after.as_ref(),
             page.clamped_limit(),
@@ -361,7 +417,7 @@ impl Store for RedbStore {
         let n = self.tenant_number(tenant)?;
         let txn = self.read()?;
         let (rows, next) = scan_page(
-            &open(&txn, T::Pipelines)?,
+            txn.table(T::Pipelines)?,
             &K::t(n).done(),
             page.after.as_ref(),
             page.clamped_limit(),
@@ -392,7 +448,7 @@ impl Store for RedbStore {
             prefix = prefix.id(s.to_bytes());
         }
         let (rows, next) = scan_page(
-            &open(&txn, T::IdxDealStage)?,
+            txn.table(T::IdxDealStage)?,
             &prefix.done(),
             page.after.as_ref(),
             page.clamped_limit(),
@@ -409,13 +465,13 @@ impl Store for RedbStore {
         let n = self.tenant_number(tenant)?;
         let txn = self.read()?;
         let p: Pipeline = get_as(
-            &open(&txn, T::Pipelines)?,
+            txn.table(T::Pipelines)?,
             T::Pipelines,
             &K::t(n).id(pipeline.to_bytes()).done(),
         )?
         .ok_or_else(|| Error::not_found("pipeline", pipeline))?;
         let mut report = ReportBuilder::new(&p);
-        let table = open(&txn, T::IdxDealStage)?;
+        let table = txn.table(T::IdxDealStage)?;
         let prefix = K::t(n).id(pipeline.to_bytes()).done();
         let end = prefix_end(&prefix);
         let range = match &end {
@@ -433,7 +489,7 @@ impl Store for RedbStore {
     fn events(&self, tenant: &TenantSlug, after: u64, limit: usize) -> Result<Vec<Event>> {
         let n = self.tenant_number(tenant)?;
         let txn = self.read()?;
-        let table = open(&txn, T::Events)?;
+        let table = txn.table(T::Events)?;
         let start = K::t(n).u64(after.saturating_add(1)).done();
         let end = K::t(n).u64(u64::MAX).done();
         table
@@ -449,7 +505,8 @@ impl Store for RedbStore {
     fn last_seq(&self, tenant: &TenantSlug) -> Result<u64> {
         let n = self.tenant_number(tenant)?;
         let txn = self.read()?;
-        let head = open(&txn, T::Heads)?
+        let head = txn
+            .table(T::Heads)?
             .get(K::t(n).done().as_slice())?
             .map(|g| g.value().to_vec());
         Ok(head
@@ -459,13 +516,13 @@ impl Store for RedbStore {
     }
 
     fn check(&self) -> Result<Vec<Inconsistency>> {
-        super::check::check(&self.read()?)
+        super::check::check(&self.read_fresh()?)
     }
 
     fn stats(&self) -> Result<Stats> {
         let txn = self.read()?;
         let count = |t: T, n: u32| -> Result<u64> {
-            let table = open(&txn, t)?;
+            let table = txn.table(t)?;
             let prefix = K::t(n).done();
             let end = prefix_end(&prefix);
             let range = match &end {
@@ -475,7 +532,7 @@ impl Store for RedbStore {
             Ok(range.count() as u64)
         };
         let mut tenants = Vec::new();
-        for row in open(&txn, T::Tenants)?.iter()? {
+        for row in txn.table(T::Tenants)?.iter()? {
             let (_, v) = row?;
             let r: TenantRecord = decode(T::Tenants, v.value())?;
             let n = r.number;
@@ -507,7 +564,7 @@ impl Store for RedbStore {
                 "the backup file exists already; choose a new path",
             )));
         }
-        let txn = self.read()?;
+        let txn = self.read_fresh()?;
         let partial = dest.with_extension("partial");
         let _ = std::fs::remove_file(&partial);
         {
