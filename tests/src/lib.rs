@@ -1,1 +1,7 @@
-//! Shared helpers for Kith integration tests.
+//! Shared helpers for Kith's integration and end-to-end tests.
+
+/// Paths of the plugin components built by `build.rs`, one constant per crate in `plugins/`
+/// (`plugins/rfm-scorer` -> `RFM_SCORER`), and `ALL` as (directory, path) pairs.
+pub mod plugins {
+    include!(concat!(env!("OUT_DIR"), "/plugins.rs"));
+}

@@ -1,0 +1,160 @@
+//! What [`export_plugin!`](crate::export_plugin) expands to: one adapter per
+//! world that parses the configuration and calls the plugin's trait.
+//!
+//! The same functions back [`crate::testing::Harness`], so native tests run the
+//! exact code path a component runs, minus the canonical ABI.
+
+use crate::config::parse_config;
+use crate::{
+    Capability, CommerceHook, CustomerInput, HookOutput, Manifest, Membership, Plugin,
+    PopulationInput, Result, ScoreOutput, Scorer, Segmenter, Webhook,
+};
+
+/// The manifest, with `capability` added when the plugin did not list it.
+pub fn manifest<P: Plugin>(capability: Capability) -> Manifest {
+    let mut manifest = P::manifest();
+    if !manifest.capabilities.contains(&capability) {
+        manifest.capabilities.push(capability);
+    }
+    manifest
+}
+
+/// Runs the population step; no model becomes an empty list.
+pub fn populate<P: Plugin>(input: PopulationInput) -> Result<Vec<u8>> {
+    let config = parse_config::<P::Config>(&input.config)?;
+    Ok(P::populate(&config, &input)?.unwrap_or_default())
+}
+
+/// Scores one customer.
+pub fn score<P: Scorer>(input: CustomerInput) -> Result<ScoreOutput> {
+    let config = parse_config::<P::Config>(&input.config)?;
+    P::score(&config, &input)
+}
+
+/// Classifies one customer.
+pub fn classify<P: Segmenter>(input: CustomerInput) -> Result<Vec<Membership>> {
+    let config = parse_config::<P::Config>(&input.config)?;
+    P::classify(&config, &input)
+}
+
+/// Handles one webhook.
+pub fn handle<P: CommerceHook>(webhook: Webhook, config: String) -> Result<HookOutput> {
+    let config = parse_config::<P::Config>(&config)?;
+    P::handle(&config, &webhook)
+}
+
+/// Exports a plugin type as the component's implementation of one world.
+///
+/// The second argument names the world: `scorer`, `segmenter` or `commerce_hook`;
+/// the type must implement the matching trait ([`Scorer`](crate::Scorer),
+/// [`Segmenter`](crate::Segmenter), [`CommerceHook`](crate::CommerceHook)).
+/// Use it once per plugin crate, at the crate root.
+///
+/// ```
+/// use kith_plugin_sdk::{Manifest, NoConfig, Plugin, Result, ScoreOutput, Scorer, CustomerInput};
+///
+/// struct Constant;
+///
+/// impl Plugin for Constant {
+///     type Config = NoConfig;
+///     fn manifest() -> Manifest {
+///         Manifest::new("example.constant", "1.0.0", "Constant")
+///     }
+/// }
+///
+/// impl Scorer for Constant {
+///     fn score(_: &NoConfig, _: &CustomerInput) -> Result<ScoreOutput> {
+///         Ok(ScoreOutput::new(1.0))
+///     }
+/// }
+///
+/// kith_plugin_sdk::export_plugin!(Constant, scorer);
+/// ```
+///
+/// The wasm exports are generated only when compiling for `wasm32`, so the
+/// same crate builds and tests natively; on every target the macro checks that
+/// the type implements the world's trait.
+#[macro_export]
+macro_rules! export_plugin {
+    ($plugin:ty, scorer) => {
+        const _: fn() = || $crate::__private::assert_scorer::<$plugin>();
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            struct KithPluginExport;
+            impl $crate::__private::scorer::Guest for KithPluginExport {
+                fn manifest() -> $crate::Manifest {
+                    $crate::__private::manifest::<$plugin>($crate::Capability::Scorer)
+                }
+                fn populate(input: $crate::PopulationInput) -> $crate::Result<::std::vec::Vec<u8>> {
+                    $crate::__private::populate::<$plugin>(input)
+                }
+                fn score(input: $crate::CustomerInput) -> $crate::Result<$crate::ScoreOutput> {
+                    $crate::__private::score::<$plugin>(input)
+                }
+            }
+            $crate::__private::scorer::export_scorer!(
+                KithPluginExport with_types_in $crate::__private::scorer
+            );
+        };
+    };
+    ($plugin:ty, segmenter) => {
+        const _: fn() = || $crate::__private::assert_segmenter::<$plugin>();
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            struct KithPluginExport;
+            impl $crate::__private::segmenter::Guest for KithPluginExport {
+                fn manifest() -> $crate::Manifest {
+                    $crate::__private::manifest::<$plugin>($crate::Capability::Segmenter)
+                }
+                fn populate(input: $crate::PopulationInput) -> $crate::Result<::std::vec::Vec<u8>> {
+                    $crate::__private::populate::<$plugin>(input)
+                }
+                fn classify(
+                    input: $crate::CustomerInput,
+                ) -> $crate::Result<::std::vec::Vec<$crate::Membership>> {
+                    $crate::__private::classify::<$plugin>(input)
+                }
+            }
+            $crate::__private::segmenter::export_segmenter!(
+                KithPluginExport with_types_in $crate::__private::segmenter
+            );
+        };
+    };
+    ($plugin:ty, commerce_hook) => {
+        const _: fn() = || $crate::__private::assert_commerce_hook::<$plugin>();
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            struct KithPluginExport;
+            impl $crate::__private::commerce_hook::Guest for KithPluginExport {
+                fn manifest() -> $crate::Manifest {
+                    $crate::__private::manifest::<$plugin>($crate::Capability::CommerceHook)
+                }
+                fn handle(
+                    webhook: $crate::Webhook,
+                    config: ::std::string::String,
+                ) -> $crate::Result<$crate::HookOutput> {
+                    $crate::__private::handle::<$plugin>(webhook, config)
+                }
+            }
+            $crate::__private::commerce_hook::export_commerce_hook!(
+                KithPluginExport with_types_in $crate::__private::commerce_hook
+            );
+        };
+    };
+    ($plugin:ty, $world:ident) => {
+        ::core::compile_error!(concat!(
+            "unknown Kith plugin world `",
+            stringify!($world),
+            "`: expected `scorer`, `segmenter` or `commerce_hook`"
+        ));
+    };
+}
+
+/// Compile-time check used by [`export_plugin!`](crate::export_plugin).
+pub fn assert_scorer<P: Scorer>() {}
+
+/// Compile-time check used by [`export_plugin!`](crate::export_plugin).
+pub fn assert_segmenter<P: Segmenter>() {}
+
+/// Compile-time check used by [`export_plugin!`](crate::export_plugin).
+pub fn assert_commerce_hook<P: CommerceHook>() {}

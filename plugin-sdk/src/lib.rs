@@ -1,0 +1,95 @@
+//! The Kith plugin SDK: write a Kith plugin in plain Rust, test it with
+//! `cargo test`, build it with `cargo build --target wasm32-wasip2 --release`.
+//!
+//! A Kith plugin is a WebAssembly component implementing one world of the
+//! `kith:plugin@0.1.0` WIT contract: a [`Scorer`], a [`Segmenter`] or a
+//! [`CommerceHook`]. It is a pure function: the host hands it the input its
+//! [`Manifest`] asks for, and it answers with a score, segments or a verdict,
+//! plus [`Action`]s the host validates and applies atomically. It has no clock,
+//! entropy, files, network or environment: `now` and a `seed` come in the input.
+//!
+//! ```
+//! use kith_plugin_sdk::{
+//!     CustomerInput, InteractionKind, Manifest, Plugin, Result, ScoreOutput, Scorer,
+//! };
+//! use serde::Deserialize;
+//!
+//! /// Scores customers by how often they bought.
+//! struct Loyalty;
+//!
+//! #[derive(Deserialize)]
+//! struct Config {
+//!     #[serde(default = "ten")]
+//!     points_per_purchase: f64,
+//! }
+//! fn ten() -> f64 { 10.0 }
+//!
+//! impl Plugin for Loyalty {
+//!     type Config = Config;
+//!     fn manifest() -> Manifest {
+//!         Manifest::new("example.loyalty", env!("CARGO_PKG_VERSION"), "Loyalty")
+//!             .description("Points per purchase, capped at 100")
+//!             .industries(["retail"])
+//!             .config_schema(r#"{"type":"object","properties":{"points_per_purchase":{"type":"number","default":10}}}"#)
+//!     }
+//! }
+//!
+//! impl Scorer for Loyalty {
+//!     fn score(config: &Config, input: &CustomerInput) -> Result<ScoreOutput> {
+//!         let purchases = input.customer.aggregate(InteractionKind::Purchase).map_or(0, |a| a.count);
+//!         let score = (purchases as f64 * config.points_per_purchase).min(100.0);
+//!         Ok(ScoreOutput::new(score).reason("purchases", format!("{purchases} purchases"), score))
+//!     }
+//! }
+//!
+//! kith_plugin_sdk::export_plugin!(Loyalty, scorer);
+//!
+//! // The same plugin, tested natively:
+//! use kith_plugin_sdk::testing::{customer, Harness};
+//! let bob = customer("bob").purchase(0, 1_000, "EUR").purchase(1, 2_000, "EUR").build();
+//! let output = Harness::<Loyalty>::new(r#"{"points_per_purchase": 5}"#).score(bob).unwrap();
+//! assert_eq!(output.score, 10.0);
+//! ```
+//!
+//! Everything the contract defines is re-exported here as plain Rust types
+//! (see [`CustomerView`], [`Action`], [`Webhook`]); the WIT-generated bindings
+//! stay private. [`testing`] has builders and a [`testing::Harness`] for native
+//! unit tests. Plugin crates use `crate-type = ["cdylib", "rlib"]`.
+
+extern crate self as kith_plugin_sdk;
+
+mod bindings;
+mod config;
+mod export;
+mod ext;
+mod money;
+mod plugin;
+pub mod testing;
+pub mod time;
+
+pub use bindings::types::{
+    Action, Attribute, AttributeValue, Capability, Channel, ClearAttribute, CreateDeal, CreateTask,
+    CustomerFields, CustomerInput, CustomerKind, CustomerRef, CustomerSummary, CustomerView, Deal,
+    Direction, ExternalId, HookOutput, InputNeeds, Interaction, InteractionAggregate,
+    InteractionKind, LifecycleStage, LogInteraction, Manifest, Membership, Money, MoveDeal,
+    PipelineRef, PluginError, PopulationInput, Reason, Rejection, RejectionKind, ScoreOutput,
+    SegmentInfo, SetAttribute, SetLifecycleStage, TagChange, Timestamp, UpsertCustomer, Verdict,
+    Webhook,
+};
+pub use config::parse_config;
+pub use money::{MoneyError, currency_exponent};
+pub use plugin::{CommerceHook, NoConfig, Plugin, Scorer, Segmenter};
+
+/// The result of a plugin call.
+pub type Result<T, E = PluginError> = std::result::Result<T, E>;
+
+/// Support for [`export_plugin!`]; not part of the public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::bindings::{commerce_hook, scorer, segmenter};
+    pub use crate::export::{
+        assert_commerce_hook, assert_scorer, assert_segmenter, classify, handle, manifest,
+        populate, score,
+    };
+    pub use wit_bindgen;
+}
