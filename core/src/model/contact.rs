@@ -45,6 +45,9 @@ impl Email {
         {
             return Err(bad("invalid characters before '@'"));
         }
+        // Checked after lowercasing, which can change it ('İ' becomes 'i' and a combining dot), so
+        // that the stored form parses again.
+        let domain = domain.to_lowercase();
         let labels: Vec<&str> = domain.split('.').collect();
         let domain_ok = labels.len() >= 2
             && labels.iter().all(|l| {
@@ -57,7 +60,11 @@ impl Email {
         if !domain_ok {
             return Err(bad("the domain must look like example.com"));
         }
-        Ok(Self(format!("{local}@{}", domain.to_lowercase())))
+        let normalized = format!("{local}@{domain}");
+        if normalized.len() > 254 {
+            return Err(bad("at most 254 characters"));
+        }
+        Ok(Self(normalized))
     }
 
     /// The normalized address.
@@ -442,7 +449,8 @@ impl Phone {
             _ => digits.strip_prefix('0').unwrap_or(&digits),
         };
         let e164 = format!("+{cc}{national}");
-        if e164.len() - 1 > 15 || national.len() < 4 {
+        // The bounds of an international number, so the stored form parses again unchanged.
+        if !(8..=15).contains(&(e164.len() - 1)) || national.len() < 4 {
             return Err(ValidationError::field(field, expected));
         }
         Ok(Self(e164))

@@ -349,14 +349,9 @@ impl Customer {
         if input.kind == CustomerKind::Organization && input.organization.is_some() {
             c.fail("organization", "no parent organization for an organization");
         }
-        let name = explicit.clone().or_else(|| {
-            let full = [first_name.as_deref(), last_name.as_deref()]
-                .into_iter()
-                .flatten()
-                .collect::<Vec<_>>()
-                .join(" ");
-            (!full.is_empty()).then_some(full)
-        });
+        let name = explicit
+            .clone()
+            .or_else(|| full_name(first_name.as_deref(), last_name.as_deref()));
         let country = input
             .country
             .as_deref()
@@ -465,8 +460,11 @@ impl Customer {
             marketing_consent: self.marketing_consent,
         };
         let names_changed = patch.first_name.is_some() || patch.last_name.is_some();
-        if names_changed && patch.name.is_none() {
-            // Re-derive the display name from the new first/last names.
+        let derived = self.name.as_str()
+            == full_name(self.first_name.as_deref(), self.last_name.as_deref()).unwrap_or_default();
+        if (names_changed || derived) && patch.name.is_none() {
+            // Re-derive the display name from the (new) first/last names. A derived name is never
+            // checked as an explicit one: two 200-character parts make it longer than one may be.
             input.name = None;
         }
         set(&mut input.name, patch.name);
@@ -548,6 +546,16 @@ impl Customer {
         );
         out
     }
+}
+
+/// A person's display name from their first and last names, if they have either.
+fn full_name(first: Option<&str>, last: Option<&str>) -> Option<String> {
+    let full = [first, last]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+    (!full.is_empty()).then_some(full)
 }
 
 fn set<T>(slot: &mut Option<T>, patch: Option<Option<T>>) {

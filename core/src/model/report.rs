@@ -49,6 +49,7 @@ pub struct PipelineReport {
 struct Acc {
     deals: u64,
     amount: BTreeMap<Currency, i128>,
+    /// Sum of minor units x probability percent (100 times the weighted amount).
     weighted: BTreeMap<Currency, i128>,
     entered: u64,
     converted: u64,
@@ -102,9 +103,10 @@ impl<'p> ReportBuilder<'p> {
             let a = &mut self.acc[i].0;
             a.deals += 1;
             *a.amount.entry(deal.amount.currency).or_default() += i128::from(deal.amount.minor);
-            // Half-up rounding of amount * p / 100 on non-negative amounts, in integers.
+            // Exact sum of amount x percent; divided and rounded once in `finish`, because rounding
+            // each deal first lets a stage of many small deals drift from its amount x probability.
             *a.weighted.entry(deal.amount.currency).or_default() +=
-                (i128::from(deal.amount.minor) * prob * 2 + 100) / 200;
+                i128::from(deal.amount.minor) * prob;
         }
         // Stages visited, by funnel position, with the furthest non-lost position reached after each.
         let mut visited = vec![false; self.pipeline.stages.len()];
@@ -162,7 +164,13 @@ impl<'p> ReportBuilder<'p> {
                     category: s.category,
                     deals: a.deals,
                     amount: money(&a.amount),
-                    weighted_amount: money(&a.weighted),
+                    weighted_amount: money(
+                        &a.weighted
+                            .iter()
+                            // Half up to the minor unit: floor((x + 50) / 100).
+                            .map(|(c, v)| (*c, (v + 50).div_euclid(100)))
+                            .collect(),
+                    ),
                     entered: a.entered,
                     conversion_to_next: (has_next && a.entered > 0)
                         .then(|| a.converted as f64 / a.entered as f64),

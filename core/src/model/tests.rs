@@ -1,1 +1,2045 @@
+//! Unit tests for the model's validation: one test per rule, each with the bad input it refuses
+//! and the exact field it names.
 
+use std::collections::BTreeMap;
+
+use super::*;
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+/// The field paths of a validation error, in the order they were reported.
+fn error_fields<T: std::fmt::Debug>(result: Result<T, ValidationError>) -> Vec<String> {
+    match result {
+        Ok(v) => panic!("expected a validation error, got {v:?}"),
+        Err(e) => e.errors.into_iter().map(|e| e.field).collect(),
+    }
+}
+
+fn ts(s: &str) -> Timestamp {
+    Timestamp::parse("t", s).unwrap()
+}
+
+fn now() -> Timestamp {
+    ts("2024-05-01T12:00:00Z")
+}
+
+fn later() -> Timestamp {
+    ts("2024-05-02T09:15:00Z")
+}
+
+fn cur(code: &str) -> Currency {
+    Currency::parse("currency", code).unwrap()
+}
+
+fn usd(minor: i64) -> Money {
+    Money::new(minor, cur("USD"))
+}
+
+fn country(code: &str) -> Option<Country> {
+    Some(Country::parse("country", code).unwrap())
+}
+
+fn phone(raw: &str, country_code: Option<&str>) -> Result<Phone, ValidationError> {
+    Phone::parse("phone", raw, country_code.and_then(country))
+}
+
+fn ada_input() -> CustomerInput {
+    CustomerInput {
+        first_name: Some("Ada".into()),
+        last_name: Some("Lovelace".into()),
+        email: Some("ada@example.com".into()),
+        ..Default::default()
+    }
+}
+
+fn ada() -> Customer {
+    Customer::new(CustomerId::generate(), ada_input(), now()).unwrap()
+}
+
+fn tag_set(tags: &[&str]) -> std::collections::BTreeSet<Tag> {
+    tags.iter().map(|t| Tag::parse("tag", t).unwrap()).collect()
+}
+
+fn stage(name: &str, probability: u8, category: StageCategory) -> StageInput {
+    StageInput {
+        name: name.into(),
+        probability,
+        category,
+    }
+}
+
+/// Lead (10%), Demo (40%), Proposal (70%), Won (100%, won), Lost (0%, lost).
+fn sales_pipeline() -> Pipeline {
+    let input = PipelineInput {
+        name: "Sales".into(),
+        stages: vec![
+            stage("Lead", 10, StageCategory::Open),
+            stage("Demo", 40, StageCategory::Open),
+            stage("Proposal", 70, StageCategory::Open),
+            stage("Won", 100, StageCategory::Won),
+            stage("Lost", 0, StageCategory::Lost),
+        ],
+    };
+    Pipeline::new(PipelineId::generate(), input, now()).unwrap()
+}
+
+fn stage_id(p: &Pipeline, name: &str) -> StageId {
+    p.stage_named(name).unwrap().id
+}
+
+fn deal_input(p: &Pipeline, amount: Money) -> DealInput {
+    DealInput {
+        customer: CustomerId::generate(),
+        pipeline: p.id,
+        stage: None,
+        title: "Analytical engine".into(),
+        amount,
+        expected_close: None,
+        owner: None,
+    }
+}
+
+/// A deal that entered the stages of `path` at the given seconds after a fixed start.
+fn deal_through(p: &Pipeline, amount: Money, path: &[(&str, i64)]) -> Deal {
+    let start = Timestamp::from_secs(1_700_000_000);
+    let at = |secs: i64| start.plus_micros(secs * 1_000_000);
+    let (first, entered) = path[0];
+    let mut input = deal_input(p, amount);
+    input.stage = Some(stage_id(p, first));
+    let mut deal = Deal::new(DealId::generate(), input, p, at(entered)).unwrap();
+    for &(name, entered) in &path[1..] {
+        assert!(deal.move_to(stage_id(p, name), p, at(entered)).unwrap());
+    }
+    deal
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+#[test]
+fn validation_error_display_lists_every_field_and_nested_prefixes_paths() {
+    let mut c = Checker::default();
+    c.fail("name", "a non-empty text");
+    c.fail("", "a stage");
+    let err = c.finish().unwrap_err().nested("stages[1]");
+    assert_eq!(
+        err.to_string(),
+        "stages[1].name: expected a non-empty text; stages[1]: expected a stage"
+    );
+    assert_eq!(Checker::default().finish(), Ok(()));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Email
+
+#[test]
+fn email_is_trimmed_and_domain_lowercased_and_local_part_kept() {
+    let e = Email::parse("email", "  Ada.Lovelace+CRM@Example.CO.UK \n").unwrap();
+    assert_eq!(e.as_str(), "Ada.Lovelace+CRM@example.co.uk");
+    assert_eq!(e.to_string(), "Ada.Lovelace+CRM@example.co.uk");
+}
+
+#[test]
+fn email_without_at_is_refused_naming_the_field() {
+    let err = Email::parse("contact.email", "ada.example.com").unwrap_err();
+    assert_eq!(err.errors.len(), 1);
+    assert_eq!(err.errors[0].field, "contact.email");
+    assert!(err.errors[0].expected.contains("missing '@'"), "{err}");
+}
+
+#[test]
+fn email_with_empty_or_bad_local_part_is_refused() {
+    for raw in [
+        "@example.com",
+        "ada lovelace@example.com",
+        "ada<x>@example.com",
+        "a@b@example.com",
+    ] {
+        assert_eq!(
+            error_fields(Email::parse("email", raw)),
+            ["email"],
+            "{raw:?}"
+        );
+    }
+    let long_local = format!("{}@example.com", "a".repeat(65));
+    assert_eq!(error_fields(Email::parse("email", &long_local)), ["email"]);
+    let max_local = format!("{}@example.com", "a".repeat(64));
+    assert!(Email::parse("email", &max_local).is_ok());
+}
+
+#[test]
+fn email_with_bad_domain_is_refused() {
+    for raw in [
+        "ada@",
+        "ada@example",
+        "ada@-example.com",
+        "ada@example-.com",
+        "ada@exa_mple.com",
+        "ada@example.com.",
+        "ada@.example.com",
+    ] {
+        assert_eq!(
+            error_fields(Email::parse("email", raw)),
+            ["email"],
+            "{raw:?}"
+        );
+    }
+    let long_label = format!("ada@{}.com", "b".repeat(64));
+    assert_eq!(error_fields(Email::parse("email", &long_label)), ["email"]);
+}
+
+#[test]
+fn email_longer_than_254_characters_is_refused() {
+    // 64 + 1 + domain; the domain is three labels and ".com".
+    let address = |domain_len: usize| {
+        let third = domain_len - 63 - 1 - 63 - 1 - 4;
+        format!(
+            "{}@{}.{}.{}.com",
+            "a".repeat(64),
+            "b".repeat(63),
+            "c".repeat(63),
+            "d".repeat(third)
+        )
+    };
+    let ok = address(189);
+    assert_eq!(ok.len(), 254);
+    assert_eq!(Email::parse("email", &ok).unwrap().as_str(), ok);
+    let too_long = address(190);
+    assert_eq!(too_long.len(), 255);
+    let err = Email::parse("email", &too_long).unwrap_err();
+    assert_eq!(err.errors[0].field, "email");
+    assert!(err.errors[0].expected.contains("254"), "{err}");
+}
+
+#[test]
+fn email_with_consecutive_or_edge_dots_is_refused() {
+    for raw in [
+        "ada..lovelace@example.com",
+        ".ada@example.com",
+        "ada.@example.com",
+        "ada@example..com",
+    ] {
+        assert_eq!(
+            error_fields(Email::parse("email", raw)),
+            ["email"],
+            "{raw:?}"
+        );
+    }
+}
+
+/// Regression: the domain was checked before lowercasing, so `İ` (which lowercases to `i` and a
+/// combining dot) passed, and the stored address was refused when `Customer::apply` re-read it.
+#[test]
+fn email_normalized_form_parses_again_unchanged() {
+    assert_eq!(
+        error_fields(Email::parse("email", "ada@İstanbul.com")),
+        ["email"]
+    );
+    let e = Email::parse("email", "Ada@ÄRGER.Example.DE").unwrap();
+    assert_eq!(e.as_str(), "Ada@ärger.example.de");
+    assert_eq!(Email::parse("email", e.as_str()).unwrap(), e);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Phone
+
+#[test]
+fn phone_with_plus_is_e164_without_separators_whatever_the_country() {
+    let p = phone("+49 (30) 123-456.78", Some("US")).unwrap();
+    assert_eq!(p.as_str(), "+493012345678");
+    assert_eq!(
+        phone("+44 20/7123 4567", None).unwrap().as_str(),
+        "+442071234567"
+    );
+}
+
+#[test]
+fn phone_with_00_prefix_becomes_e164() {
+    assert_eq!(
+        phone("0049 30 1234567", None).unwrap().as_str(),
+        "+49301234567"
+    );
+    assert_eq!(
+        phone("00 1 415 555 2671", Some("DE")).unwrap().as_str(),
+        "+14155552671"
+    );
+}
+
+#[test]
+fn phone_national_number_gets_country_calling_code_and_drops_trunk_zero() {
+    assert_eq!(
+        phone("030 1234567", Some("DE")).unwrap().as_str(),
+        "+49301234567"
+    );
+    assert_eq!(
+        phone("020 7123 4567", Some("gb")).unwrap().as_str(),
+        "+442071234567"
+    );
+    assert_eq!(
+        phone("01 42 68 53 00", Some("FR")).unwrap().as_str(),
+        "+33142685300"
+    );
+}
+
+#[test]
+fn phone_north_american_national_number_drops_leading_1_only_on_eleven_digits() {
+    assert_eq!(
+        phone("(415) 555-2671", Some("US")).unwrap().as_str(),
+        "+14155552671"
+    );
+    assert_eq!(
+        phone("1-415-555-2671", Some("US")).unwrap().as_str(),
+        "+14155552671"
+    );
+    assert_eq!(
+        phone("416 555 0199", Some("CA")).unwrap().as_str(),
+        "+14165550199"
+    );
+}
+
+#[test]
+fn phone_in_italy_keeps_the_leading_zero() {
+    assert_eq!(
+        phone("06 1234 5678", Some("IT")).unwrap().as_str(),
+        "+390612345678"
+    );
+    assert_eq!(
+        phone("0549 882 555", Some("SM")).unwrap().as_str(),
+        "+3780549882555"
+    );
+}
+
+#[test]
+fn phone_in_russia_and_kazakhstan_drops_trunk_8() {
+    assert_eq!(
+        phone("8 (912) 345-67-89", Some("RU")).unwrap().as_str(),
+        "+79123456789"
+    );
+    assert_eq!(
+        phone("8 701 234 5678", Some("KZ")).unwrap().as_str(),
+        "+77012345678"
+    );
+}
+
+#[test]
+fn phone_in_hungary_drops_trunk_06() {
+    assert_eq!(
+        phone("06 1 234 5678", Some("HU")).unwrap().as_str(),
+        "+3612345678"
+    );
+    assert_eq!(
+        phone("06 30 123 4567", Some("HU")).unwrap().as_str(),
+        "+36301234567"
+    );
+}
+
+#[test]
+fn phone_without_country_keeps_national_digits() {
+    assert_eq!(phone("030 / 123 456", None).unwrap().as_str(), "030123456");
+    assert_eq!(phone("5550199", None).unwrap().to_string(), "5550199");
+}
+
+#[test]
+fn phone_too_short_is_refused() {
+    assert_eq!(error_fields(phone("123", None)), ["phone"]);
+    assert_eq!(error_fields(phone("+49 123", None)), ["phone"]);
+    assert_eq!(error_fields(phone("0049 1234", None)), ["phone"]);
+    assert_eq!(error_fields(phone("", Some("DE"))), ["phone"]);
+    assert!(phone("1234", None).is_ok());
+}
+
+#[test]
+fn phone_too_long_is_refused() {
+    assert_eq!(error_fields(phone("+1234567890123456", None)), ["phone"]);
+    assert_eq!(error_fields(phone("1234567890123456", None)), ["phone"]);
+    // 15 national digits are fine alone but not once +49 is added.
+    assert_eq!(
+        error_fields(phone("123456789012345", Some("DE"))),
+        ["phone"]
+    );
+    assert_eq!(
+        phone("+123456789012345", None).unwrap().as_str(),
+        "+123456789012345"
+    );
+}
+
+#[test]
+fn phone_with_letters_or_misplaced_plus_is_refused() {
+    for raw in [
+        "+49 30 CALL-NOW",
+        "030 1234x",
+        "49+301234567",
+        "++49301234567",
+        "+0301234567",
+    ] {
+        assert_eq!(error_fields(phone(raw, Some("DE"))), ["phone"], "{raw:?}");
+    }
+}
+
+/// Regression: a national number could normalize to an E.164 number shorter than the international
+/// minimum, which `Customer::apply` then refused when it re-read the stored phone, so the customer
+/// could never be updated again.
+#[test]
+fn phone_normalized_from_national_form_parses_again_unchanged() {
+    assert_eq!(error_fields(phone("012345", Some("DE"))), ["phone"]);
+    for (raw, cc) in [
+        ("030 1234567", "DE"),
+        ("(415) 555-2671", "US"),
+        ("06 1234 5678", "IT"),
+        ("06 1 234 5678", "HU"),
+        ("8 912 345 67 89", "RU"),
+    ] {
+        let first = phone(raw, Some(cc)).unwrap();
+        let again = phone(first.as_str(), Some(cc)).unwrap();
+        assert_eq!(again, first, "{raw} in {cc}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Country and currency
+
+#[test]
+fn country_code_is_case_insensitive_and_knows_its_calling_code() {
+    let de = Country::parse("country", " de ").unwrap();
+    assert_eq!(de.code(), "DE");
+    assert_eq!(de.to_string(), "DE");
+    assert_eq!(de.calling_code(), 49);
+    assert_eq!(country("us").unwrap().calling_code(), 1);
+    assert_eq!(country("VA").unwrap().calling_code(), 39);
+}
+
+#[test]
+fn unknown_country_code_is_refused() {
+    for raw in ["XX", "DEU", "D", "", "🇩🇪"] {
+        assert_eq!(
+            error_fields(Country::parse("location.country", raw)),
+            ["location.country"],
+            "{raw:?}"
+        );
+    }
+}
+
+#[test]
+fn currency_code_is_case_insensitive() {
+    let c = Currency::parse("currency", " eur ").unwrap();
+    assert_eq!(c.code(), "EUR");
+    assert_eq!(c.to_string(), "EUR");
+    assert_eq!("usd".parse::<Currency>().unwrap(), cur("USD"));
+}
+
+#[test]
+fn unknown_currency_code_is_refused() {
+    for raw in ["ABC", "US", "USDD", "", "XAU"] {
+        assert_eq!(
+            error_fields(Currency::parse("amount.currency", raw)),
+            ["amount.currency"],
+            "{raw:?}"
+        );
+    }
+}
+
+#[test]
+fn currency_knows_its_minor_digits() {
+    assert_eq!(cur("USD").minor_digits(), 2);
+    assert_eq!(cur("JPY").minor_digits(), 0);
+    assert_eq!(cur("KWD").minor_digits(), 3);
+    assert_eq!(cur("BHD").minor_digits(), 3);
+    assert_eq!(cur("CLP").minor_digits(), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Money
+
+#[test]
+fn money_parses_decimals_into_exact_minor_units() {
+    let parse = |s: &str, c: &str| Money::parse_decimal("amount", s, cur(c)).unwrap().minor;
+    assert_eq!(parse("12.34", "USD"), 1234);
+    assert_eq!(parse("12.3", "USD"), 1230);
+    assert_eq!(parse("12", "USD"), 1200);
+    assert_eq!(parse(" 0.07 ", "USD"), 7);
+    assert_eq!(parse(".5", "USD"), 50);
+    assert_eq!(parse("1234", "JPY"), 1234);
+    assert_eq!(parse("1.234", "KWD"), 1234);
+    assert_eq!(parse("0.5", "KWD"), 500);
+}
+
+#[test]
+fn money_never_goes_through_floats() {
+    let parse = |s: &str| Money::parse_decimal("amount", s, cur("USD")).unwrap();
+    let sum = parse("0.1").checked_add(parse("0.2")).unwrap();
+    assert_eq!(sum, parse("0.3"));
+    assert_eq!(sum.minor, 30);
+    // 1.15 * 100.0 is 114.999... in f64; 2^53 + 1 cents is not representable in f64.
+    assert_eq!(parse("1.15").minor, 115);
+    assert_eq!(parse("90071992547409.93").minor, 9_007_199_254_740_993);
+}
+
+#[test]
+fn money_parses_negative_amounts() {
+    let parse = |s: &str| Money::parse_decimal("amount", s, cur("USD")).unwrap().minor;
+    assert_eq!(parse("-12.34"), -1234);
+    assert_eq!(parse("-0.05"), -5);
+    assert_eq!(parse("-0"), 0);
+}
+
+#[test]
+fn money_refuses_more_decimals_than_currency_has() {
+    for (raw, code) in [
+        ("12.345", "USD"),
+        ("12.340", "USD"),
+        ("1.5", "JPY"),
+        ("1.2345", "KWD"),
+    ] {
+        let err = Money::parse_decimal("deal.amount", raw, cur(code)).unwrap_err();
+        assert_eq!(err.errors.len(), 1);
+        assert_eq!(err.errors[0].field, "deal.amount", "{raw} {code}");
+        let digits = cur(code).minor_digits();
+        assert!(
+            err.errors[0]
+                .expected
+                .contains(&format!("at most {digits} decimal places for {code}")),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn money_refuses_amounts_that_overflow_i64() {
+    let parse = |s: &str| Money::parse_decimal("amount", s, cur("USD"));
+    assert_eq!(parse("92233720368547758.07").unwrap().minor, i64::MAX);
+    assert_eq!(error_fields(parse("92233720368547758.08")), ["amount"]);
+    assert_eq!(error_fields(parse("99999999999999999999")), ["amount"]);
+    assert_eq!(error_fields(parse("-99999999999999999999")), ["amount"]);
+}
+
+#[test]
+fn money_refuses_garbage() {
+    for raw in [
+        "", " ", ".", "-", "-.", "1.2.3", "1,50", "1e3", "abc", "+1", "--1", "1 000", "0x10", "١٢",
+    ] {
+        assert_eq!(
+            error_fields(Money::parse_decimal("amount", raw, cur("USD"))),
+            ["amount"],
+            "{raw:?}"
+        );
+    }
+}
+
+#[test]
+fn money_displays_with_the_currency_minor_digits() {
+    assert_eq!(usd(1234).to_string(), "12.34 USD");
+    assert_eq!(usd(5).to_string(), "0.05 USD");
+    assert_eq!(usd(-5).to_string(), "-0.05 USD");
+    assert_eq!(usd(0).to_string(), "0.00 USD");
+    assert_eq!(Money::new(1234, cur("JPY")).to_string(), "1234 JPY");
+    assert_eq!(Money::new(-1005, cur("KWD")).to_string(), "-1.005 KWD");
+    assert_eq!(usd(i64::MIN).to_string(), "-92233720368547758.08 USD");
+}
+
+#[test]
+fn money_display_parses_back_to_the_same_amount() {
+    for m in [
+        usd(1234),
+        usd(-5),
+        Money::new(7, cur("KWD")),
+        Money::new(-42, cur("JPY")),
+    ] {
+        let shown = m.to_string();
+        let (amount, code) = shown.split_once(' ').unwrap();
+        assert_eq!(
+            Money::parse_decimal("amount", amount, cur(code)).unwrap(),
+            m
+        );
+    }
+}
+
+#[test]
+fn mixed_currency_addition_is_refused() {
+    let eur = Money::new(100, cur("EUR"));
+    assert_eq!(
+        usd(100).checked_add(eur),
+        Err(MoneyError::MixedCurrencies(cur("USD"), cur("EUR")))
+    );
+}
+
+#[test]
+fn money_addition_that_overflows_is_refused() {
+    assert_eq!(usd(i64::MAX).checked_add(usd(1)), Err(MoneyError::Overflow));
+    assert_eq!(
+        usd(i64::MIN).checked_add(usd(-1)),
+        Err(MoneyError::Overflow)
+    );
+    assert_eq!(usd(i64::MAX).checked_add(usd(-1)), Ok(usd(i64::MAX - 1)));
+    assert_eq!(Money::zero(cur("USD")).checked_add(usd(250)), Ok(usd(250)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Time
+
+#[test]
+fn timestamp_with_offset_is_converted_to_utc() {
+    let t = Timestamp::parse("occurred_at", "2024-05-01T14:30:00+02:00").unwrap();
+    assert_eq!(t.as_micros(), 1_714_566_600_000_000);
+    assert_eq!(t.to_string(), "2024-05-01T12:30:00Z");
+    let west = Timestamp::parse("occurred_at", "2024-04-30T23:30:00-13:00").unwrap();
+    assert_eq!(west.to_string(), "2024-05-01T12:30:00Z");
+    assert_eq!(west, t);
+}
+
+#[test]
+fn timestamp_keeps_microseconds() {
+    let t = ts("2024-05-01T12:30:00.123456Z");
+    assert_eq!(t.as_micros(), 1_714_566_600_123_456);
+    assert_eq!(t.to_string(), "2024-05-01T12:30:00.123456Z");
+    // Nanoseconds beyond the microsecond are dropped, not rounded.
+    assert_eq!(ts("2024-05-01T12:30:00.1234569Z"), t);
+}
+
+/// Regression: sub-microsecond digits before 1970 were truncated toward zero, which moved the
+/// instant forward (here into the next day and year).
+#[test]
+fn timestamp_before_1970_drops_sub_microsecond_digits_downwards() {
+    let t = ts("1969-12-31T23:59:59.9999995Z");
+    assert_eq!(t.as_micros(), -1);
+    assert_eq!(t.date(), Date::from_days(-1));
+}
+
+#[test]
+fn timestamp_from_bare_date_is_midnight_utc() {
+    let t = ts("2024-05-01");
+    assert_eq!(t.as_micros(), 1_714_521_600_000_000);
+    assert_eq!(t.to_string(), "2024-05-01T00:00:00Z");
+    assert_eq!(t.date(), Date::from_ymd(2024, 5, 1).unwrap());
+}
+
+#[test]
+fn timestamp_display_parses_back_to_the_same_instant() {
+    for micros in [
+        0,
+        1,
+        -1,
+        1_714_566_600_123_456,
+        -5_364_662_400_000_000,
+        253_402_300_799_999_999,
+    ] {
+        let t = Timestamp::from_micros(micros);
+        assert_eq!(ts(&t.to_string()), t, "{t}");
+    }
+    assert_eq!(
+        Timestamp::from_micros(-1).to_string(),
+        "1969-12-31T23:59:59.999999Z"
+    );
+}
+
+#[test]
+fn timestamp_that_is_not_a_real_time_is_refused() {
+    for raw in [
+        "2024-02-30T00:00:00Z",
+        "2023-02-29",
+        "2024-05-01T24:00:00Z",
+        "2024-05-01T12:00:00",
+        "yesterday",
+        "",
+        "1714566600",
+    ] {
+        assert_eq!(
+            error_fields(Timestamp::parse("occurred_at", raw)),
+            ["occurred_at"],
+            "{raw:?}"
+        );
+    }
+}
+
+#[test]
+fn date_parses_and_displays_as_yyyy_mm_dd() {
+    let d = Date::parse("birth_date", " 2024-02-29 ").unwrap();
+    assert_eq!(d.days(), 19_782);
+    assert_eq!(d.to_string(), "2024-02-29");
+    assert_eq!(Date::from_days(0).to_string(), "1970-01-01");
+    assert_eq!(Date::from_days(-1).to_string(), "1969-12-31");
+    let old: Date = "1815-12-10".parse().unwrap();
+    assert_eq!(old.to_string(), "1815-12-10");
+    assert_eq!(Timestamp::start_of(d).date(), d);
+    assert_eq!(Timestamp::from_micros(-1).date(), Date::from_days(-1));
+}
+
+#[test]
+fn date_that_is_not_on_the_calendar_is_refused() {
+    for raw in [
+        "2024-02-30",
+        "2023-02-29",
+        "2024-13-01",
+        "2024-00-10",
+        "2024-04-31",
+        "2024-1-01",
+        "2024/01/01",
+        "20240101",
+        "2024-01-0a",
+        "+024-01-01",
+        "",
+    ] {
+        assert_eq!(
+            error_fields(Date::parse("birth_date", raw)),
+            ["birth_date"],
+            "{raw:?}"
+        );
+    }
+    assert_eq!(error_fields(Date::from_ymd(2024, 13, 1)), ["date"]);
+    assert_eq!(error_fields(Date::from_ymd(2024, 2, 30)), ["date"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tenants
+
+#[test]
+fn tenant_slug_allows_lowercase_digits_and_inner_hyphens() {
+    assert_eq!(TenantSlug::parse("acme-2").unwrap().as_str(), "acme-2");
+    assert!(TenantSlug::parse(&"a".repeat(63)).is_ok());
+    for raw in [
+        "",
+        "-acme",
+        "acme-",
+        "Acme",
+        "ac me",
+        "acme_2",
+        "ä",
+        &"a".repeat(64),
+    ] {
+        assert_eq!(error_fields(TenantSlug::parse(raw)), ["slug"], "{raw:?}");
+    }
+}
+
+#[test]
+fn tenant_name_defaults_to_slug_and_errors_are_collected() {
+    let input = TenantInput {
+        slug: "acme".into(),
+        name: Some("  ".into()),
+        industry: Some(" retail ".into()),
+    };
+    let t = Tenant::new(input, now()).unwrap();
+    assert_eq!(
+        (t.name.as_str(), t.industry.as_deref()),
+        ("acme", Some("retail"))
+    );
+    let bad = TenantInput {
+        slug: "Acme".into(),
+        name: Some("x".repeat(201)),
+        industry: Some("x".repeat(101)),
+    };
+    assert_eq!(
+        error_fields(Tenant::new(bad, now())),
+        ["slug", "name", "industry"]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tags, attributes, external ids
+
+#[test]
+fn tag_is_trimmed_and_lowercased() {
+    assert_eq!(
+        Tag::parse("tag", "  VIP Customer ").unwrap().as_str(),
+        "vip customer"
+    );
+    assert_eq!(Tag::parse("tag", "ÄRGER").unwrap().to_string(), "ärger");
+}
+
+#[test]
+fn tag_length_counts_characters_and_refuses_commas_and_control_characters() {
+    assert!(Tag::parse("tag", &"a".repeat(64)).is_ok());
+    assert!(Tag::parse("tag", &"é".repeat(64)).is_ok());
+    for raw in ["", "   ", "a,b", "a\tb", "a\u{0}b", &"a".repeat(65)] {
+        assert_eq!(
+            error_fields(Tag::parse("tags[3]", raw)),
+            ["tags[3]"],
+            "{raw:?}"
+        );
+    }
+}
+
+#[test]
+fn attribute_key_is_lowercase_ascii_starting_with_a_letter() {
+    assert_eq!(
+        attribute_key("k", " ltv.score-2_x ").unwrap(),
+        "ltv.score-2_x"
+    );
+    assert!(attribute_key("k", &"a".repeat(64)).is_ok());
+    for raw in ["", "2fa", "_x", "Order", "a b", "a/b", "é", &"a".repeat(65)] {
+        assert_eq!(
+            error_fields(attribute_key("attributes.x", raw)),
+            ["attributes.x"],
+            "{raw:?}"
+        );
+    }
+}
+
+#[test]
+fn attribute_number_must_be_finite() {
+    for n in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        assert_eq!(
+            error_fields(AttributeValue::Number(n).validate("attributes.score")),
+            ["attributes.score"]
+        );
+    }
+    assert!(AttributeValue::Number(f64::MAX).validate("a").is_ok());
+    assert!(AttributeValue::Number(-0.0).validate("a").is_ok());
+}
+
+#[test]
+fn attribute_text_is_at_most_4096_characters() {
+    assert!(AttributeValue::Text("é".repeat(4096)).validate("a").is_ok());
+    assert_eq!(
+        error_fields(AttributeValue::Text("x".repeat(4097)).validate("attributes.note")),
+        ["attributes.note"]
+    );
+}
+
+#[test]
+fn external_id_names_the_bad_part() {
+    let x = ExternalId::new("external_ids[0]", " shopify ", " 12345 ").unwrap();
+    assert_eq!((x.source.as_str(), x.id.as_str()), ("shopify", "12345"));
+    assert_eq!(
+        error_fields(ExternalId::new("external_ids[0]", "Shop ify", "1")),
+        ["external_ids[0].source"]
+    );
+    assert_eq!(
+        error_fields(ExternalId::new("external_ids[0]", "shopify", " ")),
+        ["external_ids[0].id"]
+    );
+    assert_eq!(
+        error_fields(ExternalId::new(
+            "external_ids[2]",
+            "shopify",
+            &"9".repeat(257)
+        )),
+        ["external_ids[2].id"]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Customers
+
+#[test]
+fn person_name_is_derived_from_first_and_last_name() {
+    let c = ada();
+    assert_eq!(c.name, "Ada Lovelace");
+    assert_eq!(c.first_name.as_deref(), Some("Ada"));
+    let only_last = CustomerInput {
+        last_name: Some(" Lovelace ".into()),
+        ..Default::default()
+    };
+    let c = Customer::new(CustomerId::generate(), only_last, now()).unwrap();
+    assert_eq!(c.name, "Lovelace");
+    let explicit = CustomerInput {
+        name: Some("Countess of Lovelace".into()),
+        ..ada_input()
+    };
+    let c = Customer::new(CustomerId::generate(), explicit, now()).unwrap();
+    assert_eq!(c.name, "Countess of Lovelace");
+}
+
+#[test]
+fn customer_without_a_name_is_named_after_email_then_phone() {
+    let by_email = CustomerInput {
+        email: Some("Ada@EXAMPLE.com".into()),
+        phone: Some("+44 20 7123 4567".into()),
+        ..Default::default()
+    };
+    let c = Customer::new(CustomerId::generate(), by_email, now()).unwrap();
+    assert_eq!(c.name, "Ada@example.com");
+    let by_phone = CustomerInput {
+        phone: Some("020 7123 4567".into()),
+        country: Some("gb".into()),
+        ..Default::default()
+    };
+    let c = Customer::new(CustomerId::generate(), by_phone, now()).unwrap();
+    assert_eq!(c.name, "+442071234567");
+    assert_eq!(c.phone.unwrap().as_str(), "+442071234567");
+    assert_eq!(c.location.country, country("GB"));
+}
+
+#[test]
+fn customer_gets_defaults_version_one_and_creation_time() {
+    let c = ada();
+    assert_eq!(c.kind, CustomerKind::Person);
+    assert_eq!(c.lifecycle, LifecycleStage::Lead);
+    assert!(!c.marketing_consent);
+    assert_eq!((c.created_at, c.updated_at, c.version), (now(), now(), 1));
+}
+
+#[test]
+fn customer_without_any_identity_is_refused() {
+    assert_eq!(
+        error_fields(Customer::new(
+            CustomerId::generate(),
+            CustomerInput::default(),
+            now()
+        )),
+        ["name"]
+    );
+    let blank = CustomerInput {
+        name: Some("  ".into()),
+        email: Some(" ".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        error_fields(Customer::new(CustomerId::generate(), blank, now())),
+        ["name"]
+    );
+}
+
+#[test]
+fn organization_with_first_name_or_parent_organization_is_refused() {
+    let org = |input: CustomerInput| {
+        Customer::new(
+            CustomerId::generate(),
+            CustomerInput {
+                kind: CustomerKind::Organization,
+                name: Some("Analytical Engines Ltd".into()),
+                ..input
+            },
+            now(),
+        )
+    };
+    assert_eq!(
+        org(CustomerInput::default()).unwrap().name,
+        "Analytical Engines Ltd"
+    );
+    let with_first = CustomerInput {
+        first_name: Some("Ada".into()),
+        ..Default::default()
+    };
+    assert_eq!(error_fields(org(with_first)), ["first_name"]);
+    let with_last = CustomerInput {
+        last_name: Some("Lovelace".into()),
+        ..Default::default()
+    };
+    assert_eq!(error_fields(org(with_last)), ["first_name"]);
+    let with_parent = CustomerInput {
+        organization: Some(CustomerId::generate()),
+        ..Default::default()
+    };
+    assert_eq!(error_fields(org(with_parent)), ["organization"]);
+}
+
+#[test]
+fn person_may_belong_to_an_organization() {
+    let org = CustomerId::generate();
+    let input = CustomerInput {
+        organization: Some(org),
+        ..ada_input()
+    };
+    let c = Customer::new(CustomerId::generate(), input, now()).unwrap();
+    assert_eq!(c.organization, Some(org));
+}
+
+#[test]
+fn customer_with_two_external_ids_of_one_source_is_refused() {
+    let xid = |source: &str, id: &str| ExternalId {
+        source: source.into(),
+        id: id.into(),
+    };
+    let input = CustomerInput {
+        external_ids: vec![
+            xid("shopify", "1"),
+            xid("stripe", "cus_1"),
+            xid(" shopify", "2"),
+        ],
+        ..ada_input()
+    };
+    assert_eq!(
+        error_fields(Customer::new(CustomerId::generate(), input, now())),
+        ["external_ids[2]"]
+    );
+}
+
+#[test]
+fn customer_with_more_than_16_external_ids_is_refused() {
+    let ids = |n: usize| {
+        (0..n)
+            .map(|i| ExternalId {
+                source: format!("system{i}"),
+                id: i.to_string(),
+            })
+            .collect::<Vec<_>>()
+    };
+    let ok = CustomerInput {
+        external_ids: ids(16),
+        ..ada_input()
+    };
+    assert_eq!(
+        Customer::new(CustomerId::generate(), ok, now())
+            .unwrap()
+            .external_ids
+            .len(),
+        16
+    );
+    let too_many = CustomerInput {
+        external_ids: ids(17),
+        ..ada_input()
+    };
+    assert_eq!(
+        error_fields(Customer::new(CustomerId::generate(), too_many, now())),
+        ["external_ids"]
+    );
+}
+
+#[test]
+fn customer_with_more_than_100_distinct_tags_is_refused() {
+    let tags = |n: usize| (0..n).map(|i| format!("tag-{i}")).collect::<Vec<_>>();
+    let too_many = CustomerInput {
+        tags: tags(101),
+        ..ada_input()
+    };
+    assert_eq!(
+        error_fields(Customer::new(CustomerId::generate(), too_many, now())),
+        ["tags"]
+    );
+    // Tags that normalize to the same text count once.
+    let mut dupes = tags(100);
+    dupes.push("TAG-0".into());
+    dupes.push(" tag-1 ".into());
+    let input = CustomerInput {
+        tags: dupes,
+        ..ada_input()
+    };
+    assert_eq!(
+        Customer::new(CustomerId::generate(), input, now())
+            .unwrap()
+            .tags
+            .len(),
+        100
+    );
+}
+
+#[test]
+fn customer_with_more_than_200_attributes_is_refused() {
+    let attrs = |n: usize| {
+        (0..n)
+            .map(|i| (format!("a{i}"), AttributeValue::Boolean(true)))
+            .collect::<BTreeMap<_, _>>()
+    };
+    let ok = CustomerInput {
+        attributes: attrs(200),
+        ..ada_input()
+    };
+    assert!(Customer::new(CustomerId::generate(), ok, now()).is_ok());
+    let too_many = CustomerInput {
+        attributes: attrs(201),
+        ..ada_input()
+    };
+    assert_eq!(
+        error_fields(Customer::new(CustomerId::generate(), too_many, now())),
+        ["attributes"]
+    );
+}
+
+#[test]
+fn customer_reports_every_bad_field_at_once() {
+    let input = CustomerInput {
+        first_name: Some("Ada\u{7}".into()),
+        email: Some("ada.example.com".into()),
+        phone: Some("12".into()),
+        country: Some("XX".into()),
+        external_ids: vec![ExternalId {
+            source: "Shop ify".into(),
+            id: "1".into(),
+        }],
+        tags: vec!["vip".into(), "a,b".into()],
+        attributes: BTreeMap::from([
+            ("Bad Key".to_owned(), AttributeValue::Boolean(true)),
+            ("score".to_owned(), AttributeValue::Number(f64::NAN)),
+        ]),
+        region: Some("r".repeat(201)),
+        gender: Some("g".repeat(33)),
+        owner: Some("own\u{0}er".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        error_fields(Customer::new(CustomerId::generate(), input, now())),
+        [
+            "first_name",
+            "country",
+            "email",
+            "phone",
+            "name",
+            "external_ids[0].source",
+            "tags[1]",
+            "attributes.Bad Key",
+            "attributes.score",
+            "region",
+            "gender",
+            "owner",
+        ]
+    );
+}
+
+#[test]
+fn customer_phone_uses_the_customer_country() {
+    let input = CustomerInput {
+        phone: Some("030 1234567".into()),
+        country: Some("de".into()),
+        ..ada_input()
+    };
+    let c = Customer::new(CustomerId::generate(), input, now()).unwrap();
+    assert_eq!(c.phone.unwrap().as_str(), "+49301234567");
+}
+
+#[test]
+fn lifecycle_stage_parses_kebab_case_case_insensitively() {
+    assert_eq!(
+        LifecycleStage::parse("lifecycle", " Marketing_Qualified ").unwrap(),
+        LifecycleStage::MarketingQualified
+    );
+    assert_eq!(
+        LifecycleStage::parse("lifecycle", "CHURNED").unwrap(),
+        LifecycleStage::Churned
+    );
+    for l in LifecycleStage::ALL {
+        assert_eq!(LifecycleStage::parse("lifecycle", l.as_str()).unwrap(), l);
+        assert_eq!(serde_json::to_string(&l).unwrap(), format!("\"{l}\""));
+    }
+    let codes: std::collections::BTreeSet<u8> =
+        LifecycleStage::ALL.iter().map(|l| l.code()).collect();
+    assert_eq!(codes.len(), LifecycleStage::ALL.len());
+    for raw in ["vip", "", "marketing qualified"] {
+        assert_eq!(
+            error_fields(LifecycleStage::parse("lifecycle", raw)),
+            ["lifecycle"],
+            "{raw:?}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Customer updates
+
+#[test]
+fn customer_patch_with_no_change_keeps_version() {
+    let mut c = ada();
+    let before = c.clone();
+    let patch = CustomerPatch {
+        email: Some(Some("ada@EXAMPLE.COM".into())),
+        first_name: Some(Some(" Ada ".into())),
+        ..Default::default()
+    };
+    assert_eq!(c.apply(patch, later()).unwrap(), Vec::<&str>::new());
+    assert_eq!(c, before);
+    assert_eq!((c.version, c.updated_at), (1, now()));
+}
+
+#[test]
+fn customer_patch_bumps_version_and_lists_changed_fields() {
+    let mut c = ada();
+    let patch = CustomerPatch {
+        email: Some(Some("ada@analytical.example".into())),
+        lifecycle: Some(LifecycleStage::Customer),
+        marketing_consent: Some(true),
+        ..Default::default()
+    };
+    assert_eq!(
+        c.apply(patch, later()).unwrap(),
+        ["email", "lifecycle", "marketing_consent"]
+    );
+    assert_eq!(c.email.as_ref().unwrap().as_str(), "ada@analytical.example");
+    assert_eq!(c.lifecycle, LifecycleStage::Customer);
+    assert!(c.marketing_consent);
+    assert_eq!((c.version, c.created_at, c.updated_at), (2, now(), later()));
+    assert_eq!(c.name, "Ada Lovelace");
+}
+
+#[test]
+fn customer_patch_clears_fields_with_some_none() {
+    let mut c = Customer::new(
+        CustomerId::generate(),
+        CustomerInput {
+            phone: Some("+49 30 1234567".into()),
+            city: Some("London".into()),
+            ..ada_input()
+        },
+        now(),
+    )
+    .unwrap();
+    let patch = CustomerPatch {
+        phone: Some(None),
+        city: Some(None),
+        ..Default::default()
+    };
+    assert_eq!(c.apply(patch, later()).unwrap(), ["phone", "location"]);
+    assert_eq!((c.phone.as_ref(), c.location.city.as_ref()), (None, None));
+    assert_eq!(c.version, 2);
+}
+
+#[test]
+fn customer_patch_of_first_or_last_name_rederives_the_name() {
+    let mut c = ada();
+    let patch = CustomerPatch {
+        last_name: Some(None),
+        ..Default::default()
+    };
+    assert_eq!(c.apply(patch, later()).unwrap(), ["name", "last_name"]);
+    assert_eq!((c.name.as_str(), c.last_name.as_deref()), ("Ada", None));
+    let patch = CustomerPatch {
+        first_name: Some(Some("Augusta Ada".into())),
+        name: Some(Some("Countess of Lovelace".into())),
+        ..Default::default()
+    };
+    assert_eq!(c.apply(patch, later()).unwrap(), ["name", "first_name"]);
+    assert_eq!(c.name, "Countess of Lovelace");
+    assert_eq!(c.version, 3);
+}
+
+#[test]
+fn customer_patch_adds_and_removes_tags_case_insensitively() {
+    let mut c = Customer::new(
+        CustomerId::generate(),
+        CustomerInput {
+            tags: vec!["VIP".into(), "newsletter".into()],
+            ..ada_input()
+        },
+        now(),
+    )
+    .unwrap();
+    assert_eq!(c.tags, tag_set(&["vip", "newsletter"]));
+    let patch = CustomerPatch {
+        add_tags: vec![" Churn-Risk ".into(), "newsletter".into()],
+        remove_tags: vec!["vip ".into()],
+        ..Default::default()
+    };
+    assert_eq!(c.apply(patch, later()).unwrap(), ["tags"]);
+    assert_eq!(c.tags, tag_set(&["churn-risk", "newsletter"]));
+    assert_eq!(c.version, 2);
+}
+
+#[test]
+fn customer_patch_sets_and_removes_attributes() {
+    let mut c = Customer::new(
+        CustomerId::generate(),
+        CustomerInput {
+            attributes: BTreeMap::from([("plan".to_owned(), AttributeValue::Text("pro".into()))]),
+            ..ada_input()
+        },
+        now(),
+    )
+    .unwrap();
+    let patch = CustomerPatch {
+        remove_attributes: vec!["plan".into()],
+        set_attributes: BTreeMap::from([("seats".to_owned(), AttributeValue::Number(12.0))]),
+        ..Default::default()
+    };
+    assert_eq!(c.apply(patch, later()).unwrap(), ["attributes"]);
+    assert_eq!(
+        c.attributes,
+        BTreeMap::from([("seats".to_owned(), AttributeValue::Number(12.0))])
+    );
+    let bad = CustomerPatch {
+        set_attributes: BTreeMap::from([("seats".to_owned(), AttributeValue::Number(f64::NAN))]),
+        ..Default::default()
+    };
+    assert_eq!(error_fields(c.apply(bad, later())), ["attributes.seats"]);
+}
+
+#[test]
+fn customer_patch_replaces_external_id_of_the_same_source() {
+    let mut c = ada();
+    let xid = |source: &str, id: &str| ExternalId {
+        source: source.into(),
+        id: id.into(),
+    };
+    let patch = CustomerPatch {
+        add_external_ids: vec![xid("shopify", "1")],
+        ..Default::default()
+    };
+    assert_eq!(c.apply(patch, later()).unwrap(), ["external_ids"]);
+    let patch = CustomerPatch {
+        add_external_ids: vec![xid("shopify", "2")],
+        ..Default::default()
+    };
+    assert_eq!(c.apply(patch, later()).unwrap(), ["external_ids"]);
+    assert_eq!(c.external_ids, [xid("shopify", "2")]);
+}
+
+#[test]
+fn failed_customer_patch_leaves_customer_untouched() {
+    let mut c = ada();
+    let before = c.clone();
+    let patch = CustomerPatch {
+        email: Some(Some("ada.example.com".into())),
+        remove_tags: vec!["a,b".into()],
+        lifecycle: Some(LifecycleStage::Churned),
+        ..Default::default()
+    };
+    assert_eq!(error_fields(c.apply(patch, later())), ["remove_tags"]);
+    let patch = CustomerPatch {
+        email: Some(Some("ada.example.com".into())),
+        lifecycle: Some(LifecycleStage::Churned),
+        ..Default::default()
+    };
+    assert_eq!(error_fields(c.apply(patch, later())), ["email"]);
+    assert_eq!(c, before);
+}
+
+#[test]
+fn organization_patch_cannot_add_a_parent_organization() {
+    let mut org = Customer::new(
+        CustomerId::generate(),
+        CustomerInput {
+            kind: CustomerKind::Organization,
+            name: Some("Analytical Engines Ltd".into()),
+            ..Default::default()
+        },
+        now(),
+    )
+    .unwrap();
+    let patch = CustomerPatch {
+        organization: Some(Some(CustomerId::generate())),
+        ..Default::default()
+    };
+    assert_eq!(error_fields(org.apply(patch, later())), ["organization"]);
+    assert_eq!(org.version, 1);
+}
+
+#[test]
+fn customer_patch_that_clears_every_identity_is_refused() {
+    let mut c = Customer::new(
+        CustomerId::generate(),
+        CustomerInput {
+            first_name: Some("Ada".into()),
+            ..Default::default()
+        },
+        now(),
+    )
+    .unwrap();
+    let patch = CustomerPatch {
+        first_name: Some(None),
+        ..Default::default()
+    };
+    assert_eq!(error_fields(c.apply(patch, later())), ["name"]);
+    assert_eq!(c.first_name.as_deref(), Some("Ada"));
+}
+
+/// Regression: the display name derived from a 200-character first and last name is longer than
+/// an explicit name may be, and `apply` re-validated it as explicit, so such a customer could
+/// never be updated.
+#[test]
+fn customer_with_longest_first_and_last_name_can_still_be_patched() {
+    let mut c = Customer::new(
+        CustomerId::generate(),
+        CustomerInput {
+            first_name: Some("a".repeat(200)),
+            last_name: Some("b".repeat(200)),
+            ..Default::default()
+        },
+        now(),
+    )
+    .unwrap();
+    assert_eq!(c.name.chars().count(), 401);
+    let patch = CustomerPatch {
+        marketing_consent: Some(true),
+        ..Default::default()
+    };
+    assert_eq!(c.apply(patch, later()).unwrap(), ["marketing_consent"]);
+    assert_eq!(c.version, 2);
+}
+
+/// `apply` re-reads the stored phone, so a normalized national number must parse again.
+#[test]
+fn customer_with_national_phone_can_still_be_patched() {
+    let mut c = Customer::new(
+        CustomerId::generate(),
+        CustomerInput {
+            phone: Some("(415) 555-2671".into()),
+            country: Some("US".into()),
+            ..ada_input()
+        },
+        now(),
+    )
+    .unwrap();
+    let patch = CustomerPatch {
+        city: Some(Some("San Francisco".into())),
+        ..Default::default()
+    };
+    assert_eq!(c.apply(patch, later()).unwrap(), ["location"]);
+    assert_eq!(c.phone.unwrap().as_str(), "+14155552671");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Interactions
+
+fn interaction(
+    kind: InteractionKind,
+    edit: impl FnOnce(&mut InteractionInput),
+) -> Result<Interaction, ValidationError> {
+    let mut input = InteractionInput::new(CustomerId::generate(), Channel::Email, kind);
+    edit(&mut input);
+    Interaction::new(InteractionId::generate(), input, now())
+}
+
+#[test]
+fn interaction_gets_defaults() {
+    let i = interaction(InteractionKind::Note, |_| {}).unwrap();
+    assert_eq!(i.direction, Direction::Inbound);
+    assert_eq!((i.occurred_at, i.created_at, i.version), (now(), now(), 1));
+    assert_eq!((i.status, i.due_at, i.rating), (None, None, None));
+    let i = interaction(InteractionKind::Call, |x| {
+        x.occurred_at = Some(ts("2024-04-01"))
+    })
+    .unwrap();
+    assert_eq!(i.occurred_at, ts("2024-04-01"));
+}
+
+#[test]
+fn task_and_ticket_status_defaults_to_open() {
+    let task = interaction(InteractionKind::Task, |_| {}).unwrap();
+    assert_eq!(task.status, Some(TaskStatus::Open));
+    let ticket = interaction(InteractionKind::Ticket, |x| {
+        x.status = Some(TaskStatus::InProgress)
+    })
+    .unwrap();
+    assert_eq!(ticket.status, Some(TaskStatus::InProgress));
+}
+
+#[test]
+fn status_is_refused_except_on_tasks_and_tickets() {
+    let r = interaction(InteractionKind::Note, |x| x.status = Some(TaskStatus::Done));
+    assert_eq!(error_fields(r), ["status"]);
+}
+
+#[test]
+fn due_date_is_refused_except_on_tasks_and_tickets() {
+    let r = interaction(InteractionKind::Meeting, |x| x.due_at = Some(later()));
+    assert_eq!(error_fields(r), ["due_at"]);
+    let task = interaction(InteractionKind::Task, |x| x.due_at = Some(later())).unwrap();
+    assert_eq!(task.due_at, Some(later()));
+    assert!(task.is_due_work());
+}
+
+#[test]
+fn rating_is_only_on_survey_responses_and_from_0_to_10() {
+    for r in [0, 10] {
+        let i = interaction(InteractionKind::SurveyResponse, |x| x.rating = Some(r)).unwrap();
+        assert_eq!(i.rating, Some(r));
+    }
+    let r = interaction(InteractionKind::SurveyResponse, |x| x.rating = Some(11));
+    let err = r.unwrap_err();
+    assert_eq!(err.errors[0].field, "rating");
+    assert_eq!(err.errors[0].expected, "a rating from 0 to 10");
+    let err = interaction(InteractionKind::Note, |x| x.rating = Some(5)).unwrap_err();
+    assert_eq!(err.errors[0].field, "rating");
+    assert_eq!(
+        err.errors[0].expected,
+        "no rating except on survey responses"
+    );
+}
+
+#[test]
+fn negative_interaction_amount_is_refused() {
+    let r = interaction(InteractionKind::Refund, |x| x.amount = Some(usd(-1)));
+    assert_eq!(error_fields(r), ["amount"]);
+    let zero = interaction(InteractionKind::Purchase, |x| x.amount = Some(usd(0))).unwrap();
+    assert_eq!(zero.amount, Some(usd(0)));
+}
+
+#[test]
+fn interaction_body_keeps_newlines_and_is_at_most_65536_characters() {
+    let i = interaction(InteractionKind::Email, |x| {
+        x.body = Some("Hi,\n\tthanks!\r\n".into())
+    })
+    .unwrap();
+    assert_eq!(i.body.as_deref(), Some("Hi,\n\tthanks!"));
+    let max = interaction(InteractionKind::Email, |x| {
+        x.body = Some("é".repeat(65_536))
+    })
+    .unwrap();
+    assert_eq!(max.body.unwrap().chars().count(), 65_536);
+    let r = interaction(InteractionKind::Email, |x| {
+        x.body = Some("x".repeat(65_537))
+    });
+    assert_eq!(error_fields(r), ["body"]);
+    let r = interaction(InteractionKind::Email, |x| {
+        x.body = Some("a\u{1b}[31m".into())
+    });
+    assert_eq!(error_fields(r), ["body"]);
+}
+
+#[test]
+fn interaction_subject_is_one_line_of_at_most_500_characters() {
+    let r = interaction(InteractionKind::Email, |x| {
+        x.subject = Some("Hello\nworld".into())
+    });
+    assert_eq!(error_fields(r), ["subject"]);
+    let r = interaction(InteractionKind::Email, |x| {
+        x.subject = Some("s".repeat(501))
+    });
+    assert_eq!(error_fields(r), ["subject"]);
+}
+
+#[test]
+fn interaction_reports_every_bad_field_at_once() {
+    let r = interaction(InteractionKind::Note, |x| {
+        x.amount = Some(usd(-100));
+        x.status = Some(TaskStatus::Open);
+        x.due_at = Some(later());
+        x.rating = Some(3);
+        x.source = Some("Shop ify".into());
+        x.external_id = Some("e".repeat(257));
+        x.attributes
+            .insert("n".into(), AttributeValue::Number(f64::INFINITY));
+    });
+    assert_eq!(
+        error_fields(r),
+        [
+            "amount",
+            "status",
+            "due_at",
+            "rating",
+            "source",
+            "external_id",
+            "attributes.n"
+        ]
+    );
+}
+
+#[test]
+fn interaction_idempotency_key_is_source_and_external_id() {
+    let i = interaction(InteractionKind::Purchase, |x| {
+        x.source = Some("shopify".into());
+        x.external_id = Some(" order-1 ".into());
+    })
+    .unwrap();
+    assert_eq!(i.idempotency_key(), Some(("shopify", "order-1")));
+    let i = interaction(InteractionKind::Purchase, |x| {
+        x.external_id = Some("o-2".into())
+    })
+    .unwrap();
+    assert_eq!(i.idempotency_key(), Some(("", "o-2")));
+    assert_eq!(
+        interaction(InteractionKind::Note, |_| {})
+            .unwrap()
+            .idempotency_key(),
+        None
+    );
+}
+
+#[test]
+fn kebab_enums_parse_case_insensitively_with_underscores() {
+    assert_eq!(
+        Channel::parse("channel", "In_Person").unwrap(),
+        Channel::InPerson
+    );
+    assert_eq!(
+        InteractionKind::parse("kind", "SURVEY-RESPONSE").unwrap(),
+        InteractionKind::SurveyResponse
+    );
+    assert_eq!(
+        error_fields(Channel::parse("channel", "pigeon")),
+        ["channel"]
+    );
+    for k in InteractionKind::ALL {
+        assert_eq!(serde_json::to_string(k).unwrap(), format!("\"{k}\""));
+    }
+}
+
+#[test]
+fn set_status_is_refused_on_interactions_without_status() {
+    let mut note = interaction(InteractionKind::Note, |_| {}).unwrap();
+    assert_eq!(error_fields(note.set_status(TaskStatus::Done)), ["status"]);
+    assert_eq!((note.status, note.version), (None, 1));
+}
+
+#[test]
+fn set_status_bumps_version_only_on_change() {
+    let mut task = interaction(InteractionKind::Task, |x| x.due_at = Some(later())).unwrap();
+    assert!(!task.set_status(TaskStatus::Open).unwrap());
+    assert_eq!(task.version, 1);
+    assert!(task.set_status(TaskStatus::Done).unwrap());
+    assert_eq!((task.status, task.version), (Some(TaskStatus::Done), 2));
+    assert!(!task.is_due_work());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pipelines
+
+fn pipeline_with(stages: Vec<StageInput>) -> Result<Pipeline, ValidationError> {
+    Pipeline::new(
+        PipelineId::generate(),
+        PipelineInput {
+            name: "Sales".into(),
+            stages,
+        },
+        now(),
+    )
+}
+
+#[test]
+fn pipeline_without_stages_is_refused() {
+    assert_eq!(error_fields(pipeline_with(vec![])), ["stages"]);
+}
+
+#[test]
+fn pipeline_with_more_than_50_stages_is_refused() {
+    let stages = |n: usize| {
+        (0..n)
+            .map(|i| stage(&format!("s{i}"), 10, StageCategory::Open))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(pipeline_with(stages(50)).unwrap().stages.len(), 50);
+    assert_eq!(error_fields(pipeline_with(stages(51))), ["stages"]);
+}
+
+#[test]
+fn pipeline_stage_names_are_unique_case_insensitively() {
+    let r = pipeline_with(vec![
+        stage("Lead", 10, StageCategory::Open),
+        stage("Demo", 40, StageCategory::Open),
+        stage(" LEAD ", 50, StageCategory::Open),
+    ]);
+    assert_eq!(error_fields(r), ["stages[2].name"]);
+}
+
+#[test]
+fn stage_probability_above_100_is_refused() {
+    let r = pipeline_with(vec![
+        stage("Lead", 100, StageCategory::Open),
+        stage("Won", 101, StageCategory::Won),
+    ]);
+    let err = r.unwrap_err();
+    assert_eq!(err.errors.len(), 1);
+    assert_eq!(err.errors[0].field, "stages[1].probability");
+    assert_eq!(err.errors[0].expected, "a percentage from 0 to 100");
+}
+
+#[test]
+fn pipeline_reports_every_bad_field_at_once() {
+    let r = Pipeline::new(
+        PipelineId::generate(),
+        PipelineInput {
+            name: " ".into(),
+            stages: vec![
+                stage("", 10, StageCategory::Open),
+                stage("Won", 200, StageCategory::Won),
+            ],
+        },
+        now(),
+    );
+    assert_eq!(
+        error_fields(r),
+        ["name", "stages[0].name", "stages[1].probability"]
+    );
+}
+
+#[test]
+fn every_stage_gets_its_own_id_in_funnel_order() {
+    let p = sales_pipeline();
+    let names: Vec<&str> = p.stages.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["Lead", "Demo", "Proposal", "Won", "Lost"]);
+    let ids: std::collections::BTreeSet<StageId> = p.stages.iter().map(|s| s.id).collect();
+    assert_eq!(ids.len(), 5);
+    for s in &p.stages {
+        assert_eq!(p.stage(s.id), Some(s));
+    }
+    assert_eq!(p.stage_named(" demo ").map(|s| s.probability), Some(40));
+    assert_eq!(p.stage(StageId::generate()), None);
+    assert_eq!(
+        (p.name.as_str(), p.version, p.created_at),
+        ("Sales", 1, now())
+    );
+}
+
+#[test]
+fn stage_category_defaults_to_open_in_json() {
+    let s: StageInput = serde_json::from_str(r#"{"name":"Lead","probability":10}"#).unwrap();
+    assert_eq!(s.category, StageCategory::Open);
+    let s: StageInput =
+        serde_json::from_str(r#"{"name":"Won","probability":100,"category":"won"}"#).unwrap();
+    assert_eq!(s.category, StageCategory::Won);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deals
+
+#[test]
+fn deal_starts_in_the_first_stage_with_one_open_visit() {
+    let p = sales_pipeline();
+    let d = Deal::new(DealId::generate(), deal_input(&p, usd(500_000)), &p, now()).unwrap();
+    let lead = stage_id(&p, "lead");
+    assert_eq!(d.stage, lead);
+    assert_eq!(
+        d.history,
+        [StageVisit {
+            stage: lead,
+            entered_at: now(),
+            left_at: None
+        }]
+    );
+    assert_eq!(d.status(&p), DealStatus::Open);
+    assert_eq!(
+        (d.pipeline, d.version, d.created_at, d.updated_at),
+        (p.id, 1, now(), now())
+    );
+}
+
+#[test]
+fn deal_may_start_in_a_named_stage() {
+    let p = sales_pipeline();
+    let mut input = deal_input(&p, usd(1));
+    input.stage = Some(stage_id(&p, "Won"));
+    let d = Deal::new(DealId::generate(), input, &p, now()).unwrap();
+    assert_eq!(d.stage, stage_id(&p, "Won"));
+    assert_eq!(d.status(&p), DealStatus::Won);
+}
+
+#[test]
+fn deal_in_unknown_stage_is_refused() {
+    let p = sales_pipeline();
+    let mut input = deal_input(&p, usd(1));
+    input.stage = Some(StageId::generate());
+    let err = Deal::new(DealId::generate(), input, &p, now()).unwrap_err();
+    assert_eq!(err.errors.len(), 1);
+    assert_eq!(err.errors[0].field, "stage");
+    assert_eq!(err.errors[0].expected, "a stage of pipeline 'Sales'");
+}
+
+#[test]
+fn deal_with_negative_amount_is_refused() {
+    let p = sales_pipeline();
+    let r = Deal::new(DealId::generate(), deal_input(&p, usd(-1)), &p, now());
+    assert_eq!(error_fields(r), ["amount"]);
+    let zero = Deal::new(DealId::generate(), deal_input(&p, usd(0)), &p, now()).unwrap();
+    assert_eq!(zero.amount, usd(0));
+}
+
+#[test]
+fn deal_reports_every_bad_field_at_once() {
+    let p = sales_pipeline();
+    let mut input = deal_input(&p, usd(-1));
+    input.title = "\t".into();
+    input.owner = Some("o".repeat(201));
+    input.stage = Some(StageId::generate());
+    assert_eq!(
+        error_fields(Deal::new(DealId::generate(), input, &p, now())),
+        ["title", "amount", "owner", "stage"]
+    );
+}
+
+#[test]
+fn deal_move_closes_the_previous_visit() {
+    let p = sales_pipeline();
+    let mut d = Deal::new(DealId::generate(), deal_input(&p, usd(1)), &p, now()).unwrap();
+    let (lead, demo, won) = (
+        stage_id(&p, "Lead"),
+        stage_id(&p, "Demo"),
+        stage_id(&p, "Won"),
+    );
+    assert!(d.move_to(demo, &p, later()).unwrap());
+    let end = ts("2024-06-01T00:00:00Z");
+    assert!(d.move_to(won, &p, end).unwrap());
+    assert_eq!(
+        d.history,
+        [
+            StageVisit {
+                stage: lead,
+                entered_at: now(),
+                left_at: Some(later())
+            },
+            StageVisit {
+                stage: demo,
+                entered_at: later(),
+                left_at: Some(end)
+            },
+            StageVisit {
+                stage: won,
+                entered_at: end,
+                left_at: None
+            },
+        ]
+    );
+    assert_eq!(
+        (d.stage, d.version, d.updated_at, d.created_at),
+        (won, 3, end, now())
+    );
+    assert_eq!(d.status(&p), DealStatus::Won);
+}
+
+#[test]
+fn deal_move_to_current_stage_is_a_no_op() {
+    let p = sales_pipeline();
+    let mut d = Deal::new(DealId::generate(), deal_input(&p, usd(1)), &p, now()).unwrap();
+    let before = d.clone();
+    assert!(!d.move_to(stage_id(&p, "Lead"), &p, later()).unwrap());
+    assert_eq!(d, before);
+}
+
+#[test]
+fn deal_move_before_current_stage_entry_is_refused() {
+    let p = sales_pipeline();
+    let mut d = Deal::new(DealId::generate(), deal_input(&p, usd(1)), &p, later()).unwrap();
+    let before = d.clone();
+    let err = d.move_to(stage_id(&p, "Demo"), &p, now()).unwrap_err();
+    assert_eq!(err.errors[0].field, "at");
+    assert!(
+        err.errors[0].expected.contains("2024-05-02T09:15:00Z"),
+        "{err}"
+    );
+    assert_eq!(d, before);
+    // The instant of entry itself is allowed: a zero-length visit.
+    assert!(d.move_to(stage_id(&p, "Demo"), &p, later()).unwrap());
+    assert_eq!(d.history[0].left_at, Some(later()));
+}
+
+#[test]
+fn deal_move_to_unknown_stage_is_refused() {
+    let p = sales_pipeline();
+    let other = sales_pipeline();
+    let mut d = Deal::new(DealId::generate(), deal_input(&p, usd(1)), &p, now()).unwrap();
+    let before = d.clone();
+    let r = d.move_to(stage_id(&other, "Demo"), &p, later());
+    assert_eq!(error_fields(r), ["stage"]);
+    assert_eq!(d, before);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reports
+
+#[test]
+fn weighted_amount_is_rounded_half_up_to_the_minor_unit() {
+    let p = pipeline_with(vec![
+        stage("Fifteen", 15, StageCategory::Open),
+        stage("Half", 50, StageCategory::Open),
+        stage("One", 1, StageCategory::Open),
+    ])
+    .unwrap();
+    let mut b = ReportBuilder::new(&p);
+    // 10.05 * 15% = 1.5075 -> 1.51; 0.01 * 50% = 0.005 -> 0.01; 0.49 * 1% = 0.0049 -> 0.00.
+    b.add(&deal_through(&p, usd(1005), &[("Fifteen", 0)]));
+    b.add(&deal_through(&p, usd(1), &[("Half", 0)]));
+    b.add(&deal_through(&p, usd(49), &[("One", 0)]));
+    let r = b.finish();
+    let weighted: Vec<Vec<Money>> = r.stages.iter().map(|s| s.weighted_amount.clone()).collect();
+    assert_eq!(weighted, [vec![usd(151)], vec![usd(1)], vec![usd(0)]]);
+}
+
+/// Regression: weighted amounts were rounded per deal and then summed, so a stage of many small
+/// deals drifted from amount x probability (two deals of 0.50 at 1% gave 0.02, not 0.01).
+#[test]
+fn weighted_amount_is_rounded_once_per_stage_not_per_deal() {
+    let p = pipeline_with(vec![stage("One", 1, StageCategory::Open)]).unwrap();
+    let mut b = ReportBuilder::new(&p);
+    for _ in 0..2 {
+        b.add(&deal_through(&p, usd(50), &[("One", 0)]));
+    }
+    let r = b.finish();
+    assert_eq!(r.stages[0].amount, [usd(100)]);
+    assert_eq!(r.stages[0].weighted_amount, [usd(1)]);
+}
+
+#[test]
+fn report_counts_conversion_over_stage_history_with_lost_stage() {
+    let p = sales_pipeline();
+    let mut b = ReportBuilder::new(&p);
+    b.add(&deal_through(
+        &p,
+        usd(100),
+        &[("Lead", 0), ("Demo", 100), ("Proposal", 150), ("Won", 160)],
+    ));
+    b.add(&deal_through(
+        &p,
+        usd(100),
+        &[("Lead", 0), ("Demo", 300), ("Lost", 370)],
+    ));
+    b.add(&deal_through(&p, usd(100), &[("Lead", 0)]));
+    b.add(&deal_through(&p, usd(100), &[("Lead", 0), ("Lost", 200)]));
+    let r = b.finish();
+    assert_eq!((r.pipeline, r.name.as_str(), r.deals), (p.id, "Sales", 4));
+    let row = |name: &str| r.stages.iter().find(|s| s.name == name).unwrap();
+    let counts: Vec<(u64, u64)> = r.stages.iter().map(|s| (s.deals, s.entered)).collect();
+    assert_eq!(counts, [(1, 4), (0, 2), (0, 1), (1, 1), (2, 2)]);
+    assert_eq!(row("Lead").conversion_to_next, Some(0.5));
+    assert_eq!(row("Demo").conversion_to_next, Some(0.5));
+    assert_eq!(row("Proposal").conversion_to_next, Some(1.0));
+    assert_eq!(row("Won").conversion_to_next, None);
+    assert_eq!(row("Lost").conversion_to_next, None);
+}
+
+#[test]
+fn report_has_no_conversion_for_stages_no_deal_entered() {
+    let p = sales_pipeline();
+    let mut b = ReportBuilder::new(&p);
+    b.add(&deal_through(&p, usd(100), &[("Lead", 0)]));
+    let r = b.finish();
+    assert_eq!(r.stages[0].conversion_to_next, Some(0.0));
+    assert_eq!(r.stages[1].conversion_to_next, None);
+    assert_eq!(r.stages[1].amount, Vec::<Money>::new());
+    assert_eq!(r.stages[1].median_seconds_in_stage, None);
+}
+
+#[test]
+fn report_median_time_in_stage_over_ended_visits() {
+    let p = sales_pipeline();
+    let mut b = ReportBuilder::new(&p);
+    // Lead: 100, 300, 200 seconds (odd count); Demo: 50 and 71 seconds (even count).
+    b.add(&deal_through(
+        &p,
+        usd(1),
+        &[("Lead", 0), ("Demo", 100), ("Proposal", 150)],
+    ));
+    b.add(&deal_through(
+        &p,
+        usd(1),
+        &[("Lead", 0), ("Demo", 300), ("Lost", 371)],
+    ));
+    b.add(&deal_through(&p, usd(1), &[("Lead", 0), ("Lost", 200)]));
+    b.add(&deal_through(&p, usd(1), &[("Lead", 0)]));
+    let r = b.finish();
+    let medians: Vec<Option<i64>> = r.stages.iter().map(|s| s.median_seconds_in_stage).collect();
+    // Even counts take the mean of the middle two, rounded down: (50 + 71) / 2 = 60.
+    assert_eq!(medians, [Some(200), Some(60), None, None, None]);
+}
+
+#[test]
+fn report_keeps_currencies_apart() {
+    let p = sales_pipeline();
+    let eur = |minor| Money::new(minor, cur("EUR"));
+    let mut b = ReportBuilder::new(&p);
+    b.add(&deal_through(&p, usd(10_000), &[("Lead", 0)]));
+    b.add(&deal_through(&p, eur(5_000), &[("Lead", 0)]));
+    b.add(&deal_through(&p, usd(2_000), &[("Lead", 0)]));
+    let other = sales_pipeline();
+    b.add(&deal_through(&other, usd(999_999), &[("Lead", 0)]));
+    let r = b.finish();
+    assert_eq!(r.deals, 3);
+    assert_eq!(r.stages[0].deals, 3);
+    assert_eq!(r.stages[0].amount, [eur(5_000), usd(12_000)]);
+    assert_eq!(r.stages[0].weighted_amount, [eur(500), usd(1_200)]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Serialization
+
+fn full_customer() -> Customer {
+    let input = CustomerInput {
+        phone: Some("020 7123 4567".into()),
+        country: Some("GB".into()),
+        city: Some("London".into()),
+        birth_date: Some("1815-12-10".parse().unwrap()),
+        external_ids: vec![ExternalId {
+            source: "shopify".into(),
+            id: "42".into(),
+        }],
+        tags: vec!["VIP".into(), "math".into()],
+        attributes: BTreeMap::from([
+            (
+                "ltv".to_owned(),
+                AttributeValue::Money(Money::new(123_456, cur("GBP"))),
+            ),
+            ("score".to_owned(), AttributeValue::Number(0.1)),
+            (
+                "first".to_owned(),
+                AttributeValue::Date("1843-09-01".parse().unwrap()),
+            ),
+            ("active".to_owned(), AttributeValue::Boolean(false)),
+            ("note".to_owned(), AttributeValue::Text("Programs".into())),
+        ]),
+        organization: Some(CustomerId::generate()),
+        owner: Some("babbage".into()),
+        marketing_consent: true,
+        ..ada_input()
+    };
+    Customer::new(
+        CustomerId::generate(),
+        input,
+        ts("2024-05-01T14:30:00.123456+02:00"),
+    )
+    .unwrap()
+}
+
+#[test]
+fn customer_json_round_trip_uses_rfc3339_times_and_plain_codes() {
+    let c = full_customer();
+    let v = serde_json::to_value(&c).unwrap();
+    assert_eq!(v["created_at"], "2024-05-01T12:30:00.123456Z");
+    assert_eq!(v["updated_at"], "2024-05-01T12:30:00.123456Z");
+    assert_eq!(v["demographics"]["birth_date"], "1815-12-10");
+    assert_eq!(v["email"], "ada@example.com");
+    assert_eq!(v["phone"], "+442071234567");
+    assert_eq!(v["location"]["country"], "GB");
+    assert_eq!(v["tags"], serde_json::json!(["math", "vip"]));
+    assert_eq!(v["id"], c.id.to_string());
+    assert_eq!(
+        v["attributes"]["ltv"],
+        serde_json::json!({"money": {"minor": 123_456, "currency": "GBP"}})
+    );
+    assert_eq!(
+        v["attributes"]["first"],
+        serde_json::json!({"date": "1843-09-01"})
+    );
+    let back: Customer = serde_json::from_value(v).unwrap();
+    assert_eq!(back, c);
+}
+
+#[test]
+fn customer_json_with_invalid_value_is_refused() {
+    let mut v = serde_json::to_value(full_customer()).unwrap();
+    v["email"] = "not-an-email".into();
+    assert!(serde_json::from_value::<Customer>(v.clone()).is_err());
+    v["email"] = "ada@example.com".into();
+    v["created_at"] = "2024-02-30T00:00:00Z".into();
+    assert!(serde_json::from_value::<Customer>(v).is_err());
+}
+
+#[test]
+fn customer_input_json_with_unknown_field_is_refused() {
+    let ok: CustomerInput = serde_json::from_str(r#"{"email":"ada@example.com"}"#).unwrap();
+    assert_eq!(ok.email.as_deref(), Some("ada@example.com"));
+    assert!(serde_json::from_str::<CustomerInput>(r#"{"emial":"ada@example.com"}"#).is_err());
+}
+
+#[test]
+fn customer_postcard_round_trip_is_exact() {
+    let c = full_customer();
+    let bytes = postcard::to_allocvec(&c).unwrap();
+    let back: Customer = postcard::from_bytes(&bytes).unwrap();
+    assert_eq!(back, c);
+    // Times are integers in the store, not RFC 3339 text.
+    assert!(!bytes.windows(4).any(|w| w == b"2024"));
+}
+
+#[test]
+fn times_and_dates_are_compact_zigzag_integers_in_postcard() {
+    assert_eq!(
+        postcard::to_allocvec(&Timestamp::from_micros(300)).unwrap(),
+        [0xD8, 0x04]
+    );
+    assert_eq!(
+        postcard::to_allocvec(&Timestamp::from_micros(-1)).unwrap(),
+        [0x01]
+    );
+    assert_eq!(postcard::to_allocvec(&Date::from_days(1)).unwrap(), [0x02]);
+    let t = ts("2024-05-01T12:30:00.123456Z");
+    let bytes = postcard::to_allocvec(&t).unwrap();
+    assert_eq!(bytes.len(), 8);
+    assert_eq!(postcard::from_bytes::<Timestamp>(&bytes).unwrap(), t);
+    let d = Date::from_days(-56_000);
+    assert_eq!(
+        postcard::from_bytes::<Date>(&postcard::to_allocvec(&d).unwrap()).unwrap(),
+        d
+    );
+}
+
+#[test]
+fn deal_and_interaction_survive_postcard_and_json() {
+    let p = sales_pipeline();
+    let d = deal_through(&p, usd(1234), &[("Lead", 0), ("Demo", 60)]);
+    let back: Deal = postcard::from_bytes(&postcard::to_allocvec(&d).unwrap()).unwrap();
+    assert_eq!(back, d);
+    let back: Deal = serde_json::from_str(&serde_json::to_string(&d).unwrap()).unwrap();
+    assert_eq!(back, d);
+    let i = interaction(InteractionKind::Task, |x| {
+        x.due_at = Some(later());
+        x.amount = Some(Money::new(5, cur("KWD")));
+    })
+    .unwrap();
+    let back: Interaction = postcard::from_bytes(&postcard::to_allocvec(&i).unwrap()).unwrap();
+    assert_eq!(back, i);
+}

@@ -44,7 +44,8 @@ impl Timestamp {
 
     fn from_datetime(dt: OffsetDateTime) -> Self {
         let nanos = dt.unix_timestamp_nanos();
-        Self(i64::try_from(nanos / 1_000).unwrap_or(i64::MAX))
+        // Floor, not truncation toward zero, so instants before 1970 do not round up a microsecond.
+        Self(i64::try_from(nanos.div_euclid(1_000)).unwrap_or(i64::MAX))
     }
 
     fn to_datetime(self) -> Option<OffsetDateTime> {
