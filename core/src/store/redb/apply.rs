@@ -308,13 +308,13 @@ fn insert_entries(
 ) -> Result<()> {
     for e in entries {
         let (table, key, value) = e;
-        if derive::is_unique(*table) {
-            if let Some(existing) = tx.get(*table, key)? {
-                if existing != *value {
-                    return Err(dup(e, &existing));
-                }
-                continue;
+        if derive::is_unique(*table)
+            && let Some(existing) = tx.get(*table, key)?
+        {
+            if existing != *value {
+                return Err(dup(e, &existing));
             }
+            continue;
         }
         tx.put(*table, key, value)?;
     }
@@ -461,31 +461,9 @@ fn erase_customer(tx: &mut Tx<'_>, ctx: &Ctx<'_>, id: CustomerId) -> Result<()> 
     tx.del(T::Customers, &K::t(t).id(id.to_bytes()).done())
 }
 
-fn append_event(
-    tx: &mut Tx<'_>,
-    ctx: &Ctx<'_>,
-    kind: EventKind,
-    entity: EntityRef,
-    changed: Vec<String>,
-) -> Result<u64> {
-    let head_key = K::t(ctx.tenant).done();
-    let head = match tx.get(T::Heads, &head_key)? {
-        Some(b) => u64::from_be_bytes(b.as_slice().try_into().map_err(|_| Error::Corrupt {
-            table: "heads",
-            detail: "bad sequence number".into(),
-        })?),
-        None => 0,
-    };
-    let seq = head + 1;
-    let event = Event {
-        seq,
-        at: ctx.now,
-        actor: ctx.actor.clone(),
-        kind,
-        entity,
-        changed,
-    };
+fn append_event(tx: &mut Tx<'_>, ctx: &Ctx<'_>, kind: EventKind, entity: EntityRef, changed: Vec<String>) -> Result<u64> {
+    let seq = tx.next_seq(ctx.tenant)?;
+    let event = Event { seq, at: ctx.now, actor: ctx.actor.clone(), kind, entity, changed };
     tx.put_as(T::Events, &K::t(ctx.tenant).u64(seq).done(), &event)?;
-    tx.put(T::Heads, &head_key, &seq.to_be_bytes())?;
     Ok(seq)
 }

@@ -13,6 +13,9 @@ use crate::Result;
 use crate::model::{Customer, Deal, Event, Interaction, Pipeline};
 use crate::store::Inconsistency;
 
+/// Derives the index entries of one primary record (tenant number, key, value), or says what is wrong.
+type Derive<'a> = dyn FnMut(u32, &[u8], &[u8]) -> std::result::Result<Vec<Entry>, String> + 'a;
+
 pub(super) fn check(txn: &ReadTransaction) -> Result<Vec<Inconsistency>> {
     let mut problems = Vec::new();
     let mut tenants: BTreeMap<u32, String> = BTreeMap::new();
@@ -41,10 +44,7 @@ pub(super) fn check(txn: &ReadTransaction) -> Result<Vec<Inconsistency>> {
 
     // What the primary data says the indexes must hold.
     let mut expected: HashSet<Entry> = HashSet::new();
-    let mut scan =
-        |t: T,
-         f: &mut dyn FnMut(u32, &[u8], &[u8]) -> std::result::Result<Vec<Entry>, String>|
-         -> Result<Vec<(Vec<u8>, String)>> {
+    let mut scan = |t: T, f: &mut Derive<'_>| -> Result<Vec<(Vec<u8>, String)>> {
             let mut bad = Vec::new();
             for row in open(txn, t)?.iter()? {
                 let (k, v) = row?;
@@ -113,13 +113,13 @@ pub(super) fn check(txn: &ReadTransaction) -> Result<Vec<Inconsistency>> {
                 T::Interactions => decode::<Interaction>(t, v.value()).map(|i| i.customer),
                 _ => decode::<Deal>(t, v.value()).map(|d| d.customer),
             };
-            if let Ok(c) = customer {
-                if !exists(n, c.to_bytes())? {
-                    report(
-                        k.value(),
-                        format!("{} entry refers to missing customer {c}", t.name()),
-                    );
-                }
+            if let Ok(c) = customer
+                && !exists(n, c.to_bytes())?
+            {
+                report(
+                    k.value(),
+                    format!("{} entry refers to missing customer {c}", t.name()),
+                );
             }
         }
     }

@@ -367,6 +367,13 @@ fn commit_batch(shared: &Shared, batch: &mut [Request]) -> Vec<Reply> {
             };
             replies.push(reply);
         }
+        if !tx.poisoned()
+            && let Err(e) = tx.flush_heads()
+        {
+            drop(tx);
+            let _ = txn.abort();
+            return failed(batch, &e);
+        }
         if tx.poisoned() {
             drop(tx);
             let _ = txn.abort();
@@ -379,10 +386,10 @@ fn commit_batch(shared: &Shared, batch: &mut [Request]) -> Vec<Reply> {
     if let Err(e) = txn.commit() {
         return failed(batch, &e.into());
     }
-    if !new_tenants.is_empty() {
-        if let Ok(mut cache) = shared.tenants.write() {
-            cache.extend(new_tenants);
-        }
+    if !new_tenants.is_empty()
+        && let Ok(mut cache) = shared.tenants.write()
+    {
+        cache.extend(new_tenants);
     }
     replies
 }

@@ -72,13 +72,22 @@ fn get_as<V: DeserializeOwned>(table: &Table, t: T, key: &[u8]) -> Result<Option
 
 /// Scans up to `limit` entries whose key starts with `prefix`, continuing after `after`.
 /// Returns the entries and the cursor of the next page.
+/// Raw key/value pairs read from a table.
+type Rows = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// One item of a redb range iterator over byte tables.
+type RangeItem<'a> = std::result::Result<
+    (redb::AccessGuard<'a, &'static [u8]>, redb::AccessGuard<'a, &'static [u8]>),
+    redb::StorageError,
+>;
+
 fn scan_page(
     table: &Table,
     prefix: &[u8],
     after: Option<&Cursor>,
     limit: usize,
     reverse: bool,
-) -> Result<(Vec<(Vec<u8>, Vec<u8>)>, Option<Cursor>)> {
+) -> Result<(Rows, Option<Cursor>)> {
     let after_key = match after {
         Some(c) => {
             let k = c.decode()?;
@@ -108,11 +117,7 @@ fn scan_page(
     let range = table.range::<&[u8]>((lo, hi))?;
     let mut out = Vec::with_capacity(limit.min(64));
     let mut more = false;
-    let mut push = |r: std::result::Result<
-        (redb::AccessGuard<'_, &[u8]>, redb::AccessGuard<'_, &[u8]>),
-        redb::StorageError,
-    >|
-     -> Result<bool> {
+    let mut push = |r: RangeItem<'_>| -> Result<bool> {
         let (k, v) = r?;
         if out.len() == limit {
             more = true;
@@ -149,16 +154,16 @@ impl RedbStore {
         // Read the generation before beginning a transaction: a snapshot begun after that point
         // holds at least every commit counted in it.
         let generation = shared.generation.load(Ordering::Acquire);
-        if let Ok(guard) = shared.snapshot.read() {
-            if let Some(s) = guard.as_ref().filter(|s| s.generation == generation) {
-                return Ok(Arc::clone(s));
-            }
+        if let Ok(guard) = shared.snapshot.read()
+            && let Some(s) = guard.as_ref().filter(|s| s.generation == generation)
+        {
+            return Ok(Arc::clone(s));
         }
         let snapshot = Arc::new(Snapshot::new(generation, shared.db.begin_read()?));
-        if let Ok(mut guard) = shared.snapshot.write() {
-            if guard.as_ref().is_none_or(|s| s.generation < generation) {
-                *guard = Some(Arc::clone(&snapshot));
-            }
+        if let Ok(mut guard) = shared.snapshot.write()
+            && guard.as_ref().is_none_or(|s| s.generation < generation)
+        {
+            *guard = Some(Arc::clone(&snapshot));
         }
         Ok(snapshot)
     }
@@ -218,7 +223,7 @@ impl RedbStore {
                     table: t.name(),
                     detail: "short index key".into(),
                 })?;
-                get_as(&table, t, &K::t(n).id(id).done())?.ok_or_else(|| Error::Corrupt {
+                get_as(table, t, &K::t(n).id(id).done())?.ok_or_else(|| Error::Corrupt {
                     table: t.name(),
                     detail: "index entry points at a missing record".into(),
                 })
@@ -337,7 +342,7 @@ impl Store for RedbStore {
                                 table: "idx_email",
                                 detail: "bad id".into(),
                             })?;
-                        get_as(&table, T::Customers, &K::t(n).id(id).done())?.ok_or_else(|| {
+                        get_as(table, T::Customers, &K::t(n).id(id).done())?.ok_or_else(|| {
                             Error::Corrupt {
                                 table: "idx_email",
                                 detail: "dangling entry".into(),

@@ -1,6 +1,8 @@
 //! A write transaction with an undo log, so one request's failure can be rolled back while the
 //! other requests sharing the same commit keep their writes.
 
+use std::collections::HashMap;
+
 use redb::{ReadableTable, Table, WriteTransaction};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -8,16 +10,23 @@ use serde::de::DeserializeOwned;
 use super::tables::{T, prefix_end};
 use crate::{Error, Result};
 
-struct Undo {
-    table: T,
-    key: Vec<u8>,
-    old: Option<Vec<u8>>,
+enum Undo {
+    Entry {
+        table: T,
+        key: Vec<u8>,
+        old: Option<Vec<u8>>,
+    },
+    /// A tenant's event head moved; `old` is the value before.
+    Head { tenant: u32, old: u64 },
 }
 
 pub(crate) struct Tx<'txn> {
     tables: Vec<Table<'txn, &'static [u8], &'static [u8]>>,
     undo: Vec<Undo>,
     poisoned: bool,
+    /// Event heads touched in this transaction, written back once by [`Tx::flush_heads`] instead of
+    /// a read and a write of the heads table for every event.
+    heads: HashMap<u32, u64>,
 }
 
 impl<'txn> Tx<'txn> {
@@ -30,6 +39,7 @@ impl<'txn> Tx<'txn> {
             tables,
             undo: Vec::new(),
             poisoned: false,
+            heads: HashMap::new(),
         })
     }
 
@@ -52,11 +62,37 @@ impl<'txn> Tx<'txn> {
         let old = self.tables[t as usize]
             .insert(key, value)?
             .map(|g| g.value().to_vec());
-        self.undo.push(Undo {
+        self.undo.push(Undo::Entry {
             table: t,
             key: key.to_vec(),
             old,
         });
+        Ok(())
+    }
+
+    /// Allocates the tenant's next event sequence number.
+    pub(crate) fn next_seq(&mut self, tenant: u32) -> Result<u64> {
+        let head = match self.heads.get(&tenant) {
+            Some(h) => *h,
+            None => match self.table(T::Heads).get(tenant.to_be_bytes().as_slice())? {
+                Some(g) => u64::from_be_bytes(g.value().try_into().map_err(|_| Error::Corrupt {
+                    table: "heads",
+                    detail: "bad sequence number".into(),
+                })?),
+                None => 0,
+            },
+        };
+        self.undo.push(Undo::Head { tenant, old: head });
+        self.heads.insert(tenant, head + 1);
+        Ok(head + 1)
+    }
+
+    /// Writes the event heads touched by this transaction; call once before committing.
+    pub(crate) fn flush_heads(&mut self) -> Result<()> {
+        for (tenant, head) in std::mem::take(&mut self.heads) {
+            self.tables[T::Heads as usize]
+                .insert(tenant.to_be_bytes().as_slice(), head.to_be_bytes().as_slice())?;
+        }
         Ok(())
     }
 
@@ -71,7 +107,7 @@ impl<'txn> Tx<'txn> {
             .remove(key)?
             .map(|g| g.value().to_vec());
         if old.is_some() {
-            self.undo.push(Undo {
+            self.undo.push(Undo::Entry {
                 table: t,
                 key: key.to_vec(),
                 old,
@@ -113,11 +149,18 @@ impl<'txn> Tx<'txn> {
 
     fn undo_to(&mut self, mark: usize) -> Result<()> {
         while self.undo.len() > mark {
-            let Some(u) = self.undo.pop() else { break };
-            let table = &mut self.tables[u.table as usize];
-            match u.old {
-                Some(old) => drop(table.insert(u.key.as_slice(), old.as_slice())?),
-                None => drop(table.remove(u.key.as_slice())?),
+            match self.undo.pop() {
+                Some(Undo::Entry { table, key, old }) => {
+                    let table = &mut self.tables[table as usize];
+                    match old {
+                        Some(old) => drop(table.insert(key.as_slice(), old.as_slice())?),
+                        None => drop(table.remove(key.as_slice())?),
+                    }
+                }
+                Some(Undo::Head { tenant, old }) => {
+                    self.heads.insert(tenant, old);
+                }
+                None => break,
             }
         }
         Ok(())
