@@ -112,14 +112,31 @@ pub enum CustomerFilter {
 pub struct Cursor(String);
 
 impl Cursor {
-    pub(crate) fn encode(key: &[u8]) -> Self {
-        Self(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key))
+    /// A cursor at `key` in the list `scope` + `prefix` (which kind of list, and the tenant and
+    /// filter its keys start with): it continues that list only.
+    pub(crate) fn encode(scope: u8, prefix: &[u8], key: &[u8]) -> Self {
+        let mut raw = Vec::with_capacity(3 + key.len());
+        raw.push(scope);
+        raw.extend_from_slice(&prefix_len(prefix));
+        raw.extend_from_slice(key);
+        Self(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw))
     }
 
-    pub(crate) fn decode(&self) -> Result<Vec<u8>> {
-        base64::engine::general_purpose::URL_SAFE_NO_PAD
+    /// The key, when this cursor was issued for the list `scope` + `prefix`.
+    pub(crate) fn decode(&self, scope: u8, prefix: &[u8]) -> Result<Vec<u8>> {
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(&self.0)
-            .map_err(|_| Error::BadCursor)
+            .map_err(|_| Error::BadCursor)?;
+        match raw.split_at_checked(3) {
+            Some((head, key))
+                if head[0] == scope
+                    && head[1..] == prefix_len(prefix)
+                    && key.starts_with(prefix) =>
+            {
+                Ok(key.to_vec())
+            }
+            _ => Err(Error::BadCursor),
+        }
     }
 
     /// The cursor as text, for URLs and the CLI.
@@ -131,6 +148,12 @@ impl Cursor {
     pub fn from_string(s: String) -> Self {
         Self(s)
     }
+}
+
+fn prefix_len(prefix: &[u8]) -> [u8; 2] {
+    u16::try_from(prefix.len())
+        .unwrap_or(u16::MAX)
+        .to_be_bytes()
 }
 
 /// Which page of a list to read.

@@ -195,10 +195,13 @@ pub(crate) fn apply(tx: &mut Tx<'_>, ctx: &Ctx<'_>, op: Op) -> Result<Output> {
         Op::CreatePipeline(input) => {
             let pipeline = Pipeline::new(PipelineId::generate(), input, ctx.now)?;
             let entries = derive::pipeline_entries(ctx.tenant, &pipeline);
-            insert_entries(tx, &entries, |_, _| Error::Duplicate {
+            insert_entries(tx, &entries, |_, holder| Error::Duplicate {
                 field: "name",
                 value: pipeline.name.clone(),
-                existing: "another pipeline".into(),
+                existing: match <[u8; 16]>::try_from(holder) {
+                    Ok(id) => format!("pipeline {}", PipelineId::from_bytes(id)),
+                    Err(_) => "another pipeline".into(),
+                },
             })?;
             tx.put_as(
                 T::Pipelines,
@@ -351,19 +354,20 @@ fn put_customer(
         .map(|c| derive::customer_entries(ctx.tenant, c))
         .unwrap_or_default();
     let new_entries = derive::customer_entries(ctx.tenant, new);
-    replace_entries(tx, &old_entries, &new_entries, |(table, _, _), holder| {
+    replace_entries(tx, &old_entries, &new_entries, |(table, key, _), holder| {
         let (field, value) = match table {
             T::IdxEmail => ("email", new.email.as_ref().map(ToString::to_string)),
             T::IdxPhone => ("phone", new.phone.as_ref().map(ToString::to_string)),
-            _ => ("external_id", None),
+            // The external id whose entry is taken, not all of them.
+            _ => (
+                "external_id",
+                new.external_ids
+                    .iter()
+                    .find(|x| K::t(ctx.tenant).word(&x.source).text(&x.id).done() == *key)
+                    .map(|x| format!("{}:{}", x.source, x.id)),
+            ),
         };
-        let value = value.unwrap_or_else(|| {
-            new.external_ids
-                .iter()
-                .map(|x| format!("{}:{}", x.source, x.id))
-                .collect::<Vec<_>>()
-                .join(", ")
-        });
+        let value = value.unwrap_or_default();
         match <[u8; 16]>::try_from(holder) {
             Ok(id) => Error::duplicate_customer(field, &value, CustomerId::from_bytes(id)),
             Err(_) => dangling(*table),
@@ -461,9 +465,22 @@ fn erase_customer(tx: &mut Tx<'_>, ctx: &Ctx<'_>, id: CustomerId) -> Result<()> 
     tx.del(T::Customers, &K::t(t).id(id.to_bytes()).done())
 }
 
-fn append_event(tx: &mut Tx<'_>, ctx: &Ctx<'_>, kind: EventKind, entity: EntityRef, changed: Vec<String>) -> Result<u64> {
+fn append_event(
+    tx: &mut Tx<'_>,
+    ctx: &Ctx<'_>,
+    kind: EventKind,
+    entity: EntityRef,
+    changed: Vec<String>,
+) -> Result<u64> {
     let seq = tx.next_seq(ctx.tenant)?;
-    let event = Event { seq, at: ctx.now, actor: ctx.actor.clone(), kind, entity, changed };
+    let event = Event {
+        seq,
+        at: ctx.now,
+        actor: ctx.actor.clone(),
+        kind,
+        entity,
+        changed,
+    };
     tx.put_as(T::Events, &K::t(ctx.tenant).u64(seq).done(), &event)?;
     Ok(seq)
 }

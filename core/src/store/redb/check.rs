@@ -45,28 +45,28 @@ pub(super) fn check(txn: &ReadTransaction) -> Result<Vec<Inconsistency>> {
     // What the primary data says the indexes must hold.
     let mut expected: HashSet<Entry> = HashSet::new();
     let mut scan = |t: T, f: &mut Derive<'_>| -> Result<Vec<(Vec<u8>, String)>> {
-            let mut bad = Vec::new();
-            for row in open(txn, t)?.iter()? {
-                let (k, v) = row?;
-                let key = k.value();
-                let Some(n) = key
-                    .get(..4)
-                    .and_then(|b| b.try_into().ok())
-                    .map(u32::from_be_bytes)
-                else {
-                    bad.push((
-                        key.to_vec(),
-                        format!("{}: key shorter than a tenant prefix", t.name()),
-                    ));
-                    continue;
-                };
-                match f(n, key, v.value()) {
-                    Ok(entries) => expected.extend(entries),
-                    Err(e) => bad.push((key.to_vec(), e)),
-                }
+        let mut bad = Vec::new();
+        for row in open(txn, t)?.iter()? {
+            let (k, v) = row?;
+            let key = k.value();
+            let Some(n) = key
+                .get(..4)
+                .and_then(|b| b.try_into().ok())
+                .map(u32::from_be_bytes)
+            else {
+                bad.push((
+                    key.to_vec(),
+                    format!("{}: key shorter than a tenant prefix", t.name()),
+                ));
+                continue;
+            };
+            match f(n, key, v.value()) {
+                Ok(entries) => expected.extend(entries),
+                Err(e) => bad.push((key.to_vec(), e)),
             }
-            Ok(bad)
-        };
+        }
+        Ok(bad)
+    };
     let mut bad = Vec::new();
     bad.extend(scan(T::Customers, &mut |n, k, v| {
         let c: Customer = decode(T::Customers, v).map_err(|e| e.to_string())?;

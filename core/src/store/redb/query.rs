@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 
 use super::RedbStore;
 use super::apply::TenantRecord;
-use super::tables::{K, T, prefix_end, time_from_bytes, trailing_id};
+use super::tables::{K, T, prefix_end, trailing_id};
 use super::tx::decode;
 use crate::model::{
     Actor, Customer, CustomerId, Deal, DealId, Email, Event, Interaction, InteractionId, Phone,
@@ -70,35 +70,58 @@ fn get_as<V: DeserializeOwned>(table: &Table, t: T, key: &[u8]) -> Result<Option
     }
 }
 
-/// Scans up to `limit` entries whose key starts with `prefix`, continuing after `after`.
-/// Returns the entries and the cursor of the next page.
 /// Raw key/value pairs read from a table.
 type Rows = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// One item of a redb range iterator over byte tables.
 type RangeItem<'a> = std::result::Result<
-    (redb::AccessGuard<'a, &'static [u8]>, redb::AccessGuard<'a, &'static [u8]>),
+    (
+        redb::AccessGuard<'a, &'static [u8]>,
+        redb::AccessGuard<'a, &'static [u8]>,
+    ),
     redb::StorageError,
 >;
 
+/// The kinds of list a cursor can continue. With the list's key prefix (tenant and filter), it
+/// binds a cursor to the one list that issued it: another list's cursor is a [`Error::BadCursor`],
+/// never a silently wrong page.
+#[derive(Debug, Clone, Copy)]
+enum Scope {
+    Customers = 1,
+    Tag,
+    Lifecycle,
+    Owner,
+    Organization,
+    Name,
+    Email,
+    Timeline,
+    Due,
+    Pipelines,
+    Deals,
+}
+
+/// Scans up to `limit` entries whose key starts with `prefix` (and is below `end`, when given),
+/// continuing after `after`. Returns the entries and the cursor of the next page.
 fn scan_page(
     table: &Table,
+    scope: Scope,
     prefix: &[u8],
+    end: Option<Vec<u8>>,
     after: Option<&Cursor>,
     limit: usize,
     reverse: bool,
 ) -> Result<(Rows, Option<Cursor>)> {
     let after_key = match after {
-        Some(c) => {
-            let k = c.decode()?;
-            if !k.starts_with(prefix) {
-                return Err(Error::BadCursor);
-            }
-            Some(k)
-        }
+        Some(c) => Some(c.decode(scope as u8, prefix)?),
         None => None,
     };
-    let end = prefix_end(prefix);
+    let end = end.or_else(|| prefix_end(prefix));
+    if let (Some(k), Some(e), false) = (&after_key, &end, reverse)
+        && k >= e
+    {
+        // A cursor past a narrower list's end (e.g. due tasks with an earlier `until`).
+        return Ok((Vec::new(), None));
+    }
     let (lo, hi): (Bound<&[u8]>, Bound<&[u8]>) = match (&after_key, reverse) {
         (Some(k), false) => (
             Bound::Excluded(k),
@@ -140,7 +163,8 @@ fn scan_page(
         }
     }
     let next = if more {
-        out.last().map(|(k, _)| Cursor::encode(k))
+        out.last()
+            .map(|(k, _)| Cursor::encode(scope as u8, prefix, k))
     } else {
         None
     };
@@ -303,11 +327,13 @@ impl Store for RedbStore {
         let txn = self.read()?;
         let limit = page.clamped_limit();
         let after = page.after.as_ref();
-        let (table, prefix) = match filter {
+        let (table, scope, prefix) = match filter {
             CustomerFilter::All => {
                 let (rows, next) = scan_page(
                     txn.table(T::Customers)?,
+                    Scope::Customers,
                     &K::t(n).done(),
+                    None,
                     after,
                     limit,
                     false,
@@ -318,17 +344,29 @@ impl Store for RedbStore {
                     .collect::<Result<_>>()?;
                 return Ok(Page { items, next });
             }
-            CustomerFilter::Tag(tag) => (T::IdxTag, K::t(n).word(tag.as_str()).done()),
-            CustomerFilter::Lifecycle(l) => (T::IdxLifecycle, K::t(n).byte(l.code()).done()),
-            CustomerFilter::Owner(o) => (T::IdxOwner, K::t(n).word(o).done()),
-            CustomerFilter::Organization(org) => (T::IdxOrg, K::t(n).id(org.to_bytes()).done()),
-            CustomerFilter::NamePrefix(p) => {
-                (T::IdxName, K::t(n).text(&p.trim().to_lowercase()).done())
-            }
+            CustomerFilter::Tag(tag) => (T::IdxTag, Scope::Tag, K::t(n).word(tag.as_str()).done()),
+            CustomerFilter::Lifecycle(l) => (
+                T::IdxLifecycle,
+                Scope::Lifecycle,
+                K::t(n).byte(l.code()).done(),
+            ),
+            CustomerFilter::Owner(o) => (T::IdxOwner, Scope::Owner, K::t(n).word(o).done()),
+            CustomerFilter::Organization(org) => (
+                T::IdxOrg,
+                Scope::Organization,
+                K::t(n).id(org.to_bytes()).done(),
+            ),
+            CustomerFilter::NamePrefix(p) => (
+                T::IdxName,
+                Scope::Name,
+                K::t(n).text(&p.trim().to_lowercase()).done(),
+            ),
             CustomerFilter::EmailPrefix(p) => {
                 let (rows, next) = scan_page(
                     txn.table(T::IdxEmail)?,
+                    Scope::Email,
                     &K::t(n).text(p.trim()).done(),
+                    None,
                     after,
                     limit,
                     false,
@@ -353,7 +391,7 @@ impl Store for RedbStore {
                 return Ok(Page { items, next });
             }
         };
-        let (rows, next) = scan_page(txn.table(table)?, &prefix, after, limit, false)?;
+        let (rows, next) = scan_page(txn.table(table)?, scope, &prefix, None, after, limit, false)?;
         let items = Self::resolve(&txn, n, T::Customers, &rows)?;
         Ok(Page { items, next })
     }
@@ -373,7 +411,9 @@ impl Store for RedbStore {
         let prefix = K::t(n).id(customer.to_bytes()).done();
         let (rows, next) = scan_page(
             txn.table(T::IdxTimeline)?,
+            Scope::Timeline,
             &prefix,
+            None,
             page.after.as_ref(),
             page.clamped_limit(),
             true,
@@ -391,25 +431,20 @@ impl Store for RedbStore {
         let n = self.tenant_number(tenant)?;
         let txn = self.read()?;
         let prefix = K::t(n).done();
-        let (mut rows, mut next) = scan_page(
+        // Stop the scan itself at `until`, so that a full last page promises no further one.
+        let end = until
+            .as_micros()
+            .checked_add(1)
+            .map(|after_until| K::t(n).time(after_until).done());
+        let (rows, next) = scan_page(
             txn.table(T::IdxDue)?,
+            Scope::Due,
             &prefix,
+            end,
             page.after.as_ref(),
             page.clamped_limit(),
             false,
         )?;
-        let due_of = |k: &[u8]| {
-            k.get(4..12)
-                .and_then(|b| b.try_into().ok())
-                .map(time_from_bytes)
-        };
-        if let Some(pos) = rows
-            .iter()
-            .position(|(k, _)| due_of(k).is_none_or(|d| d > until.as_micros()))
-        {
-            rows.truncate(pos);
-            next = None;
-        }
         let items = Self::resolve(&txn, n, T::Interactions, &rows)?;
         Ok(Page { items, next })
     }
@@ -423,7 +458,9 @@ impl Store for RedbStore {
         let txn = self.read()?;
         let (rows, next) = scan_page(
             txn.table(T::Pipelines)?,
+            Scope::Pipelines,
             &K::t(n).done(),
+            None,
             page.after.as_ref(),
             page.clamped_limit(),
             false,
@@ -454,7 +491,9 @@ impl Store for RedbStore {
         }
         let (rows, next) = scan_page(
             txn.table(T::IdxDealStage)?,
+            Scope::Deals,
             &prefix.done(),
+            None,
             page.after.as_ref(),
             page.clamped_limit(),
             false,

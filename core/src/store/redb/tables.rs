@@ -143,10 +143,6 @@ pub(crate) fn time_bytes(micros: i64) -> [u8; 8] {
     ((micros as u64) ^ (1 << 63)).to_be_bytes()
 }
 
-pub(crate) fn time_from_bytes(b: [u8; 8]) -> i64 {
-    (u64::from_be_bytes(b) ^ (1 << 63)) as i64
-}
-
 /// The last 16 bytes of a key: the id that index keys end with.
 pub(crate) fn trailing_id(key: &[u8]) -> Option<[u8; 16]> {
     key.len()

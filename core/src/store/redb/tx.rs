@@ -75,10 +75,12 @@ impl<'txn> Tx<'txn> {
         let head = match self.heads.get(&tenant) {
             Some(h) => *h,
             None => match self.table(T::Heads).get(tenant.to_be_bytes().as_slice())? {
-                Some(g) => u64::from_be_bytes(g.value().try_into().map_err(|_| Error::Corrupt {
-                    table: "heads",
-                    detail: "bad sequence number".into(),
-                })?),
+                Some(g) => {
+                    u64::from_be_bytes(g.value().try_into().map_err(|_| Error::Corrupt {
+                        table: "heads",
+                        detail: "bad sequence number".into(),
+                    })?)
+                }
                 None => 0,
             },
         };
@@ -90,8 +92,10 @@ impl<'txn> Tx<'txn> {
     /// Writes the event heads touched by this transaction; call once before committing.
     pub(crate) fn flush_heads(&mut self) -> Result<()> {
         for (tenant, head) in std::mem::take(&mut self.heads) {
-            self.tables[T::Heads as usize]
-                .insert(tenant.to_be_bytes().as_slice(), head.to_be_bytes().as_slice())?;
+            self.tables[T::Heads as usize].insert(
+                tenant.to_be_bytes().as_slice(),
+                head.to_be_bytes().as_slice(),
+            )?;
         }
         Ok(())
     }
