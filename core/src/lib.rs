@@ -18,6 +18,7 @@
 
 pub mod cli;
 mod error;
+pub mod http;
 pub mod model;
 pub mod store;
 

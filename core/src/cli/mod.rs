@@ -76,6 +76,15 @@ enum Command {
     Check,
     /// Schema version, file size and per-tenant counts.
     Stats(admin::StatsArgs),
+    /// Run the HTTP server on the data directory until SIGTERM or Ctrl-C.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "KITH_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: std::net::SocketAddr,
 }
 
 /// Runs the command line and returns the process exit code.
@@ -110,7 +119,17 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Backup(args) => admin::backup(&args, &open_existing(dir)?, dir),
         Command::Check => admin::check(&open_existing(dir)?),
         Command::Stats(args) => admin::stats(&args, &open_existing(dir)?, dir),
+        Command::Serve(args) => serve(&args, dir),
     }
+}
+
+fn serve(args: &ServeArgs, dir: &Path) -> anyhow::Result<Exit> {
+    let store = std::sync::Arc::new(open(dir)?);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(crate::http::serve(store, args.listen))?;
+    Ok(Exit::Ok)
 }
 
 /// Opens the store in `dir`, creating it when needed.
