@@ -20,6 +20,7 @@ pub mod cli;
 mod error;
 pub mod http;
 pub mod model;
+pub mod plugin;
 pub mod store;
 
 pub use error::{Error, Result};

@@ -11,6 +11,7 @@ mod fail;
 mod import;
 mod logging;
 mod output;
+mod plugin;
 mod tenant;
 
 use std::path::{Path, PathBuf};
@@ -78,6 +79,9 @@ enum Command {
     Stats(admin::StatsArgs),
     /// Run the HTTP server on the data directory until SIGTERM or Ctrl-C.
     Serve(ServeArgs),
+    /// Inspect a plugin component or run one call of it locally.
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
 }
 
 #[derive(Debug, clap::Args)]
@@ -120,6 +124,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Check => admin::check(&open_existing(dir)?),
         Command::Stats(args) => admin::stats(&args, &open_existing(dir)?, dir),
         Command::Serve(args) => serve(&args, dir),
+        Command::Plugin(cmd) => plugin::run(cmd).map(|()| Exit::Ok),
     }
 }
 

@@ -1,0 +1,346 @@
+//! `kith plugin inspect|run`: develop a plugin locally, without a server or a data directory.
+//!
+//! `run` reads one input JSON file whose shape depends on the plugin's world:
+//!
+//! - scorer or segmenter, one customer (`score` or `classify`):
+//!   `{"customer": {"id": "c1", "display_name": "Ada", "aggregates": [...], ...},
+//!     "now": "2025-01-31T12:00:00Z", "seed": 1, "model_base64": "..."}`
+//!   (`customer` is a `CustomerView` in JSON: snake_case fields, RFC 3339 times, money as
+//!   `{"minor": 1999, "currency": "EUR"}`; only `id` and `display_name` are required).
+//! - scorer or segmenter, population step: `{"population": [{"id": "c1", "aggregates": [...]}, ...],
+//!   "now": ..., "seed": ...}`; with a `customer` as well, the model it returns is passed to
+//!   the customer call.
+//! - commerce hook: `{"topic": "orders/create", "headers": {"X-Shopify-Hmac-Sha256": "..."},
+//!   "body": "<raw body as a string>", "delivery_id": "...", "received_at": "..."}`; `headers`
+//!   may also be a list of `[name, value]` pairs, and `body_base64` replaces `body` for bytes
+//!   that are not UTF-8. A signature must be computed over exactly the body's bytes.
+//!
+//! `now`/`received_at` default to the current time, `seed` to 0, the configuration (`--config`)
+//! to `{}`. The result is printed as JSON on stdout with the call's fuel, peak memory and wall
+//! time; a failed call prints its report and exits with status 1.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use clap::Subcommand;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::model::Timestamp;
+use crate::plugin::{
+    CallReport, Capability, CustomerCall, CustomerSummary, CustomerView, Limits, LoadedPlugin,
+    PluginFailure, PopulationInput, Runtime, RuntimeConfig, Webhook,
+};
+
+/// `kith plugin ...`.
+#[derive(Debug, Subcommand)]
+pub(super) enum PluginCommand {
+    /// Print a plugin's manifest, hash and world as JSON.
+    Inspect {
+        /// The plugin component (.wasm).
+        file: PathBuf,
+    },
+    /// Run one call of a plugin on an input file and print the output and what it cost.
+    #[command(after_long_help = INPUT_HELP)]
+    Run {
+        /// The plugin component (.wasm).
+        file: PathBuf,
+        /// The input JSON: a customer, a population, or a webhook (shapes below).
+        #[arg(long, value_name = "FILE.json")]
+        input: PathBuf,
+        /// The tenant's configuration of the plugin, JSON (default `{}`).
+        #[arg(long, value_name = "FILE.json")]
+        config: Option<PathBuf>,
+        /// Instruction budget (default 10 000 000; 2 000 000 000 for the population step).
+        #[arg(long)]
+        fuel: Option<u64>,
+        /// Linear memory limit in MiB (default 16; 256 for the population step).
+        #[arg(long, value_name = "MIB")]
+        memory_mib: Option<u64>,
+        /// Wall-clock deadline in milliseconds (default 50; 10 000 for the population step).
+        #[arg(long, value_name = "MS")]
+        deadline_ms: Option<u64>,
+    },
+}
+
+/// The input shapes, shown by `kith plugin run --help`.
+const INPUT_HELP: &str = r#"Input shapes (JSON; times RFC 3339, money {"minor": 1999, "currency": "EUR"}):
+  scorer or segmenter, one customer:
+    {"customer": {"id": "c1", "display_name": "Ada", "aggregates": [{"kind": "purchase",
+      "count": 2, "totals": [{"minor": 5000, "currency": "USD"}], "first_at": "...",
+      "last_at": "..."}]}, "now": "2025-03-01T00:00:00Z", "seed": 1, "model_base64": "..."}
+  scorer or segmenter, population step (then the customer, if given, with its model):
+    {"population": [{"id": "c1", "aggregates": [...]}, ...], "now": "...", "seed": 1}
+  commerce hook:
+    {"topic": "orders/create", "headers": {"X-Shopify-Hmac-Sha256": "..."},
+     "body": "<raw body>", "delivery_id": "d1", "received_at": "..."}
+    (headers may be [["name", "value"], ...]; body_base64 instead of body for binary bodies;
+     a signature must cover exactly the body's bytes)
+now and received_at default to the current time, seed to 0, --config to {}.
+Exit status 1 when the call fails; the report is printed either way."#;
+
+/// Runs `kith plugin ...`.
+pub(super) fn run(cmd: PluginCommand) -> anyhow::Result<()> {
+    match cmd {
+        PluginCommand::Inspect { file } => {
+            let (_, plugin) = load(&file)?;
+            print(&json!({
+                "hash": plugin.hash(),
+                "size": plugin.size(),
+                "capability": plugin.capability(),
+                "manifest": plugin.manifest(),
+            }))
+        }
+        PluginCommand::Run {
+            file,
+            input,
+            config,
+            fuel,
+            memory_mib,
+            deadline_ms,
+        } => {
+            let overrides = Overrides {
+                fuel,
+                memory_mib,
+                deadline_ms,
+            };
+            let config = match config {
+                Some(path) => {
+                    let text = read_text(&path)?;
+                    serde_json::from_str::<Value>(&text)
+                        .with_context(|| format!("{} is not JSON", path.display()))?;
+                    text
+                }
+                None => "{}".to_owned(),
+            };
+            let input_text = read_text(&input)?;
+            let input: RunInput = serde_json::from_str(&input_text)
+                .with_context(|| format!("{} is not a valid input", input.display()))?;
+            let (runtime, plugin) = load(&file)?;
+            run_call(&runtime, &plugin, input, config, &overrides)
+        }
+    }
+}
+
+/// Limit overrides from the command line.
+#[derive(Debug, Clone, Copy)]
+struct Overrides {
+    /// `--fuel`.
+    fuel: Option<u64>,
+    /// `--memory-mib`.
+    memory_mib: Option<u64>,
+    /// `--deadline-ms`.
+    deadline_ms: Option<u64>,
+}
+
+impl Overrides {
+    /// `base` with the overrides applied.
+    fn apply(self, base: Limits) -> Limits {
+        Limits {
+            fuel: self.fuel.unwrap_or(base.fuel),
+            memory_bytes: self
+                .memory_mib
+                .map_or(base.memory_bytes, |m| m.saturating_mul(1 << 20)),
+            deadline: self
+                .deadline_ms
+                .map_or(base.deadline, Duration::from_millis),
+            ..base
+        }
+    }
+}
+
+/// The input file of `kith plugin run`: the fields of every world, all optional.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunInput {
+    /// The customer to score or classify.
+    customer: Option<CustomerView>,
+    /// Customers for the population step.
+    population: Option<Vec<CustomerSummary>>,
+    /// A population model (from an earlier `populate`), base64.
+    model_base64: Option<String>,
+    /// The host's time (default: now).
+    now: Option<Timestamp>,
+    /// Seed of randomness (default 0).
+    #[serde(default)]
+    seed: u64,
+    /// Webhook topic.
+    topic: Option<String>,
+    /// Webhook headers: an object or a list of pairs.
+    headers: Option<Headers>,
+    /// Webhook body as text.
+    body: Option<String>,
+    /// Webhook body as base64.
+    body_base64: Option<String>,
+    /// Webhook delivery id.
+    delivery_id: Option<String>,
+    /// When the webhook was received (default: now).
+    received_at: Option<Timestamp>,
+}
+
+/// Webhook headers in either JSON shape.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Headers {
+    /// `{"Name": "value"}`.
+    Map(BTreeMap<String, String>),
+    /// `[["Name", "value"]]`, order and duplicates kept.
+    Pairs(Vec<(String, String)>),
+}
+
+/// Reads a UTF-8 file, naming it in the error.
+fn read_text(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// A runtime without a disk cache, and the plugin loaded in it.
+fn load(file: &Path) -> anyhow::Result<(Runtime, LoadedPlugin)> {
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let runtime = Runtime::new(RuntimeConfig::default())?;
+    let plugin = runtime
+        .load(&bytes)
+        .with_context(|| format!("cannot load {}", file.display()))?;
+    Ok((runtime, plugin))
+}
+
+/// Prints `value` as pretty JSON on stdout.
+fn print(value: &Value) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// The report as JSON, with times in microseconds.
+fn report_json(report: &CallReport) -> Value {
+    json!({
+        "outcome": report.outcome.as_str(),
+        "fuel_used": report.fuel_used,
+        "peak_memory_bytes": report.peak_memory_bytes,
+        "wall_time_us": u64::try_from(report.wall_time.as_micros()).unwrap_or(u64::MAX),
+    })
+}
+
+/// One step's printed result: its output or failure, and its report.
+fn step<T: serde::Serialize>(
+    name: &str,
+    result: &Result<T, PluginFailure>,
+    report: &CallReport,
+) -> anyhow::Result<Value> {
+    Ok(match result {
+        Ok(output) => {
+            json!({ "call": name, "output": serde_json::to_value(output)?, "report": report_json(report) })
+        }
+        Err(failure) => json!({
+            "call": name,
+            "error": { "code": failure.code(), "message": failure.to_string() },
+            "report": report_json(report),
+        }),
+    })
+}
+
+/// Runs the call the input describes and prints the steps.
+fn run_call(
+    runtime: &Runtime,
+    plugin: &LoadedPlugin,
+    input: RunInput,
+    config: String,
+    overrides: &Overrides,
+) -> anyhow::Result<()> {
+    let now = input.now.unwrap_or_else(Timestamp::now);
+    let mut steps = Vec::new();
+    let mut failure = None;
+    match plugin.capability() {
+        Capability::CommerceHook => {
+            let body = match (input.body, input.body_base64) {
+                (Some(text), None) => text.into_bytes(),
+                (None, Some(b64)) => BASE64
+                    .decode(b64.trim())
+                    .context("body_base64 is not base64")?,
+                (None, None) => Vec::new(),
+                (Some(_), Some(_)) => bail!("give either body or body_base64, not both"),
+            };
+            let webhook = Webhook {
+                topic: input.topic.unwrap_or_default(),
+                headers: match input.headers {
+                    Some(Headers::Map(map)) => map.into_iter().collect(),
+                    Some(Headers::Pairs(pairs)) => pairs,
+                    None => Vec::new(),
+                },
+                body,
+                delivery_id: input.delivery_id,
+                received_at: input.received_at.unwrap_or(now),
+            };
+            let limits = overrides.apply(runtime.config().limits);
+            let (result, report) = runtime.handle_webhook(plugin, &webhook, &config, &limits);
+            steps.push(step("handle", &result, &report)?);
+            failure = result.err();
+        }
+        world @ (Capability::Scorer | Capability::Segmenter) => {
+            if input.population.is_none() && input.customer.is_none() {
+                bail!("the input of a {world} needs \"customer\", \"population\" or both");
+            }
+            let mut model = input
+                .model_base64
+                .map(|b| BASE64.decode(b.trim()))
+                .transpose()
+                .context("model_base64 is not base64")?;
+            if let Some(customers) = input.population {
+                let population = PopulationInput {
+                    customers,
+                    config: config.clone(),
+                    now,
+                    seed: input.seed,
+                };
+                let limits = overrides.apply(runtime.config().population_limits);
+                let (result, report) = runtime.populate(plugin, &population, &limits);
+                let shown = result.as_ref().map(|m| {
+                    json!({
+                        "model_bytes": m.as_ref().map_or(0, Vec::len),
+                        "model_base64": m.as_ref().map(|m| BASE64.encode(m)),
+                    })
+                });
+                steps.push(step("populate", &shown.map_err(Clone::clone), &report)?);
+                match result {
+                    Ok(m) => model = m,
+                    Err(e) => failure = Some(e),
+                }
+            }
+            if let (Some(customer), None) = (input.customer, &failure) {
+                let call = CustomerCall {
+                    customer,
+                    config,
+                    now,
+                    seed: input.seed,
+                    model,
+                };
+                let limits = overrides.apply(runtime.config().limits);
+                if world == Capability::Scorer {
+                    let (result, report) = runtime.score(plugin, &call, &limits);
+                    steps.push(step("score", &result, &report)?);
+                    failure = result.err();
+                } else {
+                    let (result, report) = runtime.classify(plugin, &call, &limits);
+                    steps.push(step("classify", &result, &report)?);
+                    failure = result.err();
+                }
+            }
+        }
+    }
+    print(&json!({
+        "plugin": plugin.manifest().id,
+        "version": plugin.manifest().version,
+        "hash": plugin.hash(),
+        "now": now,
+        "steps": steps,
+    }))?;
+    match failure {
+        Some(f) => Err(anyhow::Error::new(f).context("the plugin call failed")),
+        None => Ok(()),
+    }
+}

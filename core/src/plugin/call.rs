@@ -1,0 +1,477 @@
+//! One call: a fresh store with limits, instantiate from the `InstancePre`, call, measure,
+//! classify failures, validate the output, record the report.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tracing::field::Empty;
+use tracing::{Span, debug, info};
+use wasmtime::component::InstancePre;
+use wasmtime::{Store, Trap};
+
+use super::bindings::types as wit;
+use super::bindings::{commerce_hook, scorer, segmenter};
+use super::convert;
+use super::runtime::one_line;
+use super::sandbox::{Determinism, HostState};
+use super::size::EncodedSize;
+use super::{
+    Capability, CustomerCall, HookOutput, Limits, LoadedPlugin, Membership, PluginFailure,
+    PopulationInput, Runtime, ScoreOutput, Webhook,
+};
+
+/// A plugin's pre-linked instance, typed by its world.
+pub(super) enum WorldPre {
+    /// World `scorer`.
+    Scorer(scorer::ScorerPre<HostState>),
+    /// World `segmenter`.
+    Segmenter(segmenter::SegmenterPre<HostState>),
+    /// World `commerce-hook`.
+    CommerceHook(commerce_hook::CommerceHookPre<HostState>),
+}
+
+impl WorldPre {
+    /// Checks the component's exports against `world` and wraps the pre-linked instance.
+    pub(super) fn new(
+        world: Capability,
+        pre: InstancePre<HostState>,
+    ) -> wasmtime::Result<WorldPre> {
+        Ok(match world {
+            Capability::Scorer => WorldPre::Scorer(scorer::ScorerPre::new(pre)?),
+            Capability::Segmenter => WorldPre::Segmenter(segmenter::SegmenterPre::new(pre)?),
+            Capability::CommerceHook => {
+                WorldPre::CommerceHook(commerce_hook::CommerceHookPre::new(pre)?)
+            }
+        })
+    }
+}
+
+/// How one call went: what it cost and how it ended.
+///
+/// `fuel_used` is exact except after a deadline trap: wasmtime flushes the fuel counter at
+/// calls, so fuel burnt in the loop that was interrupted is not counted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CallReport {
+    /// Fuel (about one unit per wasm instruction) the call used, instantiation included.
+    pub fuel_used: u64,
+    /// Wall time from creating the store to the call's return.
+    pub wall_time: Duration,
+    /// The most linear memory the instance had at once.
+    pub peak_memory_bytes: u64,
+    /// How it ended.
+    pub outcome: Outcome,
+}
+
+/// How a call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "outcome", content = "code")]
+pub enum Outcome {
+    /// The plugin returned a valid output.
+    Ok,
+    /// It failed; the code is [`PluginFailure::code`].
+    Failed(&'static str),
+}
+
+impl Outcome {
+    /// `ok` or the failure's code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Failed(code) => code,
+        }
+    }
+}
+
+/// What the call costs, before the outcome is known.
+#[derive(Debug, Clone, Copy, Default)]
+struct Usage {
+    /// Fuel used.
+    fuel_used: u64,
+    /// Wall time.
+    wall_time: Duration,
+    /// Peak linear memory.
+    peak_memory_bytes: u64,
+}
+
+/// Clock, randomness and input size of one call.
+#[derive(Debug, Clone, Copy)]
+struct Env {
+    /// What the plugin's clocks read and seeds its randomness.
+    det: Determinism,
+    /// Encoded size of the input.
+    input_size: u64,
+}
+
+/// Most stderr quoted in a trap's message.
+const STDERR_EXCERPT: usize = 512;
+
+/// Runs `call` in a fresh store with `limits`, and checks the output size.
+fn run<R: EncodedSize>(
+    rt: &Runtime,
+    pre: &WorldPre,
+    limits: &Limits,
+    env: Env,
+    call: impl FnOnce(&WorldPre, &mut Store<HostState>) -> wasmtime::Result<R>,
+) -> (Result<R, PluginFailure>, Usage) {
+    if env.input_size > limits.input_bytes {
+        let failure = PluginFailure::InputTooLarge {
+            size: env.input_size,
+            limit: limits.input_bytes,
+        };
+        return (Err(failure), Usage::default());
+    }
+    let start = Instant::now();
+    let mut store = Store::new(
+        &rt.engine,
+        HostState::new(limits, env.det, rt.config.capture_bytes),
+    );
+    store.limiter(|state| &mut state.limiter);
+    if let Err(e) = store.set_fuel(limits.fuel) {
+        return (Err(PluginFailure::Host(one_line(&e))), Usage::default());
+    }
+    store.set_epoch_deadline(deadline_ticks(limits.deadline, rt.config.epoch_tick));
+    let result = call(pre, &mut store);
+    let wall_time = start.elapsed();
+    let fuel_used = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
+    let state = store.data();
+    let (stdout, stdout_dropped) = state.stdout.take();
+    let (stderr, stderr_dropped) = state.stderr.take();
+    if !stdout.is_empty() {
+        debug!(target: "kith::plugin::stdout", dropped = stdout_dropped, "{}", stdout.trim_end());
+    }
+    if !stderr.is_empty() {
+        debug!(target: "kith::plugin::stderr", dropped = stderr_dropped, "{}", stderr.trim_end());
+    }
+    let result = match result {
+        Ok(value) => {
+            let size = value.encoded_size();
+            if size > limits.output_bytes {
+                Err(PluginFailure::OutputTooLarge {
+                    size,
+                    limit: limits.output_bytes,
+                })
+            } else {
+                Ok(value)
+            }
+        }
+        Err(e) => Err(classify(&e, state, limits, &stderr)),
+    };
+    let usage = Usage {
+        fuel_used,
+        wall_time,
+        peak_memory_bytes: state.limiter.peak_memory as u64,
+    };
+    (result, usage)
+}
+
+/// Epoch ticks for `deadline`: at least one, and small enough that wasmtime's
+/// `current epoch + ticks` cannot overflow (2^48 ticks of 1 ms is nine thousand years).
+fn deadline_ticks(deadline: Duration, tick: Duration) -> u64 {
+    let tick = tick.as_nanos().max(1);
+    u64::try_from(deadline.as_nanos().div_ceil(tick))
+        .unwrap_or(u64::MAX)
+        .clamp(1, 1 << 48)
+}
+
+/// The failure cause of a call that returned an error.
+fn classify(
+    e: &wasmtime::Error,
+    state: &HostState,
+    limits: &Limits,
+    stderr: &str,
+) -> PluginFailure {
+    if let Some(trap) = e.downcast_ref::<Trap>() {
+        return match *trap {
+            Trap::OutOfFuel => PluginFailure::FuelExhausted { limit: limits.fuel },
+            Trap::Interrupt => PluginFailure::DeadlineExceeded {
+                limit: limits.deadline,
+            },
+            Trap::StackOverflow => {
+                PluginFailure::Trap("stack overflow: the call stack is exhausted".to_owned())
+            }
+            _ if state.limiter.memory_refused => PluginFailure::MemoryLimit {
+                limit: limits.memory_bytes,
+            },
+            // A Rust guest keeps its stack in linear memory below its data; recursing past it
+            // wraps the stack pointer, and the next access is out of bounds.
+            Trap::MemoryOutOfBounds => PluginFailure::Trap(with_stderr(
+                "out of bounds memory access, usually a stack overflow (a Rust plugin's stack \
+                 lives in its linear memory and was exhausted)",
+                stderr,
+            )),
+            Trap::UnreachableCodeReached => PluginFailure::Trap(with_stderr(
+                "wasm `unreachable` executed: the plugin panicked or aborted",
+                stderr,
+            )),
+            other => PluginFailure::Trap(with_stderr(&other.to_string(), stderr)),
+        };
+    }
+    if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        return PluginFailure::Trap(format!("the plugin called exit({})", exit.0));
+    }
+    if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+        .is_some()
+    {
+        return PluginFailure::Host(format!("all instance slots are busy: {}", one_line(e)));
+    }
+    if state.limiter.memory_refused {
+        return PluginFailure::MemoryLimit {
+            limit: limits.memory_bytes,
+        };
+    }
+    // A host function refused (e.g. a sleep) or WASI trapped: the root cause says what.
+    PluginFailure::Trap(with_stderr(&e.root_cause().to_string(), stderr))
+}
+
+/// `message`, followed by the end of the plugin's stderr if it wrote any (a panic message).
+fn with_stderr(message: &str, stderr: &str) -> String {
+    let stderr = stderr.trim();
+    if stderr.is_empty() {
+        return message.to_owned();
+    }
+    let mut start = stderr.len().saturating_sub(STDERR_EXCERPT);
+    while !stderr.is_char_boundary(start) {
+        start += 1;
+    }
+    format!(
+        "{message}; stderr: {}",
+        stderr[start..].replace('\n', " | ")
+    )
+}
+
+/// Calls `manifest()` (at load time, before a [`LoadedPlugin`] exists).
+pub(super) fn manifest(
+    rt: &Runtime,
+    pre: &WorldPre,
+    limits: &Limits,
+) -> (Result<wit::Manifest, PluginFailure>, CallReport) {
+    let env = Env {
+        det: Determinism {
+            now_micros: 0,
+            seed: 0,
+        },
+        input_size: 0,
+    };
+    let (result, usage) = run(rt, pre, limits, env, |pre, store| match pre {
+        WorldPre::Scorer(p) => p.instantiate(&mut *store)?.call_manifest(&mut *store),
+        WorldPre::Segmenter(p) => p.instantiate(&mut *store)?.call_manifest(&mut *store),
+        WorldPre::CommerceHook(p) => p.instantiate(&mut *store)?.call_manifest(&mut *store),
+    });
+    let report = report(usage, result.as_ref().err());
+    (result, report)
+}
+
+/// The report of a finished call.
+fn report(usage: Usage, failure: Option<&PluginFailure>) -> CallReport {
+    CallReport {
+        fuel_used: usage.fuel_used,
+        wall_time: usage.wall_time,
+        peak_memory_bytes: usage.peak_memory_bytes,
+        outcome: failure.map_or(Outcome::Ok, |f| Outcome::Failed(f.code())),
+    }
+}
+
+impl Runtime {
+    /// Refuses a call the plugin cannot serve: a function of another world, or a plugin loaded
+    /// by another runtime (its code belongs to that runtime's engine).
+    fn refuse<T>(
+        &self,
+        plugin: &LoadedPlugin,
+        function: &str,
+        worlds: &[Capability],
+    ) -> Option<(Result<T, PluginFailure>, CallReport)> {
+        let failure = if !wasmtime::Engine::same(plugin.engine(), &self.engine) {
+            PluginFailure::Host(format!(
+                "{} was loaded by another Runtime; load it in this one",
+                plugin.manifest().id
+            ))
+        } else if !worlds.contains(&plugin.capability()) {
+            PluginFailure::UnsupportedWit(format!(
+                "{} is a {}; it has no {function} function",
+                plugin.manifest().id,
+                plugin.capability()
+            ))
+        } else {
+            return None;
+        };
+        let report = report(Usage::default(), Some(&failure));
+        Some((Err(failure), report))
+    }
+
+    /// Records the report in the plugin's counters and the current span, and logs the outcome.
+    fn finish<T>(
+        &self,
+        plugin: &LoadedPlugin,
+        result: Result<T, PluginFailure>,
+        usage: Usage,
+    ) -> (Result<T, PluginFailure>, CallReport) {
+        let report = report(usage, result.as_ref().err());
+        plugin.counters().record(&report, result.as_ref().err());
+        let span = Span::current();
+        let wall_us = u64::try_from(report.wall_time.as_micros()).unwrap_or(u64::MAX);
+        span.record("fuel_used", report.fuel_used);
+        span.record("wall_us", wall_us);
+        span.record("peak_memory", report.peak_memory_bytes);
+        span.record("outcome", report.outcome.as_str());
+        match &result {
+            Ok(_) => debug!(
+                fuel_used = report.fuel_used,
+                wall_us,
+                peak_memory = report.peak_memory_bytes,
+                "plugin call finished"
+            ),
+            // Info, not warn: the caller (dispatcher, circuit breaker) decides what is alarming.
+            Err(failure) => info!(
+                fuel_used = report.fuel_used,
+                wall_us,
+                peak_memory = report.peak_memory_bytes,
+                code = failure.code(),
+                error = %failure,
+                "plugin call failed"
+            ),
+        }
+        (result, report)
+    }
+
+    /// Scores one customer with a scorer.
+    ///
+    /// The plugin's clocks read `input.now`, its randomness is seeded with `input.seed`.
+    #[tracing::instrument(level = "debug", name = "plugin.score", skip_all, fields(
+        plugin = %plugin.manifest().id, version = %plugin.manifest().version, hash = %plugin.hash(),
+        fuel_used = Empty, wall_us = Empty, peak_memory = Empty, outcome = Empty))]
+    pub fn score(
+        &self,
+        plugin: &LoadedPlugin,
+        input: &CustomerCall,
+        limits: &Limits,
+    ) -> (Result<ScoreOutput, PluginFailure>, CallReport) {
+        if let Some(refused) = self.refuse(plugin, "score", &[Capability::Scorer]) {
+            return refused;
+        }
+        let arg = wit::CustomerInput::from(input);
+        let env = customer_env(input, &arg);
+        let (raw, usage) = run(self, plugin.pre(), limits, env, |pre, store| match pre {
+            WorldPre::Scorer(p) => p.instantiate(&mut *store)?.call_score(&mut *store, &arg),
+            _ => Err(wasmtime::format_err!("not a scorer")),
+        });
+        let result = raw
+            .and_then(|r| r.map_err(PluginFailure::from))
+            .and_then(ScoreOutput::try_from);
+        self.finish(plugin, result, usage)
+    }
+
+    /// Puts one customer into segments with a segmenter; every segment returned is one the
+    /// manifest declares.
+    #[tracing::instrument(level = "debug", name = "plugin.classify", skip_all, fields(
+        plugin = %plugin.manifest().id, version = %plugin.manifest().version, hash = %plugin.hash(),
+        fuel_used = Empty, wall_us = Empty, peak_memory = Empty, outcome = Empty))]
+    pub fn classify(
+        &self,
+        plugin: &LoadedPlugin,
+        input: &CustomerCall,
+        limits: &Limits,
+    ) -> (Result<Vec<Membership>, PluginFailure>, CallReport) {
+        if let Some(refused) = self.refuse(plugin, "classify", &[Capability::Segmenter]) {
+            return refused;
+        }
+        let arg = wit::CustomerInput::from(input);
+        let env = customer_env(input, &arg);
+        let (raw, usage) = run(self, plugin.pre(), limits, env, |pre, store| match pre {
+            WorldPre::Segmenter(p) => p.instantiate(&mut *store)?.call_classify(&mut *store, &arg),
+            _ => Err(wasmtime::format_err!("not a segmenter")),
+        });
+        let result = raw
+            .and_then(|r| r.map_err(PluginFailure::from))
+            .and_then(|list| convert::memberships(plugin.manifest(), list));
+        self.finish(plugin, result, usage)
+    }
+
+    /// Runs the population step of a scorer or segmenter. `Ok(None)`: the plugin built no model.
+    ///
+    /// Use [`Limits::population`] (or the runtime's `population_limits`) for its budgets.
+    #[tracing::instrument(level = "debug", name = "plugin.populate", skip_all, fields(
+        plugin = %plugin.manifest().id, version = %plugin.manifest().version, hash = %plugin.hash(),
+        customers = input.customers.len(),
+        fuel_used = Empty, wall_us = Empty, peak_memory = Empty, outcome = Empty))]
+    pub fn populate(
+        &self,
+        plugin: &LoadedPlugin,
+        input: &PopulationInput,
+        limits: &Limits,
+    ) -> (Result<Option<Vec<u8>>, PluginFailure>, CallReport) {
+        if let Some(refused) = self.refuse(
+            plugin,
+            "populate",
+            &[Capability::Scorer, Capability::Segmenter],
+        ) {
+            return refused;
+        }
+        let arg = wit::PopulationInput::from(input);
+        let env = Env {
+            det: Determinism {
+                now_micros: input.now.as_micros(),
+                seed: input.seed,
+            },
+            input_size: arg.encoded_size(),
+        };
+        let (raw, usage) = run(self, plugin.pre(), limits, env, |pre, store| match pre {
+            WorldPre::Scorer(p) => p.instantiate(&mut *store)?.call_populate(&mut *store, &arg),
+            WorldPre::Segmenter(p) => p.instantiate(&mut *store)?.call_populate(&mut *store, &arg),
+            WorldPre::CommerceHook(_) => Err(wasmtime::format_err!("not a scorer or segmenter")),
+        });
+        let result = raw
+            .and_then(|r| r.map_err(PluginFailure::from))
+            .map(|model| (!model.is_empty()).then_some(model));
+        self.finish(plugin, result, usage)
+    }
+
+    /// Handles one webhook delivery with a commerce hook and the tenant's configuration (JSON).
+    ///
+    /// The plugin's clocks read `webhook.received_at`; its randomness is seeded with 0.
+    #[tracing::instrument(level = "debug", name = "plugin.handle_webhook", skip_all, fields(
+        plugin = %plugin.manifest().id, version = %plugin.manifest().version, hash = %plugin.hash(),
+        topic = %webhook.topic, delivery = webhook.delivery_id.as_deref().unwrap_or(""),
+        fuel_used = Empty, wall_us = Empty, peak_memory = Empty, outcome = Empty))]
+    pub fn handle_webhook(
+        &self,
+        plugin: &LoadedPlugin,
+        webhook: &Webhook,
+        config: &str,
+        limits: &Limits,
+    ) -> (Result<HookOutput, PluginFailure>, CallReport) {
+        if let Some(refused) = self.refuse(plugin, "handle", &[Capability::CommerceHook]) {
+            return refused;
+        }
+        let arg = wit::Webhook::from(webhook);
+        let config = config.to_owned();
+        let env = Env {
+            det: Determinism {
+                now_micros: webhook.received_at.as_micros(),
+                seed: 0,
+            },
+            input_size: arg.encoded_size().saturating_add(config.encoded_size()),
+        };
+        let (raw, usage) = run(self, plugin.pre(), limits, env, |pre, store| match pre {
+            WorldPre::CommerceHook(p) => {
+                p.instantiate(&mut *store)?
+                    .call_handle(&mut *store, &arg, &config)
+            }
+            _ => Err(wasmtime::format_err!("not a commerce hook")),
+        });
+        let result = raw
+            .and_then(|r| r.map_err(PluginFailure::from))
+            .and_then(HookOutput::try_from);
+        self.finish(plugin, result, usage)
+    }
+}
+
+/// The environment of a per-customer call.
+fn customer_env(input: &CustomerCall, arg: &wit::CustomerInput) -> Env {
+    Env {
+        det: Determinism {
+            now_micros: input.now.as_micros(),
+            seed: input.seed,
+        },
+        input_size: arg.encoded_size(),
+    }
+}

@@ -1,0 +1,122 @@
+//! Plugin runtime benchmarks.
+//!
+//! `cargo bench -p kith-tests --bench plugin`
+//!
+//! - `trivial_score_fresh_instance`: one `Runtime::score` of the trivial scorer: input
+//!   conversion, a fresh store with a locked-down WASI context, instantiation from the
+//!   `InstancePre`, the call, output validation, drop (target: median at most 10 us).
+//! - `rfm_score`: one RFM score with a population model.
+//! - `restart_load_20_from_cache`: a new `Runtime` plus 20 plugin loads served by the compile
+//!   cache, i.e. restart readiness (target: under 1 s).
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use kith_core::model::{Currency, InteractionKind, Money, Timestamp};
+use kith_core::plugin::{
+    CustomerCall, CustomerSummary, CustomerView, InteractionAggregate, Limits, PopulationInput,
+    Runtime, RuntimeConfig,
+};
+use kith_tests::plugins;
+
+const DAY: i64 = 86_400_000_000;
+const NOW: i64 = 1_000 * DAY;
+
+fn customer(k: i64) -> CustomerView {
+    let mut view: CustomerView =
+        serde_json::from_str(r#"{"id": "c", "display_name": "Ada"}"#).expect("view");
+    view.id = format!("c{k}");
+    let usd = Currency::parse("currency", "USD").expect("USD");
+    view.aggregates = vec![InteractionAggregate {
+        kind: InteractionKind::Purchase,
+        count: k as u64,
+        totals: vec![Money::new(1_000 * k * k, usd)],
+        first_at: Timestamp::from_micros(NOW - (100 - 9 * k) * DAY),
+        last_at: Timestamp::from_micros(NOW - (100 - 10 * k) * DAY),
+    }];
+    view
+}
+
+fn call(customer: CustomerView, model: Option<Vec<u8>>) -> CustomerCall {
+    CustomerCall {
+        customer,
+        config: r#"{"currency":"USD"}"#.to_owned(),
+        now: Timestamp::from_micros(NOW),
+        seed: 1,
+        model,
+    }
+}
+
+fn calls(c: &mut Criterion) {
+    let rt = Runtime::new(RuntimeConfig::default()).expect("runtime");
+    let load = |path: &str| {
+        rt.load(&std::fs::read(path).expect("plugin"))
+            .expect("load")
+    };
+    let limits = Limits::default();
+
+    let trivial = load(plugins::TRIVIAL_SCORER);
+    let input = call(customer(3), None);
+    c.bench_function("trivial_score_fresh_instance", |b| {
+        b.iter(|| {
+            let (output, _report) = rt.score(&trivial, black_box(&input), &limits);
+            black_box(output.expect("score"));
+        })
+    });
+
+    let rfm = load(plugins::RFM_SCORER);
+    let population = PopulationInput {
+        customers: (1..=10)
+            .map(|k| CustomerSummary::from_view(&customer(k), &[]))
+            .collect(),
+        config: r#"{"currency":"USD"}"#.to_owned(),
+        now: Timestamp::from_micros(NOW),
+        seed: 1,
+    };
+    let model = rt
+        .populate(&rfm, &population, &Limits::population())
+        .0
+        .expect("populate");
+    let input = call(customer(7), model);
+    c.bench_function("rfm_score", |b| {
+        b.iter(|| {
+            let (output, _report) = rt.score(&rfm, black_box(&input), &limits);
+            black_box(output.expect("score"));
+        })
+    });
+}
+
+fn restart(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = || RuntimeConfig {
+        cache_dir: Some(dir.path().to_owned()),
+        ..RuntimeConfig::default()
+    };
+    let wasm: Vec<Vec<u8>> = plugins::ALL
+        .iter()
+        .cycle()
+        .take(20)
+        .map(|(_, path)| std::fs::read(path).expect("plugin"))
+        .collect();
+    {
+        let warm = Runtime::new(config()).expect("runtime");
+        for bytes in &wasm {
+            warm.load(bytes).expect("load");
+        }
+    }
+    let mut group = c.benchmark_group("restart");
+    group.sample_size(10);
+    group.bench_function("restart_load_20_from_cache", |b| {
+        b.iter(|| {
+            let rt = Runtime::new(config()).expect("runtime");
+            for bytes in &wasm {
+                black_box(rt.load(bytes).expect("load"));
+            }
+            assert_eq!(rt.compilations(), 0, "every load came from the cache");
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, calls, restart);
+criterion_main!(benches);
