@@ -636,6 +636,9 @@ fn action(path: &str, a: wit::Action) -> Result<Action, PluginFailure> {
                 .map_err(|e| model_err(&at("deal-id"), e))?,
             stage: text(&at("stage"), m.stage, MAX_NAME, true)?,
         },
+        wit::Action::EraseCustomer(c) => Action::EraseCustomer {
+            customer: customer_ref(&at("customer"), c)?,
+        },
     })
 }
 
@@ -652,6 +655,7 @@ fn action_name(a: &wit::Action) -> &'static str {
         wit::Action::CreateTask(_) => "create-task",
         wit::Action::CreateDeal(_) => "create-deal",
         wit::Action::MoveDeal(_) => "move-deal",
+        wit::Action::EraseCustomer(_) => "erase-customer",
     }
 }
 

@@ -186,6 +186,7 @@ impl EncodedSize for wit::Action {
             Self::CreateTask(a) => a.encoded_size(),
             Self::CreateDeal(a) => a.encoded_size(),
             Self::MoveDeal(a) => a.encoded_size(),
+            Self::EraseCustomer(a) => a.encoded_size(),
         }
     }
 }

@@ -521,4 +521,9 @@ pub enum Action {
         /// Target stage by name.
         stage: String,
     },
+    /// Erase a customer for privacy; nothing happens if there is no such customer.
+    EraseCustomer {
+        /// The customer.
+        customer: CustomerRef,
+    },
 }
