@@ -90,6 +90,31 @@ pub enum Error {
         /// What failed.
         detail: String,
     },
+    /// An installed plugin version cannot be removed while a tenant uses it.
+    #[error("plugin version {hash} is enabled for {tenants}; disable it there first")]
+    PluginInUse {
+        /// The version's hash.
+        hash: String,
+        /// The tenants that have it enabled, comma-separated.
+        tenants: String,
+    },
+    /// A plugin could not be loaded or a call of it failed.
+    #[error(transparent)]
+    Plugin(#[from] crate::plugin::PluginFailure),
+    /// A plugin is suspended for the tenant after repeated failures.
+    #[error(
+        "plugin {plugin} is suspended for this tenant until {until} after {failures} consecutive failures (last: {last}); an admin can reset it"
+    )]
+    PluginSuspended {
+        /// The plugin's id.
+        plugin: String,
+        /// When the next retry is allowed.
+        until: String,
+        /// Consecutive failures.
+        failures: u32,
+        /// The last failure.
+        last: String,
+    },
     /// The store is shutting down and accepts no more writes.
     #[error("the store is closed")]
     Closed,
@@ -120,6 +145,9 @@ impl Error {
             Self::Locked(_) => "locked",
             Self::Storage(_) => "storage",
             Self::Corrupt { .. } => "corrupt",
+            Self::PluginInUse { .. } => "plugin_in_use",
+            Self::Plugin(f) => f.code(),
+            Self::PluginSuspended { .. } => "plugin_suspended",
             Self::Closed => "closed",
             Self::Io { .. } => "io",
         }

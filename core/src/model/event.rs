@@ -28,6 +28,12 @@ pub enum EventKind {
     DealUpdated,
     /// A deal moved to another stage.
     DealMoved,
+    /// A plugin was enabled for the tenant (`changed`: plugin id, version).
+    PluginEnabled,
+    /// An enabled plugin's configuration or version changed (`changed`: plugin id, version).
+    PluginReconfigured,
+    /// A plugin was disabled for the tenant (`changed`: plugin id, version).
+    PluginDisabled,
 }
 
 /// The entity an event is about.

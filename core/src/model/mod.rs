@@ -3,6 +3,7 @@
 //! Free of storage and transport types; every constructor validates its input and names the
 //! offending field in its error.
 
+mod action;
 mod contact;
 mod customer;
 mod error;
@@ -11,6 +12,7 @@ mod ids;
 mod interaction;
 mod money;
 mod pipeline;
+mod plugin;
 mod report;
 mod tenant;
 mod time;
@@ -19,6 +21,7 @@ mod time;
 mod tests;
 
 pub use self::time::{Date, Timestamp};
+pub use action::{Action, CustomerFields, CustomerRef, LogInteraction, PipelineRef};
 pub use contact::{Country, Email, Phone};
 pub use customer::{
     AttributeValue, Customer, CustomerInput, CustomerKind, CustomerPatch, Demographics, ExternalId,
@@ -34,6 +37,11 @@ pub use money::{Currency, Money, MoneyError};
 pub use pipeline::{
     Deal, DealInput, DealStatus, Pipeline, PipelineInput, Stage, StageCategory, StageInput,
     StageVisit,
+};
+pub use plugin::{
+    Delivery, Enablement, FailureRecord, InstalledPlugin, LimitOverrides, PLUGIN_ACTOR_PREFIX,
+    PluginHealth, Producer, ScoreReason, SegmentMembership, StoredModel, StoredScore,
+    StoredSegments,
 };
 pub use report::{PipelineReport, ReportBuilder, StageReport};
 pub use tenant::{Tenant, TenantInput};

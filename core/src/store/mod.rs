@@ -4,6 +4,7 @@
 //! a list of [`Op`]s applied atomically together with one event per op in the tenant's event log, so
 //! another backend only has to implement this trait: model, service and HTTP code stay untouched.
 
+mod plugins;
 mod redb;
 
 use std::path::Path;
@@ -13,13 +14,14 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
-    Actor, Customer, CustomerId, CustomerInput, CustomerPatch, Deal, DealId, DealInput, Email,
-    Event, Interaction, InteractionId, InteractionInput, LifecycleStage, Phone, Pipeline,
+    Action, Actor, Customer, CustomerId, CustomerInput, CustomerPatch, Deal, DealId, DealInput,
+    Email, Event, Interaction, InteractionId, InteractionInput, LifecycleStage, Phone, Pipeline,
     PipelineId, PipelineInput, PipelineReport, StageId, Tag, TaskStatus, Tenant, TenantInput,
     TenantSlug, Timestamp,
 };
 use crate::{Error, Result};
 
+pub use self::plugins::{CustomerBundle, PluginOp, PluginStore};
 pub use self::redb::{RedbStore, SCHEMA_VERSION};
 
 /// One mutation. A list of ops is applied atomically, each appending one event.
@@ -64,6 +66,13 @@ pub enum Op {
         /// When given, the move fails with a conflict unless the deal is at this version.
         expected_version: Option<u64>,
     },
+    /// A change to the tenant's plugin state (registry and outputs: see [`PluginOp`]).
+    Plugin(PluginOp),
+    /// A change a plugin asked for: the entities it names are resolved in the transaction.
+    Action(Action),
+    /// Apply these ops together or not at all, without failing the write: a failure undoes them
+    /// and becomes [`Output::Failed`], so one plugin call's bad actions cannot sink a batch.
+    Attempt(Vec<Op>),
 }
 
 /// What an op produced.
@@ -85,6 +94,17 @@ pub enum Output {
     Pipeline(Pipeline),
     /// The created or moved deal.
     Deal(Deal),
+    /// The op changed plugin state or applied an action that has nothing to return.
+    Done,
+    /// Every op of an [`Op::Attempt`] succeeded.
+    Attempted(Vec<Output>),
+    /// An [`Op::Attempt`] failed and was undone.
+    Failed {
+        /// The error's stable code.
+        code: &'static str,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 /// Which customers to list.

@@ -76,6 +76,25 @@ fn corrupt_meta() -> Error {
 
 pub(crate) fn apply(tx: &mut Tx<'_>, ctx: &Ctx<'_>, op: Op) -> Result<Output> {
     match op {
+        Op::Plugin(op) => super::plugin_state::apply(tx, ctx, op),
+        Op::Action(action) => super::actions::apply(tx, ctx, action),
+        Op::Attempt(ops) => {
+            let mark = tx.mark();
+            let mut outputs = Vec::with_capacity(ops.len());
+            for op in ops {
+                match apply(tx, ctx, op) {
+                    Ok(o) => outputs.push(o),
+                    Err(e) => {
+                        tx.rollback(mark)?;
+                        return Ok(Output::Failed {
+                            code: e.code(),
+                            message: e.to_string(),
+                        });
+                    }
+                }
+            }
+            Ok(Output::Attempted(outputs))
+        }
         Op::CreateCustomer(input) => {
             let customer = Customer::new(CustomerId::generate(), input, ctx.now)?;
             check_organization(tx, ctx, &customer)?;
@@ -124,6 +143,7 @@ pub(crate) fn apply(tx: &mut Tx<'_>, ctx: &Ctx<'_>, op: Op) -> Result<Output> {
         }
         Op::EraseCustomer(id) => {
             erase_customer(tx, ctx, id)?;
+            super::plugin_state::erase_outputs(tx, ctx.tenant, id)?;
             append_event(
                 tx,
                 ctx,
@@ -465,7 +485,7 @@ fn erase_customer(tx: &mut Tx<'_>, ctx: &Ctx<'_>, id: CustomerId) -> Result<()> 
     tx.del(T::Customers, &K::t(t).id(id.to_bytes()).done())
 }
 
-fn append_event(
+pub(super) fn append_event(
     tx: &mut Tx<'_>,
     ctx: &Ctx<'_>,
     kind: EventKind,

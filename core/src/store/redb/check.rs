@@ -10,7 +10,7 @@ use super::query::open;
 use super::tables::T;
 use super::tx::decode;
 use crate::Result;
-use crate::model::{Customer, Deal, Event, Interaction, Pipeline};
+use crate::model::{Customer, Deal, Event, Interaction, Pipeline, StoredScore, StoredSegments};
 use crate::store::Inconsistency;
 
 /// Derives the index entries of one primary record (tenant number, key, value), or says what is wrong.
@@ -86,6 +86,14 @@ pub(super) fn check(txn: &ReadTransaction) -> Result<Vec<Inconsistency>> {
     bad.extend(scan(T::Deals, &mut |n, _, v| {
         let d: Deal = decode(T::Deals, v).map_err(|e| e.to_string())?;
         Ok(derive::deal_entries(n, &d, v))
+    })?);
+    bad.extend(scan(T::Scores, &mut |n, _, v| {
+        let s: StoredScore = decode(T::Scores, v).map_err(|e| e.to_string())?;
+        Ok(derive::score_entries(n, &s))
+    })?);
+    bad.extend(scan(T::Segments, &mut |n, _, v| {
+        let s: StoredSegments = decode(T::Segments, v).map_err(|e| e.to_string())?;
+        Ok(derive::segment_entries(n, &s))
     })?);
     for (k, p) in bad {
         report(&k, p);

@@ -1,7 +1,7 @@
 //! The index entries each entity implies. Writes and `kith check` both use these functions, so
 //! what is written and what is verified cannot drift apart.
 
-use crate::model::{Customer, Deal, Interaction, Pipeline};
+use crate::model::{Customer, Deal, Interaction, Pipeline, StoredScore, StoredSegments};
 
 use super::tables::{K, T};
 
@@ -118,4 +118,33 @@ pub(crate) fn deal_entries(t: u32, d: &Deal, encoded: &[u8]) -> Vec<Entry> {
             Vec::new(),
         ),
     ]
+}
+
+pub(crate) fn score_entries(t: u32, s: &StoredScore) -> Vec<Entry> {
+    vec![(
+        T::IdxScoreRank,
+        K::t(t)
+            .word(&s.producer.plugin)
+            .f64(s.score)
+            .id(s.customer.to_bytes())
+            .done(),
+        Vec::new(),
+    )]
+}
+
+pub(crate) fn segment_entries(t: u32, s: &StoredSegments) -> Vec<Entry> {
+    s.memberships
+        .iter()
+        .map(|m| {
+            (
+                T::IdxSegmentMembers,
+                K::t(t)
+                    .word(&s.producer.plugin)
+                    .word(&m.segment)
+                    .id(s.customer.to_bytes())
+                    .done(),
+                Vec::new(),
+            )
+        })
+        .collect()
 }

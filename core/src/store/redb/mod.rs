@@ -4,9 +4,12 @@
 //! commit holding it is durable; requests that arrive while a commit is in flight are applied
 //! together in the next one, so N concurrent writers share one fsync instead of paying N.
 
+mod actions;
 mod apply;
 mod check;
 mod derive;
+mod plugin_query;
+mod plugin_state;
 mod query;
 mod tables;
 mod tx;
@@ -15,7 +18,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
 
 use redb::{Database, DatabaseError, ReadableTable};
@@ -24,7 +27,7 @@ use self::apply::{Ctx, TenantRecord};
 use self::tables::T;
 use self::tx::Tx;
 use super::{Clock, Op, Output, StoreConfig};
-use crate::model::{Actor, Tenant, TenantInput, TenantSlug};
+use crate::model::{Actor, InstalledPlugin, Tenant, TenantInput, TenantSlug};
 use crate::{Error, Result};
 
 /// The schema version this build writes and reads.
@@ -37,12 +40,16 @@ enum Work {
     CreateTenant(TenantInput),
     Atomic(Vec<Op>),
     Each(Vec<Op>),
+    Install(Box<InstalledPlugin>, Vec<u8>),
+    Uninstall(String),
 }
 
 enum Reply {
     Tenant(Result<Tenant>),
     Atomic(Result<Vec<Output>>),
     Each(Result<Vec<Result<Output>>>),
+    Installed(Result<bool>),
+    Uninstalled(Result<()>),
 }
 
 struct Request {
@@ -69,6 +76,8 @@ pub(crate) struct Shared {
     /// Incremented after every durable commit; read snapshots are reused within a generation.
     generation: AtomicU64,
     snapshot: RwLock<Option<Arc<query::Snapshot>>>,
+    /// Signalled after every durable commit, for followers of the event log.
+    committed: (Mutex<()>, Condvar),
 }
 
 /// The embedded store: one redb file in a data directory.
@@ -115,6 +124,7 @@ impl RedbStore {
             stats: CommitStats::default(),
             generation: AtomicU64::new(0),
             snapshot: RwLock::new(None),
+            committed: (Mutex::new(()), Condvar::new()),
         });
         let (sender, receiver) = mpsc::channel();
         let worker = Arc::clone(&shared);
@@ -144,6 +154,25 @@ impl RedbStore {
             self.shared.stats.commits.load(Ordering::Relaxed),
             self.shared.stats.requests.load(Ordering::Relaxed),
         )
+    }
+
+    /// The number of durable commits since opening; it changes after every commit.
+    pub fn generation(&self) -> u64 {
+        self.shared.generation.load(Ordering::Acquire)
+    }
+
+    /// Blocks until a commit after generation `seen` is durable, or `timeout` passes; returns
+    /// the current generation.
+    pub fn wait_for_commit(&self, seen: u64, timeout: std::time::Duration) -> u64 {
+        let (lock, cvar) = &self.shared.committed;
+        let Ok(guard) = lock.lock() else {
+            return self.generation();
+        };
+        if self.generation() != seen {
+            return self.generation();
+        }
+        let _ = cvar.wait_timeout_while(guard, timeout, |()| self.generation() == seen);
+        self.generation()
     }
 
     /// Stops accepting writes, waits for the committer to finish what it has, and closes the file.
@@ -256,6 +285,11 @@ fn commit_loop(shared: &Shared, receiver: &Receiver<Request>, max_batch: usize) 
         let replies = commit_batch(shared, &mut batch);
         // Before any writer hears back, so that its next read sees its write.
         shared.generation.fetch_add(1, Ordering::AcqRel);
+        {
+            // Taking the lock orders this notification after a waiter's generation check.
+            let _guard = shared.committed.0.lock();
+            shared.committed.1.notify_all();
+        }
         shared.stats.commits.fetch_add(1, Ordering::Relaxed);
         shared
             .stats
@@ -276,6 +310,8 @@ fn commit_batch(shared: &Shared, batch: &mut [Request]) -> Vec<Reply> {
             Work::CreateTenant(_) => 0,
             Work::Atomic(_) => 1,
             Work::Each(_) => 2,
+            Work::Install(..) => 3,
+            Work::Uninstall(_) => 4,
         })
         .collect();
     let failed = |_: &[Request], e: &Error| -> Vec<Reply> {
@@ -287,7 +323,9 @@ fn commit_batch(shared: &Shared, batch: &mut [Request]) -> Vec<Reply> {
                 match k {
                     0 => Reply::Tenant(Err(err)),
                     1 => Reply::Atomic(Err(err)),
-                    _ => Reply::Each(Err(err)),
+                    2 => Reply::Each(Err(err)),
+                    3 => Reply::Installed(Err(err)),
+                    _ => Reply::Uninstalled(Err(err)),
                 }
             })
             .collect()
@@ -318,6 +356,25 @@ fn commit_batch(shared: &Shared, batch: &mut [Request]) -> Vec<Reply> {
                         new_tenants.push((record.tenant.slug.to_string(), record.number));
                     }
                     Reply::Tenant(r.map(|rec| rec.tenant))
+                }
+                Work::Install(plugin, bytes) => {
+                    let mark = tx.mark();
+                    let r = plugin_state::install(&mut tx, &plugin, &bytes);
+                    if r.is_err() && tx.rollback(mark).is_err() {
+                        return failed(batch, &Error::Storage("rollback failed".into()));
+                    }
+                    tx.settle();
+                    Reply::Installed(r)
+                }
+                Work::Uninstall(hash) => {
+                    let names = tenant_names(shared, &new_tenants);
+                    let mark = tx.mark();
+                    let r = plugin_state::uninstall(&mut tx, &hash, &names);
+                    if r.is_err() && tx.rollback(mark).is_err() {
+                        return failed(batch, &Error::Storage("rollback failed".into()));
+                    }
+                    tx.settle();
+                    Reply::Uninstalled(r)
                 }
                 Work::Atomic(ops) => {
                     let r = tenant_of(shared, request, &new_tenants).and_then(|t| {
@@ -394,6 +451,15 @@ fn commit_batch(shared: &Shared, batch: &mut [Request]) -> Vec<Reply> {
     replies
 }
 
+/// Every tenant's number and slug, including those created earlier in this batch.
+fn tenant_names(shared: &Shared, fresh: &[(String, u32)]) -> Vec<(u32, String)> {
+    let mut names: Vec<(u32, String)> = fresh.iter().map(|(s, n)| (*n, s.clone())).collect();
+    if let Ok(cache) = shared.tenants.read() {
+        names.extend(cache.iter().map(|(s, n)| (*n, s.clone())));
+    }
+    names
+}
+
 fn tenant_of(shared: &Shared, request: &Request, fresh: &[(String, u32)]) -> Result<u32> {
     let slug = request
         .tenant
@@ -438,6 +504,22 @@ impl RedbStore {
         self.tenant_number(tenant)?;
         match self.submit(Some(tenant), actor, Work::Each(ops))? {
             Reply::Each(r) => r,
+            _ => Err(Error::Storage("mismatched reply".into())),
+        }
+    }
+
+    pub(crate) fn install(&self, plugin: InstalledPlugin, bytes: Vec<u8>) -> Result<bool> {
+        let actor = Actor::new("registry");
+        match self.submit(None, &actor, Work::Install(Box::new(plugin), bytes))? {
+            Reply::Installed(r) => r,
+            _ => Err(Error::Storage("mismatched reply".into())),
+        }
+    }
+
+    pub(crate) fn uninstall(&self, hash: &str) -> Result<()> {
+        let actor = Actor::new("registry");
+        match self.submit(None, &actor, Work::Uninstall(hash.to_owned()))? {
+            Reply::Uninstalled(r) => r,
             _ => Err(Error::Storage("mismatched reply".into())),
         }
     }

@@ -22,7 +22,7 @@ use crate::store::{
 };
 use crate::{Error, Result};
 
-type Table = ReadOnlyTable<&'static [u8], &'static [u8]>;
+pub(super) type Table = ReadOnlyTable<&'static [u8], &'static [u8]>;
 
 pub(super) fn open(txn: &ReadTransaction, t: T) -> Result<Table> {
     Ok(txn.open_table(t.def())?)
@@ -45,7 +45,7 @@ impl Snapshot {
         }
     }
 
-    fn table(&self, t: T) -> Result<&Table> {
+    pub(super) fn table(&self, t: T) -> Result<&Table> {
         let slot = &self.tables[t as usize];
         if let Some(table) = slot.get() {
             return Ok(table);
@@ -63,7 +63,7 @@ impl std::fmt::Debug for Snapshot {
     }
 }
 
-fn get_as<V: DeserializeOwned>(table: &Table, t: T, key: &[u8]) -> Result<Option<V>> {
+pub(super) fn get_as<V: DeserializeOwned>(table: &Table, t: T, key: &[u8]) -> Result<Option<V>> {
     match table.get(key)? {
         Some(g) => decode(t, g.value()).map(Some),
         None => Ok(None),
@@ -71,7 +71,7 @@ fn get_as<V: DeserializeOwned>(table: &Table, t: T, key: &[u8]) -> Result<Option
 }
 
 /// Raw key/value pairs read from a table.
-type Rows = Vec<(Vec<u8>, Vec<u8>)>;
+pub(super) type Rows = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// One item of a redb range iterator over byte tables.
 type RangeItem<'a> = std::result::Result<
@@ -86,7 +86,7 @@ type RangeItem<'a> = std::result::Result<
 /// binds a cursor to the one list that issued it: another list's cursor is a [`Error::BadCursor`],
 /// never a silently wrong page.
 #[derive(Debug, Clone, Copy)]
-enum Scope {
+pub(super) enum Scope {
     Customers = 1,
     Tag,
     Lifecycle,
@@ -98,11 +98,14 @@ enum Scope {
     Due,
     Pipelines,
     Deals,
+    Leaderboard,
+    SegmentMembers,
+    Bundles,
 }
 
 /// Scans up to `limit` entries whose key starts with `prefix` (and is below `end`, when given),
 /// continuing after `after`. Returns the entries and the cursor of the next page.
-fn scan_page(
+pub(super) fn scan_page(
     table: &Table,
     scope: Scope,
     prefix: &[u8],
@@ -173,7 +176,7 @@ fn scan_page(
 
 impl RedbStore {
     /// A snapshot that includes every commit acknowledged before this call.
-    fn read(&self) -> Result<Arc<Snapshot>> {
+    pub(super) fn read(&self) -> Result<Arc<Snapshot>> {
         let shared = self.shared();
         // Read the generation before beginning a transaction: a snapshot begun after that point
         // holds at least every commit counted in it.
@@ -234,7 +237,7 @@ impl RedbStore {
     }
 
     /// Resolves index keys ending in an id to the entities they point at.
-    fn resolve<V: DeserializeOwned>(
+    pub(super) fn resolve<V: DeserializeOwned>(
         txn: &Snapshot,
         n: u32,
         t: T,

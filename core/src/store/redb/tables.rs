@@ -73,6 +73,28 @@ tables! {
     IdxDealStage = "idx_deal_stage",
     /// t + customer + deal -> ().
     IdxCustomerDeals = "idx_customer_deals",
+    /// Installed plugins (global, no tenant prefix): hex hash -> InstalledPlugin.
+    Plugins = "plugins",
+    /// Component bytes (global): hex hash -> bytes.
+    PluginBytes = "plugin_bytes",
+    /// t + plugin id -> Enablement.
+    Enablements = "plugin_enablements",
+    /// t + plugin id -> last processed event sequence number (u64 BE).
+    Cursors = "plugin_cursors",
+    /// t + plugin id -> PluginHealth.
+    Health = "plugin_health",
+    /// t + plugin id -> StoredModel.
+    Models = "plugin_models",
+    /// t + plugin id + 0 + delivery id -> Delivery.
+    Deliveries = "plugin_deliveries",
+    /// t + customer + plugin id -> StoredScore.
+    Scores = "scores",
+    /// t + customer + plugin id -> StoredSegments.
+    Segments = "segments",
+    /// t + plugin id + 0 + score (ordered bytes) + customer -> () for leaderboards.
+    IdxScoreRank = "idx_score_rank",
+    /// t + plugin id + 0 + segment + 0 + customer -> () for segment members.
+    IdxSegmentMembers = "idx_segment_members",
 }
 
 impl T {
@@ -92,6 +114,8 @@ impl T {
         T::IdxPipelineName,
         T::IdxDealStage,
         T::IdxCustomerDeals,
+        T::IdxScoreRank,
+        T::IdxSegmentMembers,
     ];
 }
 
@@ -125,6 +149,10 @@ impl K {
         self.0.push(b);
         self
     }
+    pub(crate) fn f64(mut self, x: f64) -> Self {
+        self.0.extend_from_slice(&f64_bytes(x));
+        self
+    }
     pub(crate) fn u64(mut self, n: u64) -> Self {
         self.0.extend_from_slice(&n.to_be_bytes());
         self
@@ -137,6 +165,18 @@ impl K {
     pub(crate) fn done(self) -> Vec<u8> {
         self.0
     }
+}
+
+/// A finite f64 in byte order = numeric order.
+pub(crate) fn f64_bytes(x: f64) -> [u8; 8] {
+    // -0.0 and 0.0 are one score.
+    let bits = if x == 0.0 { 0.0f64 } else { x }.to_bits();
+    let ordered = if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits ^ (1 << 63)
+    };
+    ordered.to_be_bytes()
 }
 
 pub(crate) fn time_bytes(micros: i64) -> [u8; 8] {

@@ -70,9 +70,9 @@ impl<'txn> Tx<'txn> {
         Ok(())
     }
 
-    /// Allocates the tenant's next event sequence number.
-    pub(crate) fn next_seq(&mut self, tenant: u32) -> Result<u64> {
-        let head = match self.heads.get(&tenant) {
+    /// The tenant's latest event sequence number, as this transaction sees it.
+    pub(crate) fn head(&self, tenant: u32) -> Result<u64> {
+        Ok(match self.heads.get(&tenant) {
             Some(h) => *h,
             None => match self.table(T::Heads).get(tenant.to_be_bytes().as_slice())? {
                 Some(g) => {
@@ -83,7 +83,12 @@ impl<'txn> Tx<'txn> {
                 }
                 None => 0,
             },
-        };
+        })
+    }
+
+    /// Allocates the tenant's next event sequence number.
+    pub(crate) fn next_seq(&mut self, tenant: u32) -> Result<u64> {
+        let head = self.head(tenant)?;
         self.undo.push(Undo::Head { tenant, old: head });
         self.heads.insert(tenant, head + 1);
         Ok(head + 1)

@@ -1,0 +1,313 @@
+//! Applying a plugin's [`Action`] inside the transaction: the customers, pipelines, stages and
+//! deals it names are resolved against the calling tenant's data only, then it becomes an
+//! ordinary [`Op`]. Earlier actions of the same call are visible to later ones, so a plugin can
+//! upsert a customer by email and log a purchase for that email in one call.
+
+use super::apply::{Ctx, apply as apply_op};
+use super::tables::{K, T};
+use super::tx::Tx;
+use crate::model::{
+    Action, Channel, Customer, CustomerFields, CustomerId, CustomerInput, CustomerPatch,
+    CustomerRef, Deal, DealInput, Direction, InteractionInput, InteractionKind, Pipeline,
+    PipelineId, PipelineRef, TaskStatus, ValidationError,
+};
+use crate::store::{Op, Output};
+use crate::{Error, Result};
+
+pub(super) fn apply(tx: &mut Tx<'_>, ctx: &Ctx<'_>, action: Action) -> Result<Output> {
+    match action {
+        Action::UpsertCustomer {
+            email,
+            external_id,
+            fields,
+        } => {
+            let by_external = match &external_id {
+                Some(x) => find(tx, ctx, &CustomerRef::External(x.clone()))?,
+                None => None,
+            };
+            let existing = match (by_external, &email) {
+                (Some(c), _) => Some(c),
+                (None, Some(e)) => find(tx, ctx, &CustomerRef::Email(e.clone()))?,
+                (None, None) => None,
+            };
+            match existing {
+                Some(c) => {
+                    let mut patch = fields_patch(fields);
+                    if c.email.is_none() {
+                        patch.email = email.map(|e| Some(e.as_str().to_owned()));
+                    }
+                    if let Some(x) = external_id
+                        && !c.external_ids.contains(&x)
+                    {
+                        patch.add_external_ids.push(x);
+                    }
+                    update(tx, ctx, &c, patch)
+                }
+                None => {
+                    let name = fields
+                        .display_name
+                        .clone()
+                        .or_else(|| email.as_ref().map(|e| e.as_str().to_owned()))
+                        .or_else(|| {
+                            external_id
+                                .as_ref()
+                                .map(|x| format!("{}:{}", x.source, x.id))
+                        });
+                    let input = CustomerInput {
+                        kind: fields.kind.unwrap_or_default(),
+                        name,
+                        first_name: fields.given_name,
+                        last_name: fields.family_name,
+                        email: email.map(|e| e.as_str().to_owned()),
+                        phone: fields.phone,
+                        external_ids: external_id.into_iter().collect(),
+                        country: fields.country,
+                        region: fields.region,
+                        city: fields.city,
+                        marketing_consent: fields.marketing_consent.unwrap_or(false),
+                        ..CustomerInput::default()
+                    };
+                    apply_op(tx, ctx, Op::CreateCustomer(input))
+                }
+            }
+        }
+        Action::SetAttribute {
+            customer,
+            name,
+            value,
+        } => {
+            let c = resolve(tx, ctx, &customer)?;
+            let mut patch = CustomerPatch::default();
+            patch.set_attributes.insert(name, value);
+            update(tx, ctx, &c, patch)
+        }
+        Action::ClearAttribute { customer, name } => {
+            let c = resolve(tx, ctx, &customer)?;
+            let patch = CustomerPatch {
+                remove_attributes: vec![name],
+                ..CustomerPatch::default()
+            };
+            update(tx, ctx, &c, patch)
+        }
+        Action::AddTag { customer, tag } => {
+            let c = resolve(tx, ctx, &customer)?;
+            let patch = CustomerPatch {
+                add_tags: vec![tag.as_str().to_owned()],
+                ..CustomerPatch::default()
+            };
+            update(tx, ctx, &c, patch)
+        }
+        Action::RemoveTag { customer, tag } => {
+            let c = resolve(tx, ctx, &customer)?;
+            let patch = CustomerPatch {
+                remove_tags: vec![tag.as_str().to_owned()],
+                ..CustomerPatch::default()
+            };
+            update(tx, ctx, &c, patch)
+        }
+        Action::SetLifecycleStage { customer, stage } => {
+            let c = resolve(tx, ctx, &customer)?;
+            let patch = CustomerPatch {
+                lifecycle: Some(stage),
+                ..CustomerPatch::default()
+            };
+            update(tx, ctx, &c, patch)
+        }
+        Action::LogInteraction(l) => {
+            let c = resolve(tx, ctx, &l.customer)?;
+            let (source, external_id) = match l.external_id {
+                Some(x) => (Some(x.source), Some(x.id)),
+                None => (None, None),
+            };
+            let input = InteractionInput {
+                direction: Some(l.direction),
+                occurred_at: Some(l.occurred_at),
+                subject: l.subject,
+                amount: l.amount,
+                status: l.status,
+                rating: l.rating,
+                attributes: l.attributes,
+                source,
+                external_id,
+                ..InteractionInput::new(c.id, l.channel, l.kind)
+            };
+            apply_op(tx, ctx, Op::LogInteraction(input))
+        }
+        Action::CreateTask {
+            customer,
+            subject,
+            due_at,
+        } => {
+            let c = resolve(tx, ctx, &customer)?;
+            let input = InteractionInput {
+                direction: Some(Direction::Outbound),
+                subject: Some(subject),
+                status: Some(TaskStatus::Open),
+                due_at,
+                ..InteractionInput::new(c.id, Channel::Other, InteractionKind::Task)
+            };
+            apply_op(tx, ctx, Op::LogInteraction(input))
+        }
+        Action::CreateDeal {
+            customer,
+            pipeline,
+            stage,
+            amount,
+            expected_close,
+        } => {
+            let c = resolve(tx, ctx, &customer)?;
+            let pipeline = pipeline_by_ref(tx, ctx, &pipeline)?;
+            let stage = match stage {
+                Some(name) => Some(stage_by_name(&pipeline, &name)?),
+                None => None,
+            };
+            let amount = amount.ok_or_else(|| {
+                ValidationError::field("amount", "the deal's value: Kith keeps one for every deal")
+            })?;
+            let input = DealInput {
+                customer: c.id,
+                pipeline: pipeline.id,
+                stage,
+                title: format!("{}: {}", pipeline.name, c.name),
+                amount,
+                expected_close: expected_close.map(|t| t.date()),
+                owner: c.owner.clone(),
+            };
+            apply_op(tx, ctx, Op::CreateDeal(input))
+        }
+        Action::MoveDeal { deal, stage } => {
+            let d: Deal = tx
+                .get_as(T::Deals, &K::t(ctx.tenant).id(deal.to_bytes()).done())?
+                .ok_or_else(|| Error::not_found("deal", deal))?;
+            let pipeline = pipeline_by_ref(tx, ctx, &PipelineRef::Id(d.pipeline))?;
+            let stage = stage_by_name(&pipeline, &stage)?;
+            apply_op(
+                tx,
+                ctx,
+                Op::MoveDeal {
+                    id: deal,
+                    stage,
+                    at: None,
+                    expected_version: None,
+                },
+            )
+        }
+        Action::EraseCustomer { customer } => match find(tx, ctx, &customer)? {
+            // A repeated privacy request finds nothing left: that is success.
+            None => Ok(Output::Done),
+            Some(c) => apply_op(tx, ctx, Op::EraseCustomer(c.id)),
+        },
+    }
+}
+
+/// The patch that sets the given profile fields and leaves the others.
+fn fields_patch(f: CustomerFields) -> CustomerPatch {
+    CustomerPatch {
+        name: f.display_name.map(Some),
+        first_name: f.given_name.map(Some),
+        last_name: f.family_name.map(Some),
+        phone: f.phone.map(Some),
+        country: f.country.map(Some),
+        region: f.region.map(Some),
+        city: f.city.map(Some),
+        marketing_consent: f.marketing_consent,
+        ..CustomerPatch::default()
+    }
+}
+
+/// Applies `patch` to the customer as it is now in this transaction.
+fn update(tx: &mut Tx<'_>, ctx: &Ctx<'_>, c: &Customer, patch: CustomerPatch) -> Result<Output> {
+    apply_op(
+        tx,
+        ctx,
+        Op::UpdateCustomer {
+            id: c.id,
+            expected_version: c.version,
+            patch,
+        },
+    )
+}
+
+/// The customer a reference names, or `NotFound`.
+fn resolve(tx: &Tx<'_>, ctx: &Ctx<'_>, r: &CustomerRef) -> Result<Customer> {
+    find(tx, ctx, r)?.ok_or_else(|| match r {
+        CustomerRef::Id(id) => Error::not_found("customer", id),
+        CustomerRef::Email(e) => Error::not_found("customer with email", e.as_str()),
+        CustomerRef::External(x) => Error::not_found(
+            "customer with external id",
+            format!("{}:{}", x.source, x.id),
+        ),
+    })
+}
+
+/// The customer a reference names in the calling tenant, if any.
+fn find(tx: &Tx<'_>, ctx: &Ctx<'_>, r: &CustomerRef) -> Result<Option<Customer>> {
+    let t = ctx.tenant;
+    let id = match r {
+        CustomerRef::Id(id) => Some(*id),
+        CustomerRef::Email(e) => {
+            index_id(tx, T::IdxEmail, &K::t(t).text(e.as_str()).done())?.map(CustomerId::from_bytes)
+        }
+        CustomerRef::External(x) => index_id(
+            tx,
+            T::IdxExternal,
+            &K::t(t).word(&x.source).text(&x.id).done(),
+        )?
+        .map(CustomerId::from_bytes),
+    };
+    match id {
+        Some(id) => tx.get_as(T::Customers, &K::t(t).id(id.to_bytes()).done()),
+        None => Ok(None),
+    }
+}
+
+fn index_id(tx: &Tx<'_>, t: T, key: &[u8]) -> Result<Option<[u8; 16]>> {
+    match tx.get(t, key)? {
+        Some(v) => Ok(Some(v.as_slice().try_into().map_err(|_| {
+            Error::Corrupt {
+                table: t.name(),
+                detail: "index value is not an id".into(),
+            }
+        })?)),
+        None => Ok(None),
+    }
+}
+
+fn pipeline_by_ref(tx: &Tx<'_>, ctx: &Ctx<'_>, r: &PipelineRef) -> Result<Pipeline> {
+    let t = ctx.tenant;
+    let id = match r {
+        PipelineRef::Id(id) => *id,
+        PipelineRef::Name(name) => PipelineId::from_bytes(
+            index_id(
+                tx,
+                T::IdxPipelineName,
+                &K::t(t).text(&name.to_lowercase()).done(),
+            )?
+            .ok_or_else(|| Error::not_found("pipeline named", name))?,
+        ),
+    };
+    tx.get_as(T::Pipelines, &K::t(t).id(id.to_bytes()).done())?
+        .ok_or_else(|| Error::not_found("pipeline", id))
+}
+
+fn stage_by_name(p: &Pipeline, name: &str) -> Result<crate::model::StageId> {
+    p.stages
+        .iter()
+        .find(|s| s.name.eq_ignore_ascii_case(name))
+        .map(|s| s.id)
+        .ok_or_else(|| {
+            ValidationError::field(
+                "stage",
+                format!(
+                    "a stage of pipeline '{}': {}",
+                    p.name,
+                    p.stages
+                        .iter()
+                        .map(|s| s.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+            .into()
+        })
+}
