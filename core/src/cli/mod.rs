@@ -130,10 +130,18 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
 
 fn serve(args: &ServeArgs, dir: &Path) -> anyhow::Result<Exit> {
     let store = std::sync::Arc::new(open(dir)?);
+    // Plugins follow the event log while the server runs; a batch cut short by shutdown is
+    // simply processed again on the next start (its cursor never moved).
+    let host = crate::service::plugins::PluginHost::open(
+        std::sync::Arc::clone(&store),
+        crate::service::plugins::HostConfig::with_cache(dir.join("plugin-cache")),
+    )?;
+    let dispatcher = host.spawn_dispatcher();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(crate::http::serve(store, args.listen))?;
+    dispatcher.stop();
     Ok(Exit::Ok)
 }
 

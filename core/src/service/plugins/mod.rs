@@ -1,0 +1,269 @@
+//! The plugin platform's service functions: the registry of installed components, per-tenant
+//! enablement with validated configuration, event-log dispatch to scorers and segmenters,
+//! population steps, rescoring jobs and commerce webhooks.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use kith_core::model::{Actor, TenantInput, TenantSlug};
+//! use kith_core::service::plugins::{HostConfig, PluginHost, EnableRequest};
+//! use kith_core::store::{RedbStore, Store, StoreConfig};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = Arc::new(RedbStore::open("./kith-data", StoreConfig::default())?);
+//! let host = PluginHost::open(Arc::clone(&store), HostConfig::default())?;
+//! let installed = host.install(&std::fs::read("rfm_scorer.wasm")?)?;
+//! let tenant = TenantSlug::parse("acme")?;
+//! host.enable(&tenant, EnableRequest::new(&installed.plugin.id, serde_json::json!({})))?;
+//! let _dispatcher = host.spawn_dispatcher();
+//! # Ok(()) }
+//! ```
+//!
+//! Guarantees, and where they come from:
+//! - A plugin runs for a tenant only while it is enabled there ([`PluginHost::enable`]); its
+//!   configuration was validated against the version's JSON Schema.
+//! - Dispatch reads a batch of events after the plugin's durable cursor, calls the plugin once per
+//!   affected customer, and writes the outputs, the validated actions and the cursor advance in
+//!   one transaction ([`PluginOp::AdvanceCursor`] refuses a stale cursor), so a crash never skips
+//!   or repeats an event's effects.
+//! - A failed call (trap, budget, deadline, memory, invalid output or action) is recorded with
+//!   its cause; it never undoes the write that triggered it. Repeated failures suspend the plugin
+//!   for the tenant ([`Breaker`]).
+
+mod config;
+mod dispatch;
+mod health;
+mod hooks;
+mod jobs;
+mod registry;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::time::Duration;
+
+use serde::Serialize;
+
+pub use self::config::MAX_CONFIG_BYTES;
+pub use self::dispatch::DispatcherHandle;
+pub use self::health::Breaker;
+pub use self::hooks::HookResult;
+pub use self::jobs::{Job, JobState};
+pub use self::registry::{EnableRequest, Installed, PluginStatus};
+use crate::model::{Enablement, InstalledPlugin, LimitOverrides, Producer, TenantSlug};
+use crate::plugin::{Limits, LoadedPlugin, Runtime, RuntimeConfig};
+use crate::store::{PluginOp, RedbStore};
+use crate::{Error, Result};
+
+/// How the plugin host is set up.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// The runtime's settings (cache directory, default budgets, size limit).
+    pub runtime: RuntimeConfig,
+    /// The circuit breaker.
+    pub breaker: Breaker,
+    /// Events read per dispatch batch.
+    pub batch_events: usize,
+    /// Customers per rescore batch.
+    pub rescore_batch: usize,
+    /// How often a plugin's population step runs by default (its enablement may say otherwise).
+    pub population_interval: Duration,
+    /// How long the dispatcher waits for a commit before it looks at schedules again.
+    pub idle_wait: Duration,
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        Self {
+            runtime: RuntimeConfig::default(),
+            breaker: Breaker::default(),
+            batch_events: 512,
+            rescore_batch: 256,
+            population_interval: Duration::from_secs(24 * 3600),
+            idle_wait: Duration::from_secs(1),
+        }
+    }
+}
+
+impl HostConfig {
+    /// The default settings with compiled components cached in `dir`.
+    pub fn with_cache(dir: impl Into<PathBuf>) -> Self {
+        let mut config = Self::default();
+        config.runtime.cache_dir = Some(dir.into());
+        config
+    }
+}
+
+/// Runs the plugin platform over a store. Share it as `Arc<PluginHost>`.
+pub struct PluginHost {
+    store: Arc<RedbStore>,
+    runtime: Runtime,
+    config: HostConfig,
+    /// Loaded versions by hash.
+    loaded: RwLock<HashMap<String, LoadedPlugin>>,
+    jobs: jobs::Jobs,
+    /// Bumped and signalled after each dispatch write, for [`PluginHost::wait_for_cursor`].
+    progress: (Mutex<u64>, Condvar),
+    stopping: AtomicBool,
+    /// The host's own `Arc`, for the background threads it starts.
+    me: std::sync::Weak<PluginHost>,
+}
+
+impl std::fmt::Debug for PluginHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginHost")
+            .field("loaded", &self.loaded.read().map(|l| l.len()).unwrap_or(0))
+            .finish_non_exhaustive()
+    }
+}
+
+impl PluginHost {
+    /// Starts the runtime and loads every installed plugin version (from the compilation
+    /// cache when it has them, so a restart does not recompile).
+    pub fn open(store: Arc<RedbStore>, config: HostConfig) -> Result<Arc<Self>> {
+        let runtime = Runtime::new(config.runtime.clone())?;
+        let host = Arc::new_cyclic(|me| Self {
+            store,
+            runtime,
+            config,
+            loaded: RwLock::new(HashMap::new()),
+            jobs: jobs::Jobs::default(),
+            progress: (Mutex::new(0), Condvar::new()),
+            stopping: AtomicBool::new(false),
+            me: me.clone(),
+        });
+        host.load_installed()?;
+        Ok(host)
+    }
+
+    /// The store the host works on.
+    pub fn store(&self) -> &Arc<RedbStore> {
+        &self.store
+    }
+
+    /// The runtime (for its counters).
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    /// The host's settings.
+    pub fn config(&self) -> &HostConfig {
+        &self.config
+    }
+
+    /// The loaded plugin version with this hash.
+    fn loaded(&self, hash: &str) -> Result<LoadedPlugin> {
+        if let Some(p) = self.loaded.read().ok().and_then(|l| l.get(hash).cloned()) {
+            return Ok(p);
+        }
+        // Installed by another host on the same store, or evicted: load it now.
+        let bytes = self
+            .store
+            .plugin_bytes_of(hash)?
+            .ok_or_else(|| Error::not_found("plugin", hash))?;
+        let plugin = self.runtime.load(&bytes)?;
+        if let Ok(mut l) = self.loaded.write() {
+            l.insert(hash.to_owned(), plugin.clone());
+        }
+        Ok(plugin)
+    }
+
+    /// The limits of a call for a tenant's enablement.
+    fn limits(&self, overrides: LimitOverrides, population: bool) -> Limits {
+        let base = if population {
+            self.config.runtime.population_limits
+        } else {
+            self.config.runtime.limits
+        };
+        Limits {
+            fuel: overrides.fuel.unwrap_or(base.fuel),
+            deadline: overrides
+                .deadline_ms
+                .map_or(base.deadline, Duration::from_millis),
+            memory_bytes: overrides
+                .memory_bytes
+                .unwrap_or(base.memory_bytes)
+                .min(self.config.runtime.max_memory_bytes),
+            ..base
+        }
+    }
+
+    /// Signals progress to waiters.
+    fn progressed(&self) {
+        if let Ok(mut n) = self.progress.0.lock() {
+            *n += 1;
+            self.progress.1.notify_all();
+        }
+    }
+
+    /// Waits until the plugin's cursor for the tenant reaches `seq`, or `timeout` passes;
+    /// returns the cursor. For tests and for callers that must see a write's effects.
+    pub fn wait_for_cursor(
+        &self,
+        tenant: &TenantSlug,
+        plugin: &str,
+        seq: u64,
+        timeout: Duration,
+    ) -> Result<u64> {
+        use crate::store::PluginStore as _;
+        let deadline = std::time::Instant::now() + timeout;
+        let (lock, cvar) = &self.progress;
+        let mut guard = lock
+            .lock()
+            .map_err(|_| Error::Storage("progress lock poisoned".into()))?;
+        loop {
+            let cursor = self.store.plugin_cursor(tenant, plugin)?;
+            let now = std::time::Instant::now();
+            if cursor >= seq || now >= deadline {
+                return Ok(cursor);
+            }
+            guard = cvar
+                .wait_timeout(guard, deadline - now)
+                .map_err(|_| Error::Storage("progress lock poisoned".into()))?
+                .0;
+        }
+    }
+
+    /// Asks background work (dispatcher, jobs) to stop at the next batch boundary.
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::Release);
+        self.progressed();
+    }
+
+    fn this(&self) -> Option<Arc<PluginHost>> {
+        self.me.upgrade()
+    }
+
+    fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+}
+
+/// Who produced an output: the enabled version.
+fn producer(e: &Enablement) -> Producer {
+    Producer {
+        plugin: e.plugin.clone(),
+        version: e.version.clone(),
+        hash: e.hash.clone(),
+    }
+}
+
+/// A plugin version's public description.
+#[derive(Debug, Clone, Serialize)]
+pub struct PluginInfo {
+    /// What the registry stores.
+    pub plugin: InstalledPlugin,
+    /// Its manifest.
+    pub manifest: crate::plugin::Manifest,
+}
+
+impl RedbStore {
+    fn plugin_bytes_of(&self, hash: &str) -> Result<Option<Vec<u8>>> {
+        crate::store::PluginStore::plugin_bytes(self, hash)
+    }
+}
+
+/// The op that records a new enablement state.
+fn enable_op(e: Enablement) -> crate::store::Op {
+    crate::store::Op::Plugin(PluginOp::Enable(e))
+}

@@ -1,0 +1,376 @@
+//! Installing and removing plugin versions, and enabling them per tenant.
+
+use serde::Serialize;
+use serde_json::Value;
+use tracing::{info, warn};
+
+use super::{PluginHost, PluginInfo, config, enable_op};
+use crate::model::{
+    Actor, Enablement, InstalledPlugin, LimitOverrides, PluginHealth, TenantSlug, Timestamp,
+};
+use crate::plugin::{Capability, LoadedPlugin, Manifest, StatsSnapshot};
+use crate::store::{Op, PluginOp, PluginStore, Store};
+use crate::{Error, Result};
+
+/// The result of an install.
+#[derive(Debug, Clone, Serialize)]
+pub struct Installed {
+    /// The installed version.
+    pub plugin: InstalledPlugin,
+    /// Its manifest.
+    pub manifest: Manifest,
+    /// `false` when the same bytes were installed already (installing is idempotent).
+    pub created: bool,
+}
+
+/// What to enable for a tenant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnableRequest {
+    /// The plugin's id.
+    pub plugin: String,
+    /// Which version: a semantic version or a hash; `None` for the highest installed version.
+    pub version: Option<String>,
+    /// The configuration, validated against that version's schema.
+    pub config: Value,
+    /// Budgets for this tenant.
+    pub limits: LimitOverrides,
+    /// How often the population step runs, in seconds (`None`: the host's default).
+    pub population_interval_secs: Option<u64>,
+}
+
+impl EnableRequest {
+    /// The highest installed version of `plugin` with `config` and default budgets.
+    pub fn new(plugin: &str, config: Value) -> Self {
+        Self {
+            plugin: plugin.to_owned(),
+            version: None,
+            config,
+            limits: LimitOverrides::default(),
+            population_interval_secs: None,
+        }
+    }
+}
+
+/// A plugin's state for one tenant.
+#[derive(Debug, Clone, Serialize)]
+pub struct PluginStatus {
+    /// The enablement.
+    pub enablement: Enablement,
+    /// The circuit breaker's state.
+    pub health: PluginHealth,
+    /// Whether the plugin is suspended right now.
+    pub suspended: bool,
+    /// The last event it has processed.
+    pub cursor: u64,
+    /// The tenant's last event.
+    pub head: u64,
+    /// Call counters of the enabled version since the process started (all tenants).
+    pub calls: StatsSnapshot,
+    /// When the population model was computed, if the plugin has one.
+    pub model_computed_at: Option<Timestamp>,
+}
+
+impl PluginHost {
+    /// Loads every installed version; a version that no longer loads is logged and skipped.
+    pub(super) fn load_installed(&self) -> Result<()> {
+        for record in self.store.installed_plugins()? {
+            let Some(bytes) = self.store.plugin_bytes(&record.hash)? else {
+                warn!(plugin = %record.id, hash = %record.hash, "installed plugin has no bytes; skipped");
+                continue;
+            };
+            match self.runtime.load(&bytes) {
+                Ok(p) => {
+                    if let Ok(mut l) = self.loaded.write() {
+                        l.insert(record.hash.clone(), p);
+                    }
+                }
+                Err(e) => {
+                    warn!(plugin = %record.id, hash = %record.hash, error = %e, "installed plugin no longer loads; skipped");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Installs a component: it must be a component of a supported WIT version, within the size
+    /// limit, with a sane manifest whose configuration schema is valid JSON Schema.
+    pub fn install(&self, bytes: &[u8]) -> Result<Installed> {
+        let plugin = self.runtime.load(bytes)?;
+        config::check_schema(plugin.manifest())?;
+        let manifest = plugin.manifest().clone();
+        let record = InstalledPlugin {
+            hash: plugin.hash().to_owned(),
+            id: manifest.id.clone(),
+            version: manifest.version.clone(),
+            capability: plugin.capability().as_str().to_owned(),
+            size: bytes.len() as u64,
+            installed_at: Timestamp::now(),
+            manifest_json: serde_json::to_string(&manifest)
+                .map_err(|e| Error::Storage(format!("manifest encoding failed: {e}")))?,
+        };
+        let created = self.store.install_plugin(record.clone(), bytes)?;
+        if let Ok(mut l) = self.loaded.write() {
+            l.insert(record.hash.clone(), plugin);
+        }
+        let record = if created {
+            info!(plugin = %record.id, version = %record.version, hash = %record.hash, "plugin installed");
+            record
+        } else {
+            self.store.installed_plugin(&record.hash)?.unwrap_or(record)
+        };
+        Ok(Installed {
+            plugin: record,
+            manifest,
+            created,
+        })
+    }
+
+    /// Removes an installed version; refused while any tenant has it enabled.
+    pub fn uninstall(&self, hash: &str) -> Result<()> {
+        self.store.uninstall_plugin(hash)?;
+        if let Ok(mut l) = self.loaded.write() {
+            l.remove(hash);
+        }
+        info!(hash, "plugin uninstalled");
+        Ok(())
+    }
+
+    /// Every installed version with its manifest.
+    pub fn plugins(&self) -> Result<Vec<PluginInfo>> {
+        self.store
+            .installed_plugins()?
+            .into_iter()
+            .map(info_of)
+            .collect()
+    }
+
+    /// One installed version by hash.
+    pub fn plugin(&self, hash: &str) -> Result<PluginInfo> {
+        let record = self
+            .store
+            .installed_plugin(hash)?
+            .ok_or_else(|| Error::not_found("plugin", hash))?;
+        info_of(record)
+    }
+
+    /// The installed version a request names: a hash, a semantic version, or the highest.
+    fn pick_version(&self, plugin: &str, version: Option<&str>) -> Result<InstalledPlugin> {
+        let candidates: Vec<InstalledPlugin> = self
+            .store
+            .installed_plugins()?
+            .into_iter()
+            .filter(|p| p.id == plugin)
+            .collect();
+        let found = match version {
+            Some(v) => candidates
+                .into_iter()
+                .find(|p| p.hash == v || p.version == v),
+            // Sorted by id then semantic version: the last is the highest.
+            None => candidates.into_iter().last(),
+        };
+        found.ok_or_else(|| match version {
+            Some(v) => Error::not_found("plugin version", format!("{plugin} {v}")),
+            None => Error::not_found("plugin", plugin),
+        })
+    }
+
+    /// Enables a plugin version for a tenant with a validated configuration. A scorer or
+    /// segmenter then follows the tenant's events from now on, and a rescore job (preceded by
+    /// the population step when the plugin has one) scores the existing customers; its id is
+    /// returned.
+    pub fn enable(&self, tenant: &TenantSlug, request: EnableRequest) -> Result<Option<u64>> {
+        if self.store.enablement(tenant, &request.plugin)?.is_some() {
+            return Err(Error::Duplicate {
+                field: "plugin",
+                value: request.plugin,
+                existing: format!(
+                    "the plugins enabled for {tenant}; change its configuration or version instead"
+                ),
+            });
+        }
+        let record = self.pick_version(&request.plugin, request.version.as_deref())?;
+        let plugin = self.loaded(&record.hash)?;
+        let config_json = config::validate(plugin.manifest(), &request.config)?;
+        let now = Timestamp::now();
+        let enablement = Enablement {
+            plugin: record.id.clone(),
+            hash: record.hash.clone(),
+            version: record.version.clone(),
+            config_json,
+            enabled_at: now,
+            updated_at: now,
+            limits: request.limits,
+            population_interval_secs: request.population_interval_secs,
+        };
+        self.store
+            .write(tenant, &Actor::new("admin"), vec![enable_op(enablement)])?;
+        info!(%tenant, plugin = %record.id, version = %record.version, "plugin enabled");
+        self.after_change(tenant, &record.id, &plugin)
+    }
+
+    /// Replaces an enabled plugin's configuration (validated against the enabled version).
+    pub fn configure(
+        &self,
+        tenant: &TenantSlug,
+        plugin: &str,
+        config: Value,
+    ) -> Result<Enablement> {
+        let mut e = self.enabled(tenant, plugin)?;
+        let loaded = self.loaded(&e.hash)?;
+        e.config_json = config::validate(loaded.manifest(), &config)?;
+        e.updated_at = Timestamp::now();
+        self.store
+            .write(tenant, &Actor::new("admin"), vec![enable_op(e.clone())])?;
+        Ok(e)
+    }
+
+    /// Changes the budgets and population schedule of an enabled plugin.
+    pub fn set_limits(
+        &self,
+        tenant: &TenantSlug,
+        plugin: &str,
+        limits: LimitOverrides,
+        population_interval_secs: Option<u64>,
+    ) -> Result<Enablement> {
+        let mut e = self.enabled(tenant, plugin)?;
+        e.limits = limits;
+        e.population_interval_secs = population_interval_secs;
+        e.updated_at = Timestamp::now();
+        self.store
+            .write(tenant, &Actor::new("admin"), vec![enable_op(e.clone())])?;
+        Ok(e)
+    }
+
+    /// Moves a tenant to another installed version of an enabled plugin, with a new
+    /// configuration or the current one (validated against the new version's schema). Calls
+    /// already running finish on the old version; the cursor carries over, and a rescore job
+    /// re-scores every customer with the new version (its id is returned).
+    pub fn upgrade(
+        &self,
+        tenant: &TenantSlug,
+        plugin: &str,
+        version: &str,
+        config: Option<Value>,
+    ) -> Result<Option<u64>> {
+        let mut e = self.enabled(tenant, plugin)?;
+        let record = self.pick_version(plugin, Some(version))?;
+        let loaded = self.loaded(&record.hash)?;
+        let old = self.loaded(&e.hash)?;
+        if loaded.capability() != old.capability() {
+            return Err(crate::model::ValidationError::field(
+                "version",
+                format!(
+                    "a version with the same capability ({}), not {}",
+                    old.capability(),
+                    loaded.capability()
+                ),
+            )
+            .into());
+        }
+        let config = match config {
+            Some(c) => c,
+            None => serde_json::from_str(&e.config_json).map_err(|err| {
+                Error::Storage(format!("stored configuration is not JSON: {err}"))
+            })?,
+        };
+        e.config_json = config::validate(loaded.manifest(), &config)?;
+        e.hash = record.hash.clone();
+        e.version = record.version.clone();
+        e.updated_at = Timestamp::now();
+        self.store
+            .write(tenant, &Actor::new("admin"), vec![enable_op(e)])?;
+        info!(%tenant, plugin, version = %record.version, "plugin upgraded");
+        self.after_change(tenant, plugin, &loaded)
+    }
+
+    /// Disables a plugin for a tenant: it stops running there at once.
+    pub fn disable(&self, tenant: &TenantSlug, plugin: &str) -> Result<()> {
+        self.store.write(
+            tenant,
+            &Actor::new("admin"),
+            vec![Op::Plugin(PluginOp::Disable {
+                plugin: plugin.to_owned(),
+            })],
+        )?;
+        info!(%tenant, plugin, "plugin disabled");
+        Ok(())
+    }
+
+    /// Clears a suspension and the failure count: the plugin runs again at once.
+    pub fn reset(&self, tenant: &TenantSlug, plugin: &str) -> Result<()> {
+        let health = self.store.plugin_health(tenant, plugin)?;
+        self.enabled(tenant, plugin)?;
+        self.store.write(
+            tenant,
+            &Actor::new("admin"),
+            vec![Op::Plugin(PluginOp::SetHealth {
+                plugin: plugin.to_owned(),
+                health: PluginHealth {
+                    last_error: health.last_error,
+                    ..PluginHealth::default()
+                },
+            })],
+        )?;
+        self.progressed();
+        Ok(())
+    }
+
+    /// The plugins enabled for a tenant.
+    pub fn enabled_plugins(&self, tenant: &TenantSlug) -> Result<Vec<Enablement>> {
+        self.store.enablements(tenant)
+    }
+
+    /// A plugin's enablement for a tenant, or `NotFound`.
+    pub fn enabled(&self, tenant: &TenantSlug, plugin: &str) -> Result<Enablement> {
+        self.store
+            .enablement(tenant, plugin)?
+            .ok_or_else(|| Error::not_found("enabled plugin", plugin))
+    }
+
+    /// A plugin's state for a tenant: enablement, health, progress and call counters.
+    pub fn status(&self, tenant: &TenantSlug, plugin: &str) -> Result<PluginStatus> {
+        let enablement = self.enabled(tenant, plugin)?;
+        let health = self.store.plugin_health(tenant, plugin)?;
+        let loaded = self.loaded(&enablement.hash)?;
+        Ok(PluginStatus {
+            suspended: !self.config.breaker.allows(&health, Timestamp::now()),
+            cursor: self.store.plugin_cursor(tenant, plugin)?,
+            head: self.store.last_seq(tenant)?,
+            calls: loaded.stats(),
+            model_computed_at: self
+                .store
+                .plugin_model(tenant, plugin)?
+                .map(|m| m.computed_at),
+            enablement,
+            health,
+        })
+    }
+
+    /// After enabling or upgrading: start scoring the existing customers.
+    fn after_change(
+        &self,
+        tenant: &TenantSlug,
+        plugin: &str,
+        loaded: &LoadedPlugin,
+    ) -> Result<Option<u64>> {
+        self.progressed();
+        match loaded.capability() {
+            Capability::CommerceHook => Ok(None),
+            Capability::Scorer | Capability::Segmenter => {
+                self.start_rescore(tenant, plugin).map(Some)
+            }
+        }
+    }
+}
+
+/// A registry record with its manifest decoded.
+fn info_of(record: InstalledPlugin) -> Result<PluginInfo> {
+    let manifest = serde_json::from_str(&record.manifest_json).map_err(|e| Error::Corrupt {
+        table: "plugins",
+        detail: format!("manifest of {}: {e}", record.hash),
+    })?;
+    Ok(PluginInfo {
+        plugin: record,
+        manifest,
+    })
+}

@@ -1,0 +1,663 @@
+//! The plugin platform end to end on a real store: the registry, per-tenant enablement with
+//! schema-checked configuration, event-log dispatch, rescoring, segments, commerce webhooks, the
+//! circuit breaker, refused actions and upgrades.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use hmac::{Hmac, KeyInit, Mac};
+use kith_core::Error;
+use kith_core::model::{
+    Actor, AttributeValue, Channel, Currency, CustomerId, CustomerInput, Email, EventKind,
+    InteractionInput, InteractionKind, Money, TenantInput, TenantSlug, Timestamp,
+};
+use kith_core::plugin::{RejectionKind, Verdict, Webhook};
+use kith_core::service::plugins::{EnableRequest, HostConfig, JobState, PluginHost};
+use kith_core::store::{CustomerFilter, PageRequest, PluginStore, RedbStore, Store, StoreConfig};
+use kith_tests::plugins;
+use serde_json::json;
+use sha2::Sha256;
+use tempfile::TempDir;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+struct World {
+    _dir: TempDir,
+    store: Arc<RedbStore>,
+    host: Arc<PluginHost>,
+}
+
+fn world() -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(RedbStore::open(dir.path(), StoreConfig::default()).unwrap());
+    let host = PluginHost::open(
+        Arc::clone(&store),
+        HostConfig::with_cache(dir.path().join("plugin-cache")),
+    )
+    .unwrap();
+    for slug in ["acme", "globex"] {
+        store
+            .create_tenant(
+                TenantInput {
+                    slug: slug.into(),
+                    name: None,
+                    industry: None,
+                },
+                &Actor::new("test"),
+            )
+            .unwrap();
+    }
+    World {
+        _dir: dir,
+        store,
+        host,
+    }
+}
+
+fn slug(s: &str) -> TenantSlug {
+    TenantSlug::parse(s).unwrap()
+}
+
+fn bytes(path: &str) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn customer(w: &World, tenant: &str, email: &str) -> CustomerId {
+    w.store
+        .create_customer(
+            &slug(tenant),
+            &Actor::new("test"),
+            CustomerInput {
+                name: Some(email.into()),
+                email: Some(email.into()),
+                ..CustomerInput::default()
+            },
+        )
+        .unwrap()
+        .id
+}
+
+fn purchase(w: &World, tenant: &str, c: CustomerId, minor: i64) -> u64 {
+    let mut input = InteractionInput::new(c, Channel::ECommerce, InteractionKind::Purchase);
+    input.amount = Some(Money::new(
+        minor,
+        Currency::parse("currency", "USD").unwrap(),
+    ));
+    w.store
+        .log_interaction(&slug(tenant), &Actor::new("test"), input)
+        .unwrap();
+    w.store.last_seq(&slug(tenant)).unwrap()
+}
+
+fn install(w: &World, path: &str) -> String {
+    w.host.install(&bytes(path)).unwrap().plugin.hash
+}
+
+fn score_of(w: &World, tenant: &str, c: CustomerId, plugin: &str) -> Option<f64> {
+    w.store
+        .score(&slug(tenant), c, plugin)
+        .unwrap()
+        .map(|s| s.score)
+}
+
+fn field_paths(e: &Error) -> Vec<String> {
+    match e {
+        Error::Invalid(v) => v.errors.iter().map(|f| f.field.clone()).collect(),
+        other => panic!("expected a validation error, got {other:?}"),
+    }
+}
+
+#[test]
+fn installing_refuses_what_is_not_a_plugin_and_is_idempotent() {
+    let w = world();
+    for (bad, code) in [
+        (b"not wasm at all".to_vec(), "not-a-component"),
+        (
+            vec![0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
+            "not-a-component",
+        ),
+    ] {
+        let err = w.host.install(&bad).unwrap_err();
+        assert_eq!(err.code(), code, "{err}");
+    }
+    assert!(w.host.plugins().unwrap().is_empty(), "nothing was stored");
+
+    let first = w.host.install(&bytes(plugins::RFM_SCORER)).unwrap();
+    assert!(first.created);
+    assert_eq!(first.plugin.id, "kith.rfm");
+    let again = w.host.install(&bytes(plugins::RFM_SCORER)).unwrap();
+    assert!(!again.created);
+    assert_eq!(again.plugin, first.plugin);
+    assert_eq!(w.host.plugins().unwrap().len(), 1);
+    assert_eq!(
+        w.host.plugin(&first.plugin.hash).unwrap().manifest.id,
+        "kith.rfm"
+    );
+}
+
+#[test]
+fn an_oversized_component_is_refused_before_it_is_compiled() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(RedbStore::open(dir.path(), StoreConfig::default()).unwrap());
+    let mut config = HostConfig::default();
+    config.runtime.max_plugin_bytes = 1024;
+    let host = PluginHost::open(store, config).unwrap();
+    let err = host.install(&bytes(plugins::RFM_SCORER)).unwrap_err();
+    assert_eq!(err.code(), "too-large");
+    assert!(host.plugins().unwrap().is_empty());
+}
+
+#[test]
+fn a_bad_configuration_reports_every_error_by_json_path_and_enables_nothing() {
+    let w = world();
+    install(&w, plugins::VALUE_TIERS);
+    let head = w.store.last_seq(&slug("acme")).unwrap();
+    let err = w
+        .host
+        .enable(
+            &slug("acme"),
+            EnableRequest::new(
+                "kith.value-tiers",
+                json!({"currency": "euro", "vip": -5, "platinum": 1}),
+            ),
+        )
+        .unwrap_err();
+    let mut paths = field_paths(&err);
+    paths.sort();
+    assert_eq!(paths, ["config", "config/currency", "config/vip"]);
+    assert!(w.host.enabled_plugins(&slug("acme")).unwrap().is_empty());
+    assert_eq!(
+        w.store.last_seq(&slug("acme")).unwrap(),
+        head,
+        "no event written"
+    );
+
+    let err = w
+        .host
+        .enable(&slug("acme"), EnableRequest::new("kith.nope", json!({})))
+        .unwrap_err();
+    assert_eq!(err.code(), "not_found");
+}
+
+#[test]
+fn enabling_scores_existing_customers_and_events_rescore_only_that_tenant() {
+    let w = world();
+    install(&w, plugins::TEST_COUNTER_V1);
+    let a = customer(&w, "acme", "a@acme.test");
+    let b = customer(&w, "acme", "b@acme.test");
+    purchase(&w, "acme", a, 1000);
+    let g = customer(&w, "globex", "g@globex.test");
+    purchase(&w, "globex", g, 1000);
+
+    let job = w
+        .host
+        .enable(
+            &slug("acme"),
+            EnableRequest::new("kith.test.counter", json!({})),
+        )
+        .unwrap()
+        .expect("a scorer starts a rescore job");
+    let done = w.host.wait_for_job(job, WAIT).unwrap();
+    assert_eq!(done.state, JobState::Done, "{done:?}");
+    assert_eq!((done.done, done.failed), (2, 0));
+    assert_eq!(score_of(&w, "acme", a, "kith.test.counter"), Some(1.0));
+    assert_eq!(score_of(&w, "acme", b, "kith.test.counter"), Some(0.0));
+    let stored = w
+        .store
+        .score(&slug("acme"), a, "kith.test.counter")
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.producer.version, "1.0.0");
+    assert_eq!(stored.reasons[0].code, "purchases");
+
+    let _dispatcher = w.host.spawn_dispatcher();
+    let seq = purchase(&w, "acme", a, 2500);
+    let cursor = w
+        .host
+        .wait_for_cursor(&slug("acme"), "kith.test.counter", seq, WAIT)
+        .unwrap();
+    assert!(cursor >= seq);
+    assert_eq!(score_of(&w, "acme", a, "kith.test.counter"), Some(2.0));
+    // The plugin's action ran as the plugin, once.
+    let customer = w.store.customer(&slug("acme"), a).unwrap().unwrap();
+    assert_eq!(
+        customer.attributes.get("counter_version"),
+        Some(&AttributeValue::Number(1.0))
+    );
+    let by_plugin: Vec<_> = w
+        .store
+        .events(&slug("acme"), 0, 1000)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.actor.plugin_id() == Some("kith.test.counter"))
+        .collect();
+    assert!(
+        by_plugin
+            .iter()
+            .all(|e| e.kind == EventKind::CustomerUpdated)
+    );
+
+    // Never enabled for globex: nothing of globex was scored.
+    assert_eq!(score_of(&w, "globex", g, "kith.test.counter"), None);
+    assert_eq!(
+        w.store
+            .plugin_cursor(&slug("globex"), "kith.test.counter")
+            .unwrap(),
+        0
+    );
+
+    let board = w
+        .store
+        .leaderboard(&slug("acme"), "kith.test.counter", &PageRequest::first(10))
+        .unwrap();
+    let order: Vec<CustomerId> = board.items.iter().map(|s| s.customer).collect();
+    assert_eq!(order, [a, b]);
+    assert!(w.store.check().unwrap().is_empty());
+}
+
+#[test]
+fn segments_are_stored_with_reasons_and_listed_by_member() {
+    let w = world();
+    install(&w, plugins::VALUE_TIERS);
+    let big = customer(&w, "acme", "big@acme.test");
+    let small = customer(&w, "acme", "small@acme.test");
+    purchase(&w, "acme", big, 600_000);
+    purchase(&w, "acme", small, 30_000);
+    let job = w
+        .host
+        .enable(
+            &slug("acme"),
+            EnableRequest::new("kith.value-tiers", json!({})),
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        w.host.wait_for_job(job, WAIT).unwrap().state,
+        JobState::Done
+    );
+    let vip = w
+        .store
+        .segment_members(
+            &slug("acme"),
+            "kith.value-tiers",
+            "vip",
+            &PageRequest::first(10),
+        )
+        .unwrap();
+    assert_eq!(vip.items, [big]);
+    let silver = w
+        .store
+        .segment_members(
+            &slug("acme"),
+            "kith.value-tiers",
+            "silver",
+            &PageRequest::first(10),
+        )
+        .unwrap();
+    assert_eq!(silver.items, [small]);
+    let of_big = w.store.segments_of(&slug("acme"), big).unwrap();
+    assert_eq!(of_big.len(), 1);
+    assert!(!of_big[0].memberships[0].reason.is_empty());
+
+    // Erasure takes the customer's outputs and their index entries with it.
+    w.store
+        .erase_customer(&slug("acme"), &Actor::new("test"), big)
+        .unwrap();
+    let vip = w
+        .store
+        .segment_members(
+            &slug("acme"),
+            "kith.value-tiers",
+            "vip",
+            &PageRequest::first(10),
+        )
+        .unwrap();
+    assert!(vip.items.is_empty());
+    assert!(w.store.check().unwrap().is_empty());
+}
+
+#[test]
+fn uninstall_is_refused_while_a_tenant_has_the_plugin_enabled() {
+    let w = world();
+    let hash = install(&w, plugins::TEST_COUNTER_V1);
+    w.host
+        .enable(
+            &slug("globex"),
+            EnableRequest::new("kith.test.counter", json!({})),
+        )
+        .unwrap();
+    let err = w.host.uninstall(&hash).unwrap_err();
+    assert_eq!(err.code(), "plugin_in_use");
+    assert!(err.to_string().contains("globex"), "{err}");
+    assert_eq!(w.host.plugins().unwrap().len(), 1);
+    w.host
+        .disable(&slug("globex"), "kith.test.counter")
+        .unwrap();
+    w.host.uninstall(&hash).unwrap();
+    assert!(w.host.plugins().unwrap().is_empty());
+    assert_eq!(w.host.uninstall(&hash).unwrap_err().code(), "not_found");
+}
+
+const SECRET: &str = "shpss_platform_secret";
+
+fn shopify_delivery(delivery: &str, secret: &str) -> Webhook {
+    let body = serde_json::to_vec(&json!({
+        "id": 4501,
+        "email": "jon@example.com",
+        "processed_at": "2024-05-01T10:00:05-04:00",
+        "currency": "EUR",
+        "total_price": "19.90",
+        "customer": {"id": 77, "email": "jon@example.com", "first_name": "Jon", "last_name": "Snow"},
+        "line_items": [{"title": "Scarf", "quantity": 1, "price": "19.90"}]
+    }))
+    .unwrap();
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(&body);
+    let signature = BASE64.encode(mac.finalize().into_bytes());
+    Webhook {
+        topic: "orders/create".into(),
+        headers: vec![
+            ("X-Shopify-Topic".into(), "orders/create".into()),
+            ("X-Shopify-Hmac-Sha256".into(), signature),
+        ],
+        body,
+        delivery_id: Some(delivery.into()),
+        received_at: Timestamp::now(),
+    }
+}
+
+#[test]
+fn a_webhook_is_applied_once_per_delivery_and_a_forgery_changes_nothing() {
+    let w = world();
+    install(&w, plugins::SHOPIFY_ORDERS);
+    w.host
+        .enable(
+            &slug("acme"),
+            EnableRequest::new("kith.shopify-orders", json!({"secret": SECRET})),
+        )
+        .unwrap();
+
+    // A forged delivery claiming the id first: rejected, and it does not poison the id.
+    let head = w.store.last_seq(&slug("acme")).unwrap();
+    let forged = w
+        .host
+        .handle_webhook(
+            &slug("acme"),
+            "kith.shopify-orders",
+            &shopify_delivery("d-1", "wrong"),
+        )
+        .unwrap();
+    assert!(
+        matches!(
+            forged.verdict,
+            Verdict::Rejected {
+                kind: RejectionKind::BadSignature,
+                ..
+            }
+        ),
+        "{forged:?}"
+    );
+    assert_eq!(
+        w.store.last_seq(&slug("acme")).unwrap(),
+        head,
+        "nothing written"
+    );
+
+    let first = w
+        .host
+        .handle_webhook(
+            &slug("acme"),
+            "kith.shopify-orders",
+            &shopify_delivery("d-1", SECRET),
+        )
+        .unwrap();
+    assert_eq!(first.verdict, Verdict::Accepted);
+    assert!(first.actions_applied >= 2 && !first.replayed);
+    let jon = w
+        .store
+        .customer_by_email(
+            &slug("acme"),
+            &Email::parse("email", "jon@example.com").unwrap(),
+        )
+        .unwrap()
+        .expect("the customer was upserted");
+    let after_first = w.store.last_seq(&slug("acme")).unwrap();
+    let timeline = w
+        .store
+        .timeline(&slug("acme"), jon.id, &PageRequest::first(10))
+        .unwrap();
+    assert_eq!(timeline.items.len(), 1);
+    assert_eq!(timeline.items[0].kind, InteractionKind::Purchase);
+    let events = w.store.events(&slug("acme"), head, 100).unwrap();
+    assert!(
+        events
+            .iter()
+            .all(|e| e.actor.plugin_id() == Some("kith.shopify-orders"))
+    );
+
+    let again = w
+        .host
+        .handle_webhook(
+            &slug("acme"),
+            "kith.shopify-orders",
+            &shopify_delivery("d-1", SECRET),
+        )
+        .unwrap();
+    assert!(again.replayed);
+    assert_eq!(again.verdict, Verdict::Accepted);
+    assert_eq!(
+        w.store.last_seq(&slug("acme")).unwrap(),
+        after_first,
+        "nothing new"
+    );
+
+    // Not enabled for globex: the hook does not run there.
+    let err = w
+        .host
+        .handle_webhook(
+            &slug("globex"),
+            "kith.shopify-orders",
+            &shopify_delivery("d-2", SECRET),
+        )
+        .unwrap_err();
+    assert_eq!(err.code(), "not_found");
+}
+
+#[test]
+fn refused_actions_are_recorded_and_the_triggering_write_stands() {
+    let w = world();
+    install(&w, plugins::HOSTILE_FOREIGN_TENANT_ACTIONS);
+    let victim = customer(&w, "globex", "victim@globex.test");
+    let job = w
+        .host
+        .enable(
+            &slug("acme"),
+            EnableRequest::new(
+                "kith.test.foreign-tenant-actions",
+                json!({"customer_id": victim.to_string()}),
+            ),
+        )
+        .unwrap()
+        .unwrap();
+    w.host.wait_for_job(job, WAIT).unwrap();
+    let _dispatcher = w.host.spawn_dispatcher();
+    let mine = customer(&w, "acme", "me@acme.test");
+    let seq = w.store.last_seq(&slug("acme")).unwrap();
+    w.host
+        .wait_for_cursor(&slug("acme"), "kith.test.foreign-tenant-actions", seq, WAIT)
+        .unwrap();
+
+    // The core write stands; the other tenant's customer is untouched; no score was stored.
+    assert!(w.store.customer(&slug("acme"), mine).unwrap().is_some());
+    let v = w.store.customer(&slug("globex"), victim).unwrap().unwrap();
+    assert!(v.tags.is_empty() && v.attributes.is_empty() && v.version == 1);
+    assert_eq!(w.store.scores(&slug("acme"), mine).unwrap(), []);
+    let status = w
+        .host
+        .status(&slug("acme"), "kith.test.foreign-tenant-actions")
+        .unwrap();
+    let last = status.health.last_error.expect("the refusal is recorded");
+    assert_eq!(last.code, "invalid-action");
+    assert!(last.message.contains("not found"), "{}", last.message);
+}
+
+#[test]
+fn five_consecutive_failures_suspend_the_plugin_until_reset() {
+    let w = world();
+    install(&w, plugins::HOSTILE_PANIC);
+    w.host
+        .enable(
+            &slug("acme"),
+            EnableRequest::new("kith.test.panic", json!({})),
+        )
+        .unwrap();
+    let customers: Vec<CustomerId> = (0..7)
+        .map(|i| customer(&w, "acme", &format!("c{i}@acme.test")))
+        .collect();
+    w.host.dispatch_pending().unwrap();
+    let status = w.host.status(&slug("acme"), "kith.test.panic").unwrap();
+    assert!(status.suspended, "{status:?}");
+    assert!(status.health.consecutive_failures >= 5);
+    assert_eq!(status.health.last_error.as_ref().unwrap().code, "trap");
+    assert!(
+        customers
+            .iter()
+            .all(|c| w.store.scores(&slug("acme"), *c).unwrap().is_empty())
+    );
+    // Suspended: new events wait, the cursor stays.
+    let cursor = status.cursor;
+    customer(&w, "acme", "late@acme.test");
+    w.host.dispatch_pending().unwrap();
+    assert_eq!(
+        w.store
+            .plugin_cursor(&slug("acme"), "kith.test.panic")
+            .unwrap(),
+        cursor
+    );
+    // Every customer was still created: the plugin never undid a core write.
+    assert_eq!(
+        w.store
+            .customers(
+                &slug("acme"),
+                &CustomerFilter::All,
+                &PageRequest::first(100)
+            )
+            .unwrap()
+            .items
+            .len(),
+        8
+    );
+    w.host.reset(&slug("acme"), "kith.test.panic").unwrap();
+    let status = w.host.status(&slug("acme"), "kith.test.panic").unwrap();
+    assert!(!status.suspended && status.health.consecutive_failures == 0);
+    assert!(
+        status.health.last_error.is_some(),
+        "the last error stays visible"
+    );
+}
+
+#[test]
+fn upgrading_while_events_flow_moves_scoring_to_the_new_version_without_losing_events() {
+    let w = world();
+    install(&w, plugins::TEST_COUNTER_V1);
+    install(&w, plugins::TEST_COUNTER_V2);
+    let c = customer(&w, "acme", "c@acme.test");
+    let job = w
+        .host
+        .enable(
+            &slug("acme"),
+            EnableRequest {
+                version: Some("1.0.0".into()),
+                ..EnableRequest::new("kith.test.counter", json!({}))
+            },
+        )
+        .unwrap()
+        .unwrap();
+    w.host.wait_for_job(job, WAIT).unwrap();
+    let dispatcher = w.host.spawn_dispatcher();
+    let writer = {
+        let store = Arc::clone(&w.store);
+        std::thread::spawn(move || {
+            for _ in 0..40 {
+                let mut input =
+                    InteractionInput::new(c, Channel::ECommerce, InteractionKind::Purchase);
+                input.amount = Some(Money::new(100, Currency::parse("c", "USD").unwrap()));
+                store
+                    .log_interaction(&slug("acme"), &Actor::new("test"), input)
+                    .unwrap();
+            }
+        })
+    };
+    let job = w
+        .host
+        .upgrade(&slug("acme"), "kith.test.counter", "2.0.0", None)
+        .unwrap()
+        .unwrap();
+    writer.join().unwrap();
+    w.host.wait_for_job(job, WAIT).unwrap();
+    let head = w.store.last_seq(&slug("acme")).unwrap();
+    w.host
+        .wait_for_cursor(&slug("acme"), "kith.test.counter", head, WAIT)
+        .unwrap();
+    dispatcher.stop();
+    // Settle anything the dispatcher wrote itself after the head we waited for.
+    w.host.dispatch_pending().unwrap();
+    let score = w
+        .store
+        .score(&slug("acme"), c, "kith.test.counter")
+        .unwrap()
+        .unwrap();
+    assert_eq!(score.producer.version, "2.0.0");
+    assert_eq!(score.score, 80.0, "40 purchases, scored by version 2");
+    let status = w.host.status(&slug("acme"), "kith.test.counter").unwrap();
+    assert_eq!(status.enablement.version, "2.0.0");
+    assert_eq!(status.cursor, status.head);
+    let customer = w.store.customer(&slug("acme"), c).unwrap().unwrap();
+    assert_eq!(
+        customer.attributes.get("counter_version"),
+        Some(&AttributeValue::Number(2.0))
+    );
+}
+
+#[test]
+fn a_stale_cursor_advance_is_refused_so_a_batch_cannot_apply_twice() {
+    use kith_core::store::{Op, PluginOp};
+    let w = world();
+    install(&w, plugins::TEST_COUNTER_V1);
+    w.host
+        .enable(
+            &slug("acme"),
+            EnableRequest::new("kith.test.counter", json!({})),
+        )
+        .unwrap();
+    customer(&w, "acme", "x@acme.test");
+    let from = w
+        .store
+        .plugin_cursor(&slug("acme"), "kith.test.counter")
+        .unwrap();
+    let advance = |to| {
+        vec![Op::Plugin(PluginOp::AdvanceCursor {
+            plugin: "kith.test.counter".into(),
+            from,
+            to,
+        })]
+    };
+    w.store
+        .write(
+            &slug("acme"),
+            &Actor::plugin("kith.test.counter"),
+            advance(from + 1),
+        )
+        .unwrap();
+    let err = w
+        .store
+        .write(
+            &slug("acme"),
+            &Actor::plugin("kith.test.counter"),
+            advance(from + 1),
+        )
+        .unwrap_err();
+    assert_eq!(err.code(), "version_conflict");
+}
