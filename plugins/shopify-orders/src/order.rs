@@ -1,23 +1,25 @@
 //! The parts of a Shopify order webhook body that Kith uses, and the actions they become.
 
-use kith_plugin_sdk::time::parse_rfc3339;
 use kith_plugin_sdk::{
-    Action, Attribute, AttributeValue, Channel, CustomerFields, CustomerRef, Direction, ExternalId,
-    InteractionKind, LogInteraction, Money, Timestamp, UpsertCustomer,
+    Action, Attribute, AttributeValue, Channel, CustomerRef, Direction, ExternalId,
+    InteractionKind, LogInteraction, Money, Timestamp,
 };
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::customer::{Address, Customer, Who};
+use crate::fields::{self, clip, decimal, required_id, text, timestamp};
+use crate::refund::Refund;
+use crate::{Config, Outcome, PurchaseTopic, Topic};
+
 /// At most this many line items become attributes; the rest are counted only.
 pub const MAX_LINE_ITEMS: usize = 50;
 
-/// Longest text copied from the order into an attribute or name, in characters.
-const MAX_TEXT: usize = 200;
+/// At most this many refunds of one order are logged from one delivery; an order with
+/// more is malformed (a real one has a handful).
+pub const MAX_REFUNDS: usize = 100;
 
-/// Longest email address accepted (RFC 5321 path limit).
-const MAX_EMAIL: usize = 254;
-
-/// A Shopify order, as sent with `orders/create`.
+/// A Shopify order, as sent with `orders/*`.
 #[derive(Debug, Deserialize)]
 pub struct Order {
     id: Option<Value>,
@@ -26,37 +28,19 @@ pub struct Order {
     contact_email: Option<String>,
     total_price: Option<Value>,
     currency: Option<String>,
+    financial_status: Option<String>,
     processed_at: Option<String>,
     created_at: Option<String>,
+    cancelled_at: Option<String>,
+    cancel_reason: Option<String>,
+    buyer_accepts_marketing: Option<bool>,
     customer: Option<Customer>,
     billing_address: Option<Address>,
     shipping_address: Option<Address>,
     #[serde(default)]
     line_items: Vec<LineItem>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Customer {
-    id: Option<Value>,
-    email: Option<String>,
-    first_name: Option<String>,
-    last_name: Option<String>,
-    phone: Option<String>,
-    default_address: Option<Address>,
-    email_marketing_consent: Option<MarketingConsent>,
-    accepts_marketing: Option<bool>,
-}
-
-#[derive(Debug, Deserialize)]
-struct MarketingConsent {
-    state: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Address {
-    country_code: Option<String>,
-    province: Option<String>,
-    city: Option<String>,
+    #[serde(default)]
+    refunds: Vec<Refund>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -68,111 +52,159 @@ struct LineItem {
 }
 
 impl Order {
-    /// The upsert and purchase actions, or why the order is malformed.
+    /// The actions of an order delivery on `topic`, or why the order is malformed.
     ///
-    /// No actions when the order has neither a customer id nor an email.
-    pub fn into_actions(self, source: &str, received_at: Timestamp) -> Result<Vec<Action>, String> {
-        let id = self
-            .id
-            .as_ref()
-            .and_then(id_text)
-            .ok_or("order id is missing or not a number/string")?;
-        let currency = self.currency.as_deref().ok_or("currency is missing")?;
-        let total = match &self.total_price {
-            Some(Value::String(s)) => {
-                Money::from_decimal(s, currency).map_err(|e| format!("total_price: {e}"))?
-            }
-            Some(_) => return Err("total_price must be a decimal string".to_owned()),
-            None => return Err("total_price is missing".to_owned()),
+    /// Every order topic upserts the customer and logs the order's refunds; the configured
+    /// purchase topic also logs the purchase, `orders/cancelled` the cancellation. An order
+    /// with neither a customer id nor an email is ignored.
+    pub fn actions(
+        self,
+        config: &Config,
+        topic: Topic,
+        received_at: Timestamp,
+    ) -> Result<Outcome, String> {
+        let source = config.source.as_str();
+        let id = required_id("id", self.id.as_ref())?;
+        let currency = match self.currency.as_deref() {
+            Some(c) => c,
+            None => return Err("currency is missing".to_owned()),
         };
+        let total = fields::money(
+            "total_price",
+            decimal("total_price", self.total_price.as_ref())?,
+            currency,
+        )?;
         let occurred_at = match self.processed_at.as_deref().or(self.created_at.as_deref()) {
-            Some(s) => parse_rfc3339(s)
-                .ok_or_else(|| format!("order date {s:?} is not an RFC 3339 date-time"))?,
+            Some(s) => timestamp("order date", s)?,
             None => received_at,
         };
-        let customer_id = match self.customer.as_ref().and_then(|c| c.id.as_ref()) {
-            None | Some(Value::Null) => None,
-            Some(value) => Some(id_text(value).ok_or("customer.id is not a number/string")?),
+        let customer_id = match &self.customer {
+            Some(c) => c.id()?,
+            None => None,
         };
-        let email = [
-            self.customer.as_ref().and_then(|c| c.email.as_deref()),
-            self.email.as_deref(),
-            self.contact_email.as_deref(),
-        ]
-        .into_iter()
-        .flatten()
-        .map(|e| e.trim().to_lowercase())
-        .find(|e| !e.is_empty());
-        if let Some(email) = &email
-            && (email.len() > MAX_EMAIL || !email.contains('@'))
-        {
-            return Err("email is not a valid address".to_owned());
+        let who = Who::identify(
+            source,
+            customer_id,
+            [
+                self.customer.as_ref().and_then(Customer::email),
+                self.email.as_deref(),
+                self.contact_email.as_deref(),
+            ],
+        )?;
+        if self.refunds.len() > MAX_REFUNDS {
+            return Err(format!(
+                "{} refunds, at most {MAX_REFUNDS} are accepted",
+                self.refunds.len()
+            ));
         }
-        let reference = match (&customer_id, &email) {
-            (Some(id), _) => CustomerRef::External(ExternalId::new(source, id.as_str())),
-            (None, Some(email)) => CustomerRef::Email(email.clone()),
-            (None, None) => return Ok(Vec::new()),
+        let Some(who) = who else {
+            return Ok(Outcome::Ignored(
+                "order has neither a customer nor an email".to_owned(),
+            ));
         };
-        let upsert = Action::UpsertCustomer(UpsertCustomer {
-            email,
-            external_id: customer_id.map(|id| ExternalId::new(source, id)),
-            fields: self.customer_fields(),
-        });
-        let subject = match &self.name {
-            Some(name) => format!("Shopify order {}", clip(name)),
+        let reference = who.reference();
+        let fallback_address = self
+            .billing_address
+            .as_ref()
+            .or(self.shipping_address.as_ref());
+        let fields = match &self.customer {
+            Some(c) => c.fields(fallback_address, self.buyer_accepts_marketing),
+            None => {
+                let mut fields = crate::customer::person(None, None);
+                crate::customer::locate(&mut fields, fallback_address);
+                fields
+            }
+        };
+        let mut actions = vec![who.upsert(fields)];
+        let purchase_topic = match config.purchase_topic {
+            PurchaseTopic::Create => Topic::OrderCreated,
+            PurchaseTopic::Paid => Topic::OrderPaid,
+        };
+        if topic == purchase_topic {
+            actions.push(self.purchase(source, &id, &reference, total, occurred_at));
+        }
+        if topic == Topic::OrderCancelled {
+            actions.push(self.cancellation(source, &id, &reference, received_at)?);
+        }
+        let title = self.title(&id);
+        for refund in &self.refunds {
+            if let Some(action) =
+                refund.interaction(source, &id, &title, &reference, currency, received_at)?
+            {
+                actions.push(action);
+            }
+        }
+        Ok(Outcome::Actions(actions))
+    }
+
+    /// The subject of interactions about this order: "Shopify order #1001".
+    fn title(&self, id: &str) -> String {
+        match text(self.name.as_deref()) {
+            Some(name) => format!("Shopify order {name}"),
             None => format!("Shopify order {id}"),
-        };
-        let purchase = Action::LogInteraction(LogInteraction {
-            customer: reference,
+        }
+    }
+
+    /// The purchase: the exact total, external id `(source, order id)`.
+    fn purchase(
+        &self,
+        source: &str,
+        id: &str,
+        customer: &CustomerRef,
+        total: Money,
+        occurred_at: Timestamp,
+    ) -> Action {
+        Action::LogInteraction(LogInteraction {
+            customer: customer.clone(),
             channel: Channel::ECommerce,
             kind: InteractionKind::Purchase,
             direction: Direction::Inbound,
             occurred_at,
-            subject: Some(subject),
+            subject: Some(self.title(id)),
+            attributes: self.attributes(&total.currency),
             amount: Some(total),
             rating: None,
             status: None,
-            attributes: self.attributes(currency),
             external_id: Some(ExternalId::new(source, id)),
-        });
-        Ok(vec![upsert, purchase])
+        })
     }
 
-    fn customer_fields(&self) -> CustomerFields {
-        let customer = self.customer.as_ref();
-        let text = |s: Option<&String>| s.map(|s| clip(s.trim())).filter(|s| !s.is_empty());
-        let given_name = text(customer.and_then(|c| c.first_name.as_ref()));
-        let family_name = text(customer.and_then(|c| c.last_name.as_ref()));
-        let display_name = match (&given_name, &family_name) {
-            (Some(g), Some(f)) => Some(format!("{g} {f}")),
-            (g, f) => g.clone().or(f.clone()),
+    /// The cancellation: kind `other`, external id `(source, "cancel-" + order id)`,
+    /// attribute `cancellation_of` naming the purchase's external id.
+    fn cancellation(
+        &self,
+        source: &str,
+        id: &str,
+        customer: &CustomerRef,
+        received_at: Timestamp,
+    ) -> Result<Action, String> {
+        let occurred_at = match self.cancelled_at.as_deref() {
+            Some(s) => timestamp("cancelled_at", s)?,
+            None => received_at,
         };
-        let address = customer
-            .and_then(|c| c.default_address.as_ref())
-            .or(self.billing_address.as_ref())
-            .or(self.shipping_address.as_ref());
-        let marketing_consent = customer.and_then(|c| {
-            match c
-                .email_marketing_consent
-                .as_ref()
-                .and_then(|m| m.state.as_deref())
-            {
-                Some("subscribed") => Some(true),
-                Some("unsubscribed" | "not_subscribed") => Some(false),
-                _ => c.accepts_marketing,
-            }
-        });
-        CustomerFields {
-            kind: None,
-            display_name,
-            given_name,
-            family_name,
-            phone: text(customer.and_then(|c| c.phone.as_ref())),
-            country: text(address.and_then(|a| a.country_code.as_ref())),
-            region: text(address.and_then(|a| a.province.as_ref())),
-            city: text(address.and_then(|a| a.city.as_ref())),
-            marketing_consent,
+        let mut attributes = vec![Attribute {
+            name: "cancellation_of".to_owned(),
+            value: AttributeValue::Text(id.to_owned()),
+        }];
+        if let Some(reason) = text(self.cancel_reason.as_deref()) {
+            attributes.push(Attribute {
+                name: "cancel_reason".to_owned(),
+                value: AttributeValue::Text(reason),
+            });
         }
+        Ok(Action::LogInteraction(LogInteraction {
+            customer: customer.clone(),
+            channel: Channel::ECommerce,
+            kind: InteractionKind::Other,
+            direction: Direction::Inbound,
+            occurred_at,
+            subject: Some(format!("{} cancelled", self.title(id))),
+            amount: None,
+            rating: None,
+            status: None,
+            attributes,
+            external_id: Some(ExternalId::new(source, format!("cancel-{id}"))),
+        }))
     }
 
     fn attributes(&self, currency: &str) -> Vec<Attribute> {
@@ -180,6 +212,9 @@ impl Order {
         let mut push = |name: String, value| attributes.push(Attribute { name, value });
         if let Some(name) = &self.name {
             push("order_name".to_owned(), AttributeValue::Text(clip(name)));
+        }
+        if let Some(status) = text(self.financial_status.as_deref()) {
+            push("financial_status".to_owned(), AttributeValue::Text(status));
         }
         let quantity: u64 = self
             .line_items
@@ -204,7 +239,7 @@ impl Order {
                 text.push_str(&format!(" (SKU {})", clip(sku)));
             }
             if let Some(Value::String(price)) = &item.price
-                && let Ok(price) = Money::from_decimal(price, currency)
+                && let Ok(price) = fields::money("price", price, currency)
             {
                 text.push_str(&format!(" @ {price}"));
             }
@@ -217,24 +252,5 @@ impl Order {
             );
         }
         attributes
-    }
-}
-
-/// An id sent as a JSON number or string, as text.
-fn id_text(value: &Value) -> Option<String> {
-    match value {
-        Value::Number(n) if n.is_u64() || n.is_i64() => Some(n.to_string()),
-        Value::String(s) if !s.trim().is_empty() && s.len() <= MAX_TEXT => {
-            Some(s.trim().to_owned())
-        }
-        _ => None,
-    }
-}
-
-/// At most [`MAX_TEXT`] characters of `s`.
-fn clip(s: &str) -> String {
-    match s.char_indices().nth(MAX_TEXT) {
-        Some((end, _)) => s[..end].to_owned(),
-        None => s.to_owned(),
     }
 }
