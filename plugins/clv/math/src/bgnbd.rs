@@ -6,7 +6,7 @@
 //! likelihood (equation 6 of the paper) over buyers' (x, t_x, T).
 
 use crate::optimize::{Settings, nelder_mead};
-use crate::special::{euler_bracket, ln_gamma};
+use crate::special::{euler_bracket, hyp2f1, ln_gamma};
 use crate::{FitError, group_counts};
 
 /// Log-parameters beyond this magnitude count as a failed (degenerate) fit.
@@ -99,7 +99,7 @@ impl Data {
 
     /// Mean negative log-likelihood at log-parameters `theta`.
     fn negative_ll(&self, theta: &[f64], scratch: &mut Scratch) -> f64 {
-        if theta.iter().any(|t| !(t.abs() <= LOG_BOUND)) {
+        if theta.iter().any(|t| t.is_nan() || t.abs() > LOG_BOUND) {
             return f64::INFINITY;
         }
         let (r, alpha, a, b) = (
@@ -246,7 +246,7 @@ impl BgNbd {
     /// which has no singularity at a = 1. `None` when the series cannot be
     /// summed (t astronomically larger than α + T).
     pub fn expected_purchases(&self, t: f64, o: &Observation) -> Option<f64> {
-        if !(t >= 0.0) {
+        if t.is_nan() || t < 0.0 {
             return None;
         }
         if t == 0.0 {
@@ -255,7 +255,15 @@ impl BgNbd {
         let x = o.frequency as f64;
         let c = self.a + self.b + x - 1.0;
         let z = t / (self.alpha + o.age + t);
-        let bracket = euler_bracket(self.a + self.b - 1.0 - self.r, self.a - 1.0, c, z)?;
+        let bracket = match euler_bracket(self.a + self.b - 1.0 - self.r, self.a - 1.0, c, z) {
+            Some(bracket) => bracket,
+            // Huge a and b (a nearly homogeneous dropout probability) make the
+            // transformed series blow up while the paper's own series behaves.
+            None => {
+                let f = hyp2f1(self.r + x, self.b + x, c, z)?;
+                (1.0 - ((self.r + x) * (-z).ln_1p()).exp() * f) / (self.a - 1.0)
+            }
+        };
         let value = c * bracket * self.p_alive(o);
         (value.is_finite() && value >= 0.0).then_some(value)
     }
@@ -326,6 +334,23 @@ mod tests {
         let at = |a: f64| BgNbd { a, ..PAPER }.expected_purchases(39.0, &o).unwrap();
         let (below, exact, above) = (at(1.0 - 1e-7), at(1.0), at(1.0 + 1e-7));
         assert!((below - exact).abs() < 1e-6 && (above - exact).abs() < 1e-6);
+    }
+
+    #[test]
+    fn nearly_homogeneous_dropout_still_sums() {
+        let m = BgNbd {
+            r: 0.9,
+            alpha: 7.0,
+            a: 9.1e6,
+            b: 1.4e7,
+        };
+        let o = obs(4, 20.0, 91.0);
+        let got = m.expected_purchases(52.0, &o).unwrap();
+        let expected = expected_direct(&m, 52.0, &o);
+        assert!(
+            (got - expected).abs() < 1e-6 * expected,
+            "{got} vs {expected}"
+        );
     }
 
     #[test]

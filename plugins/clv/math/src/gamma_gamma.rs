@@ -91,7 +91,7 @@ impl GammaGamma {
     pub fn expected_spend(&self, purchases: u64, mean: f64) -> Option<f64> {
         let n = purchases as f64;
         let denominator = self.p * n + self.q - 1.0;
-        if !(denominator > 0.0) {
+        if denominator.is_nan() || denominator <= 0.0 {
             return None;
         }
         let value = self.p * (self.gamma + n * mean.max(0.0)) / denominator;
@@ -127,7 +127,7 @@ impl Data {
     }
 
     fn negative_ll(&self, theta: &[f64]) -> f64 {
-        if theta.iter().any(|t| !(t.abs() <= LOG_BOUND)) {
+        if theta.iter().any(|t| t.is_nan() || t.abs() > LOG_BOUND) {
             return f64::INFINITY;
         }
         let (p, q, gamma) = (theta[0].exp(), theta[1].exp(), theta[2].exp());

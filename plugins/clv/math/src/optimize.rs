@@ -34,7 +34,7 @@ impl Default for Settings {
             step: 0.5,
             f_tol: 1e-12,
             x_tol: 1e-8,
-            max_evaluations: 20_000,
+            max_evaluations: 5_000,
             restarts: 3,
         }
     }
