@@ -141,36 +141,25 @@ fn cdnow_fit_and_forecast_match_the_lifetimes_reference() {
     assert!((forecast / 1_653.408_683 - 1.0).abs() < 1e-3, "{forecast}");
 }
 
+/// The first 400 customers of the CDNOW sample: real, heterogeneous buyers.
 fn buyers() -> Vec<CustomerView> {
-    (0..40i64)
-        .map(|k| {
-            let mut c = customer(format!("c{k}"));
-            for n in 0..=(k % 5) {
-                c = c.purchase(
-                    (k + n * (3 + k % 7)) * 7 * MICROS_PER_DAY,
-                    1_000 + 137 * ((k * 31 + n) % 23),
-                    "EUR",
-                );
-            }
-            c.build()
-        })
-        .collect()
+    cdnow_customers().into_iter().take(400).collect()
 }
 
-fn eur() -> Harness<Clv> {
-    Harness::<Clv>::new(r#"{"currency":"EUR"}"#).now(100 * 7 * MICROS_PER_DAY)
+fn usd() -> Harness<Clv> {
+    Harness::<Clv>::new(r#"{"currency":"USD"}"#).now(calibration_end())
 }
 
 #[test]
 fn scores_carry_the_three_figures_and_a_band() {
-    let h = eur().with_population(buyers()).unwrap();
+    let h = usd().with_population(buyers()).unwrap();
     let output = h.score(buyers().remove(9)).unwrap();
     let codes: Vec<&str> = output.reasons.iter().map(|r| r.code.as_str()).collect();
     assert_eq!(codes, ["p-alive", "expected-purchases", "expected-value"]);
     assert!(output.score > 0.0);
     assert_eq!(output.reasons[2].contribution, output.score);
     assert!(
-        output.reasons[2].message.contains("EUR"),
+        output.reasons[2].message.contains("USD"),
         "{:?}",
         output.reasons[2]
     );
@@ -180,13 +169,13 @@ fn scores_carry_the_three_figures_and_a_band() {
 
 #[test]
 fn discounting_lowers_the_value_but_not_the_expected_purchases() {
-    let plain = eur()
+    let plain = usd()
         .with_population(buyers())
         .unwrap()
         .score(buyers().remove(9))
         .unwrap();
-    let discounted = Harness::<Clv>::new(r#"{"currency":"EUR","annual_discount_rate":0.2}"#)
-        .now(100 * 7 * MICROS_PER_DAY)
+    let discounted = Harness::<Clv>::new(r#"{"currency":"USD","annual_discount_rate":0.2}"#)
+        .now(calibration_end())
         .with_population(buyers())
         .unwrap()
         .score(buyers().remove(9))
@@ -197,9 +186,9 @@ fn discounting_lowers_the_value_but_not_the_expected_purchases() {
 
 #[test]
 fn customers_without_purchases_score_zero_with_or_without_a_model() {
-    let output = eur().score(customer("new").build()).unwrap();
+    let output = usd().score(customer("new").build()).unwrap();
     assert_eq!((output.score, output.grade.as_deref()), (0.0, Some("none")));
-    let with_model = eur().with_population(buyers()).unwrap();
+    let with_model = usd().with_population(buyers()).unwrap();
     assert_eq!(
         with_model.score(customer("new").build()).unwrap().score,
         0.0
@@ -209,14 +198,14 @@ fn customers_without_purchases_score_zero_with_or_without_a_model() {
 #[test]
 fn empty_population_gives_no_model_and_buyers_then_need_one() {
     assert_eq!(
-        eur().populate(Vec::<CustomerView>::new()).unwrap(),
+        usd().populate(Vec::<CustomerView>::new()).unwrap(),
         Vec::<u8>::new()
     );
     assert_eq!(
-        eur().populate([customer("x").build()]).unwrap(),
+        usd().populate([customer("x").build()]).unwrap(),
         Vec::<u8>::new()
     );
-    let err = eur().score(buyers().remove(3)).unwrap_err();
+    let err = usd().score(buyers().remove(3)).unwrap_err();
     assert!(
         matches!(&err, PluginError::InvalidInput(m) if m.contains("population step")),
         "{err:?}"
@@ -228,11 +217,11 @@ fn one_time_buyers_only_is_a_clear_error_not_nan() {
     let one_timers: Vec<CustomerView> = (0..30)
         .map(|k| {
             customer(format!("o{k}"))
-                .purchase(k * MICROS_PER_DAY, 500 + k, "EUR")
+                .purchase(k * MICROS_PER_DAY, 500 + k, "USD")
                 .build()
         })
         .collect();
-    let err = eur().populate(one_timers).unwrap_err();
+    let err = usd().populate(one_timers).unwrap_err();
     assert!(
         matches!(&err, PluginError::InvalidInput(m) if m.contains("repeat purchase")),
         "{err:?}"
@@ -242,7 +231,7 @@ fn one_time_buyers_only_is_a_clear_error_not_nan() {
 #[test]
 fn no_spend_in_the_currency_is_a_clear_error() {
     let err = Harness::<Clv>::new(r#"{"currency":"JPY"}"#)
-        .now(100 * 7 * MICROS_PER_DAY)
+        .now(calibration_end())
         .populate(buyers())
         .unwrap_err();
     assert!(
@@ -279,13 +268,13 @@ fn bad_config_is_invalid_config() {
 
 #[test]
 fn corrupt_or_stale_models_are_invalid_input() {
-    let err = eur()
+    let err = usd()
         .model(Some(vec![1; 10]))
         .score(buyers().remove(2))
         .unwrap_err();
     assert!(matches!(err, PluginError::InvalidInput(_)));
-    let model = eur().populate(buyers()).unwrap();
-    let stale = Harness::<Clv>::new(r#"{"currency":"EUR","horizon_days":30}"#)
+    let model = usd().populate(buyers()).unwrap();
+    let stale = Harness::<Clv>::new(r#"{"currency":"USD","horizon_days":30}"#)
         .model(Some(model))
         .score(buyers().remove(2))
         .unwrap_err();

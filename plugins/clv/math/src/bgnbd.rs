@@ -60,8 +60,6 @@ struct Data {
     times: Vec<f64>,
     /// (index in `xs`, index of t_x in `times`, index of T in `times`, weight).
     groups: Vec<(usize, usize, usize, f64)>,
-    /// Total weight (number of customers).
-    total: f64,
 }
 
 impl Data {
@@ -93,7 +91,6 @@ impl Data {
             xs,
             times: times.into_iter().map(f64::from_bits).collect(),
             groups,
-            total: observations.len() as f64,
         }
     }
 
@@ -125,8 +122,9 @@ impl Data {
             };
             (base, c)
         }));
-        let mut sum = 0.0;
-        for &(xi, txi, ti, weight) in &self.groups {
+        let (mut sum, mut total) = (0.0, 0.0);
+        for &(xi, txi, ti, weight) in self.groups.iter() {
+            total += weight;
             let x = self.xs[xi] as f64;
             let (base, c) = scratch.base[xi];
             let ln_t = scratch.ln_alpha_t[ti];
@@ -136,7 +134,7 @@ impl Data {
             }
             sum += weight * ll;
         }
-        -sum / self.total
+        -sum / total
     }
 }
 

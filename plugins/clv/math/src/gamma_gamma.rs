@@ -56,7 +56,7 @@ impl GammaGamma {
                 "every buyer has the same number of purchases and mean spend".to_owned(),
             ));
         }
-        let data = Data::new(&groups, customers as f64);
+        let data = Data::new(&groups);
         let min = nelder_mead(
             |theta| data.negative_ll(theta),
             &[0.0; 3],
@@ -106,12 +106,10 @@ struct Data {
     ns: Vec<u64>,
     /// (index in `ns`, ln n, mean, ln mean, weight).
     groups: Vec<(usize, f64, f64, f64, f64)>,
-    /// Number of buyers.
-    total: f64,
 }
 
 impl Data {
-    fn new(groups: &[((u64, u64), u64)], total: f64) -> Data {
+    fn new(groups: &[((u64, u64), u64)]) -> Data {
         let mut ns: Vec<u64> = groups.iter().map(|((n, _), _)| *n).collect();
         ns.sort_unstable();
         ns.dedup();
@@ -123,7 +121,7 @@ impl Data {
                 (ni, (n as f64).ln(), mean, mean.ln(), w as f64)
             })
             .collect();
-        Data { ns, groups, total }
+        Data { ns, groups }
     }
 
     fn negative_ll(&self, theta: &[f64]) -> f64 {
@@ -140,15 +138,16 @@ impl Data {
                 common + ln_gamma(pn + q) - ln_gamma(pn)
             })
             .collect();
-        let mut sum = 0.0;
-        for &(ni, ln_n, mean, ln_mean, weight) in &self.groups {
+        let (mut sum, mut total) = (0.0, 0.0);
+        for &(ni, ln_n, mean, ln_mean, weight) in self.groups.iter() {
+            total += weight;
             let n = self.ns[ni] as f64;
             let pn = p * n;
             let ll =
                 per_n[ni] + (pn - 1.0) * ln_mean + pn * ln_n - (pn + q) * (gamma + n * mean).ln();
             sum += weight * ll;
         }
-        -sum / self.total
+        -sum / total
     }
 }
 
@@ -236,7 +235,7 @@ mod tests {
             .filter(|s| s.mean > 0.0)
             .map(|s| (s.purchases, s.mean.to_bits()))
             .collect();
-        let data = Data::new(&group_counts(usable.into_iter()), fit.customers as f64);
+        let data = Data::new(&group_counts(usable.into_iter()));
         let at = |g: GammaGamma| -data.negative_ll(&[g.p.ln(), g.q.ln(), g.gamma.ln()]);
         let best = at(m);
         assert!((best - fit.mean_log_likelihood).abs() < 1e-12);

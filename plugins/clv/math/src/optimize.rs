@@ -32,8 +32,8 @@ impl Default for Settings {
     fn default() -> Settings {
         Settings {
             step: 0.5,
-            f_tol: 1e-12,
-            x_tol: 1e-8,
+            f_tol: 1e-10,
+            x_tol: 1e-6,
             max_evaluations: 5_000,
             restarts: 3,
         }
