@@ -50,9 +50,9 @@ pub const MAX_SERIES_TERMS: usize = 200_000;
 
 /// `[1 - (1 - z)^B · 2F1(A, B; C; z)] / B` for `0 <= z < 1`, without a singularity at `B = 0`.
 ///
-/// With `B = a - 1`, `A = a + b - 1 - r` and `C = a + b + x - 1` this is the
-/// bracket of the BG/NBD conditional expectation after Euler's transformation
-/// `2F1(r+x, b+x; C; z) = (1-z)^(C-r-x-b-x)... ` (see `bgnbd::expected_purchases`).
+/// With `A = a + b - 1 - r`, `B = a - 1` and `C = a + b + x - 1` this is the
+/// BG/NBD conditional-expectation bracket after Euler's transformation
+/// `(1-z)^(r+x) 2F1(r+x, b+x; C; z) = (1-z)^(a-1) 2F1(A, B; C; z)`, divided by `a - 1`.
 /// Writing `2F1 = 1 + B·S` with `S = Σ_{n≥1} (A)_n (B+1)_{n-1} z^n / ((C)_n n!)`
 /// gives `-expm1(B·L)/B - (1-z)^B · S` where `L = ln(1 - z)`.
 ///
