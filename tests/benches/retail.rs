@@ -1,0 +1,162 @@
+//! Retail pack benchmarks on the CDNOW master file (23,570 customers, 39-week calibration).
+//!
+//! `cargo bench -p kith-tests --bench retail`
+//!
+//! - `clv_populate_cdnow_master_sandbox`: the `kith.clv` population step (BG/NBD and
+//!   Gamma-Gamma maximum likelihood, value bands) inside the sandbox through
+//!   `Runtime::populate` with `Limits::population()` raised to 20 G fuel and 60 s
+//!   (target: at most 0.5 s). The fuel it used is printed before the measurement.
+//! - `clv_populate_cdnow_master_native`: the same step compiled natively, for comparison.
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use kith_core::model::{Currency, InteractionKind, LifecycleStage, Money, Timestamp};
+use kith_core::plugin::{
+    CustomerSummary, InteractionAggregate, Limits, Outcome, PopulationInput, Runtime, RuntimeConfig,
+};
+use kith_plugin_sdk::Plugin as _;
+use kith_tests::plugins;
+
+const DAY: i64 = 86_400_000_000;
+const CONFIG: &str = r#"{"currency":"USD","time_unit":"weeks","horizon_days":365}"#;
+
+/// Days since the epoch of a `YYYYMMDD` date (Hinnant's algorithm).
+fn day(date: &str) -> i64 {
+    let n = |r: std::ops::Range<usize>| date[r].parse::<i64>().expect("date");
+    let (y, m, d) = (n(0..4), n(4..6), n(6..8));
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
+    era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468
+}
+
+/// Calibration-period (to 1997-09-30) purchase occasions per customer of the master file:
+/// (id, occasions, cents, first, last), same-day rows summed.
+fn master() -> Vec<(String, u64, i64, i64, i64)> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/cdnow/CDNOW_master.txt");
+    let text = std::fs::read_to_string(path).expect("CDNOW_master.txt");
+    let usd = Currency::parse("currency", "USD").expect("USD");
+    let end = day("19970930") * DAY;
+    let mut days: BTreeMap<(String, i64), i64> = BTreeMap::new();
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let at = day(f[1]) * DAY;
+        if f.len() == 4 && at <= end {
+            let cents = Money::parse_decimal("dollar_value", f[3], usd).expect("amount");
+            *days.entry((f[0].to_owned(), at)).or_default() += cents.minor;
+        }
+    }
+    let mut customers: BTreeMap<String, (u64, i64, i64, i64)> = BTreeMap::new();
+    for ((id, at), cents) in days {
+        let c = customers.entry(id).or_insert((0, 0, at, at));
+        c.0 += 1;
+        c.1 += cents;
+        c.3 = at;
+    }
+    customers
+        .into_iter()
+        .map(|(id, (n, cents, first, last))| (id, n, cents, first, last))
+        .collect()
+}
+
+fn bench(c: &mut Criterion) {
+    let data = master();
+    assert_eq!(data.len(), 23_570);
+    let now = day("19970930") * DAY;
+    let usd = Currency::parse("currency", "USD").expect("USD");
+
+    let input = PopulationInput {
+        customers: data
+            .iter()
+            .map(|(id, n, cents, first, last)| CustomerSummary {
+                id: id.clone(),
+                lifecycle_stage: LifecycleStage::Customer,
+                created_at: Timestamp::from_micros(*first),
+                aggregates: vec![InteractionAggregate {
+                    kind: InteractionKind::Purchase,
+                    count: *n,
+                    totals: vec![Money::new(*cents, usd)],
+                    first_at: Timestamp::from_micros(*first),
+                    last_at: Timestamp::from_micros(*last),
+                }],
+                attributes: BTreeMap::new(),
+            })
+            .collect(),
+        config: CONFIG.to_owned(),
+        now: Timestamp::from_micros(now),
+        seed: 0,
+    };
+    let rt = Runtime::new(RuntimeConfig::default()).expect("runtime");
+    let clv = rt
+        .load(&std::fs::read(plugins::CLV).expect("clv component"))
+        .expect("load");
+    // The default population budget (2 G fuel) is too small for 23,570 customers; see the
+    // fuel figure printed below. 20 G fuel and 60 s leave room to measure it.
+    let limits = Limits {
+        fuel: 20_000_000_000,
+        deadline: Duration::from_secs(60),
+        ..Limits::population()
+    };
+    let (model, report) = rt.populate(&clv, &input, &limits);
+    let model = model.expect("populate").expect("model");
+    assert_eq!(report.outcome, Outcome::Ok);
+    let fitted = kith_plugin_clv::Model::decode(&model).expect("model");
+    eprintln!(
+        "CDNOW master in the sandbox: {} fuel, {:?} wall, {} bytes peak memory; {:?}, {:?}",
+        report.fuel_used, report.wall_time, report.peak_memory_bytes, fitted.bgnbd, fitted.spend
+    );
+
+    let mut group = c.benchmark_group("retail");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(20));
+    group.bench_function("clv_populate_cdnow_master_sandbox", |b| {
+        b.iter(|| {
+            let (model, _) = rt.populate(&clv, black_box(&input), &limits);
+            black_box(model.expect("populate"))
+        })
+    });
+
+    let native = kith_plugin_sdk::PopulationInput {
+        customers: data
+            .iter()
+            .map(
+                |(id, n, cents, first, last)| kith_plugin_sdk::CustomerSummary {
+                    id: id.clone(),
+                    lifecycle_stage: kith_plugin_sdk::LifecycleStage::Customer,
+                    created_at: *first,
+                    aggregates: vec![kith_plugin_sdk::InteractionAggregate {
+                        kind: kith_plugin_sdk::InteractionKind::Purchase,
+                        count: *n,
+                        totals: vec![kith_plugin_sdk::Money::new(*cents, "USD")],
+                        first_at: *first,
+                        last_at: *last,
+                    }],
+                    attributes: Vec::new(),
+                },
+            )
+            .collect(),
+        config: CONFIG.to_owned(),
+        now,
+        seed: 0,
+    };
+    let config: kith_plugin_clv::Config = kith_plugin_sdk::parse_config(CONFIG).expect("config");
+    let native_model = kith_plugin_clv::Clv::populate(&config, &native)
+        .expect("native populate")
+        .expect("model");
+    assert_eq!(
+        native_model, model,
+        "native and sandboxed fits agree bit for bit"
+    );
+    group.bench_function("clv_populate_cdnow_master_native", |b| {
+        b.iter(|| black_box(kith_plugin_clv::Clv::populate(&config, black_box(&native))))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
