@@ -73,6 +73,10 @@ tables! {
     IdxDealStage = "idx_deal_stage",
     /// t + customer + deal -> ().
     IdxCustomerDeals = "idx_customer_deals",
+    /// token id -> TokenRecord (global: admin tokens and every tenant's keys).
+    Tokens = "tokens",
+    /// t (0 for requests outside a tenant) + client key -> IdempotencyRecord.
+    Idempotency = "idempotency",
 }
 
 impl T {
@@ -93,6 +97,37 @@ impl T {
         T::IdxDealStage,
         T::IdxCustomerDeals,
     ];
+}
+
+impl T {
+    /// Whether every key of the table starts with a tenant number, so that deleting a tenant
+    /// deletes its key range here. Exhaustive on purpose: a new table must say which it is.
+    pub(crate) const fn tenant_scoped(self) -> bool {
+        match self {
+            T::Meta | T::Tenants | T::Tokens => false,
+            T::Heads
+            | T::Events
+            | T::Customers
+            | T::Interactions
+            | T::Pipelines
+            | T::Deals
+            | T::IdxEmail
+            | T::IdxPhone
+            | T::IdxExternal
+            | T::IdxTag
+            | T::IdxLifecycle
+            | T::IdxOwner
+            | T::IdxOrg
+            | T::IdxName
+            | T::IdxTimeline
+            | T::IdxInteractionExt
+            | T::IdxDue
+            | T::IdxPipelineName
+            | T::IdxDealStage
+            | T::IdxCustomerDeals
+            | T::Idempotency => true,
+        }
+    }
 }
 
 pub(crate) const SEP: u8 = 0;
