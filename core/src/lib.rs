@@ -21,6 +21,7 @@ mod error;
 pub mod http;
 pub mod model;
 pub mod plugin;
+pub mod service;
 pub mod store;
 
 pub use error::{Error, Result};
