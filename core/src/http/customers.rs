@@ -131,7 +131,7 @@ impl CustomerSearch {
             found.push(CustomerQuery::List(CustomerFilter::NamePrefix(p.clone())));
         }
         if let Some(p) = &self.email_prefix {
-            let p = p.trim().to_lowercase();
+            let p = p.trim().to_owned();
             found.push(CustomerQuery::List(CustomerFilter::EmailPrefix(p)));
         }
         if found.len() > 1 {

@@ -77,10 +77,13 @@ struct Commits {
     batch: Histogram,
 }
 
+/// Request latency per (method, matched route, status class).
+type RequestHistograms = BTreeMap<(String, String, &'static str), Histogram>;
+
 /// The server's metrics registry.
 #[derive(Debug, Clone)]
 pub struct Metrics {
-    requests: Arc<Mutex<BTreeMap<(String, String, &'static str), Histogram>>>,
+    requests: Arc<Mutex<RequestHistograms>>,
     commits: Arc<Mutex<Commits>>,
     sources: Arc<RwLock<Vec<Arc<dyn MetricsSource>>>>,
 }

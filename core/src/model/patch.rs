@@ -161,10 +161,11 @@ impl Pipeline {
                 c.fail(format!("{field}.id"), "the id of a stage of this pipeline");
                 continue;
             };
-            if let Some(n) = change.name {
-                if let Some(n) = c.take(text(&format!("{field}.name"), &n, 200, false)) {
-                    stage.name = n;
-                }
+            if let Some(n) = change
+                .name
+                .and_then(|n| c.take(text(&format!("{field}.name"), &n, 200, false)))
+            {
+                stage.name = n;
             }
             if let Some(p) = change.probability {
                 if p > 100 {
