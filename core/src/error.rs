@@ -50,6 +50,19 @@ pub enum Error {
         /// Who has it, e.g. `customer 0190...`.
         existing: String,
     },
+    /// A pipeline that still has deals cannot be deleted.
+    #[error("pipeline {id} still has {deals} deal(s): move or erase them before deleting it")]
+    PipelineNotEmpty {
+        /// The pipeline.
+        id: String,
+        /// How many deals it has.
+        deals: u64,
+    },
+    /// An idempotency key was used before with a different request.
+    #[error(
+        "idempotency key '{0}' was already used for a different request: use a new key for a new request"
+    )]
+    IdempotencyKeyReused(String),
     /// Amounts in different currencies were combined, or overflowed.
     #[error(transparent)]
     Money(#[from] MoneyError),
@@ -138,6 +151,8 @@ impl Error {
             Self::NotFound { .. } => "not_found",
             Self::Conflict { .. } => "version_conflict",
             Self::Duplicate { .. } => "duplicate",
+            Self::PipelineNotEmpty { .. } => "pipeline_not_empty",
+            Self::IdempotencyKeyReused(_) => "idempotency_key_reused",
             Self::Money(_) => "money",
             Self::BadCursor => "bad_cursor",
             Self::SchemaTooNew { .. } => "schema_too_new",

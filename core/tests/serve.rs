@@ -1,5 +1,6 @@
 //! `kith serve` end to end: the real binary on an ephemeral port, health and readiness over HTTP,
-//! a graceful exit on SIGTERM, and the data still there after a restart.
+//! the admin API over plain HTTP with the printed admin token, settings from a TOML file, a
+//! graceful exit on SIGTERM, and the data still there after a restart.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -100,4 +101,180 @@ fn serve_answers_health_and_readiness_and_exits_cleanly_on_sigterm() {
     assert_eq!(status, 200);
     assert!(body.contains(r#""tenants":1"#), "{body}");
     assert!(sigterm(&mut child).success());
+}
+
+/// Starts `kith serve` with `args` and `env`; returns the child, the address, and the admin token
+/// printed on stdout (if one was printed before the server listened).
+fn start_with(args: &[&str], env: &[(&str, &str)]) -> (Child, String, Option<String>) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kith"));
+    cmd.args(args)
+        .env_remove("KITH_ADMIN_TOKEN")
+        .env_remove("KITH_LISTEN")
+        .env_remove("KITH_DATA_DIR")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("start kith serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("kith serve exited before listening")
+            .expect("read stderr");
+        if let Some(url) = line.strip_prefix("kith listening on http://") {
+            break url.to_owned();
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    // The token, when printed, comes before the server listens; stdout is closed or silent after.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let token = rx
+        .recv_timeout(std::time::Duration::from_millis(500))
+        .ok()
+        .and_then(|l| l.strip_prefix("admin token: ").map(str::to_owned));
+    (child, addr, token)
+}
+
+fn request(addr: &str, method: &str, path: &str, token: &str, body: Option<&str>) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    let body = body.unwrap_or("");
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send");
+    let mut response = String::new();
+    s.read_to_string(&mut response).expect("read");
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("status code");
+    let body = response
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned();
+    (status, body)
+}
+
+fn json_field(body: &str, field: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(body).expect("json body");
+    v[field].as_str().expect("string field").to_owned()
+}
+
+#[test]
+fn the_admin_api_works_over_http_with_the_printed_token_and_survives_a_restart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().to_str().expect("utf-8");
+    let args = ["--data-dir", data, "serve", "--listen", "127.0.0.1:0"];
+    let (mut child, addr, token) = start_with(&args, &[]);
+    let admin = token.expect("the first start prints an admin token");
+    assert!(admin.starts_with("kith_"));
+
+    let (status, _) = request(
+        &addr,
+        "POST",
+        "/v1/tenants",
+        &admin,
+        Some(r#"{"slug":"acme"}"#),
+    );
+    assert_eq!(status, 201);
+    let (status, body) = request(
+        &addr,
+        "POST",
+        "/v1/tokens",
+        &admin,
+        Some(r#"{"kind":"tenant","tenant":"acme"}"#),
+    );
+    assert_eq!(status, 201, "{body}");
+    let key = json_field(&body, "token");
+    let (status, body) = request(
+        &addr,
+        "POST",
+        "/v1/tenants/acme/customers",
+        &key,
+        Some(r#"{"email":"ada@example.com"}"#),
+    );
+    assert_eq!(status, 201, "{body}");
+    let id = json_field(&body, "id");
+    let (status, _) = request(&addr, "GET", "/v1/tenants", &key, None);
+    assert_eq!(status, 403);
+    assert!(sigterm(&mut child).success());
+
+    // Restart: no new admin token is printed, the old one and the key still work, the data is there.
+    let (mut child, addr, token) = start_with(&args, &[]);
+    assert_eq!(token, None);
+    let (status, body) = request(
+        &addr,
+        "GET",
+        &format!("/v1/tenants/acme/customers/{id}"),
+        &key,
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("ada@example.com"));
+    let (status, _) = request(&addr, "GET", "/v1/tenants", &admin, None);
+    assert_eq!(status, 200);
+    assert!(sigterm(&mut child).success());
+}
+
+#[test]
+fn settings_come_from_a_toml_file_and_kith_admin_token_replaces_the_printed_one() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let config = dir.path().join("kith.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:0\"\ndata_dir = {:?}\nrequest_timeout_secs = 5\n",
+            data.to_str().expect("utf-8")
+        ),
+    )
+    .expect("write config");
+    let operator = "operator-token-0123456789abcdef0123456789";
+    let (mut child, addr, token) = start_with(
+        &["serve", "--config", config.to_str().expect("utf-8")],
+        &[("KITH_ADMIN_TOKEN", operator)],
+    );
+    assert_eq!(
+        token, None,
+        "no token is created when KITH_ADMIN_TOKEN is given"
+    );
+    let (status, _) = request(
+        &addr,
+        "POST",
+        "/v1/tenants",
+        operator,
+        Some(r#"{"slug":"acme"}"#),
+    );
+    assert_eq!(status, 201);
+    assert!(sigterm(&mut child).success());
+    assert!(
+        data.join("kith.redb").exists(),
+        "data_dir came from the file"
+    );
+
+    // A bad settings file is refused with the key list.
+    std::fs::write(&config, "colour = \"red\"\n").expect("write config");
+    let out = Command::new(env!("CARGO_BIN_EXE_kith"))
+        .args(["serve", "--config", config.to_str().expect("utf-8")])
+        .output()
+        .expect("run kith serve");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("unknown field") && err.contains("request_timeout_secs"),
+        "{err}"
+    );
 }

@@ -1,4 +1,5 @@
-//! The `kith` command line: tenants, customers, CSV import, export, backup, check and stats.
+//! The `kith` command line: tenants, customers, CSV import, export, backup, check, stats, tokens
+//! and the HTTP server.
 //!
 //! Exit codes: 0 success, 1 a fatal error, 2 a usage error, 3 an import that rejected some rows,
 //! 101 an internal error (a panic). Results go to stdout; errors, warnings, the per-row import
@@ -12,11 +13,13 @@ mod import;
 mod logging;
 mod output;
 mod plugin;
+mod serve;
 mod tenant;
+mod token;
 
 use std::path::{Path, PathBuf};
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::model::{Actor, TenantSlug};
 use crate::store::{RedbStore, Store, StoreConfig};
@@ -78,34 +81,40 @@ enum Command {
     /// Schema version, file size and per-tenant counts.
     Stats(admin::StatsArgs),
     /// Run the HTTP server on the data directory until SIGTERM or Ctrl-C.
-    Serve(ServeArgs),
+    Serve(serve::ServeArgs),
+    /// Create, list and revoke API tokens (while the server is stopped).
+    #[command(subcommand)]
+    Token(token::TokenCommand),
     /// Inspect a plugin component or run one call of it locally.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
 }
 
-#[derive(Debug, clap::Args)]
-struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, env = "KITH_LISTEN", default_value = "127.0.0.1:8080")]
-    listen: std::net::SocketAddr,
-}
-
 /// Runs the command line and returns the process exit code.
 pub fn main() -> i32 {
     fail::install_panic_hook();
-    let cli = match Cli::try_parse() {
+    let matches = match Cli::command().try_get_matches() {
+        Ok(m) => m,
+        Err(e) => return fail::usage(&e),
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => return fail::usage(&e),
     };
+    // Whether --data-dir (or KITH_DATA_DIR) was given: otherwise `kith serve`'s settings file may
+    // choose it.
+    let dir_given = !matches!(
+        matches.value_source("data_dir"),
+        Some(clap::parser::ValueSource::DefaultValue) | None
+    );
     logging::init(cli.log_format);
-    match run(cli) {
+    match run(cli, dir_given) {
         Ok(exit) => exit as i32,
         Err(e) => fail::report(&e),
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<Exit> {
+fn run(cli: Cli, dir_given: bool) -> anyhow::Result<Exit> {
     let dir = cli.data_dir.as_path();
     match cli.command {
         Command::Tenant(cmd) => {
@@ -123,26 +132,18 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Backup(args) => admin::backup(&args, &open_existing(dir)?, dir),
         Command::Check => admin::check(&open_existing(dir)?),
         Command::Stats(args) => admin::stats(&args, &open_existing(dir)?, dir),
-        Command::Serve(args) => serve(&args, dir),
+        Command::Serve(args) => serve::run(&args, dir_given.then_some(dir), dir),
+        Command::Token(cmd) => {
+            let create = matches!(cmd, token::TokenCommand::Create { .. });
+            let store = if create {
+                open(dir)?
+            } else {
+                open_existing(dir)?
+            };
+            token::run(cmd, &store)
+        }
         Command::Plugin(cmd) => plugin::run(cmd).map(|()| Exit::Ok),
     }
-}
-
-fn serve(args: &ServeArgs, dir: &Path) -> anyhow::Result<Exit> {
-    let store = std::sync::Arc::new(open(dir)?);
-    // Plugins follow the event log while the server runs; a batch cut short by shutdown is
-    // simply processed again on the next start (its cursor never moved).
-    let host = crate::service::plugins::PluginHost::open(
-        std::sync::Arc::clone(&store),
-        crate::service::plugins::HostConfig::with_cache(dir.join("plugin-cache")),
-    )?;
-    let dispatcher = host.spawn_dispatcher();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(crate::http::serve(store, args.listen))?;
-    dispatcher.stop();
-    Ok(Exit::Ok)
 }
 
 /// Opens the store in `dir`, creating it when needed.

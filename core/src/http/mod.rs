@@ -1,68 +1,217 @@
-//! The HTTP layer: `kith serve`. A thin axum layer over the store and, later, the service functions.
+//! The HTTP admin API: `kith serve`. A thin axum layer over [`crate::service`]: handlers
+//! authenticate, parse and validate the request's shape, call one service function and render its
+//! result; every rule lives in the service, store and model.
 //!
-//! Today it serves the operational endpoints (`/healthz`, `/readyz`) and shuts down gracefully;
-//! the admin API's resources are added on top of this (see the HTTP admin API issue).
+//! Conventions: JSON in and out; errors are RFC 9457 problem+json with a stable `code`
+//! ([`ApiError`]); lists page with `limit`, `cursor` and `next_cursor`; creating POSTs honour
+//! `Idempotency-Key`; updates honour `If-Match` with the ETag from a GET.
+
+mod auth;
+mod customers;
+mod deals;
+mod error;
+mod events;
+mod extract;
+mod interactions;
+mod metrics;
+mod middleware;
+pub mod openapi;
+mod ops;
+mod pipelines;
+mod plugins;
+mod routes;
+mod tenants;
+mod tokens;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::{Json, Router};
-use serde_json::json;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use tokio::sync::watch;
 use tracing::info;
 
+pub use self::error::{ApiError, ApiResult, PROBLEM_JSON, Problem};
+pub use self::metrics::{Metrics, MetricsSource};
+pub use self::routes::Routes;
+use crate::service::events::CommitFeed;
 use crate::store::{RedbStore, Store};
+
+/// Limits and secrets of the HTTP server.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Largest JSON body accepted (bytes).
+    pub json_limit: usize,
+    /// Longest a request may take before it is answered with 408 (long-polls and event streams
+    /// have their own `wait`).
+    pub request_timeout: Duration,
+    /// Longest `wait` a long-poll of the event log may ask for.
+    pub max_wait: Duration,
+    /// SHA-256 of `KITH_ADMIN_TOKEN`, when the operator supplies the admin token.
+    pub env_admin: Option<[u8; 32]>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            json_limit: 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            max_wait: Duration::from_secs(60),
+            env_admin: None,
+        }
+    }
+}
 
 /// What the server shares with every request.
 #[derive(Debug, Clone)]
 pub struct AppState {
-    store: Arc<RedbStore>,
+    inner: Arc<Inner>,
 }
 
-/// The router with every route, ready to be served or tested with `tower::ServiceExt::oneshot`.
-pub fn router(store: Arc<RedbStore>) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .with_state(AppState { store })
+#[derive(Debug)]
+struct Inner {
+    store: Arc<dyn Store>,
+    config: HttpConfig,
+    feed: CommitFeed,
+    metrics: Metrics,
+    shutdown: watch::Receiver<bool>,
+    /// Kept so that `shutdown` never reports a closed channel in tests that never shut down.
+    _shutdown_sender: Option<watch::Sender<bool>>,
 }
 
-/// The process is up.
-async fn healthz() -> impl IntoResponse {
-    Json(json!({ "status": "ok" }))
-}
+impl AppState {
+    /// State over `store`, with commit notifications and metrics attached to it. `shutdown` turns
+    /// true when the server stops: long-polls and event streams then end.
+    pub fn new(
+        store: Arc<dyn Store>,
+        config: HttpConfig,
+        shutdown: Option<watch::Receiver<bool>>,
+    ) -> Self {
+        let feed = CommitFeed::attach(store.as_ref());
+        let metrics = Metrics::new();
+        metrics.attach(store.as_ref());
+        let (sender, shutdown) = match shutdown {
+            Some(r) => (None, r),
+            None => {
+                let (s, r) = watch::channel(false);
+                (Some(s), r)
+            }
+        };
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                config,
+                feed,
+                metrics,
+                shutdown,
+                _shutdown_sender: sender,
+            }),
+        }
+    }
 
-/// The store answers reads: the server can take traffic.
-async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    let store = Arc::clone(&state.store);
-    match tokio::task::spawn_blocking(move || store.tenants().map(|t| t.len())).await {
-        Ok(Ok(tenants)) => (
-            StatusCode::OK,
-            Json(json!({ "status": "ready", "tenants": tenants })),
-        ),
-        Ok(Err(e)) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "unavailable", "detail": e.to_string() })),
-        ),
-        Err(_) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "unavailable" })),
-        ),
+    /// The store.
+    pub fn store(&self) -> &dyn Store {
+        self.inner.store.as_ref()
+    }
+
+    fn store_arc(&self) -> Arc<dyn Store> {
+        Arc::clone(&self.inner.store)
+    }
+
+    fn env_admin(&self) -> Option<&[u8; 32]> {
+        self.inner.config.env_admin.as_ref()
+    }
+
+    /// The metrics registry (plugin metrics register a [`MetricsSource`] here).
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    fn config(&self) -> &HttpConfig {
+        &self.inner.config
+    }
+
+    /// Runs a blocking service call (store reads and durable writes) off the async workers.
+    async fn run<T, F>(&self, f: F) -> ApiResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Store) -> crate::Result<T> + Send + 'static,
+    {
+        let store = self.store_arc();
+        match tokio::task::spawn_blocking(move || f(store.as_ref())).await {
+            Ok(r) => r.map_err(ApiError::from),
+            Err(e) => Err(ApiError::internal(&e)),
+        }
     }
 }
 
-/// Serves until SIGTERM or SIGINT, then stops accepting, lets in-flight requests finish and closes
-/// the store so that every acknowledged write is durable.
-pub async fn serve(store: Arc<RedbStore>, listen: SocketAddr) -> std::io::Result<()> {
+/// Every route with its method and path, the way the router was built: the OpenAPI test checks
+/// that each one is documented.
+pub fn route_table() -> Vec<(axum::http::Method, &'static str)> {
+    let (bounded, waiting) = all_routes();
+    bounded.merge(waiting).table().to_vec()
+}
+
+fn all_routes() -> (Routes, Routes) {
+    // Routes bounded by the request timeout, and routes that wait on purpose (long-poll, SSE).
+    let bounded = Routes::new()
+        .merge(ops::routes())
+        .merge(tenants::routes())
+        .merge(tokens::routes())
+        .merge(customers::routes())
+        .merge(interactions::routes())
+        .merge(pipelines::routes())
+        .merge(deals::routes())
+        .merge(plugins::routes());
+    (bounded, events::routes())
+}
+
+/// The router with every route, ready to be served or tested with `tower::ServiceExt::oneshot`.
+pub fn router(state: AppState) -> Router {
+    let (bounded, waiting) = all_routes();
+    let timeout = state.config().request_timeout;
+    let bounded = bounded
+        .into_router()
+        .layer(axum::middleware::from_fn_with_state(
+            timeout,
+            middleware::timeout,
+        ));
+    Router::new()
+        .merge(bounded)
+        .merge(waiting.into_router())
+        .fallback(middleware::no_route)
+        .method_not_allowed_fallback(middleware::method_not_allowed)
+        .layer(DefaultBodyLimit::max(state.config().json_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::observe,
+        ))
+        .with_state(state)
+}
+
+/// Serves until SIGTERM or SIGINT, then stops accepting, ends long-polls and event streams, lets
+/// in-flight requests finish and closes the store so that every acknowledged write is durable.
+/// `on_listening` is told the bound address (useful with port 0).
+pub async fn serve(
+    store: Arc<RedbStore>,
+    listen: SocketAddr,
+    config: HttpConfig,
+    on_listening: impl FnOnce(SocketAddr),
+) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
     info!(%addr, "kith listening");
-    eprintln!("kith listening on http://{addr}");
-    axum::serve(listener, router(Arc::clone(&store)))
-        .with_graceful_shutdown(shutdown_signal())
+    on_listening(addr);
+    let (stop, stopped) = watch::channel(false);
+    let dyn_store: Arc<dyn Store> = store.clone();
+    let state = AppState::new(dyn_store, config, Some(stopped));
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            info!("shutting down: finishing in-flight requests");
+            stop.send_replace(true);
+        })
         .await?;
     info!("shutting down: waiting for the last commit");
     store.close();

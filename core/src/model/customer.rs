@@ -594,33 +594,46 @@ fn check_attributes(
     out
 }
 
-/// A change to a customer. `None` leaves a field alone; `Some(None)` clears it.
+/// A change to a customer. `None` (a missing field) leaves a field alone; `Some(None)` (`null` in
+/// JSON) clears it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CustomerPatch {
     /// Display name.
+    #[serde(deserialize_with = "super::patch::double_option")]
     pub name: Option<Option<String>>,
     /// First name.
+    #[serde(deserialize_with = "super::patch::double_option")]
     pub first_name: Option<Option<String>>,
     /// Last name.
+    #[serde(deserialize_with = "super::patch::double_option")]
     pub last_name: Option<Option<String>>,
     /// Organization.
+    #[serde(deserialize_with = "super::patch::double_option")]
     pub organization: Option<Option<CustomerId>>,
     /// Email.
+    #[serde(deserialize_with = "super::patch::double_option")]
     pub email: Option<Option<String>>,
     /// Phone.
+    #[serde(deserialize_with = "super::patch::double_option")]
     pub phone: Option<Option<String>>,
     /// Country.
+    #[serde(deserialize_with = "super::patch::double_option")]
     pub country: Option<Option<String>>,
     /// Region.
+    #[serde(deserialize_with = "super::patch::double_option")]
     pub region: Option<Option<String>>,
     /// City.
+    #[serde(deserialize_with = "super::patch::double_option")]
     pub city: Option<Option<String>>,
     /// Date of birth.
+    #[serde(deserialize_with = "super::patch::double_option")]
     pub birth_date: Option<Option<Date>>,
     /// Gender.
+    #[serde(deserialize_with = "super::patch::double_option")]
     pub gender: Option<Option<String>>,
     /// Owner.
+    #[serde(deserialize_with = "super::patch::double_option")]
     pub owner: Option<Option<String>>,
     /// Lifecycle stage.
     pub lifecycle: Option<LifecycleStage>,

@@ -34,6 +34,14 @@ pub enum EventKind {
     PluginReconfigured,
     /// A plugin was disabled for the tenant (`changed`: plugin id, version).
     PluginDisabled,
+    /// The tenant's name or industry changed.
+    TenantUpdated,
+    /// A duplicate customer was merged into a survivor, which kept both histories.
+    CustomersMerged,
+    /// A pipeline's name or stages changed (including their order).
+    PipelineUpdated,
+    /// An empty pipeline was deleted.
+    PipelineDeleted,
 }
 
 /// The entity an event is about.
@@ -60,6 +68,13 @@ pub enum EntityRef {
         /// Its customer.
         customer: CustomerId,
     },
+    /// Two customers merged: the survivor stays, the duplicate is gone.
+    Merged {
+        /// The customer that kept both histories.
+        survivor: CustomerId,
+        /// The customer merged into it (no longer exists).
+        duplicate: CustomerId,
+    },
 }
 
 impl EntityRef {
@@ -68,6 +83,7 @@ impl EntityRef {
         match *self {
             Self::Customer(c) => Some(c),
             Self::Interaction { customer, .. } | Self::Deal { customer, .. } => Some(customer),
+            Self::Merged { survivor, .. } => Some(survivor),
             Self::Tenant | Self::Pipeline(_) => None,
         }
     }

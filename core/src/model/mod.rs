@@ -10,7 +10,9 @@ mod error;
 mod event;
 mod ids;
 mod interaction;
+mod merge;
 mod money;
+mod patch;
 mod pipeline;
 mod plugin;
 mod report;
@@ -34,6 +36,7 @@ pub use interaction::{
     Channel, Direction, Interaction, InteractionInput, InteractionKind, TaskStatus,
 };
 pub use money::{Currency, Money, MoneyError};
+pub use patch::{DealPatch, PipelinePatch, StageChange, TenantPatch};
 pub use pipeline::{
     Deal, DealInput, DealStatus, Pipeline, PipelineInput, Stage, StageCategory, StageInput,
     StageVisit,

@@ -4,6 +4,7 @@
 //! a list of [`Op`]s applied atomically together with one event per op in the tenant's event log, so
 //! another backend only has to implement this trait: model, service and HTTP code stay untouched.
 
+mod admin;
 mod plugins;
 mod redb;
 
@@ -15,12 +16,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{
     Action, Actor, Customer, CustomerId, CustomerInput, CustomerPatch, Deal, DealId, DealInput,
-    Email, Event, Interaction, InteractionId, InteractionInput, LifecycleStage, Phone, Pipeline,
-    PipelineId, PipelineInput, PipelineReport, StageId, Tag, TaskStatus, Tenant, TenantInput,
-    TenantSlug, Timestamp,
+    DealPatch, Email, Event, Interaction, InteractionId, InteractionInput, LifecycleStage, Phone,
+    Pipeline, PipelineId, PipelineInput, PipelinePatch, PipelineReport, StageId, Tag, TaskStatus,
+    Tenant, TenantInput, TenantPatch, TenantSlug, Timestamp,
 };
 use crate::{Error, Result};
 
+pub use self::admin::{CommitInfo, CommitListener, IdempotencyKey, Once, TokenRecord, TokenScope};
 pub use self::plugins::{CustomerBundle, PluginOp, PluginStore};
 pub use self::redb::{RedbStore, SCHEMA_VERSION};
 
@@ -73,10 +75,50 @@ pub enum Op {
     /// Apply these ops together or not at all, without failing the write: a failure undoes them
     /// and becomes [`Output::Failed`], so one plugin call's bad actions cannot sink a batch.
     Attempt(Vec<Op>),
+    /// Merge `duplicate` into `survivor` (see [`Customer::merge`] for the rule): the duplicate's
+    /// interactions, deals and organization members move to the survivor and the duplicate is
+    /// removed, with one `customers-merged` event.
+    MergeCustomers {
+        /// The customer that stays.
+        survivor: CustomerId,
+        /// The customer merged into it.
+        duplicate: CustomerId,
+        /// When given, fails with a conflict unless the survivor is at this version.
+        expected_version: Option<u64>,
+    },
+    /// Change a pipeline's name or stages.
+    UpdatePipeline {
+        /// The pipeline.
+        id: PipelineId,
+        /// When given, fails with a conflict unless the pipeline is at this version.
+        expected_version: Option<u64>,
+        /// The change.
+        patch: PipelinePatch,
+    },
+    /// Put a pipeline's stages in a new order.
+    ReorderStages {
+        /// The pipeline.
+        id: PipelineId,
+        /// When given, fails with a conflict unless the pipeline is at this version.
+        expected_version: Option<u64>,
+        /// Every stage id, in the new order.
+        order: Vec<StageId>,
+    },
+    /// Delete a pipeline that has no deals.
+    DeletePipeline(PipelineId),
+    /// Change a deal's title, amount, expected close or owner.
+    UpdateDeal {
+        /// The deal.
+        id: DealId,
+        /// When given, fails with a conflict unless the deal is at this version.
+        expected_version: Option<u64>,
+        /// The change.
+        patch: DealPatch,
+    },
 }
 
-/// What an op produced.
-#[derive(Debug, Clone, PartialEq)]
+/// What an op produced. Serializable so that an idempotent write can store it and replay it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum Output {
     /// The created or updated customer.
@@ -92,7 +134,7 @@ pub enum Output {
     },
     /// The created pipeline.
     Pipeline(Pipeline),
-    /// The created or moved deal.
+    /// The created, changed or moved deal.
     Deal(Deal),
     /// The op changed plugin state or applied an action that has nothing to return.
     Done,
@@ -101,10 +143,12 @@ pub enum Output {
     /// An [`Op::Attempt`] failed and was undone.
     Failed {
         /// The error's stable code.
-        code: &'static str,
+        code: String,
         /// What went wrong.
         message: String,
     },
+    /// The deleted pipeline's id.
+    PipelineDeleted(PipelineId),
 }
 
 /// Which customers to list.
@@ -372,6 +416,48 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// The last sequence number of the tenant's event log.
     fn last_seq(&self, tenant: &TenantSlug) -> Result<u64>;
 
+    /// Changes a tenant's name or industry.
+    fn update_tenant(&self, slug: &TenantSlug, actor: &Actor, patch: TenantPatch)
+    -> Result<Tenant>;
+    /// Deletes a tenant with all of its data, its event log, idempotency records and API keys.
+    /// A tenant created later with the same slug starts empty.
+    fn delete_tenant(&self, slug: &TenantSlug, actor: &Actor) -> Result<()>;
+    /// [`Store::create_tenant`] once per idempotency key: a retry replays the first result.
+    fn create_tenant_once(
+        &self,
+        input: TenantInput,
+        actor: &Actor,
+        key: &IdempotencyKey,
+    ) -> Result<Once<Tenant>>;
+    /// [`Store::write`] once per idempotency key and tenant: a retry with the same key and request
+    /// replays the first outputs and writes nothing; the same key with another request is
+    /// [`Error::IdempotencyKeyReused`].
+    fn write_once(
+        &self,
+        tenant: &TenantSlug,
+        actor: &Actor,
+        ops: Vec<Op>,
+        key: &IdempotencyKey,
+    ) -> Result<Once<Vec<Output>>>;
+
+    /// Stores a new API token (its hash); a tenant token needs an existing tenant. With a key, a
+    /// retry replays the first record.
+    fn create_token(
+        &self,
+        token: TokenRecord,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Once<TokenRecord>>;
+    /// A token by its public id.
+    fn token(&self, id: &str) -> Result<Option<TokenRecord>>;
+    /// Every token, by id.
+    fn tokens(&self) -> Result<Vec<TokenRecord>>;
+    /// Deletes a token; returns what it was.
+    fn revoke_token(&self, id: &str) -> Result<TokenRecord>;
+
+    /// Registers a function called after every durable commit (to wake event followers and count
+    /// commits for metrics).
+    fn on_commit(&self, listener: CommitListener);
+
     /// Verifies every index entry against the primary data, and the event log's sequence.
     fn check(&self) -> Result<Vec<Inconsistency>>;
     /// Counts.
@@ -477,12 +563,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     }
 }
 
-fn one(mut outputs: Vec<Output>) -> Result<Output> {
+/// The single output of a one-op write.
+pub fn one(mut outputs: Vec<Output>) -> Result<Output> {
     outputs
         .pop()
         .ok_or_else(|| Error::Storage("a write returned no output".into()))
 }
 
-fn unexpected(o: &Output) -> Error {
+/// The error for a write that returned another kind of output than its op produces.
+pub fn unexpected(o: &Output) -> Error {
     Error::Storage(format!("a write returned an unexpected output: {o:?}"))
 }

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 
 use super::derive::{self, Entry};
+use super::edit;
 use super::tables::{K, T, trailing_id};
 use super::tx::Tx;
 use crate::model::{
@@ -87,7 +88,7 @@ pub(crate) fn apply(tx: &mut Tx<'_>, ctx: &Ctx<'_>, op: Op) -> Result<Output> {
                     Err(e) => {
                         tx.rollback(mark)?;
                         return Ok(Output::Failed {
-                            code: e.code(),
+                            code: e.code().to_owned(),
                             message: e.to_string(),
                         });
                     }
@@ -279,6 +280,30 @@ pub(crate) fn apply(tx: &mut Tx<'_>, ctx: &Ctx<'_>, op: Op) -> Result<Output> {
             }
             Ok(Output::Deal(new))
         }
+        Op::MergeCustomers {
+            survivor,
+            duplicate,
+            expected_version,
+        } => edit::merge_customers(tx, ctx, survivor, duplicate, expected_version),
+        Op::UpdatePipeline {
+            id,
+            expected_version,
+            patch,
+        } => edit::update_pipeline(tx, ctx, id, expected_version, |p| p.apply(patch)),
+        Op::ReorderStages {
+            id,
+            expected_version,
+            order,
+        } => edit::update_pipeline(tx, ctx, id, expected_version, |p| {
+            p.reorder(&order)
+                .map(|moved| if moved { vec!["stages"] } else { Vec::new() })
+        }),
+        Op::DeletePipeline(id) => edit::delete_pipeline(tx, ctx, id),
+        Op::UpdateDeal {
+            id,
+            expected_version,
+            patch,
+        } => edit::update_deal(tx, ctx, id, expected_version, patch),
     }
 }
 
@@ -289,24 +314,24 @@ fn id16(t: T, bytes: &[u8]) -> Result<[u8; 16]> {
     })
 }
 
-fn dangling(t: T) -> Error {
+pub(super) fn dangling(t: T) -> Error {
     Error::Corrupt {
         table: t.name(),
         detail: "index entry points at a missing record".into(),
     }
 }
 
-fn load_customer(tx: &Tx<'_>, ctx: &Ctx<'_>, id: CustomerId) -> Result<Customer> {
+pub(super) fn load_customer(tx: &Tx<'_>, ctx: &Ctx<'_>, id: CustomerId) -> Result<Customer> {
     tx.get_as(T::Customers, &K::t(ctx.tenant).id(id.to_bytes()).done())?
         .ok_or_else(|| Error::not_found("customer", id))
 }
 
-fn load_pipeline(tx: &Tx<'_>, ctx: &Ctx<'_>, id: PipelineId) -> Result<Pipeline> {
+pub(super) fn load_pipeline(tx: &Tx<'_>, ctx: &Ctx<'_>, id: PipelineId) -> Result<Pipeline> {
     tx.get_as(T::Pipelines, &K::t(ctx.tenant).id(id.to_bytes()).done())?
         .ok_or_else(|| Error::not_found("pipeline", id))
 }
 
-fn check_organization(tx: &Tx<'_>, ctx: &Ctx<'_>, c: &Customer) -> Result<()> {
+pub(super) fn check_organization(tx: &Tx<'_>, ctx: &Ctx<'_>, c: &Customer) -> Result<()> {
     let Some(org) = c.organization else {
         return Ok(());
     };
@@ -345,7 +370,7 @@ fn insert_entries(
 }
 
 /// Removes `old` entries not in `new`, then inserts `new` entries not in `old`.
-fn replace_entries(
+pub(super) fn replace_entries(
     tx: &mut Tx<'_>,
     old: &[Entry],
     new: &[Entry],
@@ -364,7 +389,7 @@ fn replace_entries(
     insert_entries(tx, &added, dup)
 }
 
-fn put_customer(
+pub(super) fn put_customer(
     tx: &mut Tx<'_>,
     ctx: &Ctx<'_>,
     old: Option<&Customer>,
@@ -401,7 +426,7 @@ fn put_customer(
     Ok(())
 }
 
-fn put_interaction(
+pub(super) fn put_interaction(
     tx: &mut Tx<'_>,
     ctx: &Ctx<'_>,
     old: Option<&Interaction>,
@@ -424,7 +449,12 @@ fn put_interaction(
     Ok(())
 }
 
-fn put_deal(tx: &mut Tx<'_>, ctx: &Ctx<'_>, old: Option<&Deal>, new: &Deal) -> Result<()> {
+pub(super) fn put_deal(
+    tx: &mut Tx<'_>,
+    ctx: &Ctx<'_>,
+    old: Option<&Deal>,
+    new: &Deal,
+) -> Result<()> {
     let bytes = tx.put_as(
         T::Deals,
         &K::t(ctx.tenant).id(new.id.to_bytes()).done(),

@@ -5,9 +5,11 @@
 //! together in the next one, so N concurrent writers share one fsync instead of paying N.
 
 mod actions;
+mod admin;
 mod apply;
 mod check;
 mod derive;
+mod edit;
 mod plugin_query;
 mod plugin_state;
 mod query;
@@ -20,14 +22,20 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use redb::{Database, DatabaseError, ReadableTable};
 
+use self::admin::Stored;
 use self::apply::{Ctx, TenantRecord};
 use self::tables::T;
 use self::tx::Tx;
-use super::{Clock, Op, Output, StoreConfig};
-use crate::model::{Actor, InstalledPlugin, Tenant, TenantInput, TenantSlug};
+use super::{
+    Clock, CommitInfo, CommitListener, IdempotencyKey, Once, Op, Output, StoreConfig, TokenRecord,
+};
+use crate::model::{
+    Actor, InstalledPlugin, Tenant, TenantInput, TenantPatch, TenantSlug, Timestamp,
+};
 use crate::{Error, Result};
 
 /// The schema version this build writes and reads.
@@ -36,26 +44,45 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// The data file inside a data directory.
 const FILE_NAME: &str = "kith.redb";
 
-enum Work {
+pub(super) enum Work {
     CreateTenant(TenantInput),
     Atomic(Vec<Op>),
     Each(Vec<Op>),
     Install(Box<InstalledPlugin>, Vec<u8>),
     Uninstall(String),
+    UpdateTenant(TenantPatch),
+    DeleteTenant,
+    CreateToken(TokenRecord),
+    RevokeToken(String),
 }
 
-enum Reply {
-    Tenant(Result<Tenant>),
-    Atomic(Result<Vec<Output>>),
-    Each(Result<Vec<Result<Output>>>),
-    Installed(Result<bool>),
-    Uninstalled(Result<()>),
+/// What a request produced.
+enum Done {
+    Tenant(Tenant),
+    Outputs(Vec<Output>),
+    Each(Vec<Result<Output>>),
+    Token(TokenRecord),
+    Nothing,
+    Installed(bool),
 }
+
+impl From<Stored> for Done {
+    fn from(s: Stored) -> Self {
+        match s {
+            Stored::Tenant(t) => Self::Tenant(t),
+            Stored::Outputs(o) => Self::Outputs(o),
+            Stored::Token(t) => Self::Token(t),
+        }
+    }
+}
+
+type Reply = Result<Once<Done>>;
 
 struct Request {
     tenant: Option<TenantSlug>,
     actor: Actor,
     work: Work,
+    once: Option<IdempotencyKey>,
     reply: SyncSender<Reply>,
 }
 
@@ -78,6 +105,18 @@ pub(crate) struct Shared {
     snapshot: RwLock<Option<Arc<query::Snapshot>>>,
     /// Signalled after every durable commit, for followers of the event log.
     committed: (Mutex<()>, Condvar),
+    /// Called after every commit.
+    listeners: RwLock<Listeners>,
+}
+
+/// The commit listeners (closures, shown by count).
+#[derive(Default)]
+struct Listeners(Vec<CommitListener>);
+
+impl std::fmt::Debug for Listeners {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} commit listener(s)", self.0.len())
+    }
 }
 
 /// The embedded store: one redb file in a data directory.
@@ -125,6 +164,7 @@ impl RedbStore {
             generation: AtomicU64::new(0),
             snapshot: RwLock::new(None),
             committed: (Mutex::new(()), Condvar::new()),
+            listeners: RwLock::new(Listeners::default()),
         });
         let (sender, receiver) = mpsc::channel();
         let worker = Arc::clone(&shared);
@@ -185,12 +225,19 @@ impl RedbStore {
         }
     }
 
-    fn submit(&self, tenant: Option<&TenantSlug>, actor: &Actor, work: Work) -> Result<Reply> {
+    fn submit(
+        &self,
+        tenant: Option<&TenantSlug>,
+        actor: &Actor,
+        work: Work,
+        once: Option<&IdempotencyKey>,
+    ) -> Reply {
         let (reply, rx) = mpsc::sync_channel(1);
         let request = Request {
             tenant: tenant.cloned(),
             actor: actor.clone(),
             work,
+            once: once.cloned(),
             reply,
         };
         {
@@ -198,7 +245,7 @@ impl RedbStore {
             let sender = guard.as_ref().ok_or(Error::Closed)?;
             sender.send(request).map_err(|_| Error::Closed)?;
         }
-        rx.recv().map_err(|_| Error::Closed)
+        rx.recv().map_err(|_| Error::Closed)?
     }
 
     pub(crate) fn tenant_number(&self, slug: &TenantSlug) -> Result<u32> {
@@ -275,6 +322,7 @@ fn init_schema(db: &Database) -> Result<HashMap<String, u32>> {
 
 fn commit_loop(shared: &Shared, receiver: &Receiver<Request>, max_batch: usize) {
     while let Ok(first) = receiver.recv() {
+        let started = Instant::now();
         let mut batch = vec![first];
         while batch.len() < max_batch {
             match receiver.try_recv() {
@@ -284,7 +332,7 @@ fn commit_loop(shared: &Shared, receiver: &Receiver<Request>, max_batch: usize) 
         }
         let replies = commit_batch(shared, &mut batch);
         // Before any writer hears back, so that its next read sees its write.
-        shared.generation.fetch_add(1, Ordering::AcqRel);
+        let generation = shared.generation.fetch_add(1, Ordering::AcqRel) + 1;
         {
             // Taking the lock orders this notification after a waiter's generation check.
             let _guard = shared.committed.0.lock();
@@ -295,6 +343,16 @@ fn commit_loop(shared: &Shared, receiver: &Receiver<Request>, max_batch: usize) 
             .stats
             .requests
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        let info = CommitInfo {
+            generation,
+            requests: batch.len(),
+            duration: started.elapsed(),
+        };
+        if let Ok(listeners) = shared.listeners.read() {
+            for listener in &listeners.0 {
+                listener(&info);
+            }
+        }
         for (request, reply) in batch.into_iter().zip(replies) {
             // A writer that gave up waiting is no reason to stop.
             let _ = request.reply.send(reply);
@@ -302,32 +360,20 @@ fn commit_loop(shared: &Shared, receiver: &Receiver<Request>, max_batch: usize) 
     }
 }
 
+/// Tenants created and deleted by the requests of one batch so far.
+#[derive(Default)]
+struct BatchTenants {
+    created: Vec<(String, u32)>,
+    deleted: Vec<String>,
+}
+
 /// Applies a batch in one transaction; every reply is sent only after the commit is durable.
 fn commit_batch(shared: &Shared, batch: &mut [Request]) -> Vec<Reply> {
-    let kinds: Vec<u8> = batch
-        .iter()
-        .map(|r| match r.work {
-            Work::CreateTenant(_) => 0,
-            Work::Atomic(_) => 1,
-            Work::Each(_) => 2,
-            Work::Install(..) => 3,
-            Work::Uninstall(_) => 4,
-        })
-        .collect();
-    let failed = |_: &[Request], e: &Error| -> Vec<Reply> {
+    let failed = |batch: &[Request], e: &Error| -> Vec<Reply> {
         let msg = e.to_string();
-        kinds
+        batch
             .iter()
-            .map(|k| {
-                let err = Error::Storage(msg.clone());
-                match k {
-                    0 => Reply::Tenant(Err(err)),
-                    1 => Reply::Atomic(Err(err)),
-                    2 => Reply::Each(Err(err)),
-                    3 => Reply::Installed(Err(err)),
-                    _ => Reply::Uninstalled(Err(err)),
-                }
-            })
+            .map(|_| Err(Error::Storage(msg.clone())))
             .collect()
     };
     let now = shared.clock.now();
@@ -336,92 +382,19 @@ fn commit_batch(shared: &Shared, batch: &mut [Request]) -> Vec<Reply> {
         Err(e) => return failed(batch, &e.into()),
     };
     let mut replies = Vec::with_capacity(batch.len());
-    let mut new_tenants = Vec::new();
+    let mut tenants = BatchTenants::default();
     {
         let mut tx = match Tx::open(&txn) {
             Ok(tx) => tx,
             Err(e) => return failed(batch, &e),
         };
         for request in batch.iter_mut() {
-            let work = std::mem::replace(&mut request.work, Work::Atomic(Vec::new()));
-            let reply = match work {
-                Work::CreateTenant(input) => {
-                    let mark = tx.mark();
-                    let r = apply::create_tenant(&mut tx, input, &request.actor, now);
-                    if r.is_err() && tx.rollback(mark).is_err() {
-                        return failed(batch, &Error::Storage("rollback failed".into()));
-                    }
-                    tx.settle();
-                    if let Ok(record) = &r {
-                        new_tenants.push((record.tenant.slug.to_string(), record.number));
-                    }
-                    Reply::Tenant(r.map(|rec| rec.tenant))
-                }
-                Work::Install(plugin, bytes) => {
-                    let mark = tx.mark();
-                    let r = plugin_state::install(&mut tx, &plugin, &bytes);
-                    if r.is_err() && tx.rollback(mark).is_err() {
-                        return failed(batch, &Error::Storage("rollback failed".into()));
-                    }
-                    tx.settle();
-                    Reply::Installed(r)
-                }
-                Work::Uninstall(hash) => {
-                    let names = tenant_names(shared, &new_tenants);
-                    let mark = tx.mark();
-                    let r = plugin_state::uninstall(&mut tx, &hash, &names);
-                    if r.is_err() && tx.rollback(mark).is_err() {
-                        return failed(batch, &Error::Storage("rollback failed".into()));
-                    }
-                    tx.settle();
-                    Reply::Uninstalled(r)
-                }
-                Work::Atomic(ops) => {
-                    let r = tenant_of(shared, request, &new_tenants).and_then(|t| {
-                        let ctx = Ctx {
-                            tenant: t,
-                            actor: &request.actor,
-                            now,
-                        };
-                        let mark = tx.mark();
-                        let mut outputs = Vec::with_capacity(ops.len());
-                        for op in ops {
-                            match apply::apply(&mut tx, &ctx, op) {
-                                Ok(o) => outputs.push(o),
-                                Err(e) => {
-                                    tx.rollback(mark)?;
-                                    return Err(e);
-                                }
-                            }
-                        }
-                        Ok(outputs)
-                    });
-                    tx.settle();
-                    Reply::Atomic(r)
-                }
-                Work::Each(ops) => {
-                    let r = tenant_of(shared, request, &new_tenants).and_then(|t| {
-                        let ctx = Ctx {
-                            tenant: t,
-                            actor: &request.actor,
-                            now,
-                        };
-                        let mut results = Vec::with_capacity(ops.len());
-                        for op in ops {
-                            let mark = tx.mark();
-                            let r = apply::apply(&mut tx, &ctx, op);
-                            if r.is_err() {
-                                tx.rollback(mark)?;
-                            }
-                            tx.settle();
-                            results.push(r);
-                        }
-                        Ok(results)
-                    });
-                    tx.settle();
-                    Reply::Each(r)
-                }
-            };
+            let mark = tx.mark();
+            let reply = run_request(&mut tx, shared, request, now, &mut tenants);
+            if reply.is_err() && tx.rollback(mark).is_err() {
+                break;
+            }
+            tx.settle();
             replies.push(reply);
         }
         if !tx.poisoned()
@@ -443,29 +416,149 @@ fn commit_batch(shared: &Shared, batch: &mut [Request]) -> Vec<Reply> {
     if let Err(e) = txn.commit() {
         return failed(batch, &e.into());
     }
-    if !new_tenants.is_empty()
+    if (!tenants.created.is_empty() || !tenants.deleted.is_empty())
         && let Ok(mut cache) = shared.tenants.write()
     {
-        cache.extend(new_tenants);
+        cache.extend(tenants.created);
+        for slug in &tenants.deleted {
+            cache.remove(slug);
+        }
     }
     replies
 }
 
 /// Every tenant's number and slug, including those created earlier in this batch.
-fn tenant_names(shared: &Shared, fresh: &[(String, u32)]) -> Vec<(u32, String)> {
-    let mut names: Vec<(u32, String)> = fresh.iter().map(|(s, n)| (*n, s.clone())).collect();
+fn tenant_names(shared: &Shared, batch: &BatchTenants) -> Vec<(u32, String)> {
+    let mut names: Vec<(u32, String)> =
+        batch.created.iter().map(|(s, n)| (*n, s.clone())).collect();
     if let Ok(cache) = shared.tenants.read() {
         names.extend(cache.iter().map(|(s, n)| (*n, s.clone())));
     }
     names
 }
 
-fn tenant_of(shared: &Shared, request: &Request, fresh: &[(String, u32)]) -> Result<u32> {
-    let slug = request
+/// Applies one request: replays the stored result of a known idempotency key, or does the work and
+/// records its result under the key. On an error the caller rolls back to before the request.
+fn run_request(
+    tx: &mut Tx<'_>,
+    shared: &Shared,
+    request: &mut Request,
+    now: Timestamp,
+    tenants: &mut BatchTenants,
+) -> Reply {
+    let work = std::mem::replace(&mut request.work, Work::Atomic(Vec::new()));
+    let in_tenant = !matches!(
+        work,
+        Work::CreateTenant(_)
+            | Work::CreateToken(_)
+            | Work::RevokeToken(_)
+            | Work::Install(..)
+            | Work::Uninstall(_)
+    );
+    // Idempotency keys are per tenant; keys of requests outside tenants live in scope 0.
+    let scope = if in_tenant {
+        tenant_of(shared, request, tenants)?
+    } else {
+        0
+    };
+    if let Some(key) = &request.once
+        && let Some(stored) = admin::replay(tx, scope, key)?
+    {
+        return Ok(Once {
+            value: stored.into(),
+            replayed: true,
+        });
+    }
+    let actor = &request.actor;
+    let done = match work {
+        Work::CreateTenant(input) => {
+            let record = apply::create_tenant(tx, input, actor, now)?;
+            tenants
+                .created
+                .push((record.tenant.slug.to_string(), record.number));
+            Done::Tenant(record.tenant)
+        }
+        Work::Atomic(ops) => {
+            let ctx = Ctx {
+                tenant: scope,
+                actor,
+                now,
+            };
+            let outputs = ops
+                .into_iter()
+                .map(|op| apply::apply(tx, &ctx, op))
+                .collect::<Result<Vec<_>>>()?;
+            Done::Outputs(outputs)
+        }
+        Work::Each(ops) => {
+            let ctx = Ctx {
+                tenant: scope,
+                actor,
+                now,
+            };
+            let mut results = Vec::with_capacity(ops.len());
+            for op in ops {
+                let mark = tx.mark();
+                let r = apply::apply(tx, &ctx, op);
+                if r.is_err() {
+                    tx.rollback(mark)?;
+                }
+                tx.settle();
+                results.push(r);
+            }
+            Done::Each(results)
+        }
+        Work::UpdateTenant(patch) => Done::Tenant(admin::update_tenant(
+            tx,
+            slug_of(request)?,
+            patch,
+            actor,
+            now,
+        )?),
+        Work::DeleteTenant => {
+            let slug = slug_of(request)?;
+            admin::delete_tenant(tx, slug)?;
+            tenants.deleted.push(slug.to_string());
+            tenants.created.retain(|(s, _)| s != slug.as_str());
+            Done::Nothing
+        }
+        Work::CreateToken(token) => Done::Token(admin::create_token(tx, token)?),
+        Work::Install(plugin, bytes) => {
+            Done::Installed(plugin_state::install(tx, &plugin, &bytes)?)
+        }
+        Work::Uninstall(hash) => {
+            plugin_state::uninstall(tx, &hash, &tenant_names(shared, tenants))?;
+            Done::Nothing
+        }
+        Work::RevokeToken(id) => Done::Token(admin::revoke_token(tx, &id)?),
+    };
+    if let Some(key) = &request.once {
+        let stored = match &done {
+            Done::Tenant(t) => Some(Stored::Tenant(t.clone())),
+            Done::Outputs(o) => Some(Stored::Outputs(o.clone())),
+            Done::Token(t) => Some(Stored::Token(t.clone())),
+            Done::Each(_) | Done::Nothing | Done::Installed(_) => None,
+        };
+        if let Some(stored) = stored {
+            admin::remember(tx, scope, key, now, stored)?;
+        }
+    }
+    Ok(Once::fresh(done))
+}
+
+fn slug_of(request: &Request) -> Result<&TenantSlug> {
+    request
         .tenant
         .as_ref()
-        .ok_or_else(|| Error::TenantNotFound(String::new()))?;
-    if let Some((_, n)) = fresh.iter().find(|(s, _)| s == slug.as_str()) {
+        .ok_or_else(|| Error::TenantNotFound(String::new()))
+}
+
+fn tenant_of(shared: &Shared, request: &Request, batch: &BatchTenants) -> Result<u32> {
+    let slug = slug_of(request)?;
+    if batch.deleted.iter().any(|s| s == slug.as_str()) {
+        return Err(Error::TenantNotFound(slug.to_string()));
+    }
+    if let Some((_, n)) = batch.created.iter().find(|(s, _)| s == slug.as_str()) {
         return Ok(*n);
     }
     shared
@@ -482,52 +575,123 @@ impl RedbStore {
         &self.shared
     }
 
-    fn write_atomic(
+    fn send(
+        &self,
+        tenant: Option<&TenantSlug>,
+        actor: &Actor,
+        work: Work,
+        once: Option<&IdempotencyKey>,
+    ) -> Result<Once<Done>> {
+        if let Some(t) = tenant {
+            self.tenant_number(t)?;
+        }
+        self.submit(tenant, actor, work, once)
+    }
+
+    pub(super) fn write_outputs(
         &self,
         tenant: &TenantSlug,
         actor: &Actor,
         ops: Vec<Op>,
-    ) -> Result<Vec<Output>> {
-        self.tenant_number(tenant)?;
-        match self.submit(Some(tenant), actor, Work::Atomic(ops))? {
-            Reply::Atomic(r) => r,
-            _ => Err(Error::Storage("mismatched reply".into())),
+        once: Option<&IdempotencyKey>,
+    ) -> Result<Once<Vec<Output>>> {
+        let r = self.send(Some(tenant), actor, Work::Atomic(ops), once)?;
+        match r.value {
+            Done::Outputs(o) => Ok(Once {
+                value: o,
+                replayed: r.replayed,
+            }),
+            _ => Err(mismatched()),
         }
     }
 
-    fn write_independent(
+    pub(super) fn write_independent(
         &self,
         tenant: &TenantSlug,
         actor: &Actor,
         ops: Vec<Op>,
     ) -> Result<Vec<Result<Output>>> {
-        self.tenant_number(tenant)?;
-        match self.submit(Some(tenant), actor, Work::Each(ops))? {
-            Reply::Each(r) => r,
-            _ => Err(Error::Storage("mismatched reply".into())),
+        match self.send(Some(tenant), actor, Work::Each(ops), None)?.value {
+            Done::Each(r) => Ok(r),
+            _ => Err(mismatched()),
         }
     }
 
     pub(crate) fn install(&self, plugin: InstalledPlugin, bytes: Vec<u8>) -> Result<bool> {
         let actor = Actor::new("registry");
-        match self.submit(None, &actor, Work::Install(Box::new(plugin), bytes))? {
-            Reply::Installed(r) => r,
-            _ => Err(Error::Storage("mismatched reply".into())),
+        match self
+            .send(None, &actor, Work::Install(Box::new(plugin), bytes), None)?
+            .value
+        {
+            Done::Installed(created) => Ok(created),
+            _ => Err(mismatched()),
         }
     }
 
     pub(crate) fn uninstall(&self, hash: &str) -> Result<()> {
         let actor = Actor::new("registry");
-        match self.submit(None, &actor, Work::Uninstall(hash.to_owned()))? {
-            Reply::Uninstalled(r) => r,
-            _ => Err(Error::Storage("mismatched reply".into())),
+        self.send(None, &actor, Work::Uninstall(hash.to_owned()), None)
+            .map(drop)
+    }
+
+    pub(super) fn new_tenant(
+        &self,
+        input: TenantInput,
+        actor: &Actor,
+        once: Option<&IdempotencyKey>,
+    ) -> Result<Once<Tenant>> {
+        let r = self.send(None, actor, Work::CreateTenant(input), once)?;
+        match r.value {
+            Done::Tenant(t) => Ok(Once {
+                value: t,
+                replayed: r.replayed,
+            }),
+            _ => Err(mismatched()),
         }
     }
 
-    fn new_tenant(&self, input: TenantInput, actor: &Actor) -> Result<Tenant> {
-        match self.submit(None, actor, Work::CreateTenant(input))? {
-            Reply::Tenant(r) => r,
-            _ => Err(Error::Storage("mismatched reply".into())),
+    pub(super) fn change_tenant(
+        &self,
+        slug: &TenantSlug,
+        actor: &Actor,
+        patch: TenantPatch,
+    ) -> Result<Tenant> {
+        match self
+            .send(Some(slug), actor, Work::UpdateTenant(patch), None)?
+            .value
+        {
+            Done::Tenant(t) => Ok(t),
+            _ => Err(mismatched()),
         }
     }
+
+    pub(super) fn remove_tenant(&self, slug: &TenantSlug, actor: &Actor) -> Result<()> {
+        self.send(Some(slug), actor, Work::DeleteTenant, None)
+            .map(drop)
+    }
+
+    pub(super) fn token_work(
+        &self,
+        work: Work,
+        once: Option<&IdempotencyKey>,
+    ) -> Result<Once<TokenRecord>> {
+        let r = self.send(None, &Actor::new("admin"), work, once)?;
+        match r.value {
+            Done::Token(t) => Ok(Once {
+                value: t,
+                replayed: r.replayed,
+            }),
+            _ => Err(mismatched()),
+        }
+    }
+
+    pub(super) fn add_listener(&self, listener: CommitListener) {
+        if let Ok(mut l) = self.shared.listeners.write() {
+            l.0.push(listener);
+        }
+    }
+}
+
+fn mismatched() -> Error {
+    Error::Storage("mismatched reply".into())
 }

@@ -8,17 +8,18 @@ use std::sync::{Arc, OnceLock};
 use redb::{ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable};
 use serde::de::DeserializeOwned;
 
-use super::RedbStore;
 use super::apply::TenantRecord;
 use super::tables::{K, T, prefix_end, trailing_id};
 use super::tx::decode;
+use super::{RedbStore, Work};
 use crate::model::{
     Actor, Customer, CustomerId, Deal, DealId, Email, Event, Interaction, InteractionId, Phone,
-    Pipeline, PipelineId, PipelineReport, ReportBuilder, StageId, Tenant, TenantInput, TenantSlug,
-    Timestamp,
+    Pipeline, PipelineId, PipelineReport, ReportBuilder, StageId, Tenant, TenantInput, TenantPatch,
+    TenantSlug, Timestamp,
 };
 use crate::store::{
-    Cursor, CustomerFilter, Inconsistency, Op, Output, Page, PageRequest, Stats, Store, TenantStats,
+    CommitListener, Cursor, CustomerFilter, IdempotencyKey, Inconsistency, Once, Op, Output, Page,
+    PageRequest, Stats, Store, TenantStats, TokenRecord,
 };
 use crate::{Error, Result};
 
@@ -261,7 +262,7 @@ impl RedbStore {
 
 impl Store for RedbStore {
     fn create_tenant(&self, input: TenantInput, actor: &Actor) -> Result<Tenant> {
-        self.new_tenant(input, actor)
+        self.new_tenant(input, actor, None).map(|o| o.value)
     }
 
     fn tenant(&self, slug: &TenantSlug) -> Result<Option<Tenant>> {
@@ -285,7 +286,8 @@ impl Store for RedbStore {
     }
 
     fn write(&self, tenant: &TenantSlug, actor: &Actor, ops: Vec<Op>) -> Result<Vec<Output>> {
-        self.write_atomic(tenant, actor, ops)
+        self.write_outputs(tenant, actor, ops, None)
+            .map(|o| o.value)
     }
 
     fn write_each(
@@ -560,6 +562,71 @@ impl Store for RedbStore {
             .and_then(|b| b.as_slice().try_into().ok())
             .map(u64::from_be_bytes)
             .unwrap_or(0))
+    }
+
+    fn update_tenant(
+        &self,
+        slug: &TenantSlug,
+        actor: &Actor,
+        patch: TenantPatch,
+    ) -> Result<Tenant> {
+        self.change_tenant(slug, actor, patch)
+    }
+
+    fn delete_tenant(&self, slug: &TenantSlug, actor: &Actor) -> Result<()> {
+        self.remove_tenant(slug, actor)
+    }
+
+    fn create_tenant_once(
+        &self,
+        input: TenantInput,
+        actor: &Actor,
+        key: &IdempotencyKey,
+    ) -> Result<Once<Tenant>> {
+        self.new_tenant(input, actor, Some(key))
+    }
+
+    fn write_once(
+        &self,
+        tenant: &TenantSlug,
+        actor: &Actor,
+        ops: Vec<Op>,
+        key: &IdempotencyKey,
+    ) -> Result<Once<Vec<Output>>> {
+        self.write_outputs(tenant, actor, ops, Some(key))
+    }
+
+    fn create_token(
+        &self,
+        token: TokenRecord,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Once<TokenRecord>> {
+        self.token_work(Work::CreateToken(token), key)
+    }
+
+    fn token(&self, id: &str) -> Result<Option<TokenRecord>> {
+        let txn = self.read()?;
+        get_as(txn.table(T::Tokens)?, T::Tokens, id.as_bytes())
+    }
+
+    fn tokens(&self) -> Result<Vec<TokenRecord>> {
+        let txn = self.read()?;
+        txn.table(T::Tokens)?
+            .iter()?
+            .map(|r| {
+                let (_, v) = r?;
+                decode(T::Tokens, v.value())
+            })
+            .collect()
+    }
+
+    fn revoke_token(&self, id: &str) -> Result<TokenRecord> {
+        self.token_work(Work::RevokeToken(id.to_owned()), None)
+            .map(|o| o.value)
+    }
+
+    fn on_commit(&self, listener: CommitListener) {
+        self.add_listener(listener);
     }
 
     fn check(&self) -> Result<Vec<Inconsistency>> {

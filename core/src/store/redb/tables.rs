@@ -95,6 +95,10 @@ tables! {
     IdxScoreRank = "idx_score_rank",
     /// t + plugin id + 0 + segment + 0 + customer -> () for segment members.
     IdxSegmentMembers = "idx_segment_members",
+    /// token id -> TokenRecord (global: admin tokens and every tenant's keys).
+    Tokens = "tokens",
+    /// t (0 for requests outside a tenant) + client key -> IdempotencyRecord.
+    Idempotency = "idempotency",
 }
 
 impl T {
@@ -117,6 +121,46 @@ impl T {
         T::IdxScoreRank,
         T::IdxSegmentMembers,
     ];
+}
+
+impl T {
+    /// Whether every key of the table starts with a tenant number, so that deleting a tenant
+    /// deletes its key range here. Exhaustive on purpose: a new table must say which it is.
+    pub(crate) const fn tenant_scoped(self) -> bool {
+        match self {
+            T::Meta | T::Tenants | T::Tokens | T::Plugins | T::PluginBytes => false,
+            T::Heads
+            | T::Events
+            | T::Customers
+            | T::Interactions
+            | T::Pipelines
+            | T::Deals
+            | T::IdxEmail
+            | T::IdxPhone
+            | T::IdxExternal
+            | T::IdxTag
+            | T::IdxLifecycle
+            | T::IdxOwner
+            | T::IdxOrg
+            | T::IdxName
+            | T::IdxTimeline
+            | T::IdxInteractionExt
+            | T::IdxDue
+            | T::IdxPipelineName
+            | T::IdxDealStage
+            | T::IdxCustomerDeals
+            | T::Idempotency
+            | T::Enablements
+            | T::Cursors
+            | T::Health
+            | T::Models
+            | T::Deliveries
+            | T::Scores
+            | T::Segments
+            | T::IdxScoreRank
+            | T::IdxSegmentMembers => true,
+        }
+    }
 }
 
 pub(crate) const SEP: u8 = 0;

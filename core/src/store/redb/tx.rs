@@ -125,6 +125,25 @@ impl<'txn> Tx<'txn> {
         Ok(())
     }
 
+    /// Removes every entry whose key starts with `prefix`, without an undo record: only for work
+    /// that cannot fail after it starts purging. A storage error poisons the transaction.
+    pub(crate) fn purge_prefix(&mut self, t: T, prefix: &[u8]) -> Result<()> {
+        let table = &mut self.tables[t as usize];
+        let r = match prefix_end(prefix) {
+            Some(end) => table.retain_in::<&[u8], _>(prefix..end.as_slice(), |_, _| false),
+            None => table.retain_in::<&[u8], _>(prefix.., |_, _| false),
+        };
+        if r.is_err() {
+            self.poisoned = true;
+        }
+        Ok(r?)
+    }
+
+    /// Drops a tenant's pending event head, so a deleted tenant's head is not written back.
+    pub(crate) fn forget_head(&mut self, tenant: u32) {
+        self.heads.remove(&tenant);
+    }
+
     /// Keys and values of every entry whose key starts with `prefix`, in key order.
     pub(crate) fn scan(&self, t: T, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let table = self.table(t);

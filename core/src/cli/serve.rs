@@ -1,0 +1,128 @@
+//! `kith serve`: settings from flags, then environment variables, then an optional TOML file
+//! (`--config kith.toml`), then defaults. The file's keys:
+//!
+//! ```toml
+//! listen = "127.0.0.1:8080"      # address to listen on (port 0: any free port)
+//! data_dir = "./kith-data"       # the data directory (the global --data-dir / KITH_DATA_DIR win)
+//! request_timeout_secs = 30      # answer 408 after this long
+//! json_limit_bytes = 1048576     # largest JSON body
+//! max_wait_secs = 60             # longest event long-poll `wait`
+//! ```
+//!
+//! The admin token is never in the file: on the first start with no admin token, one is created
+//! and printed once on stdout (`admin token: kith_...`); `KITH_ADMIN_TOKEN` supplies one instead.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::{Exit, open};
+use crate::http::HttpConfig;
+use crate::service::tokens;
+
+#[derive(Debug, clap::Args)]
+pub(super) struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "KITH_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// A TOML settings file (keys: listen, data_dir, request_timeout_secs, json_limit_bytes,
+    /// max_wait_secs).
+    #[arg(long, env = "KITH_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Seconds before a request is answered with 408 [default: 30].
+    #[arg(long, env = "KITH_REQUEST_TIMEOUT", value_name = "SECS")]
+    request_timeout: Option<u64>,
+    /// Largest JSON request body in bytes [default: 1048576].
+    #[arg(long, env = "KITH_JSON_LIMIT", value_name = "BYTES")]
+    json_limit: Option<usize>,
+}
+
+/// The settings file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    request_timeout_secs: Option<u64>,
+    json_limit_bytes: Option<usize>,
+    max_wait_secs: Option<u64>,
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileSettings> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    toml::from_str(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: {} (keys: listen, data_dir, request_timeout_secs, json_limit_bytes, max_wait_secs)",
+            path.display(),
+            e.message()
+        )
+    })
+}
+
+/// Runs the server. `dir` is the data directory from the command line, `None` when it was left at
+/// its default (the settings file may then choose it).
+pub(super) fn run(
+    args: &ServeArgs,
+    dir: Option<&Path>,
+    default_dir: &Path,
+) -> anyhow::Result<Exit> {
+    let file = match &args.config {
+        Some(p) => read_file(p)?,
+        None => FileSettings::default(),
+    };
+    let dir = dir
+        .map(Path::to_path_buf)
+        .or(file.data_dir.clone())
+        .unwrap_or_else(|| default_dir.to_path_buf());
+    let listen = args
+        .listen
+        .or(file.listen)
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+    let defaults = HttpConfig::default();
+    let env_admin = match std::env::var("KITH_ADMIN_TOKEN") {
+        Ok(t) if !t.is_empty() => Some(tokens::check_operator_token(&t)?),
+        _ => None,
+    };
+    let config = HttpConfig {
+        json_limit: args
+            .json_limit
+            .or(file.json_limit_bytes)
+            .unwrap_or(defaults.json_limit),
+        request_timeout: args
+            .request_timeout
+            .or(file.request_timeout_secs)
+            .map_or(defaults.request_timeout, Duration::from_secs),
+        max_wait: file
+            .max_wait_secs
+            .map_or(defaults.max_wait, Duration::from_secs),
+        env_admin,
+    };
+    let store = Arc::new(open(&dir)?);
+    if config.env_admin.is_none()
+        && let Some(token) = tokens::bootstrap_admin(store.as_ref())?
+    {
+        println!("admin token: {token}");
+        eprintln!(
+            "created the first admin token (printed on stdout above): store it now, it is not shown again"
+        );
+    }
+    // Plugins follow the event log while the server runs; a batch cut short by shutdown is
+    // simply processed again on the next start (its cursor never moved).
+    let host = crate::service::plugins::PluginHost::open(
+        Arc::clone(&store),
+        crate::service::plugins::HostConfig::with_cache(dir.join("plugin-cache")),
+    )?;
+    let dispatcher = host.spawn_dispatcher();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(crate::http::serve(store, listen, config, |addr| {
+        eprintln!("kith listening on http://{addr}");
+    }))?;
+    dispatcher.stop();
+    Ok(Exit::Ok)
+}

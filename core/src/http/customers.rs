@@ -1,0 +1,266 @@
+//! `/v1/tenants/{tenant}/customers`: create, get, update (`If-Match`), erase, search, merge,
+//! timeline.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+
+use super::auth::{TenantRead, TenantWrite};
+use super::error::{ApiError, ApiResult};
+use super::extract::{
+    ApiJson, ApiQuery, Create, IfMatch, PageBody, Params, created, invalid_query, json, no_content,
+    page_request, versioned,
+};
+use super::{AppState, Routes};
+use crate::model::{CustomerId, CustomerInput, CustomerPatch, Email, LifecycleStage, Phone, Tag};
+use crate::service::customers::{self, CustomerQuery};
+use crate::store::CustomerFilter;
+
+/// The customer routes.
+pub fn routes() -> Routes {
+    Routes::new()
+        .post("/v1/tenants/{tenant}/customers", create)
+        .get("/v1/tenants/{tenant}/customers", search)
+        .get("/v1/tenants/{tenant}/customers/{id}", get)
+        .patch("/v1/tenants/{tenant}/customers/{id}", update)
+        .delete("/v1/tenants/{tenant}/customers/{id}", erase)
+        .post("/v1/tenants/{tenant}/customers/{id}/merge", merge)
+        .get("/v1/tenants/{tenant}/customers/{id}/timeline", timeline)
+}
+
+/// Create a customer.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/customers", tag = "customers",
+    params(("tenant" = String, Path, description = "Tenant slug"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Replays the first result on a retry")),
+    request_body(content = Object, description = "CustomerInput"),
+    responses((status = 201, description = "The customer, with its ETag"),
+        (status = 409, description = "duplicate", body = super::Problem),
+        (status = 422, description = "invalid_input", body = super::Problem)))]
+pub async fn create(
+    State(state): State<AppState>,
+    t: TenantWrite,
+    req: Create<CustomerInput>,
+) -> ApiResult<Response> {
+    let actor = t.actor();
+    let tenant = t.tenant.clone();
+    let once = state
+        .run(move |s| customers::create(s, &tenant, &actor, req.body, req.key.as_ref()))
+        .await?;
+    let c = once.value;
+    let location = format!("/v1/tenants/{}/customers/{}", t.tenant, c.id);
+    Ok(created(&c, &location, Some(c.version), once.replayed))
+}
+
+/// Search parameters: at most one filter (none lists all, oldest first).
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CustomerSearch {
+    /// Exact email (normalized).
+    pub email: Option<String>,
+    /// Exact phone, international format.
+    pub phone: Option<String>,
+    /// External id's source (with `external_id`).
+    pub external_source: Option<String>,
+    /// External id (with `external_source`).
+    pub external_id: Option<String>,
+    /// A tag.
+    pub tag: Option<String>,
+    /// A lifecycle stage.
+    pub lifecycle: Option<String>,
+    /// An owner.
+    pub owner: Option<String>,
+    /// Members of this organization (its id).
+    pub organization: Option<String>,
+    /// Display names starting with this (case-insensitive), by name.
+    pub name_prefix: Option<String>,
+    /// Emails starting with this, by email.
+    pub email_prefix: Option<String>,
+    /// Page size (1 to 1000, default 50).
+    pub limit: Option<usize>,
+    /// The previous page's `next_cursor`.
+    pub cursor: Option<String>,
+}
+
+impl CustomerSearch {
+    fn query(&self) -> ApiResult<CustomerQuery> {
+        let mut found: Vec<CustomerQuery> = Vec::new();
+        if let Some(e) = &self.email {
+            found.push(CustomerQuery::Email(
+                Email::parse("email", e).map_err(invalid_query)?,
+            ));
+        }
+        if let Some(p) = &self.phone {
+            found.push(CustomerQuery::Phone(
+                Phone::parse("phone", p, None).map_err(invalid_query)?,
+            ));
+        }
+        match (&self.external_source, &self.external_id) {
+            (Some(source), Some(id)) => found.push(CustomerQuery::ExternalId {
+                source: source.clone(),
+                id: id.clone(),
+            }),
+            (None, None) => {}
+            _ => {
+                return Err(ApiError::field(
+                    "invalid_query",
+                    "external_id",
+                    "external_source and external_id together",
+                ));
+            }
+        }
+        if let Some(t) = &self.tag {
+            let tag = Tag::parse("tag", t).map_err(invalid_query)?;
+            found.push(CustomerQuery::List(CustomerFilter::Tag(tag)));
+        }
+        if let Some(l) = &self.lifecycle {
+            let l = LifecycleStage::parse("lifecycle", l).map_err(invalid_query)?;
+            found.push(CustomerQuery::List(CustomerFilter::Lifecycle(l)));
+        }
+        if let Some(o) = &self.owner {
+            found.push(CustomerQuery::List(CustomerFilter::Owner(
+                o.trim().to_owned(),
+            )));
+        }
+        if let Some(o) = &self.organization {
+            let id = CustomerId::parse("organization", o).map_err(invalid_query)?;
+            found.push(CustomerQuery::List(CustomerFilter::Organization(id)));
+        }
+        if let Some(p) = &self.name_prefix {
+            found.push(CustomerQuery::List(CustomerFilter::NamePrefix(p.clone())));
+        }
+        if let Some(p) = &self.email_prefix {
+            let p = p.trim().to_owned();
+            found.push(CustomerQuery::List(CustomerFilter::EmailPrefix(p)));
+        }
+        if found.len() > 1 {
+            return Err(ApiError::field(
+                "invalid_query",
+                "query",
+                "at most one filter (email, phone, external id, tag, lifecycle, owner, organization, name_prefix or email_prefix)",
+            ));
+        }
+        Ok(found
+            .pop()
+            .unwrap_or(CustomerQuery::List(CustomerFilter::All)))
+    }
+}
+
+/// List or search customers.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/customers", tag = "customers",
+    params(("tenant" = String, Path, description = "Tenant slug"), CustomerSearch),
+    responses((status = 200, description = "A page of customers"),
+        (status = 400, description = "invalid_query or bad_cursor", body = super::Problem)))]
+pub async fn search(
+    State(state): State<AppState>,
+    t: TenantRead,
+    ApiQuery(q): ApiQuery<CustomerSearch>,
+) -> ApiResult<Response> {
+    let query = q.query()?;
+    let page = page_request(q.limit, q.cursor.as_deref())?;
+    let page = state
+        .run(move |s| customers::search(s, &t.tenant, &query, &page))
+        .await?;
+    Ok(json(StatusCode::OK, &PageBody::from(page)))
+}
+
+/// Get a customer, with its version as ETag.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/customers/{id}", tag = "customers",
+    params(("tenant" = String, Path, description = "Tenant slug"), ("id" = String, Path, description = "Customer id")),
+    responses((status = 200, description = "The customer"), (status = 404, description = "not_found", body = super::Problem)))]
+pub async fn get(
+    State(state): State<AppState>,
+    t: TenantRead,
+    params: Params,
+) -> ApiResult<Response> {
+    let id: CustomerId = params.id("id", "customer")?;
+    let c = state.run(move |s| customers::get(s, &t.tenant, id)).await?;
+    Ok(versioned(StatusCode::OK, &c, c.version))
+}
+
+/// Change a customer; with `If-Match`, only if it is still at that version (else 412).
+#[utoipa::path(patch, path = "/v1/tenants/{tenant}/customers/{id}", tag = "customers",
+    params(("tenant" = String, Path, description = "Tenant slug"), ("id" = String, Path, description = "Customer id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag from a GET")),
+    request_body(content = Object, description = "CustomerPatch (null clears a field)"),
+    responses((status = 200, description = "The customer"), (status = 412, description = "version_conflict", body = super::Problem)))]
+pub async fn update(
+    State(state): State<AppState>,
+    t: TenantWrite,
+    params: Params,
+    IfMatch(version): IfMatch,
+    ApiJson(patch): ApiJson<CustomerPatch>,
+) -> ApiResult<Response> {
+    let id: CustomerId = params.id("id", "customer")?;
+    let actor = t.actor();
+    let c = state
+        .run(move |s| customers::update(s, &t.tenant, &actor, id, version, patch))
+        .await?;
+    Ok(versioned(StatusCode::OK, &c, c.version))
+}
+
+/// Erase a customer with their interactions and deals (right to erasure).
+#[utoipa::path(delete, path = "/v1/tenants/{tenant}/customers/{id}", tag = "customers",
+    params(("tenant" = String, Path, description = "Tenant slug"), ("id" = String, Path, description = "Customer id")),
+    responses((status = 204, description = "Erased")))]
+pub async fn erase(
+    State(state): State<AppState>,
+    t: TenantWrite,
+    params: Params,
+) -> ApiResult<Response> {
+    let id: CustomerId = params.id("id", "customer")?;
+    let actor = t.actor();
+    state
+        .run(move |s| customers::erase(s, &t.tenant, &actor, id))
+        .await?;
+    Ok(no_content())
+}
+
+/// The duplicate to merge into the customer in the path.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MergeRequest {
+    /// The duplicate's id; it is removed and its history moves to the survivor.
+    #[schema(value_type = String)]
+    pub duplicate: CustomerId,
+}
+
+/// Merge a duplicate into this customer, which keeps both histories.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/customers/{id}/merge", tag = "customers",
+    params(("tenant" = String, Path, description = "Tenant slug"), ("id" = String, Path, description = "The surviving customer's id"),
+        ("If-Match" = Option<String>, Header, description = "The survivor's ETag")),
+    request_body = MergeRequest,
+    responses((status = 200, description = "The merged survivor")))]
+pub async fn merge(
+    State(state): State<AppState>,
+    t: TenantWrite,
+    params: Params,
+    IfMatch(version): IfMatch,
+    ApiJson(req): ApiJson<MergeRequest>,
+) -> ApiResult<Response> {
+    let id: CustomerId = params.id("id", "customer")?;
+    let actor = t.actor();
+    let c = state
+        .run(move |s| customers::merge(s, &t.tenant, &actor, id, req.duplicate, version))
+        .await?;
+    Ok(versioned(StatusCode::OK, &c, c.version))
+}
+
+/// A customer's interactions, newest first.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/customers/{id}/timeline", tag = "interactions",
+    params(("tenant" = String, Path, description = "Tenant slug"), ("id" = String, Path, description = "Customer id"), super::extract::Paging),
+    responses((status = 200, description = "A page of interactions")))]
+pub async fn timeline(
+    State(state): State<AppState>,
+    t: TenantRead,
+    params: Params,
+    ApiQuery(q): ApiQuery<super::extract::Paging>,
+) -> ApiResult<Response> {
+    let id: CustomerId = params.id("id", "customer")?;
+    let page = q.request()?;
+    let page = state
+        .run(move |s| customers::timeline(s, &t.tenant, id, &page))
+        .await?;
+    Ok(json(StatusCode::OK, &PageBody::from(page)))
+}

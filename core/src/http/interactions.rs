@@ -1,0 +1,126 @@
+//! `/v1/tenants/{tenant}/interactions` and due tasks: log, get, change status, list due work.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+
+use super::auth::{TenantRead, TenantWrite};
+use super::error::ApiResult;
+use super::extract::{
+    ApiJson, ApiQuery, Create, PageBody, Params, created, invalid_query, json, page_request,
+    versioned,
+};
+use super::{AppState, Routes};
+use crate::model::{InteractionId, InteractionInput, TaskStatus, Timestamp};
+use crate::service::interactions;
+
+/// The interaction routes.
+pub fn routes() -> Routes {
+    Routes::new()
+        .post("/v1/tenants/{tenant}/interactions", log)
+        .get("/v1/tenants/{tenant}/interactions/{id}", get)
+        .patch("/v1/tenants/{tenant}/interactions/{id}", set_status)
+        .get("/v1/tenants/{tenant}/tasks/due", due)
+}
+
+/// Log an interaction. An external id seen before returns the stored one with 200.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/interactions", tag = "interactions",
+    params(("tenant" = String, Path, description = "Tenant slug"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Replays the first result on a retry")),
+    request_body(content = Object, description = "InteractionInput"),
+    responses((status = 201, description = "Logged"), (status = 200, description = "Already stored under its external id")))]
+pub async fn log(
+    State(state): State<AppState>,
+    t: TenantWrite,
+    req: Create<InteractionInput>,
+) -> ApiResult<Response> {
+    let actor = t.actor();
+    let tenant = t.tenant.clone();
+    let once = state
+        .run(move |s| interactions::log(s, &tenant, &actor, req.body, req.key.as_ref()))
+        .await?;
+    let i = &once.value.interaction;
+    if !once.value.created {
+        return Ok(versioned(StatusCode::OK, i, i.version));
+    }
+    let location = format!("/v1/tenants/{}/interactions/{}", t.tenant, i.id);
+    Ok(created(i, &location, Some(i.version), once.replayed))
+}
+
+/// Get an interaction.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/interactions/{id}", tag = "interactions",
+    params(("tenant" = String, Path, description = "Tenant slug"), ("id" = String, Path, description = "Interaction id")),
+    responses((status = 200, description = "The interaction"), (status = 404, description = "not_found", body = super::Problem)))]
+pub async fn get(
+    State(state): State<AppState>,
+    t: TenantRead,
+    params: Params,
+) -> ApiResult<Response> {
+    let id: InteractionId = params.id("id", "interaction")?;
+    let i = state
+        .run(move |s| interactions::get(s, &t.tenant, id))
+        .await?;
+    Ok(versioned(StatusCode::OK, &i, i.version))
+}
+
+/// A new status for a task or ticket.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatusChange {
+    /// `open`, `in-progress`, `done` or `cancelled`.
+    #[schema(value_type = String)]
+    pub status: TaskStatus,
+}
+
+/// Change the status of a task or ticket.
+#[utoipa::path(patch, path = "/v1/tenants/{tenant}/interactions/{id}", tag = "interactions",
+    params(("tenant" = String, Path, description = "Tenant slug"), ("id" = String, Path, description = "Interaction id")),
+    request_body = StatusChange,
+    responses((status = 200, description = "The interaction")))]
+pub async fn set_status(
+    State(state): State<AppState>,
+    t: TenantWrite,
+    params: Params,
+    ApiJson(change): ApiJson<StatusChange>,
+) -> ApiResult<Response> {
+    let id: InteractionId = params.id("id", "interaction")?;
+    let actor = t.actor();
+    let i = state
+        .run(move |s| interactions::set_status(s, &t.tenant, &actor, id, change.status))
+        .await?;
+    Ok(versioned(StatusCode::OK, &i, i.version))
+}
+
+/// Which due work to list.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DueQuery {
+    /// Due at or before this time (RFC 3339; default now).
+    pub until: Option<String>,
+    /// Page size (1 to 1000, default 50).
+    pub limit: Option<usize>,
+    /// The previous page's `next_cursor`.
+    pub cursor: Option<String>,
+}
+
+/// Open tasks and tickets due by `until`, earliest first.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/tasks/due", tag = "interactions",
+    params(("tenant" = String, Path, description = "Tenant slug"), DueQuery),
+    responses((status = 200, description = "A page of interactions")))]
+pub async fn due(
+    State(state): State<AppState>,
+    t: TenantRead,
+    ApiQuery(q): ApiQuery<DueQuery>,
+) -> ApiResult<Response> {
+    let until = match &q.until {
+        Some(u) => Timestamp::parse("until", u).map_err(invalid_query)?,
+        None => Timestamp::now(),
+    };
+    let page = page_request(q.limit, q.cursor.as_deref())?;
+    let page = state
+        .run(move |s| interactions::due(s, &t.tenant, until, &page))
+        .await?;
+    Ok(json(StatusCode::OK, &PageBody::from(page)))
+}

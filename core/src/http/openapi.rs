@@ -1,0 +1,46 @@
+//! The OpenAPI 3.1 document, generated from the handlers' `#[utoipa::path]` annotations. A test
+//! checks that every route of the router is in it.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{customers, deals, events, interactions, ops, pipelines, tenants, tokens};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Kith admin API", description = "Tenants, customers, interactions, pipelines, deals and events. Errors are RFC 9457 problem+json with a stable `code`."),
+    paths(
+        ops::healthz, ops::readyz, ops::metrics, ops::openapi,
+        tenants::create, tenants::list, tenants::get, tenants::update, tenants::delete,
+        tokens::create, tokens::list, tokens::revoke,
+        customers::create, customers::search, customers::get, customers::update, customers::erase,
+        customers::merge, customers::timeline,
+        interactions::log, interactions::get, interactions::set_status, interactions::due,
+        pipelines::create, pipelines::list, pipelines::get, pipelines::update, pipelines::delete,
+        pipelines::reorder, pipelines::report, pipelines::deals_of,
+        deals::create, deals::get, deals::update, deals::move_to,
+        events::list,
+    ),
+    components(schemas(super::Problem)),
+    modifiers(&Bearer),
+    security(("bearer" = [])),
+)]
+struct ApiDoc;
+
+struct Bearer;
+
+impl Modify for Bearer {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        if let Some(c) = doc.components.as_mut() {
+            c.add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            );
+        }
+    }
+}
+
+/// The document.
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}

@@ -1,0 +1,376 @@
+//! Customers over HTTP: create with idempotency, ETag and If-Match, search by every filter,
+//! erasure, merge.
+
+mod http_support;
+
+use http_support::Api;
+use serde_json::json;
+
+async fn setup() -> (Api, String) {
+    let api = Api::new();
+    api.tenant("acme").await;
+    let key = api.key("acme", false).await;
+    (api, key)
+}
+
+#[tokio::test]
+async fn create_get_and_update_with_if_match_and_a_stale_etag_is_412() {
+    let (api, key) = setup().await;
+    let r = api
+        .call(
+            "POST",
+            "/v1/tenants/acme/customers",
+            Some(&key),
+            Some(json!({ "first_name": "Ada", "email": "ada@EXAMPLE.com", "city": "London" })),
+        )
+        .await;
+    assert_eq!(r.header("etag"), Some("\"1\""));
+    let c = r.ok(201);
+    let id = c["id"].as_str().unwrap();
+    let path = format!("/v1/tenants/acme/customers/{id}");
+    assert_eq!(r.header("location"), Some(path.as_str()));
+    assert_eq!(c["email"], "ada@example.com");
+
+    let got = api.call("GET", &path, Some(&key), None).await;
+    assert_eq!(got.header("etag"), Some("\"1\""));
+    assert_eq!(got.ok(200), c);
+
+    let r = api
+        .call_with(
+            "PATCH",
+            &path,
+            Some(&key),
+            Some(json!({ "last_name": "Lovelace", "city": null })),
+            &[("if-match", "\"1\"")],
+        )
+        .await;
+    assert_eq!(r.header("etag"), Some("\"2\""));
+    let c2 = r.ok(200);
+    assert_eq!(c2["name"], "Ada Lovelace");
+    assert_eq!(
+        c2["location"]["city"],
+        serde_json::Value::Null,
+        "null clears a field"
+    );
+
+    let seq = api.last_seq("acme");
+    let r = api
+        .call_with(
+            "PATCH",
+            &path,
+            Some(&key),
+            Some(json!({ "owner": "ann" })),
+            &[("if-match", "\"1\"")],
+        )
+        .await;
+    let body = r.problem(412, "version_conflict");
+    assert!(body["detail"].as_str().unwrap().contains("version 2"));
+    assert_eq!(api.last_seq("acme"), seq, "a stale update writes nothing");
+    // Weak and wildcard tags are accepted.
+    api.call_with(
+        "PATCH",
+        &path,
+        Some(&key),
+        Some(json!({ "owner": "ann" })),
+        &[("if-match", "W/\"2\"")],
+    )
+    .await
+    .ok(200);
+    api.call_with(
+        "PATCH",
+        &path,
+        Some(&key),
+        Some(json!({ "owner": "ben" })),
+        &[("if-match", "*")],
+    )
+    .await
+    .ok(200);
+    // Without If-Match the change applies to the current version.
+    let c = api
+        .call(
+            "PATCH",
+            &path,
+            Some(&key),
+            Some(json!({ "add_tags": ["vip"] })),
+        )
+        .await
+        .ok(200);
+    assert_eq!(c["version"], 5);
+    // A duplicate email is a 409 naming the holder.
+    let other = api
+        .customer("acme", &key, json!({ "email": "bob@example.com" }))
+        .await;
+    let r = api
+        .call(
+            "PATCH",
+            &format!(
+                "/v1/tenants/acme/customers/{}",
+                other["id"].as_str().unwrap()
+            ),
+            Some(&key),
+            Some(json!({ "email": "ada@example.com" })),
+        )
+        .await;
+    let body = r.problem(409, "duplicate");
+    assert!(body["detail"].as_str().unwrap().contains(id));
+}
+
+#[tokio::test]
+async fn a_retried_create_with_the_same_idempotency_key_writes_nothing_new() {
+    let (api, key) = setup().await;
+    let body = json!({ "email": "ada@example.com" });
+    let send = |body: serde_json::Value, k: &'static str| {
+        let key = key.clone();
+        let api = &api;
+        async move {
+            api.call_with(
+                "POST",
+                "/v1/tenants/acme/customers",
+                Some(&key),
+                Some(body),
+                &[("idempotency-key", k)],
+            )
+            .await
+        }
+    };
+    let first = send(body.clone(), "req-1").await;
+    assert_eq!(first.header("idempotent-replayed"), None);
+    let first_body = first.ok(201);
+    let seq = api.last_seq("acme");
+    let again = send(body.clone(), "req-1").await;
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.ok(201), first_body);
+    assert_eq!(api.last_seq("acme"), seq, "the replay wrote nothing");
+    send(json!({ "email": "bob@example.com" }), "req-1")
+        .await
+        .problem(422, "idempotency_key_reused");
+    // Without a key, the same body is a second request: a duplicate.
+    api.call("POST", "/v1/tenants/acme/customers", Some(&key), Some(body))
+        .await
+        .problem(409, "duplicate");
+    assert_eq!(api.last_seq("acme"), seq);
+    let list = api
+        .call("GET", "/v1/tenants/acme/customers", Some(&key), None)
+        .await
+        .ok(200);
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn search_by_every_filter_and_page_through_the_results() {
+    let (api, key) = setup().await;
+    let org = api
+        .customer(
+            "acme",
+            &key,
+            json!({ "kind": "organization", "name": "Acme Ltd" }),
+        )
+        .await;
+    let org_id = org["id"].as_str().unwrap();
+    let ada = api
+        .customer(
+            "acme",
+            &key,
+            json!({ "first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com",
+                    "phone": "+44 20 7946 0000", "tags": ["vip"], "owner": "ann",
+                    "lifecycle": "customer", "organization": org_id,
+                    "external_ids": [{ "source": "shop", "id": "42" }] }),
+        )
+        .await;
+    for i in 0..4 {
+        api.customer(
+            "acme",
+            &key,
+            json!({ "name": format!("Adam {i}"), "email": format!("adam{i}@example.org") }),
+        )
+        .await;
+    }
+    let ids = |q: &str| {
+        let key = key.clone();
+        let api = &api;
+        let q = q.to_owned();
+        async move {
+            let r = api
+                .call(
+                    "GET",
+                    &format!("/v1/tenants/acme/customers?{q}"),
+                    Some(&key),
+                    None,
+                )
+                .await
+                .ok(200);
+            r["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["id"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    let ada_id = ada["id"].as_str().unwrap().to_owned();
+    for q in [
+        "email=ada@Example.COM",
+        "phone=%2B442079460000",
+        "external_source=shop&external_id=42",
+        "tag=VIP",
+        "lifecycle=customer",
+        "owner=ann",
+        &format!("organization={org_id}"),
+        "name_prefix=ada%20l",
+        "email_prefix=ada@",
+    ] {
+        assert_eq!(ids(q).await, vec![ada_id.clone()], "{q}");
+    }
+    assert!(ids("email=nobody@example.com").await.is_empty());
+    assert_eq!(ids("name_prefix=adam").await.len(), 4);
+    // Paging: 6 customers, 4 per page.
+    let mut seen = Vec::new();
+    let mut url = "/v1/tenants/acme/customers?limit=4".to_owned();
+    loop {
+        let page = api.call("GET", &url, Some(&key), None).await.ok(200);
+        seen.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["id"].clone()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(c) => url = format!("/v1/tenants/acme/customers?limit=4&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 6);
+}
+
+#[tokio::test]
+async fn erasure_removes_the_customer_and_their_history() {
+    let (api, key) = setup().await;
+    let c = api
+        .customer("acme", &key, json!({ "email": "ada@example.com" }))
+        .await;
+    let id = c["id"].as_str().unwrap();
+    api.call(
+        "POST",
+        "/v1/tenants/acme/interactions",
+        Some(&key),
+        Some(json!({ "customer": id, "channel": "email", "kind": "note", "body": "secret" })),
+    )
+    .await
+    .ok(201);
+    let path = format!("/v1/tenants/acme/customers/{id}");
+    let r = api.call("DELETE", &path, Some(&key), None).await;
+    assert_eq!(r.status.as_u16(), 204);
+    api.call("GET", &path, Some(&key), None)
+        .await
+        .problem(404, "not_found");
+    api.call("GET", &format!("{path}/timeline"), Some(&key), None)
+        .await
+        .problem(404, "not_found");
+    api.call("DELETE", &path, Some(&key), None)
+        .await
+        .problem(404, "not_found");
+    let events = api
+        .call("GET", "/v1/tenants/acme/events", Some(&key), None)
+        .await
+        .ok(200);
+    let last = events["items"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["kind"], "customer-erased");
+    assert!(!events.to_string().contains("secret"));
+}
+
+#[tokio::test]
+async fn merge_keeps_both_histories_under_the_survivor_with_one_event() {
+    let (api, key) = setup().await;
+    let a = api
+        .customer(
+            "acme",
+            &key,
+            json!({ "first_name": "Ada", "email": "ada@example.com", "tags": ["vip"] }),
+        )
+        .await;
+    let b = api
+        .customer("acme", &key, json!({ "last_name": "Lovelace", "email": "ada@work.example", "phone": "+1 212 555 0100" }))
+        .await;
+    let (aid, bid) = (a["id"].as_str().unwrap(), b["id"].as_str().unwrap());
+    for (who, subject) in [(aid, "one"), (bid, "two")] {
+        api.call(
+            "POST",
+            "/v1/tenants/acme/interactions",
+            Some(&key),
+            Some(
+                json!({ "customer": who, "channel": "email", "kind": "email", "subject": subject }),
+            ),
+        )
+        .await
+        .ok(201);
+    }
+    let path = format!("/v1/tenants/acme/customers/{aid}/merge");
+    let seq = api.last_seq("acme");
+    api.call_with(
+        "POST",
+        &path,
+        Some(&key),
+        Some(json!({ "duplicate": bid })),
+        &[("if-match", "\"7\"")],
+    )
+    .await
+    .problem(412, "version_conflict");
+    api.call("POST", &path, Some(&key), Some(json!({ "duplicate": aid })))
+        .await
+        .problem(422, "invalid_input");
+    assert_eq!(api.last_seq("acme"), seq);
+    let r = api
+        .call_with(
+            "POST",
+            &path,
+            Some(&key),
+            Some(json!({ "duplicate": bid })),
+            &[("if-match", "\"1\"")],
+        )
+        .await;
+    assert_eq!(r.header("etag"), Some("\"2\""));
+    let m = r.ok(200);
+    assert_eq!(m["name"], "Ada");
+    assert_eq!(m["last_name"], "Lovelace");
+    assert_eq!(m["phone"], "+12125550100");
+    assert_eq!(m["attributes"]["merged_email"]["text"], "ada@work.example");
+    api.call(
+        "GET",
+        &format!("/v1/tenants/acme/customers/{bid}"),
+        Some(&key),
+        None,
+    )
+    .await
+    .problem(404, "not_found");
+    let timeline = api
+        .call(
+            "GET",
+            &format!("/v1/tenants/acme/customers/{aid}/timeline"),
+            Some(&key),
+            None,
+        )
+        .await
+        .ok(200);
+    let subjects: Vec<_> = timeline["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["subject"].as_str().unwrap())
+        .collect();
+    assert_eq!(subjects.len(), 2);
+    assert!(subjects.contains(&"one") && subjects.contains(&"two"));
+    let events = api
+        .call(
+            "GET",
+            &format!("/v1/tenants/acme/events?after={seq}"),
+            Some(&key),
+            None,
+        )
+        .await
+        .ok(200);
+    let items = events["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["kind"], "customers-merged");
+    assert_eq!(items[0]["entity"]["merged"]["duplicate"], bid);
+}

@@ -1,0 +1,126 @@
+//! The event log over HTTP: reading from a sequence number, a long-poll woken by a write, and a
+//! server-sent event stream. Waiting is bounded by a test timeout, never by a sleep.
+
+mod http_support;
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::Request;
+use http_body_util::BodyExt;
+use http_support::Api;
+use serde_json::json;
+use tower::ServiceExt;
+
+const BOUND: Duration = Duration::from_secs(20);
+
+#[tokio::test]
+async fn events_page_from_a_sequence_number() {
+    let api = Api::new();
+    api.tenant("acme").await;
+    let key = api.key("acme", true).await;
+    let admin = api.admin.clone();
+    for i in 0..3 {
+        api.customer("acme", &admin, json!({ "name": format!("C{i}") }))
+            .await;
+    }
+    let r = api
+        .call(
+            "GET",
+            "/v1/tenants/acme/events?after=1&limit=2",
+            Some(&key),
+            None,
+        )
+        .await
+        .ok(200);
+    let seqs: Vec<_> = r["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, vec![2, 3]);
+    assert_eq!(r["next_after"], 3);
+    let r = api
+        .call("GET", "/v1/tenants/acme/events?after=4", Some(&key), None)
+        .await
+        .ok(200);
+    assert!(r["items"].as_array().unwrap().is_empty());
+    assert_eq!(r["next_after"], 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_poll_is_woken_by_a_write() {
+    let api = Api::new();
+    api.tenant("acme").await;
+    let key = api.key("acme", false).await;
+    let seq = api.last_seq("acme");
+    let poll = {
+        let router = api.router.clone();
+        let req = Request::get(format!("/v1/tenants/acme/events?after={seq}&wait=60s"))
+            .header("authorization", format!("Bearer {key}"))
+            .body(Body::empty())
+            .unwrap();
+        tokio::spawn(async move {
+            let r = router.oneshot(req).await.unwrap();
+            let bytes = r.into_body().collect().await.unwrap().to_bytes();
+            serde_json::from_slice::<serde_json::Value>(&bytes).unwrap()
+        })
+    };
+    let c = api.customer("acme", &key, json!({ "name": "Ada" })).await;
+    let page = tokio::time::timeout(BOUND, poll)
+        .await
+        .expect("the long-poll was not woken by the commit")
+        .unwrap();
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["kind"], "customer-created");
+    assert_eq!(items[0]["entity"]["customer"], c["id"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_sent_event_stream_follows_commits_and_resumes_after_last_event_id() {
+    let api = Api::new();
+    api.tenant("acme").await;
+    let key = api.key("acme", false).await;
+    let req = Request::get("/v1/tenants/acme/events")
+        .header("authorization", format!("Bearer {key}"))
+        .header("accept", "text/event-stream")
+        .header("last-event-id", "1")
+        .body(Body::empty())
+        .unwrap();
+    let r = api.router.clone().oneshot(req).await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(
+        r.headers().get("content-type").unwrap(),
+        "text/event-stream"
+    );
+    let mut body = r.into_body();
+    let mut seen = String::new();
+    let mut wrote = false;
+    let result = tokio::time::timeout(BOUND, async {
+        loop {
+            if seen.contains("id: 3\n") {
+                return;
+            }
+            if !wrote {
+                // The stream is open: now write, and the stream must deliver it.
+                api.customer("acme", &key, json!({ "name": "Ada" })).await;
+                api.customer("acme", &key, json!({ "name": "Bob" })).await;
+                wrote = true;
+            }
+            let frame = body.frame().await.unwrap().unwrap();
+            if let Ok(data) = frame.into_data() {
+                seen.push_str(&String::from_utf8_lossy(&data));
+            }
+        }
+    })
+    .await;
+    assert!(result.is_ok(), "stream did not deliver: {seen}");
+    assert!(
+        !seen.contains("id: 1\n"),
+        "Last-Event-ID resumes after it: {seen}"
+    );
+    assert!(seen.contains("event: event\n"));
+    assert!(seen.contains(r#""kind":"customer-created""#));
+}
