@@ -56,7 +56,7 @@ pub(super) enum PluginCommand {
         /// The tenant's configuration of the plugin, JSON (default `{}`).
         #[arg(long, value_name = "FILE.json")]
         config: Option<PathBuf>,
-        /// Instruction budget (default 10 000 000; 2 000 000 000 for the population step).
+        /// Instruction budget (default 10 000 000; 10 000 000 000 for the population step).
         #[arg(long)]
         fuel: Option<u64>,
         /// Linear memory limit in MiB (default 16; 256 for the population step).

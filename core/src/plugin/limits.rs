@@ -45,10 +45,11 @@ impl Default for Limits {
 
 impl Limits {
     /// Defaults for the population step: it receives a summary of every customer, so its input
-    /// may be 64 MiB, it gets 256 MiB of memory, 2 G fuel, 10 s and 1 MiB for the model it returns.
+    /// may be 64 MiB, it gets 256 MiB of memory, 10 G fuel, 10 s and 1 MiB for the model it returns.
+    /// (A BG/NBD + Gamma-Gamma fit over 23,570 customers uses about 2.3 G.)
     pub fn population() -> Limits {
         Limits {
-            fuel: 2_000_000_000,
+            fuel: 10_000_000_000,
             deadline: Duration::from_secs(10),
             memory_bytes: 256 * MIB,
             input_bytes: 64 * MIB,
