@@ -70,10 +70,14 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
 }
 
 /// Answers 408 when a request takes longer than the configured timeout.
+///
+/// The timer only fires on its next tick, so a response that finished after the limit but before
+/// the tick is also answered 408: the limit holds exactly, whatever the timer's granularity.
 pub async fn timeout(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
     match tokio::time::timeout(limit, next.run(req)).await {
-        Ok(r) => r,
-        Err(_) => ApiError::new(
+        Ok(r) if started.elapsed() <= limit => r,
+        _ => ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
             "request_timeout",
             format!(
