@@ -157,9 +157,7 @@ impl PluginHost {
             return Ok(p);
         }
         // Installed by another host on the same store, or evicted: load it now.
-        let bytes = self
-            .store
-            .plugin_bytes_of(hash)?
+        let bytes = crate::store::PluginStore::plugin_bytes(self.store.as_ref(), hash)?
             .ok_or_else(|| Error::not_found("plugin", hash))?;
         let plugin = self.runtime.load(&bytes)?;
         if let Ok(mut l) = self.loaded.write() {
@@ -255,12 +253,6 @@ pub struct PluginInfo {
     pub plugin: InstalledPlugin,
     /// Its manifest.
     pub manifest: crate::plugin::Manifest,
-}
-
-impl RedbStore {
-    fn plugin_bytes_of(&self, hash: &str) -> Result<Option<Vec<u8>>> {
-        crate::store::PluginStore::plugin_bytes(self, hash)
-    }
 }
 
 /// The op that records a new enablement state.
