@@ -15,7 +15,9 @@ use kith_core::model::{
 };
 use kith_core::plugin::{RejectionKind, Verdict, Webhook};
 use kith_core::service::plugins::{EnableRequest, HostConfig, JobState, PluginHost};
-use kith_core::store::{CustomerFilter, PageRequest, PluginStore, RedbStore, Store, StoreConfig};
+use kith_core::store::{
+    CustomerFilter, PageRequest, PluginStore, RedbStore, ScoreRange, Store, StoreConfig,
+};
 use kith_tests::plugins;
 use serde_json::json;
 use sha2::Sha256;
@@ -250,7 +252,12 @@ fn enabling_scores_existing_customers_and_events_rescore_only_that_tenant() {
 
     let board = w
         .store
-        .leaderboard(&slug("acme"), "kith.test.counter", &PageRequest::first(10))
+        .leaderboard(
+            &slug("acme"),
+            "kith.test.counter",
+            ScoreRange::ALL,
+            &PageRequest::first(10),
+        )
         .unwrap();
     let order: Vec<CustomerId> = board.items.iter().map(|s| s.customer).collect();
     assert_eq!(order, [a, b]);

@@ -7,6 +7,7 @@
 //! request_timeout_secs = 30      # answer 408 after this long
 //! json_limit_bytes = 1048576     # largest JSON body
 //! max_wait_secs = 60             # longest event long-poll `wait`
+//! plugin_limit_bytes = 10485760  # largest plugin component accepted by POST /v1/plugins
 //! ```
 //!
 //! The admin token is never in the file: on the first start with no admin token, one is created
@@ -29,7 +30,7 @@ pub(super) struct ServeArgs {
     #[arg(long, env = "KITH_LISTEN")]
     listen: Option<SocketAddr>,
     /// A TOML settings file (keys: listen, data_dir, request_timeout_secs, json_limit_bytes,
-    /// max_wait_secs).
+    /// max_wait_secs, plugin_limit_bytes).
     #[arg(long, env = "KITH_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
     /// Seconds before a request is answered with 408 [default: 30].
@@ -38,6 +39,9 @@ pub(super) struct ServeArgs {
     /// Largest JSON request body in bytes [default: 1048576].
     #[arg(long, env = "KITH_JSON_LIMIT", value_name = "BYTES")]
     json_limit: Option<usize>,
+    /// Largest plugin component accepted by `POST /v1/plugins`, in bytes [default: 10485760].
+    #[arg(long, env = "KITH_PLUGIN_LIMIT", value_name = "BYTES")]
+    plugin_limit: Option<usize>,
 }
 
 /// The settings file.
@@ -49,6 +53,7 @@ struct FileSettings {
     request_timeout_secs: Option<u64>,
     json_limit_bytes: Option<usize>,
     max_wait_secs: Option<u64>,
+    plugin_limit_bytes: Option<usize>,
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileSettings> {
@@ -56,7 +61,7 @@ fn read_file(path: &Path) -> anyhow::Result<FileSettings> {
         std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     toml::from_str(&text).map_err(|e| {
         anyhow::anyhow!(
-            "{}: {} (keys: listen, data_dir, request_timeout_secs, json_limit_bytes, max_wait_secs)",
+            "{}: {} (keys: listen, data_dir, request_timeout_secs, json_limit_bytes, max_wait_secs, plugin_limit_bytes)",
             path.display(),
             e.message()
         )
@@ -100,6 +105,10 @@ pub(super) fn run(
             .max_wait_secs
             .map_or(defaults.max_wait, Duration::from_secs),
         env_admin,
+        plugin_limit: args
+            .plugin_limit
+            .or(file.plugin_limit_bytes)
+            .unwrap_or(defaults.plugin_limit),
     };
     let store = Arc::new(open(&dir)?);
     if config.env_admin.is_none()
@@ -112,17 +121,25 @@ pub(super) fn run(
     }
     // Plugins follow the event log while the server runs; a batch cut short by shutdown is
     // simply processed again on the next start (its cursor never moved).
-    let host = crate::service::plugins::PluginHost::open(
-        Arc::clone(&store),
-        crate::service::plugins::HostConfig::with_cache(dir.join("plugin-cache")),
-    )?;
+    let mut host_config = crate::service::plugins::HostConfig::with_cache(dir.join("plugin-cache"));
+    host_config.runtime.max_plugin_bytes = config.plugin_limit;
+    let host = crate::service::plugins::PluginHost::open(Arc::clone(&store), host_config)?;
     let dispatcher = host.spawn_dispatcher();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(crate::http::serve(store, listen, config, |addr| {
-        eprintln!("kith listening on http://{addr}");
-    }))?;
-    dispatcher.stop();
+    let plugins = crate::http::PluginRuntime {
+        host,
+        dispatcher: Some(dispatcher),
+    };
+    runtime.block_on(crate::http::serve(
+        store,
+        listen,
+        config,
+        Some(plugins),
+        |addr| {
+            eprintln!("kith listening on http://{addr}");
+        },
+    ))?;
     Ok(Exit::Ok)
 }

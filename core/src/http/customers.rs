@@ -77,6 +77,15 @@ pub struct CustomerSearch {
     pub name_prefix: Option<String>,
     /// Emails starting with this, by email.
     pub email_prefix: Option<String>,
+    /// Members of a plugin's segment, as `plugin/segment` (e.g. `kith.rfm-segments/champions`).
+    pub segment: Option<String>,
+    /// Customers scored by this scorer (e.g. `kith.rfm`), highest score first; each item has the
+    /// `score` it was found by.
+    pub score: Option<String>,
+    /// With `score`: lowest score included.
+    pub min_score: Option<f64>,
+    /// With `score`: highest score included.
+    pub max_score: Option<f64>,
     /// Page size (1 to 1000, default 50).
     pub limit: Option<usize>,
     /// The previous page's `next_cursor`.
@@ -157,12 +166,67 @@ pub async fn search(
     t: TenantRead,
     ApiQuery(q): ApiQuery<CustomerSearch>,
 ) -> ApiResult<Response> {
-    let query = q.query()?;
     let page = page_request(q.limit, q.cursor.as_deref())?;
+    if let Some(found) = plugin_search(&state, &t, &q, &page).await? {
+        return Ok(found);
+    }
+    if q.min_score.is_some() || q.max_score.is_some() {
+        return Err(ApiError::field(
+            "invalid_query",
+            "min_score",
+            "min_score and max_score go with score=<scorer id>",
+        ));
+    }
+    let query = q.query()?;
     let page = state
         .run(move |s| customers::search(s, &t.tenant, &query, &page))
         .await?;
     Ok(json(StatusCode::OK, &PageBody::from(page)))
+}
+
+/// Answers a search by segment or score (which plugins produced), or `None` for other searches.
+async fn plugin_search(
+    state: &AppState,
+    t: &TenantRead,
+    q: &CustomerSearch,
+    page: &crate::store::PageRequest,
+) -> ApiResult<Option<Response>> {
+    if q.segment.is_none() && q.score.is_none() {
+        return Ok(None);
+    }
+    let others = q.query()? != CustomerQuery::List(CustomerFilter::All);
+    if others || (q.segment.is_some() && q.score.is_some()) {
+        return Err(ApiError::field(
+            "invalid_query",
+            "query",
+            "at most one filter (email, phone, external id, tag, lifecycle, owner, organization, name_prefix, email_prefix, segment or score)",
+        ));
+    }
+    let tenant = t.tenant.clone();
+    let page = page.clone();
+    if let Some(seg) = &q.segment {
+        let Some((plugin, segment)) = seg
+            .split_once('/')
+            .filter(|(p, s)| !p.is_empty() && !s.is_empty())
+        else {
+            return Err(ApiError::field(
+                "invalid_query",
+                "segment",
+                "plugin/segment, e.g. kith.rfm-segments/champions",
+            ));
+        };
+        let (plugin, segment) = (plugin.to_owned(), segment.to_owned());
+        let found = state
+            .run_plugins(move |h| h.segment_members(&tenant, &plugin, &segment, &page))
+            .await?;
+        return Ok(Some(json(StatusCode::OK, &PageBody::from(found))));
+    }
+    let plugin = q.score.clone().unwrap_or_default();
+    let range = super::plugins::score_range(q.min_score, q.max_score, ("min_score", "max_score"))?;
+    let found = state
+        .run_plugins(move |h| h.customers_by_score(&tenant, &plugin, range, &page))
+        .await?;
+    Ok(Some(json(StatusCode::OK, &PageBody::from(found))))
 }
 
 /// Get a customer, with its version as ETag.

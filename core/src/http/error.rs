@@ -122,7 +122,9 @@ impl From<Error> for ApiError {
             }
             Error::Conflict { .. } => StatusCode::PRECONDITION_FAILED,
             Error::BadCursor => StatusCode::BAD_REQUEST,
-            Error::Closed => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Closed | Error::PluginSuspended { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Error::PluginInUse { .. } => StatusCode::CONFLICT,
+            Error::Plugin(f) => return Self::plugin(f),
             _ => return Self::internal(&e),
         };
         let errors = match &e {
@@ -138,6 +140,45 @@ impl From<Error> for ApiError {
         }
     }
 }
+
+impl ApiError {
+    /// A plugin's failure: bad components are the uploader's mistake (413, 422); a failed call
+    /// is a bad gateway (502), which webhook senders retry.
+    fn plugin(f: &crate::plugin::PluginFailure) -> Self {
+        use crate::plugin::PluginFailure as F;
+        let status = match f {
+            F::TooLarge { .. } | F::InputTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            F::NotAComponent(_) | F::UnsupportedWit(_) | F::BadManifest(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            F::Host(_) => return Self::internal(f),
+            _ => StatusCode::BAD_GATEWAY,
+        };
+        // The failure codes are kebab-case (they are stored in health records); problem codes
+        // are snake_case like every other.
+        let code = PLUGIN_CODES
+            .iter()
+            .find(|(kebab, _)| *kebab == f.code())
+            .map_or("plugin_failed", |(_, snake)| snake);
+        Self::new(status, code, f.to_string())
+    }
+}
+
+/// Plugin failure codes and their problem codes.
+const PLUGIN_CODES: &[(&str, &str)] = &[
+    ("not-a-component", "not_a_component"),
+    ("too-large", "payload_too_large"),
+    ("unsupported-wit", "unsupported_wit"),
+    ("bad-manifest", "bad_manifest"),
+    ("fuel-exhausted", "fuel_exhausted"),
+    ("deadline-exceeded", "deadline_exceeded"),
+    ("memory-limit", "memory_limit"),
+    ("trap", "trap"),
+    ("input-too-large", "input_too_large"),
+    ("output-too-large", "output_too_large"),
+    ("plugin-error", "plugin_error"),
+    ("invalid-output", "invalid_output"),
+];
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {

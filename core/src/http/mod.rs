@@ -24,7 +24,7 @@ mod tenants;
 mod tokens;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::Router;
@@ -36,6 +36,7 @@ pub use self::error::{ApiError, ApiResult, PROBLEM_JSON, Problem};
 pub use self::metrics::{Metrics, MetricsSource};
 pub use self::routes::Routes;
 use crate::service::events::CommitFeed;
+use crate::service::plugins::{DispatcherHandle, PluginHost};
 use crate::store::{RedbStore, Store};
 
 /// Limits and secrets of the HTTP server.
@@ -50,6 +51,8 @@ pub struct HttpConfig {
     pub max_wait: Duration,
     /// SHA-256 of `KITH_ADMIN_TOKEN`, when the operator supplies the admin token.
     pub env_admin: Option<[u8; 32]>,
+    /// Largest plugin component accepted by `POST /v1/plugins` (bytes).
+    pub plugin_limit: usize,
 }
 
 impl Default for HttpConfig {
@@ -59,6 +62,7 @@ impl Default for HttpConfig {
             request_timeout: Duration::from_secs(30),
             max_wait: Duration::from_secs(60),
             env_admin: None,
+            plugin_limit: 10 * 1024 * 1024,
         }
     }
 }
@@ -78,6 +82,8 @@ struct Inner {
     shutdown: watch::Receiver<bool>,
     /// Kept so that `shutdown` never reports a closed channel in tests that never shut down.
     _shutdown_sender: Option<watch::Sender<bool>>,
+    /// The plugin host, when plugins run in this process (the plugin routes answer 503 without).
+    plugins: OnceLock<Arc<PluginHost>>,
 }
 
 impl AppState {
@@ -106,7 +112,44 @@ impl AppState {
                 metrics,
                 shutdown,
                 _shutdown_sender: sender,
+                plugins: OnceLock::new(),
             }),
+        }
+    }
+
+    /// Serves the plugin routes with `host` (whose store must be this state's store), and adds
+    /// its metrics to `/metrics`. A second host is ignored.
+    #[must_use]
+    pub fn with_plugins(self, host: Arc<PluginHost>) -> Self {
+        if self.inner.plugins.set(Arc::clone(&host)).is_ok() {
+            self.inner
+                .metrics
+                .register(Arc::new(plugins::PluginMetrics::new(host)));
+        }
+        self
+    }
+
+    /// The plugin host, or 503 when this server runs without one.
+    fn plugins(&self) -> ApiResult<Arc<PluginHost>> {
+        self.inner.plugins.get().cloned().ok_or_else(|| {
+            ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "plugins_unavailable",
+                "this server runs without the plugin host",
+            )
+        })
+    }
+
+    /// Runs a blocking plugin-host call off the async workers.
+    async fn run_plugins<T, F>(&self, f: F) -> ApiResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&PluginHost) -> crate::Result<T> + Send + 'static,
+    {
+        let host = self.plugins()?;
+        match tokio::task::spawn_blocking(move || f(host.as_ref())).await {
+            Ok(r) => r.map_err(ApiError::from),
+            Err(e) => Err(ApiError::internal(&e)),
         }
     }
 
@@ -190,13 +233,24 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The plugin platform, when the server runs it: the host, and its dispatcher thread.
+#[derive(Debug)]
+pub struct PluginRuntime {
+    /// The host the plugin routes use.
+    pub host: Arc<PluginHost>,
+    /// The dispatcher, stopped before the store closes.
+    pub dispatcher: Option<DispatcherHandle>,
+}
+
 /// Serves until SIGTERM or SIGINT, then stops accepting, ends long-polls and event streams, lets
-/// in-flight requests finish and closes the store so that every acknowledged write is durable.
-/// `on_listening` is told the bound address (useful with port 0).
+/// in-flight requests finish, stops the plugin dispatcher after its current batch, and closes the
+/// store so that every acknowledged write is durable. `on_listening` is told the bound address
+/// (useful with port 0).
 pub async fn serve(
     store: Arc<RedbStore>,
     listen: SocketAddr,
     config: HttpConfig,
+    plugins: Option<PluginRuntime>,
     on_listening: impl FnOnce(SocketAddr),
 ) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
@@ -205,7 +259,14 @@ pub async fn serve(
     on_listening(addr);
     let (stop, stopped) = watch::channel(false);
     let dyn_store: Arc<dyn Store> = store.clone();
-    let state = AppState::new(dyn_store, config, Some(stopped));
+    let mut state = AppState::new(dyn_store, config, Some(stopped));
+    let dispatcher = match plugins {
+        Some(p) => {
+            state = state.with_plugins(p.host);
+            p.dispatcher
+        }
+        None => None,
+    };
     axum::serve(listener, router(state))
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
@@ -213,6 +274,10 @@ pub async fn serve(
             stop.send_replace(true);
         })
         .await?;
+    if let Some(d) = dispatcher {
+        info!("shutting down: letting the plugin dispatcher finish its batch");
+        tokio::task::spawn_blocking(move || d.stop()).await.ok();
+    }
     info!("shutting down: waiting for the last commit");
     store.close();
     Ok(())

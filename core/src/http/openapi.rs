@@ -4,11 +4,11 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{customers, deals, events, interactions, ops, pipelines, tenants, tokens};
+use super::{customers, deals, events, interactions, ops, pipelines, plugins, tenants, tokens};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Kith admin API", description = "Tenants, customers, interactions, pipelines, deals and events. Errors are RFC 9457 problem+json with a stable `code`."),
+    info(title = "Kith admin API", description = "Tenants, customers, interactions, pipelines, deals, events, plugins, webhooks, segments and scores. Errors are RFC 9457 problem+json with a stable `code`."),
     paths(
         ops::healthz, ops::readyz, ops::metrics, ops::openapi,
         tenants::create, tenants::list, tenants::get, tenants::update, tenants::delete,
@@ -20,8 +20,14 @@ use super::{customers, deals, events, interactions, ops, pipelines, tenants, tok
         pipelines::reorder, pipelines::report, pipelines::deals_of,
         deals::create, deals::get, deals::update, deals::move_to,
         events::list,
+        plugins::upload, plugins::list, plugins::get, plugins::uninstall,
+        plugins::enabled, plugins::enable, plugins::status, plugins::configure, plugins::disable,
+        plugins::upgrade, plugins::reset, plugins::populate, plugins::rescore, plugins::dry_run,
+        plugins::job, plugins::hook, plugins::segments, plugins::members, plugins::leaderboard,
+        plugins::insights,
     ),
-    components(schemas(super::Problem)),
+    components(schemas(super::Problem, plugins::EnableBody, plugins::ConfigureBody,
+        plugins::UpgradeBody, plugins::LimitsBody)),
     modifiers(&Bearer),
     security(("bearer" = [])),
 )]

@@ -27,6 +27,10 @@ pub(super) struct PluginStats {
     fuel_max: AtomicU64,
     /// Total wall time in microseconds.
     wall_micros: AtomicU64,
+    /// Wall time per call in microseconds, as a log-linear histogram.
+    latency: [AtomicU64; BUCKETS],
+    /// Longest call in microseconds.
+    latency_max: AtomicU64,
     /// Highest peak memory of any call.
     peak_memory_max: AtomicU64,
 }
@@ -39,6 +43,8 @@ impl Default for PluginStats {
             fuel: std::array::from_fn(|_| AtomicU64::new(0)),
             fuel_max: AtomicU64::new(0),
             wall_micros: AtomicU64::new(0),
+            latency: std::array::from_fn(|_| AtomicU64::new(0)),
+            latency_max: AtomicU64::new(0),
             peak_memory_max: AtomicU64::new(0),
         }
     }
@@ -77,28 +83,16 @@ impl PluginStats {
         self.fuel_max.fetch_max(report.fuel_used, Relaxed);
         let micros = u64::try_from(report.wall_time.as_micros()).unwrap_or(u64::MAX);
         self.wall_micros.fetch_add(micros, Relaxed);
+        self.latency[bucket(micros)].fetch_add(1, Relaxed);
+        self.latency_max.fetch_max(micros, Relaxed);
         self.peak_memory_max
             .fetch_max(report.peak_memory_bytes, Relaxed);
     }
 
     /// A consistent-enough copy for the admin API (counters are read one by one).
     pub(super) fn snapshot(&self) -> StatsSnapshot {
-        let counts: Vec<u64> = self.fuel.iter().map(|c| c.load(Relaxed)).collect();
-        let total: u64 = counts.iter().sum();
-        let percentile = |p: u64| -> u64 {
-            if total == 0 {
-                return 0;
-            }
-            let rank = (total * p).div_ceil(100).max(1);
-            let mut seen = 0;
-            for (i, c) in counts.iter().enumerate() {
-                seen += c;
-                if seen >= rank {
-                    return bucket_upper(i).min(self.fuel_max.load(Relaxed));
-                }
-            }
-            self.fuel_max.load(Relaxed)
-        };
+        let fuel = Percentiles::read(&self.fuel, &self.fuel_max);
+        let latency = Percentiles::read(&self.latency, &self.latency_max);
         let failures = PluginFailure::CODES
             .iter()
             .zip(&self.failures)
@@ -111,19 +105,58 @@ impl PluginStats {
             calls,
             succeeded: calls.saturating_sub(failed),
             failures,
-            fuel_p50: percentile(50),
-            fuel_p90: percentile(90),
-            fuel_p99: percentile(99),
-            fuel_max: self.fuel_max.load(Relaxed),
+            fuel_p50: fuel.at(50),
+            fuel_p90: fuel.at(90),
+            fuel_p99: fuel.at(99),
+            fuel_max: fuel.max,
+            latency_micros_p50: latency.at(50),
+            latency_micros_p90: latency.at(90),
+            latency_micros_p99: latency.at(99),
+            latency_micros_max: latency.max,
             wall_micros_total: self.wall_micros.load(Relaxed),
             peak_memory_max: self.peak_memory_max.load(Relaxed),
         }
     }
 }
 
+/// A histogram read once, for percentiles.
+struct Percentiles {
+    counts: Vec<u64>,
+    total: u64,
+    max: u64,
+}
+
+impl Percentiles {
+    fn read(buckets: &[AtomicU64; BUCKETS], max: &AtomicU64) -> Self {
+        let counts: Vec<u64> = buckets.iter().map(|c| c.load(Relaxed)).collect();
+        Self {
+            total: counts.iter().sum(),
+            counts,
+            max: max.load(Relaxed),
+        }
+    }
+
+    /// The `p`th percentile's bucket bound, capped at the largest value seen (0 when empty).
+    fn at(&self, p: u64) -> u64 {
+        if self.total == 0 {
+            return 0;
+        }
+        let rank = (self.total * p).div_ceil(100).max(1);
+        let mut seen = 0;
+        for (i, c) in self.counts.iter().enumerate() {
+            seen += c;
+            if seen >= rank {
+                return bucket_upper(i).min(self.max);
+            }
+        }
+        self.max
+    }
+}
+
 /// Counters of one plugin version at one moment.
 ///
-/// Fuel percentiles come from a log-linear histogram: each is an upper bound within 12.5%.
+/// Fuel and latency percentiles come from log-linear histograms: each is an upper bound within
+/// 12.5%.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StatsSnapshot {
     /// Calls made.
@@ -140,6 +173,14 @@ pub struct StatsSnapshot {
     pub fuel_p99: u64,
     /// Most fuel one call used.
     pub fuel_max: u64,
+    /// Median wall time per call, in microseconds.
+    pub latency_micros_p50: u64,
+    /// 90th percentile of wall time per call, in microseconds.
+    pub latency_micros_p90: u64,
+    /// 99th percentile of wall time per call, in microseconds.
+    pub latency_micros_p99: u64,
+    /// Longest call, in microseconds.
+    pub latency_micros_max: u64,
     /// Wall time of all calls together, in microseconds.
     pub wall_micros_total: u64,
     /// Highest peak linear memory of one call.

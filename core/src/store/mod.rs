@@ -23,7 +23,7 @@ use crate::model::{
 use crate::{Error, Result};
 
 pub use self::admin::{CommitInfo, CommitListener, IdempotencyKey, Once, TokenRecord, TokenScope};
-pub use self::plugins::{CustomerBundle, PluginOp, PluginStore};
+pub use self::plugins::{CustomerBundle, PluginOp, PluginStore, ScoreRange};
 pub use self::redb::{RedbStore, SCHEMA_VERSION};
 
 /// One mutation. A list of ops is applied atomically, each appending one event.
@@ -261,6 +261,37 @@ pub struct Page<T> {
     pub items: Vec<T>,
     /// Where the next page starts; none on the last page.
     pub next: Option<Cursor>,
+}
+
+impl<T> Page<T> {
+    /// A page of a short list held in memory, ordered by the unique text `key` of its items;
+    /// `list` tells this list's cursors apart from others' (values from 128 up; the store's own
+    /// lists use lower ones).
+    pub fn of_sorted(
+        mut items: Vec<T>,
+        key: impl Fn(&T) -> String,
+        list: u8,
+        page: &PageRequest,
+    ) -> Result<Page<T>> {
+        items.sort_by_key(|i| key(i));
+        let start = match &page.after {
+            Some(c) => {
+                let after = c.decode(list, &[])?;
+                items.partition_point(|i| key(i).as_bytes() <= after.as_slice())
+            }
+            None => 0,
+        };
+        let limit = page.clamped_limit();
+        let mut rest: Vec<T> = items.into_iter().skip(start).collect();
+        let next = if rest.len() > limit {
+            rest.truncate(limit);
+            rest.last()
+                .map(|last| Cursor::encode(list, &[], key(last).as_bytes()))
+        } else {
+            None
+        };
+        Ok(Page { items: rest, next })
+    }
 }
 
 /// Counts of what a tenant holds.

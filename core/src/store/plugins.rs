@@ -75,6 +75,28 @@ pub struct CustomerBundle {
     pub deals: Vec<Deal>,
 }
 
+/// Bounds on a scorer's scores, both inclusive; `None` leaves that side open.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ScoreRange {
+    /// Lowest score included.
+    pub min: Option<f64>,
+    /// Highest score included.
+    pub max: Option<f64>,
+}
+
+impl ScoreRange {
+    /// Every score.
+    pub const ALL: ScoreRange = ScoreRange {
+        min: None,
+        max: None,
+    };
+
+    /// Whether `score` lies in the range.
+    pub fn contains(&self, score: f64) -> bool {
+        self.min.is_none_or(|m| score >= m) && self.max.is_none_or(|m| score <= m)
+    }
+}
+
 /// Reads and registry writes of plugin state.
 pub trait PluginStore: Store {
     /// Stores a component under its hash; `false` when that hash was installed already.
@@ -110,13 +132,16 @@ pub trait PluginStore: Store {
         customer: CustomerId,
         plugin: &str,
     ) -> Result<Option<StoredScore>>;
-    /// A scorer's scores, highest first.
+    /// A scorer's scores within `range`, highest first.
     fn leaderboard(
         &self,
         tenant: &TenantSlug,
         plugin: &str,
+        range: ScoreRange,
         page: &PageRequest,
     ) -> Result<Page<StoredScore>>;
+    /// How many customers one segment of one segmenter has.
+    fn segment_size(&self, tenant: &TenantSlug, plugin: &str, segment: &str) -> Result<u64>;
     /// A customer's classifications, one per segmenter.
     fn segments_of(&self, tenant: &TenantSlug, customer: CustomerId)
     -> Result<Vec<StoredSegments>>;

@@ -47,6 +47,12 @@ impl Drop for DispatcherHandle {
     }
 }
 
+/// Below this many customers a population model is refreshed every [`SMALL_REFRESH_MICROS`]
+/// (and at once when it has no model), whatever the plugin's interval.
+const SMALL_POPULATION: u64 = 1_000;
+/// How old a small population's model may get: 10 s.
+const SMALL_REFRESH_MICROS: i64 = 10_000_000;
+
 /// One customer's evaluation: the ops to apply together, or why the call failed.
 type Evaluation = std::result::Result<Vec<Op>, FailureRecord>;
 
@@ -258,9 +264,18 @@ impl PluginHost {
         let max_age = i64::try_from(interval.as_micros()).unwrap_or(i64::MAX);
         if let Some(m) = self.store.plugin_model(tenant, &e.plugin)?
             && m.producer.hash == e.hash
-            && now.as_micros().saturating_sub(m.computed_at.as_micros()) < max_age
         {
-            return Ok(Ok((m.bytes, None)));
+            let age = now.as_micros().saturating_sub(m.computed_at.as_micros());
+            // A small population is cheap to model again, and a young tenant changes fast: a
+            // model of an (almost) empty tenant would otherwise hold for a whole interval.
+            let fresh = if m.customers < SMALL_POPULATION {
+                m.bytes.is_some() && age < max_age.min(SMALL_REFRESH_MICROS)
+            } else {
+                age < max_age
+            };
+            if fresh {
+                return Ok(Ok((m.bytes, None)));
+            }
         }
         Ok(self.run_population(tenant, e, loaded, now)?.map(|model| {
             let bytes = model.bytes.clone();

@@ -35,6 +35,7 @@ mod health;
 mod hooks;
 mod jobs;
 mod registry;
+mod views;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -50,6 +51,10 @@ pub use self::health::Breaker;
 pub use self::hooks::HookResult;
 pub use self::jobs::{Job, JobState};
 pub use self::registry::{EnableRequest, Installed, PluginStatus};
+pub use self::views::{
+    CustomerInsights, DEFAULT_DRY_RUN_SAMPLE, DryRun, DryRunOutcome, DryRunRequest,
+    MAX_DRY_RUN_CUSTOMERS, ScoreChange, ScoredCustomer, SegmentChange, SegmentSummary,
+};
 use crate::model::{Enablement, InstalledPlugin, LimitOverrides, Producer, TenantSlug};
 use crate::plugin::{Limits, LoadedPlugin, Runtime, RuntimeConfig};
 use crate::store::{PluginOp, RedbStore};
@@ -220,6 +225,42 @@ impl PluginHost {
                 .map_err(|_| Error::Storage("progress lock poisoned".into()))?
                 .0;
         }
+    }
+
+    /// Call counters of every loaded version: (plugin id, version, counters), by id and version.
+    pub fn call_stats(&self) -> Vec<(String, String, crate::plugin::StatsSnapshot)> {
+        let mut all: Vec<_> = self
+            .loaded
+            .read()
+            .map(|l| {
+                l.values()
+                    .map(|p| {
+                        let m = p.manifest();
+                        (m.id.clone(), m.version.clone(), p.stats())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        all.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        all
+    }
+
+    /// The breaker state of every enablement of every tenant: (tenant, plugin, suspended now,
+    /// health).
+    pub fn health_of_all(
+        &self,
+    ) -> Result<Vec<(TenantSlug, String, bool, crate::model::PluginHealth)>> {
+        use crate::store::{PluginStore as _, Store as _};
+        let now = crate::model::Timestamp::now();
+        let mut out = Vec::new();
+        for tenant in self.store.tenants()? {
+            for e in self.store.enablements(&tenant.slug)? {
+                let health = self.store.plugin_health(&tenant.slug, &e.plugin)?;
+                let suspended = !self.config.breaker.allows(&health, now);
+                out.push((tenant.slug.clone(), e.plugin, suspended, health));
+            }
+        }
+        Ok(out)
     }
 
     /// Asks background work (dispatcher, jobs) to stop at the next batch boundary.

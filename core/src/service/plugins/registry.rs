@@ -154,7 +154,11 @@ impl PluginHost {
     }
 
     /// The installed version a request names: a hash, a semantic version, or the highest.
-    fn pick_version(&self, plugin: &str, version: Option<&str>) -> Result<InstalledPlugin> {
+    pub(super) fn pick_version(
+        &self,
+        plugin: &str,
+        version: Option<&str>,
+    ) -> Result<InstalledPlugin> {
         let candidates: Vec<InstalledPlugin> = self
             .store
             .installed_plugins()?

@@ -11,7 +11,7 @@ use crate::model::{
     Customer, CustomerId, Deal, Delivery, Enablement, InstalledPlugin, Interaction, PluginHealth,
     StoredModel, StoredScore, StoredSegments, TenantSlug,
 };
-use crate::store::{CustomerBundle, Page, PageRequest, PluginStore};
+use crate::store::{CustomerBundle, Page, PageRequest, PluginStore, ScoreRange};
 use crate::{Error, Result};
 
 /// Every entry of `table` whose key starts with `prefix`, in key order.
@@ -165,34 +165,59 @@ impl PluginStore for RedbStore {
         &self,
         tenant: &TenantSlug,
         plugin: &str,
+        range: ScoreRange,
         page: &PageRequest,
     ) -> Result<Page<StoredScore>> {
         let n = self.tenant_number(tenant)?;
         let snap = self.read()?;
         let prefix = K::t(n).word(plugin).done();
-        let (rows, next) = scan_page(
+        // Highest first: the scan runs backwards from just past `max`, and stops at `min`.
+        let end = range
+            .max
+            .and_then(|max| prefix_end(&K::t(n).word(plugin).f64(max).done()));
+        let (rows, mut next) = scan_page(
             snap.table(T::IdxScoreRank)?,
             Scope::Leaderboard,
             &prefix,
-            None,
+            end,
             page.after.as_ref(),
             page.clamped_limit(),
             true,
         )?;
         let scores = snap.table(T::Scores)?;
-        let items = rows
-            .iter()
-            .map(|(k, _)| {
-                let customer = customer_of(T::IdxScoreRank, k)?;
-                get_as(scores, T::Scores, &output_key(n, customer, plugin))?.ok_or_else(|| {
-                    Error::Corrupt {
-                        table: T::IdxScoreRank.name(),
-                        detail: "index entry points at a missing score".into(),
-                    }
-                })
-            })
-            .collect::<Result<Vec<StoredScore>>>()?;
+        let mut items = Vec::with_capacity(rows.len());
+        for (k, _) in &rows {
+            let customer = customer_of(T::IdxScoreRank, k)?;
+            let score: StoredScore = get_as(scores, T::Scores, &output_key(n, customer, plugin))?
+                .ok_or_else(|| Error::Corrupt {
+                table: T::IdxScoreRank.name(),
+                detail: "index entry points at a missing score".into(),
+            })?;
+            if range.min.is_some_and(|min| score.score < min) {
+                // Every later entry is lower still.
+                next = None;
+                break;
+            }
+            items.push(score);
+        }
         Ok(Page { items, next })
+    }
+
+    fn segment_size(&self, tenant: &TenantSlug, plugin: &str, segment: &str) -> Result<u64> {
+        let n = self.tenant_number(tenant)?;
+        let snap = self.read()?;
+        let prefix = K::t(n).word(plugin).word(segment).done();
+        let table = snap.table(T::IdxSegmentMembers)?;
+        let range = match prefix_end(&prefix) {
+            Some(end) => table.range::<&[u8]>(prefix.as_slice()..end.as_slice())?,
+            None => table.range::<&[u8]>(prefix.as_slice()..)?,
+        };
+        let mut count = 0;
+        for entry in range {
+            entry?;
+            count += 1;
+        }
+        Ok(count)
     }
 
     fn segments_of(

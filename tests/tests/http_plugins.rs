@@ -1,0 +1,1313 @@
+//! The plugin routes through the router (`tower::ServiceExt::oneshot`) with real components:
+//! the registry, a tenant's plugins, dry runs, rescore jobs, segments, scores, commerce webhooks,
+//! metrics, every error path, and tenant isolation.
+
+#[path = "../../core/tests/http_support/mod.rs"]
+mod http_support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Method, Request};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use hmac::{Hmac, KeyInit, Mac};
+use http_support::{Api, Resp};
+use kith_core::http::HttpConfig;
+use kith_core::model::TenantSlug;
+use kith_core::service::plugins::{HostConfig, PluginHost};
+use kith_core::store::Store;
+use kith_tests::plugins;
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+const WAIT: Duration = Duration::from_secs(60);
+const SECRET: &str = "shpss_http_secret";
+
+struct World {
+    api: Api,
+    host: Arc<PluginHost>,
+    acme: String,
+    globex: String,
+}
+
+async fn world_with(config: HttpConfig) -> World {
+    let api = Api::with_config(config);
+    let host = PluginHost::open(Arc::clone(&api.store), HostConfig::default()).unwrap();
+    let _ = api.state.clone().with_plugins(Arc::clone(&host));
+    api.tenant("acme").await;
+    api.tenant("globex").await;
+    let acme = api.key("acme", false).await;
+    let globex = api.key("globex", false).await;
+    World {
+        api,
+        host,
+        acme,
+        globex,
+    }
+}
+
+async fn world() -> World {
+    world_with(HttpConfig::default()).await
+}
+
+fn wasm(path: &str) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+impl World {
+    async fn upload_as(&self, token: &str, bytes: Vec<u8>, content_type: &str) -> Resp {
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri("/v1/plugins")
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", content_type)
+            .body(Body::from(bytes))
+            .unwrap();
+        self.api.send(req).await
+    }
+
+    async fn upload(&self, path: &str) -> Value {
+        let r = self
+            .upload_as(&self.api.admin, wasm(path), "application/wasm")
+            .await;
+        assert!(r.status == 201 || r.status == 200, "{}", r.text);
+        r.json()
+    }
+
+    async fn call(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> Resp {
+        self.api.call(method, path, Some(token), body).await
+    }
+
+    /// Enables `plugin` for acme and waits for its rescore job.
+    async fn enable(&self, plugin: &str, config: Value) -> Value {
+        let r = self
+            .call(
+                "POST",
+                "/v1/tenants/acme/plugins",
+                &self.acme,
+                Some(json!({ "plugin": plugin, "config": config })),
+            )
+            .await
+            .ok(201);
+        if let Some(id) = r["job"]["id"].as_u64() {
+            let job = self.host.wait_for_job(id, WAIT).unwrap();
+            assert_eq!(format!("{:?}", job.state), "Done", "{job:?}");
+        }
+        r
+    }
+
+    /// A customer with `purchases` purchases of `amount` minor units each; returns its id.
+    async fn buyer(&self, email: &str, purchases: usize, amount: i64) -> String {
+        let c = self
+            .api
+            .customer("acme", &self.acme, json!({ "email": email, "name": email }))
+            .await;
+        let id = c["id"].as_str().unwrap().to_owned();
+        for _ in 0..purchases {
+            self.call(
+                "POST",
+                "/v1/tenants/acme/interactions",
+                &self.acme,
+                Some(json!({
+                    "customer": id, "channel": "e-commerce", "kind": "purchase",
+                    "amount": { "minor": amount, "currency": "EUR" }
+                })),
+            )
+            .await
+            .ok(201);
+        }
+        id
+    }
+
+    fn head(&self, tenant: &str) -> u64 {
+        self.api
+            .store
+            .last_seq(&TenantSlug::parse(tenant).unwrap())
+            .unwrap()
+    }
+}
+
+fn sign(body: &[u8], secret: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    BASE64.encode(mac.finalize().into_bytes())
+}
+
+/// A Shopify delivery as Shopify sends it: raw body, HMAC header, topic and webhook id.
+fn shopify(topic: &str, delivery: &str, body: &[u8], signature: &str) -> Request<Body> {
+    Request::builder()
+        .method(Method::POST)
+        .uri("/v1/tenants/acme/hooks/kith.shopify-orders")
+        .header("content-type", "application/json")
+        .header("x-shopify-topic", topic)
+        .header("x-shopify-hmac-sha256", signature)
+        .header("x-shopify-webhook-id", delivery)
+        .header("x-shopify-shop-domain", "acme.myshopify.com")
+        .body(Body::from(body.to_vec()))
+        .unwrap()
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = format!(
+        "{}/data/commerce/shopify/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+#[tokio::test]
+async fn the_registry_installs_lists_shows_and_uninstalls_components() {
+    let w = world().await;
+    let first = w
+        .upload_as(&w.api.admin, wasm(plugins::RFM_SCORER), "application/wasm")
+        .await
+        .ok(201);
+    let hash = first["hash"].as_str().unwrap().to_owned();
+    assert_eq!(first["id"], "kith.rfm");
+    assert_eq!(first["capability"], "scorer");
+    assert_eq!(first["manifest"]["id"], "kith.rfm");
+    // The same bytes again: idempotent.
+    let again = w
+        .upload_as(&w.api.admin, wasm(plugins::RFM_SCORER), "application/wasm")
+        .await;
+    assert_eq!(again.ok(200)["hash"], hash.as_str());
+    w.upload(plugins::RFM_SEGMENTS).await;
+
+    let page = w
+        .call("GET", "/v1/plugins?limit=1", &w.api.admin, None)
+        .await
+        .ok(200);
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let rest = w
+        .call(
+            "GET",
+            &format!("/v1/plugins?limit=5&cursor={cursor}"),
+            &w.api.admin,
+            None,
+        )
+        .await
+        .ok(200);
+    let ids: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(rest["items"].as_array().unwrap())
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["kith.rfm", "kith.rfm-segments"]);
+    assert!(rest["next_cursor"].is_null());
+
+    let got = w
+        .call("GET", &format!("/v1/plugins/{hash}"), &w.api.admin, None)
+        .await
+        .ok(200);
+    assert_eq!(got["version"], first["version"]);
+
+    // In use: refused; disabled: removed.
+    w.enable("kith.rfm", json!({})).await;
+    w.call("DELETE", &format!("/v1/plugins/{hash}"), &w.api.admin, None)
+        .await
+        .problem(409, "plugin_in_use");
+    w.call("DELETE", "/v1/tenants/acme/plugins/kith.rfm", &w.acme, None)
+        .await
+        .ok(204);
+    w.call("DELETE", &format!("/v1/plugins/{hash}"), &w.api.admin, None)
+        .await
+        .ok(204);
+    w.call("GET", &format!("/v1/plugins/{hash}"), &w.api.admin, None)
+        .await
+        .problem(404, "not_found");
+}
+
+#[tokio::test]
+async fn uploads_of_anything_but_a_plugin_are_refused_clearly() {
+    let w = world_with(HttpConfig {
+        plugin_limit: 64 * 1024,
+        ..HttpConfig::default()
+    })
+    .await;
+    let admin = w.api.admin.clone();
+    w.upload_as(&admin, b"not wasm at all".to_vec(), "application/wasm")
+        .await
+        .problem(422, "not_a_component");
+    w.upload_as(&admin, wasm(plugins::TRIVIAL_SCORER), "application/json")
+        .await
+        .problem(415, "unsupported_media_type");
+    let big = w
+        .upload_as(&admin, vec![0u8; 64 * 1024 + 1], "application/wasm")
+        .await
+        .problem(413, "payload_too_large");
+    assert!(big["detail"].as_str().unwrap().contains("65536"), "{big}");
+    // Only admins manage the registry.
+    w.upload_as(&w.acme, wasm(plugins::TRIVIAL_SCORER), "application/wasm")
+        .await
+        .problem(403, "admin_required");
+    let anonymous = Request::builder()
+        .method(Method::POST)
+        .uri("/v1/plugins")
+        .header("content-type", "application/wasm")
+        .body(Body::from(wasm(plugins::TRIVIAL_SCORER)))
+        .unwrap();
+    w.api.send(anonymous).await.problem(401, "unauthorized");
+    w.call("GET", "/v1/plugins", &w.acme, None)
+        .await
+        .problem(403, "admin_required");
+    let list = w.call("GET", "/v1/plugins", &admin, None).await.ok(200);
+    assert_eq!(list["items"], json!([]), "nothing was installed");
+}
+
+#[tokio::test]
+async fn enabling_scores_customers_and_the_scores_are_searchable() {
+    let w = world().await;
+    let big = w.buyer("big@example.com", 6, 90_000).await;
+    let mid = w.buyer("mid@example.com", 3, 20_000).await;
+    let small = w.buyer("small@example.com", 1, 1_000).await;
+    w.upload(plugins::RFM_SCORER).await;
+    let enabled = w.enable("kith.rfm", json!({})).await;
+    assert_eq!(enabled["status"]["enablement"]["plugin"], "kith.rfm");
+    assert!(enabled["job"]["id"].is_u64(), "{enabled}");
+
+    // A customer's scores, with reasons.
+    let s = w
+        .call(
+            "GET",
+            &format!("/v1/tenants/acme/customers/{big}/scores"),
+            &w.acme,
+            None,
+        )
+        .await
+        .ok(200);
+    let score = &s["scores"][0];
+    assert_eq!(score["producer"]["plugin"], "kith.rfm");
+    assert!(!score["reasons"].as_array().unwrap().is_empty(), "{s}");
+
+    // The leaderboard: highest first, and within a range.
+    let board = w
+        .call("GET", "/v1/tenants/acme/scores/kith.rfm", &w.acme, None)
+        .await
+        .ok(200);
+    let order: Vec<&str> = board["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["customer"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        order,
+        [big.as_str(), mid.as_str(), small.as_str()],
+        "{board}"
+    );
+    let top = board["items"][0]["score"].as_f64().unwrap();
+    let low = board["items"][2]["score"].as_f64().unwrap();
+    let ranged = w
+        .call(
+            "GET",
+            &format!(
+                "/v1/tenants/acme/scores/kith.rfm?min={}&max={}",
+                low + 0.001,
+                top - 0.001
+            ),
+            &w.acme,
+            None,
+        )
+        .await
+        .ok(200);
+    let ids: Vec<&str> = ranged["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["customer"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [mid.as_str()], "{ranged}");
+
+    // Customer search by score, sorted by it, paged.
+    let first = w
+        .call(
+            "GET",
+            "/v1/tenants/acme/customers?score=kith.rfm&limit=2",
+            &w.acme,
+            None,
+        )
+        .await
+        .ok(200);
+    assert_eq!(first["items"][0]["email"], "big@example.com");
+    assert_eq!(first["items"][0]["score"]["producer"]["plugin"], "kith.rfm");
+    let next = first["next_cursor"].as_str().unwrap();
+    let second = w
+        .call(
+            "GET",
+            &format!("/v1/tenants/acme/customers?score=kith.rfm&limit=2&cursor={next}"),
+            &w.acme,
+            None,
+        )
+        .await
+        .ok(200);
+    assert_eq!(second["items"][0]["email"], "small@example.com");
+    assert!(second["next_cursor"].is_null());
+    let over = w
+        .call(
+            "GET",
+            &format!(
+                "/v1/tenants/acme/customers?score=kith.rfm&min_score={}",
+                top
+            ),
+            &w.acme,
+            None,
+        )
+        .await
+        .ok(200);
+    assert_eq!(over["items"].as_array().unwrap().len(), 1);
+
+    // Status: progress, call counters with fuel and latency percentiles.
+    let status = w
+        .call("GET", "/v1/tenants/acme/plugins/kith.rfm", &w.acme, None)
+        .await
+        .ok(200);
+    assert!(status["calls"]["calls"].as_u64().unwrap() >= 3, "{status}");
+    assert!(status["calls"]["fuel_p50"].as_u64().unwrap() > 0);
+    assert!(status["calls"]["latency_micros_p99"].as_u64().unwrap() > 0);
+    assert_eq!(status["suspended"], false);
+    assert!(
+        status["model_computed_at"].is_string(),
+        "population ran: {status}"
+    );
+
+    // A rescore job, with Location and progress.
+    let r = w
+        .call(
+            "POST",
+            "/v1/tenants/acme/plugins/kith.rfm/rescore",
+            &w.acme,
+            None,
+        )
+        .await;
+    let job = r.ok(202);
+    let location = r.header("location").unwrap().to_owned();
+    w.host
+        .wait_for_job(job["id"].as_u64().unwrap(), WAIT)
+        .unwrap();
+    let done = w.call("GET", &location, &w.acme, None).await.ok(200);
+    assert_eq!(done["state"], "done");
+    assert_eq!(done["done"], 3);
+    // Another tenant cannot see it.
+    w.call(
+        "GET",
+        &location.replace("/acme/", "/globex/"),
+        &w.globex,
+        None,
+    )
+    .await
+    .problem(404, "not_found");
+
+    // A population step on demand.
+    let model = w
+        .call(
+            "POST",
+            "/v1/tenants/acme/plugins/kith.rfm/populate",
+            &w.acme,
+            None,
+        )
+        .await
+        .ok(200);
+    assert_eq!(model["customers"], 3);
+
+    // Metrics count the calls.
+    let metrics = w.api.call("GET", "/metrics", None, None).await;
+    assert!(
+        metrics
+            .text
+            .contains("kith_plugin_calls_total{plugin=\"kith.rfm\""),
+        "{}",
+        metrics.text
+    );
+    assert!(
+        metrics
+            .text
+            .contains("kith_plugin_suspended{tenant=\"acme\",plugin=\"kith.rfm\"} 0")
+    );
+}
+
+#[tokio::test]
+async fn segments_are_listed_with_counts_and_their_members_paged() {
+    let w = world().await;
+    for i in 0..6 {
+        w.buyer(&format!("b{i}@example.com"), i + 1, 10_000 * (i as i64 + 1))
+            .await;
+    }
+    w.upload(plugins::RFM_SEGMENTS).await;
+    w.enable("kith.rfm-segments", json!({})).await;
+    let list = w
+        .call("GET", "/v1/tenants/acme/segments", &w.acme, None)
+        .await
+        .ok(200);
+    let items = list["items"].as_array().unwrap();
+    assert!(items.iter().any(|s| s["segment"] == "champions"), "{list}");
+    let total: u64 = items.iter().map(|s| s["members"].as_u64().unwrap()).sum();
+    assert_eq!(total, 6, "each buyer is in exactly one RFM segment: {list}");
+    let (seg, n) = items
+        .iter()
+        .find(|s| s["members"].as_u64().unwrap() > 0)
+        .map(|s| {
+            (
+                s["segment"].as_str().unwrap(),
+                s["members"].as_u64().unwrap(),
+            )
+        })
+        .unwrap();
+    let members = w
+        .call(
+            "GET",
+            &format!("/v1/tenants/acme/segments/kith.rfm-segments/{seg}?limit=1000"),
+            &w.acme,
+            None,
+        )
+        .await
+        .ok(200);
+    assert_eq!(members["items"].as_array().unwrap().len() as u64, n);
+    assert!(
+        members["items"][0]["email"].is_string(),
+        "customers, not ids"
+    );
+    let by_search = w
+        .call(
+            "GET",
+            &format!("/v1/tenants/acme/customers?segment=kith.rfm-segments/{seg}"),
+            &w.acme,
+            None,
+        )
+        .await
+        .ok(200);
+    assert_eq!(by_search["items"], members["items"]);
+    w.call(
+        "GET",
+        "/v1/tenants/acme/segments/kith.rfm-segments/no-such-segment",
+        &w.acme,
+        None,
+    )
+    .await
+    .problem(404, "not_found");
+    // A customer's view shows the segment with its reason.
+    let id = members["items"][0]["id"].as_str().unwrap();
+    let insight = w
+        .call(
+            "GET",
+            &format!("/v1/tenants/acme/customers/{id}/scores"),
+            &w.acme,
+            None,
+        )
+        .await
+        .ok(200);
+    assert_eq!(insight["segments"][0]["memberships"][0]["segment"], seg);
+    assert!(insight["segments"][0]["memberships"][0]["reason"].is_string());
+}
+
+#[tokio::test]
+async fn a_dry_run_shows_what_would_change_and_writes_nothing() {
+    let w = world().await;
+    let a = w.buyer("a@example.com", 4, 50_000).await;
+    w.buyer("b@example.com", 1, 500).await;
+    w.upload(plugins::RFM_SCORER).await;
+    // Installed but not enabled: a dry run with the default configuration.
+    let head = w.head("acme");
+    let r = w
+        .call(
+            "POST",
+            "/v1/tenants/acme/plugins/kith.rfm/dry-run",
+            &w.acme,
+            Some(json!({ "customers": [a] })),
+        )
+        .await
+        .ok(200);
+    assert_eq!(r["plugin"], "kith.rfm");
+    assert_eq!(r["population_ran"], true);
+    let outcome = &r["outcomes"][0];
+    assert_eq!(outcome["customer"], a.as_str());
+    assert!(outcome["score"]["before"].is_null());
+    assert!(outcome["score"]["after"].as_f64().is_some());
+    assert_eq!(w.head("acme"), head, "a dry run writes nothing");
+    let none = w
+        .call(
+            "GET",
+            &format!("/v1/tenants/acme/customers/{a}/scores"),
+            &w.acme,
+            None,
+        )
+        .await
+        .ok(200);
+    assert_eq!(none["scores"], json!([]));
+
+    // Enabled: `before` is the stored score; a sample takes the first customers.
+    w.enable("kith.rfm", json!({})).await;
+    let r = w
+        .call(
+            "POST",
+            "/v1/tenants/acme/plugins/kith.rfm/dry-run",
+            &w.acme,
+            Some(json!({ "sample": 2 })),
+        )
+        .await
+        .ok(200);
+    let outcomes = r["outcomes"].as_array().unwrap();
+    assert_eq!(outcomes.len(), 2);
+    for o in outcomes {
+        assert_eq!(o["score"]["before"], o["score"]["after"], "{o}");
+    }
+
+    // Bad requests.
+    for (body, code, status) in [
+        (json!({ "sample": 0 }), "invalid_input", 422),
+        (json!({ "sample": 101 }), "invalid_input", 422),
+        (
+            json!({ "sample": 1, "customers": [a] }),
+            "invalid_input",
+            422,
+        ),
+        (json!({ "customers": ["not-an-id"] }), "invalid_body", 400),
+        (json!({ "samples": 1 }), "invalid_body", 400),
+        (json!({ "version": "9.9.9" }), "not_found", 404),
+        (
+            json!({ "config": { "recency_days": "soon" } }),
+            "invalid_input",
+            422,
+        ),
+    ] {
+        w.call(
+            "POST",
+            "/v1/tenants/acme/plugins/kith.rfm/dry-run",
+            &w.acme,
+            Some(body.clone()),
+        )
+        .await
+        .problem(status, code);
+    }
+    let unknown = "00000000-0000-4000-8000-000000000000";
+    w.call(
+        "POST",
+        "/v1/tenants/acme/plugins/kith.rfm/dry-run",
+        &w.acme,
+        Some(json!({ "customers": [unknown] })),
+    )
+    .await
+    .problem(404, "not_found");
+    w.call(
+        "POST",
+        "/v1/tenants/acme/plugins/kith.nothing/dry-run",
+        &w.acme,
+        Some(json!({})),
+    )
+    .await
+    .problem(404, "not_found");
+}
+
+#[tokio::test]
+async fn enabling_configuring_and_upgrading_refuse_bad_input_and_change_nothing() {
+    let w = world().await;
+    w.upload(plugins::SHOPIFY_ORDERS).await;
+    let path = "/v1/tenants/acme/plugins";
+    for (body, status, code) in [
+        (json!({ "plugin": "kith.nothing" }), 404, "not_found"),
+        (
+            json!({ "plugin": "kith.shopify-orders" }),
+            422,
+            "invalid_input",
+        ),
+        (
+            json!({ "plugin": "kith.shopify-orders", "config": { "secret": 7 } }),
+            422,
+            "invalid_input",
+        ),
+        (
+            json!({ "plugin": "kith.shopify-orders", "config": { "secret": "x" }, "limits": { "fuel": 0 } }),
+            422,
+            "invalid_input",
+        ),
+        (
+            json!({ "plugin": "kith.shopify-orders", "config": { "secret": "x" }, "limits": { "gas": 1 } }),
+            400,
+            "invalid_body",
+        ),
+        (
+            json!({ "plugin": "kith.shopify-orders", "config": { "secret": "x" }, "population_interval_secs": 5 }),
+            422,
+            "invalid_input",
+        ),
+        (
+            json!({ "plugin": "kith.shopify-orders", "version": "0.0.1", "config": { "secret": "x" } }),
+            404,
+            "not_found",
+        ),
+        (
+            json!({ "plugins": "kith.shopify-orders" }),
+            400,
+            "invalid_body",
+        ),
+    ] {
+        w.call("POST", path, &w.acme, Some(body.clone()))
+            .await
+            .problem(status, code);
+    }
+    let bad = w
+        .call(
+            "POST",
+            path,
+            &w.acme,
+            Some(json!({ "plugin": "kith.shopify-orders", "config": { "secret": 7 } })),
+        )
+        .await
+        .problem(422, "invalid_input");
+    assert_eq!(bad["errors"][0]["field"], "config/secret", "{bad}");
+    let r = w.api.raw("POST", path, &w.acme, b"{\"plugin\": ").await;
+    r.problem(400, "malformed_json");
+    let read_only = w.api.key("acme", true).await;
+    w.call(
+        "POST",
+        path,
+        &read_only,
+        Some(json!({ "plugin": "kith.shopify-orders", "config": { "secret": SECRET } })),
+    )
+    .await
+    .problem(403, "read_only_token");
+    let list = w.call("GET", path, &w.acme, None).await.ok(200);
+    assert_eq!(list["items"], json!([]), "nothing was enabled");
+
+    // Enabled once; a second time is a conflict, unless it is a retry of the same request.
+    let body = json!({ "plugin": "kith.shopify-orders", "config": { "secret": SECRET } });
+    let first = w
+        .api
+        .call_with(
+            "POST",
+            path,
+            Some(&w.acme),
+            Some(body.clone()),
+            &[("idempotency-key", "k1")],
+        )
+        .await;
+    first.ok(201);
+    assert!(
+        first
+            .header("location")
+            .unwrap()
+            .ends_with("/plugins/kith.shopify-orders")
+    );
+    let retry = w
+        .api
+        .call_with(
+            "POST",
+            path,
+            Some(&w.acme),
+            Some(body.clone()),
+            &[("idempotency-key", "k1")],
+        )
+        .await;
+    assert_eq!(retry.header("idempotent-replayed"), Some("true"));
+    retry.ok(200);
+    w.call("POST", path, &w.acme, Some(body))
+        .await
+        .problem(409, "duplicate");
+
+    // The secret is never shown; a merge patch keeps it.
+    let status = w
+        .call(
+            "GET",
+            "/v1/tenants/acme/plugins/kith.shopify-orders",
+            &w.acme,
+            None,
+        )
+        .await
+        .ok(200);
+    assert_eq!(status["enablement"]["config"]["secret"], "<redacted>");
+    assert!(!status.to_string().contains(SECRET));
+    let patched = w
+        .call(
+            "PATCH",
+            "/v1/tenants/acme/plugins/kith.shopify-orders",
+            &w.acme,
+            Some(json!({ "limits": { "fuel": 50_000_000 }, "population_interval_secs": 3600 })),
+        )
+        .await
+        .ok(200);
+    assert_eq!(patched["enablement"]["limits"]["fuel"], 50_000_000);
+    assert_eq!(patched["enablement"]["population_interval_secs"], 3600);
+    let before = w.head("acme");
+    w.call(
+        "PATCH",
+        "/v1/tenants/acme/plugins/kith.shopify-orders",
+        &w.acme,
+        Some(json!({ "config": { "secret": 12 } })),
+    )
+    .await
+    .problem(422, "invalid_input");
+    assert_eq!(
+        w.head("acme"),
+        before,
+        "a refused configuration writes nothing"
+    );
+    w.call(
+        "POST",
+        "/v1/tenants/acme/plugins/kith.shopify-orders/upgrade",
+        &w.acme,
+        Some(json!({ "version": "9.9.9" })),
+    )
+    .await
+    .problem(404, "not_found");
+    // The secret still verifies webhooks after the patches.
+    let body = fixture("orders-create.json");
+    let r = w
+        .api
+        .send(shopify("orders/create", "d-1", &body, &sign(&body, SECRET)))
+        .await;
+    r.ok(200);
+    // A commerce hook has no population step or leaderboard.
+    w.call(
+        "POST",
+        "/v1/tenants/acme/plugins/kith.shopify-orders/populate",
+        &w.acme,
+        None,
+    )
+    .await
+    .problem(422, "invalid_input");
+    w.call(
+        "GET",
+        "/v1/tenants/acme/scores/kith.shopify-orders",
+        &w.acme,
+        None,
+    )
+    .await
+    .problem(404, "not_found");
+    // Query errors on the score routes.
+    for q in ["min=3&max=1", "min=NaN", "min=abc", "limit=0", "bogus=1"] {
+        let r = w
+            .call(
+                "GET",
+                &format!("/v1/tenants/acme/scores/kith.shopify-orders?{q}"),
+                &w.acme,
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 400, "{q}: {}", r.text);
+    }
+    for q in [
+        "segment=nope",
+        "segment=kith.x/",
+        "score=kith.rfm&email=a@b.co",
+        "min_score=1",
+    ] {
+        let r = w
+            .call(
+                "GET",
+                &format!("/v1/tenants/acme/customers?{q}"),
+                &w.acme,
+                None,
+            )
+            .await;
+        r.problem(400, "invalid_query");
+    }
+}
+
+#[tokio::test]
+async fn shopify_webhooks_are_answered_by_the_plugins_verdict_and_applied_once() {
+    let w = world().await;
+    w.upload(plugins::SHOPIFY_ORDERS).await;
+    w.enable("kith.shopify-orders", json!({ "secret": SECRET }))
+        .await;
+    // A real orders/create payload: nested customer, line items, prices as strings, shop and
+    // presentment money.
+    let body = fixture("orders-create.json");
+    let good = sign(&body, SECRET);
+
+    // A forgery first, with the id the genuine delivery will use: refused, nothing written.
+    let head = w.head("acme");
+    let forged = w
+        .api
+        .send(shopify(
+            "orders/create",
+            "delivery-1",
+            &body,
+            &sign(&body, "a guess"),
+        ))
+        .await;
+    forged.problem(401, "bad_signature");
+    assert_eq!(w.head("acme"), head);
+
+    let r = w
+        .api
+        .send(shopify("orders/create", "delivery-1", &body, &good))
+        .await;
+    let accepted = r.ok(200);
+    assert_eq!(accepted["verdict"]["verdict"], "accepted");
+    assert_eq!(accepted["replayed"], false);
+    assert!(
+        accepted["actions_applied"].as_u64().unwrap() >= 2,
+        "{accepted}"
+    );
+    let found = w
+        .call(
+            "GET",
+            "/v1/tenants/acme/customers?email=john@example.com",
+            &w.acme,
+            None,
+        )
+        .await
+        .ok(200);
+    let customer = found["items"][0]["id"].as_str().unwrap().to_owned();
+    let timeline = w
+        .call(
+            "GET",
+            &format!("/v1/tenants/acme/customers/{customer}/timeline"),
+            &w.acme,
+            None,
+        )
+        .await
+        .ok(200);
+    let purchase = &timeline["items"][0];
+    assert_eq!(purchase["kind"], "purchase");
+    assert_eq!(purchase["amount"]["minor"], 40_300, "{purchase}");
+
+    // The platform retries: same answer, nothing new.
+    let head = w.head("acme");
+    let again = w
+        .api
+        .send(shopify("orders/create", "delivery-1", &body, &good))
+        .await
+        .ok(200);
+    assert_eq!(again["replayed"], true);
+    assert_eq!(w.head("acme"), head);
+
+    // Ignored topics are 202 with the reason; malformed bodies 400; unknown hooks 404.
+    let shop = br#"{"id": 1}"#;
+    let ignored = w
+        .api
+        .send(shopify(
+            "shop/update",
+            "delivery-2",
+            shop,
+            &sign(shop, SECRET),
+        ))
+        .await
+        .ok(202);
+    assert_eq!(ignored["verdict"]["verdict"], "ignored");
+    assert!(
+        ignored["verdict"]["reason"]
+            .as_str()
+            .is_some_and(|r| !r.is_empty())
+    );
+    let junk = b"{not json";
+    w.api
+        .send(shopify(
+            "orders/create",
+            "delivery-3",
+            junk,
+            &sign(junk, SECRET),
+        ))
+        .await
+        .problem(400, "malformed_webhook");
+    let mut other = shopify("orders/create", "delivery-4", &body, &good);
+    *other.uri_mut() = "/v1/tenants/acme/hooks/kith.nothing".parse().unwrap();
+    w.api.send(other).await.problem(404, "hook_not_found");
+    let mut other = shopify("orders/create", "delivery-4", &body, &good);
+    *other.uri_mut() = "/v1/tenants/nobody/hooks/kith.shopify-orders"
+        .parse()
+        .unwrap();
+    w.api.send(other).await.problem(404, "hook_not_found");
+    // Enabled for acme only: globex's hook does not exist.
+    let globex = w.head("globex");
+    let mut other = shopify("orders/create", "delivery-4", &body, &good);
+    *other.uri_mut() = "/v1/tenants/globex/hooks/kith.shopify-orders"
+        .parse()
+        .unwrap();
+    w.api.send(other).await.problem(404, "hook_not_found");
+    assert_eq!(w.head("globex"), globex);
+    // Larger than the JSON limit.
+    let huge = vec![b' '; 1024 * 1024 + 1];
+    w.api
+        .send(shopify(
+            "orders/create",
+            "delivery-5",
+            &huge,
+            &sign(&huge, SECRET),
+        ))
+        .await
+        .problem(413, "payload_too_large");
+}
+
+#[tokio::test]
+async fn another_tenants_key_finds_none_of_the_plugin_routes() {
+    let w = world().await;
+    let c = w.buyer("a@example.com", 2, 10_000).await;
+    w.upload(plugins::RFM_SCORER).await;
+    w.upload(plugins::RFM_SEGMENTS).await;
+    w.enable("kith.rfm", json!({})).await;
+    w.enable("kith.rfm-segments", json!({})).await;
+    let head = w.head("acme");
+    let routes: Vec<(&str, String, Option<Value>)> = vec![
+        ("GET", "/v1/tenants/acme/plugins".into(), None),
+        (
+            "POST",
+            "/v1/tenants/acme/plugins".into(),
+            Some(json!({ "plugin": "kith.rfm" })),
+        ),
+        ("GET", "/v1/tenants/acme/plugins/kith.rfm".into(), None),
+        (
+            "PATCH",
+            "/v1/tenants/acme/plugins/kith.rfm".into(),
+            Some(json!({ "config": {} })),
+        ),
+        ("DELETE", "/v1/tenants/acme/plugins/kith.rfm".into(), None),
+        (
+            "POST",
+            "/v1/tenants/acme/plugins/kith.rfm/upgrade".into(),
+            Some(json!({ "version": "0.1.0" })),
+        ),
+        (
+            "POST",
+            "/v1/tenants/acme/plugins/kith.rfm/reset".into(),
+            None,
+        ),
+        (
+            "POST",
+            "/v1/tenants/acme/plugins/kith.rfm/populate".into(),
+            None,
+        ),
+        (
+            "POST",
+            "/v1/tenants/acme/plugins/kith.rfm/rescore".into(),
+            None,
+        ),
+        (
+            "POST",
+            "/v1/tenants/acme/plugins/kith.rfm/dry-run".into(),
+            Some(json!({})),
+        ),
+        ("GET", "/v1/tenants/acme/jobs/1".into(), None),
+        ("GET", "/v1/tenants/acme/segments".into(), None),
+        (
+            "GET",
+            "/v1/tenants/acme/segments/kith.rfm-segments/champions".into(),
+            None,
+        ),
+        ("GET", "/v1/tenants/acme/scores/kith.rfm".into(), None),
+        (
+            "GET",
+            format!("/v1/tenants/acme/customers/{c}/scores"),
+            None,
+        ),
+        (
+            "GET",
+            "/v1/tenants/acme/customers?score=kith.rfm".into(),
+            None,
+        ),
+    ];
+    for (method, path, body) in routes {
+        let r = w.call(method, &path, &w.globex, body).await;
+        r.problem(404, "tenant_not_found");
+        assert!(!r.text.contains("kith.rfm\""), "{path}: {}", r.text);
+    }
+    assert_eq!(w.head("acme"), head, "nothing was written");
+    let status = w
+        .call("GET", "/v1/tenants/acme/plugins/kith.rfm", &w.acme, None)
+        .await
+        .ok(200);
+    assert_eq!(status["enablement"]["plugin"], "kith.rfm", "still enabled");
+}
+
+#[tokio::test]
+async fn without_a_plugin_host_the_plugin_routes_say_so() {
+    let api = Api::new();
+    api.tenant("acme").await;
+    api.call("GET", "/v1/plugins", Some(&api.admin), None)
+        .await
+        .problem(503, "plugins_unavailable");
+    api.call("GET", "/v1/tenants/acme/segments", Some(&api.admin), None)
+        .await
+        .problem(503, "plugins_unavailable");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The whole story against the real `kith serve` binary.
+
+mod e2e {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpStream;
+    use std::process::{Child, Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use serde_json::{Value, json};
+
+    use super::{SECRET, fixture, sign, wasm};
+    use kith_tests::plugins;
+
+    const ADMIN: &str = "kith-e2e-operator-token-0123456789abcdef";
+
+    struct Server {
+        child: Child,
+        addr: String,
+    }
+
+    impl Server {
+        fn start(dir: &std::path::Path) -> Server {
+            let mut child = Command::new(env!("CARGO_BIN_EXE_kith_under_test"))
+                .args([
+                    "--data-dir",
+                    dir.to_str().unwrap(),
+                    "serve",
+                    "--listen",
+                    "127.0.0.1:0",
+                ])
+                .env("KITH_ADMIN_TOKEN", ADMIN)
+                .env_remove("KITH_LISTEN")
+                .env_remove("KITH_DATA_DIR")
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("start kith serve");
+            let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+            let addr = loop {
+                let line = lines.next().expect("kith serve exited early").unwrap();
+                if let Some(a) = line.strip_prefix("kith listening on http://") {
+                    break a.to_owned();
+                }
+            };
+            std::thread::spawn(move || lines.for_each(drop));
+            Server { child, addr }
+        }
+
+        /// One HTTP/1.1 request; returns the status and the body as JSON (Null if not JSON).
+        fn send(
+            &self,
+            method: &str,
+            path: &str,
+            headers: &[(&str, &str)],
+            body: &[u8],
+        ) -> (u16, Value) {
+            let mut s = TcpStream::connect(&self.addr).unwrap();
+            let mut head = format!(
+                "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\nConnection: close\r\n",
+                self.addr,
+                body.len()
+            );
+            for (k, v) in headers {
+                head.push_str(&format!("{k}: {v}\r\n"));
+            }
+            head.push_str("\r\n");
+            s.write_all(head.as_bytes()).unwrap();
+            s.write_all(body).unwrap();
+            let mut raw = Vec::new();
+            s.read_to_end(&mut raw).unwrap();
+            let text = String::from_utf8_lossy(&raw);
+            let status = text.split_whitespace().nth(1).unwrap().parse().unwrap();
+            let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+            (status, serde_json::from_str(body).unwrap_or(Value::Null))
+        }
+
+        fn json(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+            let auth = format!("Bearer {token}");
+            let bytes = body
+                .map(|b| serde_json::to_vec(&b).unwrap())
+                .unwrap_or_default();
+            self.send(
+                method,
+                path,
+                &[
+                    ("Authorization", &auth),
+                    ("Content-Type", "application/json"),
+                ],
+                &bytes,
+            )
+        }
+
+        /// `GET path` until `done` holds for its body (the dispatcher works in the background
+        /// and outputs append no events to wait on), for at most a minute.
+        fn until(&self, path: &str, token: &str, done: impl Fn(&Value) -> bool) -> Value {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let (status, body) = self.json("GET", path, token, None);
+                assert_eq!(status, 200, "{path}: {body}");
+                if done(&body) {
+                    return body;
+                }
+                assert!(Instant::now() < deadline, "{path} never got there: {body}");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+
+        fn stop(mut self) {
+            let ok = Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .status()
+                .unwrap();
+            assert!(ok.success());
+            assert!(self.child.wait().unwrap().success(), "exit 0 on SIGTERM");
+        }
+    }
+
+    #[test]
+    fn the_whole_story_over_http_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Server::start(dir.path());
+        assert_eq!(
+            s.json(
+                "POST",
+                "/v1/tenants",
+                ADMIN,
+                Some(json!({ "slug": "acme" }))
+            )
+            .0,
+            201
+        );
+        let (status, key) = s.json(
+            "POST",
+            "/v1/tokens",
+            ADMIN,
+            Some(json!({ "kind": "tenant", "tenant": "acme" })),
+        );
+        assert_eq!(status, 201, "{key}");
+        let key = key["token"].as_str().unwrap().to_owned();
+
+        // Upload and enable the reference plugins.
+        let auth = format!("Bearer {ADMIN}");
+        for path in [
+            plugins::RFM_SCORER,
+            plugins::RFM_SEGMENTS,
+            plugins::SHOPIFY_ORDERS,
+        ] {
+            let (status, body) = s.send(
+                "POST",
+                "/v1/plugins",
+                &[
+                    ("Authorization", &auth),
+                    ("Content-Type", "application/wasm"),
+                ],
+                &wasm(path),
+            );
+            assert_eq!(status, 201, "{body}");
+        }
+        for (plugin, config) in [
+            ("kith.rfm", json!({})),
+            ("kith.rfm-segments", json!({})),
+            ("kith.shopify-orders", json!({ "secret": SECRET })),
+        ] {
+            let (status, body) = s.json(
+                "POST",
+                "/v1/tenants/acme/plugins",
+                &key,
+                Some(json!({ "plugin": plugin, "config": config })),
+            );
+            assert_eq!(status, 201, "{body}");
+        }
+
+        // A signed Shopify order creates the customer and the purchase.
+        let order = fixture("orders-create.json");
+        let signature = sign(&order, SECRET);
+        let hook = |s: &Server, delivery: &str| {
+            s.send(
+                "POST",
+                "/v1/tenants/acme/hooks/kith.shopify-orders",
+                &[
+                    ("Content-Type", "application/json"),
+                    ("X-Shopify-Topic", "orders/create"),
+                    ("X-Shopify-Hmac-Sha256", &signature),
+                    ("X-Shopify-Webhook-Id", delivery),
+                ],
+                &order,
+            )
+        };
+        let (status, body) = hook(&s, "e2e-1");
+        assert_eq!(status, 200, "{body}");
+        let (_, found) = s.json(
+            "GET",
+            "/v1/tenants/acme/customers?email=john@example.com",
+            &key,
+            None,
+        );
+        let customer = found["items"][0]["id"]
+            .as_str()
+            .expect("the order's customer")
+            .to_owned();
+
+        // Scored and segmented by the dispatcher.
+        let scores_path = format!("/v1/tenants/acme/customers/{customer}/scores");
+        let insight = s.until(&scores_path, &key, |b| {
+            !b["scores"].as_array().unwrap().is_empty()
+                && !b["segments"].as_array().unwrap().is_empty()
+        });
+        assert_eq!(insight["scores"][0]["producer"]["plugin"], "kith.rfm");
+        assert_eq!(
+            insight["segments"][0]["producer"]["plugin"],
+            "kith.rfm-segments"
+        );
+
+        // A deal through a pipeline, and the report.
+        let (status, p) = s.json(
+            "POST",
+            "/v1/tenants/acme/pipelines",
+            &key,
+            Some(json!({ "name": "Sales", "stages": [
+                { "name": "Lead", "probability": 10 },
+                { "name": "Proposal", "probability": 50 },
+                { "name": "Won", "probability": 100, "category": "won" },
+            ]})),
+        );
+        assert_eq!(status, 201, "{p}");
+        let pid = p["id"].as_str().unwrap().to_owned();
+        let (status, d) = s.json(
+            "POST",
+            "/v1/tenants/acme/deals",
+            &key,
+            Some(
+                json!({ "customer": customer, "pipeline": pid, "title": "Renewal",
+                          "amount": { "minor": 250_000, "currency": "USD" } }),
+            ),
+        );
+        assert_eq!(status, 201, "{d}");
+        let did = d["id"].as_str().unwrap().to_owned();
+        for stage in [1, 2] {
+            let (status, body) = s.json(
+                "POST",
+                &format!("/v1/tenants/acme/deals/{did}/move"),
+                &key,
+                Some(json!({ "stage": p["stages"][stage]["id"] })),
+            );
+            assert_eq!(status, 200, "{body}");
+        }
+        let report_path = format!("/v1/tenants/acme/pipelines/{pid}/report");
+        let (status, report) = s.json("GET", &report_path, &key, None);
+        assert_eq!(status, 200, "{report}");
+        assert_eq!(report["deals"], 1);
+        s.stop();
+
+        // After a restart everything is there, and the webhook's retry changes nothing.
+        let s = Server::start(dir.path());
+        let (status, again) = s.json("GET", &scores_path, &key, None);
+        assert_eq!(status, 200);
+        // Deal events may have had the plugins look at the customer again: same results.
+        assert_eq!(again["scores"][0]["score"], insight["scores"][0]["score"]);
+        assert_eq!(
+            again["segments"][0]["memberships"],
+            insight["segments"][0]["memberships"]
+        );
+        let (_, report_again) = s.json("GET", &report_path, &key, None);
+        assert_eq!(report_again, report);
+        let (status, body) = hook(&s, "e2e-1");
+        assert_eq!((status, &body["replayed"]), (200, &json!(true)), "{body}");
+        let (_, timeline) = s.json(
+            "GET",
+            &format!("/v1/tenants/acme/customers/{customer}/timeline"),
+            &key,
+            None,
+        );
+        let purchases = timeline["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["kind"] == "purchase")
+            .count();
+        assert_eq!(purchases, 1);
+        let (status, enabled) = s.json("GET", "/v1/tenants/acme/plugins", &key, None);
+        assert_eq!(status, 200);
+        assert_eq!(enabled["items"].as_array().unwrap().len(), 3);
+        s.stop();
+    }
+}
