@@ -10,7 +10,7 @@ use tracing::{info, warn};
 
 use super::PluginHost;
 use crate::model::{Actor, TenantSlug, Timestamp};
-use crate::store::{Op, Output, PageRequest, PluginStore, Store};
+use crate::store::{CustomerBundle, Op, Output, PageRequest, PluginStore, Store};
 use crate::{Error, Result};
 
 /// Where a job is.
@@ -170,41 +170,84 @@ impl PluginHost {
         };
         let pipelines = self.pipelines(tenant)?;
         let batch = self.config.rescore_batch.max(1);
-        let mut page = PageRequest::first(batch);
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
         let mut processed = 0u64;
-        loop {
-            if self.stopping() {
-                return Err(Error::Closed);
-            }
-            let bundles = self.store.customer_bundles(tenant, &page)?;
-            let mut ops = Vec::with_capacity(bundles.items.len());
-            let mut failed = 0u64;
-            for b in &bundles.items {
-                match self.evaluate(&e, &loaded, b, &pipelines, model.as_deref(), now, as_of) {
-                    Ok(group) => ops.push(Op::Attempt(group)),
-                    Err(_) => failed += 1,
+        // Calls run on every core while the previous batch commits on another thread: the
+        // plugin calls, not the store, are what a rescore waits for.
+        let (to_writer, batches) = std::sync::mpsc::sync_channel::<(Vec<Op>, u64, u64)>(1);
+        std::thread::scope(|scope| -> Result<()> {
+            let writer = scope.spawn(move || -> Result<()> {
+                for (ops, n, mut failed) in batches {
+                    if !ops.is_empty() {
+                        let outputs = self.store.write(tenant, &Actor::plugin(plugin), ops)?;
+                        failed += outputs
+                            .iter()
+                            .filter(|o| matches!(o, Output::Failed { .. }))
+                            .count() as u64;
+                    }
+                    self.jobs.update(id, |job| {
+                        job.done += n;
+                        job.failed += failed;
+                        job.total = job.total.max(job.done);
+                    });
+                    self.progressed();
                 }
-            }
-            let n = bundles.items.len() as u64;
-            if !ops.is_empty() {
-                let outputs = self.store.write(tenant, &Actor::plugin(plugin), ops)?;
-                failed += outputs
-                    .iter()
-                    .filter(|o| matches!(o, Output::Failed { .. }))
-                    .count() as u64;
-            }
-            processed += n;
-            self.jobs.update(id, |job| {
-                job.done += n;
-                job.failed += failed;
-                job.total = job.total.max(job.done);
+                Ok(())
             });
-            self.progressed();
-            match bundles.next {
-                Some(c) => page = PageRequest::after(batch, c),
-                None => break,
-            }
-        }
+            let mut page = PageRequest::first(batch);
+            let read = loop {
+                if self.stopping() {
+                    break Err(Error::Closed);
+                }
+                let bundles = match self.store.customer_bundles(tenant, &page) {
+                    Ok(b) => b,
+                    Err(e) => break Err(e),
+                };
+                let evaluate = |b: &CustomerBundle| {
+                    self.evaluate(&e, &loaded, b, &pipelines, model.as_deref(), now, as_of)
+                };
+                let results: Vec<_> = if workers > 1 && bundles.items.len() >= 2 * workers {
+                    let chunk = bundles.items.len().div_ceil(workers);
+                    std::thread::scope(|s| {
+                        let handles: Vec<_> = bundles
+                            .items
+                            .chunks(chunk)
+                            .map(|c| s.spawn(move || c.iter().map(evaluate).collect::<Vec<_>>()))
+                            .collect();
+                        handles
+                            .into_iter()
+                            .flat_map(|h| h.join().unwrap_or_default())
+                            .collect()
+                    })
+                } else {
+                    bundles.items.iter().map(evaluate).collect()
+                };
+                let n = bundles.items.len() as u64;
+                // A worker that panicked returned nothing: its customers count as failed.
+                let mut failed = n - results.len() as u64;
+                let mut ops = Vec::with_capacity(results.len());
+                for r in results {
+                    match r {
+                        Ok(group) => ops.push(Op::Attempt(group)),
+                        Err(_) => failed += 1,
+                    }
+                }
+                processed += n;
+                if to_writer.send((ops, n, failed)).is_err() {
+                    // The writer stopped on an error; it reports it below.
+                    break Ok(());
+                }
+                match bundles.next {
+                    Some(c) => page = PageRequest::after(batch, c),
+                    None => break Ok(()),
+                }
+            };
+            drop(to_writer);
+            let written = writer
+                .join()
+                .unwrap_or_else(|_| Err(Error::Storage("the rescore writer panicked".into())));
+            read.and(written)
+        })?;
         info!(%tenant, plugin, customers = processed, elapsed_ms = started.elapsed().as_millis() as u64, "rescore finished");
         Ok(())
     }
