@@ -6,6 +6,11 @@
 //!   conversion, a fresh store with a locked-down WASI context, instantiation from the
 //!   `InstancePre`, the call, output validation, drop (target: median at most 10 us).
 //! - `rfm_score`: one RFM score with a population model.
+//! - `rfm_score_native`: the same scorer's logic compiled natively and called through the SDK's
+//!   test harness (no sandbox, no serialization), on an equivalent customer: the baseline for
+//!   "the scoring step at most 3x native". Compare it with `rfm_score` (the whole sandboxed call)
+//!   and with `rfm_score` minus `trivial_score_fresh_instance` (the step without the fixed cost
+//!   of a fresh instance).
 //! - `restart_load_20_from_cache`: a new `Runtime` plus 20 plugin loads served by the compile
 //!   cache, i.e. restart readiness (target: under 1 s).
 
@@ -86,6 +91,26 @@ fn calls(c: &mut Criterion) {
     });
 }
 
+fn native(c: &mut Criterion) {
+    use kith_plugin_rfm_scorer::Rfm;
+    use kith_plugin_sdk::testing::{Harness, customer};
+    let view = |k: i64| {
+        let mut b = customer(format!("c{k}"));
+        for n in 0..k {
+            b = b.purchase(NOW - (100 - 10 * k + n) * DAY, 1_000 * k, "USD");
+        }
+        b.build()
+    };
+    let harness = Harness::<Rfm>::new(r#"{"currency":"USD"}"#)
+        .now(NOW)
+        .with_population((1..=10).map(view))
+        .expect("population");
+    let seven = view(7);
+    c.bench_function("rfm_score_native", |b| {
+        b.iter(|| black_box(harness.score(black_box(seven.clone())).expect("score")))
+    });
+}
+
 fn restart(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = || RuntimeConfig {
@@ -118,5 +143,5 @@ fn restart(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, calls, restart);
+criterion_group!(benches, calls, native, restart);
 criterion_main!(benches);
