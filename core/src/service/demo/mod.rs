@@ -252,17 +252,15 @@ pub fn seed(host: &Arc<PluginHost>, plugin_dir: &Path) -> Result<DemoReport> {
         None,
     )?;
 
-    let mut jobs = Vec::with_capacity(PLUGINS.len());
+    // One plugin at a time: rescore jobs running side by side would share the cores and push
+    // single calls past their wall-clock deadline on a small machine.
+    let mut plugins = Vec::with_capacity(PLUGINS.len());
     for (dir, i) in PLUGINS.iter().zip(&installed) {
         let request = EnableRequest {
             version: Some(i.plugin.hash.clone()),
             ..EnableRequest::new(&i.plugin.id, config(dir))
         };
-        jobs.push(host.enable(&tenant, request)?);
-    }
-    let mut plugins = Vec::with_capacity(PLUGINS.len());
-    for (i, job) in installed.iter().zip(jobs) {
-        let job = match job {
+        let job = match host.enable(&tenant, request)? {
             Some(id) => Some(host.wait_for_job(id, RESCORE_TIMEOUT).ok_or_else(|| {
                 Error::Storage(format!("rescore job {id} of {} vanished", i.plugin.id))
             })?),
