@@ -57,8 +57,8 @@ impl Rng {
         self.unit() < p
     }
 
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
+    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.below(items.len())]
     }
 
     /// Exponentially distributed with this mean.
@@ -481,7 +481,7 @@ fn slug(s: &str) -> String {
 
 /// A price in minor units that looks like a price (`49.90`, `120.00`, `18.99`).
 fn price(rng: &mut Rng, dollars: f64) -> i64 {
-    let cents = *rng.pick(&[0, 50, 90, 99]);
+    let cents = rng.pick(&[0, 50, 90, 99]);
     (dollars.max(1.0) as i64) * 100 + cents
 }
 
@@ -597,7 +597,7 @@ impl Builder {
             }),
             tags: vec!["b2b".into(), "account".into()],
             attributes,
-            owner: Some((*self.rng.pick(OWNERS)).to_owned()),
+            owner: Some(self.rng.pick(OWNERS).to_owned()),
             ..CustomerInput::default()
         };
         let index = self.push(input, None);
@@ -637,7 +637,7 @@ impl Builder {
             pipeline: 1,
             title: "Annual renewal".to_owned(),
             amount_minor: price(&mut self.rng, quarterly * 4.0),
-            owner: *self.rng.pick(OWNERS),
+            owner: self.rng.pick(OWNERS),
             path,
             closes_in_days: open.then(|| 10 + self.rng.below(80) as i32),
         };
@@ -654,9 +654,9 @@ impl Builder {
     /// further it got and the likelier it was won.
     fn contact(&mut self, org: usize, company: &(&str, &str, u32, &str, &str)) -> Contact {
         let &(name, industry, employees, country, city) = company;
-        let &(first, _) = self.rng.pick(FIRST_NAMES);
-        let last = *self.rng.pick(LAST_NAMES);
-        let &(title, seniority) = self.rng.pick(TITLES);
+        let (first, _) = self.rng.pick(FIRST_NAMES);
+        let last = self.rng.pick(LAST_NAMES);
+        let (title, seniority) = self.rng.pick(TITLES);
         let domain = format!("{}.example", slug(name.split(' ').next().unwrap_or(name)));
         let email = self.email(&format!("{}.{}", slug(first), slug(last)), &domain);
         let size_fit = match employees {
@@ -692,7 +692,7 @@ impl Builder {
             AttributeValue::Number(employees.into()),
         );
         attributes.insert("job_title".to_owned(), text(title));
-        attributes.insert("lead_source".to_owned(), text(*self.rng.pick(LEAD_SOURCES)));
+        attributes.insert("lead_source".to_owned(), text(self.rng.pick(LEAD_SOURCES)));
         let lifecycle = match stage {
             Some(NB_WON) => LifecycleStage::Customer,
             Some(NB_LOST) => LifecycleStage::Other,
@@ -771,7 +771,7 @@ impl Builder {
             let page = if self.rng.chance(0.4) {
                 "https://kith.example/pricing"
             } else {
-                *self.rng.pick(&[
+                self.rng.pick(&[
                     "https://kith.example/docs/plugins",
                     "https://kith.example/blog/rfm-in-practice",
                     "https://kith.example/customers",
@@ -817,7 +817,7 @@ impl Builder {
                 when(&mut self.rng),
             )
             .outbound()
-            .subject(*self.rng.pick(&[
+            .subject(self.rng.pick(&[
                 "Following up on your visit",
                 "Your trial: next steps",
                 "Case study: Northwind Analytics",
@@ -848,7 +848,7 @@ impl Builder {
             };
             let t = Touch::new(i, channel, InteractionKind::Meeting, when(&mut self.rng))
                 .outbound()
-                .subject(*self.rng.pick(&[
+                .subject(self.rng.pick(&[
                     "Discovery call",
                     "Product demo",
                     "Security review",
@@ -898,10 +898,10 @@ impl Builder {
     /// A retail shopper: purchases from a BG/NBD-like process (a personal buying rate, a chance
     /// to drop out after each purchase), some refunds, and survey answers.
     fn shopper(&mut self, now: Timestamp) -> Result<()> {
-        let &(first, gender) = self.rng.pick(FIRST_NAMES);
-        let last = *self.rng.pick(LAST_NAMES);
-        let &(country, city) = self.rng.pick(SHOPPER_PLACES);
-        let domain = *self.rng.pick(MAIL_DOMAINS);
+        let (first, gender) = self.rng.pick(FIRST_NAMES);
+        let last = self.rng.pick(LAST_NAMES);
+        let (country, city) = self.rng.pick(SHOPPER_PLACES);
+        let domain = self.rng.pick(MAIL_DOMAINS);
         let email = self.email(&format!("{}.{}", slug(first), slug(last)), domain);
         let age_days = self.rng.between(18.5, 78.0) * 365.25;
         let birth = Date::from_days(now.date().days() - age_days as i32);
@@ -930,7 +930,7 @@ impl Builder {
         let mut refunds = 0;
         for &day in days.iter().rev() {
             let days_ago = f64::from(day) + self.rng.between(0.05, 0.95);
-            let product = *self.rng.pick(PRODUCTS);
+            let product = self.rng.pick(PRODUCTS);
             let dollars = self.rng.gamma(SPEND_SHAPE, basket);
             let minor = price(&mut self.rng, dollars);
             let mut t = Touch::new(
@@ -975,7 +975,7 @@ impl Builder {
                     self.rng.between(0.0, 180.0),
                 )
                 .outbound()
-                .subject(*self.rng.pick(&[
+                .subject(self.rng.pick(&[
                     "Spring collection is here",
                     "Your member discount",
                     "Back in stock",
