@@ -128,6 +128,14 @@ pub enum Error {
         /// The last failure.
         last: String,
     },
+    /// A plugin component file that is needed (by the demo tenant) is not there.
+    #[error("plugin component {path} is missing; build the reference plugins with: {build}")]
+    PluginMissing {
+        /// The file that was looked for.
+        path: String,
+        /// The command that builds it.
+        build: String,
+    },
     /// The store is shutting down and accepts no more writes.
     #[error("the store is closed")]
     Closed,
@@ -163,6 +171,7 @@ impl Error {
             Self::PluginInUse { .. } => "plugin_in_use",
             Self::Plugin(f) => f.code(),
             Self::PluginSuspended { .. } => "plugin_suspended",
+            Self::PluginMissing { .. } => "plugin_missing",
             Self::Closed => "closed",
             Self::Io { .. } => "io",
         }

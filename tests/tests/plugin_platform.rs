@@ -1,7 +1,8 @@
 //! The plugin platform end to end on a real store: the registry, per-tenant enablement with
 //! schema-checked configuration, event-log dispatch, rescoring, segments, commerce webhooks, the
-//! circuit breaker, refused actions and upgrades.
+//! circuit breaker, refused actions and upgrades; and the demo tenant of `kith serve --demo`.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,10 +12,11 @@ use hmac::{Hmac, KeyInit, Mac};
 use kith_core::Error;
 use kith_core::model::{
     Actor, AttributeValue, Channel, Currency, CustomerId, CustomerInput, Email, EventKind,
-    InteractionInput, InteractionKind, Money, TenantInput, TenantSlug, Timestamp,
+    InteractionInput, InteractionKind, Money, StageCategory, TenantInput, TenantSlug, Timestamp,
 };
 use kith_core::plugin::{RejectionKind, Verdict, Webhook};
 use kith_core::service::plugins::{EnableRequest, HostConfig, JobState, PluginHost};
+use kith_core::service::{demo, pipelines, tokens};
 use kith_core::store::{
     CustomerFilter, PageRequest, PluginStore, RedbStore, ScoreRange, Store, StoreConfig,
 };
@@ -667,4 +669,199 @@ fn a_stale_cursor_advance_is_refused_so_a_batch_cannot_apply_twice() {
         )
         .unwrap_err();
     assert_eq!(err.code(), "version_conflict");
+}
+
+/// Where the build script put the components: the demo's plugin directory.
+fn plugin_dir() -> &'static Path {
+    Path::new(plugins::RFM_SCORER)
+        .parent()
+        .expect("a component path has a directory")
+}
+
+#[test]
+fn the_demo_lists_every_reference_plugin_and_no_test_plugin() {
+    let mut reference: Vec<&str> = plugins::ALL
+        .iter()
+        .map(|(dir, _)| *dir)
+        .filter(|d| !d.starts_with("hostile-") && !d.starts_with("test-") && *d != "trivial-scorer")
+        .collect();
+    reference.sort_unstable();
+    let mut listed = demo::PLUGINS.to_vec();
+    listed.sort_unstable();
+    assert_eq!(listed, reference);
+    for (dir, path) in plugins::ALL {
+        if demo::PLUGINS.contains(dir) {
+            assert_eq!(demo::component_path(plugin_dir(), dir), Path::new(path));
+        }
+    }
+}
+
+#[test]
+fn seeding_the_demo_creates_a_scored_tenant_once_and_a_restart_changes_nothing() {
+    let w = world();
+    let report = demo::seed(&w.host, plugin_dir()).unwrap();
+    let t = slug(demo::TENANT);
+    assert!(report.created);
+    assert!(
+        report.problems().is_empty(),
+        "every rescore finished without failures: {:?}",
+        report.problems()
+    );
+
+    // A tenant key for the demo tenant only, shown once.
+    let key = report.tenant_key.clone().expect("a new tenant key");
+    let principal = tokens::authenticate(w.store.as_ref(), &key, None)
+        .unwrap()
+        .expect("the demo key is valid");
+    assert!(principal.can_see(&t) && !principal.can_see(&slug("acme")));
+    assert!(!principal.is_admin() && !principal.read_only);
+
+    let counts = &report.counts;
+    assert!(counts.customers >= 250, "{counts:?}");
+    assert!(counts.interactions >= 1000, "{counts:?}");
+    assert_eq!(counts.pipelines, 2);
+
+    // Every reference plugin is enabled and healthy.
+    let ids: Vec<String> = report.plugins.iter().map(|p| p.id.clone()).collect();
+    assert_eq!(ids.len(), demo::PLUGINS.len());
+    let enabled: Vec<String> = w
+        .host
+        .enabled_plugins(&t)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.plugin)
+        .collect();
+    for id in &ids {
+        assert!(enabled.contains(id), "{id} is enabled");
+        let status = w.host.status(&t, id).unwrap();
+        assert!(!status.suspended, "{id} is not suspended");
+        assert_eq!(status.health.consecutive_failures, 0, "{id}");
+    }
+
+    // Scores: every customer has one from each scorer, and buyers have a real RFM score.
+    let scorers = [
+        "kith.rfm",
+        "kith.clv",
+        "kith.lead-score",
+        "kith.lead-probability",
+    ];
+    let (mut buyers, mut page) = (0, PageRequest::first(100));
+    loop {
+        let bundles = w.store.customer_bundles(&t, &page).unwrap();
+        for b in &bundles.items {
+            let c = b.customer.id;
+            for plugin in scorers {
+                assert!(
+                    score_of(&w, "demo", c, plugin).is_some(),
+                    "{plugin} scored {c}"
+                );
+            }
+            if b.interactions
+                .iter()
+                .any(|i| i.kind == InteractionKind::Purchase)
+            {
+                buyers += 1;
+                assert!(score_of(&w, "demo", c, "kith.rfm").unwrap() > 0.0);
+            }
+        }
+        match bundles.next {
+            Some(next) => page = PageRequest::after(100, next),
+            None => break,
+        }
+    }
+    assert!(buyers >= 100, "{buyers} buyers");
+    let trained = w
+        .store
+        .plugin_model(&t, "kith.lead-probability")
+        .unwrap()
+        .and_then(|m| m.bytes);
+    assert!(
+        trained.is_some_and(|b| !b.is_empty()),
+        "lead-probability trained on the won and lost deals"
+    );
+
+    // Segments: each segmenter has members, and a few that a demo must show.
+    let members = |plugin: &str, segment: &str| {
+        w.store
+            .segment_members(&t, plugin, segment, &PageRequest::first(1000))
+            .unwrap()
+            .items
+            .len()
+    };
+    for info in w.host.plugins().unwrap() {
+        if info.manifest.segments.is_empty() {
+            continue;
+        }
+        let total: usize = info
+            .manifest
+            .segments
+            .iter()
+            .map(|s| members(&info.plugin.id, &s.id))
+            .sum();
+        assert!(total > 0, "{} has members", info.plugin.id);
+    }
+    for (plugin, segment) in [
+        ("kith.value-tiers", "vip"),
+        ("kith.churn-risk", "one-time"),
+        ("kith.demographic-segments", "industry-software"),
+        ("kith.demographic-segments", "nps-promoter"),
+        ("kith.demographic-segments", "age-25-34"),
+    ] {
+        assert!(members(plugin, segment) > 0, "{plugin} {segment}");
+    }
+
+    // Both pipelines report deals in several stages, won and lost ones among them.
+    let list = pipelines::list(w.store.as_ref(), &t, &PageRequest::first(10)).unwrap();
+    assert_eq!(list.items.len(), 2);
+    for p in &list.items {
+        let report = pipelines::report(w.store.as_ref(), &t, p.id).unwrap();
+        let busy = report.stages.iter().filter(|s| s.deals > 0).count();
+        assert!(report.deals >= 10 && busy >= 3, "{}: {report:?}", p.name);
+        for category in [StageCategory::Won, StageCategory::Lost] {
+            assert!(
+                report
+                    .stages
+                    .iter()
+                    .any(|s| s.category == category && s.deals > 0),
+                "{}: a {category:?} deal",
+                p.name
+            );
+        }
+    }
+
+    // A restart: the tenant is left as it is, even without the components at hand.
+    let events = w.store.last_seq(&t).unwrap();
+    let tokens_before = w.store.tokens().unwrap().len();
+    let again = demo::seed(&w.host, Path::new("/nonexistent/plugins")).unwrap();
+    assert!(!again.created && again.tenant_key.is_none() && again.plugins.is_empty());
+    assert_eq!(again.counts, report.counts);
+    assert_eq!(w.store.last_seq(&t).unwrap(), events, "no new events");
+    assert_eq!(w.store.tokens().unwrap().len(), tokens_before);
+}
+
+#[test]
+fn a_missing_demo_component_is_named_with_the_build_command_and_nothing_is_written() {
+    let w = world();
+    let dir = tempfile::tempdir().unwrap();
+    for (name, path) in plugins::ALL {
+        if *name != "clv" {
+            std::fs::copy(path, dir.path().join(Path::new(path).file_name().unwrap())).unwrap();
+        }
+    }
+    let err = demo::seed(&w.host, dir.path()).unwrap_err();
+    assert_eq!(err.code(), "plugin_missing", "{err}");
+    let message = err.to_string();
+    assert!(message.contains("kith_plugin_clv.wasm"), "{message}");
+    assert!(message.contains(&demo::build_command()), "{message}");
+    assert!(!message.contains('\n'), "one line: {message}");
+    for dir in demo::PLUGINS {
+        assert!(demo::build_command().contains(&format!(" -p kith-plugin-{dir}")));
+    }
+
+    assert!(
+        w.store.tenant(&slug(demo::TENANT)).unwrap().is_none(),
+        "no tenant"
+    );
+    assert!(w.host.plugins().unwrap().is_empty(), "nothing installed");
+    assert!(w.store.tokens().unwrap().is_empty(), "no key");
 }

@@ -12,6 +12,9 @@
 //!
 //! The admin token is never in the file: on the first start with no admin token, one is created
 //! and printed once on stdout (`admin token: kith_...`); `KITH_ADMIN_TOKEN` supplies one instead.
+//!
+//! `--demo` creates the demo tenant on the first start ([`crate::service::demo`]) and prints its
+//! tenant key once on stdout (`demo tenant key: kith_...`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -22,7 +25,7 @@ use serde::Deserialize;
 
 use super::{Exit, open};
 use crate::http::HttpConfig;
-use crate::service::tokens;
+use crate::service::{demo, tokens};
 
 #[derive(Debug, clap::Args)]
 pub(super) struct ServeArgs {
@@ -42,6 +45,14 @@ pub(super) struct ServeArgs {
     /// Largest plugin component accepted by `POST /v1/plugins`, in bytes [default: 10485760].
     #[arg(long, env = "KITH_PLUGIN_LIMIT", value_name = "BYTES")]
     plugin_limit: Option<usize>,
+    /// On the first start, create a tenant `demo` with customers, deals and every reference
+    /// plugin enabled, and print its tenant key.
+    #[arg(long)]
+    demo: bool,
+    /// Where --demo finds the reference plugin components [default:
+    /// target/wasm32-wasip2/release, else target/plugin-artifacts/wasm32-wasip2/release].
+    #[arg(long, env = "KITH_DEMO_PLUGINS", value_name = "DIR")]
+    plugins: Option<PathBuf>,
 }
 
 /// The settings file.
@@ -124,6 +135,9 @@ pub(super) fn run(
     let mut host_config = crate::service::plugins::HostConfig::with_cache(dir.join("plugin-cache"));
     host_config.runtime.max_plugin_bytes = config.plugin_limit;
     let host = crate::service::plugins::PluginHost::open(Arc::clone(&store), host_config)?;
+    if args.demo {
+        seed_demo(&host, args.plugins.as_deref())?;
+    }
     let dispatcher = host.spawn_dispatcher();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -142,4 +156,38 @@ pub(super) fn run(
         },
     ))?;
     Ok(Exit::Ok)
+}
+
+/// Creates the demo tenant unless it exists; its key goes to stdout once, like the admin token.
+fn seed_demo(
+    host: &Arc<crate::service::plugins::PluginHost>,
+    dir: Option<&Path>,
+) -> anyhow::Result<()> {
+    let dir = dir.map_or_else(default_plugin_dir, Path::to_path_buf);
+    let report = demo::seed(host, &dir)?;
+    if let Some(key) = &report.tenant_key {
+        println!("demo tenant key: {key}");
+    }
+    eprintln!("{report}");
+    for problem in report.problems() {
+        eprintln!("warning: demo plugin {problem}");
+    }
+    Ok(())
+}
+
+/// Where `cargo build --target wasm32-wasip2 --release` puts the components, or else where the
+/// test suite's build script does.
+fn default_plugin_dir() -> PathBuf {
+    let built = PathBuf::from("target/wasm32-wasip2/release");
+    let has_components = |d: &Path| {
+        demo::PLUGINS
+            .iter()
+            .any(|p| demo::component_path(d, p).is_file())
+    };
+    let tests = PathBuf::from("target/plugin-artifacts/wasm32-wasip2/release");
+    if !has_components(&built) && has_components(&tests) {
+        tests
+    } else {
+        built
+    }
 }

@@ -2,10 +2,12 @@
 //! neither reimplements a rule. Each function is one operation: it validates what the model does not,
 //! calls the store, and turns "nothing there" into a [`crate::Error::NotFound`].
 //!
-//! The plugin platform's operations (registry, enablement, dispatch, webhooks) are in [`plugins`].
+//! The plugin platform's operations (registry, enablement, dispatch, webhooks) are in [`plugins`];
+//! the demo tenant of `kith serve --demo` is made by [`demo`].
 
 pub mod customers;
 pub mod deals;
+pub mod demo;
 pub mod events;
 pub mod interactions;
 pub mod pipelines;
