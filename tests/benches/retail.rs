@@ -13,6 +13,12 @@
 //!   through the plugin host: a rescore job (`start_rescore` + `wait_for_job`) over a real
 //!   `RedbStore` holding the calibration purchases, with the fitted model cached in the store,
 //!   each batch's scores committed (target: at most 1 s).
+//!
+//! Measured on the 2-core development machine with other builds running (load average 1.6 to
+//! 2.5; the quiet figures will be lower): population step in the sandbox 267 ms (263 to 274),
+//! natively 109 ms; `lifetimes` 0.11.3 on the same summary `BetaGeoFitter().fit` 300 ms median
+//! (240 ms best), Gamma-Gamma 142 ms, both 439 ms; rescore of 23,570 customers through the
+//! host 1.22 s (1.07 to 1.46), above the 1 s target.
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
