@@ -55,10 +55,16 @@
 //! (see [`CustomerView`], [`Action`], [`Webhook`]); the WIT-generated bindings
 //! stay private. [`testing`] has builders and a [`testing::Harness`] for native
 //! unit tests. Plugin crates use `crate-type = ["cdylib", "rlib"]`.
+//!
+//! With the cargo feature `commerce`, the `commerce` module has what every commerce
+//! hook needs: webhook signature checks (HMAC-SHA256, constant time), exact money from
+//! decimal strings, and the id, email, timestamp and text checks the host applies.
 
 extern crate self as kith_plugin_sdk;
 
 mod bindings;
+#[cfg(feature = "commerce")]
+pub mod commerce;
 mod config;
 mod export;
 mod ext;

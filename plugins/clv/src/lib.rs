@@ -15,9 +15,10 @@ use std::collections::BTreeMap;
 use kith_clv_math::{
     BgNbd, FitError, GammaGamma, History, Observation, Spend, TimeUnit, fingerprint,
 };
+use kith_plugin_sdk::time::parse_rfc3339;
 use kith_plugin_sdk::{
-    CustomerInput, Manifest, Money, Plugin, PluginError, PopulationInput, Result, ScoreOutput,
-    Scorer, currency_exponent,
+    CustomerInput, InteractionAggregate, InteractionKind, Manifest, Money, Plugin, PluginError,
+    PopulationInput, Result, ScoreOutput, Scorer, Timestamp, currency_exponent,
 };
 use serde::Deserialize;
 
@@ -44,6 +45,10 @@ pub const CONFIG_SCHEMA: &str = r#"{
     "annual_discount_rate": {
       "description": "Yearly rate future value is discounted at (0.1 = 10 %); 0 for none",
       "type": "number", "minimum": 0, "maximum": 1, "default": 0
+    },
+    "as_of": {
+      "description": "Fit and forecast as of this RFC 3339 date-time instead of now: for backtests on a history that ends there",
+      "type": "string", "format": "date-time"
     }
   }
 }"#;
@@ -70,6 +75,8 @@ pub struct Config {
     pub horizon_days: u32,
     /// Yearly discount rate, 0 for none.
     pub annual_discount_rate: f64,
+    /// The calibration end (RFC 3339) to use instead of the call's "now", for backtests.
+    pub as_of: Option<String>,
 }
 
 impl Default for Config {
@@ -79,6 +86,7 @@ impl Default for Config {
             time_unit: TimeUnit::Weeks,
             horizon_days: 365,
             annual_discount_rate: 0.0,
+            as_of: None,
         }
     }
 }
@@ -104,17 +112,63 @@ impl Config {
                 self.annual_discount_rate
             )));
         }
+        self.now(0)?;
         Ok(())
+    }
+
+    /// The time the models are fitted and forecast at: `as_of` when set, else the call's `now`.
+    pub fn now(&self, call_now: Timestamp) -> Result<Timestamp> {
+        match &self.as_of {
+            None => Ok(call_now),
+            Some(raw) => parse_rfc3339(raw).ok_or_else(|| {
+                PluginError::InvalidConfig(format!(
+                    "as_of {raw:?} is not an RFC 3339 date-time such as \"1997-09-30T00:00:00Z\""
+                ))
+            }),
+        }
     }
 
     /// What a model depends on; a model fitted under another fingerprint is stale.
     pub fn fingerprint(&self) -> u64 {
-        fingerprint(&format!(
+        let mut key = format!(
             "kith.clv/1|{}|{}|{}|{}",
             self.currency,
             self.time_unit.name(),
             self.horizon_days,
             self.annual_discount_rate
+        );
+        // Only when set, so models fitted before `as_of` existed stay valid.
+        if let Some(as_of) = &self.as_of {
+            key.push_str("|as_of=");
+            key.push_str(as_of);
+        }
+        fingerprint(&key)
+    }
+
+    /// A customer's purchase history as of [`Config::now`]. With `as_of`, a purchase after it
+    /// is an error: the aggregate would count it, and a backtest must not see the future.
+    pub fn history(
+        &self,
+        aggregates: &[InteractionAggregate],
+        call_now: Timestamp,
+    ) -> Result<Option<History>> {
+        let now = self.now(call_now)?;
+        if self.as_of.is_some()
+            && let Some(a) = aggregates
+                .iter()
+                .find(|a| a.kind == InteractionKind::Purchase && a.count > 0)
+            && a.last_at > now
+        {
+            return Err(PluginError::InvalidInput(format!(
+                "a purchase is after as_of {:?}; a backtest needs the history to end there",
+                self.as_of.as_deref().unwrap_or_default()
+            )));
+        }
+        Ok(History::from_aggregates(
+            aggregates,
+            &self.currency,
+            self.time_unit,
+            now,
         ))
     }
 
@@ -222,18 +276,10 @@ impl Plugin for Clv {
 
     fn populate(config: &Config, input: &PopulationInput) -> Result<Option<Vec<u8>>> {
         config.validate()?;
-        let histories: Vec<History> = input
-            .customers
-            .iter()
-            .filter_map(|c| {
-                History::from_aggregates(
-                    &c.aggregates,
-                    &config.currency,
-                    config.time_unit,
-                    input.now,
-                )
-            })
-            .collect();
+        let mut histories: Vec<History> = Vec::with_capacity(input.customers.len());
+        for c in &input.customers {
+            histories.extend(config.history(&c.aggregates, input.now)?);
+        }
         if histories.is_empty() {
             return Ok(None);
         }
@@ -262,7 +308,7 @@ impl Plugin for Clv {
         })?;
         let mut model = Model {
             fingerprint: config.fingerprint(),
-            now: input.now,
+            now: config.now(input.now)?,
             unit: config.time_unit,
             bgnbd: bgnbd.model,
             spend: spend.model,
@@ -304,12 +350,7 @@ fn money(major: f64, currency: &str) -> Money {
 impl Scorer for Clv {
     fn score(config: &Config, input: &CustomerInput) -> Result<ScoreOutput> {
         config.validate()?;
-        let Some(history) = History::from_aggregates(
-            &input.customer.aggregates,
-            &config.currency,
-            config.time_unit,
-            input.now,
-        ) else {
+        let Some(history) = config.history(&input.customer.aggregates, input.now)? else {
             return Ok(ScoreOutput::new(0.0).grade("none").reason(
                 "no-purchases",
                 "no purchases yet, so no value is forecast",
@@ -324,8 +365,8 @@ impl Scorer for Clv {
         let model = Model::decode(bytes)?;
         if model.fingerprint != config.fingerprint() {
             return Err(PluginError::InvalidInput(
-                "the CLV model was fitted under another configuration (currency, time unit, horizon or \
-                 discount rate); run the population step again"
+                "the CLV model was fitted under another configuration (currency, time unit, horizon, \
+                 discount rate or as_of); run the population step again"
                     .to_owned(),
             ));
         }

@@ -185,6 +185,47 @@ fn discounting_lowers_the_value_but_not_the_expected_purchases() {
 }
 
 #[test]
+fn as_of_fits_and_scores_at_the_calibration_end_whatever_the_calls_now() {
+    let backtest = r#"{"currency":"USD","as_of":"1997-09-30T00:00:00Z"}"#;
+    let years_later = calibration_end() + 10_000 * MICROS_PER_DAY;
+    let at_end = usd().with_population(buyers()).unwrap();
+    let h = Harness::<Clv>::new(backtest)
+        .now(years_later)
+        .with_population(buyers())
+        .unwrap();
+    let model =
+        Model::decode(h.customer_input(buyers().remove(0)).model.as_ref().unwrap()).unwrap();
+    assert_eq!(model.now, calibration_end());
+    let want = at_end.score(buyers().remove(9)).unwrap();
+    let got = h.score(buyers().remove(9)).unwrap();
+    assert_eq!((got.score, &got.reasons), (want.score, &want.reasons));
+
+    // A model fitted with another as_of (or none) is stale.
+    let stale = at_end
+        .model(h.customer_input(buyers().remove(0)).model)
+        .score(buyers().remove(9))
+        .unwrap_err();
+    assert!(matches!(stale, PluginError::InvalidInput(_)), "{stale:?}");
+
+    // A purchase after as_of would be counted by the aggregate: refused, not silently used.
+    let later = customer("late")
+        .purchase(calibration_end() - MICROS_PER_DAY, 1_000, "USD")
+        .purchase(calibration_end() + MICROS_PER_DAY, 1_000, "USD")
+        .build();
+    let err = h.score(later.clone()).unwrap_err();
+    assert!(
+        matches!(&err, PluginError::InvalidInput(m) if m.contains("after as_of")),
+        "{err:?}"
+    );
+    let mut population = buyers();
+    population.push(later);
+    assert!(matches!(
+        Harness::<Clv>::new(backtest).populate(population),
+        Err(PluginError::InvalidInput(_))
+    ));
+}
+
+#[test]
 fn customers_without_purchases_score_zero_with_or_without_a_model() {
     let output = usd().score(customer("new").build()).unwrap();
     assert_eq!((output.score, output.grade.as_deref()), (0.0, Some("none")));
@@ -250,6 +291,8 @@ fn bad_config_is_invalid_config() {
         r#"{"time_unit":"fortnights"}"#,
         r#"{"horizon":365}"#,
         r#"{"horizon_days":"365"}"#,
+        r#"{"as_of":"1997-09-30"}"#,
+        r#"{"as_of":19970930}"#,
     ] {
         let h = Harness::<Clv>::new(config);
         assert!(

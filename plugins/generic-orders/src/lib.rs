@@ -12,15 +12,12 @@
 //!    other topics are `ignored`.
 //! 3. A body that is not a valid order document is `rejected(malformed)` with the reason.
 
-mod fields;
 mod order;
 
-use kith_plugin_sdk::{
-    CommerceHook, HookOutput, Manifest, Plugin, PluginError, RejectionKind, Result, Webhook,
-};
+use kith_plugin_sdk::commerce::{self, Outcome};
+use kith_plugin_sdk::{CommerceHook, HookOutput, Manifest, Plugin, Result, Webhook};
 use serde::Deserialize;
 
-pub use fields::signature_is_valid;
 pub use order::{MAX_ITEMS, MAX_LISTED_ITEMS, OrderDocument};
 
 /// The header carrying the body's signature.
@@ -72,21 +69,7 @@ fn default_source() -> String {
 impl Config {
     /// Checks what the SDK's parser cannot: a usable secret, a source the host accepts.
     fn check(&self) -> Result<()> {
-        let invalid = |m: &str| Err(PluginError::InvalidConfig(m.to_owned()));
-        if self.secret.is_empty() {
-            return invalid("secret must not be empty");
-        }
-        let source_ok = self.source.len() <= 64
-            && self.source.starts_with(|c: char| c.is_ascii_lowercase())
-            && self.source.bytes().all(|b| {
-                b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'.')
-            });
-        if !source_ok {
-            return invalid(
-                "source must be 1 to 64 characters a-z, 0-9, '_', '-', '.', starting with a letter",
-            );
-        }
-        Ok(())
+        commerce::check_secret_and_source(&self.secret, &self.source)
     }
 }
 
@@ -134,41 +117,19 @@ impl Plugin for GenericOrders {
 impl CommerceHook for GenericOrders {
     fn handle(config: &Config, webhook: &Webhook) -> Result<HookOutput> {
         config.check()?;
-        let Some(signature) = webhook.header(SIGNATURE_HEADER) else {
-            return Ok(HookOutput::rejected(
-                RejectionKind::BadSignature,
-                format!("missing {SIGNATURE_HEADER} header"),
-            ));
-        };
-        if !signature_is_valid(config.secret.as_bytes(), &webhook.body, signature) {
-            return Ok(HookOutput::rejected(
-                RejectionKind::BadSignature,
-                "signature does not match the body",
-            ));
+        if let Err(rejection) =
+            commerce::verify_signature(webhook, SIGNATURE_HEADER, config.secret.as_bytes())
+        {
+            return Ok(rejection);
         }
-        let name = match webhook.topic.as_str() {
-            "" => webhook.header(TOPIC_HEADER).unwrap_or_default(),
-            topic => topic,
-        };
+        let name = commerce::topic_name(webhook, TOPIC_HEADER);
         let Some(topic) = Topic::parse(name) else {
-            return Ok(HookOutput::ignored(format!(
-                "topic {:?} is not handled",
-                fields::clip(name)
-            )));
+            return Ok(commerce::unhandled_topic(name));
         };
-        if webhook.body.iter().all(u8::is_ascii_whitespace) {
-            return Ok(HookOutput::rejected(
-                RejectionKind::Malformed,
-                "body is empty",
-            ));
-        }
-        let result = serde_json::from_slice::<OrderDocument>(&webhook.body)
-            .map_err(|e| format!("body is not an order document: {e}"))
-            .and_then(|doc| doc.actions(&config.source, topic));
-        Ok(match result {
-            Ok(actions) => HookOutput::accepted(actions),
-            Err(reason) => HookOutput::rejected(RejectionKind::Malformed, reason),
-        })
+        let result = commerce::parse_body::<OrderDocument>(&webhook.body, "an order document")
+            .and_then(|doc| doc.actions(&config.source, topic))
+            .map(Outcome::Actions);
+        Ok(commerce::answer(result))
     }
 }
 

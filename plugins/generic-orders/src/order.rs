@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::Topic;
-use crate::fields::{self, clip, optional_id, required_id, text, timestamp};
+use kith_plugin_sdk::commerce::{self, clip, optional_id, required_id, text, timestamp};
 
 /// Most items one document may list.
 pub const MAX_ITEMS: usize = 1_000;
@@ -79,7 +79,7 @@ fn strict_money(field: &str, amount: &str, currency: &str) -> Result<Money, Stri
             clip(amount)
         ));
     }
-    fields::money(field, amount, currency)
+    commerce::money(field, amount, currency)
 }
 
 impl OrderDocument {
@@ -119,7 +119,7 @@ impl OrderDocument {
             Some(s) => Some(s.to_owned()),
         };
         let customer_id = optional_id("customer.external_id", self.customer.external_id.as_ref())?;
-        let email = fields::first_email([self.customer.email.as_deref()])
+        let email = commerce::first_email([self.customer.email.as_deref()])
             .map_err(|e| format!("customer.email: {e}"))?;
         let (reference, external_id) = match (customer_id, &email) {
             (Some(id), _) => {

@@ -1,30 +1,22 @@
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
-use hmac::{Hmac, KeyInit, Mac};
 use kith_plugin_sdk::testing::{Harness, WebhookBuilder, assert_manifest_valid, webhook};
 use kith_plugin_sdk::time::parse_rfc3339;
 use kith_plugin_sdk::{
     Action, AttributeValue, CustomerRef, ExternalId, HookOutput, InteractionKind, LogInteraction,
-    Money, RejectionKind, Verdict,
+    Money, PluginError, RejectionKind, Verdict,
 };
 use proptest::prelude::*;
 use serde_json::json;
-use sha2::Sha256;
+
+use kith_plugin_sdk::commerce;
 
 use super::*;
 
 const SECRET: &str = "generic_test_secret";
 const CONFIG: &str = r#"{"secret":"generic_test_secret"}"#;
 
-fn sign(body: &[u8], secret: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(body);
-    BASE64.encode(mac.finalize().into_bytes())
-}
-
 fn signed(topic: &str, body: impl Into<Vec<u8>>) -> WebhookBuilder {
     let body = body.into();
-    let signature = sign(&body, SECRET);
+    let signature = commerce::sign(SECRET.as_bytes(), &body);
     webhook(topic)
         .header(SIGNATURE_HEADER, signature)
         .body(body)
@@ -315,7 +307,7 @@ fn signature_is_required_and_checked() {
     for hook in [
         webhook("order.created").body(body.clone()).build(),
         webhook("order.created")
-            .header(SIGNATURE_HEADER, sign(&body, "wrong"))
+            .header(SIGNATURE_HEADER, commerce::sign(b"wrong", &body))
             .body(body.clone())
             .build(),
         webhook("order.created")
@@ -331,7 +323,7 @@ fn signature_is_required_and_checked() {
         );
     }
     let lower_case = webhook("order.created")
-        .header("x-kith-signature", sign(&body, SECRET))
+        .header("x-kith-signature", commerce::sign(SECRET.as_bytes(), &body))
         .body(body);
     assert_eq!(
         Harness::<GenericOrders>::new(CONFIG)
@@ -347,7 +339,7 @@ fn topic_falls_back_to_the_header_and_unknown_topics_are_ignored() {
     let body = serde_json::to_vec(&order()).unwrap();
     let hook = webhook("")
         .header(TOPIC_HEADER, "order.created")
-        .header(SIGNATURE_HEADER, sign(&body, SECRET))
+        .header(SIGNATURE_HEADER, commerce::sign(SECRET.as_bytes(), &body))
         .body(body.clone());
     let output = Harness::<GenericOrders>::new(CONFIG)
         .handle(hook.build())

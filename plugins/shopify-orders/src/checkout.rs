@@ -4,9 +4,9 @@ use kith_plugin_sdk::{Action, CreateTask, TagChange, Timestamp};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::Config;
 use crate::customer::{Address, Customer, Who, locate, person};
-use crate::fields::{self, decimal, required_id, text};
-use crate::{Config, Outcome};
+use kith_plugin_sdk::commerce::{self, Outcome, decimal, required_id, text};
 
 /// The latest time the host stores (9999-12-31T23:59:59.999999Z).
 const MAX_TIMESTAMP: Timestamp = 253_402_300_799_999_999;
@@ -37,7 +37,7 @@ impl Checkout {
     pub fn actions(self, config: &Config, received_at: Timestamp) -> Result<Outcome, String> {
         let id = required_id("id", self.id.as_ref())?;
         let currency = self.currency.as_deref().ok_or("currency is missing")?;
-        let total = fields::money(
+        let total = commerce::money(
             "total_price",
             decimal("total_price", self.total_price.as_ref())?,
             currency,

@@ -5,8 +5,7 @@ use kith_plugin_sdk::{Action, CustomerFields, CustomerRef, ExternalId, UpsertCus
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::Outcome;
-use crate::fields::{self, country, optional_id, phone, text};
+use kith_plugin_sdk::commerce::{self, Outcome, country, optional_id, phone, text};
 
 /// A Shopify customer, as embedded in orders and checkouts and sent with `customers/*`.
 #[derive(Debug, Deserialize)]
@@ -74,7 +73,7 @@ impl Who {
         id: Option<String>,
         emails: impl IntoIterator<Item = Option<&'a str>>,
     ) -> Result<Option<Who>, String> {
-        let email = match fields::first_email(emails) {
+        let email = match commerce::first_email(emails) {
             Ok(email) => email,
             Err(_) if id.is_some() => None,
             Err(reason) => return Err(reason),
@@ -199,7 +198,7 @@ impl RedactRequest {
         let id = optional_id("customer.id", customer.id.as_ref())?;
         let email = match customer.email.as_deref().map(str::trim) {
             None | Some("") => None,
-            Some(raw) => match fields::email(raw) {
+            Some(raw) => match commerce::email(raw) {
                 Ok(email) => Some(email),
                 // An id alone still identifies them; an unusable email adds nothing.
                 Err(_) if id.is_some() => None,

@@ -15,18 +15,14 @@
 
 mod checkout;
 mod customer;
-mod fields;
 mod order;
 mod refund;
 
+use kith_plugin_sdk::commerce::{self, parse_body as parse};
 use kith_plugin_sdk::time::MICROS_PER_SECOND;
-use kith_plugin_sdk::{
-    CommerceHook, HookOutput, Manifest, Plugin, PluginError, RejectionKind, Result, Webhook,
-};
+use kith_plugin_sdk::{CommerceHook, HookOutput, Manifest, Plugin, PluginError, Result, Webhook};
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 
-pub use fields::signature_is_valid;
 pub use order::MAX_LINE_ITEMS;
 
 /// The header carrying the body's signature.
@@ -134,20 +130,8 @@ impl Config {
     /// Checks what the schema cannot express to the SDK's parser: a usable secret, a source
     /// and a tag the host accepts, a delay in range.
     fn check(&self) -> Result<()> {
+        commerce::check_secret_and_source(&self.secret, &self.source)?;
         let invalid = |m: &str| Err(PluginError::InvalidConfig(m.to_owned()));
-        if self.secret.is_empty() {
-            return invalid("secret must not be empty");
-        }
-        let source_ok = self.source.len() <= 64
-            && self.source.starts_with(|c: char| c.is_ascii_lowercase())
-            && self.source.bytes().all(|b| {
-                b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'.')
-            });
-        if !source_ok {
-            return invalid(
-                "source must be 1 to 64 characters a-z, 0-9, '_', '-', '.', starting with a letter",
-            );
-        }
         let tag = self.abandoned_checkout_tag.trim();
         if tag.is_empty()
             || tag.chars().count() > 64
@@ -226,27 +210,14 @@ impl Plugin for ShopifyOrders {
 impl CommerceHook for ShopifyOrders {
     fn handle(config: &Config, webhook: &Webhook) -> Result<HookOutput> {
         config.check()?;
-        let Some(signature) = webhook.header(SIGNATURE_HEADER) else {
-            return Ok(HookOutput::rejected(
-                RejectionKind::BadSignature,
-                format!("missing {SIGNATURE_HEADER} header"),
-            ));
-        };
-        if !signature_is_valid(config.secret.as_bytes(), &webhook.body, signature) {
-            return Ok(HookOutput::rejected(
-                RejectionKind::BadSignature,
-                "signature does not match the body",
-            ));
+        if let Err(rejection) =
+            commerce::verify_signature(webhook, SIGNATURE_HEADER, config.secret.as_bytes())
+        {
+            return Ok(rejection);
         }
-        let name = match webhook.topic.as_str() {
-            "" => webhook.header(TOPIC_HEADER).unwrap_or_default(),
-            topic => topic,
-        };
+        let name = commerce::topic_name(webhook, TOPIC_HEADER);
         let Some(topic) = Topic::parse(name) else {
-            return Ok(HookOutput::ignored(format!(
-                "topic {:?} is not handled",
-                fields::clip(name)
-            )));
+            return Ok(commerce::unhandled_topic(name));
         };
         let result = match topic {
             Topic::OrderCreated
@@ -264,29 +235,8 @@ impl CommerceHook for ShopifyOrders {
                     .and_then(|r| r.actions(&config.source))
             }
         };
-        Ok(match result {
-            Ok(Outcome::Actions(actions)) => HookOutput::accepted(actions),
-            Ok(Outcome::Ignored(reason)) => HookOutput::ignored(reason),
-            Err(reason) => HookOutput::rejected(RejectionKind::Malformed, reason),
-        })
+        Ok(commerce::answer(result))
     }
-}
-
-/// What a well-formed body becomes.
-#[derive(Debug)]
-pub(crate) enum Outcome {
-    /// Accepted with these actions.
-    Actions(Vec<kith_plugin_sdk::Action>),
-    /// Understood, nothing to do, for this reason.
-    Ignored(String),
-}
-
-/// The body as `T`, or why not (`what` names the expected document in the reason).
-fn parse<T: DeserializeOwned>(body: &[u8], what: &str) -> std::result::Result<T, String> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err("body is empty".to_owned());
-    }
-    serde_json::from_slice(body).map_err(|e| format!("body is not {what}: {e}"))
 }
 
 kith_plugin_sdk::export_plugin!(ShopifyOrders, commerce_hook);

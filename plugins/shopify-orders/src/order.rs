@@ -8,9 +8,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::customer::{Address, Customer, Who};
-use crate::fields::{self, clip, decimal, required_id, text, timestamp};
 use crate::refund::Refund;
-use crate::{Config, Outcome, PurchaseTopic, Topic};
+use crate::{Config, PurchaseTopic, Topic};
+use kith_plugin_sdk::commerce::{self, Outcome, clip, decimal, required_id, text, timestamp};
 
 /// At most this many line items become attributes; the rest are counted only.
 pub const MAX_LINE_ITEMS: usize = 50;
@@ -69,7 +69,7 @@ impl Order {
             Some(c) => c,
             None => return Err("currency is missing".to_owned()),
         };
-        let total = fields::money(
+        let total = commerce::money(
             "total_price",
             decimal("total_price", self.total_price.as_ref())?,
             currency,
@@ -239,7 +239,7 @@ impl Order {
                 text.push_str(&format!(" (SKU {})", clip(sku)));
             }
             if let Some(Value::String(price)) = &item.price
-                && let Ok(price) = fields::money("price", price, currency)
+                && let Ok(price) = commerce::money("price", price, currency)
             {
                 text.push_str(&format!(" @ {price}"));
             }

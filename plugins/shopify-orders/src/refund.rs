@@ -7,7 +7,7 @@ use kith_plugin_sdk::{
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::fields::{self, decimal, required_id, text, timestamp};
+use kith_plugin_sdk::commerce::{self, decimal, required_id, text, timestamp};
 
 /// One refund of an order.
 #[derive(Debug, Deserialize)]
@@ -60,7 +60,7 @@ impl Refund {
             }
             let currency = t.currency.as_deref().unwrap_or(order_currency);
             let field = format!("refund {id} transaction amount");
-            let money = fields::money(&field, decimal(&field, t.amount.as_ref())?, currency)?;
+            let money = commerce::money(&field, decimal(&field, t.amount.as_ref())?, currency)?;
             amount = Some(match amount {
                 None => money,
                 Some(sum) if sum.currency == money.currency => Money::new(

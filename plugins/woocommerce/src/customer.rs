@@ -4,8 +4,7 @@ use kith_plugin_sdk::{Action, CustomerFields, CustomerRef, ExternalId, UpsertCus
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::Outcome;
-use crate::fields::{self, country, optional_id, phone, required_id, text};
+use kith_plugin_sdk::commerce::{self, Outcome, country, optional_id, phone, required_id, text};
 
 /// A billing or shipping address (REST API v3 `billing`/`shipping`).
 #[derive(Debug, Default, Deserialize)]
@@ -75,7 +74,7 @@ impl Who {
         id: Option<String>,
         emails: impl IntoIterator<Item = Option<&'a str>>,
     ) -> Result<Option<Who>, String> {
-        let email = match fields::first_email(emails) {
+        let email = match commerce::first_email(emails) {
             Ok(email) => email,
             Err(_) if id.is_some() => None,
             Err(reason) => return Err(reason),

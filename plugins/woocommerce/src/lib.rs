@@ -14,16 +14,12 @@
 //! the full mapping.
 
 mod customer;
-mod fields;
 mod order;
 
-use kith_plugin_sdk::{
-    Action, CommerceHook, HookOutput, Manifest, Plugin, PluginError, RejectionKind, Result, Webhook,
-};
+use kith_plugin_sdk::commerce::{self, parse_body as parse};
+use kith_plugin_sdk::{CommerceHook, HookOutput, Manifest, Plugin, PluginError, Result, Webhook};
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 
-pub use fields::signature_is_valid;
 pub use order::MAX_LINE_ITEMS;
 
 /// The header carrying the body's signature.
@@ -86,20 +82,8 @@ fn default_purchase_statuses() -> Vec<String> {
 impl Config {
     /// Checks what the SDK's parser cannot: a usable secret, a source the host accepts.
     fn check(&self) -> Result<()> {
+        commerce::check_secret_and_source(&self.secret, &self.source)?;
         let invalid = |m: &str| Err(PluginError::InvalidConfig(m.to_owned()));
-        if self.secret.is_empty() {
-            return invalid("secret must not be empty");
-        }
-        let source_ok = self.source.len() <= 64
-            && self.source.starts_with(|c: char| c.is_ascii_lowercase())
-            && self.source.bytes().all(|b| {
-                b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'.')
-            });
-        if !source_ok {
-            return invalid(
-                "source must be 1 to 64 characters a-z, 0-9, '_', '-', '.', starting with a letter",
-            );
-        }
         if self.purchase_statuses.iter().any(|s| s.trim().is_empty()) {
             return invalid("purchase_statuses must not contain an empty status");
         }
@@ -147,32 +131,20 @@ impl Plugin for WooCommerce {
 impl CommerceHook for WooCommerce {
     fn handle(config: &Config, webhook: &Webhook) -> Result<HookOutput> {
         config.check()?;
-        let Some(signature) = webhook.header(SIGNATURE_HEADER) else {
-            if is_ping(&webhook.body) {
-                return Ok(HookOutput::ignored(
-                    "WooCommerce ping: the webhook was saved",
-                ));
-            }
-            return Ok(HookOutput::rejected(
-                RejectionKind::BadSignature,
-                format!("missing {SIGNATURE_HEADER} header"),
-            ));
-        };
-        if !signature_is_valid(config.secret.as_bytes(), &webhook.body, signature) {
-            return Ok(HookOutput::rejected(
-                RejectionKind::BadSignature,
-                "signature does not match the body",
+        // WooCommerce pings a webhook's URL, unsigned, when the webhook is saved.
+        if webhook.header(SIGNATURE_HEADER).is_none() && is_ping(&webhook.body) {
+            return Ok(HookOutput::ignored(
+                "WooCommerce ping: the webhook was saved",
             ));
         }
-        let name = match webhook.topic.as_str() {
-            "" => webhook.header(TOPIC_HEADER).unwrap_or_default(),
-            topic => topic,
-        };
+        if let Err(rejection) =
+            commerce::verify_signature(webhook, SIGNATURE_HEADER, config.secret.as_bytes())
+        {
+            return Ok(rejection);
+        }
+        let name = commerce::topic_name(webhook, TOPIC_HEADER);
         let Some(topic) = Topic::parse(name) else {
-            return Ok(HookOutput::ignored(format!(
-                "topic {:?} is not handled",
-                fields::clip(name)
-            )));
+            return Ok(commerce::unhandled_topic(name));
         };
         let result = match topic {
             Topic::OrderCreated | Topic::OrderUpdated => {
@@ -182,11 +154,7 @@ impl CommerceHook for WooCommerce {
             Topic::Customer => parse::<customer::Customer>(&webhook.body, "a customer")
                 .and_then(|c| c.actions(&config.source)),
         };
-        Ok(match result {
-            Ok(Outcome::Actions(actions)) => HookOutput::accepted(actions),
-            Ok(Outcome::Ignored(reason)) => HookOutput::ignored(reason),
-            Err(reason) => HookOutput::rejected(RejectionKind::Malformed, reason),
-        })
+        Ok(commerce::answer(result))
     }
 }
 
@@ -194,23 +162,6 @@ impl CommerceHook for WooCommerce {
 fn is_ping(body: &[u8]) -> bool {
     body.strip_prefix(b"webhook_id=")
         .is_some_and(|id| !id.is_empty() && id.len() <= 20 && id.iter().all(u8::is_ascii_digit))
-}
-
-/// What a well-formed body becomes.
-#[derive(Debug)]
-pub(crate) enum Outcome {
-    /// Accepted with these actions.
-    Actions(Vec<Action>),
-    /// Understood, nothing to do, for this reason.
-    Ignored(String),
-}
-
-/// The body as `T`, or why not (`what` names the expected document in the reason).
-fn parse<T: DeserializeOwned>(body: &[u8], what: &str) -> std::result::Result<T, String> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err("body is empty".to_owned());
-    }
-    serde_json::from_slice(body).map_err(|e| format!("body is not {what}: {e}"))
 }
 
 kith_plugin_sdk::export_plugin!(WooCommerce, commerce_hook);

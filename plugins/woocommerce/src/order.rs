@@ -7,9 +7,9 @@ use kith_plugin_sdk::{
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::Config;
 use crate::customer::{Address, Who};
-use crate::fields::{self, clip, decimal, optional_id, required_id, text};
-use crate::{Config, Outcome};
+use kith_plugin_sdk::commerce::{self, Outcome, clip, decimal, optional_id, required_id, text};
 
 /// At most this many line items become attributes; the rest are counted only.
 pub const MAX_LINE_ITEMS: usize = 50;
@@ -57,9 +57,9 @@ struct Refund {
 /// A WooCommerce GMT date: `2017-03-22T19:28:02` (no offset, UTC) or full RFC 3339.
 fn gmt(field: &str, raw: &str) -> Result<Timestamp, String> {
     if raw.len() == 19 {
-        fields::timestamp(field, &format!("{raw}Z"))
+        commerce::timestamp(field, &format!("{raw}Z"))
     } else {
-        fields::timestamp(field, raw)
+        commerce::timestamp(field, raw)
     }
 }
 
@@ -73,7 +73,7 @@ impl Order {
         let source = config.source.as_str();
         let id = required_id("id", self.id.as_ref())?;
         let currency = self.currency.as_deref().ok_or("currency is missing")?;
-        let total = fields::money("total", decimal("total", self.total.as_ref())?, currency)?;
+        let total = commerce::money("total", decimal("total", self.total.as_ref())?, currency)?;
         let status = self
             .status
             .as_deref()
@@ -189,7 +189,7 @@ impl Order {
         let field = format!("refund {refund_id} total");
         let raw = decimal(&field, refund.total.as_ref())?;
         let magnitude = raw.strip_prefix('-').unwrap_or(raw);
-        let amount = fields::money(&field, magnitude, currency)?;
+        let amount = commerce::money(&field, magnitude, currency)?;
         let mut attributes = vec![Attribute {
             name: "refund_of".to_owned(),
             value: AttributeValue::Text(id.to_owned()),
@@ -250,7 +250,7 @@ impl Order {
                 line.push_str(&format!(" (SKU {sku})"));
             }
             if let Some(Value::String(total)) = &item.total
-                && let Ok(total) = fields::money("line total", total, currency)
+                && let Ok(total) = commerce::money("line total", total, currency)
             {
                 line.push_str(&format!(" = {total}"));
             }

@@ -1,16 +1,10 @@
-//! Checks of the values a delivery carries, mirroring what the host accepts, so that an
-//! accepted delivery never turns into actions the host refuses.
-//!
-//! Every plugin of the commerce pack has its own copy of this module, so each plugin
-//! crate stays self-contained (a plugin is one shipped file); keep the copies in step.
+//! Values read from a delivery's JSON: exact money, ids, emails, timestamps, text, phones and
+//! countries, each checked the way the host checks it.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
-use hmac::{Hmac, KeyInit, Mac};
-use kith_plugin_sdk::time::parse_rfc3339;
-use kith_plugin_sdk::{Money, Timestamp};
 use serde_json::Value;
-use sha2::Sha256;
+
+use crate::time::parse_rfc3339;
+use crate::{Money, Timestamp};
 
 /// Longest id (order, customer, refund) accepted, in bytes; longer ids are malformed.
 pub const MAX_ID: usize = 128;
@@ -37,17 +31,9 @@ const CURRENCIES: &[&str] = &[
     "VES", "VND", "VUV", "WST", "XAF", "XCD", "XOF", "XPF", "YER", "ZAR", "ZMW", "ZWG",
 ];
 
-/// Whether `signature` (base64) is the HMAC-SHA256 of `body` under `secret`, compared in
-/// constant time. Undecodable base64 is simply not valid.
-pub fn signature_is_valid(secret: &[u8], body: &[u8], signature: &str) -> bool {
-    let Ok(expected) = BASE64.decode(signature.trim()) else {
-        return false;
-    };
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
-        return false;
-    };
-    mac.update(body);
-    mac.verify_slice(&expected).is_ok()
+/// Whether `code` is an active ISO 4217 currency the host knows (upper case, as `"EUR"`).
+pub fn is_known_currency(code: &str) -> bool {
+    CURRENCIES.binary_search(&code).is_ok()
 }
 
 /// A non-negative decimal amount (`"19.99"`) in `currency` as exact minor units.
@@ -57,7 +43,7 @@ pub fn signature_is_valid(secret: &[u8], body: &[u8], signature: &str) -> bool {
 /// format every amount with the shop's decimal setting); nothing is ever rounded.
 /// `field` names the amount in the reason.
 pub fn money(field: &str, amount: &str, currency: &str) -> Result<Money, String> {
-    if CURRENCIES.binary_search(&currency).is_err() {
+    if !is_known_currency(currency) {
         return Err(format!(
             "{field}: currency {:?} is not an ISO 4217 code Kith knows",
             clip(currency)
@@ -218,35 +204,81 @@ pub fn phone(raw: Option<&str>) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
     fn money_uses_the_currency_exponent_and_never_floats() {
         assert_eq!(money("t", "19.99", "USD"), Ok(Money::new(1999, "USD")));
+        // 0.29 * 100 is 28.999999999999996 in floating point.
         assert_eq!(money("t", "0.29", "USD"), Ok(Money::new(29, "USD")));
         assert_eq!(money("t", "1500", "JPY"), Ok(Money::new(1500, "JPY")));
         assert_eq!(money("t", "1500.00", "JPY"), Ok(Money::new(1500, "JPY")));
         assert_eq!(money("t", "1.234", "KWD"), Ok(Money::new(1234, "KWD")));
+        assert_eq!(money("t", "12.340", "USD"), Ok(Money::new(1234, "USD")));
         assert_eq!(money("t", "0", "EUR"), Ok(Money::new(0, "EUR")));
-        for (amount, currency) in [
-            ("1.5", "JPY"),
-            ("1.001", "USD"),
-            ("1.2345", "KWD"),
-            ("-1.00", "USD"),
-            ("1e3", "USD"),
-            ("", "USD"),
-            ("92233720368547758.08", "USD"),
-            ("1.00", "XXX"),
-            ("1.00", "usd"),
-            ("1.00", ""),
+        assert_eq!(
+            money("t", "92233720368547758.07", "USD"),
+            Ok(Money::new(i64::MAX, "USD"))
+        );
+    }
+
+    #[test]
+    fn money_refuses_what_it_cannot_take_exactly() {
+        for (amount, currency, why) in [
+            ("12.345", "USD", "more precise than its currency"),
+            ("1.5", "JPY", "more precise than its currency"),
+            ("1.2345", "KWD", "more precise than its currency"),
+            ("-1.00", "USD", "must not be negative"),
+            ("-0.01", "EUR", "must not be negative"),
+            ("92233720368547758.08", "USD", "too large"),
+            ("99999999999999999999", "JPY", "too large"),
+            ("1e3", "USD", "invalid decimal amount"),
+            ("1.5E2", "USD", "invalid decimal amount"),
+            (" 1.00", "USD", "invalid decimal amount"),
+            ("1.00 ", "USD", "invalid decimal amount"),
+            ("1 000", "USD", "invalid decimal amount"),
+            ("1,00", "EUR", "invalid decimal amount"),
+            ("", "USD", "invalid decimal amount"),
+            (".5", "USD", "invalid decimal amount"),
+            ("5.", "USD", "invalid decimal amount"),
+            ("NaN", "USD", "invalid decimal amount"),
+            ("0x10", "USD", "invalid decimal amount"),
+            ("1.00", "XXX", "not an ISO 4217 code Kith knows"),
+            ("1.00", "ABC", "not an ISO 4217 code Kith knows"),
+            ("1.00", "usd", "not an ISO 4217 code Kith knows"),
+            ("1.00", " USD", "not an ISO 4217 code Kith knows"),
+            ("1.00", "", "not an ISO 4217 code Kith knows"),
         ] {
-            assert!(money("t", amount, currency).is_err(), "{amount} {currency}");
+            let err = money("total", amount, currency).unwrap_err();
+            assert!(
+                err.starts_with("total: ") && err.contains(why),
+                "{amount:?} {currency:?}: {err}"
+            );
         }
     }
 
     #[test]
     fn currencies_are_sorted_for_binary_search() {
         assert!(CURRENCIES.windows(2).all(|w| w[0] < w[1]));
+        assert!(CURRENCIES.iter().all(|c| c.len() == 3));
+        assert!(is_known_currency("EUR") && is_known_currency("ZWG"));
+        assert!(!is_known_currency("XAU"), "precious metals are left out");
+    }
+
+    #[test]
+    fn decimals_must_be_json_strings() {
+        assert_eq!(decimal("total", Some(&json!("19.99"))), Ok("19.99"));
+        assert_eq!(decimal("total", None), Err("total is missing".into()));
+        assert_eq!(
+            decimal("total", Some(&json!(null))),
+            Err("total is missing".into())
+        );
+        for bad in [json!(19.99), json!(1999), json!(["19.99"]), json!(true)] {
+            let err = decimal("total", Some(&bad)).unwrap_err();
+            assert!(err.contains("decimal string"), "{bad}: {err}");
+        }
     }
 
     #[test]
@@ -263,32 +295,70 @@ mod tests {
             "jon@localhost",
             "jon snow@example.com",
             ".jon@example.com",
+            "jon.@example.com",
+            "jo..n@example.com",
             "jon@exa_mple.com",
             "jon@-example.com",
+            "jon@example..com",
+            "\"jon\"@example.com",
             &format!("{}@example.com", "x".repeat(65)),
+            &format!("jon@{}.com", "d".repeat(64)),
+            &format!("jon@{}.com", vec!["d".repeat(60); 5].join(".")),
         ] {
             assert!(email(bad).is_err(), "{bad:?}");
         }
+        assert_eq!(
+            first_email([None, Some("  "), Some("a@b.co")]),
+            Ok(Some("a@b.co".into()))
+        );
+        assert_eq!(first_email([None, Some("")]), Ok(None));
+        assert!(first_email([Some("nope"), Some("a@b.co")]).is_err());
     }
 
     #[test]
     fn ids_are_integers_or_short_strings() {
         assert_eq!(
-            id_text(&serde_json::json!(820982911946154508u64)),
+            id_text(&json!(820982911946154508u64)),
             Some("820982911946154508".into())
         );
-        assert_eq!(id_text(&serde_json::json!(" A-1 ")), Some("A-1".into()));
+        assert_eq!(id_text(&json!(-7)), Some("-7".into()));
+        assert_eq!(id_text(&json!(" A-1 ")), Some("A-1".into()));
+        assert_eq!(
+            id_text(&json!("x".repeat(MAX_ID))),
+            Some("x".repeat(MAX_ID))
+        );
         for bad in [
-            serde_json::json!(1.5),
-            serde_json::json!(""),
-            serde_json::json!(true),
-            serde_json::json!({}),
-            serde_json::json!("x".repeat(MAX_ID + 1)),
+            json!(1.5),
+            json!(1e3),
+            json!(""),
+            json!("   "),
+            json!(true),
+            json!({}),
+            json!(null),
+            json!("x".repeat(MAX_ID + 1)),
         ] {
             assert_eq!(id_text(&bad), None, "{bad}");
         }
-        assert_eq!(optional_id("c", Some(&serde_json::json!(0))), Ok(None));
-        assert!(optional_id("c", Some(&serde_json::json!([1]))).is_err());
+        assert_eq!(required_id("id", Some(&json!(5))), Ok("5".into()));
+        assert!(
+            required_id("id", None)
+                .unwrap_err()
+                .starts_with("id is missing")
+        );
+        for none in [None, Some(json!(null)), Some(json!(0)), Some(json!(" "))] {
+            assert_eq!(optional_id("c", none.as_ref()), Ok(None), "{none:?}");
+        }
+        assert!(optional_id("c", Some(&json!([1]))).is_err());
+    }
+
+    #[test]
+    fn text_is_trimmed_and_clipped_on_character_boundaries() {
+        assert_eq!(text(Some("  hi ")), Some("hi".into()));
+        assert_eq!(text(Some("   ")), None);
+        assert_eq!(text(None), None);
+        let long = "é".repeat(MAX_TEXT + 10);
+        assert_eq!(clip(&long).chars().count(), MAX_TEXT);
+        assert_eq!(clip("short"), "short");
     }
 
     #[test]
@@ -298,17 +368,33 @@ mod tests {
             Some("+1 (613) 555-0100".into())
         );
         assert_eq!(phone(Some("555-625-1199")), Some("555-625-1199".into()));
+        assert_eq!(
+            phone(Some("0044 20 7946 0958")),
+            Some("0044 20 7946 0958".into())
+        );
         assert_eq!(phone(Some("+0123456789")), None);
         assert_eq!(phone(Some("call me")), None);
+        assert_eq!(phone(Some("12+3456789")), None);
         assert_eq!(phone(Some("123")), None);
-        assert_eq!(country(Some("ca")), Some("CA".into()));
+        assert_eq!(phone(None), None);
+        assert_eq!(country(Some(" ca ")), Some("CA".into()));
         assert_eq!(country(Some("Canada")), None);
+        assert_eq!(country(Some("C1")), None);
     }
 
     #[test]
     fn timestamps_must_be_rfc3339_within_the_hosts_range() {
         assert_eq!(timestamp("t", "1970-01-01T00:00:01Z"), Ok(1_000_000));
-        assert!(timestamp("t", "0000-01-01T00:00:00Z").is_err());
-        assert!(timestamp("t", "2024-05-01 10:00").is_err());
+        assert_eq!(timestamp("t", "0001-01-01T00:00:00Z"), Ok(MIN_TIMESTAMP));
+        for bad in [
+            "0000-01-01T00:00:00Z",
+            "2024-05-01 10:00",
+            "2024-02-30T00:00:00Z",
+            "1714557600",
+            "",
+        ] {
+            let err = timestamp("created_at", bad).unwrap_err();
+            assert!(err.starts_with("created_at "), "{bad:?}: {err}");
+        }
     }
 }
