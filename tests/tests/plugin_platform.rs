@@ -865,3 +865,73 @@ fn a_missing_demo_component_is_named_with_the_build_command_and_nothing_is_writt
     assert!(w.host.plugins().unwrap().is_empty(), "nothing installed");
     assert!(w.store.tokens().unwrap().is_empty(), "no key");
 }
+
+#[test]
+fn a_population_model_follows_the_tenant_as_it_grows_and_on_its_schedule() {
+    let w = world();
+    install(&w, plugins::RFM_SEGMENTS);
+    install(&w, plugins::RFM_SCORER);
+    // Enabled while the tenant is empty: the population step finds no buyers, so no model.
+    let job = w
+        .host
+        .enable(
+            &slug("acme"),
+            EnableRequest::new("kith.rfm-segments", json!({})),
+        )
+        .unwrap()
+        .unwrap();
+    w.host.wait_for_job(job, WAIT).unwrap();
+    let empty = w
+        .store
+        .plugin_model(&slug("acme"), "kith.rfm-segments")
+        .unwrap()
+        .unwrap();
+    assert!(empty.bytes.is_none(), "no buyers, no model");
+    let _dispatcher = w.host.spawn_dispatcher();
+    // The first buyer gets a segment at once: the small population is modelled again rather
+    // than every call failing for want of a model until the daily refresh.
+    let c = customer(&w, "acme", "first@acme.test");
+    let seq = purchase(&w, "acme", c, 12_000);
+    assert!(
+        w.host
+            .wait_for_cursor(&slug("acme"), "kith.rfm-segments", seq, WAIT)
+            .unwrap()
+            >= seq
+    );
+    let segments = w.store.segments_of(&slug("acme"), c).unwrap();
+    assert_eq!(segments.len(), 1, "{segments:?}");
+    assert_eq!(segments[0].memberships.len(), 1);
+    let status = w.host.status(&slug("acme"), "kith.rfm-segments").unwrap();
+    assert_eq!(status.health.consecutive_failures, 0, "{status:?}");
+    let model = w
+        .store
+        .plugin_model(&slug("acme"), "kith.rfm-segments")
+        .unwrap()
+        .unwrap();
+    assert_eq!(model.customers, 1);
+    assert!(model.bytes.is_some());
+
+    // A schedule of 0 s: every batch models the population again before it scores.
+    let mut request = EnableRequest::new("kith.rfm", json!({}));
+    request.population_interval_secs = Some(0);
+    let job = w.host.enable(&slug("acme"), request).unwrap().unwrap();
+    w.host.wait_for_job(job, WAIT).unwrap();
+    let before = w
+        .store
+        .plugin_model(&slug("acme"), "kith.rfm")
+        .unwrap()
+        .unwrap();
+    let seq = purchase(&w, "acme", c, 5_000);
+    w.host
+        .wait_for_cursor(&slug("acme"), "kith.rfm", seq, WAIT)
+        .unwrap();
+    let after = w
+        .store
+        .plugin_model(&slug("acme"), "kith.rfm")
+        .unwrap()
+        .unwrap();
+    assert!(
+        after.computed_at > before.computed_at,
+        "{before:?} {after:?}"
+    );
+}
