@@ -1310,4 +1310,102 @@ mod e2e {
         assert_eq!(enabled["items"].as_array().unwrap().len(), 3);
         s.stop();
     }
+
+    /// `kith plugin inspect` and `kith plugin run` on reference plugins, as an integrator uses
+    /// them: no server, no data directory.
+    #[test]
+    fn the_local_runner_inspects_and_runs_reference_plugins() {
+        let dir = tempfile::tempdir().unwrap();
+        let kith = |args: &[&str]| {
+            let out = Command::new(env!("CARGO_BIN_EXE_kith_under_test"))
+                .args(args)
+                .current_dir(dir.path())
+                .output()
+                .unwrap();
+            let report: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+            (
+                out.status.code(),
+                report,
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        };
+        let (code, manifest, _) = kith(&["plugin", "inspect", plugins::RFM_SCORER]);
+        assert_eq!(code, Some(0));
+        assert_eq!(manifest["manifest"]["id"], "kith.rfm");
+        assert_eq!(manifest["capability"], "scorer");
+
+        let purchase = |count: u64, minor: i64, first: &str, last: &str| {
+            json!([{ "kind": "purchase", "count": count,
+                     "totals": [{ "minor": minor, "currency": "USD" }],
+                     "first_at": first, "last_at": last }])
+        };
+        let best = purchase(5, 90_000, "2024-03-01T00:00:00Z", "2025-02-20T00:00:00Z");
+        let input = json!({
+            "population": [
+                { "id": "c1", "aggregates": purchase(1, 2_000, "2025-01-10T00:00:00Z", "2025-01-10T00:00:00Z") },
+                { "id": "c2", "aggregates": best },
+                { "id": "c3", "aggregates": purchase(2, 15_000, "2024-06-01T00:00:00Z", "2024-09-01T00:00:00Z") },
+            ],
+            "customer": { "id": "c2", "display_name": "Ada", "aggregates": best },
+            "now": "2025-03-01T00:00:00Z",
+            "seed": 1,
+        });
+        std::fs::write(dir.path().join("in.json"), input.to_string()).unwrap();
+        std::fs::write(dir.path().join("config.json"), r#"{"currency": "USD"}"#).unwrap();
+        let (code, report, stderr) = kith(&[
+            "plugin",
+            "run",
+            plugins::RFM_SCORER,
+            "--input",
+            "in.json",
+            "--config",
+            "config.json",
+        ]);
+        assert_eq!(code, Some(0), "{stderr}");
+        let steps = report["steps"].as_array().unwrap();
+        assert_eq!(steps[0]["call"], "populate");
+        assert_eq!(steps[1]["call"], "score");
+        let score = &steps[1]["output"];
+        assert!(score["score"].as_f64().unwrap() > 50.0, "{score}");
+        assert!(!score["reasons"].as_array().unwrap().is_empty());
+        let cost = &steps[1]["report"];
+        assert!(cost["fuel_used"].as_u64().unwrap() > 0);
+        assert!(cost["peak_memory_bytes"].as_u64().unwrap() > 0);
+        assert!(cost["wall_time_us"].is_u64());
+
+        // A commerce hook with a forged signature: the verdict is printed, the exit status is 0
+        // (the call worked; the plugin said no).
+        let body = String::from_utf8(fixture("orders-create.json")).unwrap();
+        let webhook = json!({
+            "topic": "orders/create",
+            "headers": { "X-Shopify-Hmac-Sha256": sign(body.as_bytes(), "not the secret") },
+            "body": body,
+        });
+        std::fs::write(dir.path().join("hook.json"), webhook.to_string()).unwrap();
+        std::fs::write(
+            dir.path().join("shop.json"),
+            format!(r#"{{"secret": "{SECRET}"}}"#),
+        )
+        .unwrap();
+        let (code, report, stderr) = kith(&[
+            "plugin",
+            "run",
+            plugins::SHOPIFY_ORDERS,
+            "--input",
+            "hook.json",
+            "--config",
+            "shop.json",
+        ]);
+        assert_eq!(code, Some(0), "{stderr}");
+        let verdict = &report["steps"][0]["output"]["verdict"];
+        assert_eq!(verdict["verdict"], "rejected", "{report}");
+        assert_eq!(verdict["kind"], "bad-signature");
+
+        // An input that is not JSON: exit 1 and one line saying where.
+        std::fs::write(dir.path().join("bad.json"), "{ nope").unwrap();
+        let (code, _, stderr) =
+            kith(&["plugin", "run", plugins::RFM_SCORER, "--input", "bad.json"]);
+        assert_ne!(code, Some(0));
+        assert!(stderr.contains("bad.json"), "{stderr}");
+    }
 }
