@@ -583,3 +583,29 @@ fn every_plugin_in_the_tree_loads_with_a_valid_manifest() {
         assert!(manifest.config_schema.is_object(), "{dir}");
     }
 }
+
+#[test]
+fn more_callers_than_instance_slots_wait_their_turn_instead_of_failing() {
+    let rt = Runtime::new(RuntimeConfig {
+        max_concurrent_instances: 1,
+        ..RuntimeConfig::default()
+    })
+    .expect("runtime");
+    let rfm = load(&rt, plugins::RFM_SCORER);
+    let input = call(rfm_base().remove(5), r#"{"currency":"USD"}"#, None);
+    std::thread::scope(|s| {
+        let callers: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    (0..25)
+                        .map(|_| rt.score(&rfm, &input, &Limits::default()).0)
+                        .filter(Result::is_err)
+                        .count()
+                })
+            })
+            .collect();
+        let failed: usize = callers.into_iter().map(|c| c.join().unwrap()).sum();
+        assert_eq!(failed, 0, "every call got the one slot in turn");
+    });
+    assert_eq!(rfm.stats().calls, 100);
+}

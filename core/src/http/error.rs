@@ -152,6 +152,7 @@ impl ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             F::Host(_) => return Self::internal(f),
+            F::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_GATEWAY,
         };
         // The failure codes are kebab-case (they are stored in health records); problem codes
@@ -178,6 +179,7 @@ const PLUGIN_CODES: &[(&str, &str)] = &[
     ("output-too-large", "output_too_large"),
     ("plugin-error", "plugin_error"),
     ("invalid-output", "invalid_output"),
+    ("busy", "plugin_busy"),
 ];
 
 impl IntoResponse for ApiError {

@@ -120,6 +120,12 @@ fn run<R: EncodedSize>(
         };
         return (Err(failure), Usage::default());
     }
+    // More callers than instance slots wait their turn (up to the call's deadline, at least a
+    // second) instead of failing; the wait is not part of the call's own time.
+    let _slot = match rt.slots.take(limits.deadline.max(Duration::from_secs(1))) {
+        Ok(slot) => slot,
+        Err(busy) => return (Err(busy), Usage::default()),
+    };
     let start = Instant::now();
     let mut store = Store::new(
         &rt.engine,

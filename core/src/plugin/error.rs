@@ -78,14 +78,25 @@ pub enum PluginFailure {
     /// The plugin returned a value the host refuses (NaN score, bad currency, unknown segment, ...).
     #[error("invalid plugin output: {0}")]
     InvalidOutput(String),
-    /// The host could not run the call (e.g. every instance slot is busy); not the plugin's fault.
+    /// The host could not run the call; not the plugin's fault.
     #[error("host could not run the plugin: {0}")]
     Host(String),
+    /// Every instance slot stayed busy while the call waited for one; not the plugin's fault,
+    /// and worth retrying.
+    #[error(
+        "every one of the {slots} plugin instance slots stayed busy for {waited_ms} ms; retry shortly"
+    )]
+    Busy {
+        /// Instances that may run at once.
+        slots: u32,
+        /// How long the call waited.
+        waited_ms: u64,
+    },
 }
 
 impl PluginFailure {
     /// Every code [`PluginFailure::code`] can return, in declaration order.
-    pub const CODES: [&'static str; 13] = [
+    pub const CODES: [&'static str; 14] = [
         "not-a-component",
         "too-large",
         "unsupported-wit",
@@ -99,6 +110,7 @@ impl PluginFailure {
         "plugin-error",
         "invalid-output",
         "host",
+        "busy",
     ];
 
     /// A stable machine-readable code, e.g. `fuel-exhausted`.
@@ -122,6 +134,7 @@ impl PluginFailure {
             Self::PluginError { .. } => 10,
             Self::InvalidOutput(_) => 11,
             Self::Host(_) => 12,
+            Self::Busy { .. } => 13,
         }
     }
 
@@ -129,7 +142,10 @@ impl PluginFailure {
     ///
     /// A circuit breaker counts these; `InputTooLarge` and `Host` say nothing about the plugin.
     pub fn is_plugin_fault(&self) -> bool {
-        !matches!(self, Self::InputTooLarge { .. } | Self::Host(_))
+        !matches!(
+            self,
+            Self::InputTooLarge { .. } | Self::Host(_) | Self::Busy { .. }
+        )
     }
 }
 

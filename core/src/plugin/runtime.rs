@@ -84,6 +84,60 @@ pub struct Runtime {
     stats: Mutex<HashMap<String, Arc<PluginStats>>>,
     /// Increments the epoch every tick; stopped on drop.
     ticker: Option<Ticker>,
+    /// Free instance slots: a call waits here rather than fail when the pool is full.
+    pub(super) slots: Slots,
+}
+
+/// A counting semaphore over the pooling allocator's instance slots, so that more concurrent
+/// callers than slots queue (briefly) instead of failing.
+#[derive(Debug)]
+pub(super) struct Slots {
+    free: Mutex<u32>,
+    freed: std::sync::Condvar,
+    total: u32,
+}
+
+/// A taken slot; dropping it frees the slot.
+pub(super) struct Slot<'a>(&'a Slots);
+
+impl Slots {
+    fn new(total: u32) -> Self {
+        Self {
+            free: Mutex::new(total),
+            freed: std::sync::Condvar::new(),
+            total,
+        }
+    }
+
+    /// Takes a slot, waiting at most `patience`.
+    pub(super) fn take(&self, patience: Duration) -> Result<Slot<'_>, PluginFailure> {
+        let start = std::time::Instant::now();
+        let mut free = self.free.lock().unwrap_or_else(PoisonError::into_inner);
+        while *free == 0 {
+            let waited = start.elapsed();
+            if waited >= patience {
+                return Err(PluginFailure::Busy {
+                    slots: self.total,
+                    waited_ms: u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
+                });
+            }
+            free = self
+                .freed
+                .wait_timeout(free, patience - waited)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        *free -= 1;
+        Ok(Slot(self))
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        let mut free = self.0.free.lock().unwrap_or_else(PoisonError::into_inner);
+        *free += 1;
+        self.0.freed.notify_one();
+    }
 }
 
 impl fmt::Debug for Runtime {
@@ -258,6 +312,7 @@ impl Runtime {
         }
         let ticker = Ticker::start(engine.clone(), config.epoch_tick)
             .map_err(|e| PluginFailure::Host(format!("cannot start the epoch thread: {e}")))?;
+        let slots = Slots::new(config.max_concurrent_instances.max(1));
         Ok(Runtime {
             engine,
             linker,
@@ -267,6 +322,7 @@ impl Runtime {
             cache_hits: AtomicU64::new(0),
             stats: Mutex::new(HashMap::new()),
             ticker: Some(ticker),
+            slots,
         })
     }
 

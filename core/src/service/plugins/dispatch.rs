@@ -53,6 +53,9 @@ const SMALL_POPULATION: u64 = 1_000;
 /// How old a small population's model may get: 10 s.
 const SMALL_REFRESH_MICROS: i64 = 10_000_000;
 
+/// The failure code of a call that found every instance slot busy.
+const BUSY: &str = "busy";
+
 /// One customer's evaluation: the ops to apply together, or why the call failed.
 type Evaluation = std::result::Result<Vec<Op>, FailureRecord>;
 
@@ -176,6 +179,9 @@ impl PluginHost {
                         health_now = breaker.succeeded(&health_now);
                         ops.push(Op::Attempt(group));
                     }
+                    // The host had no free instance: not the plugin's doing. Leave the whole
+                    // batch for the next pass (the cursor stays), count nothing.
+                    Err(failure) if failure.code == BUSY => return Ok(0),
                     Err(failure) => health_now = breaker.failed(&health_now, failure),
                 }
             }

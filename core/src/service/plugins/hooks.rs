@@ -82,7 +82,10 @@ impl PluginHost {
         let output = match result {
             Ok(o) => o,
             Err(f) => {
-                self.write_health_failure(tenant, plugin, failure_record(&f, now))?;
+                // A busy host says nothing about the plugin: it does not count towards suspension.
+                if f.is_plugin_fault() {
+                    self.write_health_failure(tenant, plugin, failure_record(&f, now))?;
+                }
                 return Err(Error::Plugin(f));
             }
         };
