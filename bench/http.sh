@@ -66,14 +66,16 @@ wrk_run() { # name script [wrk args...]
   local name=$1 script=$2; shift 2
   say "$name"
   load
+  local before
+  before=$(cpu)
   echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency -s bench/$script $* $BASE"
   BENCH_DIR=$ROOT/bench BENCH_TENANT=$TENANT BENCH_KEY=$KEY BENCH_IDS=$TMP/ids.txt \
     BENCH_THREADS=$THREADS BENCH_SHOPIFY=$TMP/shopify.txt \
-    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$ROOT/bench/$script" "$@" "$BASE"
-  printf 'server CPU so far: %s\n' "$(cpu)"
+    /usr/bin/time -f 'wrk (client) CPU: %U s user + %S s system' wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$ROOT/bench/$script" "$@" "$BASE"
+  printf 'server CPU: %s in this run\n' "$(awk -v a="$(cpu)" -v b="$before" 'BEGIN {printf "%.1f s", a - b}')"
 }
 # The server's user+system CPU seconds so far.
-cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.1f s", ($14 + $15) / hz}' "/proc/$SERVER/stat"; }
+cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.1f", ($14 + $15) / hz}' "/proc/$SERVER/stat"; }
 rss() { grep -E 'VmRSS|VmHWM' "/proc/$SERVER/status" | tr -s ' \t' ' ' | paste -sd' '; }
 
 echo "kith: $KITH ($(git -C "$ROOT" rev-parse --short HEAD)), $(nproc) cores, $(date -u +%FT%TZ)"
@@ -124,6 +126,6 @@ grep -v 'kith listening' "$TMP/serve.err" | sort | uniq -c | sort -rn | head -20
 
 say "resident memory with $CUSTOMERS customers loaded, after the runs"
 rss
-echo "server CPU: $(cpu)"
+echo "server CPU: $(cpu) s in all"
 du -h "$TMP/data/kith.redb"
 load
