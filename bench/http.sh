@@ -119,10 +119,12 @@ wrk_run "POST signed Shopify orders/create webhook ($SHOPIFY_REQUESTS unique del
 echo "after webhooks: $(rss)"
 
 say "check"
-api "$BASE/v1/tenants/$TENANT/plugins/kith.shopify-orders" -H "Authorization: Bearer $KEY" | head -c 1500; echo
+api "$BASE/v1/tenants/$TENANT/plugins/kith.shopify-orders" -H "Authorization: Bearer $KEY"; echo
 curl -s "$BASE/metrics" | grep '^kith_http_request_duration_seconds_count' || true
 echo "server stderr (warnings and errors):"
-grep -v 'kith listening' "$TMP/serve.err" | sort | uniq -c | sort -rn | head -20 || true
+# Without colours and timestamps, so that repeated lines count as one.
+sed -e 's/\x1b\[[0-9;]*m//g' -e 's/^[0-9T:.-]*Z //' "$TMP/serve.err" | grep -v 'kith listening' \
+  | sort | uniq -c | sort -rn | head -20 || true
 
 say "resident memory with $CUSTOMERS customers loaded, after the runs"
 rss
