@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Load benchmark of `kith serve` with wrk: customer reads, durable interaction writes and signed
+# Shopify webhooks through the shopify-orders plugin, over a tenant of 100,000 customers, then
+# the server's resident memory. See bench/README.md.
+#
+# Needs: target/release/kith, the shopify-orders component, wrk, curl, python3.
+#   cargo build --release -p kith-core
+#   cargo build --release --target wasm32-wasip2 -p kith-plugin-shopify-orders
+#   bench/http.sh
+#
+# Settings (environment): CUSTOMERS (100000), DURATION (30s), THREADS (2), CONNECTIONS (64),
+# SHOPIFY_REQUESTS (150000 signed deliveries; must outlast DURATION), KEEP=1 keeps the
+# temporary directory.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+KITH=${KITH:-$ROOT/target/release/kith}
+WASM=${WASM:-$ROOT/target/wasm32-wasip2/release/kith_plugin_shopify_orders.wasm}
+CUSTOMERS=${CUSTOMERS:-100000}
+DURATION=${DURATION:-30s}
+THREADS=${THREADS:-2}
+CONNECTIONS=${CONNECTIONS:-64}
+SHOPIFY_REQUESTS=${SHOPIFY_REQUESTS:-150000}
+TENANT=bench
+SECRET=bench-shopify-secret
+ADMIN=kith_bench_admin_$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+
+TMP=$(mktemp -d /tmp/kith-bench.XXXXXX)
+SERVER=
+cleanup() {
+  if [ -n "$SERVER" ]; then kill "$SERVER" 2>/dev/null && wait "$SERVER" 2>/dev/null || true; fi
+  if [ "${KEEP:-0}" = 1 ]; then echo "kept $TMP" >&2; else rm -rf "$TMP"; fi
+}
+trap cleanup EXIT
+
+say() { printf '\n== %s\n' "$*"; }
+load() { printf 'load average: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"; }
+
+# Starts the server on a free port; sets SERVER (pid) and BASE (http://ADDR).
+start() {
+  KITH_ADMIN_TOKEN=$ADMIN "$KITH" --data-dir "$TMP/data" serve --listen 127.0.0.1:0 \
+    > "$TMP/serve.out" 2> "$TMP/serve.err" &
+  SERVER=$!
+  local addr=
+  for _ in $(seq 200); do
+    addr=$(sed -n 's/.*kith listening on http:\/\/\([^ ]*\).*/\1/p' "$TMP/serve.err" | head -1)
+    [ -n "$addr" ] && break
+    sleep 0.05
+  done
+  [ -n "$addr" ] || { cat "$TMP/serve.err" >&2; echo "server did not start" >&2; exit 1; }
+  BASE=http://$addr
+}
+stop() { kill -TERM "$SERVER"; wait "$SERVER" || true; SERVER=; }
+
+# curl that fails on a non-2xx answer and shows the body.
+api() {
+  local out code
+  out=$(curl -sS -w '\n%{http_code}' "$@")
+  code=${out##*$'\n'}
+  out=${out%$'\n'*}
+  if [ "${code:0:1}" != 2 ]; then echo "HTTP $code from $*: $out" >&2; exit 1; fi
+  printf '%s' "$out"
+}
+
+wrk_run() { # name script [wrk args...]
+  local name=$1 script=$2; shift 2
+  say "$name"
+  load
+  local before
+  before=$(cpu)
+  echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency -s bench/$script $* $BASE"
+  BENCH_DIR=$ROOT/bench BENCH_TENANT=$TENANT BENCH_KEY=$KEY BENCH_IDS=$TMP/ids.txt \
+    BENCH_THREADS=$THREADS BENCH_SHOPIFY=$TMP/shopify.txt \
+    /usr/bin/time -f 'wrk (client) CPU: %U s user + %S s system' wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$ROOT/bench/$script" "$@" "$BASE"
+  printf 'server CPU: %s in this run\n' "$(awk -v a="$(cpu)" -v b="$before" 'BEGIN {printf "%.1f s", a - b}')"
+}
+# The server's user+system CPU seconds so far.
+cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.1f", ($14 + $15) / hz}' "/proc/$SERVER/stat"; }
+rss() { grep -E 'VmRSS|VmHWM' "/proc/$SERVER/status" | tr -s ' \t' ' ' | paste -sd' '; }
+
+echo "kith: $KITH ($(git -C "$ROOT" rev-parse --short HEAD)), $(nproc) cores, $(date -u +%FT%TZ)"
+load
+
+say "tenant and tenant key over the API"
+start
+api -X POST "$BASE/v1/tenants" -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' \
+  -d "{\"slug\": \"$TENANT\", \"name\": \"Bench\", \"industry\": \"retail\"}" > /dev/null
+KEY=$(api -X POST "$BASE/v1/tokens" -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' \
+  -d "{\"kind\": \"tenant\", \"tenant\": \"$TENANT\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+stop
+
+say "$CUSTOMERS customers with kith import (server stopped: import needs the data directory)"
+python3 "$ROOT/bench/gen.py" customers "$CUSTOMERS" "$TMP/customers.csv"
+/usr/bin/time -f 'import: %e s wall, %M KiB max RSS' \
+  "$KITH" --data-dir "$TMP/data" import customers "$TMP/customers.csv" --tenant "$TENANT"
+"$KITH" --data-dir "$TMP/data" export --tenant "$TENANT" --output "$TMP/export.jsonl"
+python3 "$ROOT/bench/gen.py" ids "$TMP/export.jsonl" "$TMP/ids.txt"
+
+say "signed Shopify deliveries"
+python3 "$ROOT/bench/gen.py" shopify "$SHOPIFY_REQUESTS" "$SECRET" "$TMP/shopify.txt"
+ls -l "$TMP/shopify.txt" | awk '{printf "%d deliveries, %.0f MB\n", '"$SHOPIFY_REQUESTS"', $5 / 1e6}'
+
+start
+echo "server pid $SERVER at $BASE; $(rss)"
+FIRST=$(head -1 "$TMP/ids.txt")
+api "$BASE/v1/tenants/$TENANT/customers/$FIRST" -H "Authorization: Bearer $KEY" | head -c 300; echo
+
+wrk_run "GET customer (random of $CUSTOMERS)" get_customer.lua
+echo "after reads: $(rss)"
+wrk_run "POST interaction (durable)" post_interaction.lua
+echo "after writes: $(rss)"
+
+say "shopify-orders plugin: upload and enable"
+api -X POST "$BASE/v1/plugins" -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/wasm' \
+  --data-binary @"$WASM" | head -c 200; echo
+api -X POST "$BASE/v1/tenants/$TENANT/plugins" -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \
+  -d "{\"plugin\": \"kith.shopify-orders\", \"config\": {\"secret\": \"$SECRET\"}}" | head -c 200; echo
+wrk_run "POST signed Shopify orders/create webhook ($SHOPIFY_REQUESTS unique deliveries)" shopify_hook.lua
+echo "after webhooks: $(rss)"
+
+say "check"
+api "$BASE/v1/tenants/$TENANT/plugins/kith.shopify-orders" -H "Authorization: Bearer $KEY"; echo
+curl -s "$BASE/metrics" | grep '^kith_http_request_duration_seconds_count' || true
+echo "server stderr (warnings and errors):"
+# Without colours and timestamps, so that repeated lines count as one.
+sed -e 's/\x1b\[[0-9;]*m//g' -e 's/^[0-9T:.-]*Z //' "$TMP/serve.err" | grep -v 'kith listening' \
+  | sort | uniq -c | sort -rn | head -20 || true
+
+say "resident memory with $CUSTOMERS customers loaded, after the runs"
+rss
+echo "server CPU: $(cpu) s in all"
+du -h "$TMP/data/kith.redb"
+load
