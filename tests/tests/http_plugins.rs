@@ -876,6 +876,46 @@ async fn shopify_webhooks_are_answered_by_the_plugins_verdict_and_applied_once()
     assert_eq!(again["replayed"], true);
     assert_eq!(w.head("acme"), head);
 
+    // Another shopper's order with the same phone (a household's): accepted, and the second
+    // customer simply has no phone rather than the order being refused.
+    let mut other: Value = serde_json::from_slice(&body).unwrap();
+    other["id"] = json!(820982911946154999u64);
+    other["email"] = json!("jane@example.com");
+    other["contact_email"] = json!("jane@example.com");
+    other["customer"]["id"] = json!(115310627314723999u64);
+    other["customer"]["email"] = json!("jane@example.com");
+    let other = serde_json::to_vec(&other).unwrap();
+    let r = w
+        .api
+        .send(shopify(
+            "orders/create",
+            "delivery-jane",
+            &other,
+            &sign(&other, SECRET),
+        ))
+        .await;
+    assert_eq!(r.ok(200)["verdict"]["verdict"], "accepted", "{}", r.text);
+    let jane = w
+        .call(
+            "GET",
+            "/v1/tenants/acme/customers?email=jane@example.com",
+            &w.acme,
+            None,
+        )
+        .await
+        .ok(200);
+    assert!(jane["items"][0]["phone"].is_null(), "{jane}");
+    let john = w
+        .call(
+            "GET",
+            "/v1/tenants/acme/customers?email=john@example.com",
+            &w.acme,
+            None,
+        )
+        .await
+        .ok(200);
+    assert!(john["items"][0]["phone"].is_string(), "{john}");
+
     // Ignored topics are 202 with the reason; malformed bodies 400; unknown hooks 404.
     let shop = br#"{"id": 1}"#;
     let ignored = w

@@ -7,8 +7,8 @@ use super::apply::{Ctx, apply as apply_op};
 use super::tables::{K, T};
 use super::tx::Tx;
 use crate::model::{
-    Action, Channel, Customer, CustomerFields, CustomerId, CustomerInput, CustomerPatch,
-    CustomerRef, Deal, DealInput, Direction, InteractionInput, InteractionKind, Pipeline,
+    Action, Channel, Country, Customer, CustomerFields, CustomerId, CustomerInput, CustomerPatch,
+    CustomerRef, Deal, DealInput, Direction, InteractionInput, InteractionKind, Phone, Pipeline,
     PipelineId, PipelineRef, TaskStatus, ValidationError,
 };
 use crate::store::{Op, Output};
@@ -30,6 +30,16 @@ pub(super) fn apply(tx: &mut Tx<'_>, ctx: &Ctx<'_>, action: Action) -> Result<Ou
                 (None, Some(e)) => find(tx, ctx, &CustomerRef::Email(e.clone()))?,
                 (None, None) => None,
             };
+            // A phone that already belongs to another customer (a household's, a shop's
+            // placeholder) is left out rather than refusing the whole upsert: the customer is
+            // matched by email or external id, and one shared number must not stop a shop's
+            // orders.
+            let mut fields = fields;
+            if let Some(raw) = &fields.phone
+                && phone_taken(tx, ctx, raw, fields.country.as_deref(), existing.as_ref())?
+            {
+                fields.phone = None;
+            }
             match existing {
                 Some(c) => {
                     let mut patch = fields_patch(fields);
@@ -241,6 +251,29 @@ fn resolve(tx: &Tx<'_>, ctx: &Ctx<'_>, r: &CustomerRef) -> Result<Customer> {
 }
 
 /// The customer a reference names in the calling tenant, if any.
+/// Whether `raw` (once normalized) is the phone of a customer other than `me`. A phone that does
+/// not parse is not taken: validation reports it as usual.
+fn phone_taken(
+    tx: &Tx<'_>,
+    ctx: &Ctx<'_>,
+    raw: &str,
+    country: Option<&str>,
+    me: Option<&Customer>,
+) -> Result<bool> {
+    let country = country
+        .and_then(|c| Country::parse("country", c).ok())
+        .or_else(|| me.and_then(|c| c.location.country));
+    let Ok(phone) = Phone::parse("phone", raw, country) else {
+        return Ok(false);
+    };
+    let holder = index_id(
+        tx,
+        T::IdxPhone,
+        &K::t(ctx.tenant).text(phone.as_str()).done(),
+    )?;
+    Ok(holder.is_some_and(|id| me.is_none_or(|c| c.id.to_bytes() != id)))
+}
+
 fn find(tx: &Tx<'_>, ctx: &Ctx<'_>, r: &CustomerRef) -> Result<Option<Customer>> {
     let t = ctx.tenant;
     let id = match r {
