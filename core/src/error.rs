@@ -128,6 +128,16 @@ pub enum Error {
         /// The last failure.
         last: String,
     },
+    /// A plugin's population step failed, so it could not model the tenant's customers.
+    #[error("the population step of {plugin} failed ({code}): {message}")]
+    PopulationFailed {
+        /// The plugin's id.
+        plugin: String,
+        /// The failure's code (`fuel-exhausted`, `trap`, `plugin-error`, ...).
+        code: String,
+        /// What happened.
+        message: String,
+    },
     /// A plugin component file that is needed (by the demo tenant) is not there.
     #[error("plugin component {path} is missing; build the reference plugins with: {build}")]
     PluginMissing {
@@ -171,6 +181,7 @@ impl Error {
             Self::PluginInUse { .. } => "plugin_in_use",
             Self::Plugin(f) => f.code(),
             Self::PluginSuspended { .. } => "plugin_suspended",
+            Self::PopulationFailed { .. } => "population_failed",
             Self::PluginMissing { .. } => "plugin_missing",
             Self::Closed => "closed",
             Self::Io { .. } => "io",

@@ -2,6 +2,11 @@
 //! schema-checked configuration, event-log dispatch, rescoring, segments, commerce webhooks, the
 //! circuit breaker, refused actions and upgrades; and the demo tenant of `kith serve --demo`.
 
+/// The same platform through the HTTP routes, and `kith serve` end to end (one test binary:
+/// each binary costs CI a link of wasmtime).
+#[path = "plugin_platform/http.rs"]
+mod http;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;

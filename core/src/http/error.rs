@@ -125,6 +125,7 @@ impl From<Error> for ApiError {
             Error::Closed | Error::PluginSuspended { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Error::PluginInUse { .. } => StatusCode::CONFLICT,
             Error::Plugin(f) => return Self::plugin(f),
+            Error::PopulationFailed { .. } => StatusCode::BAD_GATEWAY,
             _ => return Self::internal(&e),
         };
         let errors = match &e {

@@ -22,7 +22,7 @@ use super::{AppState, MetricsSource, Routes};
 use crate::model::{
     CustomerId, Enablement, LimitOverrides, PluginHealth, StoredModel, TenantSlug, Timestamp,
 };
-use crate::plugin::{Manifest, RejectionKind, StatsSnapshot, Verdict, Webhook};
+use crate::plugin::{Capability, Manifest, RejectionKind, StatsSnapshot, Verdict, Webhook};
 use crate::service::plugins::{
     DryRunRequest, EnableRequest, HookResult, Job, PluginHost, PluginInfo, PluginStatus,
 };
@@ -151,11 +151,13 @@ fn redact(v: Value) -> Value {
 #[derive(Debug, Serialize)]
 struct StatusView {
     enablement: EnablementView,
+    capability: String,
     health: PluginHealth,
     suspended: bool,
     cursor: u64,
     head: u64,
-    lag: u64,
+    /// Events not yet processed; none for commerce hooks, which do not follow the event log.
+    lag: Option<u64>,
     calls: StatsSnapshot,
     model_computed_at: Option<Timestamp>,
 }
@@ -164,11 +166,13 @@ impl From<PluginStatus> for StatusView {
     fn from(s: PluginStatus) -> Self {
         Self {
             enablement: s.enablement.into(),
+            capability: s.capability.to_string(),
             health: s.health,
             suspended: s.suspended,
             cursor: s.cursor,
             head: s.head,
-            lag: s.head.saturating_sub(s.cursor),
+            lag: (s.capability != Capability::CommerceHook)
+                .then(|| s.head.saturating_sub(s.cursor)),
             calls: s.calls,
             model_computed_at: s.model_computed_at,
         }

@@ -363,9 +363,13 @@ impl PluginHost {
             }
             Err(failure) => {
                 let health = self.store.plugin_health(tenant, plugin)?;
-                let code = failure.code.clone();
+                let (code, message) = (failure.code.clone(), failure.message.clone());
                 self.write_health(tenant, plugin, self.config.breaker.failed(&health, failure))?;
-                Err(Error::Storage(format!("population step failed: {code}")))
+                Err(Error::PopulationFailed {
+                    plugin: plugin.to_owned(),
+                    code,
+                    message,
+                })
             }
         }
     }

@@ -162,10 +162,11 @@ impl PluginHost {
                 model
             }
             Err(failure) => {
-                return Err(Error::Storage(format!(
-                    "population step failed: {}: {}",
-                    failure.code, failure.message
-                )));
+                return Err(Error::PopulationFailed {
+                    plugin: plugin.to_owned(),
+                    code: failure.code,
+                    message: failure.message,
+                });
             }
         };
         let pipelines = self.pipelines(tenant)?;

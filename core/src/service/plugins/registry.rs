@@ -56,6 +56,8 @@ impl EnableRequest {
 pub struct PluginStatus {
     /// The enablement.
     pub enablement: Enablement,
+    /// The enabled version's capability (`scorer`, `segmenter`, `commerce-hook`).
+    pub capability: Capability,
     /// The circuit breaker's state.
     pub health: PluginHealth,
     /// Whether the plugin is suspended right now.
@@ -337,6 +339,7 @@ impl PluginHost {
         let health = self.store.plugin_health(tenant, plugin)?;
         let loaded = self.loaded(&enablement.hash)?;
         Ok(PluginStatus {
+            capability: loaded.capability(),
             suspended: !self.config.breaker.allows(&health, Timestamp::now()),
             cursor: self.store.plugin_cursor(tenant, plugin)?,
             head: self.store.last_seq(tenant)?,

@@ -247,10 +247,11 @@ impl PluginHost {
         let (model, population_ran) = match self.current_model(tenant, &e, &loaded, now)? {
             Ok((bytes, op)) => (bytes, op.is_some()),
             Err(failure) => {
-                return Err(Error::Plugin(crate::plugin::PluginFailure::Host(format!(
-                    "the population step failed ({}): {}",
-                    failure.code, failure.message
-                ))));
+                return Err(Error::PopulationFailed {
+                    plugin: plugin.to_owned(),
+                    code: failure.code,
+                    message: failure.message,
+                });
             }
         };
         let pipelines = self.pipelines(tenant)?;

@@ -2,18 +2,18 @@
 //! the registry, a tenant's plugins, dry runs, rescore jobs, segments, scores, commerce webhooks,
 //! metrics, every error path, and tenant isolation.
 
-#[path = "../../core/tests/http_support/mod.rs"]
+#[path = "../../../core/tests/http_support/mod.rs"]
 mod http_support;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use self::http_support::{Api, Resp};
 use axum::body::Body;
 use axum::http::{Method, Request};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use hmac::{Hmac, KeyInit, Mac};
-use http_support::{Api, Resp};
 use kith_core::http::HttpConfig;
 use kith_core::model::TenantSlug;
 use kith_core::service::plugins::{HostConfig, PluginHost};
@@ -370,6 +370,9 @@ async fn enabling_scores_customers_and_the_scores_are_searchable() {
     assert!(status["calls"]["fuel_p50"].as_u64().unwrap() > 0);
     assert!(status["calls"]["latency_micros_p99"].as_u64().unwrap() > 0);
     assert_eq!(status["suspended"], false);
+    assert_eq!(status["capability"], "scorer");
+    // No dispatcher runs here: the enable event itself is still to be read.
+    assert_eq!(status["lag"], 1, "{status}");
     assert!(
         status["model_computed_at"].is_string(),
         "population ran: {status}"
@@ -719,6 +722,10 @@ async fn enabling_configuring_and_upgrading_refuse_bad_input_and_change_nothing(
         .await
         .ok(200);
     assert_eq!(status["enablement"]["config"]["secret"], "<redacted>");
+    assert!(
+        status["lag"].is_null(),
+        "a commerce hook follows no event log"
+    );
     assert!(!status.to_string().contains(SECRET));
     let patched = w
         .call(
