@@ -1,13 +1,11 @@
 //! `kith import`: column mapping, the per-row error report, duplicates, dry runs and volume.
 
-mod cli_support;
-
 use std::fmt::Write as _;
 use std::io::Write as _;
 
-use cli_support::{Kith, fixture};
+use super::cli_support::{Kith, fixture};
 
-fn import(k: &Kith, kind: &str, file: &str, extra: &[&str]) -> cli_support::Run {
+fn import(k: &Kith, kind: &str, file: &str, extra: &[&str]) -> super::cli_support::Run {
     let mut args = vec!["import", kind, file, "--tenant", "acme"];
     args.extend_from_slice(extra);
     k.run(&args)

@@ -1,9 +1,7 @@
 //! Authentication and scopes, walked over every route of the router: 401 without a valid token,
 //! 403 for a valid token without the scope, 404 for another tenant's resources.
 
-mod http_support;
-
-use http_support::Api;
+use super::http_support::Api;
 use serde_json::json;
 
 /// Routes without a Kith token: operations, and commerce webhooks (the plugin checks the

@@ -1,9 +1,7 @@
 //! The `kith` commands other than import: tenants, customers, export, backup, check, stats, and
 //! how errors are reported.
 
-mod cli_support;
-
-use cli_support::{Kith, fixture, tenant_count};
+use super::cli_support::{Kith, fixture, tenant_count};
 
 fn import_fixtures(k: &Kith) {
     let c = fixture("customers.csv");

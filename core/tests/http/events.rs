@@ -1,14 +1,12 @@
 //! The event log over HTTP: reading from a sequence number, a long-poll woken by a write, and a
 //! server-sent event stream. Waiting is bounded by a test timeout, never by a sleep.
 
-mod http_support;
-
 use std::time::Duration;
 
+use super::http_support::Api;
 use axum::body::Body;
 use axum::http::Request;
 use http_body_util::BodyExt;
-use http_support::Api;
 use serde_json::json;
 use tower::ServiceExt;
 

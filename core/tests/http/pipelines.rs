@@ -1,9 +1,7 @@
 //! Pipelines, deals and interactions over HTTP: the sales story from a pipeline to its report, and
 //! tasks from logging to done.
 
-mod http_support;
-
-use http_support::Api;
+use super::http_support::Api;
 use serde_json::{Value, json};
 
 async fn setup() -> (Api, String, String) {

@@ -1,9 +1,7 @@
 //! Customers over HTTP: create with idempotency, ETag and If-Match, search by every filter,
 //! erasure, merge.
 
-mod http_support;
-
-use http_support::Api;
+use super::http_support::Api;
 use serde_json::json;
 
 async fn setup() -> (Api, String) {

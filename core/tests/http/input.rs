@@ -1,11 +1,9 @@
 //! Every kind of bad input gets a stable code, the right status, the offending field's path, and
 //! nothing written.
 
-mod http_support;
-
+use super::http_support::Api;
 use axum::body::Body;
 use axum::http::Request;
-use http_support::Api;
 use serde_json::json;
 
 async fn setup() -> (Api, String) {

@@ -1,10 +1,8 @@
 //! Operations: the OpenAPI document lists every route, metrics, request ids and timeouts.
 
-mod http_support;
-
 use std::time::Duration;
 
-use http_support::Api;
+use super::http_support::Api;
 use serde_json::json;
 
 #[tokio::test]

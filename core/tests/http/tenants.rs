@@ -1,9 +1,7 @@
 //! Tenants over HTTP: create (idempotent), list, get, update, and delete with all their data so
 //! that nothing of it leaks into a tenant created later with the same slug.
 
-mod http_support;
-
-use http_support::Api;
+use super::http_support::Api;
 use serde_json::json;
 
 #[tokio::test]
