@@ -5,3 +5,73 @@
 pub mod plugins {
     include!(concat!(env!("OUT_DIR"), "/plugins.rs"));
 }
+
+/// Components built in code rather than from `plugins/`: inputs that no plugin author would
+/// write, for the host's defences.
+pub mod crafted {
+    use wasm_encoder::{
+        BlockType, CodeSection, Component, ExportKind, ExportSection, Function, FunctionSection,
+        Module, ModuleSection, TypeSection, ValType,
+    };
+
+    /// A component holding one core module with one function that is cheap to validate and
+    /// expensive to compile: `locals` i64 locals, all live across a loop whose `br_table`
+    /// jumps to one of `targets` blocks, each of which touches a few of them. Register
+    /// allocation over it needs memory and time that grow with `locals × targets`, while its
+    /// size grows with `locals + targets` (a few hundred KB can need gigabytes).
+    pub fn compile_bomb(locals: u32, targets: u32) -> Vec<u8> {
+        let locals = locals.max(1);
+        let targets = targets.max(1);
+        let mut types = TypeSection::new();
+        types.ty().function([ValType::I32], [ValType::I64]);
+        let mut functions = FunctionSection::new();
+        functions.function(0);
+        let mut body = Function::new([(locals, ValType::I64)]);
+        let local = |i: u32| 1 + i % locals;
+        let mut code = body.instructions();
+        code.loop_(BlockType::Empty);
+        for _ in 0..targets {
+            code.block(BlockType::Empty);
+        }
+        code.local_get(0).br_table(0..targets, targets - 1);
+        // A cheap pseudo-random walk over the locals, so that every one is live everywhere.
+        let mut x: u32 = 0x9e37_79b9;
+        for _ in 0..targets {
+            code.end();
+            for _ in 0..4 {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                code.local_get(local(x))
+                    .local_get(local(x >> 8))
+                    .i64_add()
+                    .local_set(local(x >> 16));
+            }
+        }
+        code.local_get(0)
+            .i32_const(1)
+            .i32_sub()
+            .local_tee(0)
+            .br_if(0)
+            .end();
+        // Every local is read after the loop, so none of them is dead inside it.
+        code.i64_const(0);
+        for i in 0..locals {
+            code.local_get(1 + i).i64_add();
+        }
+        code.end();
+        let mut code_section = CodeSection::new();
+        code_section.function(&body);
+        let mut exports = ExportSection::new();
+        exports.export("bomb", ExportKind::Func, 0);
+        let mut module = Module::new();
+        module
+            .section(&types)
+            .section(&functions)
+            .section(&exports)
+            .section(&code_section);
+        let mut component = Component::new();
+        component.section(&ModuleSection(&module));
+        component.finish()
+    }
+}
