@@ -10,9 +10,10 @@ use kith_core::model::{
     AttributeValue, Currency, CustomerKind, InteractionKind, LifecycleStage, Money, Timestamp,
 };
 use kith_core::plugin::{
-    Action, Capability, CompiledFrom, CustomerCall, CustomerRef, CustomerSummary, CustomerView,
-    InteractionAggregate, Limits, LoadedPlugin, Outcome, PluginFailure, PopulationInput,
-    RejectionKind, Runtime, RuntimeConfig, Verdict, Webhook, component_hash,
+    Action, Capability, CompiledFrom, Compiler, CustomerCall, CustomerRef, CustomerSummary,
+    CustomerView, InteractionAggregate, Limits, LoadedPlugin, Outcome, PluginFailure,
+    PopulationInput, RejectionKind, Runtime, RuntimeConfig, SubprocessCompiler, Verdict, Webhook,
+    component_hash,
 };
 use kith_tests::plugins;
 use sha2::Sha256;
@@ -608,4 +609,86 @@ fn more_callers_than_instance_slots_wait_their_turn_instead_of_failing() {
         assert_eq!(failed, 0, "every call got the one slot in turn");
     });
     assert_eq!(rfm.stats().calls, 100);
+}
+
+/// A runtime that compiles in a `kith __compile-plugin` child with these limits.
+fn compiling_in_a_child(memory_bytes: u64, timeout: std::time::Duration) -> Runtime {
+    Runtime::new(RuntimeConfig {
+        compiler: Compiler::Subprocess(SubprocessCompiler {
+            exe: env!("CARGO_BIN_EXE_kith_under_test").into(),
+            memory_bytes,
+            timeout,
+        }),
+        ..RuntimeConfig::default()
+    })
+    .expect("runtime")
+}
+
+#[test]
+fn a_compile_bomb_is_refused_as_too_complex_and_the_server_stays_small() {
+    // Regression: a 224 KB component drove compilation past 2.5 GB and the server was
+    // OOM-killed. Compiled in a child limited to 128 MiB, this 27 KB one (which needs about
+    // 300 MB) fails there, and the runtime goes on compiling good plugins the same way.
+    let rt = compiling_in_a_child(128 << 20, std::time::Duration::from_secs(120));
+    let bomb = kith_tests::crafted::compile_bomb(600, 600);
+    assert!(bomb.len() < 32 * 1024, "{}", bomb.len());
+    match rt.load(&bomb) {
+        Err(PluginFailure::TooComplex(message)) => {
+            assert!(message.contains("MiB of memory"), "{message}");
+        }
+        other => panic!("expected too-complex, got {other:?}"),
+    }
+    assert_eq!(rt.compilations(), 0);
+    let trivial = load(&rt, plugins::TRIVIAL_SCORER);
+    assert_eq!(trivial.compiled_from(), CompiledFrom::Compiled);
+    let (out, _) = rt.score(
+        &trivial,
+        &call(view("c1", vec![]), "{}", None),
+        &Limits::default(),
+    );
+    assert_eq!(out.expect("score").score, 42.0);
+}
+
+#[test]
+fn a_compilation_past_its_time_limit_is_killed_and_refused() {
+    // Given all the memory it wants, the same kind of component still may not take all day:
+    // this one needs about 6 s of compilation; the limit is 1 s (and grows 4 s per MiB).
+    let rt = compiling_in_a_child(16 << 30, std::time::Duration::from_secs(1));
+    match rt.load(&kith_tests::crafted::compile_bomb(1000, 1000)) {
+        Err(PluginFailure::TooComplex(message)) => {
+            assert!(message.contains("longer than"), "{message}");
+        }
+        other => panic!("expected too-complex, got {other:?}"),
+    }
+}
+
+#[test]
+fn an_invalid_component_compiled_in_a_child_is_not_a_component() {
+    let rt = compiling_in_a_child(512 << 20, std::time::Duration::from_secs(60));
+    // A component header followed by garbage.
+    let mut bytes = vec![0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
+    bytes.extend_from_slice(b"not a section at all");
+    match rt.load(&bytes) {
+        Err(PluginFailure::NotAComponent(message)) => {
+            assert!(message.starts_with("invalid component"), "{message}")
+        }
+        other => panic!("expected not-a-component, got {other:?}"),
+    }
+}
+
+#[test]
+fn kith_plugin_inspect_refuses_a_compile_bomb_with_its_limit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("bomb.wasm");
+    std::fs::write(&path, kith_tests::crafted::compile_bomb(600, 600)).expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kith_under_test"))
+        .args(["plugin", "inspect"])
+        .arg(&path)
+        .env("KITH_PLUGIN_COMPILE_MEMORY", (128u64 << 20).to_string())
+        .output()
+        .expect("run kith plugin inspect");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("too complex"), "{stderr}");
+    assert!(stderr.contains("plugin_compile_memory_bytes"), "{stderr}");
 }

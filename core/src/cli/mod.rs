@@ -92,6 +92,12 @@ enum Command {
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> i32 {
+    // The plugin compiler child (see `plugin::Compiler::Subprocess`): no logging, no clap, no
+    // panic hook; it limits itself first thing.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some(crate::plugin::CHILD_COMMAND) {
+        return crate::plugin::compiler_child_main(&args[1..]);
+    }
     fail::install_panic_hook();
     let matches = match Cli::command().try_get_matches() {
         Ok(m) => m,

@@ -33,8 +33,9 @@ use serde_json::{Value, json};
 
 use crate::model::Timestamp;
 use crate::plugin::{
-    CallReport, Capability, CustomerCall, CustomerSummary, CustomerView, Limits, LoadedPlugin,
-    PluginFailure, PopulationInput, Runtime, RuntimeConfig, Webhook,
+    CallReport, Capability, Compiler, CustomerCall, CustomerSummary, CustomerView, Limits,
+    LoadedPlugin, PluginFailure, PopulationInput, Runtime, RuntimeConfig, SubprocessCompiler,
+    Webhook,
 };
 
 /// `kith plugin ...`.
@@ -44,6 +45,8 @@ pub(super) enum PluginCommand {
     Inspect {
         /// The plugin component (.wasm).
         file: PathBuf,
+        #[command(flatten)]
+        compile: CompileArgs,
     },
     /// Run one call of a plugin on an input file and print the output and what it cost.
     #[command(after_long_help = INPUT_HELP)]
@@ -65,7 +68,41 @@ pub(super) enum PluginCommand {
         /// Wall-clock deadline in milliseconds (default 50; 10 000 for the population step).
         #[arg(long, value_name = "MS")]
         deadline_ms: Option<u64>,
+        #[command(flatten)]
+        compile: CompileArgs,
     },
+}
+
+/// Limits of compiling a component: it happens in a child process (`kith __compile-plugin`) so
+/// that a pathological component fails with `too-complex` instead of exhausting the machine.
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
+pub(super) struct CompileArgs {
+    /// Memory the compiler process may use, in bytes [default: 2147483648].
+    #[arg(long, env = "KITH_PLUGIN_COMPILE_MEMORY", value_name = "BYTES")]
+    pub(super) plugin_compile_memory: Option<u64>,
+    /// Seconds the compiler process may take [default: 60].
+    #[arg(long, env = "KITH_PLUGIN_COMPILE_TIMEOUT", value_name = "SECS")]
+    pub(super) plugin_compile_timeout: Option<u64>,
+}
+
+impl CompileArgs {
+    /// The compiler: this executable in a child process, with these limits over the defaults
+    /// (and over `memory`/`timeout` from a settings file, which the flags beat).
+    pub(super) fn compiler(
+        self,
+        memory: Option<u64>,
+        timeout: Option<u64>,
+    ) -> anyhow::Result<Compiler> {
+        let mut child = SubprocessCompiler::this_executable()
+            .context("cannot find this executable to compile plugins with")?;
+        if let Some(m) = self.plugin_compile_memory.or(memory) {
+            child.memory_bytes = m;
+        }
+        if let Some(t) = self.plugin_compile_timeout.or(timeout) {
+            child.timeout = Duration::from_secs(t.max(1));
+        }
+        Ok(Compiler::Subprocess(child))
+    }
 }
 
 /// The input shapes, shown by `kith plugin run --help`.
@@ -87,8 +124,8 @@ Exit status 1 when the call fails; the report is printed either way."#;
 /// Runs `kith plugin ...`.
 pub(super) fn run(cmd: PluginCommand) -> anyhow::Result<()> {
     match cmd {
-        PluginCommand::Inspect { file } => {
-            let (_, plugin) = load(&file)?;
+        PluginCommand::Inspect { file, compile } => {
+            let (_, plugin) = load(&file, compile)?;
             print(&json!({
                 "hash": plugin.hash(),
                 "size": plugin.size(),
@@ -103,6 +140,7 @@ pub(super) fn run(cmd: PluginCommand) -> anyhow::Result<()> {
             fuel,
             memory_mib,
             deadline_ms,
+            compile,
         } => {
             let overrides = Overrides {
                 fuel,
@@ -121,7 +159,7 @@ pub(super) fn run(cmd: PluginCommand) -> anyhow::Result<()> {
             let input_text = read_text(&input)?;
             let input: RunInput = serde_json::from_str(&input_text)
                 .with_context(|| format!("{} is not a valid input", input.display()))?;
-            let (runtime, plugin) = load(&file)?;
+            let (runtime, plugin) = load(&file, compile)?;
             run_call(&runtime, &plugin, input, config, &overrides)
         }
     }
@@ -198,10 +236,14 @@ fn read_text(path: &Path) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
-/// A runtime without a disk cache, and the plugin loaded in it.
-fn load(file: &Path) -> anyhow::Result<(Runtime, LoadedPlugin)> {
+/// A runtime without a disk cache that compiles in a limited child process, and the plugin
+/// loaded in it.
+fn load(file: &Path, compile: CompileArgs) -> anyhow::Result<(Runtime, LoadedPlugin)> {
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let runtime = Runtime::new(RuntimeConfig::default())?;
+    let runtime = Runtime::new(RuntimeConfig {
+        compiler: compile.compiler(None, None)?,
+        ..RuntimeConfig::default()
+    })?;
     let plugin = runtime
         .load(&bytes)
         .with_context(|| format!("cannot load {}", file.display()))?;

@@ -1,13 +1,15 @@
 //! One call: a fresh store with limits, instantiate from the `InstancePre`, call, measure,
 //! classify failures, validate the output, record the report.
 
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tracing::field::Empty;
 use tracing::{Span, debug, info};
 use wasmtime::component::InstancePre;
-use wasmtime::{Store, Trap};
+use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::bindings::types as wit;
 use super::bindings::{commerce_hook, scorer, segmenter};
@@ -43,6 +45,38 @@ impl WorldPre {
                 WorldPre::CommerceHook(commerce_hook::CommerceHookPre::new(pre)?)
             }
         })
+    }
+}
+
+/// How one call runs: its budgets, and the tenant whose share of the instance slots it uses.
+///
+/// `&Limits` converts into options without a tenant (the local runner, tests), so
+/// `runtime.score(&plugin, &input, &limits)` keeps working.
+#[derive(Debug, Clone, Copy)]
+pub struct CallOptions<'a> {
+    /// The call's budgets.
+    pub limits: &'a Limits,
+    /// The tenant the call runs for: it holds one of that tenant's instance slots, so one
+    /// tenant's slow calls can never take every slot. `None`: counted against the total only.
+    pub tenant: Option<&'a str>,
+}
+
+impl<'a> From<&'a Limits> for CallOptions<'a> {
+    fn from(limits: &'a Limits) -> Self {
+        CallOptions {
+            limits,
+            tenant: None,
+        }
+    }
+}
+
+impl<'a> CallOptions<'a> {
+    /// Options for a call on behalf of `tenant`.
+    pub fn for_tenant(limits: &'a Limits, tenant: &'a str) -> Self {
+        CallOptions {
+            limits,
+            tenant: Some(tenant),
+        }
     }
 }
 
@@ -105,14 +139,50 @@ struct Env {
 /// Most stderr quoted in a trap's message.
 const STDERR_EXCERPT: usize = 512;
 
+/// Epoch ticks between two checks of a running call for a host shutdown: 10 ms at the default
+/// tick, so [`Runtime::interrupt`] stops every call within about that.
+const CHECK_TICKS: u64 = 10;
+
+/// The smallest host-call budget: what a guest may hand the host in one crossing (a WASI write
+/// is at most 64 KiB; an output lifted at the end of the call is the rest).
+const MIN_HOSTCALL_BYTES: u64 = 256 * 1024;
+
+/// The error a call stopped by [`Runtime::interrupt`] ends with.
+#[derive(Debug)]
+struct HostStopping;
+
+impl std::fmt::Display for HostStopping {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the plugin host is stopping")
+    }
+}
+
+impl std::error::Error for HostStopping {}
+
+/// How many bytes the host may copy out of the guest in one crossing: a multiple of the output
+/// budget, because the host's copy of a value (Rust strings and vectors) is larger than its
+/// encoded size. Without it wasmtime would copy up to 128 MiB before the output budget is
+/// checked: 64 reasons pointing at the same 4 MiB of guest memory cost 256 MiB of host memory.
+fn hostcall_bytes(limits: &Limits) -> usize {
+    usize::try_from(
+        limits
+            .output_bytes
+            .saturating_mul(4)
+            .max(MIN_HOSTCALL_BYTES),
+    )
+    .unwrap_or(usize::MAX)
+}
+
 /// Runs `call` in a fresh store with `limits`, and checks the output size.
 fn run<R: EncodedSize>(
     rt: &Runtime,
     pre: &WorldPre,
-    limits: &Limits,
+    plugin: &str,
+    options: CallOptions<'_>,
     env: Env,
     call: impl FnOnce(&WorldPre, &mut Store<HostState>) -> wasmtime::Result<R>,
 ) -> (Result<R, PluginFailure>, Usage) {
+    let limits = options.limits;
     if env.input_size > limits.input_bytes {
         let failure = PluginFailure::InputTooLarge {
             size: env.input_size,
@@ -120,9 +190,13 @@ fn run<R: EncodedSize>(
         };
         return (Err(failure), Usage::default());
     }
-    // More callers than instance slots wait their turn (up to the call's deadline, at least a
-    // second) instead of failing; the wait is not part of the call's own time.
-    let _slot = match rt.slots.take(limits.deadline.max(Duration::from_secs(1))) {
+    if rt.interrupted() {
+        return (Err(stopping()), Usage::default());
+    }
+    // More callers than their share of instance slots wait their turn (up to the call's
+    // deadline, at least a second) instead of failing; the wait is not part of the call's time.
+    let patience = limits.deadline.max(Duration::from_secs(1));
+    let _slot = match rt.slots.take(options.tenant, plugin, patience) {
         Ok(slot) => slot,
         Err(busy) => return (Err(busy), Usage::default()),
     };
@@ -135,7 +209,24 @@ fn run<R: EncodedSize>(
     if let Err(e) = store.set_fuel(limits.fuel) {
         return (Err(PluginFailure::Host(one_line(&e))), Usage::default());
     }
-    store.set_epoch_deadline(deadline_ticks(limits.deadline, rt.config.epoch_tick));
+    store.set_hostcall_fuel(hostcall_bytes(limits));
+    // The deadline is checked in steps of CHECK_TICKS so that a shutdown is noticed as well.
+    let total = deadline_ticks(limits.deadline, rt.config.epoch_tick);
+    let first = total.min(CHECK_TICKS);
+    let mut remaining = total - first;
+    let host_stopping = Arc::clone(&rt.stopping);
+    store.set_epoch_deadline(first);
+    store.epoch_deadline_callback(move |_| {
+        if host_stopping.load(Ordering::Acquire) {
+            return Err(wasmtime::Error::new(HostStopping));
+        }
+        if remaining == 0 {
+            return Err(wasmtime::Error::new(Trap::Interrupt));
+        }
+        let next = remaining.min(CHECK_TICKS);
+        remaining -= next;
+        Ok(UpdateDeadline::Continue(next))
+    });
     let result = call(pre, &mut store);
     let wall_time = start.elapsed();
     let fuel_used = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
@@ -212,6 +303,19 @@ fn classify(
             other => PluginFailure::Trap(with_stderr(&other.to_string(), stderr)),
         };
     }
+    if e.downcast_ref::<HostStopping>().is_some() {
+        return stopping();
+    }
+    // wasmtime's error type for it is private; its message is stable.
+    if e.chain().any(|c| {
+        c.to_string()
+            .contains("allocated for hostcalls has been exhausted")
+    }) {
+        return PluginFailure::OutputTooLarge {
+            size: hostcall_bytes(limits) as u64,
+            limit: limits.output_bytes,
+        };
+    }
     if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
         return PluginFailure::Trap(format!("the plugin called exit({})", exit.0));
     }
@@ -227,6 +331,11 @@ fn classify(
     }
     // A host function refused (e.g. a sleep) or WASI trapped: the root cause says what.
     PluginFailure::Trap(with_stderr(&e.root_cause().to_string(), stderr))
+}
+
+/// The failure of a call refused or stopped because the host is shutting down.
+fn stopping() -> PluginFailure {
+    PluginFailure::Interrupted
 }
 
 /// `message`, followed by the end of the plugin's stderr if it wrote any (a panic message).
@@ -258,7 +367,7 @@ pub(super) fn manifest(
         },
         input_size: 0,
     };
-    let (result, usage) = run(rt, pre, limits, env, |pre, store| match pre {
+    let (result, usage) = run(rt, pre, "", limits.into(), env, |pre, store| match pre {
         WorldPre::Scorer(p) => p.instantiate(&mut *store)?.call_manifest(&mut *store),
         WorldPre::Segmenter(p) => p.instantiate(&mut *store)?.call_manifest(&mut *store),
         WorldPre::CommerceHook(p) => p.instantiate(&mut *store)?.call_manifest(&mut *store),
@@ -345,21 +454,28 @@ impl Runtime {
     #[tracing::instrument(level = "debug", name = "plugin.score", skip_all, fields(
         plugin = %plugin.manifest().id, version = %plugin.manifest().version, hash = %plugin.hash(),
         fuel_used = Empty, wall_us = Empty, peak_memory = Empty, outcome = Empty))]
-    pub fn score(
+    pub fn score<'a>(
         &self,
         plugin: &LoadedPlugin,
         input: &CustomerCall,
-        limits: &Limits,
+        options: impl Into<CallOptions<'a>>,
     ) -> (Result<ScoreOutput, PluginFailure>, CallReport) {
         if let Some(refused) = self.refuse(plugin, "score", &[Capability::Scorer]) {
             return refused;
         }
         let arg = wit::CustomerInput::from(input);
         let env = customer_env(input, &arg);
-        let (raw, usage) = run(self, plugin.pre(), limits, env, |pre, store| match pre {
-            WorldPre::Scorer(p) => p.instantiate(&mut *store)?.call_score(&mut *store, &arg),
-            _ => Err(wasmtime::format_err!("not a scorer")),
-        });
+        let (raw, usage) = run(
+            self,
+            plugin.pre(),
+            &plugin.manifest().id,
+            options.into(),
+            env,
+            |pre, store| match pre {
+                WorldPre::Scorer(p) => p.instantiate(&mut *store)?.call_score(&mut *store, &arg),
+                _ => Err(wasmtime::format_err!("not a scorer")),
+            },
+        );
         let result = raw
             .and_then(|r| r.map_err(PluginFailure::from))
             .and_then(ScoreOutput::try_from);
@@ -371,21 +487,30 @@ impl Runtime {
     #[tracing::instrument(level = "debug", name = "plugin.classify", skip_all, fields(
         plugin = %plugin.manifest().id, version = %plugin.manifest().version, hash = %plugin.hash(),
         fuel_used = Empty, wall_us = Empty, peak_memory = Empty, outcome = Empty))]
-    pub fn classify(
+    pub fn classify<'a>(
         &self,
         plugin: &LoadedPlugin,
         input: &CustomerCall,
-        limits: &Limits,
+        options: impl Into<CallOptions<'a>>,
     ) -> (Result<Vec<Membership>, PluginFailure>, CallReport) {
         if let Some(refused) = self.refuse(plugin, "classify", &[Capability::Segmenter]) {
             return refused;
         }
         let arg = wit::CustomerInput::from(input);
         let env = customer_env(input, &arg);
-        let (raw, usage) = run(self, plugin.pre(), limits, env, |pre, store| match pre {
-            WorldPre::Segmenter(p) => p.instantiate(&mut *store)?.call_classify(&mut *store, &arg),
-            _ => Err(wasmtime::format_err!("not a segmenter")),
-        });
+        let (raw, usage) = run(
+            self,
+            plugin.pre(),
+            &plugin.manifest().id,
+            options.into(),
+            env,
+            |pre, store| match pre {
+                WorldPre::Segmenter(p) => {
+                    p.instantiate(&mut *store)?.call_classify(&mut *store, &arg)
+                }
+                _ => Err(wasmtime::format_err!("not a segmenter")),
+            },
+        );
         let result = raw
             .and_then(|r| r.map_err(PluginFailure::from))
             .and_then(|list| convert::memberships(plugin.manifest(), list));
@@ -399,11 +524,11 @@ impl Runtime {
         plugin = %plugin.manifest().id, version = %plugin.manifest().version, hash = %plugin.hash(),
         customers = input.customers.len(),
         fuel_used = Empty, wall_us = Empty, peak_memory = Empty, outcome = Empty))]
-    pub fn populate(
+    pub fn populate<'a>(
         &self,
         plugin: &LoadedPlugin,
         input: &PopulationInput,
-        limits: &Limits,
+        options: impl Into<CallOptions<'a>>,
     ) -> (Result<Option<Vec<u8>>, PluginFailure>, CallReport) {
         if let Some(refused) = self.refuse(
             plugin,
@@ -420,11 +545,22 @@ impl Runtime {
             },
             input_size: arg.encoded_size(),
         };
-        let (raw, usage) = run(self, plugin.pre(), limits, env, |pre, store| match pre {
-            WorldPre::Scorer(p) => p.instantiate(&mut *store)?.call_populate(&mut *store, &arg),
-            WorldPre::Segmenter(p) => p.instantiate(&mut *store)?.call_populate(&mut *store, &arg),
-            WorldPre::CommerceHook(_) => Err(wasmtime::format_err!("not a scorer or segmenter")),
-        });
+        let (raw, usage) = run(
+            self,
+            plugin.pre(),
+            &plugin.manifest().id,
+            options.into(),
+            env,
+            |pre, store| match pre {
+                WorldPre::Scorer(p) => p.instantiate(&mut *store)?.call_populate(&mut *store, &arg),
+                WorldPre::Segmenter(p) => {
+                    p.instantiate(&mut *store)?.call_populate(&mut *store, &arg)
+                }
+                WorldPre::CommerceHook(_) => {
+                    Err(wasmtime::format_err!("not a scorer or segmenter"))
+                }
+            },
+        );
         let result = raw
             .and_then(|r| r.map_err(PluginFailure::from))
             .map(|model| (!model.is_empty()).then_some(model));
@@ -438,12 +574,12 @@ impl Runtime {
         plugin = %plugin.manifest().id, version = %plugin.manifest().version, hash = %plugin.hash(),
         topic = %webhook.topic, delivery = webhook.delivery_id.as_deref().unwrap_or(""),
         fuel_used = Empty, wall_us = Empty, peak_memory = Empty, outcome = Empty))]
-    pub fn handle_webhook(
+    pub fn handle_webhook<'a>(
         &self,
         plugin: &LoadedPlugin,
         webhook: &Webhook,
         config: &str,
-        limits: &Limits,
+        options: impl Into<CallOptions<'a>>,
     ) -> (Result<HookOutput, PluginFailure>, CallReport) {
         if let Some(refused) = self.refuse(plugin, "handle", &[Capability::CommerceHook]) {
             return refused;
@@ -457,13 +593,20 @@ impl Runtime {
             },
             input_size: arg.encoded_size().saturating_add(config.encoded_size()),
         };
-        let (raw, usage) = run(self, plugin.pre(), limits, env, |pre, store| match pre {
-            WorldPre::CommerceHook(p) => {
-                p.instantiate(&mut *store)?
-                    .call_handle(&mut *store, &arg, &config)
-            }
-            _ => Err(wasmtime::format_err!("not a commerce hook")),
-        });
+        let (raw, usage) = run(
+            self,
+            plugin.pre(),
+            &plugin.manifest().id,
+            options.into(),
+            env,
+            |pre, store| match pre {
+                WorldPre::CommerceHook(p) => {
+                    p.instantiate(&mut *store)?
+                        .call_handle(&mut *store, &arg, &config)
+                }
+                _ => Err(wasmtime::format_err!("not a commerce hook")),
+            },
+        );
         let result = raw
             .and_then(|r| r.map_err(PluginFailure::from))
             .and_then(HookOutput::try_from);

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 /// Why a plugin could not be loaded or a call did not produce a usable result.
 ///
 /// [`PluginFailure::code`] is a stable machine-readable code; the `Display` text is for people.
-/// Load-time causes: `NotAComponent`, `TooLarge`, `UnsupportedWit`, `BadManifest`. Every other
-/// cause comes from one call and never affects the next call or another plugin.
+/// Load-time causes: `NotAComponent`, `TooLarge`, `UnsupportedWit`, `BadManifest`, `TooComplex`.
+/// Every other cause comes from one call and never affects the next call or another plugin.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PluginFailure {
@@ -81,22 +81,53 @@ pub enum PluginFailure {
     /// The host could not run the call; not the plugin's fault.
     #[error("host could not run the plugin: {0}")]
     Host(String),
-    /// Every instance slot stayed busy while the call waited for one; not the plugin's fault,
-    /// and worth retrying.
+    /// Every instance slot the call could use stayed busy while it waited for one: the host's,
+    /// or its tenant's or plugin's share of them. Not the plugin's fault, and worth retrying.
     #[error(
-        "every one of the {slots} plugin instance slots stayed busy for {waited_ms} ms; retry shortly"
+        "every one of the {slots} plugin instance slots {scope} stayed busy for {waited_ms} ms; retry shortly"
     )]
     Busy {
-        /// Instances that may run at once.
+        /// Instances that may run at once in the share that was full.
         slots: u32,
         /// How long the call waited.
         waited_ms: u64,
+        /// Which share was full.
+        scope: SlotScope,
     },
+    /// Compiling the component, or checking its configuration schema, needs more time or memory
+    /// than the host allows; it is refused rather than allowed to starve the server.
+    #[error("plugin is too complex: {0}")]
+    TooComplex(String),
+    /// The host is shutting down: it refused the call or stopped it midway. Not the plugin's
+    /// fault; nothing the call did was applied.
+    #[error("the plugin host is stopping")]
+    Interrupted,
+}
+
+/// Which share of the instance slots a busy call found full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotScope {
+    /// Every slot of the host.
+    Host,
+    /// The slots one tenant may hold at once.
+    Tenant,
+    /// The slots one plugin may hold at once, over every tenant.
+    Plugin,
+}
+
+impl fmt::Display for SlotScope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Host => "of the host",
+            Self::Tenant => "this tenant may hold at once",
+            Self::Plugin => "this plugin may hold at once",
+        })
+    }
 }
 
 impl PluginFailure {
     /// Every code [`PluginFailure::code`] can return, in declaration order.
-    pub const CODES: [&'static str; 14] = [
+    pub const CODES: [&'static str; 16] = [
         "not-a-component",
         "too-large",
         "unsupported-wit",
@@ -111,6 +142,8 @@ impl PluginFailure {
         "invalid-output",
         "host",
         "busy",
+        "too-complex",
+        "interrupted",
     ];
 
     /// A stable machine-readable code, e.g. `fuel-exhausted`.
@@ -135,16 +168,19 @@ impl PluginFailure {
             Self::InvalidOutput(_) => 11,
             Self::Host(_) => 12,
             Self::Busy { .. } => 13,
+            Self::TooComplex(_) => 14,
+            Self::Interrupted => 15,
         }
     }
 
     /// Whether the failure is the plugin's doing (as opposed to the host's or the input's).
     ///
-    /// A circuit breaker counts these; `InputTooLarge` and `Host` say nothing about the plugin.
+    /// A circuit breaker counts these; `InputTooLarge`, `Host`, `Busy` and `Interrupted` say
+    /// nothing about the plugin.
     pub fn is_plugin_fault(&self) -> bool {
         !matches!(
             self,
-            Self::InputTooLarge { .. } | Self::Host(_) | Self::Busy { .. }
+            Self::InputTooLarge { .. } | Self::Host(_) | Self::Busy { .. } | Self::Interrupted
         )
     }
 }

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -19,7 +19,9 @@ use wasmtime_wasi::p2::DynPollable;
 
 use super::bindings;
 use super::call::WorldPre;
+use super::compile::Compiler;
 use super::sandbox::HostState;
+use super::share::{Shares, Slots};
 use super::stats::{PluginStats, StatsSnapshot};
 use super::{Capability, Limits, Manifest, PluginFailure};
 
@@ -40,6 +42,12 @@ pub struct RuntimeConfig {
     pub max_plugin_bytes: usize,
     /// Instances that may run at the same time (the pooling allocator's slots).
     pub max_concurrent_instances: u32,
+    /// Most instances one tenant's calls may hold at once (calls on behalf of a tenant).
+    pub instances_per_tenant: u32,
+    /// Most instances one plugin id may hold at once, over every tenant.
+    pub instances_per_plugin: u32,
+    /// Where components are compiled: in this process, or in a limited child process.
+    pub compiler: Compiler,
     /// Hard cap of one instance's linear memory, whatever a call's limits say.
     pub max_memory_bytes: u64,
     /// Epoch tick: the granularity of deadlines.
@@ -56,6 +64,9 @@ impl Default for RuntimeConfig {
             population_limits: Limits::population(),
             max_plugin_bytes: DEFAULT_MAX_PLUGIN_BYTES,
             max_concurrent_instances: 32,
+            instances_per_tenant: 8,
+            instances_per_plugin: 16,
+            compiler: Compiler::InProcess,
             max_memory_bytes: Limits::population().memory_bytes,
             epoch_tick: Duration::from_millis(1),
             capture_bytes: 64 * 1024,
@@ -84,60 +95,14 @@ pub struct Runtime {
     stats: Mutex<HashMap<String, Arc<PluginStats>>>,
     /// Increments the epoch every tick; stopped on drop.
     ticker: Option<Ticker>,
-    /// Free instance slots: a call waits here rather than fail when the pool is full.
+    /// Instance slots and each tenant's and plugin's share: a call waits here rather than fail
+    /// when its share is full.
     pub(super) slots: Slots,
-}
-
-/// A counting semaphore over the pooling allocator's instance slots, so that more concurrent
-/// callers than slots queue (briefly) instead of failing.
-#[derive(Debug)]
-pub(super) struct Slots {
-    free: Mutex<u32>,
-    freed: std::sync::Condvar,
-    total: u32,
-}
-
-/// A taken slot; dropping it frees the slot.
-pub(super) struct Slot<'a>(&'a Slots);
-
-impl Slots {
-    fn new(total: u32) -> Self {
-        Self {
-            free: Mutex::new(total),
-            freed: std::sync::Condvar::new(),
-            total,
-        }
-    }
-
-    /// Takes a slot, waiting at most `patience`.
-    pub(super) fn take(&self, patience: Duration) -> Result<Slot<'_>, PluginFailure> {
-        let start = std::time::Instant::now();
-        let mut free = self.free.lock().unwrap_or_else(PoisonError::into_inner);
-        while *free == 0 {
-            let waited = start.elapsed();
-            if waited >= patience {
-                return Err(PluginFailure::Busy {
-                    slots: self.total,
-                    waited_ms: u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
-                });
-            }
-            free = self
-                .freed
-                .wait_timeout(free, patience - waited)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
-        *free -= 1;
-        Ok(Slot(self))
-    }
-}
-
-impl Drop for Slot<'_> {
-    fn drop(&mut self) {
-        let mut free = self.0.free.lock().unwrap_or_else(PoisonError::into_inner);
-        *free += 1;
-        self.0.freed.notify_one();
-    }
+    /// Set by [`Runtime::interrupt`]: running calls stop at their next epoch check, new ones
+    /// are refused.
+    pub(super) stopping: Arc<AtomicBool>,
+    /// One compilation at a time: each may use up to the compiler's memory limit.
+    compiling: Mutex<()>,
 }
 
 impl fmt::Debug for Runtime {
@@ -312,7 +277,11 @@ impl Runtime {
         }
         let ticker = Ticker::start(engine.clone(), config.epoch_tick)
             .map_err(|e| PluginFailure::Host(format!("cannot start the epoch thread: {e}")))?;
-        let slots = Slots::new(config.max_concurrent_instances.max(1));
+        let slots = Slots::new(Shares {
+            total: config.max_concurrent_instances,
+            per_tenant: config.instances_per_tenant,
+            per_plugin: config.instances_per_plugin,
+        });
         Ok(Runtime {
             engine,
             linker,
@@ -323,7 +292,44 @@ impl Runtime {
             stats: Mutex::new(HashMap::new()),
             ticker: Some(ticker),
             slots,
+            stopping: Arc::new(AtomicBool::new(false)),
+            compiling: Mutex::new(()),
         })
+    }
+
+    /// Stops every running call within a few milliseconds (at its next epoch check, as a `host`
+    /// failure that is not the plugin's fault) and refuses new calls. For shutdown: it cannot be
+    /// undone.
+    pub fn interrupt(&self) {
+        self.stopping.store(true, Ordering::Release);
+    }
+
+    /// Whether [`Runtime::interrupt`] was called.
+    pub fn interrupted(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+
+    /// Instance slots in use now: in all (`None`) or by one tenant's calls.
+    pub fn instances_in_use(&self, tenant: Option<&str>) -> u32 {
+        self.slots.in_use(tenant)
+    }
+
+    /// Waits until at least `n` instance slots are in use (by `tenant`'s calls, or in all), or
+    /// `timeout` passes; returns whether they are. For tests and tools that must observe calls
+    /// in flight.
+    pub fn wait_for_instances_in_use(
+        &self,
+        tenant: Option<&str>,
+        n: u32,
+        timeout: Duration,
+    ) -> bool {
+        self.slots.wait_for(tenant, n, timeout)
+    }
+
+    /// The instance slots in all, per tenant and per plugin.
+    pub fn instance_shares(&self) -> (u32, u32, u32) {
+        let s = self.slots.shares();
+        (s.total, s.per_tenant, s.per_plugin)
     }
 
     /// The configuration.
@@ -471,14 +477,39 @@ impl Runtime {
             self.cache_hits.fetch_add(1, Ordering::Relaxed);
             return Ok((component, CompiledFrom::Cache));
         }
-        let component = Component::new(&self.engine, bytes).map_err(|e| {
-            PluginFailure::NotAComponent(format!("invalid component: {}", one_line(&e)))
-        })?;
+        let _one_at_a_time = self
+            .compiling
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let (component, artifact) = match &self.config.compiler {
+            Compiler::InProcess => {
+                let component = Component::new(&self.engine, bytes).map_err(|e| {
+                    PluginFailure::NotAComponent(format!("invalid component: {}", one_line(&e)))
+                })?;
+                (component, None)
+            }
+            Compiler::Subprocess(child) => {
+                let artifact = child.compile(bytes)?;
+                let component = deserialize_cached(&self.engine, &artifact).map_err(|e| {
+                    PluginFailure::Host(format!(
+                        "the plugin compiler's output does not load: {}",
+                        one_line(&e)
+                    ))
+                })?;
+                (component, Some(artifact))
+            }
+        };
         self.compilations.fetch_add(1, Ordering::Relaxed);
-        if let Some(path) = &path
-            && let Err(e) = write_cache(path, &component)
-        {
-            warn!(path = %path.display(), error = %e, "could not cache compiled plugin");
+        if let Some(path) = &path {
+            let artifact = match artifact {
+                Some(a) => Ok(a),
+                None => component
+                    .serialize()
+                    .map_err(|e| std::io::Error::other(one_line(&e))),
+            };
+            if let Err(e) = artifact.and_then(|a| write_cache(path, &a)) {
+                warn!(path = %path.display(), error = %e, "could not cache compiled plugin");
+            }
         }
         Ok((component, CompiledFrom::Compiled))
     }
@@ -545,11 +576,18 @@ fn engine_config(config: &RuntimeConfig) -> Config {
         .pagemap_scan(Enabled::Auto)
         .linear_memory_keep_resident(4 << 20)
         .table_keep_resident(64 * 1024);
+    let mut c = codegen_config();
+    c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    c
+}
+
+/// The settings that decide the compiled code (and so its compatibility hash), shared by the
+/// server's engine and the compiler child's, whose artifacts the server deserializes.
+pub(super) fn codegen_config() -> Config {
     let mut c = Config::new();
     c.consume_fuel(true)
         .epoch_interruption(true)
         .cranelift_opt_level(OptLevel::Speed)
-        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
         .memory_init_cow(true);
     c
 }
@@ -625,27 +663,27 @@ fn verified_artifact(file: &[u8]) -> Option<&[u8]> {
     (Sha256::digest(artifact).as_slice() == digest).then_some(artifact)
 }
 
-/// Deserializes a compiled component from the runtime's own cache.
+/// Deserializes a compiled component from the runtime's own cache or its compiler child.
 #[allow(unsafe_code)]
 fn deserialize_cached(engine: &Engine, artifact: &[u8]) -> wasmtime::Result<Component> {
     // SAFETY: `Component::deserialize` trusts its input to be compiled code produced by
-    // wasmtime. These bytes were written by `write_cache` below from `Component::serialize` of
-    // a component this process kind compiled; the file name binds them to the SHA-256 of the
-    // component's bytes and to this engine's `precompile_compatibility_hash` (wasmtime version
-    // and every codegen setting), and `verified_artifact` has checked the SHA-256 trailer
-    // written with them, so a truncated, corrupted or foreign file never gets here (wasmtime's
-    // own header check rejects any remaining engine mismatch with an error). The cache
-    // directory must be as trusted as the binary itself: whoever can write there can run code.
+    // wasmtime. These bytes come from one of two places. (1) The disk cache: written by
+    // `write_cache` from a compilation by this process kind; the file name binds them to the
+    // SHA-256 of the component's bytes and to this engine's `precompile_compatibility_hash`
+    // (wasmtime version and every codegen setting), and `verified_artifact` has checked the
+    // SHA-256 trailer written with them, so a truncated, corrupted or foreign file never gets
+    // here. The cache directory must be as trusted as the binary itself: whoever can write
+    // there can run code. (2) The compiler child (`compile.rs`): the executable the operator
+    // configured (a `kith` binary of this build) ran `Engine::precompile_component` with
+    // `codegen_config()` and wrote the result to a pipe only we read. In both cases wasmtime's
+    // own header check rejects any remaining engine mismatch with an error.
     unsafe { Component::deserialize(engine, artifact) }
 }
 
-/// Writes the compiled component and its SHA-256 to `path` via a temporary file and a rename,
-/// so readers see either the whole file or none.
-fn write_cache(path: &Path, component: &Component) -> std::io::Result<()> {
-    let artifact = component
-        .serialize()
-        .map_err(|e| std::io::Error::other(one_line(&e)))?;
-    let digest = Sha256::digest(&artifact);
+/// Writes a compiled component's artifact and its SHA-256 to `path` via a temporary file and a
+/// rename, so readers see either the whole file or none.
+fn write_cache(path: &Path, artifact: &[u8]) -> std::io::Result<()> {
+    let digest = Sha256::digest(artifact);
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let tmp = path.with_extension(format!(
         "tmp.{}.{}",
@@ -655,7 +693,7 @@ fn write_cache(path: &Path, component: &Component) -> std::io::Result<()> {
     let written = (|| {
         use std::io::Write as _;
         let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(&artifact)?;
+        file.write_all(artifact)?;
         file.write_all(&digest)?;
         file.sync_all()?;
         std::fs::rename(&tmp, path)
@@ -698,5 +736,24 @@ impl Ticker {
     fn stop(self) {
         drop(self.stop);
         let _ = self.thread.join();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_compiler_child_and_the_server_produce_compatible_code() {
+        // The server deserializes what `codegen_config()` compiles in the child: the pooling
+        // allocator must not change the compatibility hash.
+        let server = Engine::new(&engine_config(&RuntimeConfig::default())).unwrap();
+        let child = Engine::new(&codegen_config()).unwrap();
+        let hash = |e: &Engine| {
+            let mut h = DigestHasher(Sha256::new());
+            std::hash::Hash::hash(&e.precompile_compatibility_hash(), &mut h);
+            h.0.finalize()
+        };
+        assert_eq!(hash(&server), hash(&child));
     }
 }
