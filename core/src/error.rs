@@ -111,6 +111,19 @@ pub enum Error {
         /// The tenants that have it enabled, comma-separated.
         tenants: String,
     },
+    /// Another component is installed under this plugin id and version: an installed version
+    /// is bound to its bytes, and a new build must carry a new version.
+    #[error(
+        "{id} {version} is already installed with other bytes (sha256 {hash}); give the new build a new version"
+    )]
+    PluginVersionTaken {
+        /// The plugin id.
+        id: String,
+        /// The version.
+        version: String,
+        /// The hash of the component installed under it.
+        hash: String,
+    },
     /// A plugin could not be loaded or a call of it failed.
     #[error(transparent)]
     Plugin(#[from] crate::plugin::PluginFailure),
@@ -179,6 +192,7 @@ impl Error {
             Self::Storage(_) => "storage",
             Self::Corrupt { .. } => "corrupt",
             Self::PluginInUse { .. } => "plugin_in_use",
+            Self::PluginVersionTaken { .. } => "plugin_version_taken",
             Self::Plugin(f) => f.code(),
             Self::PluginSuspended { .. } => "plugin_suspended",
             Self::PopulationFailed { .. } => "population_failed",

@@ -104,4 +104,10 @@ pub struct Event {
     pub entity: EntityRef,
     /// Names of the fields that changed (empty for creations and erasures).
     pub changed: Vec<String>,
+    /// How many plugin reactions led to it: 0 for a change made by a person or a client of the
+    /// API, 1 for a plugin's action taken in reaction to such a change (or to a webhook or a
+    /// rescore), 2 for a plugin's reaction to that, and so on. Plugin writes past the host's
+    /// maximum depth are refused, so two plugins reacting to each other cannot write forever.
+    #[serde(default)]
+    pub depth: u8,
 }

@@ -44,7 +44,7 @@ pub use pipeline::{
 pub use plugin::{
     Delivery, Enablement, FailureRecord, InstalledPlugin, LimitOverrides, PLUGIN_ACTOR_PREFIX,
     PluginHealth, Producer, ScoreReason, SegmentMembership, StoredModel, StoredScore,
-    StoredSegments,
+    StoredSegments, WebhookSignature,
 };
 pub use report::{PipelineReport, ReportBuilder, StageReport};
 pub use tenant::{Tenant, TenantInput};

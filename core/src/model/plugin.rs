@@ -68,10 +68,30 @@ pub struct Enablement {
     pub enabled_at: Timestamp,
     /// When the configuration or version last changed.
     pub updated_at: Timestamp,
-    /// This tenant's budgets for the plugin, where they differ from the host's defaults.
+    /// This tenant's budgets for the plugin's per-customer and webhook calls, where they differ
+    /// from the host's defaults (never above the host's ceilings).
     pub limits: LimitOverrides,
     /// How often the population step runs (seconds); `None`: the host's default.
     pub population_interval_secs: Option<u64>,
+    /// This tenant's budgets for the plugin's population step.
+    #[serde(default)]
+    pub population_limits: LimitOverrides,
+    /// For a commerce hook: the signature Kith checks before the plugin runs. `None`: the
+    /// plugin checks signatures itself, and its failures on unverified requests never suspend it.
+    #[serde(default)]
+    pub signature: Option<WebhookSignature>,
+}
+
+/// A webhook signature the host verifies itself, before any plugin code runs: the base64
+/// HMAC-SHA256 of the raw body under a secret from the tenant's configuration, in a header (the
+/// scheme of Shopify, WooCommerce and Kith's generic orders).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSignature {
+    /// The header that carries the signature, e.g. `X-Shopify-Hmac-Sha256`.
+    pub header: String,
+    /// A JSON Pointer into the plugin's configuration to the shared secret, e.g. `/secret`.
+    pub secret: String,
 }
 
 /// Per-tenant budgets of a plugin's calls; `None` keeps the host's default.

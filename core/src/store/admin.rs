@@ -65,7 +65,7 @@ impl<T> Once<T> {
 }
 
 /// Facts about one durable commit, handed to commit listeners.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommitInfo {
     /// The commit generation (1 for the first commit since the store was opened).
     pub generation: u64,
@@ -73,6 +73,8 @@ pub struct CommitInfo {
     pub requests: usize,
     /// How long applying and committing the batch took.
     pub duration: Duration,
+    /// The tenants the batch's requests wrote to (each once; requests that failed included).
+    pub tenants: Vec<TenantSlug>,
 }
 
 /// Called on the committer thread after every durable commit, before any writer of the batch hears

@@ -75,6 +75,15 @@ pub enum Op {
     /// Apply these ops together or not at all, without failing the write: a failure undoes them
     /// and becomes [`Output::Failed`], so one plugin call's bad actions cannot sink a batch.
     Attempt(Vec<Op>),
+    /// Apply these ops as the `depth`-th plugin reaction in a chain: the events they append
+    /// record that depth ([`Event::depth`](crate::model::Event)). The store records it; the
+    /// plugin host decides how deep a chain may go.
+    Caused {
+        /// Plugin reactions that led here (1: reacting to a person's change).
+        depth: u8,
+        /// The ops.
+        ops: Vec<Op>,
+    },
     /// Merge `duplicate` into `survivor` (see [`Customer::merge`] for the rule): the duplicate's
     /// interactions, deals and organization members move to the survivor and the duplicate is
     /// removed, with one `customers-merged` event.

@@ -77,6 +77,7 @@ pub(super) fn update_tenant(
             tenant: record.number,
             actor,
             now,
+            depth: 0,
         };
         let changed = changed.into_iter().map(str::to_owned).collect();
         append_event(

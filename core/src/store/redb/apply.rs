@@ -28,6 +28,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) tenant: u32,
     pub(crate) actor: &'a Actor,
     pub(crate) now: Timestamp,
+    /// The chain depth events record (see [`Op::Caused`]).
+    pub(crate) depth: u8,
 }
 
 pub(crate) fn create_tenant(
@@ -57,6 +59,7 @@ pub(crate) fn create_tenant(
         tenant: number,
         actor,
         now,
+        depth: 0,
     };
     append_event(
         tx,
@@ -94,6 +97,14 @@ pub(crate) fn apply(tx: &mut Tx<'_>, ctx: &Ctx<'_>, op: Op) -> Result<Output> {
                     }
                 }
             }
+            Ok(Output::Attempted(outputs))
+        }
+        Op::Caused { depth, ops } => {
+            let ctx = Ctx { depth, ..*ctx };
+            let outputs = ops
+                .into_iter()
+                .map(|op| apply(tx, &ctx, op))
+                .collect::<Result<Vec<_>>>()?;
             Ok(Output::Attempted(outputs))
         }
         Op::CreateCustomer(input) => {
@@ -530,7 +541,12 @@ pub(super) fn append_event(
         kind,
         entity,
         changed,
+        depth: ctx.depth,
     };
-    tx.put_as(T::Events, &K::t(ctx.tenant).u64(seq).done(), &event)?;
+    tx.put(
+        T::Events,
+        &K::t(ctx.tenant).u64(seq).done(),
+        &super::records::encode_event(&event)?,
+    )?;
     Ok(seq)
 }

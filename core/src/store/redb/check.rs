@@ -10,7 +10,7 @@ use super::query::open;
 use super::tables::T;
 use super::tx::decode;
 use crate::Result;
-use crate::model::{Customer, Deal, Event, Interaction, Pipeline, StoredScore, StoredSegments};
+use crate::model::{Customer, Deal, Interaction, Pipeline, StoredScore, StoredSegments};
 use crate::store::Inconsistency;
 
 /// Derives the index entries of one primary record (tenant number, key, value), or says what is wrong.
@@ -178,7 +178,7 @@ pub(super) fn check(txn: &ReadTransaction) -> Result<Vec<Inconsistency>> {
                     problem: format!("event log: expected sequence {want}, found {seq}"),
                 });
             }
-            match decode::<Event>(T::Events, v.value()) {
+            match super::records::decode_event(v.value()) {
                 Ok(e) if e.seq == seq => {}
                 Ok(e) => problems.push(Inconsistency {
                     tenant: slug.clone(),

@@ -13,6 +13,7 @@ mod edit;
 mod plugin_query;
 mod plugin_state;
 mod query;
+mod records;
 mod tables;
 mod tx;
 
@@ -343,10 +344,19 @@ fn commit_loop(shared: &Shared, receiver: &Receiver<Request>, max_batch: usize) 
             .stats
             .requests
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        let mut tenants: Vec<TenantSlug> = Vec::new();
+        for r in &batch {
+            if let Some(t) = &r.tenant
+                && !tenants.contains(t)
+            {
+                tenants.push(t.clone());
+            }
+        }
         let info = CommitInfo {
             generation,
             requests: batch.len(),
             duration: started.elapsed(),
+            tenants,
         };
         if let Ok(listeners) = shared.listeners.read() {
             for listener in &listeners.0 {
@@ -483,6 +493,7 @@ fn run_request(
                 tenant: scope,
                 actor,
                 now,
+                depth: 0,
             };
             let outputs = ops
                 .into_iter()
@@ -495,6 +506,7 @@ fn run_request(
                 tenant: scope,
                 actor,
                 now,
+                depth: 0,
             };
             let mut results = Vec::with_capacity(ops.len());
             for op in ops {

@@ -107,11 +107,18 @@ impl PluginStore for RedbStore {
         let n = self.tenant_number(tenant)?;
         let snap = self.read()?;
         let rows = scan_all(snap.table(T::Enablements)?, &K::t(n).done())?;
-        decode_all(T::Enablements, &rows)
+        rows.iter()
+            .map(|(_, v)| super::records::decode_enablement(v))
+            .collect()
     }
 
     fn enablement(&self, tenant: &TenantSlug, plugin: &str) -> Result<Option<Enablement>> {
-        self.tenant_get(tenant, T::Enablements, |n| plugin_key(n, plugin))
+        let n = self.tenant_number(tenant)?;
+        let snap = self.read()?;
+        snap.table(T::Enablements)?
+            .get(plugin_key(n, plugin).as_slice())?
+            .map(|g| super::records::decode_enablement(g.value()))
+            .transpose()
     }
 
     fn plugin_cursor(&self, tenant: &TenantSlug, plugin: &str) -> Result<u64> {

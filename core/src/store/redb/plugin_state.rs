@@ -2,6 +2,7 @@
 
 use super::apply::{Ctx, append_event};
 use super::derive;
+use super::records::{decode_enablement, encode_enablement};
 use super::tables::{K, T};
 use super::tx::Tx;
 use crate::model::{
@@ -25,7 +26,10 @@ pub(super) fn apply(tx: &mut Tx<'_>, ctx: &Ctx<'_>, op: PluginOp) -> Result<Outp
     match op {
         PluginOp::Enable(enablement) => {
             let key = plugin_key(t, &enablement.plugin);
-            let old: Option<crate::model::Enablement> = tx.get_as(T::Enablements, &key)?;
+            let old = tx
+                .get(T::Enablements, &key)?
+                .map(|b| decode_enablement(&b))
+                .transpose()?;
             let kind = match &old {
                 None => {
                     // Start after the tenant's latest event: existing customers are scored by a
@@ -37,14 +41,16 @@ pub(super) fn apply(tx: &mut Tx<'_>, ctx: &Ctx<'_>, op: PluginOp) -> Result<Outp
                 Some(_) => EventKind::PluginReconfigured,
             };
             let changed = vec![enablement.plugin.clone(), enablement.version.clone()];
-            tx.put_as(T::Enablements, &key, &enablement)?;
+            tx.put(T::Enablements, &key, &encode_enablement(&enablement)?)?;
             append_event(tx, ctx, kind, EntityRef::Tenant, changed)?;
             Ok(Output::Done)
         }
         PluginOp::Disable { plugin } => {
             let key = plugin_key(t, &plugin);
-            let old: crate::model::Enablement = tx
-                .get_as(T::Enablements, &key)?
+            let old = tx
+                .get(T::Enablements, &key)?
+                .map(|b| decode_enablement(&b))
+                .transpose()?
                 .ok_or_else(|| Error::not_found("enabled plugin", &plugin))?;
             for table in [T::Enablements, T::Cursors, T::Health, T::Models] {
                 tx.del(table, &key)?;
@@ -178,6 +184,18 @@ pub(super) fn install(tx: &mut Tx<'_>, plugin: &InstalledPlugin, bytes: &[u8]) -
     if tx.get(T::Plugins, key)?.is_some() {
         return Ok(false);
     }
+    // An installed (id, version) is bound to its bytes: checked inside the write transaction,
+    // so two concurrent installs of rival builds cannot both succeed.
+    for (_, value) in tx.scan(T::Plugins, &[])? {
+        let other: InstalledPlugin = super::tx::decode(T::Plugins, &value)?;
+        if other.id == plugin.id && other.version == plugin.version {
+            return Err(Error::PluginVersionTaken {
+                id: other.id,
+                version: other.version,
+                hash: other.hash,
+            });
+        }
+    }
     tx.put(T::PluginBytes, key, bytes)?;
     tx.put_as(T::Plugins, key, plugin)?;
     Ok(true)
@@ -190,7 +208,7 @@ pub(super) fn uninstall(tx: &mut Tx<'_>, hash: &str, tenant_names: &[(u32, Strin
     }
     let mut users: Vec<String> = Vec::new();
     for (key, value) in tx.scan(T::Enablements, &[])? {
-        let e: crate::model::Enablement = super::tx::decode(T::Enablements, &value)?;
+        let e = decode_enablement(&value)?;
         if e.hash != hash {
             continue;
         }

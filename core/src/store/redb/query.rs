@@ -546,7 +546,7 @@ impl Store for RedbStore {
             .take(limit.min(10_000))
             .map(|r| {
                 let (_, v) = r?;
-                decode(T::Events, v.value())
+                super::records::decode_event(v.value())
             })
             .collect()
     }
