@@ -8,6 +8,25 @@
 //! json_limit_bytes = 1048576     # largest JSON body
 //! max_wait_secs = 60             # longest event long-poll `wait`
 //! plugin_limit_bytes = 10485760  # largest plugin component accepted by POST /v1/plugins
+//! max_connections = 1024         # connections served at once (more wait in the backlog)
+//! header_timeout_secs = 10       # to send a request's headers, or to sit idle between requests
+//! shutdown_grace_secs = 10       # in-flight requests may finish this long after SIGTERM
+//!
+//! [plugins]                      # what one tenant's plugins may make the server do
+//! ceiling_fuel = 100000000       # per-customer and webhook calls: the most a tenant may set
+//! ceiling_deadline_ms = 1000
+//! ceiling_memory_bytes = 67108864
+//! population_ceiling_fuel = 50000000000
+//! population_ceiling_deadline_ms = 60000
+//! population_ceiling_memory_bytes = 268435456
+//! instances = 32                 # plugin instances running at once, host-wide
+//! instances_per_tenant = 8       # ... of which one tenant may hold
+//! instances_per_plugin = 16      # ... of which one plugin (all tenants) may hold
+//! dispatch_workers = 2           # threads tenants take turns on (default: cores, at least 2)
+//! max_chain_depth = 4            # plugin reactions to plugin reactions whose writes apply
+//! writes_per_minute = 100000     # plugin actions applied per tenant per minute
+//! compile_memory_bytes = 536870912  # compiler child's memory, plus 128 bytes per component byte
+//! compile_timeout_secs = 20      # compiler child's time, plus 4 s per MiB of component
 //! ```
 //!
 //! The admin token is never in the file: on the first start with no admin token, one is created
@@ -33,7 +52,8 @@ pub(super) struct ServeArgs {
     #[arg(long, env = "KITH_LISTEN")]
     listen: Option<SocketAddr>,
     /// A TOML settings file (keys: listen, data_dir, request_timeout_secs, json_limit_bytes,
-    /// max_wait_secs, plugin_limit_bytes).
+    /// max_wait_secs, plugin_limit_bytes, max_connections, header_timeout_secs,
+    /// shutdown_grace_secs, and a [plugins] table: see the README).
     #[arg(long, env = "KITH_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
     /// Seconds before a request is answered with 408 [default: 30].
@@ -45,6 +65,19 @@ pub(super) struct ServeArgs {
     /// Largest plugin component accepted by `POST /v1/plugins`, in bytes [default: 10485760].
     #[arg(long, env = "KITH_PLUGIN_LIMIT", value_name = "BYTES")]
     plugin_limit: Option<usize>,
+    /// Connections served at once; more wait in the listen backlog [default: 1024].
+    #[arg(long, env = "KITH_MAX_CONNECTIONS", value_name = "N")]
+    max_connections: Option<usize>,
+    /// Seconds a client may take to send a request's headers, or sit idle between keep-alive
+    /// requests, before its connection is closed [default: 10].
+    #[arg(long, env = "KITH_HEADER_TIMEOUT", value_name = "SECS")]
+    header_timeout: Option<u64>,
+    /// Seconds in-flight requests may take to finish after SIGTERM before their connections
+    /// are closed [default: 10].
+    #[arg(long, env = "KITH_SHUTDOWN_GRACE", value_name = "SECS")]
+    shutdown_grace: Option<u64>,
+    #[command(flatten)]
+    compile: super::plugin::CompileArgs,
     /// On the first start, create a tenant `demo` with customers, deals and every reference
     /// plugin enabled, and print its tenant key.
     #[arg(long)]
@@ -65,6 +98,69 @@ struct FileSettings {
     json_limit_bytes: Option<usize>,
     max_wait_secs: Option<u64>,
     plugin_limit_bytes: Option<usize>,
+    max_connections: Option<usize>,
+    header_timeout_secs: Option<u64>,
+    shutdown_grace_secs: Option<u64>,
+    #[serde(default)]
+    plugins: PluginSettings,
+}
+
+/// The file's `[plugins]` table: bounds on what one tenant's plugins may make the server do.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PluginSettings {
+    ceiling_fuel: Option<u64>,
+    ceiling_deadline_ms: Option<u64>,
+    ceiling_memory_bytes: Option<u64>,
+    population_ceiling_fuel: Option<u64>,
+    population_ceiling_deadline_ms: Option<u64>,
+    population_ceiling_memory_bytes: Option<u64>,
+    instances: Option<u32>,
+    instances_per_tenant: Option<u32>,
+    instances_per_plugin: Option<u32>,
+    dispatch_workers: Option<usize>,
+    max_chain_depth: Option<u8>,
+    writes_per_minute: Option<u32>,
+    compile_memory_bytes: Option<u64>,
+    compile_timeout_secs: Option<u64>,
+}
+
+impl PluginSettings {
+    /// Applies the settings to the host's configuration.
+    fn apply(&self, c: &mut crate::service::plugins::HostConfig) {
+        let ceil = &mut c.ceilings;
+        set(&mut ceil.call.fuel, self.ceiling_fuel);
+        set_ms(&mut ceil.call.deadline, self.ceiling_deadline_ms);
+        set(&mut ceil.call.memory_bytes, self.ceiling_memory_bytes);
+        set(&mut ceil.population.fuel, self.population_ceiling_fuel);
+        set_ms(
+            &mut ceil.population.deadline,
+            self.population_ceiling_deadline_ms,
+        );
+        set(
+            &mut ceil.population.memory_bytes,
+            self.population_ceiling_memory_bytes,
+        );
+        let rt = &mut c.runtime;
+        set(&mut rt.max_concurrent_instances, self.instances);
+        set(&mut rt.instances_per_tenant, self.instances_per_tenant);
+        set(&mut rt.instances_per_plugin, self.instances_per_plugin);
+        set(&mut c.dispatch_workers, self.dispatch_workers);
+        set(&mut c.writes.max_chain_depth, self.max_chain_depth);
+        set(&mut c.writes.per_tenant_per_minute, self.writes_per_minute);
+    }
+}
+
+fn set<T>(field: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *field = v;
+    }
+}
+
+fn set_ms(field: &mut Duration, value: Option<u64>) {
+    if let Some(ms) = value {
+        *field = Duration::from_millis(ms);
+    }
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileSettings> {
@@ -72,7 +168,7 @@ fn read_file(path: &Path) -> anyhow::Result<FileSettings> {
         std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     toml::from_str(&text).map_err(|e| {
         anyhow::anyhow!(
-            "{}: {} (keys: listen, data_dir, request_timeout_secs, json_limit_bytes, max_wait_secs, plugin_limit_bytes)",
+            "{}: {} (keys: listen, data_dir, request_timeout_secs, json_limit_bytes, max_wait_secs, plugin_limit_bytes, max_connections, header_timeout_secs, shutdown_grace_secs, and a [plugins] table)",
             path.display(),
             e.message()
         )
@@ -120,6 +216,18 @@ pub(super) fn run(
             .plugin_limit
             .or(file.plugin_limit_bytes)
             .unwrap_or(defaults.plugin_limit),
+        max_connections: args
+            .max_connections
+            .or(file.max_connections)
+            .unwrap_or(defaults.max_connections),
+        header_timeout: args
+            .header_timeout
+            .or(file.header_timeout_secs)
+            .map_or(defaults.header_timeout, |s| Duration::from_secs(s.max(1))),
+        shutdown_grace: args
+            .shutdown_grace
+            .or(file.shutdown_grace_secs)
+            .map_or(defaults.shutdown_grace, Duration::from_secs),
     };
     let store = Arc::new(open(&dir)?);
     if config.env_admin.is_none()
@@ -134,6 +242,11 @@ pub(super) fn run(
     // simply processed again on the next start (its cursor never moved).
     let mut host_config = crate::service::plugins::HostConfig::with_cache(dir.join("plugin-cache"));
     host_config.runtime.max_plugin_bytes = config.plugin_limit;
+    file.plugins.apply(&mut host_config);
+    host_config.runtime.compiler = args.compile.compiler(
+        file.plugins.compile_memory_bytes,
+        file.plugins.compile_timeout_secs,
+    )?;
     let host = crate::service::plugins::PluginHost::open(Arc::clone(&store), host_config)?;
     if args.demo {
         seed_demo(&host, args.plugins.as_deref())?;

@@ -123,7 +123,7 @@ impl From<Error> for ApiError {
             Error::Conflict { .. } => StatusCode::PRECONDITION_FAILED,
             Error::BadCursor => StatusCode::BAD_REQUEST,
             Error::Closed | Error::PluginSuspended { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            Error::PluginInUse { .. } => StatusCode::CONFLICT,
+            Error::PluginInUse { .. } | Error::PluginVersionTaken { .. } => StatusCode::CONFLICT,
             Error::Plugin(f) => return Self::plugin(f),
             Error::PopulationFailed { .. } => StatusCode::BAD_GATEWAY,
             _ => return Self::internal(&e),
@@ -149,8 +149,15 @@ impl ApiError {
         use crate::plugin::PluginFailure as F;
         let status = match f {
             F::TooLarge { .. } | F::InputTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            F::NotAComponent(_) | F::UnsupportedWit(_) | F::BadManifest(_) => {
+            F::NotAComponent(_) | F::UnsupportedWit(_) | F::BadManifest(_) | F::TooComplex(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
+            }
+            F::Interrupted => {
+                return Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "shutting_down",
+                    "the server is shutting down; retry on another node or after it restarts",
+                );
             }
             F::Host(_) => return Self::internal(f),
             F::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -181,6 +188,7 @@ const PLUGIN_CODES: &[(&str, &str)] = &[
     ("plugin-error", "plugin_error"),
     ("invalid-output", "invalid_output"),
     ("busy", "plugin_busy"),
+    ("too-complex", "plugin_too_complex"),
 ];
 
 impl IntoResponse for ApiError {

@@ -23,6 +23,7 @@ mod routes;
 mod tenants;
 mod tokens;
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -53,6 +54,14 @@ pub struct HttpConfig {
     pub env_admin: Option<[u8; 32]>,
     /// Largest plugin component accepted by `POST /v1/plugins` (bytes).
     pub plugin_limit: usize,
+    /// Most connections served at once; further clients wait in the listen backlog until one
+    /// closes.
+    pub max_connections: usize,
+    /// How long a client may take to send a request's headers, and how long a keep-alive
+    /// connection may sit idle between requests, before it is closed.
+    pub header_timeout: Duration,
+    /// How long a graceful stop lets in-flight requests finish before it closes what is left.
+    pub shutdown_grace: Duration,
 }
 
 impl Default for HttpConfig {
@@ -63,6 +72,9 @@ impl Default for HttpConfig {
             max_wait: Duration::from_secs(60),
             env_admin: None,
             plugin_limit: 10 * 1024 * 1024,
+            max_connections: 1024,
+            header_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(10),
         }
     }
 }
@@ -243,9 +255,13 @@ pub struct PluginRuntime {
 }
 
 /// Serves until SIGTERM or SIGINT, then stops accepting, ends long-polls and event streams, lets
-/// in-flight requests finish, stops the plugin dispatcher after its current batch, and closes the
-/// store so that every acknowledged write is durable. `on_listening` is told the bound address
-/// (useful with port 0).
+/// in-flight requests finish for at most [`HttpConfig::shutdown_grace`] and closes what is left,
+/// stops the plugin dispatcher (interrupting running calls), and closes the store so that every
+/// acknowledged write is durable. `on_listening` is told the bound address (useful with port 0).
+///
+/// Connections are bounded: at most [`HttpConfig::max_connections`] at once, and one that does
+/// not send a request's headers within [`HttpConfig::header_timeout`] (slowly, half, or not at
+/// all between keep-alive requests) is closed.
 pub async fn serve(
     store: Arc<RedbStore>,
     listen: SocketAddr,
@@ -259,7 +275,12 @@ pub async fn serve(
     on_listening(addr);
     let (stop, stopped) = watch::channel(false);
     let dyn_store: Arc<dyn Store> = store.clone();
-    let mut state = AppState::new(dyn_store, config, Some(stopped));
+    let limits = (
+        config.max_connections,
+        config.header_timeout,
+        config.shutdown_grace,
+    );
+    let mut state = AppState::new(dyn_store, config, Some(stopped.clone()));
     let dispatcher = match plugins {
         Some(p) => {
             state = state.with_plugins(p.host);
@@ -267,20 +288,102 @@ pub async fn serve(
         }
         None => None,
     };
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            info!("shutting down: finishing in-flight requests");
-            stop.send_replace(true);
-        })
-        .await?;
+    let connections = serve_connections(listener, router(state), limits, stopped, async move {
+        shutdown_signal().await;
+        info!("shutting down: finishing in-flight requests");
+        stop.send_replace(true);
+    });
+    connections.await;
     if let Some(d) = dispatcher {
-        info!("shutting down: letting the plugin dispatcher finish its batch");
+        info!("shutting down: stopping the plugin dispatcher");
         tokio::task::spawn_blocking(move || d.stop()).await.ok();
     }
     info!("shutting down: waiting for the last commit");
     store.close();
     Ok(())
+}
+
+/// Accepts and serves connections until `shutdown` completes, then lets them finish within the
+/// grace period and drops the rest.
+async fn serve_connections(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    (max_connections, header_timeout, grace): (usize, Duration, Duration),
+    stopped: watch::Receiver<bool>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let permits = Arc::new(tokio::sync::Semaphore::new(max_connections.max(1)));
+    let mut connections = tokio::task::JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        // Wait for room before accepting: clients beyond the cap stay in the kernel's backlog.
+        let permit = tokio::select! {
+            p = Arc::clone(&permits).acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors, most likely: back off instead of spinning.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let mut stop = stopped.clone();
+        connections.spawn(async move {
+            let _permit = permit;
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .keep_alive(true);
+            let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            tokio::select! {
+                result = conn.as_mut() => {
+                    if let Err(e) = result {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                }
+                () = stopping(&mut stop) => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
+        while connections.try_join_next().is_some() {}
+    }
+    drop(listener);
+    let open = connections.len();
+    let finished = tokio::time::timeout(grace, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if finished.is_err() {
+        tracing::warn!(
+            open,
+            still_open = connections.len(),
+            grace_secs = grace.as_secs_f64(),
+            "shutting down: closing connections still open after the grace period"
+        );
+        connections.abort_all();
+        while connections.join_next().await.is_some() {}
+    }
+}
+
+/// Completes when the server starts to stop.
+async fn stopping(stopped: &mut watch::Receiver<bool>) {
+    // A closed channel means the server is gone: stop too.
+    let _ = stopped.wait_for(|s| *s).await;
 }
 
 async fn shutdown_signal() {

@@ -21,10 +21,12 @@ use super::extract::{ApiJson, ApiQuery, PageBody, Paging, Params, json, no_conte
 use super::{AppState, MetricsSource, Routes};
 use crate::model::{
     CustomerId, Enablement, LimitOverrides, PluginHealth, StoredModel, TenantSlug, Timestamp,
+    WebhookSignature,
 };
 use crate::plugin::{Capability, Manifest, RejectionKind, StatsSnapshot, Verdict, Webhook};
 use crate::service::plugins::{
-    DryRunRequest, EnableRequest, HookResult, Job, PluginHost, PluginInfo, PluginStatus,
+    Budgets, DryRunRequest, EnableRequest, HookResult, Job, PluginHost, PluginInfo, PluginStatus,
+    RefusedActions, SettingsChange,
 };
 use crate::store::{Page, ScoreRange, Store};
 
@@ -99,6 +101,9 @@ struct EnablementView {
     updated_at: Timestamp,
     limits: LimitOverrides,
     population_interval_secs: Option<u64>,
+    population_limits: LimitOverrides,
+    /// The webhook signature Kith checks (commerce hooks); `null` when the plugin checks alone.
+    signature: Option<WebhookSignature>,
 }
 
 impl From<Enablement> for EnablementView {
@@ -113,6 +118,8 @@ impl From<Enablement> for EnablementView {
             updated_at: e.updated_at,
             limits: e.limits,
             population_interval_secs: e.population_interval_secs,
+            population_limits: e.population_limits,
+            signature: e.signature,
         }
     }
 }
@@ -160,6 +167,12 @@ struct StatusView {
     lag: Option<u64>,
     calls: StatsSnapshot,
     model_computed_at: Option<Timestamp>,
+    /// The budgets its per-customer and webhook calls run with.
+    limits: Budgets,
+    /// The budgets its population step runs with.
+    population_limits: Budgets,
+    /// Actions the write budgets refused since the server started.
+    refused_actions: RefusedActions,
 }
 
 impl From<PluginStatus> for StatusView {
@@ -175,6 +188,9 @@ impl From<PluginStatus> for StatusView {
                 .then(|| s.head.saturating_sub(s.cursor)),
             calls: s.calls,
             model_computed_at: s.model_computed_at,
+            limits: s.limits,
+            population_limits: s.population_limits,
+            refused_actions: s.refused_actions,
         }
     }
 }
@@ -352,24 +368,56 @@ pub struct LimitsBody {
 }
 
 impl LimitsBody {
-    fn overrides(self) -> ApiResult<LimitOverrides> {
-        for (field, v) in [
-            ("limits.fuel", self.fuel),
-            ("limits.deadline_ms", self.deadline_ms),
-            ("limits.memory_bytes", self.memory_bytes),
-        ] {
-            if v == Some(0) {
-                return Err(invalid(
-                    field,
-                    "a positive number (leave it out for the default)",
-                ));
-            }
-        }
-        Ok(LimitOverrides {
+    /// The overrides; the service checks them against the host's ceilings.
+    fn overrides(self) -> LimitOverrides {
+        LimitOverrides {
             fuel: self.fuel,
             deadline_ms: self.deadline_ms,
             memory_bytes: self.memory_bytes,
-        })
+        }
+    }
+}
+
+/// The webhook signature Kith checks before a commerce hook runs: `"none"`, or the header and
+/// where the secret is in the configuration.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum SignatureBody {
+    /// `"none"`: Kith checks no signature; the plugin does, and its failures on such
+    /// deliveries never suspend it.
+    Keyword(SignatureKeyword),
+    /// The base64 HMAC-SHA256 of the raw body in `header`, keyed by the configuration's string
+    /// at the JSON Pointer `secret`.
+    Check(SignatureCheck),
+}
+
+/// `"none"`.
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SignatureKeyword {
+    /// No signature check by Kith.
+    None,
+}
+
+/// A signature check by Kith.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignatureCheck {
+    /// The header carrying the signature, e.g. `X-Shopify-Hmac-Sha256`.
+    pub header: String,
+    /// A JSON Pointer to the secret in the configuration, e.g. `/secret`.
+    pub secret: String,
+}
+
+impl SignatureBody {
+    fn into_choice(self) -> Option<WebhookSignature> {
+        match self {
+            SignatureBody::Keyword(SignatureKeyword::None) => None,
+            SignatureBody::Check(c) => Some(WebhookSignature {
+                header: c.header,
+                secret: c.secret,
+            }),
+        }
     }
 }
 
@@ -397,11 +445,18 @@ pub struct EnableBody {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub config: Option<Value>,
-    /// Budgets for this tenant.
+    /// Budgets of per-customer and webhook calls for this tenant (at most the host's ceilings).
     #[serde(default)]
     pub limits: LimitsBody,
+    /// Budgets of the population step for this tenant (at most the host's ceilings).
+    #[serde(default)]
+    pub population_limits: LimitsBody,
     /// How often the population step runs, in seconds (default daily).
     pub population_interval_secs: Option<u64>,
+    /// Commerce hooks: the signature Kith checks before the plugin runs. Default: the reference
+    /// hooks' own scheme (`kith.shopify-orders`, `kith.woocommerce`, `kith.generic-orders`),
+    /// none for other hooks.
+    pub signature: Option<SignatureBody>,
 }
 
 /// The plugins enabled for the tenant.
@@ -442,7 +497,8 @@ pub async fn enable(
     headers: HeaderMap,
     ApiJson(body): ApiJson<EnableBody>,
 ) -> ApiResult<Response> {
-    let limits = body.limits.overrides()?;
+    let limits = body.limits.overrides();
+    let population_limits = body.population_limits.overrides();
     check_interval(body.population_interval_secs)?;
     let retry = headers.contains_key("idempotency-key");
     let tenant = t.tenant.clone();
@@ -454,6 +510,8 @@ pub async fn enable(
             .unwrap_or_else(|| Value::Object(serde_json::Map::new())),
         limits,
         population_interval_secs: body.population_interval_secs,
+        population_limits,
+        signature: body.signature.map(SignatureBody::into_choice),
     };
     let plugin = request.plugin.clone();
     let (replayed, status, job) = state
@@ -541,8 +599,12 @@ pub struct ConfigureBody {
     /// absent keys (such as secrets, which are never shown) stay.
     #[schema(value_type = Object)]
     pub config: Option<Value>,
-    /// New budgets (replace the current ones).
+    /// New budgets of per-customer and webhook calls (replace the current ones).
     pub limits: Option<LimitsBody>,
+    /// New budgets of the population step (replace the current ones).
+    pub population_limits: Option<LimitsBody>,
+    /// A new webhook signature check (commerce hooks), or `"none"`.
+    pub signature: Option<SignatureBody>,
     /// New population interval in seconds; `null` for the default.
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<u64>)]
@@ -587,28 +649,31 @@ pub async fn configure(
     ApiJson(body): ApiJson<ConfigureBody>,
 ) -> ApiResult<Response> {
     let plugin = params.get("plugin").to_owned();
-    let limits = body.limits.map(LimitsBody::overrides).transpose()?;
+    let limits = body.limits.map(LimitsBody::overrides);
+    let population_limits = body.population_limits.map(LimitsBody::overrides);
     if let Some(i) = body.population_interval_secs {
         check_interval(i)?;
     }
     let s = state
         .run_plugins(move |h| {
             let current = h.enabled(&t.tenant, &plugin)?;
-            if let Some(patch) = body.config {
+            let config = body.config.map(|patch| {
                 let mut config: Value =
                     serde_json::from_str(&current.config_json).unwrap_or(Value::Null);
                 merge_patch(&mut config, patch);
-                h.configure(&t.tenant, &plugin, config)?;
-            }
-            if limits.is_some() || body.population_interval_secs.is_some() {
-                h.set_limits(
-                    &t.tenant,
-                    &plugin,
-                    limits.unwrap_or(current.limits),
-                    body.population_interval_secs
-                        .unwrap_or(current.population_interval_secs),
-                )?;
-            }
+                config
+            });
+            h.change_settings(
+                &t.tenant,
+                &plugin,
+                SettingsChange {
+                    config,
+                    limits,
+                    population_limits,
+                    population_interval_secs: body.population_interval_secs,
+                    signature: body.signature.map(SignatureBody::into_choice),
+                },
+            )?;
             h.status(&t.tenant, &plugin)
         })
         .await?;
@@ -868,6 +933,19 @@ pub async fn hook(
     let result: HookResult = match result {
         Ok(r) => r,
         Err(e) if e.status() == StatusCode::NOT_FOUND => return Err(not_found()),
+        // The caller is anonymous: the plugin's message (and its stderr, quoted in traps) is
+        // for the tenant, who sees it in the plugin's status.
+        Err(e) if e.status() == StatusCode::BAD_GATEWAY => {
+            return Err(ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                e.code(),
+                format!(
+                    "the commerce hook failed ({}); retry later. The shop's Kith tenant can see \
+                     the cause in the plugin's status",
+                    e.code()
+                ),
+            ));
+        }
         Err(e) => return Err(e),
     };
     match &result.verdict {

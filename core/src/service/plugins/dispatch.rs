@@ -1,41 +1,192 @@
-//! Following each tenant's event log: the dispatcher thread, one batch of one plugin, the
-//! population step, and evaluating one customer.
+//! Following each tenant's event log: the dispatcher (a coordinator and a pool of workers that
+//! tenants take turns on), one batch of one plugin, the population step, and evaluating one
+//! customer.
+//!
+//! Fairness: the coordinator learns from the store's commit listener which tenants wrote, and
+//! queues each tenant that has events to process. A worker takes the tenant at the head of the
+//! queue, runs its plugins' batches round-robin for one time slice, commits what it processed
+//! and puts the tenant back at the end of the queue if work remains. A tenant is never on two
+//! workers at once, so a tenant whose plugin runs at its ceilings (a 60 s population step, a
+//! 1 s call per customer) holds one worker while the others keep serving every other tenant.
 
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use tracing::{debug, info_span, warn};
+use tracing::{debug, info, info_span, warn};
 
+use super::budget::Refusal;
 use super::{PluginHost, producer};
 use crate::model::{
-    Actor, CustomerId, Enablement, EventKind, FailureRecord, Pipeline, PluginHealth, ScoreReason,
-    SegmentMembership, StoredModel, StoredScore, StoredSegments, TenantSlug, Timestamp,
+    Action, Actor, CustomerId, Enablement, Event, EventKind, FailureRecord, Pipeline, PluginHealth,
+    ScoreReason, SegmentMembership, StoredModel, StoredScore, StoredSegments, TenantSlug,
+    Timestamp,
 };
 use crate::plugin::{
-    Capability, CustomerCall, CustomerSummary, CustomerView, LoadedPlugin, PluginFailure,
-    PopulationInput,
+    CallOptions, Capability, CustomerCall, CustomerSummary, CustomerView, LoadedPlugin,
+    PluginFailure, PopulationInput,
 };
-use crate::store::{CustomerBundle, Op, Output, PageRequest, PluginOp, PluginStore, Store};
+use crate::store::{
+    CommitListener, CustomerBundle, Op, Output, PageRequest, PluginOp, PluginStore, Store,
+};
 use crate::{Error, Result};
 
-/// The running dispatcher thread; dropping it stops the thread after its current batch.
+/// Below this many customers a population model is refreshed every [`SMALL_REFRESH_MICROS`]
+/// (and at once when it has no model), whatever the plugin's interval.
+const SMALL_POPULATION: u64 = 1_000;
+/// How old a small population's model may get: 10 s.
+const SMALL_REFRESH_MICROS: i64 = 10_000_000;
+
+/// What one customer's call produced: the op that stores its score or segments, and the actions
+/// it asked for (applied only within the write budgets).
+#[derive(Debug)]
+pub(super) struct Evaluated {
+    /// `RecordScore` or `RecordSegments`.
+    pub(super) output: Op,
+    /// The plugin's actions, validated in shape.
+    pub(super) actions: Vec<Action>,
+}
+
+/// One customer's evaluation, or why the call failed.
+pub(super) type Evaluation = std::result::Result<Evaluated, PluginFailure>;
+
+/// Tenants written since the coordinator last looked, fed by the store's commit listener.
+#[derive(Debug, Default)]
+pub(super) struct Dirty {
+    inner: Arc<(Mutex<DirtySet>, Condvar)>,
+}
+
+#[derive(Debug, Default)]
+struct DirtySet {
+    tenants: HashSet<TenantSlug>,
+    /// Set by [`Dirty::wake`]: look now (shutdown).
+    woken: bool,
+}
+
+impl Dirty {
+    /// The commit listener that records written tenants.
+    pub(super) fn listener(&self) -> CommitListener {
+        let inner = Arc::clone(&self.inner);
+        Arc::new(move |info| {
+            if info.tenants.is_empty() {
+                return;
+            }
+            let (lock, cvar) = &*inner;
+            let mut set = lock.lock().unwrap_or_else(PoisonError::into_inner);
+            set.tenants.extend(info.tenants.iter().cloned());
+            cvar.notify_all();
+        })
+    }
+
+    /// Wakes the coordinator.
+    pub(super) fn wake(&self) {
+        let (lock, cvar) = &*self.inner;
+        lock.lock().unwrap_or_else(PoisonError::into_inner).woken = true;
+        cvar.notify_all();
+    }
+
+    /// Waits until some tenant was written (or `timeout` passes) and takes the written tenants.
+    fn take(&self, timeout: Duration) -> HashSet<TenantSlug> {
+        let (lock, cvar) = &*self.inner;
+        let mut set = lock.lock().unwrap_or_else(PoisonError::into_inner);
+        if set.tenants.is_empty() && !set.woken {
+            set = cvar
+                .wait_timeout_while(set, timeout, |s| s.tenants.is_empty() && !s.woken)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        set.woken = false;
+        std::mem::take(&mut set.tenants)
+    }
+}
+
+/// The queue of tenants waiting for a dispatch worker.
+#[derive(Debug, Default)]
+struct Turns {
+    state: Mutex<TurnState>,
+    ready: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct TurnState {
+    queue: VecDeque<TenantSlug>,
+    queued: HashSet<TenantSlug>,
+    running: HashSet<TenantSlug>,
+    /// Running tenants offered again meanwhile: they go back in the queue when their turn ends.
+    again: HashSet<TenantSlug>,
+    closed: bool,
+}
+
+impl Turns {
+    /// Queues a tenant unless it is queued already; a running one is queued when it finishes.
+    fn offer(&self, tenant: TenantSlug) {
+        let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if s.running.contains(&tenant) {
+            s.again.insert(tenant);
+        } else if s.queued.insert(tenant.clone()) {
+            s.queue.push_back(tenant);
+            self.ready.notify_one();
+        }
+    }
+
+    /// The next tenant to serve, waiting for one; `None` once closed.
+    fn next(&self) -> Option<TenantSlug> {
+        let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if s.closed {
+                return None;
+            }
+            if let Some(t) = s.queue.pop_front() {
+                s.queued.remove(&t);
+                s.running.insert(t.clone());
+                return Some(t);
+            }
+            s = self.ready.wait(s).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// Ends a tenant's turn; it goes to the back of the queue if it has more to do.
+    fn done(&self, tenant: &TenantSlug, more: bool) {
+        let again = {
+            let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            s.running.remove(tenant);
+            s.again.remove(tenant) || more
+        };
+        if again {
+            self.offer(tenant.clone());
+        }
+    }
+
+    fn close(&self) {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .closed = true;
+        self.ready.notify_all();
+    }
+}
+
+/// The running dispatcher; dropping it stops it: running calls are interrupted, and a batch cut
+/// short is not applied (its cursor did not move, so it runs again after a restart).
 #[derive(Debug)]
 pub struct DispatcherHandle {
     host: Arc<PluginHost>,
-    thread: Option<JoinHandle<()>>,
+    turns: Arc<Turns>,
+    threads: Vec<JoinHandle<()>>,
 }
 
 impl DispatcherHandle {
-    /// Stops the dispatcher after its current batch and waits for it.
+    /// Stops the dispatcher and waits for its threads (within milliseconds: running plugin
+    /// calls are interrupted).
     pub fn stop(mut self) {
         self.shutdown();
     }
 
     fn shutdown(&mut self) {
         self.host.stop();
-        if let Some(t) = self.thread.take() {
+        self.turns.close();
+        for t in self.threads.drain(..) {
             let _ = t.join();
         }
     }
@@ -47,78 +198,179 @@ impl Drop for DispatcherHandle {
     }
 }
 
-/// Below this many customers a population model is refreshed every [`SMALL_REFRESH_MICROS`]
-/// (and at once when it has no model), whatever the plugin's interval.
-const SMALL_POPULATION: u64 = 1_000;
-/// How old a small population's model may get: 10 s.
-const SMALL_REFRESH_MICROS: i64 = 10_000_000;
-
-/// The failure code of a call that found every instance slot busy.
-const BUSY: &str = "busy";
-
-/// One customer's evaluation: the ops to apply together, or why the call failed.
-type Evaluation = std::result::Result<Vec<Op>, FailureRecord>;
-
 impl PluginHost {
-    /// Starts the dispatcher thread: it wakes on every commit (and every `idle_wait` for
-    /// schedules and suspensions that expire) and processes what is pending.
+    /// Starts the dispatcher: a coordinator thread that queues tenants with events to process
+    /// (woken by every commit, and every `idle_wait` for schedules and suspensions that expire)
+    /// and [`HostConfig::dispatch_workers`](super::HostConfig) workers that serve them in turn.
     pub fn spawn_dispatcher(self: &Arc<Self>) -> DispatcherHandle {
-        let host = Arc::clone(self);
-        let thread = std::thread::Builder::new()
-            .name("kith-dispatch".into())
-            .spawn(move || {
-                while !host.stopping() {
-                    let seen = host.store.generation();
-                    if let Err(e) = host.dispatch_pending() {
-                        warn!(error = %e, "dispatch pass failed");
+        let turns = Arc::new(Turns::default());
+        let mut threads = Vec::new();
+        let coordinator = {
+            let host = Arc::clone(self);
+            let turns = Arc::clone(&turns);
+            std::thread::Builder::new()
+                .name("kith-dispatch".into())
+                .spawn(move || host.coordinate(&turns))
+        };
+        threads.extend(coordinator.ok());
+        for i in 0..self.config.dispatch_workers.max(1) {
+            let host = Arc::clone(self);
+            let turns = Arc::clone(&turns);
+            let worker = std::thread::Builder::new()
+                .name(format!("kith-dispatch-{i}"))
+                .spawn(move || {
+                    while let Some(tenant) = turns.next() {
+                        let until = Instant::now() + host.config.dispatch_slice;
+                        let more = host.dispatch_tenant(&tenant, Some(until));
+                        turns.done(&tenant, more);
                     }
-                    if host.stopping() {
-                        break;
-                    }
-                    host.store.wait_for_commit(seen, host.config.idle_wait);
-                }
-            })
-            .ok();
+                });
+            threads.extend(worker.ok());
+        }
         DispatcherHandle {
             host: Arc::clone(self),
-            thread,
+            turns,
+            threads,
         }
+    }
+
+    /// The coordinator's loop: queue every tenant with work, first all of them, then those
+    /// written since, and all of them again every `idle_wait`.
+    fn coordinate(&self, turns: &Turns) {
+        let mut next_full = Instant::now();
+        while !self.stopping() {
+            let now = Instant::now();
+            let candidates: Vec<TenantSlug> = if now >= next_full {
+                next_full = now + self.config.idle_wait;
+                // Written tenants are covered by the full scan.
+                drop(self.dirty.take(Duration::ZERO));
+                match self.store.tenants() {
+                    Ok(all) => all.into_iter().map(|t| t.slug).collect(),
+                    Err(e) => {
+                        warn!(error = %e, "dispatcher cannot list tenants");
+                        Vec::new()
+                    }
+                }
+            } else {
+                self.dirty
+                    .take(next_full.saturating_duration_since(now))
+                    .into_iter()
+                    .collect()
+            };
+            for tenant in candidates {
+                if self.stopping() {
+                    break;
+                }
+                match self.has_work(&tenant) {
+                    Ok(true) => turns.offer(tenant),
+                    Ok(false) => {}
+                    // Deleted meanwhile, or the store is closing.
+                    Err(e) => debug!(%tenant, error = %e, "dispatcher skipped a tenant"),
+                }
+            }
+        }
+        turns.close();
+    }
+
+    /// Whether a scorer or segmenter of the tenant has events to process and may run now.
+    fn has_work(&self, tenant: &TenantSlug) -> Result<bool> {
+        let enablements = self.store.enablements(tenant)?;
+        if enablements.is_empty() {
+            return Ok(false);
+        }
+        let head = self.store.last_seq(tenant)?;
+        let now = Timestamp::now();
+        for e in enablements {
+            if self.store.plugin_cursor(tenant, &e.plugin)? >= head {
+                continue;
+            }
+            if !self
+                .config
+                .breaker
+                .allows(&self.store.plugin_health(tenant, &e.plugin)?, now)
+            {
+                continue;
+            }
+            match self.loaded(&e.hash) {
+                Ok(p) if p.capability() != Capability::CommerceHook => return Ok(true),
+                _ => {}
+            }
+        }
+        Ok(false)
     }
 
     /// Processes every pending event of every enabled scorer and segmenter of every tenant,
     /// until each is caught up, suspended or failing; returns how many events were processed.
+    /// (The dispatcher does the same in the background, in turns.)
     pub fn dispatch_pending(&self) -> Result<u64> {
         let mut total = 0;
         for tenant in self.store.tenants()? {
-            for e in self.store.enablements(&tenant.slug)? {
-                loop {
-                    if self.stopping() {
-                        return Ok(total);
-                    }
-                    // Read per batch: after an upgrade the next batch runs on the new version,
-                    // while a batch already running finishes on the old one.
-                    let Some(e) = self.store.enablement(&tenant.slug, &e.plugin)? else {
-                        break;
-                    };
-                    match self.dispatch_batch(&tenant.slug, &e) {
-                        Ok(0) => break,
-                        Ok(n) => total += n,
-                        Err(err) => {
-                            // Disabled or upgraded meanwhile, or the store is closing: the next
-                            // pass sees the new state.
-                            debug!(tenant = %tenant.slug, plugin = %e.plugin, error = %err, "dispatch batch not applied");
-                            break;
-                        }
-                    }
-                }
-            }
+            total += self.dispatch_rounds(&tenant.slug, None).0;
         }
         Ok(total)
     }
 
-    /// Processes one batch of events for one plugin of one tenant; returns how many events it
-    /// consumed (0: nothing to do, suspended, or the population step failed).
-    pub(super) fn dispatch_batch(&self, tenant: &TenantSlug, e: &Enablement) -> Result<u64> {
+    /// One turn of a tenant: its plugins' batches round-robin until they are caught up or
+    /// `until` passes. Returns whether work remains.
+    fn dispatch_tenant(&self, tenant: &TenantSlug, until: Option<Instant>) -> bool {
+        self.dispatch_rounds(tenant, until).1
+    }
+
+    /// Batches of every plugin of the tenant in rounds; (events processed, whether work
+    /// remains because time ran out).
+    fn dispatch_rounds(&self, tenant: &TenantSlug, until: Option<Instant>) -> (u64, bool) {
+        let plugins = match self.store.enablements(tenant) {
+            Ok(all) => all.into_iter().map(|e| e.plugin).collect::<Vec<_>>(),
+            Err(e) => {
+                debug!(%tenant, error = %e, "dispatch skipped a tenant");
+                return (0, false);
+            }
+        };
+        let mut active: Vec<String> = plugins;
+        let mut total = 0;
+        while !active.is_empty() {
+            let mut still = Vec::with_capacity(active.len());
+            for plugin in active {
+                if self.stopping() {
+                    return (total, false);
+                }
+                if until.is_some_and(|u| Instant::now() >= u) {
+                    return (total, true);
+                }
+                // Read per batch: after an upgrade the next batch runs on the new version,
+                // while a batch already running finishes on the old one.
+                let e = match self.store.enablement(tenant, &plugin) {
+                    Ok(Some(e)) => e,
+                    _ => continue,
+                };
+                match self.dispatch_batch(tenant, &e, until) {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        total += n;
+                        still.push(plugin);
+                    }
+                    Err(err) => {
+                        // Disabled or upgraded meanwhile, or the store is closing: the next
+                        // pass sees the new state.
+                        debug!(%tenant, plugin = %e.plugin, error = %err, "dispatch batch not applied");
+                    }
+                }
+            }
+            active = still;
+        }
+        (total, false)
+    }
+
+    /// Processes one batch of events for one plugin of one tenant, evaluating customers until
+    /// `until` passes (at least one), and commits the outputs, the admitted actions and the
+    /// cursor advance to the last event whose customers were all evaluated. Returns how many
+    /// events it consumed (0: nothing to do, suspended, busy, or the population step failed).
+    pub(super) fn dispatch_batch(
+        &self,
+        tenant: &TenantSlug,
+        e: &Enablement,
+        until: Option<Instant>,
+    ) -> Result<u64> {
         let loaded = self.loaded(&e.hash)?;
         if loaded.capability() == Capability::CommerceHook {
             return Ok(0);
@@ -137,18 +389,11 @@ impl PluginHost {
             self.config.batch_events
         };
         let events = self.store.events(tenant, cursor, limit)?;
-        let Some(last) = events.last().map(|ev| ev.seq) else {
+        let Some(mut last) = events.last().map(|ev| ev.seq) else {
             return Ok(0);
         };
         let _span = info_span!("dispatch", %tenant, plugin = %e.plugin, version = %e.version, from = cursor, to = last).entered();
-        let mut seen = HashSet::new();
-        let customers: Vec<CustomerId> = events
-            .iter()
-            .filter(|ev| ev.actor.plugin_id() != Some(e.plugin.as_str()))
-            .filter(|ev| ev.kind != EventKind::CustomerErased)
-            .filter_map(|ev| ev.entity.customer())
-            .filter(|c| seen.insert(*c))
-            .collect();
+        let customers = affected(&events, &e.plugin);
 
         let mut ops = Vec::with_capacity(customers.len() + 3);
         let mut health_now = health.clone();
@@ -160,31 +405,58 @@ impl PluginHost {
                     ops.extend(op);
                     model
                 }
+                Err(failure) if !failure.is_plugin_fault() => return Ok(0),
                 Err(failure) => {
                     // Without its model the plugin cannot score: record, keep the cursor.
-                    let health = breaker.failed(&health_now, failure);
+                    let health = breaker.failed(&health_now, failure_record(&failure, now));
                     self.write_health(tenant, &e.plugin, health)?;
                     return Ok(0);
                 }
             }
         };
+        let mut refusals: HashMap<&'static str, usize> = HashMap::new();
         if !customers.is_empty() {
             let pipelines = self.pipelines(tenant)?;
-            for c in customers {
-                let Some(bundle) = self.store.customer_bundle(tenant, c)? else {
+            for (k, c) in customers.iter().enumerate() {
+                if k > 0 && until.is_some_and(|u| Instant::now() >= u) {
+                    // Out of time: stop before this customer's first event; every event
+                    // before it belongs to a customer already evaluated (or to none).
+                    last = events[c.first - 1].seq;
+                    break;
+                }
+                let Some(bundle) = self.store.customer_bundle(tenant, c.id)? else {
                     continue;
                 };
-                match self.evaluate(e, &loaded, &bundle, &pipelines, model.as_deref(), now, last) {
-                    Ok(group) => {
+                match self.evaluate(
+                    tenant,
+                    e,
+                    &loaded,
+                    &bundle,
+                    &pipelines,
+                    model.as_deref(),
+                    now,
+                    last,
+                ) {
+                    Ok(evaluated) => {
                         health_now = breaker.succeeded(&health_now);
+                        let depth = c.depth.saturating_add(1);
+                        let (group, refused) = self.admit(tenant, e, evaluated, depth);
+                        if let Some(r) = refused {
+                            *refusals.entry(r).or_default() += 1;
+                        }
                         ops.push(Op::Attempt(group));
                     }
-                    // The host had no free instance: not the plugin's doing. Leave the whole
-                    // batch for the next pass (the cursor stays), count nothing.
-                    Err(failure) if failure.code == BUSY => return Ok(0),
-                    Err(failure) => health_now = breaker.failed(&health_now, failure),
+                    // The host had no free instance or is stopping: not the plugin's doing.
+                    // Leave the whole batch for the next turn (the cursor stays), count nothing.
+                    Err(failure) if !failure.is_plugin_fault() => return Ok(0),
+                    Err(failure) => {
+                        health_now = breaker.failed(&health_now, failure_record(&failure, now));
+                    }
                 }
             }
+        }
+        if !refusals.is_empty() {
+            info!(%tenant, plugin = %e.plugin, ?refusals, "plugin actions refused by the write budgets");
         }
         if health_now != health {
             ops.push(Op::Plugin(PluginOp::SetHealth {
@@ -198,7 +470,51 @@ impl PluginHost {
             to: last,
         }));
         let outputs = self.store.write(tenant, &Actor::plugin(&e.plugin), ops)?;
-        // Actions the store refused (a missing entity, an invalid value) fail their call.
+        self.record_refused_actions(tenant, &e.plugin, health_now, &outputs, now)?;
+        self.progressed();
+        Ok(events.iter().take_while(|ev| ev.seq <= last).count() as u64)
+    }
+
+    /// The ops of one evaluated customer: its output, and its actions if the write budgets
+    /// admit them at chain `depth` (with the refusal's code when they do not).
+    pub(super) fn admit(
+        &self,
+        tenant: &TenantSlug,
+        e: &Enablement,
+        evaluated: Evaluated,
+        depth: u8,
+    ) -> (Vec<Op>, Option<&'static str>) {
+        let Evaluated { output, actions } = evaluated;
+        let mut group = vec![output];
+        if actions.is_empty() {
+            return (group, None);
+        }
+        match self
+            .writes
+            .admit(&self.config.writes, tenant, &e.plugin, depth, actions.len())
+        {
+            Ok(()) => {
+                group.push(Op::Caused {
+                    depth,
+                    ops: actions.into_iter().map(Op::Action).collect(),
+                });
+                (group, None)
+            }
+            Err(Refusal::ChainDepth) => (group, Some("chain-depth")),
+            Err(Refusal::WriteBudget) => (group, Some("write-budget")),
+        }
+    }
+
+    /// Counts actions the store refused (a missing entity, an invalid value) as failures of
+    /// their calls.
+    fn record_refused_actions(
+        &self,
+        tenant: &TenantSlug,
+        plugin: &str,
+        health: PluginHealth,
+        outputs: &[Output],
+        now: Timestamp,
+    ) -> Result<()> {
         let refused: Vec<FailureRecord> = outputs
             .iter()
             .filter_map(|o| match o {
@@ -211,16 +527,21 @@ impl PluginHost {
             })
             .collect();
         if !refused.is_empty() {
+            let breaker = self.config.breaker;
             let health = refused
                 .into_iter()
-                .fold(health_now, |h, f| breaker.failed(&h, f));
-            self.write_health(tenant, &e.plugin, health)?;
+                .fold(health, |h, f| breaker.failed(&h, f));
+            self.write_health(tenant, plugin, health)?;
         }
-        self.progressed();
-        Ok(events.len() as u64)
+        Ok(())
     }
 
-    fn write_health(&self, tenant: &TenantSlug, plugin: &str, health: PluginHealth) -> Result<()> {
+    pub(super) fn write_health(
+        &self,
+        tenant: &TenantSlug,
+        plugin: &str,
+        health: PluginHealth,
+    ) -> Result<()> {
         if let Some(err) = &health.last_error {
             warn!(%tenant, plugin, code = %err.code, failures = health.consecutive_failures, suspended = health.suspended_until.is_some(), "plugin call failed: {}", err.message);
         }
@@ -252,7 +573,7 @@ impl PluginHost {
 
     /// The model to pass to calls: the stored one when it was produced by the enabled version
     /// and is not older than the schedule allows, else a fresh population step (with the op
-    /// that stores its result). The outer error is the store's; the inner one the plugin's.
+    /// that stores its result). The outer error is the store's; the inner one the call's.
     #[allow(clippy::type_complexity)]
     pub(super) fn current_model(
         &self,
@@ -260,7 +581,7 @@ impl PluginHost {
         e: &Enablement,
         loaded: &LoadedPlugin,
         now: Timestamp,
-    ) -> Result<std::result::Result<(Option<Vec<u8>>, Option<Op>), FailureRecord>> {
+    ) -> Result<std::result::Result<(Option<Vec<u8>>, Option<Op>), PluginFailure>> {
         if !loaded.manifest().needs.population {
             return Ok(Ok((None, None)));
         }
@@ -300,7 +621,7 @@ impl PluginHost {
         e: &Enablement,
         loaded: &LoadedPlugin,
         now: Timestamp,
-    ) -> Result<std::result::Result<StoredModel, FailureRecord>> {
+    ) -> Result<std::result::Result<StoredModel, PluginFailure>> {
         let attributes = &loaded.manifest().needs.population_attributes;
         let mut customers = Vec::new();
         let mut page = PageRequest::first(self.config.rescore_batch.max(1));
@@ -323,18 +644,19 @@ impl PluginHost {
             now,
             seed: seed(&e.hash, count),
         };
-        let limits = self.limits(e.limits, true);
+        let limits = self.limits(e, true);
         let _span = info_span!("population", %tenant, plugin = %e.plugin, version = %e.version, customers = count).entered();
-        let (result, _report) = self.runtime.populate(loaded, &input, &limits);
-        Ok(match result {
-            Ok(bytes) => Ok(StoredModel {
-                bytes,
-                producer: producer(e),
-                customers: count,
-                computed_at: now,
-            }),
-            Err(f) => Err(failure_record(&f, now)),
-        })
+        let (result, _report) = self.runtime.populate(
+            loaded,
+            &input,
+            CallOptions::for_tenant(&limits, tenant.as_str()),
+        );
+        Ok(result.map(|bytes| StoredModel {
+            bytes,
+            producer: producer(e),
+            customers: count,
+            computed_at: now,
+        }))
     }
 
     /// Runs the population step now and stores its model; the plugin's later calls use it.
@@ -361,10 +683,12 @@ impl PluginHost {
                 )?;
                 Ok(model)
             }
+            Err(failure) if !failure.is_plugin_fault() => Err(failure.into()),
             Err(failure) => {
                 let health = self.store.plugin_health(tenant, plugin)?;
-                let (code, message) = (failure.code.clone(), failure.message.clone());
-                self.write_health(tenant, plugin, self.config.breaker.failed(&health, failure))?;
+                let record = failure_record(&failure, now);
+                let (code, message) = (record.code.clone(), record.message.clone());
+                self.write_health(tenant, plugin, self.config.breaker.failed(&health, record))?;
                 Err(Error::PopulationFailed {
                     plugin: plugin.to_owned(),
                     code,
@@ -374,10 +698,12 @@ impl PluginHost {
         }
     }
 
-    /// Calls the plugin for one customer and turns its output into the ops that store it.
+    /// Calls the plugin for one customer, on the tenant's share of the instance slots, and
+    /// turns its output into the op that stores it.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn evaluate(
         &self,
+        tenant: &TenantSlug,
         e: &Enablement,
         loaded: &LoadedPlugin,
         bundle: &CustomerBundle,
@@ -401,56 +727,96 @@ impl PluginHost {
             seed: seed(&e.hash, as_of),
             model: model.map(<[u8]>::to_vec),
         };
-        let limits = self.limits(e.limits, false);
+        let limits = self.limits(e, false);
+        let options = CallOptions::for_tenant(&limits, tenant.as_str());
         let customer = bundle.customer.id;
         match loaded.capability() {
             Capability::Scorer => {
-                let (result, _) = self.runtime.score(loaded, &call, &limits);
-                let out = result.map_err(|f| failure_record(&f, now))?;
-                let mut ops = vec![Op::Plugin(PluginOp::RecordScore(StoredScore {
-                    customer,
-                    score: out.score,
-                    grade: out.grade,
-                    reasons: out
-                        .reasons
-                        .into_iter()
-                        .map(|r| ScoreReason {
-                            code: r.code,
-                            message: r.message,
-                            contribution: r.contribution,
-                        })
-                        .collect(),
-                    producer: producer(e),
-                    computed_at: now,
-                    as_of,
-                }))];
-                ops.extend(out.actions.into_iter().map(Op::Action));
-                Ok(ops)
+                let out = self.runtime.score(loaded, &call, options).0?;
+                Ok(Evaluated {
+                    output: Op::Plugin(PluginOp::RecordScore(StoredScore {
+                        customer,
+                        score: out.score,
+                        grade: out.grade,
+                        reasons: out
+                            .reasons
+                            .into_iter()
+                            .map(|r| ScoreReason {
+                                code: r.code,
+                                message: r.message,
+                                contribution: r.contribution,
+                            })
+                            .collect(),
+                        producer: producer(e),
+                        computed_at: now,
+                        as_of,
+                    })),
+                    actions: out.actions,
+                })
             }
             Capability::Segmenter => {
-                let (result, _) = self.runtime.classify(loaded, &call, &limits);
-                let memberships = result.map_err(|f| failure_record(&f, now))?;
-                Ok(vec![Op::Plugin(PluginOp::RecordSegments(StoredSegments {
-                    customer,
-                    memberships: memberships
-                        .into_iter()
-                        .map(|m| SegmentMembership {
-                            segment: m.segment,
-                            reason: m.reason,
-                        })
-                        .collect(),
-                    producer: producer(e),
-                    computed_at: now,
-                    as_of,
-                }))])
+                let memberships = self.runtime.classify(loaded, &call, options).0?;
+                Ok(Evaluated {
+                    output: Op::Plugin(PluginOp::RecordSegments(StoredSegments {
+                        customer,
+                        memberships: memberships
+                            .into_iter()
+                            .map(|m| SegmentMembership {
+                                segment: m.segment,
+                                reason: m.reason,
+                            })
+                            .collect(),
+                        producer: producer(e),
+                        computed_at: now,
+                        as_of,
+                    })),
+                    actions: Vec::new(),
+                })
             }
-            Capability::CommerceHook => Err(FailureRecord {
-                code: "wrong_capability".into(),
-                message: "a commerce hook has no per-customer call".into(),
-                at: now,
-            }),
+            Capability::CommerceHook => Err(PluginFailure::UnsupportedWit(
+                "a commerce hook has no per-customer call".into(),
+            )),
         }
     }
+}
+
+/// A customer a batch must evaluate: where its first event is, and the shallowest chain depth
+/// among its events.
+#[derive(Debug, Clone, Copy)]
+struct Affected {
+    id: CustomerId,
+    /// Index in the batch of its first event.
+    first: usize,
+    /// The smallest depth of its events: a reaction to a person's change is depth 1 even when a
+    /// plugin's change to the same customer arrived in the same batch.
+    depth: u8,
+}
+
+/// The customers a batch of events affects, in order of first appearance, leaving out the
+/// plugin's own changes and erasures.
+fn affected(events: &[Event], plugin: &str) -> Vec<Affected> {
+    let mut index: HashMap<CustomerId, usize> = HashMap::new();
+    let mut out: Vec<Affected> = Vec::new();
+    for (i, ev) in events.iter().enumerate() {
+        if ev.actor.plugin_id() == Some(plugin) || ev.kind == EventKind::CustomerErased {
+            continue;
+        }
+        let Some(id) = ev.entity.customer() else {
+            continue;
+        };
+        match index.get(&id) {
+            Some(&k) => out[k].depth = out[k].depth.min(ev.depth),
+            None => {
+                index.insert(id, out.len());
+                out.push(Affected {
+                    id,
+                    first: i,
+                    depth: ev.depth,
+                });
+            }
+        }
+    }
+    out
 }
 
 /// A failure as the health record keeps it.
@@ -470,4 +836,60 @@ fn seed(hash: &str, n: u64) -> u64 {
         .and_then(|h| u64::from_str_radix(h, 16).ok())
         .unwrap_or(0);
     prefix ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Actor, EntityRef};
+
+    fn event(seq: u64, actor: &str, customer: CustomerId, depth: u8) -> Event {
+        Event {
+            seq,
+            at: Timestamp::from_micros(0),
+            actor: Actor::new(actor),
+            kind: EventKind::CustomerUpdated,
+            entity: EntityRef::Customer(customer),
+            changed: Vec::new(),
+            depth,
+        }
+    }
+
+    #[test]
+    fn a_batch_affects_each_customer_once_at_its_shallowest_depth() {
+        let (a, b) = (CustomerId::generate(), CustomerId::generate());
+        let events = [
+            event(1, "plugin:kith.other", a, 3),
+            event(2, "plugin:kith.me", b, 1),
+            event(3, "api", a, 0),
+            event(4, "plugin:kith.other", b, 2),
+        ];
+        let got: Vec<_> = affected(&events, "kith.me")
+            .iter()
+            .map(|c| (c.id, c.first, c.depth))
+            .collect();
+        assert_eq!(got, [(a, 0, 0), (b, 3, 2)]);
+    }
+
+    #[test]
+    fn turns_serve_tenants_in_order_and_requeue_one_with_more_work_at_the_back() {
+        let turns = Turns::default();
+        let (a, b) = (
+            TenantSlug::parse("a").unwrap(),
+            TenantSlug::parse("b").unwrap(),
+        );
+        turns.offer(a.clone());
+        turns.offer(b.clone());
+        turns.offer(a.clone());
+        assert_eq!(turns.next(), Some(a.clone()));
+        // Offered while running: it goes back when its turn ends.
+        turns.offer(a.clone());
+        turns.done(&a, false);
+        assert_eq!(turns.next(), Some(b.clone()));
+        turns.done(&b, true);
+        assert_eq!(turns.next(), Some(a.clone()));
+        assert_eq!(turns.next(), Some(b));
+        turns.close();
+        assert_eq!(turns.next(), None);
+    }
 }

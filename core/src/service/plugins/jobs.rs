@@ -1,22 +1,31 @@
 //! Rescore jobs: run a scorer or segmenter over every customer of a tenant, in batches, in the
 //! background, with progress that can be polled.
+//!
+//! Bounded: at most [`HostConfig::concurrent_rescores`](super::HostConfig) jobs run at once
+//! (others are `queued`), a tenant has at most one job per plugin (asking again returns the
+//! running one), calls use the tenant's share of the instance slots, and the circuit breaker
+//! applies: a job does not start while its plugin is suspended, and stops when its failures
+//! suspend it.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex, PoisonError};
 
 use serde::Serialize;
 use tracing::{info, warn};
 
 use super::PluginHost;
+use super::dispatch::failure_record;
 use crate::model::{Actor, TenantSlug, Timestamp};
-use crate::store::{CustomerBundle, Op, Output, PageRequest, PluginStore, Store};
+use crate::store::{CustomerBundle, Op, Output, PageRequest, PluginOp, PluginStore, Store};
 use crate::{Error, Result};
 
 /// Where a job is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum JobState {
+    /// Waiting for one of the host's rescore slots.
+    Queued,
     /// Still going.
     Running,
     /// Every customer was processed (some calls may have failed: see `failed`).
@@ -52,13 +61,26 @@ pub struct Job {
 
 /// The host's jobs, kept in memory (a job does not survive a restart; rescoring is idempotent,
 /// so starting it again is always safe).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Jobs {
     next: AtomicU64,
     all: Mutex<HashMap<u64, Job>>,
+    /// Jobs that may run at once, and how many do.
+    running: (Mutex<usize>, Condvar),
+    limit: usize,
 }
 
 impl Jobs {
+    /// Jobs of which at most `limit` run at once.
+    pub(super) fn new(limit: usize) -> Self {
+        Jobs {
+            next: AtomicU64::new(0),
+            all: Mutex::new(HashMap::new()),
+            running: (Mutex::new(0), Condvar::new()),
+            limit: limit.max(1),
+        }
+    }
+
     fn update(&self, id: u64, f: impl FnOnce(&mut Job)) {
         if let Ok(mut all) = self.all.lock()
             && let Some(job) = all.get_mut(&id)
@@ -66,13 +88,63 @@ impl Jobs {
             f(job);
         }
     }
+
+    /// The queued or running job of this tenant and plugin, if any.
+    fn active(&self, tenant: &str, plugin: &str) -> Option<u64> {
+        let all = self.all.lock().ok()?;
+        all.values()
+            .find(|j| {
+                j.tenant == tenant
+                    && j.plugin == plugin
+                    && matches!(j.state, JobState::Queued | JobState::Running)
+            })
+            .map(|j| j.id)
+    }
+
+    /// Waits for a rescore slot; `false` when the host stops meanwhile.
+    fn acquire(&self, stopping: impl Fn() -> bool) -> bool {
+        let (lock, cvar) = &self.running;
+        let mut n = lock.lock().unwrap_or_else(PoisonError::into_inner);
+        while *n >= self.limit {
+            if stopping() {
+                return false;
+            }
+            n = cvar.wait(n).unwrap_or_else(PoisonError::into_inner);
+        }
+        if stopping() {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    fn release(&self) {
+        let (lock, cvar) = &self.running;
+        let mut n = lock.lock().unwrap_or_else(PoisonError::into_inner);
+        *n = n.saturating_sub(1);
+        cvar.notify_all();
+    }
+
+    /// Wakes queued jobs (to notice a shutdown).
+    pub(super) fn wake(&self) {
+        let (lock, cvar) = &self.running;
+        drop(lock.lock().unwrap_or_else(PoisonError::into_inner));
+        cvar.notify_all();
+    }
 }
 
 impl PluginHost {
-    /// Starts rescoring every customer of the tenant with the plugin, in the background; returns
-    /// the job's id ([`PluginHost::job`] reports progress).
+    /// Starts rescoring every customer of the tenant with the plugin, in the background, and
+    /// returns the job's id ([`PluginHost::job`] reports progress). A job of this plugin for
+    /// this tenant that is queued or running already is returned instead of a new one.
+    ///
+    /// Errors: not enabled (`not_found`), suspended (`plugin_suspended`).
     pub fn start_rescore(&self, tenant: &TenantSlug, plugin: &str) -> Result<u64> {
         self.enabled(tenant, plugin)?;
+        self.require_not_suspended(tenant, plugin)?;
+        if let Some(id) = self.jobs.active(tenant.as_str(), plugin) {
+            return Ok(id);
+        }
         let id = self.jobs.next.fetch_add(1, Ordering::Relaxed) + 1;
         let total = self
             .store
@@ -85,7 +157,7 @@ impl PluginHost {
             id,
             tenant: tenant.to_string(),
             plugin: plugin.to_owned(),
-            state: JobState::Running,
+            state: JobState::Queued,
             total,
             done: 0,
             failed: 0,
@@ -104,7 +176,14 @@ impl PluginHost {
         std::thread::Builder::new()
             .name(format!("kith-rescore-{id}"))
             .spawn(move || {
-                let result = host.rescore(&tenant, &plugin, id);
+                let result = if host.jobs.acquire(|| host.stopping()) {
+                    host.jobs.update(id, |job| job.state = JobState::Running);
+                    let result = host.rescore(&tenant, &plugin, id);
+                    host.jobs.release();
+                    result
+                } else {
+                    Err(Error::Closed)
+                };
                 host.jobs.update(id, |job| {
                     job.finished_at = Some(Timestamp::now());
                     match result {
@@ -138,17 +217,42 @@ impl PluginHost {
         loop {
             let job = self.job(id)?;
             let now = std::time::Instant::now();
-            if job.state != JobState::Running || now >= deadline {
+            if matches!(job.state, JobState::Done | JobState::Failed) || now >= deadline {
                 return Some(job);
             }
             guard = cvar.wait_timeout(guard, deadline - now).ok()?.0;
         }
     }
 
+    /// `plugin_suspended` if the plugin's circuit breaker is open for the tenant now.
+    pub(super) fn require_not_suspended(&self, tenant: &TenantSlug, plugin: &str) -> Result<()> {
+        let health = self.store.plugin_health(tenant, plugin)?;
+        if self.config.breaker.allows(&health, Timestamp::now()) {
+            return Ok(());
+        }
+        Err(Error::PluginSuspended {
+            plugin: plugin.to_owned(),
+            until: health
+                .suspended_until
+                .map(|t| t.to_string())
+                .unwrap_or_default(),
+            failures: health.consecutive_failures,
+            last: health
+                .last_error
+                .as_ref()
+                .map_or_else(String::new, |f| f.code.clone()),
+        })
+    }
+
     /// Rescores every customer of the tenant, batch by batch, recording progress in job `id`.
     /// Runs synchronously; [`PluginHost::start_rescore`] runs it in the background.
+    ///
+    /// Failed calls count towards the circuit breaker as dispatch's do; when they suspend the
+    /// plugin the job stops with `plugin_suspended`. Actions are chain depth 1 and count
+    /// against the tenant's write budget.
     pub fn rescore(&self, tenant: &TenantSlug, plugin: &str, id: u64) -> Result<()> {
         let e = self.enabled(tenant, plugin)?;
+        self.require_not_suspended(tenant, plugin)?;
         let loaded = self.loaded(&e.hash)?;
         let started = std::time::Instant::now();
         let now = Timestamp::now();
@@ -161,17 +265,27 @@ impl PluginHost {
                 }
                 model
             }
+            Err(failure) if !failure.is_plugin_fault() => return Err(failure.into()),
             Err(failure) => {
+                let record = failure_record(&failure, now);
+                let health = self.store.plugin_health(tenant, plugin)?;
+                self.write_health(
+                    tenant,
+                    plugin,
+                    self.config.breaker.failed(&health, record.clone()),
+                )?;
                 return Err(Error::PopulationFailed {
                     plugin: plugin.to_owned(),
-                    code: failure.code,
-                    message: failure.message,
+                    code: record.code,
+                    message: record.message,
                 });
             }
         };
         let pipelines = self.pipelines(tenant)?;
         let batch = self.config.rescore_batch.max(1);
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+        let breaker = self.config.breaker;
+        let mut health = self.store.plugin_health(tenant, plugin)?;
         let mut processed = 0u64;
         // Calls run on every core while the previous batch commits on another thread: the
         // plugin calls, not the store, are what a rescore waits for.
@@ -205,7 +319,16 @@ impl PluginHost {
                     Err(e) => break Err(e),
                 };
                 let evaluate = |b: &CustomerBundle| {
-                    self.evaluate(&e, &loaded, b, &pipelines, model.as_deref(), now, as_of)
+                    self.evaluate(
+                        tenant,
+                        &e,
+                        &loaded,
+                        b,
+                        &pipelines,
+                        model.as_deref(),
+                        now,
+                        as_of,
+                    )
                 };
                 let results: Vec<_> = if workers > 1 && bundles.items.len() >= 2 * workers {
                     let chunk = bundles.items.len().div_ceil(workers);
@@ -226,17 +349,52 @@ impl PluginHost {
                 let n = bundles.items.len() as u64;
                 // A worker that panicked returned nothing: its customers count as failed.
                 let mut failed = n - results.len() as u64;
-                let mut ops = Vec::with_capacity(results.len());
+                let mut ops = Vec::with_capacity(results.len() + 1);
+                let health_before = health.clone();
+                let mut host_trouble = None;
                 for r in results {
                     match r {
-                        Ok(group) => ops.push(Op::Attempt(group)),
-                        Err(_) => failed += 1,
+                        Ok(evaluated) => {
+                            health = breaker.succeeded(&health);
+                            ops.push(Op::Attempt(self.admit(tenant, &e, evaluated, 1).0));
+                        }
+                        Err(f) if !f.is_plugin_fault() => {
+                            failed += 1;
+                            host_trouble = Some(f);
+                        }
+                        Err(f) => {
+                            failed += 1;
+                            health = breaker.failed(&health, failure_record(&f, Timestamp::now()));
+                        }
                     }
+                }
+                if health != health_before {
+                    ops.push(Op::Plugin(PluginOp::SetHealth {
+                        plugin: plugin.to_owned(),
+                        health: health.clone(),
+                    }));
                 }
                 processed += n;
                 if to_writer.send((ops, n, failed)).is_err() {
                     // The writer stopped on an error; it reports it below.
                     break Ok(());
+                }
+                if let Some(f) = host_trouble.filter(|_| self.stopping()) {
+                    break Err(f.into());
+                }
+                if !breaker.allows(&health, Timestamp::now()) {
+                    break Err(Error::PluginSuspended {
+                        plugin: plugin.to_owned(),
+                        until: health
+                            .suspended_until
+                            .map(|t| t.to_string())
+                            .unwrap_or_default(),
+                        failures: health.consecutive_failures,
+                        last: health
+                            .last_error
+                            .as_ref()
+                            .map_or_else(String::new, |f| f.code.clone()),
+                    });
                 }
                 match bundles.next {
                     Some(c) => page = PageRequest::after(batch, c),

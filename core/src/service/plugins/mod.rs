@@ -28,7 +28,20 @@
 //! - A failed call (trap, budget, deadline, memory, invalid output or action) is recorded with
 //!   its cause; it never undoes the write that triggered it. Repeated failures suspend the plugin
 //!   for the tenant ([`Breaker`]).
+//!
+//! And what keeps one tenant, one plugin or one anonymous caller from degrading the others:
+//! - Every per-call budget has a host-wide ceiling that a tenant's overrides cannot exceed
+//!   ([`Ceilings`]); each tenant and each plugin may hold only a share of the instance slots.
+//! - Dispatch runs on a pool of workers that tenants take turns on, a time slice each: one
+//!   tenant's slow plugin holds one worker, never the others ([`HostConfig::dispatch_workers`]).
+//! - Plugin-caused writes carry their chain depth and count against a per-tenant rate
+//!   ([`WriteBudget`]).
+//! - A commerce hook's signature is checked by the host before any guest code runs when Kith
+//!   knows the scheme; unverified deliveries get guest work in proportion to their body and never
+//!   count towards suspension ([`HookBudget`]).
+//! - Stopping interrupts running calls within milliseconds ([`PluginHost::stop`]).
 
+mod budget;
 mod config;
 mod dispatch;
 mod health;
@@ -45,17 +58,18 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-pub use self::config::MAX_CONFIG_BYTES;
+pub use self::budget::{Budgets, Ceilings, RefusedActions, WriteBudget};
+pub use self::config::{MAX_CONFIG_BYTES, SchemaBudget};
 pub use self::dispatch::DispatcherHandle;
 pub use self::health::Breaker;
-pub use self::hooks::HookResult;
+pub use self::hooks::{HookBudget, HookResult, known_signature};
 pub use self::jobs::{Job, JobState};
-pub use self::registry::{EnableRequest, Installed, PluginStatus};
+pub use self::registry::{EnableRequest, Installed, PluginStatus, SettingsChange};
 pub use self::views::{
     CustomerInsights, DEFAULT_DRY_RUN_SAMPLE, DryRun, DryRunOutcome, DryRunRequest,
     MAX_DRY_RUN_CUSTOMERS, ScoreChange, ScoredCustomer, SegmentChange, SegmentSummary,
 };
-use crate::model::{Enablement, InstalledPlugin, LimitOverrides, Producer, TenantSlug};
+use crate::model::{Enablement, InstalledPlugin, Producer, TenantSlug};
 use crate::plugin::{Limits, LoadedPlugin, Runtime, RuntimeConfig};
 use crate::store::{PluginOp, RedbStore};
 use crate::{Error, Result};
@@ -75,6 +89,22 @@ pub struct HostConfig {
     pub population_interval: Duration,
     /// How long the dispatcher waits for a commit before it looks at schedules again.
     pub idle_wait: Duration,
+    /// The most a tenant's budget overrides may ask for.
+    pub ceilings: Ceilings,
+    /// Threads that run dispatch batches. Tenants take turns on them; one tenant holds at most
+    /// one at a time (default: the number of cores, at least 2).
+    pub dispatch_workers: usize,
+    /// How long a tenant keeps a dispatch worker before the next tenant's turn (a call already
+    /// running finishes first).
+    pub dispatch_slice: Duration,
+    /// Budgets of plugin-caused writes.
+    pub writes: WriteBudget,
+    /// Rescore jobs that run at once; more wait their turn.
+    pub concurrent_rescores: usize,
+    /// Guest work allowed for webhook deliveries.
+    pub hooks: HookBudget,
+    /// Limits of checking configuration schemas and validating configurations against them.
+    pub schemas: SchemaBudget,
 }
 
 impl Default for HostConfig {
@@ -86,6 +116,13 @@ impl Default for HostConfig {
             rescore_batch: 256,
             population_interval: Duration::from_secs(24 * 3600),
             idle_wait: Duration::from_secs(1),
+            ceilings: Ceilings::default(),
+            dispatch_workers: std::thread::available_parallelism().map_or(2, |n| n.get().max(2)),
+            dispatch_slice: Duration::from_millis(100),
+            writes: WriteBudget::default(),
+            concurrent_rescores: 2,
+            hooks: HookBudget::default(),
+            schemas: SchemaBudget::default(),
         }
     }
 }
@@ -109,6 +146,12 @@ pub struct PluginHost {
     jobs: jobs::Jobs,
     /// Bumped and signalled after each dispatch write, for [`PluginHost::wait_for_cursor`].
     progress: (Mutex<u64>, Condvar),
+    /// Tenants written since the dispatcher last looked, fed by the store's commit listener.
+    dirty: dispatch::Dirty,
+    /// Plugin write accounting (chain depth, per-tenant rate, refusals).
+    writes: budget::Writes,
+    /// Schema validations that ran past their time budget.
+    schema_guard: config::Guard,
     stopping: AtomicBool,
     /// The host's own `Arc`, for the background threads it starts.
     me: std::sync::Weak<PluginHost>,
@@ -127,13 +170,19 @@ impl PluginHost {
     /// cache when it has them, so a restart does not recompile).
     pub fn open(store: Arc<RedbStore>, config: HostConfig) -> Result<Arc<Self>> {
         let runtime = Runtime::new(config.runtime.clone())?;
+        let dirty = dispatch::Dirty::default();
+        crate::store::Store::on_commit(store.as_ref(), dirty.listener());
+        let jobs = jobs::Jobs::new(config.concurrent_rescores);
         let host = Arc::new_cyclic(|me| Self {
             store,
             runtime,
             config,
             loaded: RwLock::new(HashMap::new()),
-            jobs: jobs::Jobs::default(),
+            jobs,
             progress: (Mutex::new(0), Condvar::new()),
+            dirty,
+            writes: budget::Writes::default(),
+            schema_guard: config::Guard::default(),
             stopping: AtomicBool::new(false),
             me: me.clone(),
         });
@@ -171,24 +220,21 @@ impl PluginHost {
         Ok(plugin)
     }
 
-    /// The limits of a call for a tenant's enablement.
-    fn limits(&self, overrides: LimitOverrides, population: bool) -> Limits {
-        let base = if population {
-            self.config.runtime.population_limits
+    /// The budgets of a per-customer or webhook call (`population`: of the population step)
+    /// for a tenant's enablement: the host's defaults with the tenant's overrides, never above
+    /// the host's ceilings.
+    pub fn limits(&self, e: &Enablement, population: bool) -> Limits {
+        let (base, overrides) = if population {
+            (self.config.runtime.population_limits, &e.population_limits)
         } else {
-            self.config.runtime.limits
+            (self.config.runtime.limits, &e.limits)
         };
-        Limits {
-            fuel: overrides.fuel.unwrap_or(base.fuel),
-            deadline: overrides
-                .deadline_ms
-                .map_or(base.deadline, Duration::from_millis),
-            memory_bytes: overrides
-                .memory_bytes
-                .unwrap_or(base.memory_bytes)
-                .min(self.config.runtime.max_memory_bytes),
-            ..base
-        }
+        self.config.ceilings.apply(
+            base,
+            overrides,
+            population,
+            self.config.runtime.max_memory_bytes,
+        )
     }
 
     /// Signals progress to waiters.
@@ -263,9 +309,14 @@ impl PluginHost {
         Ok(out)
     }
 
-    /// Asks background work (dispatcher, jobs) to stop at the next batch boundary.
+    /// Stops background work (dispatcher, jobs): running plugin calls are interrupted within
+    /// milliseconds (their batch is not applied, so it runs again after a restart) and no new
+    /// ones start. It cannot be undone.
     pub fn stop(&self) {
         self.stopping.store(true, Ordering::Release);
+        self.runtime.interrupt();
+        self.dirty.wake();
+        self.jobs.wake();
         self.progressed();
     }
 

@@ -4,9 +4,12 @@ use serde::Serialize;
 use serde_json::Value;
 use tracing::{info, warn};
 
+use super::budget::{Budgets, RefusedActions};
+use super::hooks::{check_signature, known_signature};
 use super::{PluginHost, PluginInfo, config, enable_op};
 use crate::model::{
     Actor, Enablement, InstalledPlugin, LimitOverrides, PluginHealth, TenantSlug, Timestamp,
+    ValidationError, WebhookSignature,
 };
 use crate::plugin::{Capability, LoadedPlugin, Manifest, StatsSnapshot};
 use crate::store::{Op, PluginOp, PluginStore, Store};
@@ -32,10 +35,15 @@ pub struct EnableRequest {
     pub version: Option<String>,
     /// The configuration, validated against that version's schema.
     pub config: Value,
-    /// Budgets for this tenant.
+    /// Budgets of per-customer and webhook calls for this tenant (at most the host's ceilings).
     pub limits: LimitOverrides,
     /// How often the population step runs, in seconds (`None`: the host's default).
     pub population_interval_secs: Option<u64>,
+    /// Budgets of the population step for this tenant (at most the host's ceilings).
+    pub population_limits: LimitOverrides,
+    /// For a commerce hook, the signature Kith checks before the plugin runs: `None` for the
+    /// default ([`known_signature`] of the plugin's id, if any), `Some(None)` for none.
+    pub signature: Option<Option<WebhookSignature>>,
 }
 
 impl EnableRequest {
@@ -47,8 +55,26 @@ impl EnableRequest {
             config,
             limits: LimitOverrides::default(),
             population_interval_secs: None,
+            population_limits: LimitOverrides::default(),
+            signature: None,
         }
     }
+}
+
+/// A change to an enabled plugin's settings; `None` fields stay as they are. Everything is
+/// validated before anything is written.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SettingsChange {
+    /// The new configuration (validated against the enabled version's schema).
+    pub config: Option<Value>,
+    /// New budgets of per-customer and webhook calls.
+    pub limits: Option<LimitOverrides>,
+    /// New budgets of the population step.
+    pub population_limits: Option<LimitOverrides>,
+    /// A new population interval (`Some(None)`: the host's default).
+    pub population_interval_secs: Option<Option<u64>>,
+    /// A new webhook signature (`Some(None)`: none; commerce hooks only).
+    pub signature: Option<Option<WebhookSignature>>,
 }
 
 /// A plugin's state for one tenant.
@@ -70,6 +96,12 @@ pub struct PluginStatus {
     pub calls: StatsSnapshot,
     /// When the population model was computed, if the plugin has one.
     pub model_computed_at: Option<Timestamp>,
+    /// The budgets its per-customer and webhook calls run with (defaults, overrides, ceilings).
+    pub limits: Budgets,
+    /// The budgets its population step runs with.
+    pub population_limits: Budgets,
+    /// Actions of its calls that the write budgets refused since the host started.
+    pub refused_actions: RefusedActions,
 }
 
 impl PluginHost {
@@ -98,7 +130,7 @@ impl PluginHost {
     /// limit, with a sane manifest whose configuration schema is valid JSON Schema.
     pub fn install(&self, bytes: &[u8]) -> Result<Installed> {
         let plugin = self.runtime.load(bytes)?;
-        config::check_schema(plugin.manifest())?;
+        config::check_schema(plugin.manifest(), &self.config.schemas)?;
         let manifest = plugin.manifest().clone();
         let record = InstalledPlugin {
             hash: plugin.hash().to_owned(),
@@ -194,9 +226,18 @@ impl PluginHost {
                 ),
             });
         }
+        self.config
+            .ceilings
+            .check(&request.limits, &request.population_limits)?;
         let record = self.pick_version(&request.plugin, request.version.as_deref())?;
         let plugin = self.loaded(&record.hash)?;
-        let config_json = config::validate(plugin.manifest(), &request.config)?;
+        let config_json = self.validate_config(plugin.manifest(), &request.config)?;
+        let signature = match request.signature {
+            Some(choice) => choice,
+            None if plugin.capability() == Capability::CommerceHook => known_signature(&record.id),
+            None => None,
+        };
+        check_hook_signature(&plugin, signature.as_ref(), &config_json)?;
         let now = Timestamp::now();
         let enablement = Enablement {
             plugin: record.id.clone(),
@@ -207,6 +248,8 @@ impl PluginHost {
             updated_at: now,
             limits: request.limits,
             population_interval_secs: request.population_interval_secs,
+            population_limits: request.population_limits,
+            signature,
         };
         self.store
             .write(tenant, &Actor::new("admin"), vec![enable_op(enablement)])?;
@@ -221,30 +264,51 @@ impl PluginHost {
         plugin: &str,
         config: Value,
     ) -> Result<Enablement> {
+        self.change_settings(
+            tenant,
+            plugin,
+            SettingsChange {
+                config: Some(config),
+                ..SettingsChange::default()
+            },
+        )
+    }
+
+    /// Changes an enabled plugin's configuration, budgets, schedule or webhook signature: all
+    /// of it is validated (budgets against the host's ceilings, the signature against the new
+    /// configuration) before one write, so a refused change changes nothing.
+    pub fn change_settings(
+        &self,
+        tenant: &TenantSlug,
+        plugin: &str,
+        change: SettingsChange,
+    ) -> Result<Enablement> {
         let mut e = self.enabled(tenant, plugin)?;
         let loaded = self.loaded(&e.hash)?;
-        e.config_json = config::validate(loaded.manifest(), &config)?;
+        if let Some(config) = &change.config {
+            e.config_json = self.validate_config(loaded.manifest(), config)?;
+        }
+        e.limits = change.limits.unwrap_or(e.limits);
+        e.population_limits = change.population_limits.unwrap_or(e.population_limits);
+        self.config
+            .ceilings
+            .check(&e.limits, &e.population_limits)?;
+        if let Some(interval) = change.population_interval_secs {
+            e.population_interval_secs = interval;
+        }
+        if let Some(signature) = change.signature {
+            e.signature = signature;
+        }
+        check_hook_signature(&loaded, e.signature.as_ref(), &e.config_json)?;
         e.updated_at = Timestamp::now();
         self.store
             .write(tenant, &Actor::new("admin"), vec![enable_op(e.clone())])?;
         Ok(e)
     }
 
-    /// Changes the budgets and population schedule of an enabled plugin.
-    pub fn set_limits(
-        &self,
-        tenant: &TenantSlug,
-        plugin: &str,
-        limits: LimitOverrides,
-        population_interval_secs: Option<u64>,
-    ) -> Result<Enablement> {
-        let mut e = self.enabled(tenant, plugin)?;
-        e.limits = limits;
-        e.population_interval_secs = population_interval_secs;
-        e.updated_at = Timestamp::now();
-        self.store
-            .write(tenant, &Actor::new("admin"), vec![enable_op(e.clone())])?;
-        Ok(e)
+    /// Validates a configuration against a manifest's schema within the host's schema budget.
+    pub(super) fn validate_config(&self, manifest: &Manifest, config: &Value) -> Result<String> {
+        config::validate(manifest, config, &self.config.schemas, &self.schema_guard)
     }
 
     /// Moves a tenant to another installed version of an enabled plugin, with a new
@@ -263,7 +327,7 @@ impl PluginHost {
         let loaded = self.loaded(&record.hash)?;
         let old = self.loaded(&e.hash)?;
         if loaded.capability() != old.capability() {
-            return Err(crate::model::ValidationError::field(
+            return Err(ValidationError::field(
                 "version",
                 format!(
                     "a version with the same capability ({}), not {}",
@@ -279,7 +343,8 @@ impl PluginHost {
                 Error::Storage(format!("stored configuration is not JSON: {err}"))
             })?,
         };
-        e.config_json = config::validate(loaded.manifest(), &config)?;
+        e.config_json = self.validate_config(loaded.manifest(), &config)?;
+        check_hook_signature(&loaded, e.signature.as_ref(), &e.config_json)?;
         e.hash = record.hash.clone();
         e.version = record.version.clone();
         e.updated_at = Timestamp::now();
@@ -348,9 +413,17 @@ impl PluginHost {
                 .store
                 .plugin_model(tenant, plugin)?
                 .map(|m| m.computed_at),
+            limits: self.limits(&enablement, false).into(),
+            population_limits: self.limits(&enablement, true).into(),
+            refused_actions: self.writes.refused(tenant, plugin),
             enablement,
             health,
         })
+    }
+
+    /// Actions refused by the write budgets, for every (tenant, plugin) with any.
+    pub fn refused_actions(&self) -> Vec<(TenantSlug, String, RefusedActions)> {
+        self.writes.all_refused()
     }
 
     /// After enabling or upgrading: start scoring the existing customers.
@@ -367,6 +440,27 @@ impl PluginHost {
                 self.start_rescore(tenant, plugin).map(Some)
             }
         }
+    }
+}
+
+/// Refuses a signature on a plugin that is not a commerce hook, or one that cannot be checked
+/// with the configuration.
+fn check_hook_signature(
+    plugin: &LoadedPlugin,
+    signature: Option<&WebhookSignature>,
+    config_json: &str,
+) -> std::result::Result<(), ValidationError> {
+    match signature {
+        None => Ok(()),
+        Some(_) if plugin.capability() != Capability::CommerceHook => Err(ValidationError::field(
+            "signature",
+            format!(
+                "no signature: {} is a {}, not a commerce hook",
+                plugin.manifest().id,
+                plugin.capability()
+            ),
+        )),
+        Some(s) => check_signature(s, config_json),
     }
 }
 

@@ -4,7 +4,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{PluginHost, config};
+use super::PluginHost;
+use super::dispatch::{Evaluated, failure_record};
 use crate::model::{
     Action, Customer, CustomerId, Enablement, FailureRecord, ScoreReason, SegmentMembership,
     StoredScore, StoredSegments, TenantSlug, Timestamp, ValidationError,
@@ -246,11 +247,12 @@ impl PluginHost {
         let now = Timestamp::now();
         let (model, population_ran) = match self.current_model(tenant, &e, &loaded, now)? {
             Ok((bytes, op)) => (bytes, op.is_some()),
+            Err(failure) if !failure.is_plugin_fault() => return Err(failure.into()),
             Err(failure) => {
                 return Err(Error::PopulationFailed {
                     plugin: plugin.to_owned(),
-                    code: failure.code,
-                    message: failure.message,
+                    code: failure.code().to_owned(),
+                    message: failure.to_string(),
                 });
             }
         };
@@ -267,6 +269,7 @@ impl PluginHost {
                 error: None,
             };
             match self.evaluate(
+                tenant,
                 &e,
                 &loaded,
                 bundle,
@@ -275,27 +278,25 @@ impl PluginHost {
                 now,
                 as_of,
             ) {
-                Err(f) => outcome.error = Some(f),
-                Ok(ops) => {
-                    for op in ops {
-                        match op {
-                            Op::Plugin(PluginOp::RecordScore(s)) => {
-                                outcome.score = Some(ScoreChange {
-                                    before: self.store.score(tenant, id, plugin)?.map(|s| s.score),
-                                    after: s.score,
-                                    grade: s.grade,
-                                    reasons: s.reasons,
-                                });
-                            }
-                            Op::Plugin(PluginOp::RecordSegments(s)) => {
-                                outcome.segments = Some(segment_change(
-                                    self.stored_segments(tenant, id, plugin)?,
-                                    s,
-                                ));
-                            }
-                            Op::Action(a) => outcome.actions.push(a),
-                            _ => {}
+                // A busy host or a shutdown is no answer about this configuration.
+                Err(f) if !f.is_plugin_fault() => return Err(f.into()),
+                Err(f) => outcome.error = Some(failure_record(&f, now)),
+                Ok(Evaluated { output, actions }) => {
+                    outcome.actions = actions;
+                    match output {
+                        Op::Plugin(PluginOp::RecordScore(s)) => {
+                            outcome.score = Some(ScoreChange {
+                                before: self.store.score(tenant, id, plugin)?.map(|s| s.score),
+                                after: s.score,
+                                grade: s.grade,
+                                reasons: s.reasons,
+                            });
                         }
+                        Op::Plugin(PluginOp::RecordSegments(s)) => {
+                            outcome.segments =
+                                Some(segment_change(self.stored_segments(tenant, id, plugin)?, s));
+                        }
+                        _ => {}
                     }
                 }
             }
@@ -330,7 +331,7 @@ impl PluginHost {
             })?,
             (None, None) => Value::Object(serde_json::Map::new()),
         };
-        let config_json = config::validate(loaded.manifest(), &config)?;
+        let config_json = self.validate_config(loaded.manifest(), &config)?;
         let now = Timestamp::now();
         Ok(Enablement {
             plugin: record.id,
@@ -341,6 +342,8 @@ impl PluginHost {
             updated_at: now,
             limits: enabled.map(|e| e.limits).unwrap_or_default(),
             population_interval_secs: enabled.and_then(|e| e.population_interval_secs),
+            population_limits: enabled.map(|e| e.population_limits).unwrap_or_default(),
+            signature: None,
         })
     }
 
