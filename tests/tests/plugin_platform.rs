@@ -7,6 +7,11 @@
 #[path = "plugin_platform/http.rs"]
 mod http;
 
+/// What one tenant, one plugin or one anonymous caller can make the host do, bounded: the
+/// regressions of issue 10's findings.
+#[path = "plugin_platform/isolation.rs"]
+mod isolation;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,13 +44,16 @@ struct World {
 }
 
 fn world() -> World {
+    world_with(|_| {})
+}
+
+/// A world whose host settings `configure` changes.
+fn world_with(configure: impl FnOnce(&mut HostConfig)) -> World {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(RedbStore::open(dir.path(), StoreConfig::default()).unwrap());
-    let host = PluginHost::open(
-        Arc::clone(&store),
-        HostConfig::with_cache(dir.path().join("plugin-cache")),
-    )
-    .unwrap();
+    let mut config = HostConfig::with_cache(dir.path().join("plugin-cache"));
+    configure(&mut config);
+    let host = PluginHost::open(Arc::clone(&store), config).unwrap();
     for slug in ["acme", "globex"] {
         store
             .create_tenant(

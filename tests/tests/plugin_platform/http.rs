@@ -1456,3 +1456,190 @@ mod e2e {
         assert!(stderr.contains("bad.json"), "{stderr}");
     }
 }
+
+#[tokio::test]
+async fn an_anonymous_webhook_caller_never_sees_the_plugins_message() {
+    // Regression: the 502 sent to an anonymous webhook caller quoted the plugin's stderr.
+    let w = world().await;
+    w.upload(plugins::HOSTILE_HOOK_PANIC).await;
+    w.enable("kith.test.hook-panic", json!({})).await;
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri("/v1/tenants/acme/hooks/kith.test.hook-panic")
+        .header("content-type", "application/json")
+        .body(Body::from("{}"))
+        .unwrap();
+    let r = w.api.send(req).await;
+    r.problem(502, "trap");
+    assert!(!r.text.contains("hunter2"), "{}", r.text);
+    assert!(!r.text.contains("stderr"), "{}", r.text);
+    // The tenant sees the failure counted in the plugin's status.
+    let status = w
+        .call(
+            "GET",
+            "/v1/tenants/acme/plugins/kith.test.hook-panic",
+            &w.acme,
+            None,
+        )
+        .await
+        .ok(200);
+    assert_eq!(status["calls"]["failures"][0][0], "trap", "{status}");
+}
+
+#[tokio::test]
+async fn budgets_above_the_hosts_ceilings_are_refused_with_the_ceiling() {
+    let w = world().await;
+    w.upload(plugins::RFM_SCORER).await;
+    let r = w
+        .call(
+            "POST",
+            "/v1/tenants/acme/plugins",
+            &w.acme,
+            Some(json!({ "plugin": "kith.rfm", "limits": { "deadline_ms": 30000 } })),
+        )
+        .await;
+    let problem = r.problem(422, "invalid_input");
+    assert_eq!(problem["errors"][0]["field"], "limits.deadline_ms");
+    assert!(
+        problem["errors"][0]["expected"]
+            .as_str()
+            .unwrap()
+            .contains("at most 1000 (the host's ceiling)"),
+        "{problem}"
+    );
+    let created = w
+        .call(
+            "POST",
+            "/v1/tenants/acme/plugins",
+            &w.acme,
+            Some(json!({
+                "plugin": "kith.rfm",
+                "limits": { "deadline_ms": 200 },
+                "population_limits": { "deadline_ms": 30000 }
+            })),
+        )
+        .await
+        .ok(201);
+    assert_eq!(created["status"]["limits"]["deadline_ms"], 200);
+    assert_eq!(created["status"]["population_limits"]["deadline_ms"], 30000);
+    assert_eq!(created["status"]["refused_actions"]["chain_depth"], 0);
+    let r = w
+        .call(
+            "PATCH",
+            "/v1/tenants/acme/plugins/kith.rfm",
+            &w.acme,
+            Some(json!({ "population_limits": { "fuel": 1_000_000_000_000u64 } })),
+        )
+        .await;
+    r.problem(422, "invalid_input");
+}
+
+#[tokio::test]
+async fn uploading_other_bytes_under_an_installed_version_is_a_conflict() {
+    let w = world().await;
+    let genuine = w.upload(plugins::RFM_SCORER).await;
+    let mut impostor = wasm(plugins::RFM_SCORER);
+    // A custom section: other bytes, same manifest.
+    impostor.extend_from_slice(&[0, 10, 8]);
+    impostor.extend_from_slice(b"impostor");
+    impostor.push(b'x');
+    let r = w
+        .upload_as(&w.api.admin, impostor, "application/wasm")
+        .await;
+    let problem = r.problem(409, "plugin_version_taken");
+    let hash = genuine["hash"].as_str().unwrap();
+    assert!(
+        problem["detail"].as_str().unwrap().contains(hash),
+        "{problem}"
+    );
+    let list = w
+        .call("GET", "/v1/plugins", &w.api.admin, None)
+        .await
+        .ok(200);
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_compile_bomb_upload_is_refused_as_too_complex() {
+    let api = Api::with_config(HttpConfig::default());
+    let mut config = HostConfig::default();
+    config.runtime.compiler =
+        kith_core::plugin::Compiler::Subprocess(kith_core::plugin::SubprocessCompiler {
+            exe: env!("CARGO_BIN_EXE_kith_under_test").into(),
+            memory_bytes: 128 << 20,
+            timeout: Duration::from_secs(120),
+        });
+    let host = PluginHost::open(Arc::clone(&api.store), config).unwrap();
+    let _ = api.state.clone().with_plugins(Arc::clone(&host));
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri("/v1/plugins")
+        .header("authorization", format!("Bearer {}", api.admin))
+        .header("content-type", "application/wasm")
+        .body(Body::from(kith_tests::crafted::compile_bomb(600, 600)))
+        .unwrap();
+    let r = api.send(req).await;
+    let problem = r.problem(422, "plugin_too_complex");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("plugin_compile_memory_bytes"),
+        "{problem}"
+    );
+}
+
+#[tokio::test]
+async fn unsigned_junk_to_a_hook_is_refused_by_kith_and_suspends_nothing() {
+    let w = world().await;
+    w.upload(plugins::SHOPIFY_ORDERS).await;
+    let enabled = w
+        .enable("kith.shopify-orders", json!({ "secret": SECRET }))
+        .await;
+    assert_eq!(
+        enabled["status"]["enablement"]["signature"],
+        json!({ "header": "X-Shopify-Hmac-Sha256", "secret": "/secret" })
+    );
+    let junk = vec![b'x'; 200 * 1024];
+    for i in 0..6 {
+        let r = w
+            .api
+            .send(shopify(
+                "orders/create",
+                &format!("junk-{i}"),
+                &junk,
+                "AAAA",
+            ))
+            .await;
+        let problem = r.problem(401, "bad_signature");
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("checked by Kith"),
+            "{problem}"
+        );
+    }
+    let status = w
+        .call(
+            "GET",
+            "/v1/tenants/acme/plugins/kith.shopify-orders",
+            &w.acme,
+            None,
+        )
+        .await
+        .ok(200);
+    assert_eq!(status["suspended"], false);
+    assert_eq!(status["calls"]["calls"], 0, "no guest code ran: {status}");
+    // "none" hands signatures back to the plugin, and is shown as null.
+    let patched = w
+        .call(
+            "PATCH",
+            "/v1/tenants/acme/plugins/kith.shopify-orders",
+            &w.acme,
+            Some(json!({ "signature": "none" })),
+        )
+        .await
+        .ok(200);
+    assert_eq!(patched["enablement"]["signature"], Value::Null);
+}
