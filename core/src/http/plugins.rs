@@ -1220,5 +1220,27 @@ impl MetricsSource for PluginMetrics {
                 );
             }
         }
+        out.push_str("# HELP kith_plugin_actions_refused_total Plugin actions refused by the write budgets since start, by cause (chain-depth, write-budget).\n# TYPE kith_plugin_actions_refused_total counter\n");
+        for (tenant, plugin, r) in self.host.refused_actions() {
+            for (cause, n) in [("chain-depth", r.chain_depth), ("write-budget", r.write_budget)] {
+                let _ = writeln!(
+                    out,
+                    "kith_plugin_actions_refused_total{{tenant=\"{}\",plugin=\"{}\",cause=\"{cause}\"}} {n}",
+                    label(tenant.as_str()),
+                    label(&plugin),
+                );
+            }
+        }
+        let runtime = self.host.runtime();
+        let (total, per_tenant, per_plugin) = runtime.instance_shares();
+        let _ = writeln!(
+            out,
+            "# HELP kith_plugin_instances_in_use Plugin instances running now.\n# TYPE kith_plugin_instances_in_use gauge\nkith_plugin_instances_in_use {}",
+            runtime.instances_in_use(None)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP kith_plugin_instances_limit Plugin instances that may run at once: in all, per tenant, per plugin.\n# TYPE kith_plugin_instances_limit gauge\nkith_plugin_instances_limit{{scope=\"host\"}} {total}\nkith_plugin_instances_limit{{scope=\"tenant\"}} {per_tenant}\nkith_plugin_instances_limit{{scope=\"plugin\"}} {per_plugin}"
+        );
     }
 }

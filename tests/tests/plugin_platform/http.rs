@@ -1532,6 +1532,15 @@ async fn budgets_above_the_hosts_ceilings_are_refused_with_the_ceiling() {
         )
         .await;
     r.problem(422, "invalid_input");
+    // The instance shares are visible to the operator.
+    let metrics = w.api.call("GET", "/metrics", None, None).await;
+    for line in [
+        "kith_plugin_instances_limit{scope=\"host\"} 32",
+        "kith_plugin_instances_limit{scope=\"tenant\"} 8",
+        "kith_plugin_instances_in_use 0",
+    ] {
+        assert!(metrics.text.contains(line), "{line} in {}", metrics.text);
+    }
 }
 
 #[tokio::test]
