@@ -1222,7 +1222,10 @@ impl MetricsSource for PluginMetrics {
         }
         out.push_str("# HELP kith_plugin_actions_refused_total Plugin actions refused by the write budgets since start, by cause (chain-depth, write-budget).\n# TYPE kith_plugin_actions_refused_total counter\n");
         for (tenant, plugin, r) in self.host.refused_actions() {
-            for (cause, n) in [("chain-depth", r.chain_depth), ("write-budget", r.write_budget)] {
+            for (cause, n) in [
+                ("chain-depth", r.chain_depth),
+                ("write-budget", r.write_budget),
+            ] {
                 let _ = writeln!(
                     out,
                     "kith_plugin_actions_refused_total{{tenant=\"{}\",plugin=\"{}\",cause=\"{cause}\"}} {n}",

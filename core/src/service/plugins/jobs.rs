@@ -59,8 +59,12 @@ pub struct Job {
     pub error: Option<String>,
 }
 
+/// How many finished jobs are remembered; older ones are forgotten, so that a tenant asking for
+/// rescores all day cannot grow the host's memory.
+const FINISHED_KEPT: usize = 1000;
+
 /// The host's jobs, kept in memory (a job does not survive a restart; rescoring is idempotent,
-/// so starting it again is always safe).
+/// so starting it again is always safe). At most [`FINISHED_KEPT`] finished ones are kept.
 #[derive(Debug)]
 pub(super) struct Jobs {
     next: AtomicU64,
@@ -133,6 +137,22 @@ impl Jobs {
     }
 }
 
+/// Forgets the oldest finished jobs beyond [`FINISHED_KEPT`].
+fn forget_old(all: &mut HashMap<u64, Job>) {
+    let mut finished: Vec<u64> = all
+        .values()
+        .filter(|j| matches!(j.state, JobState::Done | JobState::Failed))
+        .map(|j| j.id)
+        .collect();
+    if finished.len() <= FINISHED_KEPT {
+        return;
+    }
+    finished.sort_unstable();
+    for id in &finished[..finished.len() - FINISHED_KEPT] {
+        all.remove(id);
+    }
+}
+
 impl PluginHost {
     /// Starts rescoring every customer of the tenant with the plugin, in the background, and
     /// returns the job's id ([`PluginHost::job`] reports progress). A job of this plugin for
@@ -167,6 +187,7 @@ impl PluginHost {
         };
         if let Ok(mut all) = self.jobs.all.lock() {
             all.insert(id, job);
+            forget_old(&mut all);
         }
         let Some(host) = self.this() else {
             return Err(Error::Closed);
@@ -409,5 +430,37 @@ impl PluginHost {
         })?;
         info!(%tenant, plugin, customers = processed, elapsed_ms = started.elapsed().as_millis() as u64, "rescore finished");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(id: u64, state: JobState) -> Job {
+        Job {
+            id,
+            tenant: "acme".into(),
+            plugin: "kith.rfm".into(),
+            state,
+            total: 0,
+            done: 0,
+            failed: 0,
+            started_at: Timestamp::from_micros(0),
+            finished_at: None,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn only_the_most_recent_finished_jobs_are_remembered() {
+        let mut all: HashMap<u64, Job> = (1..=FINISHED_KEPT as u64 + 10)
+            .map(|id| (id, job(id, JobState::Done)))
+            .collect();
+        all.insert(0, job(0, JobState::Running));
+        forget_old(&mut all);
+        assert_eq!(all.len(), FINISHED_KEPT + 1);
+        assert!(all.contains_key(&0), "a running job is never forgotten");
+        assert!(!all.contains_key(&10) && all.contains_key(&11));
     }
 }
