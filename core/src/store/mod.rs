@@ -5,6 +5,7 @@
 //! another backend only has to implement this trait: model, service and HTTP code stay untouched.
 
 mod admin;
+mod engine;
 mod plugins;
 mod redb;
 

@@ -3,10 +3,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::apply::{Ctx, TenantRecord, append_event};
+use super::apply::TenantRecord;
 use super::tables::{K, T};
 use super::tx::Tx;
+use super::txn::RedbTxn;
 use crate::model::{Actor, EntityRef, EventKind, Tenant, TenantPatch, TenantSlug, Timestamp};
+use crate::store::engine::{Ctx, event};
 use crate::store::{IdempotencyKey, Output, TokenRecord, TokenScope};
 use crate::{Error, Result};
 
@@ -74,14 +76,13 @@ pub(super) fn update_tenant(
     if !changed.is_empty() {
         tx.put_as(T::Tenants, slug.as_str().as_bytes(), &record)?;
         let ctx = Ctx {
-            tenant: record.number,
             actor,
             now,
             depth: 0,
         };
         let changed = changed.into_iter().map(str::to_owned).collect();
-        append_event(
-            tx,
+        event(
+            &mut RedbTxn::new(tx, record.number),
             &ctx,
             EventKind::TenantUpdated,
             EntityRef::Tenant,

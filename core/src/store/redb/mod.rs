@@ -4,18 +4,17 @@
 //! commit holding it is durable; requests that arrive while a commit is in flight are applied
 //! together in the next one, so N concurrent writers share one fsync instead of paying N.
 
-mod actions;
 mod admin;
 mod apply;
 mod check;
 mod derive;
-mod edit;
 mod plugin_query;
 mod plugin_state;
 mod query;
 mod records;
 mod tables;
 mod tx;
+mod txn;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -28,9 +27,11 @@ use std::time::Instant;
 use redb::{Database, DatabaseError, ReadableTable};
 
 use self::admin::Stored;
-use self::apply::{Ctx, TenantRecord};
+use self::apply::TenantRecord;
 use self::tables::T;
 use self::tx::Tx;
+use self::txn::RedbTxn;
+use super::engine::{self, Ctx};
 use super::{
     Clock, CommitInfo, CommitListener, IdempotencyKey, Once, Op, Output, StoreConfig, TokenRecord,
 };
@@ -490,34 +491,20 @@ fn run_request(
         }
         Work::Atomic(ops) => {
             let ctx = Ctx {
-                tenant: scope,
                 actor,
                 now,
                 depth: 0,
             };
-            let outputs = ops
-                .into_iter()
-                .map(|op| apply::apply(tx, &ctx, op))
-                .collect::<Result<Vec<_>>>()?;
-            Done::Outputs(outputs)
+            Done::Outputs(engine::apply_all(&mut RedbTxn::new(tx, scope), &ctx, ops)?)
         }
         Work::Each(ops) => {
             let ctx = Ctx {
-                tenant: scope,
                 actor,
                 now,
                 depth: 0,
             };
-            let mut results = Vec::with_capacity(ops.len());
-            for op in ops {
-                let mark = tx.mark();
-                let r = apply::apply(tx, &ctx, op);
-                if r.is_err() {
-                    tx.rollback(mark)?;
-                }
-                tx.settle();
-                results.push(r);
-            }
+            let results = engine::apply_each(&mut RedbTxn::new(tx, scope), &ctx, ops)?;
+            tx.settle();
             Done::Each(results)
         }
         Work::UpdateTenant(patch) => Done::Tenant(admin::update_tenant(

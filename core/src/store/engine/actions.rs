@@ -3,18 +3,16 @@
 //! ordinary [`Op`]. Earlier actions of the same call are visible to later ones, so a plugin can
 //! upsert a customer by email and log a purchase for that email in one call.
 
-use super::apply::{Ctx, apply as apply_op};
-use super::tables::{K, T};
-use super::tx::Tx;
+use super::{Ctx, Txn, apply as apply_op, load_deal};
 use crate::model::{
-    Action, Channel, Country, Customer, CustomerFields, CustomerId, CustomerInput, CustomerPatch,
-    CustomerRef, Deal, DealInput, Direction, InteractionInput, InteractionKind, Phone, Pipeline,
-    PipelineId, PipelineRef, TaskStatus, ValidationError,
+    Action, Channel, Country, Customer, CustomerFields, CustomerInput, CustomerPatch, CustomerRef,
+    DealInput, Direction, InteractionInput, InteractionKind, Phone, Pipeline, PipelineRef,
+    TaskStatus, ValidationError,
 };
 use crate::store::{Op, Output};
 use crate::{Error, Result};
 
-pub(super) fn apply(tx: &mut Tx<'_>, ctx: &Ctx<'_>, action: Action) -> Result<Output> {
+pub(super) fn apply(tx: &mut dyn Txn, ctx: &Ctx<'_>, action: Action) -> Result<Output> {
     match action {
         Action::UpsertCustomer {
             email,
@@ -22,12 +20,12 @@ pub(super) fn apply(tx: &mut Tx<'_>, ctx: &Ctx<'_>, action: Action) -> Result<Ou
             fields,
         } => {
             let by_external = match &external_id {
-                Some(x) => find(tx, ctx, &CustomerRef::External(x.clone()))?,
+                Some(x) => find(tx, &CustomerRef::External(x.clone()))?,
                 None => None,
             };
             let existing = match (by_external, &email) {
                 (Some(c), _) => Some(c),
-                (None, Some(e)) => find(tx, ctx, &CustomerRef::Email(e.clone()))?,
+                (None, Some(e)) => find(tx, &CustomerRef::Email(e.clone()))?,
                 (None, None) => None,
             };
             // A phone that already belongs to another customer (a household's, a shop's
@@ -36,7 +34,7 @@ pub(super) fn apply(tx: &mut Tx<'_>, ctx: &Ctx<'_>, action: Action) -> Result<Ou
             // orders.
             let mut fields = fields;
             if let Some(raw) = &fields.phone
-                && phone_taken(tx, ctx, raw, fields.country.as_deref(), existing.as_ref())?
+                && phone_taken(tx, raw, fields.country.as_deref(), existing.as_ref())?
             {
                 fields.phone = None;
             }
@@ -86,13 +84,13 @@ pub(super) fn apply(tx: &mut Tx<'_>, ctx: &Ctx<'_>, action: Action) -> Result<Ou
             name,
             value,
         } => {
-            let c = resolve(tx, ctx, &customer)?;
+            let c = resolve(tx, &customer)?;
             let mut patch = CustomerPatch::default();
             patch.set_attributes.insert(name, value);
             update(tx, ctx, &c, patch)
         }
         Action::ClearAttribute { customer, name } => {
-            let c = resolve(tx, ctx, &customer)?;
+            let c = resolve(tx, &customer)?;
             let patch = CustomerPatch {
                 remove_attributes: vec![name],
                 ..CustomerPatch::default()
@@ -100,7 +98,7 @@ pub(super) fn apply(tx: &mut Tx<'_>, ctx: &Ctx<'_>, action: Action) -> Result<Ou
             update(tx, ctx, &c, patch)
         }
         Action::AddTag { customer, tag } => {
-            let c = resolve(tx, ctx, &customer)?;
+            let c = resolve(tx, &customer)?;
             let patch = CustomerPatch {
                 add_tags: vec![tag.as_str().to_owned()],
                 ..CustomerPatch::default()
@@ -108,7 +106,7 @@ pub(super) fn apply(tx: &mut Tx<'_>, ctx: &Ctx<'_>, action: Action) -> Result<Ou
             update(tx, ctx, &c, patch)
         }
         Action::RemoveTag { customer, tag } => {
-            let c = resolve(tx, ctx, &customer)?;
+            let c = resolve(tx, &customer)?;
             let patch = CustomerPatch {
                 remove_tags: vec![tag.as_str().to_owned()],
                 ..CustomerPatch::default()
@@ -116,7 +114,7 @@ pub(super) fn apply(tx: &mut Tx<'_>, ctx: &Ctx<'_>, action: Action) -> Result<Ou
             update(tx, ctx, &c, patch)
         }
         Action::SetLifecycleStage { customer, stage } => {
-            let c = resolve(tx, ctx, &customer)?;
+            let c = resolve(tx, &customer)?;
             let patch = CustomerPatch {
                 lifecycle: Some(stage),
                 ..CustomerPatch::default()
@@ -124,7 +122,7 @@ pub(super) fn apply(tx: &mut Tx<'_>, ctx: &Ctx<'_>, action: Action) -> Result<Ou
             update(tx, ctx, &c, patch)
         }
         Action::LogInteraction(l) => {
-            let c = resolve(tx, ctx, &l.customer)?;
+            let c = resolve(tx, &l.customer)?;
             let (source, external_id) = match l.external_id {
                 Some(x) => (Some(x.source), Some(x.id)),
                 None => (None, None),
@@ -148,7 +146,7 @@ pub(super) fn apply(tx: &mut Tx<'_>, ctx: &Ctx<'_>, action: Action) -> Result<Ou
             subject,
             due_at,
         } => {
-            let c = resolve(tx, ctx, &customer)?;
+            let c = resolve(tx, &customer)?;
             let input = InteractionInput {
                 direction: Some(Direction::Outbound),
                 subject: Some(subject),
@@ -165,8 +163,8 @@ pub(super) fn apply(tx: &mut Tx<'_>, ctx: &Ctx<'_>, action: Action) -> Result<Ou
             amount,
             expected_close,
         } => {
-            let c = resolve(tx, ctx, &customer)?;
-            let pipeline = pipeline_by_ref(tx, ctx, &pipeline)?;
+            let c = resolve(tx, &customer)?;
+            let pipeline = pipeline_by_ref(tx, &pipeline)?;
             let stage = match stage {
                 Some(name) => Some(stage_by_name(&pipeline, &name)?),
                 None => None,
@@ -186,10 +184,8 @@ pub(super) fn apply(tx: &mut Tx<'_>, ctx: &Ctx<'_>, action: Action) -> Result<Ou
             apply_op(tx, ctx, Op::CreateDeal(input))
         }
         Action::MoveDeal { deal, stage } => {
-            let d: Deal = tx
-                .get_as(T::Deals, &K::t(ctx.tenant).id(deal.to_bytes()).done())?
-                .ok_or_else(|| Error::not_found("deal", deal))?;
-            let pipeline = pipeline_by_ref(tx, ctx, &PipelineRef::Id(d.pipeline))?;
+            let d = load_deal(tx, deal)?;
+            let pipeline = pipeline_by_ref(tx, &PipelineRef::Id(d.pipeline))?;
             let stage = stage_by_name(&pipeline, &stage)?;
             apply_op(
                 tx,
@@ -202,7 +198,7 @@ pub(super) fn apply(tx: &mut Tx<'_>, ctx: &Ctx<'_>, action: Action) -> Result<Ou
                 },
             )
         }
-        Action::EraseCustomer { customer } => match find(tx, ctx, &customer)? {
+        Action::EraseCustomer { customer } => match find(tx, &customer)? {
             // A repeated privacy request finds nothing left: that is success.
             None => Ok(Output::Done),
             Some(c) => apply_op(tx, ctx, Op::EraseCustomer(c.id)),
@@ -226,7 +222,7 @@ fn fields_patch(f: CustomerFields) -> CustomerPatch {
 }
 
 /// Applies `patch` to the customer as it is now in this transaction.
-fn update(tx: &mut Tx<'_>, ctx: &Ctx<'_>, c: &Customer, patch: CustomerPatch) -> Result<Output> {
+fn update(tx: &mut dyn Txn, ctx: &Ctx<'_>, c: &Customer, patch: CustomerPatch) -> Result<Output> {
     apply_op(
         tx,
         ctx,
@@ -239,8 +235,8 @@ fn update(tx: &mut Tx<'_>, ctx: &Ctx<'_>, c: &Customer, patch: CustomerPatch) ->
 }
 
 /// The customer a reference names, or `NotFound`.
-fn resolve(tx: &Tx<'_>, ctx: &Ctx<'_>, r: &CustomerRef) -> Result<Customer> {
-    find(tx, ctx, r)?.ok_or_else(|| match r {
+fn resolve(tx: &mut dyn Txn, r: &CustomerRef) -> Result<Customer> {
+    find(tx, r)?.ok_or_else(|| match r {
         CustomerRef::Id(id) => Error::not_found("customer", id),
         CustomerRef::Email(e) => Error::not_found("customer with email", e.as_str()),
         CustomerRef::External(x) => Error::not_found(
@@ -250,12 +246,10 @@ fn resolve(tx: &Tx<'_>, ctx: &Ctx<'_>, r: &CustomerRef) -> Result<Customer> {
     })
 }
 
-/// The customer a reference names in the calling tenant, if any.
 /// Whether `raw` (once normalized) is the phone of a customer other than `me`. A phone that does
 /// not parse is not taken: validation reports it as usual.
 fn phone_taken(
-    tx: &Tx<'_>,
-    ctx: &Ctx<'_>,
+    tx: &mut dyn Txn,
     raw: &str,
     country: Option<&str>,
     me: Option<&Customer>,
@@ -266,60 +260,31 @@ fn phone_taken(
     let Ok(phone) = Phone::parse("phone", raw, country) else {
         return Ok(false);
     };
-    let holder = index_id(
-        tx,
-        T::IdxPhone,
-        &K::t(ctx.tenant).text(phone.as_str()).done(),
-    )?;
-    Ok(holder.is_some_and(|id| me.is_none_or(|c| c.id.to_bytes() != id)))
+    let holder = tx.customer_by_phone(&phone)?;
+    Ok(holder.is_some_and(|id| me.is_none_or(|c| c.id != id)))
 }
 
-fn find(tx: &Tx<'_>, ctx: &Ctx<'_>, r: &CustomerRef) -> Result<Option<Customer>> {
-    let t = ctx.tenant;
+/// The customer a reference names in the calling tenant, if any.
+fn find(tx: &mut dyn Txn, r: &CustomerRef) -> Result<Option<Customer>> {
     let id = match r {
         CustomerRef::Id(id) => Some(*id),
-        CustomerRef::Email(e) => {
-            index_id(tx, T::IdxEmail, &K::t(t).text(e.as_str()).done())?.map(CustomerId::from_bytes)
-        }
-        CustomerRef::External(x) => index_id(
-            tx,
-            T::IdxExternal,
-            &K::t(t).word(&x.source).text(&x.id).done(),
-        )?
-        .map(CustomerId::from_bytes),
+        CustomerRef::Email(e) => tx.customer_by_email(e)?,
+        CustomerRef::External(x) => tx.customer_by_external(&x.source, &x.id)?,
     };
     match id {
-        Some(id) => tx.get_as(T::Customers, &K::t(t).id(id.to_bytes()).done()),
+        Some(id) => tx.customer(id),
         None => Ok(None),
     }
 }
 
-fn index_id(tx: &Tx<'_>, t: T, key: &[u8]) -> Result<Option<[u8; 16]>> {
-    match tx.get(t, key)? {
-        Some(v) => Ok(Some(v.as_slice().try_into().map_err(|_| {
-            Error::Corrupt {
-                table: t.name(),
-                detail: "index value is not an id".into(),
-            }
-        })?)),
-        None => Ok(None),
-    }
-}
-
-fn pipeline_by_ref(tx: &Tx<'_>, ctx: &Ctx<'_>, r: &PipelineRef) -> Result<Pipeline> {
-    let t = ctx.tenant;
+fn pipeline_by_ref(tx: &mut dyn Txn, r: &PipelineRef) -> Result<Pipeline> {
     let id = match r {
         PipelineRef::Id(id) => *id,
-        PipelineRef::Name(name) => PipelineId::from_bytes(
-            index_id(
-                tx,
-                T::IdxPipelineName,
-                &K::t(t).text(&name.to_lowercase()).done(),
-            )?
+        PipelineRef::Name(name) => tx
+            .pipeline_by_name(name)?
             .ok_or_else(|| Error::not_found("pipeline named", name))?,
-        ),
     };
-    tx.get_as(T::Pipelines, &K::t(t).id(id.to_bytes()).done())?
+    tx.pipeline(id)?
         .ok_or_else(|| Error::not_found("pipeline", id))
 }
 
