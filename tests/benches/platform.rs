@@ -77,7 +77,7 @@ fn main() {
     );
 
     let host = PluginHost::open(
-        Arc::clone(&store),
+        store.clone(),
         HostConfig::with_cache(dir.path().join("plugin-cache")),
     )
     .expect("host");

@@ -35,7 +35,7 @@ use kith_core::plugin::{
     CustomerSummary, InteractionAggregate, Limits, Outcome, PopulationInput, Runtime, RuntimeConfig,
 };
 use kith_core::service::plugins::{EnableRequest, HostConfig, JobState, PluginHost};
-use kith_core::store::{Op, Output, PluginStore, RedbStore, Store, StoreConfig};
+use kith_core::store::{Op, Output, RedbStore, Store, StoreConfig};
 use kith_plugin_sdk::Plugin as _;
 use kith_tests::plugins;
 

@@ -59,7 +59,7 @@ fn every_event_is_processed_exactly_once_across_sigkills() {
 
     let store = Arc::new(RedbStore::open(dir.path(), StoreConfig::default()).expect("reopen"));
     let host = PluginHost::open(
-        Arc::clone(&store),
+        store.clone(),
         HostConfig::with_cache(dir.path().join("plugin-cache")),
     )
     .expect("host");

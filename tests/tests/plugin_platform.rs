@@ -53,7 +53,7 @@ fn world_with(configure: impl FnOnce(&mut HostConfig)) -> World {
     let store = Arc::new(RedbStore::open(dir.path(), StoreConfig::default()).unwrap());
     let mut config = HostConfig::with_cache(dir.path().join("plugin-cache"));
     configure(&mut config);
-    let host = PluginHost::open(Arc::clone(&store), config).unwrap();
+    let host = PluginHost::open(store.clone(), config).unwrap();
     for slug in ["acme", "globex"] {
         store
             .create_tenant(

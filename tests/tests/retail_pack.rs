@@ -668,7 +668,7 @@ fn clv_through_the_store_population_step_and_rescore_job_matches_lifetimes_on_cd
     assert_eq!(customers.len(), 2357);
 
     let host = PluginHost::open(
-        Arc::clone(&store),
+        store.clone(),
         HostConfig::with_cache(dir.path().join("plugin-cache")),
     )
     .expect("host");

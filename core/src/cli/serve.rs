@@ -247,7 +247,7 @@ pub(super) fn run(
         file.plugins.compile_memory_bytes,
         file.plugins.compile_timeout_secs,
     )?;
-    let host = crate::service::plugins::PluginHost::open(Arc::clone(&store), host_config)?;
+    let host = crate::service::plugins::PluginHost::open(store.clone(), host_config)?;
     if args.demo {
         seed_demo(&host, args.plugins.as_deref())?;
     }

@@ -38,7 +38,7 @@ pub use self::metrics::{Metrics, MetricsSource};
 pub use self::routes::Routes;
 use crate::service::events::CommitFeed;
 use crate::service::plugins::{DispatcherHandle, PluginHost};
-use crate::store::{RedbStore, Store};
+use crate::store::Store;
 
 /// Limits and secrets of the HTTP server.
 #[derive(Debug, Clone)]
@@ -263,7 +263,7 @@ pub struct PluginRuntime {
 /// not send a request's headers within [`HttpConfig::header_timeout`] (slowly, half, or not at
 /// all between keep-alive requests) is closed.
 pub async fn serve(
-    store: Arc<RedbStore>,
+    store: Arc<dyn Store>,
     listen: SocketAddr,
     config: HttpConfig,
     plugins: Option<PluginRuntime>,
@@ -274,13 +274,12 @@ pub async fn serve(
     info!(%addr, "kith listening");
     on_listening(addr);
     let (stop, stopped) = watch::channel(false);
-    let dyn_store: Arc<dyn Store> = store.clone();
     let limits = (
         config.max_connections,
         config.header_timeout,
         config.shutdown_grace,
     );
-    let mut state = AppState::new(dyn_store, config, Some(stopped.clone()));
+    let mut state = AppState::new(Arc::clone(&store), config, Some(stopped.clone()));
     let dispatcher = match plugins {
         Some(p) => {
             state = state.with_plugins(p.host);

@@ -28,7 +28,7 @@ use crate::service::plugins::{
     Budgets, DryRunRequest, EnableRequest, HookResult, Job, PluginHost, PluginInfo, PluginStatus,
     RefusedActions, SettingsChange,
 };
-use crate::store::{Page, ScoreRange, Store};
+use crate::store::{Page, ScoreRange};
 
 /// Cursor namespaces of the lists kept in memory (see [`Page::of_sorted`]).
 const LIST_PLUGINS: u8 = 130;

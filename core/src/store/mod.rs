@@ -505,6 +505,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn stats(&self) -> Result<Stats>;
     /// Writes a consistent copy of the store to `dest` (a new file) while writes go on.
     fn backup(&self, dest: &Path) -> Result<()>;
+    /// Stops accepting writes and waits until every acknowledged one is durable; later calls
+    /// fail with [`Error::Closed`]. Idempotent.
+    fn close(&self);
 
     /// Creates a customer.
     fn create_customer(

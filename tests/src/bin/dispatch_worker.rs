@@ -28,7 +28,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let count: usize = args.next().ok_or("missing CUSTOMERS")?.parse()?;
     let store = Arc::new(RedbStore::open(&dir, StoreConfig::default())?);
     let host = PluginHost::open(
-        Arc::clone(&store),
+        store.clone(),
         HostConfig::with_cache(std::path::Path::new(&dir).join("plugin-cache")),
     )?;
     let slug = TenantSlug::parse("crash")?;

@@ -34,7 +34,7 @@ struct World {
 
 async fn world_with(config: HttpConfig) -> World {
     let api = Api::with_config(config);
-    let host = PluginHost::open(Arc::clone(&api.store), HostConfig::default()).unwrap();
+    let host = PluginHost::open(api.store.clone(), HostConfig::default()).unwrap();
     let _ = api.state.clone().with_plugins(Arc::clone(&host));
     api.tenant("acme").await;
     api.tenant("globex").await;
@@ -1578,7 +1578,7 @@ async fn a_compile_bomb_upload_is_refused_as_too_complex() {
             memory_bytes: 128 << 20,
             timeout: Duration::from_secs(120),
         });
-    let host = PluginHost::open(Arc::clone(&api.store), config).unwrap();
+    let host = PluginHost::open(api.store.clone(), config).unwrap();
     let _ = api.state.clone().with_plugins(Arc::clone(&host));
     let req = Request::builder()
         .method(Method::POST)

@@ -27,9 +27,7 @@ use crate::plugin::{
     CallOptions, Capability, CustomerCall, CustomerSummary, CustomerView, LoadedPlugin,
     PluginFailure, PopulationInput,
 };
-use crate::store::{
-    CommitListener, CustomerBundle, Op, Output, PageRequest, PluginOp, PluginStore, Store,
-};
+use crate::store::{CommitListener, CustomerBundle, Op, Output, PageRequest, PluginOp};
 use crate::{Error, Result};
 
 /// Below this many customers a population model is refreshed every [`SMALL_REFRESH_MICROS`]

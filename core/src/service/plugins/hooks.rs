@@ -30,7 +30,7 @@ use super::dispatch::failure_record;
 use super::{PluginHost, producer};
 use crate::model::{Actor, Delivery, TenantSlug, Timestamp, ValidationError, WebhookSignature};
 use crate::plugin::{CallOptions, Capability, RejectionKind, Verdict, Webhook};
-use crate::store::{Op, PluginOp, PluginStore, Store};
+use crate::store::{Op, PluginOp};
 use crate::{Error, Result};
 
 /// How much guest work a webhook delivery may cause.

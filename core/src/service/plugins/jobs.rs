@@ -17,7 +17,7 @@ use tracing::{info, warn};
 use super::PluginHost;
 use super::dispatch::failure_record;
 use crate::model::{Actor, TenantSlug, Timestamp};
-use crate::store::{CustomerBundle, Op, Output, PageRequest, PluginOp, PluginStore, Store};
+use crate::store::{CustomerBundle, Op, Output, PageRequest, PluginOp};
 use crate::{Error, Result};
 
 /// Where a job is.

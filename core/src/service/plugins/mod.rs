@@ -10,7 +10,7 @@
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let store = Arc::new(RedbStore::open("./kith-data", StoreConfig::default())?);
-//! let host = PluginHost::open(Arc::clone(&store), HostConfig::default())?;
+//! let host = PluginHost::open(store.clone(), HostConfig::default())?;
 //! let installed = host.install(&std::fs::read("rfm_scorer.wasm")?)?;
 //! let tenant = TenantSlug::parse("acme")?;
 //! host.enable(&tenant, EnableRequest::new(&installed.plugin.id, serde_json::json!({})))?;
@@ -71,7 +71,7 @@ pub use self::views::{
 };
 use crate::model::{Enablement, InstalledPlugin, Producer, TenantSlug};
 use crate::plugin::{Limits, LoadedPlugin, Runtime, RuntimeConfig};
-use crate::store::{PluginOp, RedbStore};
+use crate::store::{PluginOp, PluginStore};
 use crate::{Error, Result};
 
 /// How the plugin host is set up.
@@ -138,7 +138,7 @@ impl HostConfig {
 
 /// Runs the plugin platform over a store. Share it as `Arc<PluginHost>`.
 pub struct PluginHost {
-    store: Arc<RedbStore>,
+    store: Arc<dyn PluginStore>,
     runtime: Runtime,
     config: HostConfig,
     /// Loaded versions by hash.
@@ -168,7 +168,7 @@ impl std::fmt::Debug for PluginHost {
 impl PluginHost {
     /// Starts the runtime and loads every installed plugin version (from the compilation
     /// cache when it has them, so a restart does not recompile).
-    pub fn open(store: Arc<RedbStore>, config: HostConfig) -> Result<Arc<Self>> {
+    pub fn open(store: Arc<dyn PluginStore>, config: HostConfig) -> Result<Arc<Self>> {
         let runtime = Runtime::new(config.runtime.clone())?;
         let dirty = dispatch::Dirty::default();
         crate::store::Store::on_commit(store.as_ref(), dirty.listener());
@@ -191,7 +191,7 @@ impl PluginHost {
     }
 
     /// The store the host works on.
-    pub fn store(&self) -> &Arc<RedbStore> {
+    pub fn store(&self) -> &Arc<dyn PluginStore> {
         &self.store
     }
 
@@ -211,7 +211,9 @@ impl PluginHost {
             return Ok(p);
         }
         // Installed by another host on the same store, or evicted: load it now.
-        let bytes = crate::store::PluginStore::plugin_bytes(self.store.as_ref(), hash)?
+        let bytes = self
+            .store
+            .plugin_bytes(hash)?
             .ok_or_else(|| Error::not_found("plugin", hash))?;
         let plugin = self.runtime.load(&bytes)?;
         if let Ok(mut l) = self.loaded.write() {
@@ -254,7 +256,6 @@ impl PluginHost {
         seq: u64,
         timeout: Duration,
     ) -> Result<u64> {
-        use crate::store::PluginStore as _;
         let deadline = std::time::Instant::now() + timeout;
         let (lock, cvar) = &self.progress;
         let mut guard = lock
@@ -296,7 +297,6 @@ impl PluginHost {
     pub fn health_of_all(
         &self,
     ) -> Result<Vec<(TenantSlug, String, bool, crate::model::PluginHealth)>> {
-        use crate::store::{PluginStore as _, Store as _};
         let now = crate::model::Timestamp::now();
         let mut out = Vec::new();
         for tenant in self.store.tenants()? {

@@ -12,7 +12,7 @@ use crate::model::{
     ValidationError, WebhookSignature,
 };
 use crate::plugin::{Capability, LoadedPlugin, Manifest, StatsSnapshot};
-use crate::store::{Op, PluginOp, PluginStore, Store};
+use crate::store::{Op, PluginOp};
 use crate::{Error, Result};
 
 /// The result of an install.

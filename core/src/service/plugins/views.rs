@@ -11,7 +11,7 @@ use crate::model::{
     StoredScore, StoredSegments, TenantSlug, Timestamp, ValidationError,
 };
 use crate::plugin::Capability;
-use crate::store::{Op, Page, PageRequest, PluginOp, PluginStore, ScoreRange, Store};
+use crate::store::{Op, Page, PageRequest, PluginOp, ScoreRange};
 use crate::{Error, Result};
 
 /// Most customers one dry run may evaluate.

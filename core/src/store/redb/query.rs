@@ -667,6 +667,10 @@ impl Store for RedbStore {
         })
     }
 
+    fn close(&self) {
+        RedbStore::close(self);
+    }
+
     fn backup(&self, dest: &Path) -> Result<()> {
         let io = |source| Error::Io {
             path: dest.display().to_string(),
