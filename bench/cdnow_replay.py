@@ -14,7 +14,7 @@ plugins and enables kith.generic-orders, then times each step:
      the file, and the segments' member counts.
 
 Python 3 standard library only. Run from anywhere after
-  cargo build --release -p kith-core
+  cargo build --release -p kith
   cargo build --release --target wasm32-wasip2 -p kith-plugin-generic-orders \\
     -p kith-plugin-rfm-scorer -p kith-plugin-clv -p kith-plugin-value-tiers \\
     -p kith-plugin-churn-risk -p kith-plugin-rfm-segments

@@ -4,7 +4,7 @@
 # the server's resident memory. See bench/README.md.
 #
 # Needs: target/release/kith, the shopify-orders component, wrk, curl, python3.
-#   cargo build --release -p kith-core
+#   cargo build --release -p kith
 #   cargo build --release --target wasm32-wasip2 -p kith-plugin-shopify-orders
 #   bench/http.sh
 #

@@ -5,7 +5,7 @@ Every scenario starts a fresh server on a fresh data directory, plays the attack
 and measures what the attacker made the server do (status codes, lag, resident memory, CPU,
 time to stop). Run it against two builds to get figures before and after a change:
 
-    cargo build --release -p kith-core          # the server
+    cargo build --release -p kith          # the server
     cargo test -p kith-tests --no-run           # the reference and hostile plugin components
     cargo build -p kith-tests --bin craft       # the compile-bomb generator
     python3 bench/isolation.py --kith target/release/kith

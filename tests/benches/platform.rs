@@ -12,12 +12,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kith_core::model::{
+use kith::model::{
     Actor, Channel, Currency, CustomerInput, InteractionInput, InteractionKind, Money, TenantInput,
     TenantSlug,
 };
-use kith_core::service::plugins::{EnableRequest, HostConfig, PluginHost};
-use kith_core::store::{Op, RedbStore, Store, StoreConfig};
+use kith::service::plugins::{EnableRequest, HostConfig, PluginHost};
+use kith::store::{Op, RedbStore, Store, StoreConfig};
 use kith_tests::plugins;
 
 fn main() {
@@ -53,7 +53,7 @@ fn main() {
             })
             .collect();
         for out in store.write(&slug, &actor, ops).expect("customers") {
-            if let kith_core::store::Output::Customer(c) = out {
+            if let kith::store::Output::Customer(c) = out {
                 ids.push(c.id);
             }
         }

@@ -17,8 +17,8 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use kith_core::model::{Currency, InteractionKind, Money, Timestamp};
-use kith_core::plugin::{
+use kith::model::{Currency, InteractionKind, Money, Timestamp};
+use kith::plugin::{
     CustomerCall, CustomerSummary, CustomerView, InteractionAggregate, Limits, PopulationInput,
     Runtime, RuntimeConfig,
 };

@@ -27,15 +27,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use kith_core::model::{
+use kith::model::{
     Actor, Channel, Currency, CustomerInput, InteractionInput, InteractionKind, LifecycleStage,
     Money, TenantInput, TenantSlug, Timestamp,
 };
-use kith_core::plugin::{
+use kith::plugin::{
     CustomerSummary, InteractionAggregate, Limits, Outcome, PopulationInput, Runtime, RuntimeConfig,
 };
-use kith_core::service::plugins::{EnableRequest, HostConfig, JobState, PluginHost};
-use kith_core::store::{Op, Output, RedbStore, Store, StoreConfig};
+use kith::service::plugins::{EnableRequest, HostConfig, JobState, PluginHost};
+use kith::store::{Op, Output, RedbStore, Store, StoreConfig};
 use kith_plugin_sdk::Plugin as _;
 use kith_tests::plugins;
 

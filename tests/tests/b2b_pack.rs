@@ -8,11 +8,11 @@ mod generator;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use kith_core::model::{
+use kith::model::{
     AttributeValue, Channel, CustomerKind, Date, Direction, InteractionKind, LifecycleStage,
     Timestamp,
 };
-use kith_core::plugin::{
+use kith::plugin::{
     Action, Capability, CustomerCall, CustomerRef, CustomerSummary, CustomerView,
     InteractionAggregate, InteractionView, Limits, LoadedPlugin, PluginErrorKind, PluginFailure,
     PopulationInput, Runtime, RuntimeConfig, ScoreOutput,

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use hmac::{Hmac, KeyInit, Mac};
-use kith_core::model::{AttributeValue, Email, ExternalId, InteractionKind, Money, Timestamp};
-use kith_core::plugin::{
+use kith::model::{AttributeValue, Email, ExternalId, InteractionKind, Money, Timestamp};
+use kith::plugin::{
     Action, CustomerRef, HookOutput, Limits, LoadedPlugin, LogInteraction, Outcome,
     PluginErrorKind, PluginFailure, RejectionKind, Runtime, RuntimeConfig, Verdict, Webhook,
 };
@@ -143,7 +143,7 @@ fn email(address: &str) -> Email {
 fn money(minor: i64, currency: &str) -> Money {
     Money::new(
         minor,
-        kith_core::model::Currency::parse("test", currency).unwrap(),
+        kith::model::Currency::parse("test", currency).unwrap(),
     )
 }
 

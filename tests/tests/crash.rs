@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use kith_core::model::{Email, TenantSlug};
-use kith_core::store::{PageRequest, RedbStore, Store, StoreConfig};
+use kith::model::{Email, TenantSlug};
+use kith::store::{PageRequest, RedbStore, Store, StoreConfig};
 use rand::{RngExt, SeedableRng};
 
 const WRITERS: usize = 32;

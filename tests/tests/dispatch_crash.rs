@@ -7,9 +7,9 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
-use kith_core::model::{InteractionKind, TenantSlug};
-use kith_core::service::plugins::{HostConfig, PluginHost};
-use kith_core::store::{CustomerFilter, PageRequest, PluginStore, RedbStore, Store, StoreConfig};
+use kith::model::{InteractionKind, TenantSlug};
+use kith::service::plugins::{HostConfig, PluginHost};
+use kith::store::{CustomerFilter, PageRequest, PluginStore, RedbStore, Store, StoreConfig};
 use kith_tests::plugins;
 use rand::{RngExt, SeedableRng};
 

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use kith_core::model::Timestamp;
-use kith_core::plugin::{
+use kith::model::Timestamp;
+use kith::plugin::{
     CallOptions, CustomerCall, CustomerView, Limits, LoadedPlugin, Outcome, PluginFailure, Runtime,
     RuntimeConfig, ScoreOutput, SlotScope,
 };

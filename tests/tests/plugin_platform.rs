@@ -19,15 +19,15 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use hmac::{Hmac, KeyInit, Mac};
-use kith_core::Error;
-use kith_core::model::{
+use kith::Error;
+use kith::model::{
     Actor, AttributeValue, Channel, Currency, CustomerId, CustomerInput, Email, EventKind,
     InteractionInput, InteractionKind, Money, StageCategory, TenantInput, TenantSlug, Timestamp,
 };
-use kith_core::plugin::{RejectionKind, Verdict, Webhook};
-use kith_core::service::plugins::{EnableRequest, HostConfig, JobState, PluginHost};
-use kith_core::service::{demo, pipelines, tokens};
-use kith_core::store::{
+use kith::plugin::{RejectionKind, Verdict, Webhook};
+use kith::service::plugins::{EnableRequest, HostConfig, JobState, PluginHost};
+use kith::service::{demo, pipelines, tokens};
+use kith::store::{
     CustomerFilter, PageRequest, PluginStore, RedbStore, ScoreRange, Store, StoreConfig,
 };
 use kith_tests::plugins;
@@ -121,7 +121,9 @@ fn score_of(w: &World, tenant: &str, c: CustomerId, plugin: &str) -> Option<f64>
 
 fn field_paths(e: &Error) -> Vec<String> {
     match e {
-        Error::Invalid(v) => v.errors.iter().map(|f| f.field.clone()).collect(),
+        Error::Store(kith::store::Error::Invalid(v)) => {
+            v.errors.iter().map(|f| f.field.clone()).collect()
+        }
         other => panic!("expected a validation error, got {other:?}"),
     }
 }
@@ -645,7 +647,7 @@ fn upgrading_while_events_flow_moves_scoring_to_the_new_version_without_losing_e
 
 #[test]
 fn a_stale_cursor_advance_is_refused_so_a_batch_cannot_apply_twice() {
-    use kith_core::store::{Op, PluginOp};
+    use kith::store::{Op, PluginOp};
     let w = world();
     install(&w, plugins::TEST_COUNTER_V1);
     w.host

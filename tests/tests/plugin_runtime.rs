@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use hmac::{Hmac, KeyInit, Mac};
-use kith_core::model::{
+use kith::model::{
     AttributeValue, Currency, CustomerKind, InteractionKind, LifecycleStage, Money, Timestamp,
 };
-use kith_core::plugin::{
+use kith::plugin::{
     Action, Capability, CompiledFrom, Compiler, CustomerCall, CustomerRef, CustomerSummary,
     CustomerView, InteractionAggregate, Limits, LoadedPlugin, Outcome, PluginFailure,
     PopulationInput, RejectionKind, Runtime, RuntimeConfig, SubprocessCompiler, Verdict, Webhook,

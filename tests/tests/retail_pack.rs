@@ -12,16 +12,16 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kith_core::model::{
+use kith::model::{
     Actor, Channel, Currency, CustomerId, CustomerInput, ExternalId, InteractionInput,
     InteractionKind, LifecycleStage, Money, TenantInput, TenantSlug, Timestamp,
 };
-use kith_core::plugin::{
+use kith::plugin::{
     CustomerCall, CustomerSummary, CustomerView, InteractionAggregate, Limits, LoadedPlugin,
     Outcome, PluginErrorKind, PluginFailure, PopulationInput, Runtime, RuntimeConfig,
 };
-use kith_core::service::plugins::{EnableRequest, HostConfig, JobState, PluginHost};
-use kith_core::store::{Op, Output, PluginStore, RedbStore, Store, StoreConfig};
+use kith::service::plugins::{EnableRequest, HostConfig, JobState, PluginHost};
+use kith::store::{Op, Output, PluginStore, RedbStore, Store, StoreConfig};
 use kith_plugin_clv::Model;
 use kith_tests::plugins;
 
@@ -143,7 +143,7 @@ impl CdnowCustomer {
 fn view(id: &str, aggregates: Vec<InteractionAggregate>) -> CustomerView {
     CustomerView {
         id: id.to_owned(),
-        kind: kith_core::model::CustomerKind::Person,
+        kind: kith::model::CustomerKind::Person,
         display_name: id.to_owned(),
         given_name: None,
         family_name: None,

@@ -6,10 +6,10 @@
 use std::io::Write;
 use std::sync::Arc;
 
-use kith_core::model::{
+use kith::model::{
     Actor, Channel, CustomerInput, InteractionInput, InteractionKind, TenantInput, TenantSlug,
 };
-use kith_core::store::{RedbStore, Store, StoreConfig};
+use kith::store::{RedbStore, Store, StoreConfig};
 
 fn main() {
     if let Err(e) = run() {

@@ -7,12 +7,12 @@
 use std::io::Write;
 use std::sync::Arc;
 
-use kith_core::model::{
+use kith::model::{
     Actor, Channel, Currency, CustomerInput, InteractionInput, InteractionKind, Money, TenantInput,
     TenantSlug,
 };
-use kith_core::service::plugins::{EnableRequest, HostConfig, PluginHost};
-use kith_core::store::{CustomerFilter, PageRequest, RedbStore, Store, StoreConfig};
+use kith::service::plugins::{EnableRequest, HostConfig, PluginHost};
+use kith::store::{CustomerFilter, PageRequest, RedbStore, Store, StoreConfig};
 
 fn main() {
     if let Err(e) = run() {

@@ -2,5 +2,5 @@
 //! binary (`CARGO_BIN_EXE_kith_under_test`; Cargo only exposes a crate's own binaries).
 
 fn main() {
-    std::process::exit(kith_core::cli::main())
+    std::process::exit(kith::cli::main())
 }

@@ -4,12 +4,12 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use kith_core::model::{EventKind, LimitOverrides};
-use kith_core::plugin::{RejectionKind, Verdict, Webhook};
-use kith_core::service::plugins::{
+use kith::model::{EventKind, LimitOverrides};
+use kith::plugin::{RejectionKind, Verdict, Webhook};
+use kith::service::plugins::{
     DryRunRequest, EnableRequest, JobState, SettingsChange, known_signature,
 };
-use kith_core::store::{CustomerFilter, PageRequest, PluginStore, Store};
+use kith::store::{CustomerFilter, PageRequest, PluginStore, Store};
 use kith_tests::plugins;
 use serde_json::json;
 
@@ -28,11 +28,11 @@ fn delivery(id: &str, body: Vec<u8>, headers: &[(&str, &str)]) -> Webhook {
             .collect(),
         body,
         delivery_id: Some(id.into()),
-        received_at: kith_core::model::Timestamp::now(),
+        received_at: kith::model::Timestamp::now(),
     }
 }
 
-fn enable_shopify(w: &World, signature: Option<Option<kith_core::model::WebhookSignature>>) {
+fn enable_shopify(w: &World, signature: Option<Option<kith::model::WebhookSignature>>) {
     install(w, plugins::SHOPIFY_ORDERS);
     w.host
         .enable(
@@ -176,7 +176,7 @@ fn a_signature_the_host_cannot_check_is_refused_at_enable() {
         .enable(
             &slug("acme"),
             EnableRequest {
-                signature: Some(Some(kith_core::model::WebhookSignature {
+                signature: Some(Some(kith::model::WebhookSignature {
                     header: "X-Shopify-Hmac-Sha256".into(),
                     secret: "/no/such/key".into(),
                 })),
@@ -504,12 +504,16 @@ fn a_tenant_over_its_write_budget_is_refused_and_another_tenant_is_not() {
     let w = world_with(|c| c.writes.per_tenant_per_minute = 10);
     install(&w, plugins::HOSTILE_SPAWNER_A);
     for tenant in ["acme", "globex"] {
-        w.host
+        let job = w
+            .host
             .enable(
                 &slug(tenant),
                 EnableRequest::new("kith.test.spawner-a", json!({"fanout": 4})),
             )
+            .unwrap()
             .unwrap();
+        // Its rescore must not race the dispatch below for the customers created next.
+        w.host.wait_for_job(job, WAIT).unwrap();
     }
     for i in 0..5 {
         customer(&w, "acme", &format!("c{i}@acme.test"));

@@ -1,0 +1,128 @@
+//! `kith backup`, `kith check` and `kith stats`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+use super::output::{bytes, count, thousands};
+use super::{DATA_FILE, Exit};
+use crate::store::Store;
+
+#[derive(Debug, Args)]
+pub(super) struct BackupArgs {
+    /// A new file to write, or an existing directory to write kith.redb into.
+    path: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct StatsArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(super) fn backup(
+    args: &BackupArgs,
+    store: &dyn Store,
+    data_dir: &Path,
+) -> anyhow::Result<Exit> {
+    let dest = if args.path.is_dir() {
+        args.path.join(DATA_FILE)
+    } else {
+        args.path.clone()
+    };
+    if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|source| crate::store::Error::Io {
+            path: parent.display().to_string(),
+            source,
+        })?;
+    }
+    store.backup(&dest)?;
+    let size = std::fs::metadata(&dest).map(|m| m.len()).unwrap_or(0);
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "backup written to {} ({})",
+        dest.display(),
+        bytes(size)
+    )?;
+    writeln!(
+        out,
+        "to restore: stop kith, then copy it to {}",
+        data_dir.join(DATA_FILE).display()
+    )?;
+    Ok(Exit::Ok)
+}
+
+pub(super) fn check(store: &dyn Store) -> anyhow::Result<Exit> {
+    let problems = store.check()?;
+    let tenants = store.tenants()?.len() as u64;
+    let mut out = std::io::stdout().lock();
+    if problems.is_empty() {
+        writeln!(
+            out,
+            "ok: {}, no inconsistencies",
+            count(tenants, "tenant", "tenants")
+        )?;
+        return Ok(Exit::Ok);
+    }
+    for p in &problems {
+        if p.tenant.is_empty() {
+            writeln!(out, "inconsistency: {}", p.problem)?;
+        } else {
+            writeln!(out, "inconsistency in tenant {}: {}", p.tenant, p.problem)?;
+        }
+    }
+    out.flush()?;
+    eprintln!(
+        "error: {} found",
+        count(problems.len() as u64, "inconsistency", "inconsistencies")
+    );
+    Ok(Exit::Failed)
+}
+
+pub(super) fn stats(args: &StatsArgs, store: &dyn Store, data_dir: &Path) -> anyhow::Result<Exit> {
+    let stats = store.stats()?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&stats)?)?;
+        return Ok(Exit::Ok);
+    }
+    writeln!(out, "schema version: {}", stats.schema_version)?;
+    writeln!(
+        out,
+        "data file: {} ({})",
+        data_dir.join(DATA_FILE).display(),
+        bytes(stats.file_bytes)
+    )?;
+    if stats.tenants.is_empty() {
+        writeln!(out, "no tenants")?;
+        return Ok(Exit::Ok);
+    }
+    let width = stats
+        .tenants
+        .iter()
+        .map(|t| t.tenant.len())
+        .max()
+        .unwrap_or(6)
+        .max(6);
+    writeln!(
+        out,
+        "{:width$}  {:>12}  {:>12}  {:>9}  {:>10}  {:>12}",
+        "TENANT", "CUSTOMERS", "INTERACTIONS", "PIPELINES", "DEALS", "EVENTS"
+    )?;
+    for t in &stats.tenants {
+        writeln!(
+            out,
+            "{:width$}  {:>12}  {:>12}  {:>9}  {:>10}  {:>12}",
+            t.tenant,
+            thousands(t.customers),
+            thousands(t.interactions),
+            thousands(t.pipelines),
+            thousands(t.deals),
+            thousands(t.events)
+        )?;
+    }
+    Ok(Exit::Ok)
+}

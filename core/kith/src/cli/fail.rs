@@ -1,0 +1,96 @@
+//! How the CLI fails: one line on stderr and an exit code, never a backtrace.
+
+use std::io::ErrorKind;
+
+use crate::store::Error as StoreError;
+
+/// Exit code of a usage error (clap's convention).
+const USAGE: i32 = 2;
+/// Exit code after a panic.
+const PANIC: i32 = 101;
+/// Exit code when stdout was closed early (`kith export | head`), as if killed by SIGPIPE.
+const BROKEN_PIPE: i32 = 141;
+
+/// Replaces the default panic output (message and backtrace) with one line and exit code 101.
+pub(super) fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_owned());
+        let place = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!(
+            "error: internal error: {}{place}; this is a bug in kith, please report it",
+            one_line(&message)
+        );
+        std::process::exit(PANIC);
+    }));
+}
+
+/// Prints a command-line parsing error (or help and version, which clap reports the same way).
+pub(super) fn usage(e: &clap::Error) -> i32 {
+    use clap::error::ErrorKind as K;
+    if matches!(e.kind(), K::DisplayHelp | K::DisplayVersion) || !e.use_stderr() {
+        let _ = e.print();
+        return 0;
+    }
+    let rendered = e.render().to_string();
+    let mut text = rendered
+        .lines()
+        .take_while(|l| !l.starts_with("Usage:"))
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("tip:"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    if !text.starts_with("error:") {
+        text = format!("error: {text}");
+    }
+    eprintln!("{text} (see kith --help)");
+    USAGE
+}
+
+/// Prints a fatal error as one line and returns the exit code.
+pub(super) fn report(e: &anyhow::Error) -> i32 {
+    let broken_pipe = e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == ErrorKind::BrokenPipe)
+    });
+    if broken_pipe {
+        return BROKEN_PIPE;
+    }
+    let mut text = format!("{e:#}");
+    let store = e.downcast_ref::<StoreError>().or_else(|| {
+        e.downcast_ref::<crate::Error>()
+            .and_then(crate::Error::as_store)
+    });
+    if let Some(hint) = store.and_then(hint) {
+        text.push_str(&hint);
+    }
+    eprintln!("error: {}", one_line(&text));
+    super::Exit::Failed as i32
+}
+
+/// What to do about a store error, where the message alone does not say it.
+fn hint(e: &StoreError) -> Option<String> {
+    match e {
+        StoreError::TenantNotFound(slug) => Some(format!(
+            " (see `kith tenant list`, or create it with `kith tenant create {slug}`)"
+        )),
+        StoreError::Locked(_) => Some(": stop it first, or use another --data-dir".to_owned()),
+        _ => None,
+    }
+}
+
+/// Folds a message onto one line.
+fn one_line(s: &str) -> String {
+    s.split(['\n', '\r'])
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}

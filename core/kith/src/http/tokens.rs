@@ -1,0 +1,164 @@
+//! `/v1/tokens`: create, list and revoke API tokens (admin).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+
+use super::auth::Admin;
+use super::error::{ApiError, ApiResult};
+use super::extract::{ApiQuery, Create, PageBody, Paging, Params, created, json};
+use super::{AppState, Routes};
+use crate::model::{TenantSlug, Timestamp};
+use crate::service::tokens;
+use crate::store::{TokenRecord, TokenScope};
+
+/// The token routes.
+pub fn routes() -> Routes {
+    Routes::new()
+        .post("/v1/tokens", create)
+        .get("/v1/tokens", list)
+        .delete("/v1/tokens/{id}", revoke)
+}
+
+/// A token to create.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    /// `admin`, or `tenant` for a tenant API key.
+    pub kind: TokenKind,
+    /// The tenant of a tenant key.
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// Whether the key may only read (tenant keys only).
+    #[serde(default)]
+    pub read_only: bool,
+    /// A label.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// Kinds of token.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenKind {
+    /// Manages tenants and tokens.
+    Admin,
+    /// One tenant's API key.
+    Tenant,
+}
+
+/// A token as shown: never its hash; its secret only in the answer that created it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TokenView {
+    /// Public id (used to revoke it).
+    pub id: String,
+    /// `admin` or `tenant`.
+    pub kind: TokenKind,
+    /// The tenant of a tenant key.
+    pub tenant: Option<String>,
+    /// Whether it may only read.
+    pub read_only: bool,
+    /// Its label.
+    pub name: Option<String>,
+    /// When it was created.
+    #[schema(value_type = String)]
+    pub created_at: Timestamp,
+    /// The token, shown once: store it now. Absent in lists and in idempotent replays.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+impl TokenView {
+    fn new(r: TokenRecord, token: Option<String>) -> Self {
+        let (kind, tenant) = match r.scope {
+            TokenScope::Admin => (TokenKind::Admin, None),
+            TokenScope::Tenant(t) => (TokenKind::Tenant, Some(t.to_string())),
+        };
+        Self {
+            id: r.id,
+            kind,
+            tenant,
+            read_only: r.read_only,
+            name: r.name,
+            created_at: r.created_at,
+            token,
+        }
+    }
+}
+
+/// Create an admin token or a tenant API key.
+#[utoipa::path(post, path = "/v1/tokens", tag = "tokens", request_body = NewToken,
+    params(("Idempotency-Key" = Option<String>, Header, description = "A replay returns the token without its secret")),
+    responses((status = 201, description = "The token, with its secret shown once", body = TokenView)))]
+pub async fn create(
+    State(state): State<AppState>,
+    _: Admin,
+    req: Create<NewToken>,
+) -> ApiResult<Response> {
+    let body = req.body;
+    let scope = match (body.kind, body.tenant) {
+        (TokenKind::Admin, None) => TokenScope::Admin,
+        (TokenKind::Tenant, Some(t)) => TokenScope::Tenant(
+            TenantSlug::parse(&t)
+                .map_err(|_| ApiError::from(crate::store::Error::TenantNotFound(t.clone())))?,
+        ),
+        (TokenKind::Admin, Some(_)) => {
+            return Err(ApiError::field(
+                "invalid_body",
+                "tenant",
+                "no tenant for an admin token",
+            ));
+        }
+        (TokenKind::Tenant, None) => {
+            return Err(ApiError::field(
+                "invalid_body",
+                "tenant",
+                "the tenant slug of a tenant key",
+            ));
+        }
+    };
+    let key = req.key;
+    let new = state
+        .run(move |s| tokens::create(s, scope, body.read_only, body.name, key.as_ref()))
+        .await?;
+    let replayed = new.secret.is_none();
+    let location = format!("/v1/tokens/{}", new.record.id);
+    let view = TokenView::new(new.record, new.secret);
+    Ok(created(&view, &location, None, replayed))
+}
+
+/// List tokens (without secrets or hashes).
+#[utoipa::path(get, path = "/v1/tokens", tag = "tokens", params(Paging),
+    responses((status = 200, description = "A page of tokens")))]
+pub async fn list(
+    State(state): State<AppState>,
+    _: Admin,
+    ApiQuery(q): ApiQuery<Paging>,
+) -> ApiResult<Response> {
+    let page = q.request()?;
+    let page = state.run(move |s| tokens::list(s, &page)).await?;
+    let body = PageBody {
+        items: page
+            .items
+            .into_iter()
+            .map(|r| TokenView::new(r, None))
+            .collect::<Vec<_>>(),
+        next_cursor: page.next.map(|c| c.as_str().to_owned()),
+    };
+    Ok(json(StatusCode::OK, &body))
+}
+
+/// Revoke a token.
+#[utoipa::path(delete, path = "/v1/tokens/{id}", tag = "tokens",
+    params(("id" = String, Path, description = "Token id")),
+    responses((status = 200, description = "The revoked token", body = TokenView), (status = 404, description = "not_found", body = super::Problem)))]
+pub async fn revoke(
+    State(state): State<AppState>,
+    _: Admin,
+    params: Params,
+) -> ApiResult<Response> {
+    let id = params.get("id").to_owned();
+    let record = state.run(move |s| tokens::revoke(s, &id)).await?;
+    Ok(json(StatusCode::OK, &TokenView::new(record, None)))
+}

@@ -1,0 +1,461 @@
+//! Commerce webhooks: run the tenant's commerce-hook plugin on the raw delivery and apply its
+//! actions before answering. Accepted deliveries are remembered by delivery id, so a platform's
+//! retry is answered the same way without applying anything twice.
+//!
+//! Webhooks come from anyone on the internet, so what they can make the host do is bounded
+//! before any plugin code runs:
+//! 1. **Signature first, on the host.** When the enablement names a [`WebhookSignature`] (the
+//!    reference hooks have one by default, [`known_signature`]), Kith checks the base64
+//!    HMAC-SHA256 of the body itself, in constant time. A wrong or missing signature is
+//!    answered `rejected(bad-signature)` without calling the plugin, without touching the
+//!    delivery records and whether or not the hook is suspended. Only a small unsigned body (a
+//!    platform's ping, [`HookBudget::unsigned_body_limit`]) still reaches the plugin, unverified.
+//! 2. **Guest work in proportion to the body.** An unverified delivery gets at most
+//!    [`HookBudget::base_fuel`] plus [`HookBudget::fuel_per_byte`] per byte of body (and never
+//!    more than the tenant's budget); a verified one at least that much (up to the host's
+//!    ceiling), so that a genuine large order is not cut short.
+//! 3. **Only verified failures suspend.** A failed call on a delivery whose signature Kith
+//!    verified counts towards the circuit breaker; a failure on an unverified one is counted in
+//!    the call statistics but can never suspend the hook, so junk cannot switch a shop off.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use hmac::{Hmac, KeyInit, Mac};
+use serde::Serialize;
+use serde_json::Value;
+use sha2::Sha256;
+use tracing::info_span;
+
+use super::dispatch::failure_record;
+use super::{PluginHost, producer};
+use crate::model::{Actor, Delivery, TenantSlug, Timestamp, ValidationError, WebhookSignature};
+use crate::plugin::{CallOptions, Capability, RejectionKind, Verdict, Webhook};
+use crate::store::Error as StoreError;
+use crate::store::{Op, PluginOp};
+use crate::{Error, Result};
+
+/// How much guest work a webhook delivery may cause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HookBudget {
+    /// Fuel every delivery may use whatever its size (default 2 M).
+    pub base_fuel: u64,
+    /// Fuel per byte of body on top (default 300: the guest's HMAC-SHA256 alone costs about 77
+    /// per byte, parsing JSON and mapping the order the rest).
+    pub fuel_per_byte: u64,
+    /// The largest unsigned body that still reaches a hook whose signature Kith checks, for
+    /// platforms' unsigned pings (default 1 KiB). Larger unsigned bodies are refused unread.
+    pub unsigned_body_limit: usize,
+}
+
+impl Default for HookBudget {
+    fn default() -> Self {
+        HookBudget {
+            base_fuel: 2_000_000,
+            fuel_per_byte: 300,
+            unsigned_body_limit: 1024,
+        }
+    }
+}
+
+impl HookBudget {
+    /// The fuel a delivery of `body` bytes stands for.
+    fn proportional(&self, body: usize) -> u64 {
+        self.base_fuel
+            .saturating_add(self.fuel_per_byte.saturating_mul(body as u64))
+    }
+}
+
+/// The signature the host checks for a reference commerce hook, by plugin id: what
+/// `kith.shopify-orders`, `kith.woocommerce` and `kith.generic-orders` check themselves.
+pub fn known_signature(plugin: &str) -> Option<WebhookSignature> {
+    let header = match plugin {
+        "kith.shopify-orders" => "X-Shopify-Hmac-Sha256",
+        "kith.woocommerce" => "X-WC-Webhook-Signature",
+        "kith.generic-orders" => "X-Kith-Signature",
+        _ => return None,
+    };
+    Some(WebhookSignature {
+        header: header.to_owned(),
+        secret: "/secret".to_owned(),
+    })
+}
+
+/// Checks that `signature` can be verified with `config_json`: a usable header name and a
+/// JSON Pointer to a non-empty string. Errors name `signature.header` or `signature.secret`.
+pub(super) fn check_signature(
+    signature: &WebhookSignature,
+    config_json: &str,
+) -> std::result::Result<(), ValidationError> {
+    let header_ok = !signature.header.is_empty()
+        && signature.header.len() <= 128
+        && signature
+            .header
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !header_ok {
+        return Err(ValidationError::field(
+            "signature.header",
+            "an HTTP header name (letters, digits, '-' and '_', at most 128)",
+        ));
+    }
+    if secret(signature, config_json).is_none() {
+        return Err(ValidationError::field(
+            "signature.secret",
+            format!(
+                "a JSON Pointer to a non-empty string in the configuration; {:?} is not one",
+                signature.secret
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The shared secret `signature` points at in the configuration.
+fn secret(signature: &WebhookSignature, config_json: &str) -> Option<String> {
+    let config: Value = serde_json::from_str(config_json).ok()?;
+    match config.pointer(&signature.secret)? {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// What the host's signature check found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Check {
+    /// The signature matches the body.
+    Valid,
+    /// The header is absent.
+    Missing,
+    /// The header is present and does not match (or is not base64, or the secret is gone).
+    Invalid,
+}
+
+/// Verifies the base64 HMAC-SHA256 of the body in the signature header, in constant time.
+fn verify(signature: &WebhookSignature, config_json: &str, webhook: &Webhook) -> Check {
+    let Some(value) = webhook
+        .headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(&signature.header))
+        .map(|(_, v)| v.trim())
+    else {
+        return Check::Missing;
+    };
+    let (Some(secret), Ok(expected)) = (secret(signature, config_json), BASE64.decode(value))
+    else {
+        return Check::Invalid;
+    };
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
+        return Check::Invalid;
+    };
+    mac.update(&webhook.body);
+    if mac.verify_slice(&expected).is_ok() {
+        Check::Valid
+    } else {
+        Check::Invalid
+    }
+}
+
+/// How a delivery was handled.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HookResult {
+    /// The plugin's verdict (or the host's, for a signature it refused).
+    pub verdict: Verdict,
+    /// Actions applied (0 unless accepted).
+    pub actions_applied: u32,
+    /// Whether this delivery id was processed before and this is the stored answer.
+    pub replayed: bool,
+}
+
+impl HookResult {
+    fn refused(reason: String) -> HookResult {
+        HookResult {
+            verdict: Verdict::Rejected {
+                kind: RejectionKind::BadSignature,
+                reason,
+            },
+            actions_applied: 0,
+            replayed: false,
+        }
+    }
+}
+
+impl PluginHost {
+    /// Handles one webhook delivery for the tenant's enabled commerce-hook plugin `plugin`.
+    ///
+    /// Errors: the plugin is not enabled for the tenant or is not a commerce hook (`not_found`),
+    /// it is suspended (`plugin_suspended`), its call failed (the failure's code), or its actions
+    /// were refused (the store's code; nothing was applied). A signature the host checks and
+    /// refuses is not an error: the verdict says `rejected(bad-signature)`.
+    ///
+    /// Only accepted deliveries are remembered: a forged request cannot claim a delivery id
+    /// before the genuine one arrives, because it never gets past the signature check.
+    pub fn handle_webhook(
+        &self,
+        tenant: &TenantSlug,
+        plugin: &str,
+        webhook: &Webhook,
+    ) -> Result<HookResult> {
+        let e = self.enabled(tenant, plugin)?;
+        let loaded = self.loaded(&e.hash)?;
+        if loaded.capability() != Capability::CommerceHook {
+            return Err(Error::not_found("commerce hook", plugin));
+        }
+        let _span =
+            info_span!("webhook", %tenant, plugin, version = %e.version, topic = %webhook.topic)
+                .entered();
+        let budget = self.config.hooks;
+        let verified = match &e.signature {
+            None => false,
+            Some(sig) => match verify(sig, &e.config_json, webhook) {
+                Check::Valid => true,
+                Check::Missing if webhook.body.len() <= budget.unsigned_body_limit => false,
+                Check::Missing => {
+                    return Ok(HookResult::refused(format!(
+                        "missing {} header (checked by Kith before the plugin ran)",
+                        sig.header
+                    )));
+                }
+                Check::Invalid => {
+                    return Ok(HookResult::refused(format!(
+                        "the {} signature does not match the body (checked by Kith before the \
+                         plugin ran)",
+                        sig.header
+                    )));
+                }
+            },
+        };
+        if let Some(id) = &webhook.delivery_id
+            && let Some(d) = self.store.delivery(tenant, plugin, id)?
+        {
+            return Ok(HookResult {
+                verdict: serde_json::from_str(&d.verdict_json).map_err(|err| {
+                    Error::Store(StoreError::Corrupt {
+                        table: "plugin_deliveries",
+                        detail: err.to_string(),
+                    })
+                })?,
+                actions_applied: d.actions_applied,
+                replayed: true,
+            });
+        }
+        let now = Timestamp::now();
+        let health = self.store.plugin_health(tenant, plugin)?;
+        let breaker = self.config.breaker;
+        if !breaker.allows(&health, now) {
+            return Err(Error::PluginSuspended {
+                plugin: plugin.to_owned(),
+                until: health
+                    .suspended_until
+                    .map(|t| t.to_string())
+                    .unwrap_or_default(),
+                failures: health.consecutive_failures,
+                last: health
+                    .last_error
+                    .as_ref()
+                    .map_or_else(String::new, |f| f.code.clone()),
+            });
+        }
+        let mut limits = self.limits(&e, false);
+        let proportional = budget.proportional(webhook.body.len());
+        limits.fuel = if verified {
+            limits
+                .fuel
+                .max(proportional)
+                .min(self.config.ceilings.call.fuel)
+        } else {
+            limits.fuel.min(proportional)
+        };
+        let (result, _) = self.runtime.handle_webhook(
+            &loaded,
+            webhook,
+            &e.config_json,
+            CallOptions::for_tenant(&limits, tenant.as_str()),
+        );
+        let output = match result {
+            Ok(o) => o,
+            Err(f) => {
+                // A busy host says nothing about the plugin, and an unverified sender may be
+                // anyone: neither counts towards suspension.
+                if verified && f.is_plugin_fault() {
+                    self.write_health_failure(tenant, plugin, failure_record(&f, now))?;
+                }
+                return Err(Error::Plugin(f));
+            }
+        };
+        let mut ops: Vec<Op> = Vec::new();
+        let mut applied = 0u32;
+        if output.verdict == Verdict::Accepted {
+            applied = u32::try_from(output.actions.len()).unwrap_or(u32::MAX);
+            if !output.actions.is_empty() {
+                ops.push(Op::Caused {
+                    depth: 1,
+                    ops: output.actions.into_iter().map(Op::Action).collect(),
+                });
+            }
+            if let Some(id) = &webhook.delivery_id {
+                ops.push(Op::Plugin(PluginOp::RecordDelivery {
+                    plugin: plugin.to_owned(),
+                    delivery: Delivery {
+                        id: id.clone(),
+                        verdict_json: serde_json::to_string(&output.verdict)
+                            .map_err(|err| Error::Store(StoreError::Storage(err.to_string())))?,
+                        actions_applied: applied,
+                        producer: producer(&e),
+                        at: now,
+                    },
+                }));
+            }
+        }
+        if verified && (health.consecutive_failures > 0 || health.suspended_until.is_some()) {
+            ops.push(Op::Plugin(PluginOp::SetHealth {
+                plugin: plugin.to_owned(),
+                health: breaker.succeeded(&health),
+            }));
+        }
+        if !ops.is_empty() {
+            match self.store.write(tenant, &Actor::plugin(plugin), ops) {
+                Ok(_) => {}
+                // The same delivery, accepted concurrently: answer as it was answered.
+                Err(StoreError::Duplicate {
+                    field: "delivery_id",
+                    ..
+                }) => {
+                    return self.handle_webhook(tenant, plugin, webhook);
+                }
+                Err(err) => {
+                    if verified {
+                        self.write_health_failure(
+                            tenant,
+                            plugin,
+                            crate::model::FailureRecord {
+                                code: "invalid-action".into(),
+                                message: format!("{}: {err}", err.code()),
+                                at: now,
+                            },
+                        )?;
+                    }
+                    return Err(err.into());
+                }
+            }
+        }
+        Ok(HookResult {
+            verdict: output.verdict,
+            actions_applied: applied,
+            replayed: false,
+        })
+    }
+
+    fn write_health_failure(
+        &self,
+        tenant: &TenantSlug,
+        plugin: &str,
+        failure: crate::model::FailureRecord,
+    ) -> Result<()> {
+        let health = self.store.plugin_health(tenant, plugin)?;
+        let next = self.config.breaker.failed(&health, failure);
+        self.store.write(
+            tenant,
+            &Actor::plugin(plugin),
+            vec![Op::Plugin(PluginOp::SetHealth {
+                plugin: plugin.to_owned(),
+                health: next,
+            })],
+        )?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn webhook(headers: &[(&str, &str)], body: &[u8]) -> Webhook {
+        Webhook {
+            topic: "orders/create".into(),
+            headers: headers
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+                .collect(),
+            body: body.to_vec(),
+            delivery_id: None,
+            received_at: Timestamp::from_micros(0),
+        }
+    }
+
+    fn sign(secret: &str, body: &[u8]) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(body);
+        BASE64.encode(mac.finalize().into_bytes())
+    }
+
+    #[test]
+    fn the_host_verifies_the_reference_schemes_in_any_header_case() {
+        let sig = known_signature("kith.shopify-orders").unwrap();
+        let config = r#"{"secret":"hush"}"#;
+        let body = br#"{"id":1}"#;
+        let good = sign("hush", body);
+        assert_eq!(
+            verify(
+                &sig,
+                config,
+                &webhook(&[("x-shopify-hmac-sha256", &good)], body)
+            ),
+            Check::Valid
+        );
+        assert_eq!(
+            verify(
+                &sig,
+                config,
+                &webhook(&[("X-Shopify-Hmac-Sha256", &sign("other", body))], body)
+            ),
+            Check::Invalid
+        );
+        assert_eq!(
+            verify(
+                &sig,
+                config,
+                &webhook(&[("X-Shopify-Hmac-Sha256", "not base64!")], body)
+            ),
+            Check::Invalid
+        );
+        assert_eq!(verify(&sig, config, &webhook(&[], body)), Check::Missing);
+        // A configuration without the secret verifies nothing.
+        assert_eq!(
+            verify(
+                &sig,
+                "{}",
+                &webhook(&[("X-Shopify-Hmac-Sha256", &good)], body)
+            ),
+            Check::Invalid
+        );
+    }
+
+    #[test]
+    fn a_signature_must_point_at_a_secret_in_the_configuration() {
+        let sig = known_signature("kith.woocommerce").unwrap();
+        assert!(check_signature(&sig, r#"{"secret":"s"}"#).is_ok());
+        for config in [r#"{}"#, r#"{"secret":""}"#, r#"{"secret":5}"#] {
+            let err = check_signature(&sig, config).unwrap_err();
+            assert_eq!(err.errors[0].field, "signature.secret", "{config}");
+        }
+        let bad = WebhookSignature {
+            header: "X-Sig\r\nInjected: 1".into(),
+            secret: "/secret".into(),
+        };
+        assert_eq!(
+            check_signature(&bad, r#"{"secret":"s"}"#)
+                .unwrap_err()
+                .errors[0]
+                .field,
+            "signature.header"
+        );
+        assert_eq!(known_signature("acme.custom-hook"), None);
+    }
+
+    #[test]
+    fn unverified_deliveries_get_fuel_in_proportion_to_their_body() {
+        let b = HookBudget::default();
+        assert_eq!(b.proportional(0), 2_000_000);
+        assert_eq!(b.proportional(200 * 1024), 2_000_000 + 300 * 200 * 1024);
+    }
+}

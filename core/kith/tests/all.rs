@@ -1,0 +1,33 @@
+//! Kith's own tests in one binary (each binary costs CI a link of wasmtime):
+//! - the `kith` command line as a user runs it (`cli_*`: tenant, customer, import, export,
+//!   backup, check and token commands);
+//! - the HTTP API through the router with `tower::ServiceExt::oneshot` (`http_*`:
+//!   authentication and scopes, customers, events, bad input, operations, pipelines, tenants);
+//! - `kith serve` end to end, the real binary on an ephemeral port (`serve`);
+//! - API tokens (`tokens`).
+
+mod cli_support;
+mod http_support;
+
+#[path = "cli/commands.rs"]
+mod cli_commands;
+#[path = "cli/import.rs"]
+mod cli_import;
+#[path = "cli/token.rs"]
+mod cli_token;
+#[path = "http/auth.rs"]
+mod http_auth;
+#[path = "http/customers.rs"]
+mod http_customers;
+#[path = "http/events.rs"]
+mod http_events;
+#[path = "http/input.rs"]
+mod http_input;
+#[path = "http/ops.rs"]
+mod http_ops;
+#[path = "http/pipelines.rs"]
+mod http_pipelines;
+#[path = "http/tenants.rs"]
+mod http_tenants;
+mod serve;
+mod tokens;

@@ -1,0 +1,181 @@
+//! Tenants over HTTP: create (idempotent), list, get, update, and delete with all their data so
+//! that nothing of it leaks into a tenant created later with the same slug.
+
+use super::http_support::Api;
+use serde_json::json;
+
+#[tokio::test]
+async fn tenants_are_created_listed_read_updated_and_conflicts_are_409() {
+    let api = Api::new();
+    let admin = api.admin.clone();
+    let r = api
+        .call_with(
+            "POST",
+            "/v1/tenants",
+            Some(&admin),
+            Some(json!({ "slug": "acme", "industry": "retail" })),
+            &[("idempotency-key", "t1")],
+        )
+        .await;
+    assert_eq!(r.header("location"), Some("/v1/tenants/acme"));
+    let t = r.ok(201);
+    assert_eq!(t["name"], "acme");
+    let again = api
+        .call_with(
+            "POST",
+            "/v1/tenants",
+            Some(&admin),
+            Some(json!({ "slug": "acme", "industry": "retail" })),
+            &[("idempotency-key", "t1")],
+        )
+        .await;
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.ok(201), t);
+    api.call(
+        "POST",
+        "/v1/tenants",
+        Some(&admin),
+        Some(json!({ "slug": "acme" })),
+    )
+    .await
+    .problem(409, "tenant_exists");
+    let r = api
+        .call(
+            "POST",
+            "/v1/tenants",
+            Some(&admin),
+            Some(json!({ "slug": "Bad Slug!" })),
+        )
+        .await;
+    let body = r.problem(422, "invalid_input");
+    assert_eq!(body["errors"][0]["field"], "slug");
+    for s in ["beta", "gamma"] {
+        api.tenant(s).await;
+    }
+    let page = api
+        .call("GET", "/v1/tenants?limit=2", Some(&admin), None)
+        .await
+        .ok(200);
+    let slugs: Vec<_> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["slug"].clone())
+        .collect();
+    assert_eq!(slugs, vec!["acme", "beta"]);
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let page = api
+        .call(
+            "GET",
+            &format!("/v1/tenants?limit=2&cursor={cursor}"),
+            Some(&admin),
+            None,
+        )
+        .await
+        .ok(200);
+    assert_eq!(page["items"][0]["slug"], "gamma");
+    assert_eq!(page["next_cursor"], serde_json::Value::Null);
+
+    let t = api
+        .call(
+            "PATCH",
+            "/v1/tenants/acme",
+            Some(&admin),
+            Some(json!({ "name": "Acme Inc", "industry": null })),
+        )
+        .await
+        .ok(200);
+    assert_eq!(
+        (t["name"].as_str(), t["industry"].is_null()),
+        (Some("Acme Inc"), true)
+    );
+    let key = api.key("acme", true).await;
+    assert_eq!(
+        api.call("GET", "/v1/tenants/acme", Some(&key), None)
+            .await
+            .ok(200)["name"],
+        "Acme Inc"
+    );
+    api.call(
+        "PATCH",
+        "/v1/tenants/ghost",
+        Some(&admin),
+        Some(json!({ "name": "X" })),
+    )
+    .await
+    .problem(404, "tenant_not_found");
+}
+
+#[tokio::test]
+async fn a_deleted_tenant_leaves_nothing_behind_for_its_successor_or_its_old_keys() {
+    let api = Api::new();
+    let admin = api.admin.clone();
+    api.tenant("acme").await;
+    api.tenant("beta").await;
+    let old_key = api.key("acme", false).await;
+    let beta_key = api.key("beta", false).await;
+    let c = api
+        .customer("acme", &old_key, json!({ "email": "ada@example.com" }))
+        .await;
+    api.pipeline("acme", &old_key, "Sales").await;
+    api.customer("beta", &beta_key, json!({ "email": "ada@example.com" }))
+        .await;
+    let beta_before = api
+        .call("GET", "/v1/tenants/beta/events", Some(&beta_key), None)
+        .await
+        .ok(200);
+
+    let r = api
+        .call("DELETE", "/v1/tenants/acme", Some(&admin), None)
+        .await;
+    assert_eq!(r.status.as_u16(), 204);
+    api.call("GET", "/v1/tenants/acme", Some(&admin), None)
+        .await
+        .problem(404, "tenant_not_found");
+    api.call("GET", "/v1/tenants/acme/customers", Some(&old_key), None)
+        .await
+        .problem(401, "unauthorized");
+
+    api.tenant("acme").await;
+    let new_key = api.key("acme", false).await;
+    api.call("GET", "/v1/tenants/acme/customers", Some(&old_key), None)
+        .await
+        .problem(401, "unauthorized");
+    let list = api
+        .call("GET", "/v1/tenants/acme/customers", Some(&new_key), None)
+        .await
+        .ok(200);
+    assert!(list["items"].as_array().unwrap().is_empty());
+    api.call(
+        "GET",
+        &format!("/v1/tenants/acme/customers/{}", c["id"].as_str().unwrap()),
+        Some(&new_key),
+        None,
+    )
+    .await
+    .problem(404, "not_found");
+    let pipelines = api
+        .call("GET", "/v1/tenants/acme/pipelines", Some(&new_key), None)
+        .await
+        .ok(200);
+    assert!(pipelines["items"].as_array().unwrap().is_empty());
+    let events = api
+        .call("GET", "/v1/tenants/acme/events", Some(&new_key), None)
+        .await
+        .ok(200);
+    assert_eq!(events["items"].as_array().unwrap().len(), 1);
+    assert_eq!(events["items"][0]["kind"], "tenant-created");
+    // The neighbour is untouched.
+    let beta_after = api
+        .call("GET", "/v1/tenants/beta/events", Some(&beta_key), None)
+        .await
+        .ok(200);
+    assert_eq!(beta_after, beta_before);
+    api.customer("acme", &new_key, json!({ "email": "ada@example.com" }))
+        .await;
+    assert!(
+        kith::store::Store::check(api.store.as_ref())
+            .unwrap()
+            .is_empty()
+    );
+}

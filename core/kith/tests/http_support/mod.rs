@@ -1,0 +1,215 @@
+//! Shared setup for the HTTP tests: a store in a temp dir, the router over it, an admin token,
+//! and a `call` that sends one request through the router with `tower::ServiceExt::oneshot`.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use kith::http::{AppState, HttpConfig, router};
+use kith::model::TenantSlug;
+use kith::service::tokens;
+use kith::store::{RedbStore, Store, StoreConfig, TokenScope};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+/// A server under test.
+pub struct Api {
+    pub router: Router,
+    pub store: Arc<RedbStore>,
+    pub admin: String,
+    pub state: AppState,
+    _dir: tempfile::TempDir,
+}
+
+/// An answer.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub text: String,
+}
+
+impl Resp {
+    /// The body as JSON (Null when it is not JSON).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or(Value::Null)
+    }
+
+    /// A header as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts a problem answer with this status and code.
+    #[track_caller]
+    pub fn problem(&self, status: u16, code: &str) -> Value {
+        assert_eq!(self.status.as_u16(), status, "{}", self.text);
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "{}",
+            self.text
+        );
+        let body = self.json();
+        assert_eq!(body["code"], code, "{}", self.text);
+        assert_eq!(body["status"], status);
+        assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()));
+        body
+    }
+
+    /// Asserts a status and returns the JSON body.
+    #[track_caller]
+    pub fn ok(&self, status: u16) -> Value {
+        assert_eq!(self.status.as_u16(), status, "{}", self.text);
+        self.json()
+    }
+}
+
+impl Api {
+    pub fn new() -> Self {
+        Self::with_config(HttpConfig::default())
+    }
+
+    pub fn with_config(config: HttpConfig) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(RedbStore::open(dir.path(), StoreConfig::default()).unwrap());
+        let admin = tokens::create(store.as_ref(), TokenScope::Admin, false, None, None)
+            .unwrap()
+            .secret
+            .unwrap();
+        let dyn_store: Arc<dyn Store> = store.clone();
+        let state = AppState::new(dyn_store, config, None);
+        Self {
+            router: router(state.clone()),
+            store,
+            admin,
+            state,
+            _dir: dir,
+        }
+    }
+
+    /// Sends a prepared request.
+    pub async fn send(&self, req: Request<Body>) -> Resp {
+        let r = self.router.clone().oneshot(req).await.unwrap();
+        let status = r.status();
+        let headers = r.headers().clone();
+        let bytes = r.into_body().collect().await.unwrap().to_bytes();
+        Resp {
+            status,
+            headers,
+            text: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+
+    /// Sends `method path` with a bearer token and an optional JSON body.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Resp {
+        self.call_with(method, path, token, body, &[]).await
+    }
+
+    /// As [`Api::call`], with extra headers.
+    pub async fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        let mut b = Request::builder()
+            .method(Method::from_bytes(method.as_bytes()).unwrap())
+            .uri(path);
+        if let Some(t) = token {
+            b = b.header("authorization", format!("Bearer {t}"));
+        }
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        let req = match body {
+            Some(v) => b
+                .header("content-type", "application/json")
+                .body(Body::from(serde_json::to_vec(&v).unwrap()))
+                .unwrap(),
+            None => b.body(Body::empty()).unwrap(),
+        };
+        self.send(req).await
+    }
+
+    /// Sends raw bytes as a JSON body.
+    pub async fn raw(&self, method: &str, path: &str, token: &str, body: &[u8]) -> Resp {
+        let req = Request::builder()
+            .method(Method::from_bytes(method.as_bytes()).unwrap())
+            .uri(path)
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_vec()))
+            .unwrap();
+        self.send(req).await
+    }
+
+    /// Creates a tenant through the API.
+    pub async fn tenant(&self, slug: &str) {
+        self.call(
+            "POST",
+            "/v1/tenants",
+            Some(&self.admin),
+            Some(json!({ "slug": slug })),
+        )
+        .await
+        .ok(201);
+    }
+
+    /// Creates a tenant key through the API.
+    pub async fn key(&self, slug: &str, read_only: bool) -> String {
+        let body = json!({ "kind": "tenant", "tenant": slug, "read_only": read_only });
+        let r = self
+            .call("POST", "/v1/tokens", Some(&self.admin), Some(body))
+            .await
+            .ok(201);
+        r["token"].as_str().unwrap().to_owned()
+    }
+
+    /// Creates a customer; returns its JSON.
+    pub async fn customer(&self, slug: &str, key: &str, body: Value) -> Value {
+        self.call(
+            "POST",
+            &format!("/v1/tenants/{slug}/customers"),
+            Some(key),
+            Some(body),
+        )
+        .await
+        .ok(201)
+    }
+
+    /// Creates a two-stage pipeline; returns its JSON.
+    pub async fn pipeline(&self, slug: &str, key: &str, name: &str) -> Value {
+        let body = json!({ "name": name, "stages": [
+            { "name": "Lead", "probability": 10 },
+            { "name": "Proposal", "probability": 50 },
+            { "name": "Won", "probability": 100, "category": "won" },
+        ]});
+        self.call(
+            "POST",
+            &format!("/v1/tenants/{slug}/pipelines"),
+            Some(key),
+            Some(body),
+        )
+        .await
+        .ok(201)
+    }
+
+    /// The tenant's last event sequence number.
+    pub fn last_seq(&self, slug: &str) -> u64 {
+        self.store
+            .last_seq(&TenantSlug::parse(slug).unwrap())
+            .unwrap()
+    }
+}

@@ -1,3 +1,0 @@
-fn main() {
-    std::process::exit(kith_core::cli::main())
-}

@@ -1,0 +1,243 @@
+//! The domain ops: customers, interactions, pipelines and deals.
+
+use super::{Ctx, Txn, conflict, edit, event, load_customer, load_deal, load_pipeline};
+use crate::{Error, Result};
+use crate::{Op, Output};
+use kith_model::{
+    Customer, CustomerId, CustomerKind, Deal, DealId, EntityRef, EventKind, Interaction,
+    InteractionId, Pipeline, PipelineId, ValidationError,
+};
+
+pub(super) fn apply(txn: &mut dyn Txn, ctx: &Ctx<'_>, op: Op) -> Result<Output> {
+    match op {
+        Op::CreateCustomer(input) => {
+            let customer = Customer::new(CustomerId::generate(), input, ctx.now)?;
+            check_organization(txn, &customer)?;
+            txn.put_customer(None, &customer)?;
+            event(
+                txn,
+                ctx,
+                EventKind::CustomerCreated,
+                EntityRef::Customer(customer.id),
+                Vec::new(),
+            )?;
+            Ok(Output::Customer(customer))
+        }
+        Op::UpdateCustomer {
+            id,
+            expected_version,
+            patch,
+        } => {
+            let old = load_customer(txn, id)?;
+            if old.version != expected_version {
+                return Err(conflict("customer", id, expected_version, old.version));
+            }
+            let mut new = old.clone();
+            let changed = new.apply(patch, ctx.now)?;
+            if changed.is_empty() {
+                return Ok(Output::Customer(old));
+            }
+            if new.organization != old.organization {
+                check_organization(txn, &new)?;
+            }
+            txn.put_customer(Some(&old), &new)?;
+            let changed = changed.into_iter().map(str::to_owned).collect();
+            event(
+                txn,
+                ctx,
+                EventKind::CustomerUpdated,
+                EntityRef::Customer(id),
+                changed,
+            )?;
+            Ok(Output::Customer(new))
+        }
+        Op::EraseCustomer(id) => {
+            erase_customer(txn, ctx, id)?;
+            event(
+                txn,
+                ctx,
+                EventKind::CustomerErased,
+                EntityRef::Customer(id),
+                Vec::new(),
+            )?;
+            Ok(Output::Erased(id))
+        }
+        Op::LogInteraction(input) => {
+            load_customer(txn, input.customer)?;
+            let interaction = Interaction::new(InteractionId::generate(), input, ctx.now)?;
+            if let Some((source, ext)) = interaction.idempotency_key()
+                && let Some(existing) = txn.interaction_by_external(source, ext)?
+            {
+                let stored = txn.interaction(existing)?.ok_or_else(|| Error::Corrupt {
+                    table: "interactions",
+                    detail: format!("external id {source}:{ext} names a missing interaction"),
+                })?;
+                if stored.customer != interaction.customer {
+                    return Err(Error::Duplicate {
+                        field: "external_id",
+                        value: ext.to_owned(),
+                        existing: format!("interaction {} of another customer", stored.id),
+                    });
+                }
+                return Ok(Output::Interaction {
+                    interaction: stored,
+                    created: false,
+                });
+            }
+            txn.put_interaction(None, &interaction)?;
+            let entity = EntityRef::Interaction {
+                id: interaction.id,
+                customer: interaction.customer,
+            };
+            event(txn, ctx, EventKind::InteractionLogged, entity, Vec::new())?;
+            Ok(Output::Interaction {
+                interaction,
+                created: true,
+            })
+        }
+        Op::SetInteractionStatus { id, status } => {
+            let old = txn
+                .interaction(id)?
+                .ok_or_else(|| Error::not_found("interaction", id))?;
+            let mut new = old.clone();
+            if new.set_status(status)? {
+                txn.put_interaction(Some(&old), &new)?;
+                let entity = EntityRef::Interaction {
+                    id,
+                    customer: new.customer,
+                };
+                event(
+                    txn,
+                    ctx,
+                    EventKind::InteractionUpdated,
+                    entity,
+                    vec!["status".into()],
+                )?;
+            }
+            Ok(Output::Interaction {
+                interaction: new,
+                created: false,
+            })
+        }
+        Op::CreatePipeline(input) => {
+            let pipeline = Pipeline::new(PipelineId::generate(), input, ctx.now)?;
+            txn.put_pipeline(None, &pipeline)?;
+            event(
+                txn,
+                ctx,
+                EventKind::PipelineCreated,
+                EntityRef::Pipeline(pipeline.id),
+                Vec::new(),
+            )?;
+            Ok(Output::Pipeline(pipeline))
+        }
+        Op::CreateDeal(input) => {
+            load_customer(txn, input.customer)?;
+            let pipeline = load_pipeline(txn, input.pipeline)?;
+            let deal = Deal::new(DealId::generate(), input, &pipeline, ctx.now)?;
+            txn.put_deal(None, &deal)?;
+            let entity = EntityRef::Deal {
+                id: deal.id,
+                customer: deal.customer,
+            };
+            event(txn, ctx, EventKind::DealCreated, entity, Vec::new())?;
+            Ok(Output::Deal(deal))
+        }
+        Op::MoveDeal {
+            id,
+            stage,
+            at,
+            expected_version,
+        } => {
+            let old = load_deal(txn, id)?;
+            if let Some(v) = expected_version.filter(|v| *v != old.version) {
+                return Err(conflict("deal", id, v, old.version));
+            }
+            let pipeline = load_pipeline(txn, old.pipeline)?;
+            let mut new = old.clone();
+            if new.move_to(stage, &pipeline, at.unwrap_or(ctx.now))? {
+                txn.put_deal(Some(&old), &new)?;
+                let entity = EntityRef::Deal {
+                    id,
+                    customer: new.customer,
+                };
+                event(txn, ctx, EventKind::DealMoved, entity, vec!["stage".into()])?;
+            }
+            Ok(Output::Deal(new))
+        }
+        Op::MergeCustomers {
+            survivor,
+            duplicate,
+            expected_version,
+        } => edit::merge_customers(txn, ctx, survivor, duplicate, expected_version),
+        Op::UpdatePipeline {
+            id,
+            expected_version,
+            patch,
+        } => edit::update_pipeline(txn, ctx, id, expected_version, |p| p.apply(patch)),
+        Op::ReorderStages {
+            id,
+            expected_version,
+            order,
+        } => edit::update_pipeline(txn, ctx, id, expected_version, |p| {
+            p.reorder(&order)
+                .map(|moved| if moved { vec!["stages"] } else { Vec::new() })
+        }),
+        Op::DeletePipeline(id) => edit::delete_pipeline(txn, ctx, id),
+        Op::UpdateDeal {
+            id,
+            expected_version,
+            patch,
+        } => edit::update_deal(txn, ctx, id, expected_version, patch),
+        Op::Plugin(_) | Op::Action(_) | Op::Attempt(_) | Op::Caused { .. } => Err(Error::Storage(
+            "a composite op reached the domain ops".into(),
+        )),
+    }
+}
+
+/// The organization a customer names must exist and be an organization.
+pub(super) fn check_organization(txn: &mut dyn Txn, c: &Customer) -> Result<()> {
+    let Some(org) = c.organization else {
+        return Ok(());
+    };
+    match txn.customer(org)? {
+        Some(o) if o.kind == CustomerKind::Organization => Ok(()),
+        Some(_) => Err(ValidationError::field(
+            "organization",
+            "the id of an organization, not of a person",
+        )
+        .into()),
+        None => {
+            Err(ValidationError::field("organization", "the id of an existing organization").into())
+        }
+    }
+}
+
+/// Erases a customer for privacy: their interactions, deals and plugin outputs go, members of an
+/// erased organization are unlinked from it.
+fn erase_customer(txn: &mut dyn Txn, ctx: &Ctx<'_>, id: CustomerId) -> Result<()> {
+    let customer = load_customer(txn, id)?;
+    for iid in txn.interactions_of(id)? {
+        if let Some(i) = txn.interaction(iid)? {
+            txn.delete_interaction(&i)?;
+        }
+    }
+    for did in txn.deals_of(id)? {
+        if let Some(d) = txn.deal(did)? {
+            txn.delete_deal(&d)?;
+        }
+    }
+    if customer.kind == CustomerKind::Organization {
+        for mid in txn.members(id)? {
+            if let Some(old) = txn.customer(mid)? {
+                let mut member = old.clone();
+                member.organization = None;
+                member.version += 1;
+                member.updated_at = ctx.now;
+                txn.put_customer(Some(&old), &member)?;
+            }
+        }
+    }
+    txn.delete_outputs(id)?;
+    txn.delete_customer(&customer)
+}

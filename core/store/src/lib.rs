@@ -1,0 +1,621 @@
+//! The store: the one narrow, domain-typed interface the rest of Kith uses to keep its data.
+//!
+//! [`Store`] is implemented by [`RedbStore`], the embedded default. Every mutation is expressed as
+//! a list of [`Op`]s applied atomically together with one event per op in the tenant's event log, so
+//! another backend only has to implement this trait: model, service and HTTP code stay untouched.
+
+mod admin;
+mod engine;
+mod error;
+mod plugins;
+mod redb;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+
+pub use self::error::{Error, Result};
+use kith_model::{
+    Action, Actor, Customer, CustomerId, CustomerInput, CustomerPatch, Deal, DealId, DealInput,
+    DealPatch, Email, Event, Interaction, InteractionId, InteractionInput, LifecycleStage, Phone,
+    Pipeline, PipelineId, PipelineInput, PipelinePatch, PipelineReport, StageId, Tag, TaskStatus,
+    Tenant, TenantInput, TenantPatch, TenantSlug, Timestamp,
+};
+
+pub use self::admin::{CommitInfo, CommitListener, IdempotencyKey, Once, TokenRecord, TokenScope};
+pub use self::plugins::{CustomerBundle, PluginOp, PluginStore, ScoreRange};
+pub use self::redb::{RedbStore, SCHEMA_VERSION};
+
+/// One mutation. A list of ops is applied atomically, each appending one event.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Op {
+    /// Create a customer (fails on a duplicate email, phone or external id).
+    CreateCustomer(CustomerInput),
+    /// Change a customer; fails with a conflict unless it is still at `expected_version`.
+    UpdateCustomer {
+        /// The customer.
+        id: CustomerId,
+        /// The version the caller read.
+        expected_version: u64,
+        /// The change.
+        patch: CustomerPatch,
+    },
+    /// Erase a customer with their interactions and deals (right to erasure); members of an erased
+    /// organization are unlinked from it.
+    EraseCustomer(CustomerId),
+    /// Log an interaction; an external id already stored for this tenant returns the stored one.
+    LogInteraction(InteractionInput),
+    /// Change the status of a task or ticket.
+    SetInteractionStatus {
+        /// The interaction.
+        id: InteractionId,
+        /// The new status.
+        status: TaskStatus,
+    },
+    /// Create a pipeline (name unique per tenant).
+    CreatePipeline(PipelineInput),
+    /// Create a deal in the first (or given) stage of its pipeline.
+    CreateDeal(DealInput),
+    /// Move a deal to another stage of its pipeline.
+    MoveDeal {
+        /// The deal.
+        id: DealId,
+        /// The target stage.
+        stage: StageId,
+        /// When it moved (default: now). Lets imports replay history.
+        at: Option<Timestamp>,
+        /// When given, the move fails with a conflict unless the deal is at this version.
+        expected_version: Option<u64>,
+    },
+    /// A change to the tenant's plugin state (registry and outputs: see [`PluginOp`]).
+    Plugin(PluginOp),
+    /// A change a plugin asked for: the entities it names are resolved in the transaction.
+    Action(Action),
+    /// Apply these ops together or not at all, without failing the write: a failure undoes them
+    /// and becomes [`Output::Failed`], so one plugin call's bad actions cannot sink a batch.
+    Attempt(Vec<Op>),
+    /// Apply these ops as the `depth`-th plugin reaction in a chain: the events they append
+    /// record that depth ([`Event::depth`](kith_model::Event)). The store records it; the
+    /// plugin host decides how deep a chain may go.
+    Caused {
+        /// Plugin reactions that led here (1: reacting to a person's change).
+        depth: u8,
+        /// The ops.
+        ops: Vec<Op>,
+    },
+    /// Merge `duplicate` into `survivor` (see [`Customer::merge`] for the rule): the duplicate's
+    /// interactions, deals and organization members move to the survivor and the duplicate is
+    /// removed, with one `customers-merged` event.
+    MergeCustomers {
+        /// The customer that stays.
+        survivor: CustomerId,
+        /// The customer merged into it.
+        duplicate: CustomerId,
+        /// When given, fails with a conflict unless the survivor is at this version.
+        expected_version: Option<u64>,
+    },
+    /// Change a pipeline's name or stages.
+    UpdatePipeline {
+        /// The pipeline.
+        id: PipelineId,
+        /// When given, fails with a conflict unless the pipeline is at this version.
+        expected_version: Option<u64>,
+        /// The change.
+        patch: PipelinePatch,
+    },
+    /// Put a pipeline's stages in a new order.
+    ReorderStages {
+        /// The pipeline.
+        id: PipelineId,
+        /// When given, fails with a conflict unless the pipeline is at this version.
+        expected_version: Option<u64>,
+        /// Every stage id, in the new order.
+        order: Vec<StageId>,
+    },
+    /// Delete a pipeline that has no deals.
+    DeletePipeline(PipelineId),
+    /// Change a deal's title, amount, expected close or owner.
+    UpdateDeal {
+        /// The deal.
+        id: DealId,
+        /// When given, fails with a conflict unless the deal is at this version.
+        expected_version: Option<u64>,
+        /// The change.
+        patch: DealPatch,
+    },
+}
+
+/// What an op produced. Serializable so that an idempotent write can store it and replay it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Output {
+    /// The created or updated customer.
+    Customer(Customer),
+    /// The erased customer's id.
+    Erased(CustomerId),
+    /// The interaction; `created` is false when its external id was already stored.
+    Interaction {
+        /// The stored interaction.
+        interaction: Interaction,
+        /// Whether this op stored it (false: it was there already).
+        created: bool,
+    },
+    /// The created pipeline.
+    Pipeline(Pipeline),
+    /// The created, changed or moved deal.
+    Deal(Deal),
+    /// The op changed plugin state or applied an action that has nothing to return.
+    Done,
+    /// Every op of an [`Op::Attempt`] succeeded.
+    Attempted(Vec<Output>),
+    /// An [`Op::Attempt`] failed and was undone.
+    Failed {
+        /// The error's stable code.
+        code: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The deleted pipeline's id.
+    PipelineDeleted(PipelineId),
+}
+
+/// Which customers to list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CustomerFilter {
+    /// All, oldest first.
+    All,
+    /// With this tag.
+    Tag(Tag),
+    /// In this lifecycle stage.
+    Lifecycle(LifecycleStage),
+    /// Owned by this user.
+    Owner(String),
+    /// Members of this organization.
+    Organization(CustomerId),
+    /// Whose display name starts with this text (case-insensitive), by name.
+    NamePrefix(String),
+    /// Whose normalized email starts with this text, by email.
+    EmailPrefix(String),
+}
+
+/// An opaque position in a list, returned as `next` and passed back to get the following page.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Cursor(String);
+
+impl Cursor {
+    /// A cursor at `key` in the list `scope` + `prefix` (which kind of list, and the tenant and
+    /// filter its keys start with): it continues that list only.
+    pub fn encode(scope: u8, prefix: &[u8], key: &[u8]) -> Self {
+        let mut raw = Vec::with_capacity(3 + key.len());
+        raw.push(scope);
+        raw.extend_from_slice(&prefix_len(prefix));
+        raw.extend_from_slice(key);
+        Self(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw))
+    }
+
+    /// The key, when this cursor was issued for the list `scope` + `prefix`.
+    pub fn decode(&self, scope: u8, prefix: &[u8]) -> Result<Vec<u8>> {
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&self.0)
+            .map_err(|_| Error::BadCursor)?;
+        match raw.split_at_checked(3) {
+            Some((head, key))
+                if head[0] == scope
+                    && head[1..] == prefix_len(prefix)
+                    && key.starts_with(prefix) =>
+            {
+                Ok(key.to_vec())
+            }
+            _ => Err(Error::BadCursor),
+        }
+    }
+
+    /// The cursor as text, for URLs and the CLI.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// A cursor received as text.
+    pub fn from_string(s: String) -> Self {
+        Self(s)
+    }
+}
+
+fn prefix_len(prefix: &[u8]) -> [u8; 2] {
+    u16::try_from(prefix.len())
+        .unwrap_or(u16::MAX)
+        .to_be_bytes()
+}
+
+/// Which page of a list to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRequest {
+    /// At most this many items (clamped to 1..=1000).
+    pub limit: usize,
+    /// Continue after this cursor.
+    pub after: Option<Cursor>,
+}
+
+impl PageRequest {
+    /// The first page of `limit` items.
+    pub fn first(limit: usize) -> Self {
+        Self { limit, after: None }
+    }
+
+    /// The page after `cursor`.
+    pub fn after(limit: usize, cursor: Cursor) -> Self {
+        Self {
+            limit,
+            after: Some(cursor),
+        }
+    }
+
+    pub(crate) fn clamped_limit(&self) -> usize {
+        self.limit.clamp(1, 1000)
+    }
+}
+
+impl Default for PageRequest {
+    fn default() -> Self {
+        Self::first(50)
+    }
+}
+
+/// One page of a list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// Where the next page starts; none on the last page.
+    pub next: Option<Cursor>,
+}
+
+impl<T> Page<T> {
+    /// A page of a short list held in memory, ordered by the unique text `key` of its items;
+    /// `list` tells this list's cursors apart from others' (values from 128 up; the store's own
+    /// lists use lower ones).
+    pub fn of_sorted(
+        mut items: Vec<T>,
+        key: impl Fn(&T) -> String,
+        list: u8,
+        page: &PageRequest,
+    ) -> Result<Page<T>> {
+        items.sort_by_key(|i| key(i));
+        let start = match &page.after {
+            Some(c) => {
+                let after = c.decode(list, &[])?;
+                items.partition_point(|i| key(i).as_bytes() <= after.as_slice())
+            }
+            None => 0,
+        };
+        let limit = page.clamped_limit();
+        let mut rest: Vec<T> = items.into_iter().skip(start).collect();
+        let next = if rest.len() > limit {
+            rest.truncate(limit);
+            rest.last()
+                .map(|last| Cursor::encode(list, &[], key(last).as_bytes()))
+        } else {
+            None
+        };
+        Ok(Page { items: rest, next })
+    }
+}
+
+/// Counts of what a tenant holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TenantStats {
+    /// The tenant.
+    pub tenant: String,
+    /// Customers.
+    pub customers: u64,
+    /// Interactions.
+    pub interactions: u64,
+    /// Pipelines.
+    pub pipelines: u64,
+    /// Deals.
+    pub deals: u64,
+    /// Events in the log (= the last sequence number).
+    pub events: u64,
+}
+
+/// Counts for the whole store.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    /// Schema version of the file.
+    pub schema_version: u32,
+    /// Size of the data file in bytes.
+    pub file_bytes: u64,
+    /// One entry per tenant.
+    pub tenants: Vec<TenantStats>,
+}
+
+/// One inconsistency found by [`Store::check`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Inconsistency {
+    /// The tenant (empty for store-wide problems).
+    pub tenant: String,
+    /// What is wrong.
+    pub problem: String,
+}
+
+/// Reads the current time; replaceable so tests control time.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// Now.
+    fn now(&self) -> Timestamp;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::now()
+    }
+}
+
+/// Settings for opening a store.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// Most write requests that share one commit.
+    pub max_batch: usize,
+    /// Where timestamps come from.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            max_batch: 512,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+/// The store interface: every read and write Kith makes, in domain types.
+///
+/// Writes are durable when they return: an acknowledged write survives a crash or power loss.
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Creates a tenant and starts its event log.
+    fn create_tenant(&self, input: TenantInput, actor: &Actor) -> Result<Tenant>;
+    /// A tenant by slug.
+    fn tenant(&self, slug: &TenantSlug) -> Result<Option<Tenant>>;
+    /// All tenants, by slug.
+    fn tenants(&self) -> Result<Vec<Tenant>>;
+
+    /// Applies `ops` atomically: all of them with their events, or none (the first error).
+    fn write(&self, tenant: &TenantSlug, actor: &Actor, ops: Vec<Op>) -> Result<Vec<Output>>;
+    /// Applies each op atomically on its own, all in one commit: one op's failure does not affect
+    /// the others. For imports.
+    fn write_each(
+        &self,
+        tenant: &TenantSlug,
+        actor: &Actor,
+        ops: Vec<Op>,
+    ) -> Result<Vec<Result<Output>>>;
+
+    /// A customer by id.
+    fn customer(&self, tenant: &TenantSlug, id: CustomerId) -> Result<Option<Customer>>;
+    /// A customer by normalized email.
+    fn customer_by_email(&self, tenant: &TenantSlug, email: &Email) -> Result<Option<Customer>>;
+    /// A customer by normalized phone.
+    fn customer_by_phone(&self, tenant: &TenantSlug, phone: &Phone) -> Result<Option<Customer>>;
+    /// A customer by external id.
+    fn customer_by_external_id(
+        &self,
+        tenant: &TenantSlug,
+        source: &str,
+        id: &str,
+    ) -> Result<Option<Customer>>;
+    /// A page of customers matching `filter`.
+    fn customers(
+        &self,
+        tenant: &TenantSlug,
+        filter: &CustomerFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Customer>>;
+
+    /// An interaction by id.
+    fn interaction(&self, tenant: &TenantSlug, id: InteractionId) -> Result<Option<Interaction>>;
+    /// A customer's interactions, newest first.
+    fn timeline(
+        &self,
+        tenant: &TenantSlug,
+        customer: CustomerId,
+        page: &PageRequest,
+    ) -> Result<Page<Interaction>>;
+    /// Open tasks and tickets due at or before `until`, earliest first.
+    fn due_tasks(
+        &self,
+        tenant: &TenantSlug,
+        until: Timestamp,
+        page: &PageRequest,
+    ) -> Result<Page<Interaction>>;
+
+    /// A pipeline by id.
+    fn pipeline(&self, tenant: &TenantSlug, id: PipelineId) -> Result<Option<Pipeline>>;
+    /// A page of pipelines, oldest first.
+    fn pipelines(&self, tenant: &TenantSlug, page: &PageRequest) -> Result<Page<Pipeline>>;
+    /// A deal by id.
+    fn deal(&self, tenant: &TenantSlug, id: DealId) -> Result<Option<Deal>>;
+    /// Deals of a pipeline, optionally only those in one stage.
+    fn deals(
+        &self,
+        tenant: &TenantSlug,
+        pipeline: PipelineId,
+        stage: Option<StageId>,
+        page: &PageRequest,
+    ) -> Result<Page<Deal>>;
+    /// The funnel report of a pipeline.
+    fn pipeline_report(&self, tenant: &TenantSlug, pipeline: PipelineId) -> Result<PipelineReport>;
+
+    /// Events with sequence numbers greater than `after`, oldest first, at most `limit`.
+    fn events(&self, tenant: &TenantSlug, after: u64, limit: usize) -> Result<Vec<Event>>;
+    /// The last sequence number of the tenant's event log.
+    fn last_seq(&self, tenant: &TenantSlug) -> Result<u64>;
+
+    /// Changes a tenant's name or industry.
+    fn update_tenant(&self, slug: &TenantSlug, actor: &Actor, patch: TenantPatch)
+    -> Result<Tenant>;
+    /// Deletes a tenant with all of its data, its event log, idempotency records and API keys.
+    /// A tenant created later with the same slug starts empty.
+    fn delete_tenant(&self, slug: &TenantSlug, actor: &Actor) -> Result<()>;
+    /// [`Store::create_tenant`] once per idempotency key: a retry replays the first result.
+    fn create_tenant_once(
+        &self,
+        input: TenantInput,
+        actor: &Actor,
+        key: &IdempotencyKey,
+    ) -> Result<Once<Tenant>>;
+    /// [`Store::write`] once per idempotency key and tenant: a retry with the same key and request
+    /// replays the first outputs and writes nothing; the same key with another request is
+    /// [`Error::IdempotencyKeyReused`].
+    fn write_once(
+        &self,
+        tenant: &TenantSlug,
+        actor: &Actor,
+        ops: Vec<Op>,
+        key: &IdempotencyKey,
+    ) -> Result<Once<Vec<Output>>>;
+
+    /// Stores a new API token (its hash); a tenant token needs an existing tenant. With a key, a
+    /// retry replays the first record.
+    fn create_token(
+        &self,
+        token: TokenRecord,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Once<TokenRecord>>;
+    /// A token by its public id.
+    fn token(&self, id: &str) -> Result<Option<TokenRecord>>;
+    /// Every token, by id.
+    fn tokens(&self) -> Result<Vec<TokenRecord>>;
+    /// Deletes a token; returns what it was.
+    fn revoke_token(&self, id: &str) -> Result<TokenRecord>;
+
+    /// Registers a function called after every durable commit (to wake event followers and count
+    /// commits for metrics).
+    fn on_commit(&self, listener: CommitListener);
+
+    /// Verifies every index entry against the primary data, and the event log's sequence.
+    fn check(&self) -> Result<Vec<Inconsistency>>;
+    /// Counts.
+    fn stats(&self) -> Result<Stats>;
+    /// Writes a consistent copy of the store to `dest` (a new file) while writes go on.
+    fn backup(&self, dest: &Path) -> Result<()>;
+    /// Stops accepting writes and waits until every acknowledged one is durable; later calls
+    /// fail with [`Error::Closed`]. Idempotent.
+    fn close(&self);
+
+    /// Creates a customer.
+    fn create_customer(
+        &self,
+        tenant: &TenantSlug,
+        actor: &Actor,
+        input: CustomerInput,
+    ) -> Result<Customer> {
+        match one(self.write(tenant, actor, vec![Op::CreateCustomer(input)])?)? {
+            Output::Customer(c) => Ok(c),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Updates a customer at `expected_version`.
+    fn update_customer(
+        &self,
+        tenant: &TenantSlug,
+        actor: &Actor,
+        id: CustomerId,
+        expected_version: u64,
+        patch: CustomerPatch,
+    ) -> Result<Customer> {
+        let op = Op::UpdateCustomer {
+            id,
+            expected_version,
+            patch,
+        };
+        match one(self.write(tenant, actor, vec![op])?)? {
+            Output::Customer(c) => Ok(c),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Erases a customer for privacy.
+    fn erase_customer(&self, tenant: &TenantSlug, actor: &Actor, id: CustomerId) -> Result<()> {
+        self.write(tenant, actor, vec![Op::EraseCustomer(id)])
+            .map(drop)
+    }
+
+    /// Logs an interaction; returns it and whether it was new.
+    fn log_interaction(
+        &self,
+        tenant: &TenantSlug,
+        actor: &Actor,
+        input: InteractionInput,
+    ) -> Result<(Interaction, bool)> {
+        match one(self.write(tenant, actor, vec![Op::LogInteraction(input)])?)? {
+            Output::Interaction {
+                interaction,
+                created,
+            } => Ok((interaction, created)),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Creates a pipeline.
+    fn create_pipeline(
+        &self,
+        tenant: &TenantSlug,
+        actor: &Actor,
+        input: PipelineInput,
+    ) -> Result<Pipeline> {
+        match one(self.write(tenant, actor, vec![Op::CreatePipeline(input)])?)? {
+            Output::Pipeline(p) => Ok(p),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Creates a deal.
+    fn create_deal(&self, tenant: &TenantSlug, actor: &Actor, input: DealInput) -> Result<Deal> {
+        match one(self.write(tenant, actor, vec![Op::CreateDeal(input)])?)? {
+            Output::Deal(d) => Ok(d),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Moves a deal to `stage`.
+    fn move_deal(
+        &self,
+        tenant: &TenantSlug,
+        actor: &Actor,
+        id: DealId,
+        stage: StageId,
+        at: Option<Timestamp>,
+    ) -> Result<Deal> {
+        let op = Op::MoveDeal {
+            id,
+            stage,
+            at,
+            expected_version: None,
+        };
+        match one(self.write(tenant, actor, vec![op])?)? {
+            Output::Deal(d) => Ok(d),
+            other => Err(unexpected(&other)),
+        }
+    }
+}
+
+/// The single output of a one-op write.
+pub fn one(mut outputs: Vec<Output>) -> Result<Output> {
+    outputs
+        .pop()
+        .ok_or_else(|| Error::Storage("a write returned no output".into()))
+}
+
+/// The error for a write that returned another kind of output than its op produces.
+pub fn unexpected(o: &Output) -> Error {
+    Error::Storage(format!("a write returned an unexpected output: {o:?}"))
+}

@@ -1,0 +1,169 @@
+//! The plugin side of the store: the registry of installed components, per-tenant enablement,
+//! dispatch cursors, and what plugins produce (scores, segments, models, deliveries).
+//!
+//! Per-tenant state changes are [`PluginOp`]s inside an ordinary [`Store::write`], so a plugin's
+//! outputs, its actions and its cursor advance commit in one transaction. Only enabling,
+//! reconfiguring and disabling append an event (the audit trail); outputs, cursors and health do
+//! not, so that following the event log never feeds on itself.
+
+use crate::Result;
+use crate::{Page, PageRequest, Store};
+use kith_model::{
+    Customer, CustomerId, Deal, Delivery, Enablement, InstalledPlugin, Interaction, PluginHealth,
+    StoredModel, StoredScore, StoredSegments, TenantSlug,
+};
+
+/// A change to one tenant's plugin state, applied inside [`Store::write`].
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum PluginOp {
+    /// Enable a plugin version or change its version or configuration (appends an event). A
+    /// first enablement starts the plugin's cursor at the tenant's current event.
+    Enable(Enablement),
+    /// Disable a plugin: its enablement, cursor, health and model go; its scores and segments
+    /// stay, naming the version that produced them (appends an event).
+    Disable {
+        /// The plugin's id.
+        plugin: String,
+    },
+    /// Store a scorer's score of a customer, replacing its previous one unless that one reflects
+    /// a later event (`as_of`).
+    RecordScore(StoredScore),
+    /// Store a segmenter's classification of a customer, replacing its previous one.
+    RecordSegments(StoredSegments),
+    /// Store a population model.
+    RecordModel {
+        /// The plugin's id.
+        plugin: String,
+        /// The model.
+        model: StoredModel,
+    },
+    /// Move the plugin's dispatch cursor from `from` to `to`: a conflict unless it is at `from`,
+    /// so two dispatchers can never both apply the same events.
+    AdvanceCursor {
+        /// The plugin's id.
+        plugin: String,
+        /// Where the caller read it.
+        from: u64,
+        /// The last event now processed.
+        to: u64,
+    },
+    /// Replace the plugin's health (circuit breaker state) for the tenant.
+    SetHealth {
+        /// The plugin's id.
+        plugin: String,
+        /// The new state.
+        health: PluginHealth,
+    },
+    /// Record a processed webhook delivery: a duplicate if its id was processed before.
+    RecordDelivery {
+        /// The plugin's id.
+        plugin: String,
+        /// The delivery.
+        delivery: Delivery,
+    },
+}
+
+/// A customer with everything a plugin's view of them is built from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomerBundle {
+    /// The customer.
+    pub customer: Customer,
+    /// All their interactions, oldest first.
+    pub interactions: Vec<Interaction>,
+    /// All their deals.
+    pub deals: Vec<Deal>,
+}
+
+/// Bounds on a scorer's scores, both inclusive; `None` leaves that side open.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ScoreRange {
+    /// Lowest score included.
+    pub min: Option<f64>,
+    /// Highest score included.
+    pub max: Option<f64>,
+}
+
+impl ScoreRange {
+    /// Every score.
+    pub const ALL: ScoreRange = ScoreRange {
+        min: None,
+        max: None,
+    };
+
+    /// Whether `score` lies in the range.
+    pub fn contains(&self, score: f64) -> bool {
+        self.min.is_none_or(|m| score >= m) && self.max.is_none_or(|m| score <= m)
+    }
+}
+
+/// Reads and registry writes of plugin state.
+pub trait PluginStore: Store {
+    /// Stores a component under its hash; `false` when that hash was installed already.
+    fn install_plugin(&self, plugin: InstalledPlugin, bytes: &[u8]) -> Result<bool>;
+    /// Removes an installed version; refused with `PluginInUse` while a tenant has it enabled.
+    fn uninstall_plugin(&self, hash: &str) -> Result<()>;
+    /// Every installed version, by id then version.
+    fn installed_plugins(&self) -> Result<Vec<InstalledPlugin>>;
+    /// One installed version.
+    fn installed_plugin(&self, hash: &str) -> Result<Option<InstalledPlugin>>;
+    /// The component bytes of an installed version.
+    fn plugin_bytes(&self, hash: &str) -> Result<Option<Vec<u8>>>;
+
+    /// The plugins enabled for a tenant, by id.
+    fn enablements(&self, tenant: &TenantSlug) -> Result<Vec<Enablement>>;
+    /// One plugin's enablement for a tenant.
+    fn enablement(&self, tenant: &TenantSlug, plugin: &str) -> Result<Option<Enablement>>;
+    /// The last event a plugin has processed for a tenant (0 when it is not enabled).
+    fn plugin_cursor(&self, tenant: &TenantSlug, plugin: &str) -> Result<u64>;
+    /// A plugin's circuit-breaker state for a tenant.
+    fn plugin_health(&self, tenant: &TenantSlug, plugin: &str) -> Result<PluginHealth>;
+    /// A plugin's latest population model for a tenant.
+    fn plugin_model(&self, tenant: &TenantSlug, plugin: &str) -> Result<Option<StoredModel>>;
+    /// How a delivery was answered, if it was processed.
+    fn delivery(&self, tenant: &TenantSlug, plugin: &str, id: &str) -> Result<Option<Delivery>>;
+
+    /// A customer's scores, one per scorer.
+    fn scores(&self, tenant: &TenantSlug, customer: CustomerId) -> Result<Vec<StoredScore>>;
+    /// One scorer's score of a customer.
+    fn score(
+        &self,
+        tenant: &TenantSlug,
+        customer: CustomerId,
+        plugin: &str,
+    ) -> Result<Option<StoredScore>>;
+    /// A scorer's scores within `range`, highest first.
+    fn leaderboard(
+        &self,
+        tenant: &TenantSlug,
+        plugin: &str,
+        range: ScoreRange,
+        page: &PageRequest,
+    ) -> Result<Page<StoredScore>>;
+    /// How many customers one segment of one segmenter has.
+    fn segment_size(&self, tenant: &TenantSlug, plugin: &str, segment: &str) -> Result<u64>;
+    /// A customer's classifications, one per segmenter.
+    fn segments_of(&self, tenant: &TenantSlug, customer: CustomerId)
+    -> Result<Vec<StoredSegments>>;
+    /// The members of one segment of one segmenter, by customer id.
+    fn segment_members(
+        &self,
+        tenant: &TenantSlug,
+        plugin: &str,
+        segment: &str,
+        page: &PageRequest,
+    ) -> Result<Page<CustomerId>>;
+
+    /// A customer with all their interactions and deals, from one snapshot.
+    fn customer_bundle(
+        &self,
+        tenant: &TenantSlug,
+        customer: CustomerId,
+    ) -> Result<Option<CustomerBundle>>;
+    /// A page of customers (in id order) with their interactions and deals, from one snapshot.
+    fn customer_bundles(
+        &self,
+        tenant: &TenantSlug,
+        page: &PageRequest,
+    ) -> Result<Page<CustomerBundle>>;
+}

@@ -1,0 +1,704 @@
+//! The read side: [`Store`] for [`RedbStore`]. Each query reads one consistent snapshot.
+
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
+
+use redb::{ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable};
+use serde::de::DeserializeOwned;
+
+use super::apply::TenantRecord;
+use super::tables::{K, T, prefix_end, trailing_id};
+use super::tx::decode;
+use super::{RedbStore, Work};
+use crate::{
+    CommitListener, Cursor, CustomerFilter, IdempotencyKey, Inconsistency, Once, Op, Output, Page,
+    PageRequest, Stats, Store, TenantStats, TokenRecord,
+};
+use crate::{Error, Result};
+use kith_model::{
+    Actor, Customer, CustomerId, Deal, DealId, Email, Event, Interaction, InteractionId, Phone,
+    Pipeline, PipelineId, PipelineReport, ReportBuilder, StageId, Tenant, TenantInput, TenantPatch,
+    TenantSlug, Timestamp,
+};
+
+pub(super) type Table = ReadOnlyTable<&'static [u8], &'static [u8]>;
+
+pub(super) fn open(txn: &ReadTransaction, t: T) -> Result<Table> {
+    Ok(txn.open_table(t.def())?)
+}
+
+/// A read snapshot shared by every query until the next commit, with tables opened on first use:
+/// a point read then costs one B-tree lookup instead of a new transaction and table open.
+pub(crate) struct Snapshot {
+    generation: u64,
+    txn: ReadTransaction,
+    tables: Vec<OnceLock<Table>>,
+}
+
+impl Snapshot {
+    fn new(generation: u64, txn: ReadTransaction) -> Self {
+        Self {
+            generation,
+            txn,
+            tables: T::ALL.iter().map(|_| OnceLock::new()).collect(),
+        }
+    }
+
+    pub(super) fn table(&self, t: T) -> Result<&Table> {
+        let slot = &self.tables[t as usize];
+        if let Some(table) = slot.get() {
+            return Ok(table);
+        }
+        let table = open(&self.txn, t)?;
+        Ok(slot.get_or_init(|| table))
+    }
+}
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("generation", &self.generation)
+            .finish()
+    }
+}
+
+pub(super) fn get_as<V: DeserializeOwned>(table: &Table, t: T, key: &[u8]) -> Result<Option<V>> {
+    match table.get(key)? {
+        Some(g) => decode(t, g.value()).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Raw key/value pairs read from a table.
+pub(super) type Rows = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// One item of a redb range iterator over byte tables.
+type RangeItem<'a> = std::result::Result<
+    (
+        redb::AccessGuard<'a, &'static [u8]>,
+        redb::AccessGuard<'a, &'static [u8]>,
+    ),
+    redb::StorageError,
+>;
+
+/// The kinds of list a cursor can continue. With the list's key prefix (tenant and filter), it
+/// binds a cursor to the one list that issued it: another list's cursor is a [`Error::BadCursor`],
+/// never a silently wrong page.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Scope {
+    Customers = 1,
+    Tag,
+    Lifecycle,
+    Owner,
+    Organization,
+    Name,
+    Email,
+    Timeline,
+    Due,
+    Pipelines,
+    Deals,
+    Leaderboard,
+    SegmentMembers,
+    Bundles,
+}
+
+/// Scans up to `limit` entries whose key starts with `prefix` (and is below `end`, when given),
+/// continuing after `after`. Returns the entries and the cursor of the next page.
+pub(super) fn scan_page(
+    table: &Table,
+    scope: Scope,
+    prefix: &[u8],
+    end: Option<Vec<u8>>,
+    after: Option<&Cursor>,
+    limit: usize,
+    reverse: bool,
+) -> Result<(Rows, Option<Cursor>)> {
+    let after_key = match after {
+        Some(c) => Some(c.decode(scope as u8, prefix)?),
+        None => None,
+    };
+    let end = end.or_else(|| prefix_end(prefix));
+    if let (Some(k), Some(e), false) = (&after_key, &end, reverse)
+        && k >= e
+    {
+        // A cursor past a narrower list's end (e.g. due tasks with an earlier `until`).
+        return Ok((Vec::new(), None));
+    }
+    let (lo, hi): (Bound<&[u8]>, Bound<&[u8]>) = match (&after_key, reverse) {
+        (Some(k), false) => (
+            Bound::Excluded(k),
+            end.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
+        ),
+        (None, false) => (
+            Bound::Included(prefix),
+            end.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
+        ),
+        (Some(k), true) => (Bound::Included(prefix), Bound::Excluded(k)),
+        (None, true) => (
+            Bound::Included(prefix),
+            end.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
+        ),
+    };
+    let range = table.range::<&[u8]>((lo, hi))?;
+    let mut out = Vec::with_capacity(limit.min(64));
+    let mut more = false;
+    let mut push = |r: RangeItem<'_>| -> Result<bool> {
+        let (k, v) = r?;
+        if out.len() == limit {
+            more = true;
+            return Ok(false);
+        }
+        out.push((k.value().to_vec(), v.value().to_vec()));
+        Ok(true)
+    };
+    if reverse {
+        for r in range.rev() {
+            if !push(r)? {
+                break;
+            }
+        }
+    } else {
+        for r in range {
+            if !push(r)? {
+                break;
+            }
+        }
+    }
+    let next = if more {
+        out.last()
+            .map(|(k, _)| Cursor::encode(scope as u8, prefix, k))
+    } else {
+        None
+    };
+    Ok((out, next))
+}
+
+impl RedbStore {
+    /// A snapshot that includes every commit acknowledged before this call.
+    pub(super) fn read(&self) -> Result<Arc<Snapshot>> {
+        let shared = self.shared();
+        // Read the generation before beginning a transaction: a snapshot begun after that point
+        // holds at least every commit counted in it.
+        let generation = shared.generation.load(Ordering::Acquire);
+        if let Ok(guard) = shared.snapshot.read()
+            && let Some(s) = guard.as_ref().filter(|s| s.generation == generation)
+        {
+            return Ok(Arc::clone(s));
+        }
+        let snapshot = Arc::new(Snapshot::new(generation, shared.db.begin_read()?));
+        if let Ok(mut guard) = shared.snapshot.write()
+            && guard.as_ref().is_none_or(|s| s.generation < generation)
+        {
+            *guard = Some(Arc::clone(&snapshot));
+        }
+        Ok(snapshot)
+    }
+
+    fn read_fresh(&self) -> Result<ReadTransaction> {
+        Ok(self.shared().db.begin_read()?)
+    }
+
+    fn get_entity<V: DeserializeOwned>(
+        &self,
+        tenant: &TenantSlug,
+        t: T,
+        id: [u8; 16],
+    ) -> Result<Option<V>> {
+        let n = self.tenant_number(tenant)?;
+        let txn = self.read()?;
+        get_as(txn.table(t)?, t, &K::t(n).id(id).done())
+    }
+
+    fn customer_by_index(
+        &self,
+        tenant: &TenantSlug,
+        t: T,
+        key: impl FnOnce(u32) -> Vec<u8>,
+    ) -> Result<Option<Customer>> {
+        let n = self.tenant_number(tenant)?;
+        let txn = self.read()?;
+        let Some(id) = txn
+            .table(t)?
+            .get(key(n).as_slice())?
+            .map(|g| g.value().to_vec())
+        else {
+            return Ok(None);
+        };
+        let id: [u8; 16] = id.as_slice().try_into().map_err(|_| Error::Corrupt {
+            table: t.name(),
+            detail: "bad id".into(),
+        })?;
+        get_as(
+            txn.table(T::Customers)?,
+            T::Customers,
+            &K::t(n).id(id).done(),
+        )
+    }
+
+    /// Resolves index keys ending in an id to the entities they point at.
+    pub(super) fn resolve<V: DeserializeOwned>(
+        txn: &Snapshot,
+        n: u32,
+        t: T,
+        keys: &[(Vec<u8>, Vec<u8>)],
+    ) -> Result<Vec<V>> {
+        let table = txn.table(t)?;
+        keys.iter()
+            .map(|(k, _)| {
+                let id = trailing_id(k).ok_or_else(|| Error::Corrupt {
+                    table: t.name(),
+                    detail: "short index key".into(),
+                })?;
+                get_as(table, t, &K::t(n).id(id).done())?.ok_or_else(|| Error::Corrupt {
+                    table: t.name(),
+                    detail: "index entry points at a missing record".into(),
+                })
+            })
+            .collect()
+    }
+}
+
+impl Store for RedbStore {
+    fn create_tenant(&self, input: TenantInput, actor: &Actor) -> Result<Tenant> {
+        self.new_tenant(input, actor, None).map(|o| o.value)
+    }
+
+    fn tenant(&self, slug: &TenantSlug) -> Result<Option<Tenant>> {
+        let txn = self.read()?;
+        Ok(
+            get_as::<TenantRecord>(txn.table(T::Tenants)?, T::Tenants, slug.as_str().as_bytes())?
+                .map(|r| r.tenant),
+        )
+    }
+
+    fn tenants(&self) -> Result<Vec<Tenant>> {
+        let txn = self.read()?;
+        let table = txn.table(T::Tenants)?;
+        table
+            .iter()?
+            .map(|r| {
+                let (_, v) = r?;
+                decode::<TenantRecord>(T::Tenants, v.value()).map(|r| r.tenant)
+            })
+            .collect()
+    }
+
+    fn write(&self, tenant: &TenantSlug, actor: &Actor, ops: Vec<Op>) -> Result<Vec<Output>> {
+        self.write_outputs(tenant, actor, ops, None)
+            .map(|o| o.value)
+    }
+
+    fn write_each(
+        &self,
+        tenant: &TenantSlug,
+        actor: &Actor,
+        ops: Vec<Op>,
+    ) -> Result<Vec<Result<Output>>> {
+        self.write_independent(tenant, actor, ops)
+    }
+
+    fn customer(&self, tenant: &TenantSlug, id: CustomerId) -> Result<Option<Customer>> {
+        self.get_entity(tenant, T::Customers, id.to_bytes())
+    }
+
+    fn customer_by_email(&self, tenant: &TenantSlug, email: &Email) -> Result<Option<Customer>> {
+        self.customer_by_index(tenant, T::IdxEmail, |n| K::t(n).text(email.as_str()).done())
+    }
+
+    fn customer_by_phone(&self, tenant: &TenantSlug, phone: &Phone) -> Result<Option<Customer>> {
+        self.customer_by_index(tenant, T::IdxPhone, |n| K::t(n).text(phone.as_str()).done())
+    }
+
+    fn customer_by_external_id(
+        &self,
+        tenant: &TenantSlug,
+        source: &str,
+        id: &str,
+    ) -> Result<Option<Customer>> {
+        self.customer_by_index(tenant, T::IdxExternal, |n| {
+            K::t(n).word(source).text(id).done()
+        })
+    }
+
+    fn customers(
+        &self,
+        tenant: &TenantSlug,
+        filter: &CustomerFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Customer>> {
+        let n = self.tenant_number(tenant)?;
+        let txn = self.read()?;
+        let limit = page.clamped_limit();
+        let after = page.after.as_ref();
+        let (table, scope, prefix) = match filter {
+            CustomerFilter::All => {
+                let (rows, next) = scan_page(
+                    txn.table(T::Customers)?,
+                    Scope::Customers,
+                    &K::t(n).done(),
+                    None,
+                    after,
+                    limit,
+                    false,
+                )?;
+                let items = rows
+                    .iter()
+                    .map(|(_, v)| decode(T::Customers, v))
+                    .collect::<Result<_>>()?;
+                return Ok(Page { items, next });
+            }
+            CustomerFilter::Tag(tag) => (T::IdxTag, Scope::Tag, K::t(n).word(tag.as_str()).done()),
+            CustomerFilter::Lifecycle(l) => (
+                T::IdxLifecycle,
+                Scope::Lifecycle,
+                K::t(n).byte(l.code()).done(),
+            ),
+            CustomerFilter::Owner(o) => (T::IdxOwner, Scope::Owner, K::t(n).word(o).done()),
+            CustomerFilter::Organization(org) => (
+                T::IdxOrg,
+                Scope::Organization,
+                K::t(n).id(org.to_bytes()).done(),
+            ),
+            CustomerFilter::NamePrefix(p) => (
+                T::IdxName,
+                Scope::Name,
+                K::t(n).text(&p.trim().to_lowercase()).done(),
+            ),
+            CustomerFilter::EmailPrefix(p) => {
+                let (rows, next) = scan_page(
+                    txn.table(T::IdxEmail)?,
+                    Scope::Email,
+                    &K::t(n).text(p.trim()).done(),
+                    None,
+                    after,
+                    limit,
+                    false,
+                )?;
+                let table = txn.table(T::Customers)?;
+                let items = rows
+                    .iter()
+                    .map(|(_, id)| {
+                        let id: [u8; 16] =
+                            id.as_slice().try_into().map_err(|_| Error::Corrupt {
+                                table: "idx_email",
+                                detail: "bad id".into(),
+                            })?;
+                        get_as(table, T::Customers, &K::t(n).id(id).done())?.ok_or_else(|| {
+                            Error::Corrupt {
+                                table: "idx_email",
+                                detail: "dangling entry".into(),
+                            }
+                        })
+                    })
+                    .collect::<Result<_>>()?;
+                return Ok(Page { items, next });
+            }
+        };
+        let (rows, next) = scan_page(txn.table(table)?, scope, &prefix, None, after, limit, false)?;
+        let items = Self::resolve(&txn, n, T::Customers, &rows)?;
+        Ok(Page { items, next })
+    }
+
+    fn interaction(&self, tenant: &TenantSlug, id: InteractionId) -> Result<Option<Interaction>> {
+        self.get_entity(tenant, T::Interactions, id.to_bytes())
+    }
+
+    fn timeline(
+        &self,
+        tenant: &TenantSlug,
+        customer: CustomerId,
+        page: &PageRequest,
+    ) -> Result<Page<Interaction>> {
+        let n = self.tenant_number(tenant)?;
+        let txn = self.read()?;
+        let prefix = K::t(n).id(customer.to_bytes()).done();
+        let (rows, next) = scan_page(
+            txn.table(T::IdxTimeline)?,
+            Scope::Timeline,
+            &prefix,
+            None,
+            page.after.as_ref(),
+            page.clamped_limit(),
+            true,
+        )?;
+        let items = Self::resolve(&txn, n, T::Interactions, &rows)?;
+        Ok(Page { items, next })
+    }
+
+    fn due_tasks(
+        &self,
+        tenant: &TenantSlug,
+        until: Timestamp,
+        page: &PageRequest,
+    ) -> Result<Page<Interaction>> {
+        let n = self.tenant_number(tenant)?;
+        let txn = self.read()?;
+        let prefix = K::t(n).done();
+        // Stop the scan itself at `until`, so that a full last page promises no further one.
+        let end = until
+            .as_micros()
+            .checked_add(1)
+            .map(|after_until| K::t(n).time(after_until).done());
+        let (rows, next) = scan_page(
+            txn.table(T::IdxDue)?,
+            Scope::Due,
+            &prefix,
+            end,
+            page.after.as_ref(),
+            page.clamped_limit(),
+            false,
+        )?;
+        let items = Self::resolve(&txn, n, T::Interactions, &rows)?;
+        Ok(Page { items, next })
+    }
+
+    fn pipeline(&self, tenant: &TenantSlug, id: PipelineId) -> Result<Option<Pipeline>> {
+        self.get_entity(tenant, T::Pipelines, id.to_bytes())
+    }
+
+    fn pipelines(&self, tenant: &TenantSlug, page: &PageRequest) -> Result<Page<Pipeline>> {
+        let n = self.tenant_number(tenant)?;
+        let txn = self.read()?;
+        let (rows, next) = scan_page(
+            txn.table(T::Pipelines)?,
+            Scope::Pipelines,
+            &K::t(n).done(),
+            None,
+            page.after.as_ref(),
+            page.clamped_limit(),
+            false,
+        )?;
+        let items = rows
+            .iter()
+            .map(|(_, v)| decode(T::Pipelines, v))
+            .collect::<Result<_>>()?;
+        Ok(Page { items, next })
+    }
+
+    fn deal(&self, tenant: &TenantSlug, id: DealId) -> Result<Option<Deal>> {
+        self.get_entity(tenant, T::Deals, id.to_bytes())
+    }
+
+    fn deals(
+        &self,
+        tenant: &TenantSlug,
+        pipeline: PipelineId,
+        stage: Option<StageId>,
+        page: &PageRequest,
+    ) -> Result<Page<Deal>> {
+        let n = self.tenant_number(tenant)?;
+        let txn = self.read()?;
+        let mut prefix = K::t(n).id(pipeline.to_bytes());
+        if let Some(s) = stage {
+            prefix = prefix.id(s.to_bytes());
+        }
+        let (rows, next) = scan_page(
+            txn.table(T::IdxDealStage)?,
+            Scope::Deals,
+            &prefix.done(),
+            None,
+            page.after.as_ref(),
+            page.clamped_limit(),
+            false,
+        )?;
+        let items = rows
+            .iter()
+            .map(|(_, v)| decode(T::IdxDealStage, v))
+            .collect::<Result<_>>()?;
+        Ok(Page { items, next })
+    }
+
+    fn pipeline_report(&self, tenant: &TenantSlug, pipeline: PipelineId) -> Result<PipelineReport> {
+        let n = self.tenant_number(tenant)?;
+        let txn = self.read()?;
+        let p: Pipeline = get_as(
+            txn.table(T::Pipelines)?,
+            T::Pipelines,
+            &K::t(n).id(pipeline.to_bytes()).done(),
+        )?
+        .ok_or_else(|| Error::not_found("pipeline", pipeline))?;
+        let mut report = ReportBuilder::new(&p);
+        let table = txn.table(T::IdxDealStage)?;
+        let prefix = K::t(n).id(pipeline.to_bytes()).done();
+        let end = prefix_end(&prefix);
+        let range = match &end {
+            Some(e) => table.range::<&[u8]>(prefix.as_slice()..e.as_slice())?,
+            None => table.range::<&[u8]>(prefix.as_slice()..)?,
+        };
+        for row in range {
+            let (_, v) = row?;
+            let deal: Deal = decode(T::IdxDealStage, v.value())?;
+            report.add(&deal);
+        }
+        Ok(report.finish())
+    }
+
+    fn events(&self, tenant: &TenantSlug, after: u64, limit: usize) -> Result<Vec<Event>> {
+        let n = self.tenant_number(tenant)?;
+        let txn = self.read()?;
+        let table = txn.table(T::Events)?;
+        let start = K::t(n).u64(after.saturating_add(1)).done();
+        let end = K::t(n).u64(u64::MAX).done();
+        table
+            .range::<&[u8]>(start.as_slice()..=end.as_slice())?
+            .take(limit.min(10_000))
+            .map(|r| {
+                let (_, v) = r?;
+                super::records::decode_event(v.value())
+            })
+            .collect()
+    }
+
+    fn last_seq(&self, tenant: &TenantSlug) -> Result<u64> {
+        let n = self.tenant_number(tenant)?;
+        let txn = self.read()?;
+        let head = txn
+            .table(T::Heads)?
+            .get(K::t(n).done().as_slice())?
+            .map(|g| g.value().to_vec());
+        Ok(head
+            .and_then(|b| b.as_slice().try_into().ok())
+            .map(u64::from_be_bytes)
+            .unwrap_or(0))
+    }
+
+    fn update_tenant(
+        &self,
+        slug: &TenantSlug,
+        actor: &Actor,
+        patch: TenantPatch,
+    ) -> Result<Tenant> {
+        self.change_tenant(slug, actor, patch)
+    }
+
+    fn delete_tenant(&self, slug: &TenantSlug, actor: &Actor) -> Result<()> {
+        self.remove_tenant(slug, actor)
+    }
+
+    fn create_tenant_once(
+        &self,
+        input: TenantInput,
+        actor: &Actor,
+        key: &IdempotencyKey,
+    ) -> Result<Once<Tenant>> {
+        self.new_tenant(input, actor, Some(key))
+    }
+
+    fn write_once(
+        &self,
+        tenant: &TenantSlug,
+        actor: &Actor,
+        ops: Vec<Op>,
+        key: &IdempotencyKey,
+    ) -> Result<Once<Vec<Output>>> {
+        self.write_outputs(tenant, actor, ops, Some(key))
+    }
+
+    fn create_token(
+        &self,
+        token: TokenRecord,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Once<TokenRecord>> {
+        self.token_work(Work::CreateToken(token), key)
+    }
+
+    fn token(&self, id: &str) -> Result<Option<TokenRecord>> {
+        let txn = self.read()?;
+        get_as(txn.table(T::Tokens)?, T::Tokens, id.as_bytes())
+    }
+
+    fn tokens(&self) -> Result<Vec<TokenRecord>> {
+        let txn = self.read()?;
+        txn.table(T::Tokens)?
+            .iter()?
+            .map(|r| {
+                let (_, v) = r?;
+                decode(T::Tokens, v.value())
+            })
+            .collect()
+    }
+
+    fn revoke_token(&self, id: &str) -> Result<TokenRecord> {
+        self.token_work(Work::RevokeToken(id.to_owned()), None)
+            .map(|o| o.value)
+    }
+
+    fn on_commit(&self, listener: CommitListener) {
+        self.add_listener(listener);
+    }
+
+    fn check(&self) -> Result<Vec<Inconsistency>> {
+        super::check::check(&self.read_fresh()?)
+    }
+
+    fn stats(&self) -> Result<Stats> {
+        let txn = self.read()?;
+        let count = |t: T, n: u32| -> Result<u64> {
+            let table = txn.table(t)?;
+            let prefix = K::t(n).done();
+            let end = prefix_end(&prefix);
+            let range = match &end {
+                Some(e) => table.range::<&[u8]>(prefix.as_slice()..e.as_slice())?,
+                None => table.range::<&[u8]>(prefix.as_slice()..)?,
+            };
+            Ok(range.count() as u64)
+        };
+        let mut tenants = Vec::new();
+        for row in txn.table(T::Tenants)?.iter()? {
+            let (_, v) = row?;
+            let r: TenantRecord = decode(T::Tenants, v.value())?;
+            let n = r.number;
+            tenants.push(TenantStats {
+                tenant: r.tenant.slug.to_string(),
+                customers: count(T::Customers, n)?,
+                interactions: count(T::Interactions, n)?,
+                pipelines: count(T::Pipelines, n)?,
+                deals: count(T::Deals, n)?,
+                events: count(T::Events, n)?,
+            });
+        }
+        let file_bytes = std::fs::metadata(self.path()).map(|m| m.len()).unwrap_or(0);
+        Ok(Stats {
+            schema_version: super::SCHEMA_VERSION,
+            file_bytes,
+            tenants,
+        })
+    }
+
+    fn close(&self) {
+        RedbStore::close(self);
+    }
+
+    fn backup(&self, dest: &Path) -> Result<()> {
+        let io = |source| Error::Io {
+            path: dest.display().to_string(),
+            source,
+        };
+        if dest.exists() {
+            return Err(io(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "the backup file exists already; choose a new path",
+            )));
+        }
+        let txn = self.read_fresh()?;
+        let partial = dest.with_extension("partial");
+        let _ = std::fs::remove_file(&partial);
+        {
+            let copy = redb::Database::create(&partial)?;
+            let w = copy.begin_write()?;
+            for t in T::ALL {
+                let src = open(&txn, *t)?;
+                let mut dst = w.open_table(t.def())?;
+                for row in src.iter()? {
+                    let (k, v) = row?;
+                    dst.insert(k.value(), v.value())?;
+                }
+            }
+            w.commit()?;
+        }
+        std::fs::rename(&partial, dest).map_err(io)?;
+        Ok(())
+    }
+}

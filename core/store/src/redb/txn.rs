@@ -1,0 +1,421 @@
+//! The engine's [`Txn`] over redb tables: records under their keys, the index entries `derive`
+//! says they imply, uniqueness checked against those entries, and the event log.
+
+use std::collections::HashSet;
+
+use super::derive::{self, Entry};
+use super::plugin_state::{output_key, plugin_key, read_u64};
+use super::records::{decode_enablement, encode_enablement, encode_event};
+use super::tables::{K, T, trailing_id};
+use super::tx::{Tx, decode, encode};
+use crate::engine::{Mark, NewEvent, Txn};
+use crate::{Error, Result};
+use kith_model::{
+    Customer, CustomerId, Deal, DealId, Delivery, Email, Enablement, Interaction, InteractionId,
+    Phone, Pipeline, PipelineId, PluginHealth, StoredModel, StoredScore, StoredSegments,
+};
+
+/// One tenant's view of a redb write transaction.
+pub(crate) struct RedbTxn<'a, 'txn> {
+    tx: &'a mut Tx<'txn>,
+    tenant: u32,
+}
+
+impl<'a, 'txn> RedbTxn<'a, 'txn> {
+    pub(crate) fn new(tx: &'a mut Tx<'txn>, tenant: u32) -> Self {
+        Self { tx, tenant }
+    }
+
+    fn key(&self, id: [u8; 16]) -> Vec<u8> {
+        K::t(self.tenant).id(id).done()
+    }
+
+    /// The id an index entry points at.
+    fn index_id(&self, t: T, key: &[u8]) -> Result<Option<[u8; 16]>> {
+        match self.tx.get(t, key)? {
+            Some(v) => Ok(Some(v.as_slice().try_into().map_err(|_| {
+                Error::Corrupt {
+                    table: t.name(),
+                    detail: "index value is not an id".into(),
+                }
+            })?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The ids at the end of every key of `t` under `prefix`.
+    fn ids_under(&self, t: T, prefix: &[u8]) -> Result<Vec<[u8; 16]>> {
+        self.tx
+            .scan(t, prefix)?
+            .into_iter()
+            .map(|(key, _)| trailing_id(&key).ok_or_else(|| dangling(t)))
+            .collect()
+    }
+
+    /// Inserts index entries, refusing a unique key that belongs to another entity.
+    fn insert_entries(
+        &mut self,
+        entries: &[Entry],
+        dup: impl Fn(&Entry, &[u8]) -> Error,
+    ) -> Result<()> {
+        for e in entries {
+            let (table, key, value) = e;
+            if derive::is_unique(*table)
+                && let Some(existing) = self.tx.get(*table, key)?
+            {
+                if existing != *value {
+                    return Err(dup(e, &existing));
+                }
+                continue;
+            }
+            self.tx.put(*table, key, value)?;
+        }
+        Ok(())
+    }
+
+    /// Removes `old` entries not in `new`, then inserts `new` entries not in `old`.
+    fn replace_entries(
+        &mut self,
+        old: &[Entry],
+        new: &[Entry],
+        dup: impl Fn(&Entry, &[u8]) -> Error,
+    ) -> Result<()> {
+        let new_set: HashSet<&Entry> = new.iter().collect();
+        let old_set: HashSet<&Entry> = old.iter().collect();
+        for e in old.iter().filter(|e| !new_set.contains(e)) {
+            self.tx.del(e.0, &e.1)?;
+        }
+        let added: Vec<Entry> = new
+            .iter()
+            .filter(|e| !old_set.contains(e))
+            .cloned()
+            .collect();
+        self.insert_entries(&added, dup)
+    }
+
+    fn delete_entries(&mut self, entries: Vec<Entry>) -> Result<()> {
+        for (table, k, _) in entries {
+            self.tx.del(table, &k)?;
+        }
+        Ok(())
+    }
+}
+
+/// An index entry pointing at a missing record.
+pub(crate) fn dangling(t: T) -> Error {
+    Error::Corrupt {
+        table: t.name(),
+        detail: "index entry points at a missing record".into(),
+    }
+}
+
+impl Txn for RedbTxn<'_, '_> {
+    fn customer(&mut self, id: CustomerId) -> Result<Option<Customer>> {
+        self.tx.get_as(T::Customers, &self.key(id.to_bytes()))
+    }
+
+    fn customer_by_email(&mut self, email: &Email) -> Result<Option<CustomerId>> {
+        let key = K::t(self.tenant).text(email.as_str()).done();
+        Ok(self
+            .index_id(T::IdxEmail, &key)?
+            .map(CustomerId::from_bytes))
+    }
+
+    fn customer_by_phone(&mut self, phone: &Phone) -> Result<Option<CustomerId>> {
+        let key = K::t(self.tenant).text(phone.as_str()).done();
+        Ok(self
+            .index_id(T::IdxPhone, &key)?
+            .map(CustomerId::from_bytes))
+    }
+
+    fn customer_by_external(&mut self, source: &str, id: &str) -> Result<Option<CustomerId>> {
+        let key = K::t(self.tenant).word(source).text(id).done();
+        Ok(self
+            .index_id(T::IdxExternal, &key)?
+            .map(CustomerId::from_bytes))
+    }
+
+    fn put_customer(&mut self, old: Option<&Customer>, new: &Customer) -> Result<()> {
+        let t = self.tenant;
+        let old_entries = old
+            .map(|c| derive::customer_entries(t, c))
+            .unwrap_or_default();
+        let new_entries = derive::customer_entries(t, new);
+        self.replace_entries(&old_entries, &new_entries, |(table, key, _), holder| {
+            let (field, value) = match table {
+                T::IdxEmail => ("email", new.email.as_ref().map(ToString::to_string)),
+                T::IdxPhone => ("phone", new.phone.as_ref().map(ToString::to_string)),
+                // The external id whose entry is taken, not all of them.
+                _ => (
+                    "external_id",
+                    new.external_ids
+                        .iter()
+                        .find(|x| K::t(t).word(&x.source).text(&x.id).done() == *key)
+                        .map(|x| format!("{}:{}", x.source, x.id)),
+                ),
+            };
+            let value = value.unwrap_or_default();
+            match <[u8; 16]>::try_from(holder) {
+                Ok(id) => Error::duplicate_customer(field, &value, CustomerId::from_bytes(id)),
+                Err(_) => dangling(*table),
+            }
+        })?;
+        let key = self.key(new.id.to_bytes());
+        self.tx.put_as(T::Customers, &key, new)?;
+        Ok(())
+    }
+
+    fn delete_customer(&mut self, c: &Customer) -> Result<()> {
+        self.delete_entries(derive::customer_entries(self.tenant, c))?;
+        let key = self.key(c.id.to_bytes());
+        self.tx.del(T::Customers, &key)
+    }
+
+    fn members(&mut self, organization: CustomerId) -> Result<Vec<CustomerId>> {
+        let prefix = self.key(organization.to_bytes());
+        Ok(self
+            .ids_under(T::IdxOrg, &prefix)?
+            .into_iter()
+            .map(CustomerId::from_bytes)
+            .collect())
+    }
+
+    fn interaction(&mut self, id: InteractionId) -> Result<Option<Interaction>> {
+        self.tx.get_as(T::Interactions, &self.key(id.to_bytes()))
+    }
+
+    fn interaction_by_external(&mut self, source: &str, id: &str) -> Result<Option<InteractionId>> {
+        let key = K::t(self.tenant).word(source).text(id).done();
+        Ok(self
+            .index_id(T::IdxInteractionExt, &key)?
+            .map(InteractionId::from_bytes))
+    }
+
+    fn put_interaction(&mut self, old: Option<&Interaction>, new: &Interaction) -> Result<()> {
+        let t = self.tenant;
+        let old_entries = old
+            .map(|i| derive::interaction_entries(t, i))
+            .unwrap_or_default();
+        let new_entries = derive::interaction_entries(t, new);
+        self.replace_entries(&old_entries, &new_entries, |_, _| Error::Duplicate {
+            field: "external_id",
+            value: new.external_id.clone().unwrap_or_default(),
+            existing: "another interaction".into(),
+        })?;
+        let key = self.key(new.id.to_bytes());
+        self.tx.put_as(T::Interactions, &key, new)?;
+        Ok(())
+    }
+
+    fn delete_interaction(&mut self, i: &Interaction) -> Result<()> {
+        self.delete_entries(derive::interaction_entries(self.tenant, i))?;
+        let key = self.key(i.id.to_bytes());
+        self.tx.del(T::Interactions, &key)
+    }
+
+    fn interactions_of(&mut self, customer: CustomerId) -> Result<Vec<InteractionId>> {
+        let prefix = self.key(customer.to_bytes());
+        Ok(self
+            .ids_under(T::IdxTimeline, &prefix)?
+            .into_iter()
+            .map(InteractionId::from_bytes)
+            .collect())
+    }
+
+    fn pipeline(&mut self, id: PipelineId) -> Result<Option<Pipeline>> {
+        self.tx.get_as(T::Pipelines, &self.key(id.to_bytes()))
+    }
+
+    fn pipeline_by_name(&mut self, name: &str) -> Result<Option<PipelineId>> {
+        let key = K::t(self.tenant).text(&name.to_lowercase()).done();
+        Ok(self
+            .index_id(T::IdxPipelineName, &key)?
+            .map(PipelineId::from_bytes))
+    }
+
+    fn put_pipeline(&mut self, old: Option<&Pipeline>, new: &Pipeline) -> Result<()> {
+        let t = self.tenant;
+        let old_entries = old
+            .map(|p| derive::pipeline_entries(t, p))
+            .unwrap_or_default();
+        let new_entries = derive::pipeline_entries(t, new);
+        self.replace_entries(&old_entries, &new_entries, |_, holder| Error::Duplicate {
+            field: "name",
+            value: new.name.clone(),
+            existing: match <[u8; 16]>::try_from(holder) {
+                Ok(id) => format!("pipeline {}", PipelineId::from_bytes(id)),
+                Err(_) => "another pipeline".into(),
+            },
+        })?;
+        let key = self.key(new.id.to_bytes());
+        self.tx.put_as(T::Pipelines, &key, new)?;
+        Ok(())
+    }
+
+    fn delete_pipeline(&mut self, p: &Pipeline) -> Result<()> {
+        self.delete_entries(derive::pipeline_entries(self.tenant, p))?;
+        let key = self.key(p.id.to_bytes());
+        self.tx.del(T::Pipelines, &key)
+    }
+
+    fn deals_in(&mut self, pipeline: PipelineId) -> Result<u64> {
+        let prefix = self.key(pipeline.to_bytes());
+        Ok(self.tx.scan(T::IdxDealStage, &prefix)?.len() as u64)
+    }
+
+    fn deal(&mut self, id: DealId) -> Result<Option<Deal>> {
+        self.tx.get_as(T::Deals, &self.key(id.to_bytes()))
+    }
+
+    fn put_deal(&mut self, old: Option<&Deal>, new: &Deal) -> Result<()> {
+        let t = self.tenant;
+        let key = self.key(new.id.to_bytes());
+        let bytes = self.tx.put_as(T::Deals, &key, new)?;
+        // Covering index: the value changes with the deal, so always rewrite the stage entry.
+        if let Some(d) = old {
+            self.delete_entries(derive::deal_entries(t, d, &[]))?;
+        }
+        let new_entries = derive::deal_entries(t, new, &bytes);
+        self.insert_entries(&new_entries, |_, _| {
+            Error::Storage("deal index collision".into())
+        })
+    }
+
+    fn delete_deal(&mut self, d: &Deal) -> Result<()> {
+        self.delete_entries(derive::deal_entries(self.tenant, d, &[]))?;
+        let key = self.key(d.id.to_bytes());
+        self.tx.del(T::Deals, &key)
+    }
+
+    fn deals_of(&mut self, customer: CustomerId) -> Result<Vec<DealId>> {
+        let prefix = self.key(customer.to_bytes());
+        Ok(self
+            .ids_under(T::IdxCustomerDeals, &prefix)?
+            .into_iter()
+            .map(DealId::from_bytes)
+            .collect())
+    }
+
+    fn head(&mut self) -> Result<u64> {
+        self.tx.head(self.tenant)
+    }
+
+    fn append(&mut self, event: NewEvent) -> Result<u64> {
+        let seq = self.tx.next_seq(self.tenant)?;
+        let key = K::t(self.tenant).u64(seq).done();
+        self.tx
+            .put(T::Events, &key, &encode_event(&event.numbered(seq))?)?;
+        Ok(seq)
+    }
+
+    fn enablement(&mut self, plugin: &str) -> Result<Option<Enablement>> {
+        self.tx
+            .get(T::Enablements, &plugin_key(self.tenant, plugin))?
+            .map(|b| decode_enablement(&b))
+            .transpose()
+    }
+
+    fn put_enablement(&mut self, e: &Enablement) -> Result<()> {
+        let key = plugin_key(self.tenant, &e.plugin);
+        self.tx.put(T::Enablements, &key, &encode_enablement(e)?)
+    }
+
+    fn delete_plugin_state(&mut self, plugin: &str) -> Result<()> {
+        let key = plugin_key(self.tenant, plugin);
+        for table in [T::Enablements, T::Cursors, T::Health, T::Models] {
+            self.tx.del(table, &key)?;
+        }
+        Ok(())
+    }
+
+    fn cursor(&mut self, plugin: &str) -> Result<Option<u64>> {
+        self.tx
+            .get(T::Cursors, &plugin_key(self.tenant, plugin))?
+            .map(|b| read_u64(&b))
+            .transpose()
+    }
+
+    fn put_cursor(&mut self, plugin: &str, seq: u64) -> Result<()> {
+        let key = plugin_key(self.tenant, plugin);
+        self.tx.put(T::Cursors, &key, &seq.to_be_bytes())
+    }
+
+    fn put_health(&mut self, plugin: &str, health: &PluginHealth) -> Result<()> {
+        let key = plugin_key(self.tenant, plugin);
+        self.tx.put_as(T::Health, &key, health).map(drop)
+    }
+
+    fn put_model(&mut self, plugin: &str, model: &StoredModel) -> Result<()> {
+        let key = plugin_key(self.tenant, plugin);
+        self.tx.put_as(T::Models, &key, model).map(drop)
+    }
+
+    fn score(&mut self, customer: CustomerId, plugin: &str) -> Result<Option<StoredScore>> {
+        self.tx
+            .get_as(T::Scores, &output_key(self.tenant, customer, plugin))
+    }
+
+    fn put_score(&mut self, old: Option<&StoredScore>, new: &StoredScore) -> Result<()> {
+        let t = self.tenant;
+        if let Some(old) = old {
+            self.delete_entries(derive::score_entries(t, old))?;
+        }
+        for (table, k, v) in derive::score_entries(t, new) {
+            self.tx.put(table, &k, &v)?;
+        }
+        let key = output_key(t, new.customer, &new.producer.plugin);
+        self.tx.put_as(T::Scores, &key, new).map(drop)
+    }
+
+    fn segments(&mut self, customer: CustomerId, plugin: &str) -> Result<Option<StoredSegments>> {
+        self.tx
+            .get_as(T::Segments, &output_key(self.tenant, customer, plugin))
+    }
+
+    fn put_segments(&mut self, old: Option<&StoredSegments>, new: &StoredSegments) -> Result<()> {
+        let t = self.tenant;
+        if let Some(old) = old {
+            self.delete_entries(derive::segment_entries(t, old))?;
+        }
+        for (table, k, v) in derive::segment_entries(t, new) {
+            self.tx.put(table, &k, &v)?;
+        }
+        let key = output_key(t, new.customer, &new.producer.plugin);
+        self.tx.put_as(T::Segments, &key, new).map(drop)
+    }
+
+    fn delete_outputs(&mut self, customer: CustomerId) -> Result<()> {
+        let t = self.tenant;
+        let prefix = self.key(customer.to_bytes());
+        for (key, value) in self.tx.scan(T::Scores, &prefix)? {
+            let score: StoredScore = decode(T::Scores, &value)?;
+            self.delete_entries(derive::score_entries(t, &score))?;
+            self.tx.del(T::Scores, &key)?;
+        }
+        for (key, value) in self.tx.scan(T::Segments, &prefix)? {
+            let segments: StoredSegments = decode(T::Segments, &value)?;
+            self.delete_entries(derive::segment_entries(t, &segments))?;
+            self.tx.del(T::Segments, &key)?;
+        }
+        Ok(())
+    }
+
+    fn delivery_seen(&mut self, plugin: &str, id: &str) -> Result<bool> {
+        let key = K::t(self.tenant).word(plugin).text(id).done();
+        Ok(self.tx.get(T::Deliveries, &key)?.is_some())
+    }
+
+    fn put_delivery(&mut self, plugin: &str, delivery: &Delivery) -> Result<()> {
+        let key = K::t(self.tenant).word(plugin).text(&delivery.id).done();
+        self.tx.put(T::Deliveries, &key, &encode(delivery)?)
+    }
+
+    fn mark(&mut self) -> Result<Mark> {
+        Ok(self.tx.mark() as Mark)
+    }
+
+    fn rollback(&mut self, mark: Mark) -> Result<()> {
+        self.tx
+            .rollback(usize::try_from(mark).unwrap_or(usize::MAX))
+    }
+}
