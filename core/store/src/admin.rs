@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use kith_model::{TenantSlug, Timestamp};
+use kith_model::{Tenant, TenantSlug, Timestamp};
+
+use crate::Output;
 
 /// What a token may do.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -80,3 +82,19 @@ pub struct CommitInfo {
 /// Called on the committer thread after every durable commit, before any writer of the batch hears
 /// back. It must be quick and must not write to the store.
 pub type CommitListener = Arc<dyn Fn(&CommitInfo) + Send + Sync>;
+
+/// The result of a request, as an idempotency record keeps it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) enum Stored {
+    Tenant(Tenant),
+    Outputs(Vec<Output>),
+    Token(TokenRecord),
+}
+
+/// What the idempotency table stores per key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct IdempotencyRecord {
+    pub(crate) fingerprint: [u8; 32],
+    pub(crate) created_at: Timestamp,
+    pub(crate) result: Stored,
+}

@@ -124,6 +124,10 @@ pub enum Error {
         /// The hash of the component installed under it.
         hash: String,
     },
+    /// The database cannot be reached (or the connection broke mid-request): nothing of the
+    /// request was applied unless the error says the outcome is unknown. Retry later.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
     /// The store is shutting down and accepts no more writes.
     #[error("the store is closed")]
     Closed,
@@ -158,6 +162,7 @@ impl Error {
             Self::Corrupt { .. } => "corrupt",
             Self::PluginInUse { .. } => "plugin_in_use",
             Self::PluginVersionTaken { .. } => "plugin_version_taken",
+            Self::Unavailable(_) => "store_unavailable",
             Self::Closed => "closed",
             Self::Io { .. } => "io",
         }

@@ -8,7 +8,11 @@ mod admin;
 mod engine;
 mod error;
 mod plugins;
+mod postgres;
+mod records;
 mod redb;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -26,6 +30,7 @@ use kith_model::{
 
 pub use self::admin::{CommitInfo, CommitListener, IdempotencyKey, Once, TokenRecord, TokenScope};
 pub use self::plugins::{CustomerBundle, PluginOp, PluginStore, ScoreRange};
+pub use self::postgres::{PG_SCHEMA_VERSION, PgConfig, PgStore};
 pub use self::redb::{RedbStore, SCHEMA_VERSION};
 
 /// One mutation. A list of ops is applied atomically, each appending one event.

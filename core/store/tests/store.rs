@@ -3,6 +3,8 @@
 
 #[path = "store/admin.rs"]
 mod admin;
+#[path = "store/backend.rs"]
+mod backend;
 #[path = "store/behaviour.rs"]
 mod behaviour;
 #[path = "store/model.rs"]

@@ -146,7 +146,7 @@ impl ApiError {
             | StoreError::PluginVersionTaken { .. } => StatusCode::CONFLICT,
             StoreError::Conflict { .. } => StatusCode::PRECONDITION_FAILED,
             StoreError::BadCursor => StatusCode::BAD_REQUEST,
-            StoreError::Closed => StatusCode::SERVICE_UNAVAILABLE,
+            StoreError::Closed | StoreError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             _ => return Self::internal(e),
         };
         let errors = match e {

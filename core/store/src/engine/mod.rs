@@ -90,8 +90,9 @@ pub(crate) trait Txn {
 
     /// The tenant's last event sequence number, as this transaction sees it.
     fn head(&mut self) -> Result<u64>;
-    /// Appends an event with the next sequence number (no gaps, in commit order) and returns it.
-    fn append(&mut self, event: NewEvent) -> Result<u64>;
+    /// Appends an event. The backend numbers it with the tenant's next sequence number, without
+    /// gaps and in commit order, by the time the transaction commits.
+    fn append(&mut self, event: NewEvent) -> Result<()>;
 
     /// A plugin's enablement.
     fn enablement(&mut self, plugin: &str) -> Result<Option<Enablement>>;
@@ -167,7 +168,7 @@ pub(crate) fn event(
     kind: EventKind,
     entity: EntityRef,
     changed: Vec<String>,
-) -> Result<u64> {
+) -> Result<()> {
     txn.append(NewEvent {
         kind,
         entity,

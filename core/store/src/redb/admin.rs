@@ -1,32 +1,15 @@
 //! Work outside the domain ops: changing and deleting tenants, API tokens, and the idempotency
 //! records that make a retried creating request replay its first result.
 
-use serde::{Deserialize, Serialize};
-
 use super::apply::TenantRecord;
 use super::tables::{K, T};
 use super::tx::Tx;
 use super::txn::RedbTxn;
+use crate::admin::{IdempotencyRecord, Stored};
 use crate::engine::{Ctx, event};
 use crate::{Error, Result};
-use crate::{IdempotencyKey, Output, TokenRecord, TokenScope};
+use crate::{IdempotencyKey, TokenRecord, TokenScope};
 use kith_model::{Actor, EntityRef, EventKind, Tenant, TenantPatch, TenantSlug, Timestamp};
-
-/// The result of a request, as an idempotency record keeps it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(super) enum Stored {
-    Tenant(Tenant),
-    Outputs(Vec<Output>),
-    Token(TokenRecord),
-}
-
-/// What the idempotency table stores per key.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct IdempotencyRecord {
-    fingerprint: [u8; 32],
-    created_at: Timestamp,
-    result: Stored,
-}
 
 fn idempotency_key(scope: u32, key: &IdempotencyKey) -> Vec<u8> {
     K::t(scope).text(&key.key).done()

@@ -178,7 +178,7 @@ pub(super) fn check(txn: &ReadTransaction) -> Result<Vec<Inconsistency>> {
                     problem: format!("event log: expected sequence {want}, found {seq}"),
                 });
             }
-            match super::records::decode_event(v.value()) {
+            match crate::records::decode_event(v.value()) {
                 Ok(e) if e.seq == seq => {}
                 Ok(e) => problems.push(Inconsistency {
                     tenant: slug.clone(),

@@ -11,7 +11,7 @@ mod derive;
 mod plugin_query;
 mod plugin_state;
 mod query;
-mod records;
+
 mod tables;
 mod tx;
 mod txn;
@@ -26,7 +26,6 @@ use std::time::Instant;
 
 use redb::{Database, DatabaseError, ReadableTable};
 
-use self::admin::Stored;
 use self::apply::TenantRecord;
 use self::tables::T;
 use self::tx::Tx;
@@ -35,6 +34,7 @@ use super::engine::{self, Ctx};
 use super::{
     Clock, CommitInfo, CommitListener, IdempotencyKey, Once, Op, Output, StoreConfig, TokenRecord,
 };
+use crate::admin::Stored;
 use crate::{Error, Result};
 use kith_model::{Actor, InstalledPlugin, Tenant, TenantInput, TenantPatch, TenantSlug, Timestamp};
 

@@ -108,7 +108,7 @@ impl PluginStore for RedbStore {
         let snap = self.read()?;
         let rows = scan_all(snap.table(T::Enablements)?, &K::t(n).done())?;
         rows.iter()
-            .map(|(_, v)| super::records::decode_enablement(v))
+            .map(|(_, v)| crate::records::decode_enablement(v))
             .collect()
     }
 
@@ -117,7 +117,7 @@ impl PluginStore for RedbStore {
         let snap = self.read()?;
         snap.table(T::Enablements)?
             .get(plugin_key(n, plugin).as_slice())?
-            .map(|g| super::records::decode_enablement(g.value()))
+            .map(|g| crate::records::decode_enablement(g.value()))
             .transpose()
     }
 

@@ -1,8 +1,8 @@
 //! Plugin state keys in redb, and the registry's writes.
 
-use super::records::decode_enablement;
 use super::tables::{K, T};
 use super::tx::Tx;
+use crate::records::decode_enablement;
 use crate::{Error, Result};
 use kith_model::{CustomerId, InstalledPlugin};
 

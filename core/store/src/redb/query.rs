@@ -546,7 +546,7 @@ impl Store for RedbStore {
             .take(limit.min(10_000))
             .map(|r| {
                 let (_, v) = r?;
-                super::records::decode_event(v.value())
+                crate::records::decode_event(v.value())
             })
             .collect()
     }

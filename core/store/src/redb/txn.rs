@@ -5,10 +5,10 @@ use std::collections::HashSet;
 
 use super::derive::{self, Entry};
 use super::plugin_state::{output_key, plugin_key, read_u64};
-use super::records::{decode_enablement, encode_enablement, encode_event};
 use super::tables::{K, T, trailing_id};
 use super::tx::{Tx, decode, encode};
 use crate::engine::{Mark, NewEvent, Txn};
+use crate::records::{decode_enablement, encode_enablement, encode_event};
 use crate::{Error, Result};
 use kith_model::{
     Customer, CustomerId, Deal, DealId, Delivery, Email, Enablement, Interaction, InteractionId,
@@ -300,12 +300,11 @@ impl Txn for RedbTxn<'_, '_> {
         self.tx.head(self.tenant)
     }
 
-    fn append(&mut self, event: NewEvent) -> Result<u64> {
+    fn append(&mut self, event: NewEvent) -> Result<()> {
         let seq = self.tx.next_seq(self.tenant)?;
         let key = K::t(self.tenant).u64(seq).done();
         self.tx
-            .put(T::Events, &key, &encode_event(&event.numbered(seq))?)?;
-        Ok(seq)
+            .put(T::Events, &key, &encode_event(&event.numbered(seq))?)
     }
 
     fn enablement(&mut self, plugin: &str) -> Result<Option<Enablement>> {

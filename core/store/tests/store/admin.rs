@@ -2,12 +2,11 @@
 //! pipeline update, reorder and deletion, deal update, API tokens, idempotent writes and commit
 //! notifications. Every test ends with `check()` finding nothing.
 
-use std::path::Path;
-
 use sha2::Digest as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::backend::{Fixture, Kind, on_both_backends};
 use kith_model::{
     Actor, AttributeValue, Channel, Currency, CustomerId, CustomerInput, CustomerKind, DealInput,
     DealPatch, EntityRef, EventKind, ExternalId, InteractionInput, InteractionKind, Money,
@@ -16,19 +15,15 @@ use kith_model::{
 };
 use kith_store::Error;
 use kith_store::{
-    CommitInfo, CustomerFilter, IdempotencyKey, Op, Output, PageRequest, RedbStore, Store,
-    StoreConfig, TokenRecord, TokenScope,
+    CommitInfo, CustomerFilter, IdempotencyKey, Op, Output, PageRequest, Store, TokenRecord,
+    TokenScope,
 };
 
 fn actor() -> Actor {
     Actor::new("test")
 }
 
-fn open(dir: &Path) -> RedbStore {
-    RedbStore::open(dir, StoreConfig::default()).unwrap()
-}
-
-fn tenant(store: &RedbStore, slug: &str) -> TenantSlug {
+fn tenant(store: &dyn Store, slug: &str) -> TenantSlug {
     let input = TenantInput {
         slug: slug.into(),
         name: None,
@@ -59,7 +54,7 @@ fn pipeline_input(name: &str) -> PipelineInput {
     }
 }
 
-fn assert_consistent(store: &RedbStore) {
+fn assert_consistent(store: &dyn Store) {
     assert_eq!(store.check().unwrap(), Vec::new());
 }
 
@@ -70,11 +65,10 @@ fn key(k: &str, body: &str) -> IdempotencyKey {
     }
 }
 
-#[test]
-fn tenant_update_changes_name_and_clears_industry_with_one_event() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
-    let t = tenant(&store, "acme");
+fn tenant_update_changes_name_and_clears_industry_with_one_event(kind: Kind) {
+    let fx = Fixture::new(kind);
+    let store = fx.open();
+    let t = tenant(&*store, "acme");
     let patch = TenantPatch {
         name: Some("Acme Inc".into()),
         industry: Some(None),
@@ -97,15 +91,16 @@ fn tenant_update_changes_name_and_clears_industry_with_one_event() {
         Err(Error::Invalid(_))
     ));
     assert_eq!(store.last_seq(&t).unwrap(), 2);
-    assert_consistent(&store);
+    assert_consistent(&*store);
 }
 
-#[test]
-fn deleting_a_tenant_removes_all_its_data_and_keys_and_a_new_tenant_of_that_slug_starts_empty() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
-    let a = tenant(&store, "acme");
-    let b = tenant(&store, "beta");
+fn deleting_a_tenant_removes_all_its_data_and_keys_and_a_new_tenant_of_that_slug_starts_empty(
+    kind: Kind,
+) {
+    let fx = Fixture::new(kind);
+    let store = fx.open();
+    let a = tenant(&*store, "acme");
+    let b = tenant(&*store, "beta");
     for t in [&a, &b] {
         let c = store
             .create_customer(
@@ -182,10 +177,10 @@ fn deleting_a_tenant_removes_all_its_data_and_keys_and_a_new_tenant_of_that_slug
     let stats = store.stats().unwrap();
     assert_eq!(stats.tenants.len(), 1);
     assert_eq!(stats.tenants[0], before_b);
-    assert_consistent(&store);
+    assert_consistent(&*store);
 
     // The same slug again: a fresh, empty tenant whose log starts at 1 and whose keys are new.
-    let again = tenant(&store, "acme");
+    let again = tenant(&*store, "acme");
     let page = store
         .customers(&again, &CustomerFilter::All, &PageRequest::first(10))
         .unwrap();
@@ -213,12 +208,12 @@ fn deleting_a_tenant_removes_all_its_data_and_keys_and_a_new_tenant_of_that_slug
         store.delete_tenant(&TenantSlug::parse("nope").unwrap(), &actor()),
         Err(Error::TenantNotFound(_))
     ));
-    assert_consistent(&store);
+    assert_consistent(&*store);
     drop(store);
     // Durable: after reopening, the deletion holds.
-    let store = open(dir.path());
+    let store = fx.open();
     assert_eq!(store.tenants().unwrap().len(), 2);
-    assert_consistent(&store);
+    assert_consistent(&*store);
 }
 
 fn rand_id() -> u64 {
@@ -226,11 +221,12 @@ fn rand_id() -> u64 {
     N.fetch_add(1, Ordering::Relaxed)
 }
 
-#[test]
-fn merging_customers_moves_history_keeps_aside_conflicting_contacts_and_records_one_event() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
-    let t = tenant(&store, "acme");
+fn merging_customers_moves_history_keeps_aside_conflicting_contacts_and_records_one_event(
+    kind: Kind,
+) {
+    let fx = Fixture::new(kind);
+    let store = fx.open();
+    let t = tenant(&*store, "acme");
     let survivor = store
         .create_customer(
             &t,
@@ -397,14 +393,13 @@ fn merging_customers_moves_history_keeps_aside_conflicting_contacts_and_records_
             duplicate: duplicate.id
         }
     );
-    assert_consistent(&store);
+    assert_consistent(&*store);
 }
 
-#[test]
-fn merging_a_person_into_an_organization_or_into_itself_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
-    let t = tenant(&store, "acme");
+fn merging_a_person_into_an_organization_or_into_itself_is_refused(kind: Kind) {
+    let fx = Fixture::new(kind);
+    let store = fx.open();
+    let t = tenant(&*store, "acme");
     let person = store
         .create_customer(
             &t,
@@ -448,14 +443,13 @@ fn merging_a_person_into_an_organization_or_into_itself_is_refused() {
         Err(Error::NotFound { .. })
     ));
     assert_eq!(store.last_seq(&t).unwrap(), seq);
-    assert_consistent(&store);
+    assert_consistent(&*store);
 }
 
-#[test]
-fn merging_organizations_moves_the_members_to_the_survivor() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
-    let t = tenant(&store, "acme");
+fn merging_organizations_moves_the_members_to_the_survivor(kind: Kind) {
+    let fx = Fixture::new(kind);
+    let store = fx.open();
+    let t = tenant(&*store, "acme");
     let org = |name: &str| CustomerInput {
         kind: CustomerKind::Organization,
         name: Some(name.into()),
@@ -491,14 +485,13 @@ fn merging_organizations_moves_the_members_to_the_survivor() {
         .unwrap();
     assert_eq!(members.items.len(), 1);
     assert_eq!(members.items[0].id, member.id);
-    assert_consistent(&store);
+    assert_consistent(&*store);
 }
 
-#[test]
-fn pipelines_are_renamed_restaged_reordered_and_deleted_only_when_empty() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
-    let t = tenant(&store, "acme");
+fn pipelines_are_renamed_restaged_reordered_and_deleted_only_when_empty(kind: Kind) {
+    let fx = Fixture::new(kind);
+    let store = fx.open();
+    let t = tenant(&*store, "acme");
     let sales = store
         .create_pipeline(&t, &actor(), pipeline_input("Sales"))
         .unwrap();
@@ -653,14 +646,13 @@ fn pipelines_are_renamed_restaged_reordered_and_deleted_only_when_empty() {
         ),
         Err(Error::NotFound { .. })
     ));
-    assert_consistent(&store);
+    assert_consistent(&*store);
 }
 
-#[test]
-fn deal_update_changes_details_at_a_version_and_keeps_the_stage_index_covering() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
-    let t = tenant(&store, "acme");
+fn deal_update_changes_details_at_a_version_and_keeps_the_stage_index_covering(kind: Kind) {
+    let fx = Fixture::new(kind);
+    let store = fx.open();
+    let t = tenant(&*store, "acme");
     let c = store
         .create_customer(
             &t,
@@ -724,14 +716,15 @@ fn deal_update_changes_details_at_a_version_and_keeps_the_stage_index_covering()
     let last = store.events(&t, 0, 100).unwrap().pop().unwrap();
     assert_eq!(last.kind, EventKind::DealUpdated);
     assert_eq!(last.changed, vec!["title", "amount", "owner"]);
-    assert_consistent(&store);
+    assert_consistent(&*store);
 }
 
-#[test]
-fn an_idempotent_write_replays_its_first_result_and_refuses_the_key_for_another_request() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
-    let t = tenant(&store, "acme");
+fn an_idempotent_write_replays_its_first_result_and_refuses_the_key_for_another_request(
+    kind: Kind,
+) {
+    let fx = Fixture::new(kind);
+    let store = fx.open();
+    let t = tenant(&*store, "acme");
     let input = CustomerInput {
         email: Some("ada@example.com".into()),
         ..Default::default()
@@ -784,13 +777,12 @@ fn an_idempotent_write_replays_its_first_result_and_refuses_the_key_for_another_
     let replayed = store.create_tenant_once(input, &actor(), &tk).unwrap();
     assert!(replayed.replayed);
     assert_eq!(created.value, replayed.value);
-    assert_consistent(&store);
+    assert_consistent(&*store);
 }
 
-#[test]
-fn commit_listeners_hear_every_commit_with_its_batch_size() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+fn commit_listeners_hear_every_commit_with_its_batch_size(kind: Kind) {
+    let fx = Fixture::new(kind);
+    let store = fx.open();
     let heard = Arc::new(AtomicUsize::new(0));
     let requests = Arc::new(AtomicUsize::new(0));
     {
@@ -801,7 +793,7 @@ fn commit_listeners_hear_every_commit_with_its_batch_size() {
             requests.fetch_add(info.requests, Ordering::SeqCst);
         }));
     }
-    let t = tenant(&store, "acme");
+    let t = tenant(&*store, "acme");
     store
         .create_customer(
             &t,
@@ -815,4 +807,16 @@ fn commit_listeners_hear_every_commit_with_its_batch_size() {
     // Listeners run before the writer hears back: both commits are counted by now.
     assert_eq!(heard.load(Ordering::SeqCst), 2);
     assert_eq!(requests.load(Ordering::SeqCst), 2);
+}
+
+on_both_backends! {
+    tenant_update_changes_name_and_clears_industry_with_one_event,
+    deleting_a_tenant_removes_all_its_data_and_keys_and_a_new_tenant_of_that_slug_starts_empty,
+    merging_customers_moves_history_keeps_aside_conflicting_contacts_and_records_one_event,
+    merging_a_person_into_an_organization_or_into_itself_is_refused,
+    merging_organizations_moves_the_members_to_the_survivor,
+    pipelines_are_renamed_restaged_reordered_and_deleted_only_when_empty,
+    deal_update_changes_details_at_a_version_and_keeps_the_stage_index_covering,
+    an_idempotent_write_replays_its_first_result_and_refuses_the_key_for_another_request,
+    commit_listeners_hear_every_commit_with_its_batch_size,
 }

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
+use crate::backend::{Fixture, Kind};
 use kith_model::{
     Actor, Channel, Currency, Customer, CustomerId, CustomerInput, CustomerKind, CustomerPatch,
     Deal, DealId, DealInput, Email, EntityRef, EventKind, ExternalId, Interaction, InteractionId,
@@ -17,9 +18,7 @@ use kith_model::{
     TenantSlug, Timestamp,
 };
 use kith_store::Error;
-use kith_store::{
-    Clock, CustomerFilter, Op, Output, Page, PageRequest, RedbStore, Store, StoreConfig,
-};
+use kith_store::{Clock, CustomerFilter, Op, Output, Page, PageRequest, Store};
 use proptest::prelude::*;
 
 /// Seconds since the epoch that every test time is relative to.
@@ -1196,14 +1195,6 @@ fn actor() -> Actor {
     Actor::new("model-test")
 }
 
-fn open(dir: &std::path::Path, clock: &Arc<ManualClock>) -> RedbStore {
-    let config = StoreConfig {
-        clock: clock.clone(),
-        ..StoreConfig::default()
-    };
-    RedbStore::open(dir, config).unwrap()
-}
-
 /// Reads every page of a list; a page that promises more is full, and the page after it is not empty.
 fn all_pages<T: std::fmt::Debug>(
     limit: usize,
@@ -1264,7 +1255,7 @@ fn filters(model: &TenantModel, other: &TenantModel) -> Vec<CustomerFilter> {
     out
 }
 
-fn verify(store: &RedbStore, world: &World, limit: usize) {
+fn verify(store: &dyn Store, world: &World, limit: usize) {
     assert_eq!(store.check().unwrap(), vec![], "check() found problems");
     let stats = store.stats().unwrap();
     assert_eq!(stats.tenants.len(), 2);
@@ -1426,10 +1417,10 @@ fn verify(store: &RedbStore, world: &World, limit: usize) {
     }
 }
 
-fn run(steps: &[Step]) {
-    let dir = tempfile::tempdir().unwrap();
+fn run(kind: Kind, steps: &[Step]) {
     let clock = Arc::new(ManualClock(AtomicI64::new(at(-STEP).as_micros())));
-    let mut store = open(dir.path(), &clock);
+    let fx = Fixture::with_clock(kind, clock.clone());
+    let mut store = fx.open();
     let created = at(-STEP);
     for slug in ["alpha", "beta"] {
         let input = TenantInput {
@@ -1519,14 +1510,14 @@ fn run(steps: &[Step]) {
             }
             Step::Reopen => {
                 drop(store);
-                store = open(dir.path(), &clock);
+                store = fx.open();
             }
-            Step::Verify => verify(&store, &world, 1 + n % 3),
+            Step::Verify => verify(&*store, &world, 1 + n % 3),
         }
         // Cheap enough after every step, and it pins an inconsistency to the step that made it.
         assert_eq!(store.check().unwrap(), vec![], "after step {n}");
     }
-    verify(&store, &world, 2);
+    verify(&*store, &world, 2);
 }
 
 fn cases() -> u32 {
@@ -1540,7 +1531,13 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(cases()))]
 
     #[test]
-    fn store_agrees_with_the_in_memory_model(steps in steps()) {
-        run(&steps);
+    fn redb_agrees_with_the_in_memory_model(steps in steps()) {
+        run(Kind::Redb, &steps);
+    }
+
+    #[test]
+    #[cfg_attr(not(kith_pg), ignore = "needs KITH_TEST_DATABASE_URL")]
+    fn postgres_agrees_with_the_in_memory_model(steps in steps()) {
+        run(Kind::Postgres, &steps);
     }
 }

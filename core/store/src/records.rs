@@ -7,15 +7,34 @@
 //! older Kith reading a newer record stops where its shape ends and ignores the rest. An
 //! extension may itself only grow at its end, the same way. This keeps old files readable
 //! without rewriting every event at start-up.
+//!
+//! Every backend stores records in this encoding (postcard), so what one writes the other reads.
 
-use serde::{Deserialize, Serialize};
-
-use super::tables::T;
-use super::tx::encode;
-use crate::{Error, Result};
 use kith_model::{
     Actor, Enablement, EntityRef, Event, EventKind, LimitOverrides, Timestamp, WebhookSignature,
 };
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// The events table's name in errors.
+const EVENTS: &str = "events";
+/// The enablements table's name in errors.
+const ENABLEMENTS: &str = "plugin_enablements";
+
+/// Encodes a record.
+pub(crate) fn encode<V: Serialize>(value: &V) -> Result<Vec<u8>> {
+    postcard::to_allocvec(value).map_err(|e| Error::Storage(format!("encoding failed: {e}")))
+}
+
+/// Decodes a record of `table`.
+pub(crate) fn decode<V: DeserializeOwned>(table: &'static str, bytes: &[u8]) -> Result<V> {
+    postcard::from_bytes(bytes).map_err(|e| Error::Corrupt {
+        table,
+        detail: e.to_string(),
+    })
+}
 
 /// An event's first stored shape.
 #[derive(Serialize, Deserialize)]
@@ -53,8 +72,8 @@ pub(crate) fn encode_event(e: &Event) -> Result<Vec<u8>> {
 /// Decodes an event of either shape.
 pub(crate) fn decode_event(bytes: &[u8]) -> Result<Event> {
     let (v1, rest): (EventV1<Actor, Vec<String>>, _) =
-        postcard::take_from_bytes(bytes).map_err(|e| corrupt(T::Events, &e))?;
-    let ext = extension(T::Events, rest)?.unwrap_or(EventExt { depth: 0 });
+        postcard::take_from_bytes(bytes).map_err(|e| corrupt(EVENTS, &e))?;
+    let ext = extension(EVENTS, rest)?.unwrap_or(EventExt { depth: 0 });
     Ok(Event {
         seq: v1.seq,
         at: v1.at,
@@ -108,8 +127,8 @@ pub(crate) fn encode_enablement(e: &Enablement) -> Result<Vec<u8>> {
 /// Decodes an enablement of either shape.
 pub(crate) fn decode_enablement(bytes: &[u8]) -> Result<Enablement> {
     let (v1, rest): (EnablementV1<String>, _) =
-        postcard::take_from_bytes(bytes).map_err(|e| corrupt(T::Enablements, &e))?;
-    let ext: EnablementExt = extension(T::Enablements, rest)?.unwrap_or_default();
+        postcard::take_from_bytes(bytes).map_err(|e| corrupt(ENABLEMENTS, &e))?;
+    let ext: EnablementExt = extension(ENABLEMENTS, rest)?.unwrap_or_default();
     Ok(Enablement {
         plugin: v1.plugin,
         hash: v1.hash,
@@ -125,7 +144,7 @@ pub(crate) fn decode_enablement(bytes: &[u8]) -> Result<Enablement> {
 }
 
 /// The extension after a record's first shape, if it has one.
-fn extension<X: for<'de> Deserialize<'de>>(t: T, rest: &[u8]) -> Result<Option<X>> {
+fn extension<X: for<'de> Deserialize<'de>>(t: &'static str, rest: &[u8]) -> Result<Option<X>> {
     if rest.is_empty() {
         return Ok(None);
     }
@@ -134,9 +153,9 @@ fn extension<X: for<'de> Deserialize<'de>>(t: T, rest: &[u8]) -> Result<Option<X
         .map_err(|e| corrupt(t, &e))
 }
 
-fn corrupt(t: T, e: &postcard::Error) -> Error {
+fn corrupt(table: &'static str, e: &postcard::Error) -> Error {
     Error::Corrupt {
-        table: t.name(),
+        table,
         detail: e.to_string(),
     }
 }

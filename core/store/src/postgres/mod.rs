@@ -1,0 +1,282 @@
+//! The PostgreSQL backend: the same [`Store`](crate::Store) and
+//! [`PluginStore`](crate::PluginStore) as the embedded one, for several stateless `kith`
+//! nodes over one database.
+//!
+//! - Every write is one transaction: records, index rows and events, all or nothing. The rules
+//!   are the engine's ([`crate::engine`]); this backend only stores rows ([`txn`]).
+//! - Events are numbered under the tenant's head row lock at the end of the transaction: the log
+//!   is gap-free and in commit order whatever node writes.
+//! - Serialization failures, deadlocks and lost uniqueness races run the whole transaction again
+//!   (up to [`MAX_ATTEMPTS`] times); an unreachable database is `Unavailable`, never half-applied.
+//! - Commits are announced with `NOTIFY kith_commits`, so long-polls and event streams on every
+//!   node see every node's writes ([`notify`]).
+
+mod conn;
+mod notify;
+mod plugins;
+mod queries;
+mod schema;
+mod txn;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use kith_model::{Actor, TenantSlug, Timestamp};
+
+use self::conn::{Manager, Reader, Tx, pool_error};
+pub use self::schema::PG_SCHEMA_VERSION;
+use crate::{Clock, CommitInfo, CommitListener, Error, Result, SystemClock};
+
+/// How many times a transaction that lost a race is run again before giving up.
+pub const MAX_ATTEMPTS: u32 = 20;
+
+/// How to reach the database.
+#[derive(Debug, Clone)]
+pub struct PgConfig {
+    /// A `postgres://` URL or a key-value connection string.
+    pub url: String,
+    /// Connections this node keeps (default 16).
+    pub pool_size: u32,
+    /// Longest wait for a connection before a request fails with `Unavailable` (default 5 s).
+    pub connect_timeout: Duration,
+    /// Where timestamps come from.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl PgConfig {
+    /// Defaults for `url`.
+    pub fn new(url: impl Into<String>) -> Self {
+        PgConfig {
+            url: url.into(),
+            pool_size: 16,
+            connect_timeout: Duration::from_secs(5),
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+/// A Kith store in a PostgreSQL database.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: r2d2::Pool<Manager>,
+    shared: Arc<Shared>,
+}
+
+/// What every clone of a store shares.
+struct Shared {
+    config: PgConfig,
+    listeners: RwLock<Vec<CommitListener>>,
+    /// Slug to tenant id: ids are never reused, so a stale entry can only name a deleted
+    /// tenant, and deletions are announced to every node (`NOTIFY kith_tenants`).
+    tenants: RwLock<HashMap<String, i64>>,
+    closed: AtomicBool,
+    generation: AtomicU64,
+    /// This node's name in notifications, so that it skips its own.
+    node: String,
+    listener: std::sync::Mutex<Option<notify::Listener>>,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("node", &self.shared.node)
+            .field("pool", &self.pool.state())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgStore {
+    /// Connects, brings the schema up to date (refusing a database newer than this build) and
+    /// starts following other nodes' commits.
+    pub fn open(config: PgConfig) -> Result<PgStore> {
+        let pg_config: postgres::Config = config
+            .url
+            .parse()
+            .map_err(|e| Error::Storage(format!("the database URL is not valid: {e}")))?;
+        let manager = Manager {
+            config: pg_config.clone(),
+        };
+        let pool = r2d2::Pool::builder()
+            .max_size(config.pool_size.max(1))
+            .min_idle(Some(1))
+            .connection_timeout(config.connect_timeout)
+            .test_on_check_out(false)
+            .build(manager)
+            .map_err(|e| pool_error(&e, config.connect_timeout))?;
+        {
+            let mut conn = pool
+                .get()
+                .map_err(|e| pool_error(&e, config.connect_timeout))?;
+            schema::migrate(&mut conn.client)?;
+        }
+        let node = format!("{}-{}", std::process::id(), uuid::Uuid::now_v7().simple());
+        let store = PgStore {
+            pool,
+            shared: Arc::new(Shared {
+                config,
+                listeners: RwLock::new(Vec::new()),
+                tenants: RwLock::new(HashMap::new()),
+                closed: AtomicBool::new(false),
+                generation: AtomicU64::new(0),
+                node,
+                listener: std::sync::Mutex::new(None),
+            }),
+        };
+        let listener = notify::Listener::start(pg_config, Arc::downgrade(&store.shared))?;
+        if let Ok(mut l) = store.shared.listener.lock() {
+            *l = Some(listener);
+        }
+        Ok(store)
+    }
+
+    /// This node's name (in notifications and, later, leases).
+    pub fn node(&self) -> &str {
+        &self.shared.node
+    }
+
+    fn connection(&self) -> Result<r2d2::PooledConnection<Manager>> {
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        self.pool
+            .get()
+            .map_err(|e| pool_error(&e, self.shared.config.connect_timeout))
+    }
+
+    /// Runs `f` on a pooled connection for reads.
+    fn read<T>(&self, f: impl FnOnce(&mut Reader<'_>) -> Result<T>) -> Result<T> {
+        let mut conn = self.connection()?;
+        f(&mut Reader::new(&mut conn))
+    }
+
+    /// The tenant's id, from the cache or the database.
+    fn tenant_id(&self, reader: &mut Reader<'_>, slug: &TenantSlug) -> Result<i64> {
+        if let Some(id) = self
+            .shared
+            .tenants
+            .read()
+            .ok()
+            .and_then(|t| t.get(slug.as_str()).copied())
+        {
+            return Ok(id);
+        }
+        let id: i64 = reader
+            .query_opt(
+                "SELECT tenant_id FROM kith_tenants WHERE slug = $1",
+                &[&slug.as_str()],
+            )?
+            .ok_or_else(|| Error::TenantNotFound(slug.to_string()))?
+            .get(0);
+        if let Ok(mut t) = self.shared.tenants.write() {
+            t.insert(slug.to_string(), id);
+        }
+        Ok(id)
+    }
+
+    /// Runs `f` in a transaction, again from the start when it lost a race, and commits. `f`
+    /// gets the transaction and must not keep effects outside it (it may run several times).
+    fn transact<T>(&self, mut f: impl FnMut(&mut Tx<'_>) -> Result<T>) -> Result<T> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut conn = self.connection()?;
+            let mut tx = Tx::begin(&mut conn)?;
+            let result = f(&mut tx);
+            let retry = match result {
+                Ok(value) => match tx.commit() {
+                    Ok(()) => return Ok(value),
+                    Err((_, true)) => true,
+                    Err((e, false)) => return Err(e),
+                },
+                Err(e) if tx.retry => {
+                    drop(tx);
+                    let _ = e;
+                    true
+                }
+                Err(e) => return Err(e),
+            };
+            if retry && attempt >= MAX_ATTEMPTS {
+                return Err(Error::Storage(format!(
+                    "the write lost {MAX_ATTEMPTS} races in a row with other writers; retry it"
+                )));
+            }
+            // Back off a little, more each time, so that racers spread out.
+            std::thread::sleep(Duration::from_micros(
+                200 * u64::from(attempt) + u64::from(rand_jitter()),
+            ));
+        }
+    }
+
+    /// The tenant's id inside a write transaction (never from the cache: a write must not
+    /// land in a tenant deleted meanwhile).
+    fn tenant_in(tx: &mut Tx<'_>, slug: &TenantSlug) -> Result<i64> {
+        Ok(tx
+            .query_opt(
+                "SELECT tenant_id FROM kith_tenants WHERE slug = $1 FOR SHARE",
+                &[&slug.as_str()],
+            )?
+            .ok_or_else(|| Error::TenantNotFound(slug.to_string()))?
+            .get(0))
+    }
+
+    /// Tells this node's listeners and (through the database) the other nodes that `tenants`
+    /// were written.
+    fn committed(&self, tenants: Vec<TenantSlug>, started: Instant) {
+        let generation = self.shared.generation.fetch_add(1, Ordering::AcqRel) + 1;
+        let info = CommitInfo {
+            generation,
+            requests: 1,
+            duration: started.elapsed(),
+            tenants,
+        };
+        if let Ok(listeners) = self.shared.listeners.read() {
+            for l in listeners.iter() {
+                l(&info);
+            }
+        }
+    }
+
+    /// Announces a commit of `tenant` to the other nodes, inside the transaction (delivered at
+    /// commit, dropped on rollback).
+    fn announce(&self, tx: &mut Tx<'_>, tenant: &TenantSlug) -> Result<()> {
+        let payload = format!("{}\u{1}{}", self.shared.node, tenant.as_str());
+        tx.execute("SELECT pg_notify('kith_commits', $1)", &[&payload])
+            .map(drop)
+    }
+
+    /// Runs the engine's ops for a tenant in one transaction.
+    fn write_ops<T>(
+        &self,
+        tenant: &TenantSlug,
+        actor: &Actor,
+        mut body: impl FnMut(&mut Tx<'_>, i64, &Actor, Timestamp) -> Result<T>,
+    ) -> Result<T> {
+        let started = Instant::now();
+        let value = self.transact(|tx| {
+            let id = Self::tenant_in(tx, tenant)?;
+            let now = self.shared.config.clock.now();
+            let v = body(tx, id, actor, now)?;
+            self.announce(tx, tenant)?;
+            Ok(v)
+        })?;
+        self.committed(vec![tenant.clone()], started);
+        Ok(value)
+    }
+
+    /// Stops accepting work and stops following other nodes.
+    pub fn close(&self) {
+        self.shared.closed.store(true, Ordering::Release);
+        if let Some(l) = self.shared.listener.lock().ok().and_then(|mut l| l.take()) {
+            l.stop();
+        }
+    }
+}
+
+/// A few hundred microseconds of jitter, from the clock (no need for a random generator).
+fn rand_jitter() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() % 500)
+}

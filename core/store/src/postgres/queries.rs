@@ -1,0 +1,1052 @@
+//! [`Store`] for [`PgStore`]: tenants, writes through the engine, reads with keyset paging,
+//! tokens, idempotency, checks and counts.
+
+use std::path::Path;
+use std::time::Instant;
+
+use kith_model::{
+    Actor, Customer, CustomerId, Deal, DealId, Email, EntityRef, Event, EventKind, Interaction,
+    InteractionId, Phone, Pipeline, PipelineId, PipelineReport, ReportBuilder, StageId, Tenant,
+    TenantInput, TenantPatch, TenantSlug, Timestamp,
+};
+use postgres::Row;
+use postgres::types::ToSql;
+use uuid::Uuid;
+
+use super::conn::{Reader, Tx};
+use super::txn::{PgTxn, uuid};
+use super::{PG_SCHEMA_VERSION, PgStore};
+use crate::admin::{IdempotencyRecord, Stored};
+use crate::engine::{self, Ctx};
+use crate::records::{decode, decode_event, encode};
+use crate::{
+    CommitListener, Cursor, CustomerFilter, Error, IdempotencyKey, Inconsistency, Once, Op, Output,
+    Page, PageRequest, Result, Stats, Store, TenantStats, TokenRecord, TokenScope,
+};
+
+/// Cursor scopes of this backend's lists.
+#[derive(Debug, Clone, Copy)]
+#[repr(u8)]
+pub(super) enum List {
+    Customers = 1,
+    Tag,
+    Lifecycle,
+    Owner,
+    Organization,
+    Name,
+    Email,
+    Timeline,
+    Due,
+    Pipelines,
+    Deals,
+    Leaderboard,
+    SegmentMembers,
+    Bundles,
+}
+
+/// The lowest and highest UUIDs: the open ends of keyset pages.
+pub(super) const FIRST: Uuid = Uuid::nil();
+pub(super) const LAST: Uuid = Uuid::max();
+
+/// A page's cursor: the list, what it lists (tenant and filter) and the last key it returned.
+pub(super) struct Keys {
+    list: List,
+    prefix: Vec<u8>,
+}
+
+impl Keys {
+    pub(super) fn new(list: List, tenant: &TenantSlug, filter: &[u8]) -> Self {
+        let mut prefix = tenant.as_str().as_bytes().to_vec();
+        prefix.push(0);
+        prefix.extend_from_slice(filter);
+        Keys { list, prefix }
+    }
+
+    /// The last key of the previous page, if `page` continues one.
+    pub(super) fn after(&self, page: &PageRequest) -> Result<Option<Vec<u8>>> {
+        match &page.after {
+            None => Ok(None),
+            Some(c) => {
+                let key = c.decode(self.list as u8, &self.prefix)?;
+                Ok(Some(key[self.prefix.len()..].to_vec()))
+            }
+        }
+    }
+
+    /// The cursor after `key`.
+    pub(super) fn cursor(&self, key: &[u8]) -> Cursor {
+        let mut full = self.prefix.clone();
+        full.extend_from_slice(key);
+        Cursor::encode(self.list as u8, &self.prefix, &full)
+    }
+}
+
+/// A UUID from the first 16 bytes of a cursor key.
+pub(super) fn key_uuid(key: &[u8], at: usize) -> Result<Uuid> {
+    key.get(at..at + 16)
+        .and_then(|b| <[u8; 16]>::try_from(b).ok())
+        .map(Uuid::from_bytes)
+        .ok_or(Error::BadCursor)
+}
+
+/// An i64 from 8 bytes of a cursor key.
+pub(super) fn key_i64(key: &[u8], at: usize) -> Result<i64> {
+    key.get(at..at + 8)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map(i64::from_be_bytes)
+        .ok_or(Error::BadCursor)
+}
+
+/// `rows` (one more than `limit` asked for) as a page, with the cursor after the last kept.
+pub(super) fn paged<T>(
+    mut rows: Vec<Row>,
+    limit: usize,
+    keys: &Keys,
+    key: impl Fn(&Row) -> Vec<u8>,
+    item: impl Fn(&Row) -> Result<T>,
+) -> Result<Page<T>> {
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let next = if more {
+        rows.last().map(|r| keys.cursor(&key(r)))
+    } else {
+        None
+    };
+    let items = rows.iter().map(item).collect::<Result<Vec<_>>>()?;
+    Ok(Page { items, next })
+}
+
+/// The limit to ask the database for: one more than the page holds.
+pub(super) fn fetch(page: &PageRequest) -> i64 {
+    page.clamped_limit() as i64 + 1
+}
+
+pub(super) fn id_key(r: &Row, col: usize) -> Vec<u8> {
+    r.get::<_, Uuid>(col).as_bytes().to_vec()
+}
+
+/// The first string greater than every string starting with `prefix`.
+fn prefix_end(prefix: &str) -> String {
+    format!("{prefix}\u{10FFFF}")
+}
+
+fn customer_doc(r: &Row) -> Result<Customer> {
+    decode("customers", r.get::<_, &[u8]>(0))
+}
+
+fn interaction_doc(r: &Row) -> Result<Interaction> {
+    decode("interactions", r.get::<_, &[u8]>(0))
+}
+
+impl PgStore {
+    fn one_doc<V: serde::de::DeserializeOwned>(
+        &self,
+        tenant: &TenantSlug,
+        table: &'static str,
+        sql: &'static str,
+        params: impl FnOnce(i64) -> Vec<Box<dyn ToSql + Sync>>,
+    ) -> Result<Option<V>> {
+        self.read(|r| {
+            let t = self.tenant_id(r, tenant)?;
+            let owned = params(t);
+            let refs: Vec<&(dyn ToSql + Sync)> = owned.iter().map(AsRef::as_ref).collect();
+            r.query_opt(sql, &refs)?
+                .map(|row| decode(table, row.get::<_, &[u8]>(0)))
+                .transpose()
+        })
+    }
+
+    fn customer_where(
+        &self,
+        tenant: &TenantSlug,
+        sql: &'static str,
+        value: &str,
+    ) -> Result<Option<Customer>> {
+        let value = value.to_owned();
+        self.one_doc(tenant, "customers", sql, move |t| {
+            vec![Box::new(t), Box::new(value)]
+        })
+    }
+
+    /// Creates a tenant, its head and its first event; with a key, once.
+    fn create_tenant_inner(
+        &self,
+        input: TenantInput,
+        actor: &Actor,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Once<Tenant>> {
+        let started = Instant::now();
+        let once = self.transact(|tx| {
+            if let Some(key) = key
+                && let Some(stored) = replay(tx, 0, key)?
+            {
+                return match stored {
+                    Stored::Tenant(t) => Ok(Once {
+                        value: t,
+                        replayed: true,
+                    }),
+                    _ => Err(Error::IdempotencyKeyReused(key.key.clone())),
+                };
+            }
+            let now = self.shared.config.clock.now();
+            let tenant = Tenant::new(input.clone(), now)?;
+            if tx
+                .query_opt(
+                    "SELECT 1 FROM kith_tenants WHERE slug = $1",
+                    &[&tenant.slug.as_str()],
+                )?
+                .is_some()
+            {
+                return Err(Error::TenantExists(tenant.slug.to_string()));
+            }
+            let id: i64 = tx
+                .query_opt("SELECT nextval('kith_tenant_ids')", &[])?
+                .map_or(0, |r| r.get(0));
+            tx.execute(
+                "INSERT INTO kith_tenants (tenant_id, slug, doc) VALUES ($1, $2, $3)",
+                &[&id, &tenant.slug.as_str(), &encode(&tenant)?],
+            )?;
+            tx.execute(
+                "INSERT INTO kith_heads (tenant_id, head) VALUES ($1, 0)",
+                &[&id],
+            )?;
+            let ctx = Ctx {
+                actor,
+                now,
+                depth: 0,
+            };
+            let mut txn = PgTxn::new(tx, id);
+            engine::event(
+                &mut txn,
+                &ctx,
+                EventKind::TenantCreated,
+                EntityRef::Tenant,
+                Vec::new(),
+            )?;
+            txn.finish()?;
+            self.announce(tx, &tenant.slug)?;
+            if let Some(key) = key {
+                remember(tx, 0, key, now, Stored::Tenant(tenant.clone()))?;
+            }
+            Ok(Once {
+                value: tenant,
+                replayed: false,
+            })
+        })?;
+        if !once.replayed {
+            self.committed(vec![once.value.slug.clone()], started);
+        }
+        Ok(once)
+    }
+
+    /// The engine's ops for a tenant in one transaction; with a key, once.
+    fn write_outputs(
+        &self,
+        tenant: &TenantSlug,
+        actor: &Actor,
+        ops: Vec<Op>,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Once<Vec<Output>>> {
+        self.write_ops(tenant, actor, |tx, id, actor, now| {
+            if let Some(key) = key
+                && let Some(stored) = replay(tx, id, key)?
+            {
+                return match stored {
+                    Stored::Outputs(o) => Ok(Once {
+                        value: o,
+                        replayed: true,
+                    }),
+                    _ => Err(Error::IdempotencyKeyReused(key.key.clone())),
+                };
+            }
+            let ctx = Ctx {
+                actor,
+                now,
+                depth: 0,
+            };
+            let mut txn = PgTxn::new(tx, id);
+            let outputs = engine::apply_all(&mut txn, &ctx, ops.clone())?;
+            txn.finish()?;
+            if let Some(key) = key {
+                remember(tx, id, key, now, Stored::Outputs(outputs.clone()))?;
+            }
+            Ok(Once {
+                value: outputs,
+                replayed: false,
+            })
+        })
+    }
+
+    /// Creates or revokes a token; with a key, once.
+    fn token_work(
+        &self,
+        work: impl Fn(&mut Tx<'_>) -> Result<TokenRecord>,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Once<TokenRecord>> {
+        self.transact(|tx| {
+            if let Some(key) = key
+                && let Some(stored) = replay(tx, 0, key)?
+            {
+                return match stored {
+                    Stored::Token(t) => Ok(Once {
+                        value: t,
+                        replayed: true,
+                    }),
+                    _ => Err(Error::IdempotencyKeyReused(key.key.clone())),
+                };
+            }
+            let token = work(tx)?;
+            if let Some(key) = key {
+                let now = self.shared.config.clock.now();
+                remember(tx, 0, key, now, Stored::Token(token.clone()))?;
+            }
+            Ok(Once {
+                value: token,
+                replayed: false,
+            })
+        })
+    }
+}
+
+/// The stored result for `key` in `scope` (0 outside tenants): `None` when the key is new.
+fn replay(tx: &mut Tx<'_>, scope: i64, key: &IdempotencyKey) -> Result<Option<Stored>> {
+    let row = tx.query_opt(
+        "SELECT doc FROM kith_idempotency WHERE tenant_id = $1 AND key = $2 FOR UPDATE",
+        &[&scope, &key.key],
+    )?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let record: IdempotencyRecord = decode("idempotency", row.get::<_, &[u8]>(0))?;
+    if record.fingerprint == key.fingerprint {
+        Ok(Some(record.result))
+    } else {
+        Err(Error::IdempotencyKeyReused(key.key.clone()))
+    }
+}
+
+/// Records the result of the first request with `key`.
+fn remember(
+    tx: &mut Tx<'_>,
+    scope: i64,
+    key: &IdempotencyKey,
+    now: Timestamp,
+    result: Stored,
+) -> Result<()> {
+    let record = IdempotencyRecord {
+        fingerprint: key.fingerprint,
+        created_at: now,
+        result,
+    };
+    tx.execute(
+        "INSERT INTO kith_idempotency (tenant_id, key, doc) VALUES ($1, $2, $3)",
+        &[&scope, &key.key, &encode(&record)?],
+    )?;
+    Ok(())
+}
+
+/// Tables whose rows belong to one tenant, deleted with it.
+const TENANT_TABLES: &[&str] = &[
+    "DELETE FROM kith_events WHERE tenant_id = $1",
+    "DELETE FROM kith_customers WHERE tenant_id = $1",
+    "DELETE FROM kith_customer_external_ids WHERE tenant_id = $1",
+    "DELETE FROM kith_customer_tags WHERE tenant_id = $1",
+    "DELETE FROM kith_interactions WHERE tenant_id = $1",
+    "DELETE FROM kith_pipelines WHERE tenant_id = $1",
+    "DELETE FROM kith_deals WHERE tenant_id = $1",
+    "DELETE FROM kith_idempotency WHERE tenant_id = $1",
+    "DELETE FROM kith_tokens WHERE tenant_id = $1",
+    "DELETE FROM kith_enablements WHERE tenant_id = $1",
+    "DELETE FROM kith_cursors WHERE tenant_id = $1",
+    "DELETE FROM kith_health WHERE tenant_id = $1",
+    "DELETE FROM kith_models WHERE tenant_id = $1",
+    "DELETE FROM kith_deliveries WHERE tenant_id = $1",
+    "DELETE FROM kith_scores WHERE tenant_id = $1",
+    "DELETE FROM kith_segments WHERE tenant_id = $1",
+    "DELETE FROM kith_segment_members WHERE tenant_id = $1",
+    "DELETE FROM kith_heads WHERE tenant_id = $1",
+    "DELETE FROM kith_tenants WHERE tenant_id = $1",
+];
+
+impl Store for PgStore {
+    fn create_tenant(&self, input: TenantInput, actor: &Actor) -> Result<Tenant> {
+        self.create_tenant_inner(input, actor, None)
+            .map(|o| o.value)
+    }
+
+    fn tenant(&self, slug: &TenantSlug) -> Result<Option<Tenant>> {
+        self.read(|r| {
+            r.query_opt(
+                "SELECT doc FROM kith_tenants WHERE slug = $1",
+                &[&slug.as_str()],
+            )?
+            .map(|row| decode("tenants", row.get::<_, &[u8]>(0)))
+            .transpose()
+        })
+    }
+
+    fn tenants(&self) -> Result<Vec<Tenant>> {
+        self.read(|r| {
+            r.query("SELECT doc FROM kith_tenants ORDER BY slug", &[])?
+                .iter()
+                .map(|row| decode("tenants", row.get::<_, &[u8]>(0)))
+                .collect()
+        })
+    }
+
+    fn write(&self, tenant: &TenantSlug, actor: &Actor, ops: Vec<Op>) -> Result<Vec<Output>> {
+        self.write_outputs(tenant, actor, ops, None)
+            .map(|o| o.value)
+    }
+
+    fn write_each(
+        &self,
+        tenant: &TenantSlug,
+        actor: &Actor,
+        ops: Vec<Op>,
+    ) -> Result<Vec<Result<Output>>> {
+        self.write_ops(tenant, actor, |tx, id, actor, now| {
+            let ctx = Ctx {
+                actor,
+                now,
+                depth: 0,
+            };
+            let mut txn = PgTxn::new(tx, id);
+            let results = engine::apply_each(&mut txn, &ctx, ops.clone())?;
+            txn.finish()?;
+            Ok(results)
+        })
+    }
+
+    fn customer(&self, tenant: &TenantSlug, id: CustomerId) -> Result<Option<Customer>> {
+        let id = uuid(id.to_bytes());
+        self.one_doc(
+            tenant,
+            "customers",
+            "SELECT doc FROM kith_customers WHERE tenant_id = $1 AND id = $2",
+            move |t| vec![Box::new(t), Box::new(id)],
+        )
+    }
+
+    fn customer_by_email(&self, tenant: &TenantSlug, email: &Email) -> Result<Option<Customer>> {
+        self.customer_where(
+            tenant,
+            "SELECT doc FROM kith_customers WHERE tenant_id = $1 AND email = $2",
+            email.as_str(),
+        )
+    }
+
+    fn customer_by_phone(&self, tenant: &TenantSlug, phone: &Phone) -> Result<Option<Customer>> {
+        self.customer_where(
+            tenant,
+            "SELECT doc FROM kith_customers WHERE tenant_id = $1 AND phone = $2",
+            phone.as_str(),
+        )
+    }
+
+    fn customer_by_external_id(
+        &self,
+        tenant: &TenantSlug,
+        source: &str,
+        id: &str,
+    ) -> Result<Option<Customer>> {
+        let (source, id) = (source.to_owned(), id.to_owned());
+        self.one_doc(
+            tenant,
+            "customers",
+            "SELECT c.doc FROM kith_customer_external_ids x JOIN kith_customers c \
+             ON c.tenant_id = x.tenant_id AND c.id = x.customer \
+             WHERE x.tenant_id = $1 AND x.source = $2 AND x.external_id = $3",
+            move |t| vec![Box::new(t), Box::new(source), Box::new(id)],
+        )
+    }
+
+    fn customers(
+        &self,
+        tenant: &TenantSlug,
+        filter: &CustomerFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Customer>> {
+        let limit = page.clamped_limit();
+        let n = fetch(page);
+        self.read(|r| {
+            let t = self.tenant_id(r, tenant)?;
+            match filter {
+                CustomerFilter::All => {
+                    let keys = Keys::new(List::Customers, tenant, b"");
+                    let after = keys.after(page)?.map_or(Ok(FIRST), |k| key_uuid(&k, 0))?;
+                    let rows = r.query(
+                        "SELECT doc, id FROM kith_customers WHERE tenant_id = $1 AND id > $2 \
+                         ORDER BY id LIMIT $3",
+                        &[&t, &after, &n],
+                    )?;
+                    paged(rows, limit, &keys, |r| id_key(r, 1), customer_doc)
+                }
+                CustomerFilter::Tag(tag) => {
+                    let keys = Keys::new(List::Tag, tenant, tag.as_str().as_bytes());
+                    let after = keys.after(page)?.map_or(Ok(FIRST), |k| key_uuid(&k, 0))?;
+                    let rows = r.query(
+                        "SELECT c.doc, c.id FROM kith_customer_tags g JOIN kith_customers c \
+                         ON c.tenant_id = g.tenant_id AND c.id = g.customer \
+                         WHERE g.tenant_id = $1 AND g.tag = $2 AND g.customer > $3 \
+                         ORDER BY g.customer LIMIT $4",
+                        &[&t, &tag.as_str(), &after, &n],
+                    )?;
+                    paged(rows, limit, &keys, |r| id_key(r, 1), customer_doc)
+                }
+                CustomerFilter::Lifecycle(l) => {
+                    let code = i16::from(l.code());
+                    let keys = Keys::new(List::Lifecycle, tenant, &[l.code()]);
+                    let after = keys.after(page)?.map_or(Ok(FIRST), |k| key_uuid(&k, 0))?;
+                    let rows = r.query(
+                        "SELECT doc, id FROM kith_customers WHERE tenant_id = $1 AND lifecycle = $2 \
+                         AND id > $3 ORDER BY id LIMIT $4",
+                        &[&t, &code, &after, &n],
+                    )?;
+                    paged(rows, limit, &keys, |r| id_key(r, 1), customer_doc)
+                }
+                CustomerFilter::Owner(o) => {
+                    let keys = Keys::new(List::Owner, tenant, o.as_bytes());
+                    let after = keys.after(page)?.map_or(Ok(FIRST), |k| key_uuid(&k, 0))?;
+                    let rows = r.query(
+                        "SELECT doc, id FROM kith_customers WHERE tenant_id = $1 AND owner = $2 \
+                         AND id > $3 ORDER BY id LIMIT $4",
+                        &[&t, o, &after, &n],
+                    )?;
+                    paged(rows, limit, &keys, |r| id_key(r, 1), customer_doc)
+                }
+                CustomerFilter::Organization(org) => {
+                    let keys = Keys::new(List::Organization, tenant, &org.to_bytes());
+                    let after = keys.after(page)?.map_or(Ok(FIRST), |k| key_uuid(&k, 0))?;
+                    let rows = r.query(
+                        "SELECT doc, id FROM kith_customers WHERE tenant_id = $1 \
+                         AND organization = $2 AND id > $3 ORDER BY id LIMIT $4",
+                        &[&t, &uuid(org.to_bytes()), &after, &n],
+                    )?;
+                    paged(rows, limit, &keys, |r| id_key(r, 1), customer_doc)
+                }
+                CustomerFilter::NamePrefix(p) => {
+                    let prefix = p.trim().to_lowercase();
+                    let keys = Keys::new(List::Name, tenant, prefix.as_bytes());
+                    let (after_name, after_id) = match keys.after(page)? {
+                        None => (String::new(), FIRST),
+                        Some(k) => {
+                            let split = k.len().checked_sub(17).ok_or(Error::BadCursor)?;
+                            let name = String::from_utf8(k[..split].to_vec())
+                                .map_err(|_| Error::BadCursor)?;
+                            (name, key_uuid(&k, split + 1)?)
+                        }
+                    };
+                    let rows = r.query(
+                        "SELECT doc, id, name_lower FROM kith_customers WHERE tenant_id = $1 \
+                         AND name_lower >= $2 AND name_lower < $3 AND (name_lower, id) > ($4, $5) \
+                         ORDER BY name_lower, id LIMIT $6",
+                        &[&t, &prefix, &prefix_end(&prefix), &after_name, &after_id, &n],
+                    )?;
+                    paged(
+                        rows,
+                        limit,
+                        &keys,
+                        |r| {
+                            let mut k = r.get::<_, &str>(2).as_bytes().to_vec();
+                            k.push(0);
+                            k.extend_from_slice(r.get::<_, Uuid>(1).as_bytes());
+                            k
+                        },
+                        customer_doc,
+                    )
+                }
+                CustomerFilter::EmailPrefix(p) => {
+                    let prefix = p.trim().to_owned();
+                    let keys = Keys::new(List::Email, tenant, prefix.as_bytes());
+                    let after = match keys.after(page)? {
+                        None => String::new(),
+                        Some(k) => String::from_utf8(k).map_err(|_| Error::BadCursor)?,
+                    };
+                    let rows = r.query(
+                        "SELECT doc, email FROM kith_customers WHERE tenant_id = $1 \
+                         AND email >= $2 AND email < $3 AND email > $4 ORDER BY email LIMIT $5",
+                        &[&t, &prefix, &prefix_end(&prefix), &after, &n],
+                    )?;
+                    paged(
+                        rows,
+                        limit,
+                        &keys,
+                        |r| r.get::<_, &str>(1).as_bytes().to_vec(),
+                        customer_doc,
+                    )
+                }
+            }
+        })
+    }
+
+    fn interaction(&self, tenant: &TenantSlug, id: InteractionId) -> Result<Option<Interaction>> {
+        let id = uuid(id.to_bytes());
+        self.one_doc(
+            tenant,
+            "interactions",
+            "SELECT doc FROM kith_interactions WHERE tenant_id = $1 AND id = $2",
+            move |t| vec![Box::new(t), Box::new(id)],
+        )
+    }
+
+    fn timeline(
+        &self,
+        tenant: &TenantSlug,
+        customer: CustomerId,
+        page: &PageRequest,
+    ) -> Result<Page<Interaction>> {
+        let limit = page.clamped_limit();
+        let n = fetch(page);
+        self.read(|r| {
+            let t = self.tenant_id(r, tenant)?;
+            let keys = Keys::new(List::Timeline, tenant, &customer.to_bytes());
+            let (at, id) = match keys.after(page)? {
+                None => (i64::MAX, LAST),
+                Some(k) => (key_i64(&k, 0)?, key_uuid(&k, 8)?),
+            };
+            let rows = r.query(
+                "SELECT doc, occurred_at, id FROM kith_interactions WHERE tenant_id = $1 \
+                 AND customer = $2 AND (occurred_at, id) < ($3, $4) \
+                 ORDER BY occurred_at DESC, id DESC LIMIT $5",
+                &[&t, &uuid(customer.to_bytes()), &at, &id, &n],
+            )?;
+            paged(rows, limit, &keys, time_id_key, interaction_doc)
+        })
+    }
+
+    fn due_tasks(
+        &self,
+        tenant: &TenantSlug,
+        until: Timestamp,
+        page: &PageRequest,
+    ) -> Result<Page<Interaction>> {
+        let limit = page.clamped_limit();
+        let n = fetch(page);
+        self.read(|r| {
+            let t = self.tenant_id(r, tenant)?;
+            let keys = Keys::new(List::Due, tenant, b"");
+            let (at, id) = match keys.after(page)? {
+                None => (i64::MIN, FIRST),
+                Some(k) => (key_i64(&k, 0)?, key_uuid(&k, 8)?),
+            };
+            let rows = r.query(
+                "SELECT doc, due_at, id FROM kith_interactions WHERE tenant_id = $1 \
+                 AND due_at IS NOT NULL AND due_at <= $2 AND (due_at, id) > ($3, $4) \
+                 ORDER BY due_at, id LIMIT $5",
+                &[&t, &until.as_micros(), &at, &id, &n],
+            )?;
+            paged(rows, limit, &keys, time_id_key, interaction_doc)
+        })
+    }
+
+    fn pipeline(&self, tenant: &TenantSlug, id: PipelineId) -> Result<Option<Pipeline>> {
+        let id = uuid(id.to_bytes());
+        self.one_doc(
+            tenant,
+            "pipelines",
+            "SELECT doc FROM kith_pipelines WHERE tenant_id = $1 AND id = $2",
+            move |t| vec![Box::new(t), Box::new(id)],
+        )
+    }
+
+    fn pipelines(&self, tenant: &TenantSlug, page: &PageRequest) -> Result<Page<Pipeline>> {
+        let limit = page.clamped_limit();
+        let n = fetch(page);
+        self.read(|r| {
+            let t = self.tenant_id(r, tenant)?;
+            let keys = Keys::new(List::Pipelines, tenant, b"");
+            let after = keys.after(page)?.map_or(Ok(FIRST), |k| key_uuid(&k, 0))?;
+            let rows = r.query(
+                "SELECT doc, id FROM kith_pipelines WHERE tenant_id = $1 AND id > $2 \
+                 ORDER BY id LIMIT $3",
+                &[&t, &after, &n],
+            )?;
+            paged(
+                rows,
+                limit,
+                &keys,
+                |r| id_key(r, 1),
+                |r| decode("pipelines", r.get::<_, &[u8]>(0)),
+            )
+        })
+    }
+
+    fn deal(&self, tenant: &TenantSlug, id: DealId) -> Result<Option<Deal>> {
+        let id = uuid(id.to_bytes());
+        self.one_doc(
+            tenant,
+            "deals",
+            "SELECT doc FROM kith_deals WHERE tenant_id = $1 AND id = $2",
+            move |t| vec![Box::new(t), Box::new(id)],
+        )
+    }
+
+    fn deals(
+        &self,
+        tenant: &TenantSlug,
+        pipeline: PipelineId,
+        stage: Option<StageId>,
+        page: &PageRequest,
+    ) -> Result<Page<Deal>> {
+        let limit = page.clamped_limit();
+        let n = fetch(page);
+        self.read(|r| {
+            let t = self.tenant_id(r, tenant)?;
+            let mut filter = pipeline.to_bytes().to_vec();
+            if let Some(s) = stage {
+                filter.extend_from_slice(&s.to_bytes());
+            }
+            let keys = Keys::new(List::Deals, tenant, &filter);
+            let (after_stage, after_id) = match keys.after(page)? {
+                None => (FIRST, FIRST),
+                Some(k) => (key_uuid(&k, 0)?, key_uuid(&k, 16)?),
+            };
+            let p = uuid(pipeline.to_bytes());
+            let rows = match stage {
+                Some(s) => r.query(
+                    "SELECT doc, stage, id FROM kith_deals WHERE tenant_id = $1 AND pipeline = $2 \
+                     AND stage = $3 AND (stage, id) > ($4, $5) ORDER BY stage, id LIMIT $6",
+                    &[&t, &p, &uuid(s.to_bytes()), &after_stage, &after_id, &n],
+                )?,
+                None => r.query(
+                    "SELECT doc, stage, id FROM kith_deals WHERE tenant_id = $1 AND pipeline = $2 \
+                     AND (stage, id) > ($3, $4) ORDER BY stage, id LIMIT $5",
+                    &[&t, &p, &after_stage, &after_id, &n],
+                )?,
+            };
+            paged(
+                rows,
+                limit,
+                &keys,
+                |r| {
+                    let mut k = id_key(r, 1);
+                    k.extend_from_slice(&id_key(r, 2));
+                    k
+                },
+                |r| decode("deals", r.get::<_, &[u8]>(0)),
+            )
+        })
+    }
+
+    fn pipeline_report(&self, tenant: &TenantSlug, pipeline: PipelineId) -> Result<PipelineReport> {
+        self.read(|r| {
+            let t = self.tenant_id(r, tenant)?;
+            let mut tx = r.snapshot()?;
+            let p = uuid(pipeline.to_bytes());
+            let p: Pipeline = tx
+                .query_opt(
+                    "SELECT doc FROM kith_pipelines WHERE tenant_id = $1 AND id = $2",
+                    &[&t, &p],
+                )?
+                .map(|row| decode("pipelines", row.get::<_, &[u8]>(0)))
+                .transpose()?
+                .ok_or_else(|| Error::not_found("pipeline", pipeline))?;
+            let mut report = ReportBuilder::new(&p);
+            for row in tx.query(
+                "SELECT doc FROM kith_deals WHERE tenant_id = $1 AND pipeline = $2 \
+                 ORDER BY stage, id",
+                &[&t, &uuid(pipeline.to_bytes())],
+            )? {
+                let deal: Deal = decode("deals", row.get::<_, &[u8]>(0))?;
+                report.add(&deal);
+            }
+            Ok(report.finish())
+        })
+    }
+
+    fn events(&self, tenant: &TenantSlug, after: u64, limit: usize) -> Result<Vec<Event>> {
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit.min(10_000)).unwrap_or(10_000);
+        self.read(|r| {
+            let t = self.tenant_id(r, tenant)?;
+            r.query(
+                "SELECT doc FROM kith_events WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                &[&t, &after, &limit],
+            )?
+            .iter()
+            .map(|row| decode_event(row.get::<_, &[u8]>(0)))
+            .collect()
+        })
+    }
+
+    fn last_seq(&self, tenant: &TenantSlug) -> Result<u64> {
+        self.read(|r| {
+            let t = self.tenant_id(r, tenant)?;
+            let head: i64 = r
+                .query_opt("SELECT head FROM kith_heads WHERE tenant_id = $1", &[&t])?
+                .map_or(0, |row| row.get(0));
+            Ok(u64::try_from(head).unwrap_or(0))
+        })
+    }
+
+    fn update_tenant(
+        &self,
+        slug: &TenantSlug,
+        actor: &Actor,
+        patch: TenantPatch,
+    ) -> Result<Tenant> {
+        self.write_ops(slug, actor, |tx, id, actor, now| {
+            let mut tenant: Tenant = tx
+                .query_opt(
+                    "SELECT doc FROM kith_tenants WHERE tenant_id = $1 FOR UPDATE",
+                    &[&id],
+                )?
+                .map(|row| decode("tenants", row.get::<_, &[u8]>(0)))
+                .transpose()?
+                .ok_or_else(|| Error::TenantNotFound(slug.to_string()))?;
+            let changed = tenant.apply(patch.clone())?;
+            if !changed.is_empty() {
+                tx.execute(
+                    "UPDATE kith_tenants SET doc = $2 WHERE tenant_id = $1",
+                    &[&id, &encode(&tenant)?],
+                )?;
+                let ctx = Ctx {
+                    actor,
+                    now,
+                    depth: 0,
+                };
+                let mut txn = PgTxn::new(tx, id);
+                let changed = changed.into_iter().map(str::to_owned).collect();
+                engine::event(
+                    &mut txn,
+                    &ctx,
+                    EventKind::TenantUpdated,
+                    EntityRef::Tenant,
+                    changed,
+                )?;
+                txn.finish()?;
+            }
+            Ok(tenant)
+        })
+    }
+
+    fn delete_tenant(&self, slug: &TenantSlug, _actor: &Actor) -> Result<()> {
+        self.transact(|tx| {
+            let id: i64 = tx
+                .query_opt(
+                    "SELECT tenant_id FROM kith_tenants WHERE slug = $1 FOR UPDATE",
+                    &[&slug.as_str()],
+                )?
+                .ok_or_else(|| Error::TenantNotFound(slug.to_string()))?
+                .get(0);
+            for sql in TENANT_TABLES {
+                tx.execute(sql, &[&id])?;
+            }
+            tx.execute("SELECT pg_notify('kith_tenants', $1)", &[&slug.as_str()])?;
+            Ok(())
+        })?;
+        if let Ok(mut t) = self.shared.tenants.write() {
+            t.remove(slug.as_str());
+        }
+        Ok(())
+    }
+
+    fn create_tenant_once(
+        &self,
+        input: TenantInput,
+        actor: &Actor,
+        key: &IdempotencyKey,
+    ) -> Result<Once<Tenant>> {
+        self.create_tenant_inner(input, actor, Some(key))
+    }
+
+    fn write_once(
+        &self,
+        tenant: &TenantSlug,
+        actor: &Actor,
+        ops: Vec<Op>,
+        key: &IdempotencyKey,
+    ) -> Result<Once<Vec<Output>>> {
+        self.write_outputs(tenant, actor, ops, Some(key))
+    }
+
+    fn create_token(
+        &self,
+        token: TokenRecord,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Once<TokenRecord>> {
+        self.token_work(
+            |tx| {
+                let tenant_id: Option<i64> = match &token.scope {
+                    TokenScope::Tenant(slug) => Some(Self::tenant_in(tx, slug)?),
+                    TokenScope::Admin => None,
+                };
+                if tx
+                    .query_opt("SELECT 1 FROM kith_tokens WHERE id = $1", &[&token.id])?
+                    .is_some()
+                {
+                    return Err(Error::Storage(format!(
+                        "token id {} exists already; create the token again",
+                        token.id
+                    )));
+                }
+                tx.execute(
+                    "INSERT INTO kith_tokens (id, tenant_id, doc) VALUES ($1, $2, $3)",
+                    &[&token.id, &tenant_id, &encode(&token)?],
+                )?;
+                Ok(token.clone())
+            },
+            key,
+        )
+    }
+
+    fn token(&self, id: &str) -> Result<Option<TokenRecord>> {
+        self.read(|r| {
+            r.query_opt("SELECT doc FROM kith_tokens WHERE id = $1", &[&id])?
+                .map(|row| decode("tokens", row.get::<_, &[u8]>(0)))
+                .transpose()
+        })
+    }
+
+    fn tokens(&self) -> Result<Vec<TokenRecord>> {
+        self.read(|r| {
+            r.query("SELECT doc FROM kith_tokens ORDER BY id", &[])?
+                .iter()
+                .map(|row| decode("tokens", row.get::<_, &[u8]>(0)))
+                .collect()
+        })
+    }
+
+    fn revoke_token(&self, id: &str) -> Result<TokenRecord> {
+        self.token_work(
+            |tx| {
+                tx.query_opt(
+                    "DELETE FROM kith_tokens WHERE id = $1 RETURNING doc",
+                    &[&id],
+                )?
+                .map(|row| decode("tokens", row.get::<_, &[u8]>(0)))
+                .transpose()?
+                .ok_or_else(|| Error::not_found("token", id))
+            },
+            None,
+        )
+        .map(|o| o.value)
+    }
+
+    fn on_commit(&self, listener: CommitListener) {
+        if let Ok(mut l) = self.shared.listeners.write() {
+            l.push(listener);
+        }
+    }
+
+    fn check(&self) -> Result<Vec<Inconsistency>> {
+        self.read(|r| {
+            let mut problems = Vec::new();
+            let mut tx = r.snapshot()?;
+            for row in tx.query(
+                "SELECT t.slug, h.head, count(e.seq), COALESCE(min(e.seq), 0), COALESCE(max(e.seq), 0) \
+                 FROM kith_tenants t JOIN kith_heads h ON h.tenant_id = t.tenant_id \
+                 LEFT JOIN kith_events e ON e.tenant_id = t.tenant_id \
+                 GROUP BY t.slug, h.head ORDER BY t.slug",
+                &[],
+            )? {
+                let (slug, head, count, min, max): (String, i64, i64, i64, i64) =
+                    (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
+                if count != head || (count > 0 && (min != 1 || max != head)) {
+                    problems.push(Inconsistency {
+                        tenant: slug,
+                        problem: format!(
+                            "event log: head {head}, {count} events numbered {min} to {max}"
+                        ),
+                    });
+                }
+            }
+            for row in tx.query(
+                "SELECT t.slug, c.doc, c.email, c.phone FROM kith_customers c \
+                 JOIN kith_tenants t ON t.tenant_id = c.tenant_id",
+                &[],
+            )? {
+                let slug: String = row.get(0);
+                let c: Customer = match decode("customers", row.get::<_, &[u8]>(1)) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        problems.push(Inconsistency {
+                            tenant: slug,
+                            problem: e.to_string(),
+                        });
+                        continue;
+                    }
+                };
+                let email: Option<String> = row.get(2);
+                let phone: Option<String> = row.get(3);
+                if email.as_deref() != c.email.as_ref().map(Email::as_str)
+                    || phone.as_deref() != c.phone.as_ref().map(Phone::as_str)
+                {
+                    problems.push(Inconsistency {
+                        tenant: slug,
+                        problem: format!("customer {}: indexed email or phone differ", c.id),
+                    });
+                }
+            }
+            Ok(problems)
+        })
+    }
+
+    fn stats(&self) -> Result<Stats> {
+        self.read(|r| {
+            let count = |r: &mut Reader<'_>, sql: &'static str, t: i64| -> Result<u64> {
+                let n: i64 = r.query_opt(sql, &[&t])?.map_or(0, |row| row.get(0));
+                Ok(u64::try_from(n).unwrap_or(0))
+            };
+            let tenants: Vec<(i64, String)> = r
+                .query(
+                    "SELECT tenant_id, slug FROM kith_tenants ORDER BY slug",
+                    &[],
+                )?
+                .iter()
+                .map(|row| (row.get(0), row.get(1)))
+                .collect();
+            let mut out = Vec::with_capacity(tenants.len());
+            for (t, slug) in tenants {
+                out.push(TenantStats {
+                    tenant: slug,
+                    customers: count(
+                        r,
+                        "SELECT count(*) FROM kith_customers WHERE tenant_id = $1",
+                        t,
+                    )?,
+                    interactions: count(
+                        r,
+                        "SELECT count(*) FROM kith_interactions WHERE tenant_id = $1",
+                        t,
+                    )?,
+                    pipelines: count(
+                        r,
+                        "SELECT count(*) FROM kith_pipelines WHERE tenant_id = $1",
+                        t,
+                    )?,
+                    deals: count(r, "SELECT count(*) FROM kith_deals WHERE tenant_id = $1", t)?,
+                    events: count(r, "SELECT head FROM kith_heads WHERE tenant_id = $1", t)?,
+                });
+            }
+            let size: i64 = r
+                .query_opt("SELECT pg_database_size(current_database())", &[])?
+                .map_or(0, |row| row.get(0));
+            Ok(Stats {
+                schema_version: PG_SCHEMA_VERSION,
+                file_bytes: u64::try_from(size).unwrap_or(0),
+                tenants: out,
+            })
+        })
+    }
+
+    fn backup(&self, _dest: &Path) -> Result<()> {
+        Err(Error::Storage(
+            "a PostgreSQL store is backed up by PostgreSQL: use pg_dump, or your provider's \
+             snapshots"
+                .into(),
+        ))
+    }
+
+    fn close(&self) {
+        PgStore::close(self);
+    }
+}
+
+/// The key of a row ordered by (time, id): columns 1 and 2.
+fn time_id_key(r: &Row) -> Vec<u8> {
+    let mut k = r.get::<_, i64>(1).to_be_bytes().to_vec();
+    k.extend_from_slice(r.get::<_, Uuid>(2).as_bytes());
+    k
+}

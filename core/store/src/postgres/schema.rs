@@ -1,0 +1,58 @@
+//! Schema migrations: numbered SQL files in `core/store/migrations/postgres/`, applied in order
+//! at start-up (or by `kith migrate`), each in its own transaction, under an advisory lock so
+//! that nodes starting together apply each one once. A database newer than this build is
+//! refused, as the embedded store refuses a newer file.
+
+use postgres::Client;
+
+use crate::{Error, Result};
+
+/// The migrations, in order: version `i + 1` is `MIGRATIONS[i]`.
+const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_init.sql")];
+
+/// The schema version this build writes.
+pub const PG_SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// Arbitrary but fixed: the advisory lock that serializes migrations between nodes.
+const MIGRATION_LOCK: i64 = 0x006b_6974_686d_6967;
+
+/// Brings the database's schema to [`PG_SCHEMA_VERSION`]; returns the versions applied.
+pub(super) fn migrate(client: &mut Client) -> Result<Vec<u32>> {
+    let pg = |e: postgres::Error| super::conn::pg(&e);
+    let mut applied = Vec::new();
+    loop {
+        let mut tx = client.transaction().map_err(pg)?;
+        // The lock first: two nodes creating the table at once would race on the catalog.
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .map_err(pg)?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS kith_schema (version integer NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
+        )
+        .map_err(pg)?;
+        let found: i32 = tx
+            .query_one("SELECT COALESCE(max(version), 0) FROM kith_schema", &[])
+            .map_err(pg)?
+            .get(0);
+        let found = u32::try_from(found).unwrap_or(0);
+        if found > PG_SCHEMA_VERSION {
+            return Err(Error::SchemaTooNew {
+                found,
+                supported: PG_SCHEMA_VERSION,
+            });
+        }
+        if found == PG_SCHEMA_VERSION {
+            tx.commit().map_err(pg)?;
+            return Ok(applied);
+        }
+        let next = found + 1;
+        tx.batch_execute(MIGRATIONS[found as usize]).map_err(|e| {
+            Error::Storage(format!("migration {next} failed: {}", super::conn::pg(&e)))
+        })?;
+        let version = i32::try_from(next).unwrap_or(i32::MAX);
+        tx.execute("INSERT INTO kith_schema (version) VALUES ($1)", &[&version])
+            .map_err(pg)?;
+        tx.commit().map_err(pg)?;
+        tracing::info!(version = next, "applied PostgreSQL schema migration");
+        applied.push(next);
+    }
+}

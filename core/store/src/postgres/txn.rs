@@ -1,0 +1,728 @@
+//! The engine's [`Txn`] over PostgreSQL: one tenant's rows in one transaction.
+//!
+//! Rows the engine reads to change are locked (`FOR UPDATE`), so a concurrent writer waits and
+//! then sees the committed version: optimistic-concurrency checks hold under READ COMMITTED.
+//! Uniqueness is checked first, for an error that names the holder, and enforced by the unique
+//! indexes: a writer that loses a race gets a unique violation and the whole transaction runs
+//! again, when the check names the winner. Events are numbered at the end of the transaction,
+//! under the tenant's head row lock, so that the lock is held only while committing: the log is
+//! gap-free and in commit order across every node.
+
+use std::collections::BTreeSet;
+
+use kith_model::{
+    Customer, CustomerId, Deal, DealId, Delivery, Email, Enablement, Interaction, InteractionId,
+    Phone, Pipeline, PipelineId, PluginHealth, StoredModel, StoredScore, StoredSegments,
+};
+use uuid::Uuid;
+
+use super::conn::Tx;
+use crate::engine::{Mark, NewEvent, Txn};
+use crate::records::{decode, decode_enablement, encode, encode_enablement, encode_event};
+use crate::{Error, Result};
+
+/// One tenant's rows inside one PostgreSQL transaction.
+pub(super) struct PgTxn<'t, 'a> {
+    tx: &'t mut Tx<'a>,
+    tenant: i64,
+    /// Events appended so far, numbered at [`PgTxn::finish`].
+    pending: Vec<NewEvent>,
+    /// Open savepoints: (number, pending events when it was taken).
+    savepoints: Vec<(Mark, usize)>,
+    next_savepoint: Mark,
+}
+
+pub(super) fn uuid(bytes: [u8; 16]) -> Uuid {
+    Uuid::from_bytes(bytes)
+}
+
+/// The customer's unique external ids as (source, id).
+fn externals(c: &Customer) -> BTreeSet<(&str, &str)> {
+    c.external_ids
+        .iter()
+        .map(|x| (x.source.as_str(), x.id.as_str()))
+        .collect()
+}
+
+fn tags(c: &Customer) -> BTreeSet<&str> {
+    c.tags.iter().map(|t| t.as_str()).collect()
+}
+
+impl<'t, 'a> PgTxn<'t, 'a> {
+    pub(super) fn new(tx: &'t mut Tx<'a>, tenant: i64) -> Self {
+        PgTxn {
+            tx,
+            tenant,
+            pending: Vec::new(),
+            savepoints: Vec::new(),
+            next_savepoint: 0,
+        }
+    }
+
+    /// Numbers and inserts the events appended, moving the tenant's head; call once, last.
+    /// Returns how many events were written.
+    pub(super) fn finish(mut self) -> Result<usize> {
+        let n = self.pending.len();
+        if n == 0 {
+            return Ok(0);
+        }
+        let count = i64::try_from(n).unwrap_or(i64::MAX);
+        let head: i64 = self
+            .tx
+            .query_opt(
+                "UPDATE kith_heads SET head = head + $2 WHERE tenant_id = $1 RETURNING head",
+                &[&self.tenant, &count],
+            )?
+            .ok_or_else(|| Error::Storage("the tenant's event head is gone".into()))?
+            .get(0);
+        let first = head - count + 1;
+        let mut seqs = Vec::with_capacity(n);
+        let mut docs = Vec::with_capacity(n);
+        for (i, e) in std::mem::take(&mut self.pending).into_iter().enumerate() {
+            let seq = first + i as i64;
+            docs.push(encode_event(&e.numbered(u64::try_from(seq).unwrap_or(0)))?);
+            seqs.push(seq);
+        }
+        self.tx.execute(
+            "INSERT INTO kith_events (tenant_id, seq, doc) \
+             SELECT $1, s, d FROM unnest($2::bigint[], $3::bytea[]) AS e(s, d)",
+            &[&self.tenant, &seqs, &docs],
+        )?;
+        Ok(n)
+    }
+
+    fn doc<V: serde::de::DeserializeOwned>(
+        &mut self,
+        table: &'static str,
+        sql: &'static str,
+        id: Uuid,
+    ) -> Result<Option<V>> {
+        match self.tx.query_opt(sql, &[&self.tenant, &id])? {
+            Some(row) => decode(table, row.get::<_, &[u8]>(0)).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn id_of(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn postgres::types::ToSql + Sync)],
+    ) -> Result<Option<[u8; 16]>> {
+        Ok(self
+            .tx
+            .query_opt(sql, params)?
+            .map(|r| *r.get::<_, Uuid>(0).as_bytes()))
+    }
+
+    fn ids(&mut self, sql: &'static str, id: Uuid) -> Result<Vec<[u8; 16]>> {
+        Ok(self
+            .tx
+            .query(sql, &[&self.tenant, &id])?
+            .iter()
+            .map(|r| *r.get::<_, Uuid>(0).as_bytes())
+            .collect())
+    }
+
+    /// `Duplicate` when `holder` is another customer than `me`.
+    fn check_holder(
+        holder: Option<[u8; 16]>,
+        me: CustomerId,
+        field: &'static str,
+        value: &str,
+    ) -> Result<()> {
+        match holder.map(CustomerId::from_bytes) {
+            Some(h) if h != me => Err(Error::duplicate_customer(field, value, h)),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Txn for PgTxn<'_, '_> {
+    fn customer(&mut self, id: CustomerId) -> Result<Option<Customer>> {
+        self.doc(
+            "customers",
+            "SELECT doc FROM kith_customers WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+            uuid(id.to_bytes()),
+        )
+    }
+
+    fn customer_by_email(&mut self, email: &Email) -> Result<Option<CustomerId>> {
+        let t = self.tenant;
+        Ok(self
+            .id_of(
+                "SELECT id FROM kith_customers WHERE tenant_id = $1 AND email = $2",
+                &[&t, &email.as_str()],
+            )?
+            .map(CustomerId::from_bytes))
+    }
+
+    fn customer_by_phone(&mut self, phone: &Phone) -> Result<Option<CustomerId>> {
+        let t = self.tenant;
+        Ok(self
+            .id_of(
+                "SELECT id FROM kith_customers WHERE tenant_id = $1 AND phone = $2",
+                &[&t, &phone.as_str()],
+            )?
+            .map(CustomerId::from_bytes))
+    }
+
+    fn customer_by_external(&mut self, source: &str, id: &str) -> Result<Option<CustomerId>> {
+        let t = self.tenant;
+        Ok(self
+            .id_of(
+                "SELECT customer FROM kith_customer_external_ids \
+                 WHERE tenant_id = $1 AND source = $2 AND external_id = $3",
+                &[&t, &source, &id],
+            )?
+            .map(CustomerId::from_bytes))
+    }
+
+    fn put_customer(&mut self, old: Option<&Customer>, new: &Customer) -> Result<()> {
+        let t = self.tenant;
+        let id = uuid(new.id.to_bytes());
+        if let Some(e) = &new.email
+            && old.and_then(|o| o.email.as_ref()) != Some(e)
+        {
+            let holder = self.id_of(
+                "SELECT id FROM kith_customers WHERE tenant_id = $1 AND email = $2",
+                &[&t, &e.as_str()],
+            )?;
+            Self::check_holder(holder, new.id, "email", e.as_str())?;
+        }
+        if let Some(p) = &new.phone
+            && old.and_then(|o| o.phone.as_ref()) != Some(p)
+        {
+            let holder = self.id_of(
+                "SELECT id FROM kith_customers WHERE tenant_id = $1 AND phone = $2",
+                &[&t, &p.as_str()],
+            )?;
+            Self::check_holder(holder, new.id, "phone", p.as_str())?;
+        }
+        let old_ext = old.map(externals).unwrap_or_default();
+        let new_ext = externals(new);
+        for (source, ext) in new_ext.difference(&old_ext) {
+            let holder = self.id_of(
+                "SELECT customer FROM kith_customer_external_ids \
+                 WHERE tenant_id = $1 AND source = $2 AND external_id = $3",
+                &[&t, source, ext],
+            )?;
+            Self::check_holder(holder, new.id, "external_id", &format!("{source}:{ext}"))?;
+        }
+        let email = new.email.as_ref().map(Email::as_str);
+        let phone = new.phone.as_ref().map(Phone::as_str);
+        let name = new.name.to_lowercase();
+        let lifecycle = i16::from(new.lifecycle.code());
+        let organization = new.organization.map(|o| uuid(o.to_bytes()));
+        let doc = encode(new)?;
+        if old.is_some() {
+            self.tx.execute(
+                "UPDATE kith_customers SET email = $3, phone = $4, name_lower = $5, lifecycle = $6, \
+                 owner = $7, organization = $8, doc = $9 WHERE tenant_id = $1 AND id = $2",
+                &[&t, &id, &email, &phone, &name, &lifecycle, &new.owner, &organization, &doc],
+            )?;
+        } else {
+            self.tx.execute(
+                "INSERT INTO kith_customers (tenant_id, id, email, phone, name_lower, lifecycle, \
+                 owner, organization, doc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                &[
+                    &t,
+                    &id,
+                    &email,
+                    &phone,
+                    &name,
+                    &lifecycle,
+                    &new.owner,
+                    &organization,
+                    &doc,
+                ],
+            )?;
+        }
+        for (source, ext) in old_ext.difference(&new_ext) {
+            self.tx.execute(
+                "DELETE FROM kith_customer_external_ids \
+                 WHERE tenant_id = $1 AND source = $2 AND external_id = $3",
+                &[&t, source, ext],
+            )?;
+        }
+        for (source, ext) in new_ext.difference(&old_ext) {
+            self.tx.execute(
+                "INSERT INTO kith_customer_external_ids (tenant_id, source, external_id, customer) \
+                 VALUES ($1, $2, $3, $4)",
+                &[&t, source, ext, &id],
+            )?;
+        }
+        let old_tags = old.map(tags).unwrap_or_default();
+        let new_tags = tags(new);
+        for tag in old_tags.difference(&new_tags) {
+            self.tx.execute(
+                "DELETE FROM kith_customer_tags WHERE tenant_id = $1 AND tag = $2 AND customer = $3",
+                &[&t, tag, &id],
+            )?;
+        }
+        for tag in new_tags.difference(&old_tags) {
+            self.tx.execute(
+                "INSERT INTO kith_customer_tags (tenant_id, tag, customer) VALUES ($1, $2, $3)",
+                &[&t, tag, &id],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn delete_customer(&mut self, c: &Customer) -> Result<()> {
+        let t = self.tenant;
+        let id = uuid(c.id.to_bytes());
+        for sql in [
+            "DELETE FROM kith_customer_tags WHERE tenant_id = $1 AND customer = $2",
+            "DELETE FROM kith_customer_external_ids WHERE tenant_id = $1 AND customer = $2",
+            "DELETE FROM kith_customers WHERE tenant_id = $1 AND id = $2",
+        ] {
+            self.tx.execute(sql, &[&t, &id])?;
+        }
+        Ok(())
+    }
+
+    fn members(&mut self, organization: CustomerId) -> Result<Vec<CustomerId>> {
+        Ok(self
+            .ids(
+                "SELECT id FROM kith_customers WHERE tenant_id = $1 AND organization = $2 ORDER BY id",
+                uuid(organization.to_bytes()),
+            )?
+            .into_iter()
+            .map(CustomerId::from_bytes)
+            .collect())
+    }
+
+    fn interaction(&mut self, id: InteractionId) -> Result<Option<Interaction>> {
+        self.doc(
+            "interactions",
+            "SELECT doc FROM kith_interactions WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+            uuid(id.to_bytes()),
+        )
+    }
+
+    fn interaction_by_external(&mut self, source: &str, id: &str) -> Result<Option<InteractionId>> {
+        let t = self.tenant;
+        Ok(self
+            .id_of(
+                "SELECT id FROM kith_interactions \
+                 WHERE tenant_id = $1 AND ext_source = $2 AND ext_id = $3",
+                &[&t, &source, &id],
+            )?
+            .map(InteractionId::from_bytes))
+    }
+
+    fn put_interaction(&mut self, old: Option<&Interaction>, new: &Interaction) -> Result<()> {
+        let t = self.tenant;
+        let id = uuid(new.id.to_bytes());
+        let key = new.idempotency_key();
+        if let Some((source, ext)) = key
+            && old.and_then(Interaction::idempotency_key) != Some((source, ext))
+        {
+            let holder = self.id_of(
+                "SELECT id FROM kith_interactions \
+                 WHERE tenant_id = $1 AND ext_source = $2 AND ext_id = $3",
+                &[&t, &source, &ext],
+            )?;
+            if holder.is_some_and(|h| h != new.id.to_bytes()) {
+                return Err(Error::Duplicate {
+                    field: "external_id",
+                    value: new.external_id.clone().unwrap_or_default(),
+                    existing: "another interaction".into(),
+                });
+            }
+        }
+        let (source, ext) = match key {
+            Some((s, e)) => (Some(s), Some(e)),
+            None => (None, None),
+        };
+        let customer = uuid(new.customer.to_bytes());
+        let occurred = new.occurred_at.as_micros();
+        let due = if new.is_due_work() {
+            new.due_at.map(|d| d.as_micros())
+        } else {
+            None
+        };
+        let doc = encode(new)?;
+        if old.is_some() {
+            self.tx.execute(
+                "UPDATE kith_interactions SET customer = $3, occurred_at = $4, ext_source = $5, \
+                 ext_id = $6, due_at = $7, doc = $8 WHERE tenant_id = $1 AND id = $2",
+                &[&t, &id, &customer, &occurred, &source, &ext, &due, &doc],
+            )?;
+        } else {
+            self.tx.execute(
+                "INSERT INTO kith_interactions (tenant_id, id, customer, occurred_at, ext_source, \
+                 ext_id, due_at, doc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                &[&t, &id, &customer, &occurred, &source, &ext, &due, &doc],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn delete_interaction(&mut self, i: &Interaction) -> Result<()> {
+        let t = self.tenant;
+        self.tx.execute(
+            "DELETE FROM kith_interactions WHERE tenant_id = $1 AND id = $2",
+            &[&t, &uuid(i.id.to_bytes())],
+        )?;
+        Ok(())
+    }
+
+    fn interactions_of(&mut self, customer: CustomerId) -> Result<Vec<InteractionId>> {
+        Ok(self
+            .ids(
+                "SELECT id FROM kith_interactions WHERE tenant_id = $1 AND customer = $2 \
+                 ORDER BY occurred_at, id",
+                uuid(customer.to_bytes()),
+            )?
+            .into_iter()
+            .map(InteractionId::from_bytes)
+            .collect())
+    }
+
+    fn pipeline(&mut self, id: PipelineId) -> Result<Option<Pipeline>> {
+        self.doc(
+            "pipelines",
+            "SELECT doc FROM kith_pipelines WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+            uuid(id.to_bytes()),
+        )
+    }
+
+    fn pipeline_by_name(&mut self, name: &str) -> Result<Option<PipelineId>> {
+        let t = self.tenant;
+        Ok(self
+            .id_of(
+                "SELECT id FROM kith_pipelines WHERE tenant_id = $1 AND name_lower = $2",
+                &[&t, &name.to_lowercase()],
+            )?
+            .map(PipelineId::from_bytes))
+    }
+
+    fn put_pipeline(&mut self, old: Option<&Pipeline>, new: &Pipeline) -> Result<()> {
+        let t = self.tenant;
+        let id = uuid(new.id.to_bytes());
+        let name = new.name.to_lowercase();
+        if old.is_none_or(|o| o.name.to_lowercase() != name) {
+            let holder = self.id_of(
+                "SELECT id FROM kith_pipelines WHERE tenant_id = $1 AND name_lower = $2",
+                &[&t, &name],
+            )?;
+            if let Some(h) = holder.filter(|h| *h != new.id.to_bytes()) {
+                return Err(Error::Duplicate {
+                    field: "name",
+                    value: new.name.clone(),
+                    existing: format!("pipeline {}", PipelineId::from_bytes(h)),
+                });
+            }
+        }
+        let doc = encode(new)?;
+        if old.is_some() {
+            self.tx.execute(
+                "UPDATE kith_pipelines SET name_lower = $3, doc = $4 WHERE tenant_id = $1 AND id = $2",
+                &[&t, &id, &name, &doc],
+            )?;
+        } else {
+            self.tx.execute(
+                "INSERT INTO kith_pipelines (tenant_id, id, name_lower, doc) VALUES ($1, $2, $3, $4)",
+                &[&t, &id, &name, &doc],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn delete_pipeline(&mut self, p: &Pipeline) -> Result<()> {
+        let t = self.tenant;
+        self.tx.execute(
+            "DELETE FROM kith_pipelines WHERE tenant_id = $1 AND id = $2",
+            &[&t, &uuid(p.id.to_bytes())],
+        )?;
+        Ok(())
+    }
+
+    fn deals_in(&mut self, pipeline: PipelineId) -> Result<u64> {
+        let t = self.tenant;
+        let n: i64 = self
+            .tx
+            .query_opt(
+                "SELECT count(*) FROM kith_deals WHERE tenant_id = $1 AND pipeline = $2",
+                &[&t, &uuid(pipeline.to_bytes())],
+            )?
+            .map_or(0, |r| r.get(0));
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    fn deal(&mut self, id: DealId) -> Result<Option<Deal>> {
+        self.doc(
+            "deals",
+            "SELECT doc FROM kith_deals WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+            uuid(id.to_bytes()),
+        )
+    }
+
+    fn put_deal(&mut self, old: Option<&Deal>, new: &Deal) -> Result<()> {
+        let t = self.tenant;
+        let id = uuid(new.id.to_bytes());
+        let customer = uuid(new.customer.to_bytes());
+        let pipeline = uuid(new.pipeline.to_bytes());
+        let stage = uuid(new.stage.to_bytes());
+        let doc = encode(new)?;
+        if old.is_some() {
+            self.tx.execute(
+                "UPDATE kith_deals SET customer = $3, pipeline = $4, stage = $5, doc = $6 \
+                 WHERE tenant_id = $1 AND id = $2",
+                &[&t, &id, &customer, &pipeline, &stage, &doc],
+            )?;
+        } else {
+            self.tx.execute(
+                "INSERT INTO kith_deals (tenant_id, id, customer, pipeline, stage, doc) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[&t, &id, &customer, &pipeline, &stage, &doc],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn delete_deal(&mut self, d: &Deal) -> Result<()> {
+        let t = self.tenant;
+        self.tx.execute(
+            "DELETE FROM kith_deals WHERE tenant_id = $1 AND id = $2",
+            &[&t, &uuid(d.id.to_bytes())],
+        )?;
+        Ok(())
+    }
+
+    fn deals_of(&mut self, customer: CustomerId) -> Result<Vec<DealId>> {
+        Ok(self
+            .ids(
+                "SELECT id FROM kith_deals WHERE tenant_id = $1 AND customer = $2 ORDER BY id",
+                uuid(customer.to_bytes()),
+            )?
+            .into_iter()
+            .map(DealId::from_bytes)
+            .collect())
+    }
+
+    fn head(&mut self) -> Result<u64> {
+        let t = self.tenant;
+        let head: i64 = self
+            .tx
+            .query_opt("SELECT head FROM kith_heads WHERE tenant_id = $1", &[&t])?
+            .map_or(0, |r| r.get(0));
+        Ok(u64::try_from(head).unwrap_or(0) + self.pending.len() as u64)
+    }
+
+    fn append(&mut self, event: NewEvent) -> Result<()> {
+        self.pending.push(event);
+        Ok(())
+    }
+
+    fn enablement(&mut self, plugin: &str) -> Result<Option<Enablement>> {
+        let t = self.tenant;
+        self.tx
+            .query_opt(
+                "SELECT doc FROM kith_enablements WHERE tenant_id = $1 AND plugin = $2 FOR UPDATE",
+                &[&t, &plugin],
+            )?
+            .map(|r| decode_enablement(r.get::<_, &[u8]>(0)))
+            .transpose()
+    }
+
+    fn put_enablement(&mut self, e: &Enablement) -> Result<()> {
+        let t = self.tenant;
+        let doc = encode_enablement(e)?;
+        self.tx.execute(
+            "INSERT INTO kith_enablements (tenant_id, plugin, hash, doc) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (tenant_id, plugin) DO UPDATE SET hash = EXCLUDED.hash, doc = EXCLUDED.doc",
+            &[&t, &e.plugin, &e.hash, &doc],
+        )?;
+        Ok(())
+    }
+
+    fn delete_plugin_state(&mut self, plugin: &str) -> Result<()> {
+        let t = self.tenant;
+        for sql in [
+            "DELETE FROM kith_enablements WHERE tenant_id = $1 AND plugin = $2",
+            "DELETE FROM kith_cursors WHERE tenant_id = $1 AND plugin = $2",
+            "DELETE FROM kith_health WHERE tenant_id = $1 AND plugin = $2",
+            "DELETE FROM kith_models WHERE tenant_id = $1 AND plugin = $2",
+        ] {
+            self.tx.execute(sql, &[&t, &plugin])?;
+        }
+        Ok(())
+    }
+
+    fn cursor(&mut self, plugin: &str) -> Result<Option<u64>> {
+        let t = self.tenant;
+        Ok(self
+            .tx
+            .query_opt(
+                "SELECT seq FROM kith_cursors WHERE tenant_id = $1 AND plugin = $2 FOR UPDATE",
+                &[&t, &plugin],
+            )?
+            .map(|r| u64::try_from(r.get::<_, i64>(0)).unwrap_or(0)))
+    }
+
+    fn put_cursor(&mut self, plugin: &str, seq: u64) -> Result<()> {
+        let t = self.tenant;
+        let seq = i64::try_from(seq).unwrap_or(i64::MAX);
+        self.tx.execute(
+            "INSERT INTO kith_cursors (tenant_id, plugin, seq) VALUES ($1, $2, $3) \
+             ON CONFLICT (tenant_id, plugin) DO UPDATE SET seq = EXCLUDED.seq",
+            &[&t, &plugin, &seq],
+        )?;
+        Ok(())
+    }
+
+    fn put_health(&mut self, plugin: &str, health: &PluginHealth) -> Result<()> {
+        let t = self.tenant;
+        let doc = encode(health)?;
+        self.tx.execute(
+            "INSERT INTO kith_health (tenant_id, plugin, doc) VALUES ($1, $2, $3) \
+             ON CONFLICT (tenant_id, plugin) DO UPDATE SET doc = EXCLUDED.doc",
+            &[&t, &plugin, &doc],
+        )?;
+        Ok(())
+    }
+
+    fn put_model(&mut self, plugin: &str, model: &StoredModel) -> Result<()> {
+        let t = self.tenant;
+        let doc = encode(model)?;
+        self.tx.execute(
+            "INSERT INTO kith_models (tenant_id, plugin, doc) VALUES ($1, $2, $3) \
+             ON CONFLICT (tenant_id, plugin) DO UPDATE SET doc = EXCLUDED.doc",
+            &[&t, &plugin, &doc],
+        )?;
+        Ok(())
+    }
+
+    fn score(&mut self, customer: CustomerId, plugin: &str) -> Result<Option<StoredScore>> {
+        let t = self.tenant;
+        self.tx
+            .query_opt(
+                "SELECT doc FROM kith_scores WHERE tenant_id = $1 AND customer = $2 AND plugin = $3 \
+                 FOR UPDATE",
+                &[&t, &uuid(customer.to_bytes()), &plugin],
+            )?
+            .map(|r| decode("scores", r.get::<_, &[u8]>(0)))
+            .transpose()
+    }
+
+    fn put_score(&mut self, _old: Option<&StoredScore>, new: &StoredScore) -> Result<()> {
+        let t = self.tenant;
+        let doc = encode(new)?;
+        // One zero: -0.0 and 0.0 rank together.
+        let score = if new.score == 0.0 { 0.0 } else { new.score };
+        self.tx.execute(
+            "INSERT INTO kith_scores (tenant_id, customer, plugin, score, doc) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, customer, plugin) \
+             DO UPDATE SET score = EXCLUDED.score, doc = EXCLUDED.doc",
+            &[
+                &t,
+                &uuid(new.customer.to_bytes()),
+                &new.producer.plugin,
+                &score,
+                &doc,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn segments(&mut self, customer: CustomerId, plugin: &str) -> Result<Option<StoredSegments>> {
+        let t = self.tenant;
+        self.tx
+            .query_opt(
+                "SELECT doc FROM kith_segments WHERE tenant_id = $1 AND customer = $2 \
+                 AND plugin = $3 FOR UPDATE",
+                &[&t, &uuid(customer.to_bytes()), &plugin],
+            )?
+            .map(|r| decode("segments", r.get::<_, &[u8]>(0)))
+            .transpose()
+    }
+
+    fn put_segments(&mut self, _old: Option<&StoredSegments>, new: &StoredSegments) -> Result<()> {
+        let t = self.tenant;
+        let customer = uuid(new.customer.to_bytes());
+        let plugin = &new.producer.plugin;
+        let doc = encode(new)?;
+        self.tx.execute(
+            "INSERT INTO kith_segments (tenant_id, customer, plugin, doc) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (tenant_id, customer, plugin) DO UPDATE SET doc = EXCLUDED.doc",
+            &[&t, &customer, plugin, &doc],
+        )?;
+        self.tx.execute(
+            "DELETE FROM kith_segment_members WHERE tenant_id = $1 AND customer = $2 AND plugin = $3",
+            &[&t, &customer, plugin],
+        )?;
+        let segments: Vec<&str> = new
+            .memberships
+            .iter()
+            .map(|m| m.segment.as_str())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if !segments.is_empty() {
+            self.tx.execute(
+                "INSERT INTO kith_segment_members (tenant_id, plugin, segment, customer) \
+                 SELECT $1, $2, s, $3 FROM unnest($4::text[]) AS m(s)",
+                &[&t, plugin, &customer, &segments],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn delete_outputs(&mut self, customer: CustomerId) -> Result<()> {
+        let t = self.tenant;
+        let id = uuid(customer.to_bytes());
+        for sql in [
+            "DELETE FROM kith_scores WHERE tenant_id = $1 AND customer = $2",
+            "DELETE FROM kith_segment_members WHERE tenant_id = $1 AND customer = $2",
+            "DELETE FROM kith_segments WHERE tenant_id = $1 AND customer = $2",
+        ] {
+            self.tx.execute(sql, &[&t, &id])?;
+        }
+        Ok(())
+    }
+
+    fn delivery_seen(&mut self, plugin: &str, id: &str) -> Result<bool> {
+        let t = self.tenant;
+        Ok(self
+            .tx
+            .query_opt(
+                "SELECT 1 FROM kith_deliveries WHERE tenant_id = $1 AND plugin = $2 AND delivery_id = $3",
+                &[&t, &plugin, &id],
+            )?
+            .is_some())
+    }
+
+    fn put_delivery(&mut self, plugin: &str, delivery: &Delivery) -> Result<()> {
+        let t = self.tenant;
+        let doc = encode(delivery)?;
+        self.tx.execute(
+            "INSERT INTO kith_deliveries (tenant_id, plugin, delivery_id, doc) VALUES ($1, $2, $3, $4)",
+            &[&t, &plugin, &delivery.id, &doc],
+        )?;
+        Ok(())
+    }
+
+    fn mark(&mut self) -> Result<Mark> {
+        self.next_savepoint += 1;
+        let n = self.next_savepoint;
+        self.tx.batch(&format!("SAVEPOINT kith_{n}"))?;
+        self.savepoints.push((n, self.pending.len()));
+        Ok(n)
+    }
+
+    fn rollback(&mut self, mark: Mark) -> Result<()> {
+        self.tx
+            .batch(&format!("ROLLBACK TO SAVEPOINT kith_{mark}"))?;
+        while let Some((n, events)) = self.savepoints.pop() {
+            if n == mark {
+                self.pending.truncate(events);
+                // The savepoint stays usable: keep it for a later rollback to it.
+                self.savepoints.push((n, events));
+                break;
+            }
+        }
+        Ok(())
+    }
+}
