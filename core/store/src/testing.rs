@@ -8,7 +8,7 @@
 //! and mark those tests `#[cfg_attr(not(kith_pg), ignore = "needs KITH_TEST_DATABASE_URL")]`:
 //! without a server they are reported as ignored, by name, never silently passed.
 
-use postgres::NoTls;
+use crate::postgres::execute_on;
 
 /// The variable naming the PostgreSQL server tests may create databases on.
 pub const DATABASE_URL_VAR: &str = "KITH_TEST_DATABASE_URL";
@@ -32,11 +32,9 @@ impl TestDatabase {
             panic!("{DATABASE_URL_VAR} is not set: this test needs a PostgreSQL server")
         });
         let name = format!("kith_test_{}", uuid::Uuid::now_v7().simple());
-        let mut client = postgres::Client::connect(&admin_url, NoTls)
-            .unwrap_or_else(|e| panic!("cannot reach {DATABASE_URL_VAR} ({admin_url}): {e}"));
-        client
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .unwrap_or_else(|e| panic!("cannot create database {name}: {e}"));
+        execute_on(&admin_url, &format!("CREATE DATABASE {name}")).unwrap_or_else(|e| {
+            panic!("cannot create database {name} on {DATABASE_URL_VAR} ({admin_url}): {e}")
+        });
         let url = with_database(&admin_url, &name);
         TestDatabase {
             admin_url,
@@ -58,11 +56,9 @@ impl TestDatabase {
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        if let Ok(mut client) = postgres::Client::connect(&self.admin_url, NoTls) {
-            let _ = client.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ));
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        if let Err(e) = execute_on(&self.admin_url, &sql) {
+            eprintln!("could not drop test database {}: {e}", self.name);
         }
     }
 }

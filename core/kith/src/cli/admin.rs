@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use super::output::{bytes, count, thousands};
-use super::{DATA_FILE, Exit};
-use crate::store::Store;
+use super::{DATA_FILE, Exit, Location};
+use crate::store::{PgStore, Store};
 
 #[derive(Debug, Args)]
 pub(super) struct BackupArgs {
@@ -82,7 +82,35 @@ pub(super) fn check(store: &dyn Store) -> anyhow::Result<Exit> {
     Ok(Exit::Failed)
 }
 
-pub(super) fn stats(args: &StatsArgs, store: &dyn Store, data_dir: &Path) -> anyhow::Result<Exit> {
+/// `kith migrate`: applies the migrations a database lacks (the embedded store migrates its
+/// file when opened) and prints the schema version.
+pub(super) fn migrate(at: &Location) -> anyhow::Result<Exit> {
+    let mut out = std::io::stdout().lock();
+    match at {
+        Location::Database(url) => {
+            let applied = PgStore::migrate(url)?;
+            match (applied.first(), applied.last()) {
+                (Some(first), Some(last)) => writeln!(
+                    out,
+                    "{at}: applied migrations {first} to {last}; schema version {last}"
+                )?,
+                _ => writeln!(
+                    out,
+                    "{at}: schema version {} is current",
+                    crate::store::PG_SCHEMA_VERSION
+                )?,
+            }
+        }
+        Location::Dir(dir) => {
+            let store = super::open_redb(dir)?;
+            let version = store.stats()?.schema_version;
+            writeln!(out, "{at}: schema version {version} is current")?;
+        }
+    }
+    Ok(Exit::Ok)
+}
+
+pub(super) fn stats(args: &StatsArgs, store: &dyn Store, at: &Location) -> anyhow::Result<Exit> {
     let stats = store.stats()?;
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -90,12 +118,10 @@ pub(super) fn stats(args: &StatsArgs, store: &dyn Store, data_dir: &Path) -> any
         return Ok(Exit::Ok);
     }
     writeln!(out, "schema version: {}", stats.schema_version)?;
-    writeln!(
-        out,
-        "data file: {} ({})",
-        data_dir.join(DATA_FILE).display(),
-        bytes(stats.file_bytes)
-    )?;
+    match at {
+        Location::Dir(_) => writeln!(out, "data file: {at} ({})", bytes(stats.file_bytes))?,
+        Location::Database(_) => writeln!(out, "database: {at} ({})", bytes(stats.file_bytes))?,
+    }
     if stats.tenants.is_empty() {
         writeln!(out, "no tenants")?;
         return Ok(Exit::Ok);

@@ -18,11 +18,12 @@ mod tenant;
 mod token;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::model::{Actor, TenantSlug};
-use crate::store::{RedbStore, Store, StoreConfig};
+use crate::store::{PgConfig, PgStore, PluginStore, RedbStore, Store, StoreConfig};
 
 /// The data file inside a data directory (the store's own name for it).
 const DATA_FILE: &str = "kith.redb";
@@ -54,6 +55,16 @@ struct Cli {
         value_name = "DIR"
     )]
     data_dir: PathBuf,
+    /// A PostgreSQL database (postgres://user@host/db) to keep the data in instead of the
+    /// embedded store in --data-dir, which then only holds the compiled-plugin cache.
+    #[arg(
+        long,
+        global = true,
+        env = "KITH_DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    database_url: Option<String>,
     /// Log format on stderr; the level comes from KITH_LOG (default warn).
     #[arg(long, global = true, value_enum, default_value_t = logging::Format::Human)]
     log_format: logging::Format,
@@ -82,6 +93,8 @@ enum Command {
     Stats(admin::StatsArgs),
     /// Run the HTTP server on the data directory until SIGTERM or Ctrl-C.
     Serve(serve::ServeArgs),
+    /// Bring the store's schema up to date and print its version (`kith serve` does it too).
+    Migrate,
     /// Create, list and revoke API tokens (while the server is stopped).
     #[command(subcommand)]
     Token(token::TokenCommand),
@@ -122,50 +135,102 @@ pub fn main() -> i32 {
 
 fn run(cli: Cli, dir_given: bool) -> anyhow::Result<Exit> {
     let dir = cli.data_dir.as_path();
+    let at = match &cli.database_url {
+        Some(url) => Location::Database(url.clone()),
+        None => Location::Dir(dir.to_path_buf()),
+    };
     match cli.command {
         Command::Tenant(cmd) => {
             let create = matches!(cmd, tenant::TenantCommand::Create { .. });
-            let store = if create {
-                open(dir)?
-            } else {
-                open_existing(dir)?
-            };
-            tenant::run(cmd, &store)
+            let store = open_for(&at, create)?;
+            tenant::run(cmd, store.as_ref())
         }
-        Command::Customer(cmd) => customer::run(cmd, &open_existing(dir)?),
-        Command::Import(cmd) => import::run(cmd, &open_existing(dir)?),
-        Command::Export(args) => export::run(&args, &open_existing(dir)?),
-        Command::Backup(args) => admin::backup(&args, &open_existing(dir)?, dir),
-        Command::Check => admin::check(&open_existing(dir)?),
-        Command::Stats(args) => admin::stats(&args, &open_existing(dir)?, dir),
-        Command::Serve(args) => serve::run(&args, dir_given.then_some(dir), dir),
+        Command::Customer(cmd) => customer::run(cmd, open_existing(&at)?.as_ref()),
+        Command::Import(cmd) => import::run(cmd, open_existing(&at)?.as_ref()),
+        Command::Export(args) => export::run(&args, open_existing(&at)?.as_ref()),
+        Command::Backup(args) => match &at {
+            Location::Dir(dir) => admin::backup(&args, &open_redb(dir)?, dir),
+            Location::Database(_) => anyhow::bail!(
+                "kith backup copies the embedded store; a PostgreSQL database is backed up with pg_dump or your provider's snapshots"
+            ),
+        },
+        Command::Check => admin::check(open_existing(&at)?.as_ref()),
+        Command::Stats(args) => admin::stats(&args, open_existing(&at)?.as_ref(), &at),
+        Command::Serve(args) => serve::run(&args, dir_given.then_some(dir), dir, cli.database_url),
+        Command::Migrate => admin::migrate(&at),
         Command::Token(cmd) => {
             let create = matches!(cmd, token::TokenCommand::Create { .. });
-            let store = if create {
-                open(dir)?
-            } else {
-                open_existing(dir)?
-            };
-            token::run(cmd, &store)
+            let store = open_for(&at, create)?;
+            token::run(cmd, store.as_ref())
         }
         Command::Plugin(cmd) => plugin::run(cmd).map(|()| Exit::Ok),
     }
 }
 
-/// Opens the store in `dir`, creating it when needed.
-fn open(dir: &Path) -> anyhow::Result<RedbStore> {
+/// Where the data is: the embedded store in a directory, or a PostgreSQL database.
+#[derive(Debug, Clone)]
+enum Location {
+    /// `--data-dir`.
+    Dir(PathBuf),
+    /// `--database-url`.
+    Database(String),
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Dir(dir) => write!(f, "{}", dir.join(DATA_FILE).display()),
+            Location::Database(url) => f.write_str(&redact(url)),
+        }
+    }
+}
+
+/// A database URL without its password, for messages.
+fn redact(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end..];
+    let authority = rest.split(['/', '?']).next().unwrap_or(rest);
+    match authority.rsplit_once('@') {
+        Some((user, _)) if user.contains(':') => {
+            let name = user.split(':').next().unwrap_or("");
+            format!("{}{name}:***{}", &url[..scheme_end], &rest[user.len()..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Opens the store at `at`; `create` allows a new, empty embedded store.
+fn open_for(at: &Location, create: bool) -> anyhow::Result<Arc<dyn PluginStore>> {
+    if create { open(at) } else { open_existing(at) }
+}
+
+/// Opens the store at `at`, creating (or migrating) it when needed.
+fn open(at: &Location) -> anyhow::Result<Arc<dyn PluginStore>> {
+    Ok(match at {
+        Location::Dir(dir) => Arc::new(open_redb(dir)?),
+        Location::Database(url) => Arc::new(PgStore::open(PgConfig::new(url.as_str()))?),
+    })
+}
+
+/// Opens the embedded store in `dir`, creating it when needed.
+fn open_redb(dir: &Path) -> anyhow::Result<RedbStore> {
     Ok(RedbStore::open(dir, StoreConfig::default())?)
 }
 
-/// Opens the store in `dir`, refusing to create an empty one where the user expects data.
-fn open_existing(dir: &Path) -> anyhow::Result<RedbStore> {
-    if !dir.join(DATA_FILE).exists() {
+/// Opens the store at `at`, refusing to create an empty embedded store where the user expects
+/// data.
+fn open_existing(at: &Location) -> anyhow::Result<Arc<dyn PluginStore>> {
+    if let Location::Dir(dir) = at
+        && !dir.join(DATA_FILE).exists()
+    {
         anyhow::bail!(
-            "no Kith data in {}: create a tenant with `kith tenant create SLUG`, or point --data-dir (or KITH_DATA_DIR) at an existing data directory",
+            "no Kith data in {}: create a tenant with `kith tenant create SLUG`, or point --data-dir (or KITH_DATA_DIR) at an existing data directory, or --database-url (KITH_DATABASE_URL) at a PostgreSQL database",
             dir.display()
         );
     }
-    open(dir)
+    open(at)
 }
 
 /// A tenant slug from the command line, which must name an existing tenant.

@@ -4,6 +4,10 @@
 //! ```toml
 //! listen = "127.0.0.1:8080"      # address to listen on (port 0: any free port)
 //! data_dir = "./kith-data"       # the data directory (the global --data-dir / KITH_DATA_DIR win)
+//! database_url = "postgres://kith@db/kith"  # PostgreSQL instead of the embedded store
+//!                                # (--database-url / KITH_DATABASE_URL win); data_dir then
+//!                                # only holds this node's compiled-plugin cache
+//! database_pool_size = 16        # connections this node keeps to PostgreSQL
 //! request_timeout_secs = 30      # answer 408 after this long
 //! json_limit_bytes = 1048576     # largest JSON body
 //! max_wait_secs = 60             # longest event long-poll `wait`
@@ -42,16 +46,18 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{Exit, open};
+use super::{Exit, Location};
 use crate::http::HttpConfig;
 use crate::service::{demo, tokens};
+use crate::store::{PgConfig, PgStore, PluginStore};
 
 #[derive(Debug, clap::Args)]
 pub(super) struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long, env = "KITH_LISTEN")]
     listen: Option<SocketAddr>,
-    /// A TOML settings file (keys: listen, data_dir, request_timeout_secs, json_limit_bytes,
+    /// A TOML settings file (keys: listen, data_dir, database_url, database_pool_size,
+    /// request_timeout_secs, json_limit_bytes,
     /// max_wait_secs, plugin_limit_bytes, max_connections, header_timeout_secs,
     /// shutdown_grace_secs, and a [plugins] table: see the README).
     #[arg(long, env = "KITH_CONFIG", value_name = "FILE")]
@@ -94,6 +100,8 @@ pub(super) struct ServeArgs {
 struct FileSettings {
     listen: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    database_pool_size: Option<u32>,
     request_timeout_secs: Option<u64>,
     json_limit_bytes: Option<usize>,
     max_wait_secs: Option<u64>,
@@ -168,7 +176,7 @@ fn read_file(path: &Path) -> anyhow::Result<FileSettings> {
         std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     toml::from_str(&text).map_err(|e| {
         anyhow::anyhow!(
-            "{}: {} (keys: listen, data_dir, request_timeout_secs, json_limit_bytes, max_wait_secs, plugin_limit_bytes, max_connections, header_timeout_secs, shutdown_grace_secs, and a [plugins] table)",
+            "{}: {} (keys: listen, data_dir, database_url, database_pool_size, request_timeout_secs, json_limit_bytes, max_wait_secs, plugin_limit_bytes, max_connections, header_timeout_secs, shutdown_grace_secs, and a [plugins] table)",
             path.display(),
             e.message()
         )
@@ -181,6 +189,7 @@ pub(super) fn run(
     args: &ServeArgs,
     dir: Option<&Path>,
     default_dir: &Path,
+    database_url: Option<String>,
 ) -> anyhow::Result<Exit> {
     let file = match &args.config {
         Some(p) => read_file(p)?,
@@ -229,7 +238,16 @@ pub(super) fn run(
             .or(file.shutdown_grace_secs)
             .map_or(defaults.shutdown_grace, Duration::from_secs),
     };
-    let store = Arc::new(open(&dir)?);
+    let store: Arc<dyn PluginStore> = match database_url.or(file.database_url.clone()) {
+        Some(url) => {
+            let mut pg = PgConfig::new(url.as_str());
+            set(&mut pg.pool_size, file.database_pool_size);
+            let store = PgStore::open(pg)?;
+            eprintln!("kith node {} on {}", store.node(), Location::Database(url));
+            Arc::new(store)
+        }
+        None => super::open(&Location::Dir(dir.clone()))?,
+    };
     if config.env_admin.is_none()
         && let Some(token) = tokens::bootstrap_admin(store.as_ref())?
     {

@@ -1,14 +1,59 @@
 //! Connections: a pool (r2d2) of clients that each keep their prepared statements, and how
 //! PostgreSQL's errors become the store's.
+//!
+//! The store's interface is synchronous (the engine, the CLI and the plugin dispatcher are
+//! plain threads), and its callers include threads of the HTTP server's tokio runtime. So the
+//! client is `tokio-postgres`, whose connections (the socket I/O) run as tasks on a small
+//! runtime the store owns, while callers wait for each answer with [`wait`], which parks the
+//! calling thread and works wherever it is called. A blocking client that starts its own runtime
+//! (the `postgres` crate) panics when called, or even dropped, on a tokio thread.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::time::Duration;
 
-use postgres::error::SqlState;
-use postgres::types::ToSql;
-use postgres::{Client, NoTls, Row, Statement, Transaction};
+use tokio::runtime::Handle;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, NoTls, Row, Statement, Transaction};
 
 use crate::{Error, Result};
+
+/// Waits for a client future on the calling thread. The future only exchanges messages with
+/// the connection task, so it needs no runtime of its own.
+pub(super) fn wait<F: Future>(future: F) -> F::Output {
+    futures_executor::block_on(future)
+}
+
+/// Runs a future that needs the runtime (connecting, listening) on the store's runtime and waits
+/// for it; `Closed` once the store has shut its runtime down.
+pub(super) fn on_runtime<F>(rt: &Handle, future: F) -> Result<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    rt.spawn(async move {
+        let _ = tx.send(future.await);
+    });
+    rx.recv().map_err(|_| Error::Closed)
+}
+
+/// Connects one client and runs its connection on `rt`.
+pub(super) fn connect(rt: &Handle, config: &tokio_postgres::Config) -> Result<Client> {
+    let config = config.clone();
+    let spawner = rt.clone();
+    on_runtime(rt, async move {
+        let (client, connection) = config.connect(NoTls).await?;
+        spawner.spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %describe(&e), "a PostgreSQL connection ended");
+            }
+        });
+        Ok::<_, tokio_postgres::Error>(client)
+    })?
+    .map_err(|e| pg(&e))
+}
 
 /// One pooled connection and the statements prepared on it (by SQL text).
 pub(super) struct PgConn {
@@ -27,22 +72,25 @@ impl std::fmt::Debug for PgConn {
 /// Makes and checks pooled connections.
 #[derive(Debug)]
 pub(super) struct Manager {
-    pub(super) config: postgres::Config,
+    pub(super) config: tokio_postgres::Config,
+    pub(super) rt: Handle,
 }
 
 impl r2d2::ManageConnection for Manager {
     type Connection = PgConn;
-    type Error = postgres::Error;
+    type Error = Error;
 
-    fn connect(&self) -> std::result::Result<PgConn, postgres::Error> {
+    fn connect(&self) -> Result<PgConn> {
         Ok(PgConn {
-            client: self.config.connect(NoTls)?,
+            client: connect(&self.rt, &self.config)?,
             statements: HashMap::new(),
         })
     }
 
-    fn is_valid(&self, conn: &mut PgConn) -> std::result::Result<(), postgres::Error> {
-        conn.client.simple_query("").map(drop)
+    fn is_valid(&self, conn: &mut PgConn) -> Result<()> {
+        wait(conn.client.simple_query(""))
+            .map(drop)
+            .map_err(|e| pg(&e))
     }
 
     fn has_broken(&self, conn: &mut PgConn) -> bool {
@@ -64,7 +112,7 @@ impl<'a> Tx<'a> {
     /// Begins a transaction on `conn`.
     pub(super) fn begin(conn: &'a mut PgConn) -> Result<Self> {
         let PgConn { client, statements } = conn;
-        let tx = client.transaction().map_err(|e| pg(&e))?;
+        let tx = wait(client.transaction()).map_err(|e| pg(&e))?;
         Ok(Tx {
             tx,
             statements,
@@ -76,13 +124,13 @@ impl<'a> Tx<'a> {
         if let Some(s) = self.statements.get(sql) {
             return Ok(s.clone());
         }
-        let s = self.tx.prepare(sql).map_err(|e| self.fail(&e))?;
+        let s = wait(self.tx.prepare(sql)).map_err(|e| self.fail(&e))?;
         self.statements.insert(sql, s.clone());
         Ok(s)
     }
 
     /// Maps an error, noting whether it is worth a retry.
-    pub(super) fn fail(&mut self, e: &postgres::Error) -> Error {
+    pub(super) fn fail(&mut self, e: &tokio_postgres::Error) -> Error {
         if retryable(e) {
             self.retry = true;
         }
@@ -96,7 +144,7 @@ impl<'a> Tx<'a> {
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<u64> {
         let s = self.statement(sql)?;
-        self.tx.execute(&s, params).map_err(|e| self.fail(&e))
+        wait(self.tx.execute(&s, params)).map_err(|e| self.fail(&e))
     }
 
     /// Runs a query.
@@ -106,7 +154,7 @@ impl<'a> Tx<'a> {
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>> {
         let s = self.statement(sql)?;
-        self.tx.query(&s, params).map_err(|e| self.fail(&e))
+        wait(self.tx.query(&s, params)).map_err(|e| self.fail(&e))
     }
 
     /// Runs a query expected to return at most one row.
@@ -116,17 +164,17 @@ impl<'a> Tx<'a> {
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Option<Row>> {
         let s = self.statement(sql)?;
-        self.tx.query_opt(&s, params).map_err(|e| self.fail(&e))
+        wait(self.tx.query_opt(&s, params)).map_err(|e| self.fail(&e))
     }
 
     /// Runs SQL text without parameters (savepoints).
     pub(super) fn batch(&mut self, sql: &str) -> Result<()> {
-        self.tx.batch_execute(sql).map_err(|e| self.fail(&e))
+        wait(self.tx.batch_execute(sql)).map_err(|e| self.fail(&e))
     }
 
     /// Commits.
     pub(super) fn commit(self) -> std::result::Result<(), (Error, bool)> {
-        self.tx.commit().map_err(|e| (pg(&e), retryable(&e)))
+        wait(self.tx.commit()).map_err(|e| (pg(&e), retryable(&e)))
     }
 }
 
@@ -144,7 +192,7 @@ impl<'a> Reader<'a> {
         if let Some(s) = self.conn.statements.get(sql) {
             return Ok(s.clone());
         }
-        let s = self.conn.client.prepare(sql).map_err(|e| pg(&e))?;
+        let s = wait(self.conn.client.prepare(sql)).map_err(|e| pg(&e))?;
         self.conn.statements.insert(sql, s.clone());
         Ok(s)
     }
@@ -156,7 +204,7 @@ impl<'a> Reader<'a> {
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>> {
         let s = self.statement(sql)?;
-        self.conn.client.query(&s, params).map_err(|e| pg(&e))
+        wait(self.conn.client.query(&s, params)).map_err(|e| pg(&e))
     }
 
     /// Runs a query expected to return at most one row.
@@ -166,7 +214,7 @@ impl<'a> Reader<'a> {
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Option<Row>> {
         let s = self.statement(sql)?;
-        self.conn.client.query_opt(&s, params).map_err(|e| pg(&e))
+        wait(self.conn.client.query_opt(&s, params)).map_err(|e| pg(&e))
     }
 
     /// A read-only transaction on one snapshot, for reads that must agree with each other.
@@ -178,7 +226,7 @@ impl<'a> Reader<'a> {
 }
 
 /// Whether a whole transaction that failed with `e` may simply be tried again.
-pub(super) fn retryable(e: &postgres::Error) -> bool {
+pub(super) fn retryable(e: &tokio_postgres::Error) -> bool {
     matches!(
         e.code(),
         Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE
@@ -189,18 +237,56 @@ pub(super) fn retryable(e: &postgres::Error) -> bool {
 
 /// The store's error for a PostgreSQL error: an unreachable or broken connection is
 /// `Unavailable` (503), anything else a storage failure with PostgreSQL's message.
-pub(super) fn pg(e: &postgres::Error) -> Error {
+pub(super) fn pg(e: &tokio_postgres::Error) -> Error {
     match e.as_db_error() {
         Some(db) => Error::Storage(format!("PostgreSQL {}: {}", db.code().code(), db.message())),
         None if e.is_closed() => Error::Unavailable(format!("the connection closed: {e}")),
-        None => Error::Unavailable(e.to_string()),
+        None => Error::Unavailable(describe(e)),
     }
 }
 
-/// The store's error for a pool that gave no connection in time.
-pub(super) fn pool_error(e: &r2d2::Error, timeout: Duration) -> Error {
+/// The store's error for a pool that gave no connection in time, with why the last attempt to
+/// connect failed when one did.
+pub(super) fn pool_error(e: &r2d2::Error, timeout: Duration, last: &LastError) -> Error {
+    let why = last
+        .0
+        .lock()
+        .ok()
+        .and_then(|l| l.clone())
+        .unwrap_or_else(|| e.to_string());
     Error::Unavailable(format!(
-        "no database connection within {} s: {e}",
+        "no database connection within {} s ({why})",
         timeout.as_secs_f64()
     ))
+}
+
+/// An error and its causes on one line (postgres' own messages leave the cause out:
+/// "error connecting to server").
+pub(super) fn describe(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+/// The pool's failed connection attempts: kept (the last one) for the error a request gets,
+/// and logged at debug level (the request's error says it once, r2d2 would say it each retry).
+#[derive(Debug, Clone, Default)]
+pub(super) struct LastError(pub(super) std::sync::Arc<std::sync::Mutex<Option<String>>>);
+
+impl r2d2::HandleError<Error> for LastError {
+    fn handle_error(&self, error: Error) {
+        let why = match error {
+            Error::Unavailable(why) => why,
+            other => other.to_string(),
+        };
+        tracing::debug!(error = %why, "cannot connect to PostgreSQL");
+        if let Ok(mut l) = self.0.lock() {
+            *l = Some(why);
+        }
+    }
 }

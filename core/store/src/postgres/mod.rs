@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use kith_model::{Actor, TenantSlug, Timestamp};
 
-use self::conn::{Manager, Reader, Tx, pool_error};
+use self::conn::{LastError, Manager, Reader, Tx, pool_error};
 pub use self::schema::PG_SCHEMA_VERSION;
 use crate::{Clock, CommitInfo, CommitListener, Error, Result, SystemClock};
 
@@ -62,6 +62,40 @@ impl PgConfig {
 pub struct PgStore {
     pool: r2d2::Pool<Manager>,
     shared: Arc<Shared>,
+    /// Last: dropped after the connections it runs.
+    runtime: Arc<StoreRuntime>,
+}
+
+/// The runtime the connections run on. Shut down without waiting when the last store clone
+/// goes, which may happen on a thread of another runtime, where dropping one would panic.
+struct StoreRuntime(Option<tokio::runtime::Runtime>);
+
+impl StoreRuntime {
+    /// Two threads: they only move bytes between sockets and the waiting callers.
+    fn start() -> Result<StoreRuntime> {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("kith-pg")
+            .enable_all()
+            .build()
+            .map(|rt| StoreRuntime(Some(rt)))
+            .map_err(|e| Error::Storage(format!("cannot start the PostgreSQL runtime: {e}")))
+    }
+
+    fn handle(&self) -> tokio::runtime::Handle {
+        match &self.0 {
+            Some(rt) => rt.handle().clone(),
+            None => unreachable!("the runtime is only taken when dropped"),
+        }
+    }
+}
+
+impl Drop for StoreRuntime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 /// What every clone of a store shares.
@@ -76,6 +110,8 @@ struct Shared {
     /// This node's name in notifications, so that it skips its own.
     node: String,
     listener: std::sync::Mutex<Option<notify::Listener>>,
+    /// Why the pool last failed to connect.
+    last_error: LastError,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -91,26 +127,27 @@ impl PgStore {
     /// Connects, brings the schema up to date (refusing a database newer than this build) and
     /// starts following other nodes' commits.
     pub fn open(config: PgConfig) -> Result<PgStore> {
-        let pg_config: postgres::Config = config
-            .url
-            .parse()
-            .map_err(|e| Error::Storage(format!("the database URL is not valid: {e}")))?;
+        let pg_config = parse_url(&config.url)?;
+        let runtime = Arc::new(StoreRuntime::start()?);
         let manager = Manager {
             config: pg_config.clone(),
+            rt: runtime.handle(),
         };
+        // One direct connection first: a wrong address, database or password fails at once
+        // with PostgreSQL's reason, rather than after the pool's retries.
+        {
+            let mut client = conn::connect(&runtime.handle(), &pg_config)?;
+            schema::migrate(&mut client)?;
+        }
+        let last_error = LastError::default();
         let pool = r2d2::Pool::builder()
+            .error_handler(Box::new(last_error.clone()))
             .max_size(config.pool_size.max(1))
             .min_idle(Some(1))
             .connection_timeout(config.connect_timeout)
             .test_on_check_out(false)
             .build(manager)
-            .map_err(|e| pool_error(&e, config.connect_timeout))?;
-        {
-            let mut conn = pool
-                .get()
-                .map_err(|e| pool_error(&e, config.connect_timeout))?;
-            schema::migrate(&mut conn.client)?;
-        }
+            .map_err(|e| pool_error(&e, config.connect_timeout, &last_error))?;
         let node = format!("{}-{}", std::process::id(), uuid::Uuid::now_v7().simple());
         let store = PgStore {
             pool,
@@ -122,13 +159,28 @@ impl PgStore {
                 generation: AtomicU64::new(0),
                 node,
                 listener: std::sync::Mutex::new(None),
+                last_error,
             }),
+            runtime,
         };
-        let listener = notify::Listener::start(pg_config, Arc::downgrade(&store.shared))?;
+        let listener = notify::Listener::start(
+            &store.runtime.handle(),
+            pg_config,
+            Arc::downgrade(&store.shared),
+        )?;
         if let Ok(mut l) = store.shared.listener.lock() {
             *l = Some(listener);
         }
         Ok(store)
+    }
+
+    /// Brings the database's schema up to date without opening a store (`kith migrate`);
+    /// returns the versions applied (empty when it was current).
+    pub fn migrate(url: &str) -> Result<Vec<u32>> {
+        let config = parse_url(url)?;
+        let runtime = StoreRuntime::start()?;
+        let mut client = conn::connect(&runtime.handle(), &config)?;
+        schema::migrate(&mut client)
     }
 
     /// This node's name (in notifications and, later, leases).
@@ -140,9 +192,13 @@ impl PgStore {
         if self.shared.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
-        self.pool
-            .get()
-            .map_err(|e| pool_error(&e, self.shared.config.connect_timeout))
+        self.pool.get().map_err(|e| {
+            pool_error(
+                &e,
+                self.shared.config.connect_timeout,
+                &self.shared.last_error,
+            )
+        })
     }
 
     /// Runs `f` on a pooled connection for reads.
@@ -272,6 +328,25 @@ impl PgStore {
             l.stop();
         }
     }
+}
+
+/// Runs SQL text on the database `url` names, on a connection of its own (test support:
+/// creating and dropping databases).
+#[cfg(feature = "testing")]
+pub(crate) fn execute_on(url: &str, sql: &str) -> Result<()> {
+    let config = parse_url(url)?;
+    let runtime = StoreRuntime::start()?;
+    let client = conn::connect(&runtime.handle(), &config)?;
+    conn::wait(client.batch_execute(sql)).map_err(|e| conn::pg(&e))
+}
+
+/// The connection settings in a `postgres://` URL or key-value string.
+fn parse_url(url: &str) -> Result<tokio_postgres::Config> {
+    url.parse().map_err(|e| {
+        Error::Storage(format!(
+            "the database URL is not valid ({e}): expected postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE"
+        ))
+    })
 }
 
 /// A few hundred microseconds of jitter, from the clock (no need for a random generator).

@@ -7,109 +7,110 @@
 //! nothing relies on them for correctness: a follower that misses one finds the events at its
 //! next look (the dispatcher looks at every tenant every second anyway).
 
+use std::future::poll_fn;
 use std::sync::Weak;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{self, RecvTimeoutError};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kith_model::TenantSlug;
-use postgres::NoTls;
-use postgres::fallible_iterator::FallibleIterator as _;
+use tokio::runtime::Handle;
+use tokio::sync::mpsc;
+use tokio_postgres::{AsyncMessage, Client, NoTls, Notification};
 
 use super::Shared;
+use super::conn::{on_runtime, pg};
 use crate::{CommitInfo, Result};
 
-/// The running listener; [`Listener::stop`] ends it.
+/// The running listener (a task on the store's runtime); [`Listener::stop`] ends it.
 pub(super) struct Listener {
-    stop: mpsc::Sender<()>,
-    thread: JoinHandle<()>,
+    task: tokio::task::JoinHandle<()>,
 }
 
-/// How long one wait for notifications lasts before the thread checks whether to stop.
-const POLL: Duration = Duration::from_millis(250);
+/// Notifications received but not yet delivered; the connection waits when this many are.
+const BACKLOG: usize = 1024;
 
 impl Listener {
     /// Starts following. The first connection is made here, so that a bad URL fails at open.
-    pub(super) fn start(config: postgres::Config, shared: Weak<Shared>) -> Result<Listener> {
-        let first = listen(&config)?;
-        let (stop, stopped) = mpsc::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("kith-pg-listen".into())
-            .spawn(move || run(config, first, &shared, &stopped))
-            .map_err(|e| crate::Error::Storage(format!("cannot start the listener: {e}")))?;
-        Ok(Listener { stop, thread })
+    pub(super) fn start(
+        rt: &Handle,
+        config: tokio_postgres::Config,
+        shared: Weak<Shared>,
+    ) -> Result<Listener> {
+        let first = on_runtime(rt, listen(config.clone()))??;
+        let task = rt.spawn(run(config, first, shared));
+        Ok(Listener { task })
     }
 
-    /// Stops the thread and waits for it.
+    /// Stops following.
     pub(super) fn stop(self) {
-        drop(self.stop);
-        let _ = self.thread.join();
+        self.task.abort();
     }
 }
 
-fn listen(config: &postgres::Config) -> Result<postgres::Client> {
-    let mut client = config.connect(NoTls).map_err(|e| super::conn::pg(&e))?;
+/// A connection that listens, and the notifications it receives (the channel closes when the
+/// connection does).
+async fn listen(config: tokio_postgres::Config) -> Result<(Client, mpsc::Receiver<Notification>)> {
+    let (client, mut connection) = config.connect(NoTls).await.map_err(|e| pg(&e))?;
+    let (tx, rx) = mpsc::channel(BACKLOG);
+    tokio::spawn(async move {
+        loop {
+            match poll_fn(|cx| connection.poll_message(cx)).await {
+                Some(Ok(AsyncMessage::Notification(n))) => {
+                    if tx.send(n).await.is_err() {
+                        return;
+                    }
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    tracing::warn!(error = %super::conn::describe(&e), "lost the database connection that follows other nodes");
+                    return;
+                }
+                None => return,
+            }
+        }
+    });
     client
         .batch_execute("LISTEN kith_commits; LISTEN kith_tenants;")
-        .map_err(|e| super::conn::pg(&e))?;
-    Ok(client)
+        .await
+        .map_err(|e| pg(&e))?;
+    Ok((client, rx))
 }
 
-fn run(
-    config: postgres::Config,
-    first: postgres::Client,
-    shared: &Weak<Shared>,
-    stopped: &mpsc::Receiver<()>,
+async fn run(
+    config: tokio_postgres::Config,
+    first: (Client, mpsc::Receiver<Notification>),
+    shared: Weak<Shared>,
 ) {
-    let mut client = Some(first);
+    let mut current = Some(first);
     let mut backoff = Duration::from_millis(100);
     loop {
-        match stopped.try_recv() {
-            Ok(()) | Err(mpsc::TryRecvError::Disconnected) => return,
-            Err(mpsc::TryRecvError::Empty) => {}
-        }
-        let Some(c) = client.as_mut() else {
-            match listen(&config) {
+        let (client, mut notes) = match current.take() {
+            Some(c) => c,
+            None => match listen(config.clone()).await {
                 Ok(c) => {
-                    client = Some(c);
                     backoff = Duration::from_millis(100);
+                    tracing::info!("following other nodes again");
                     // Anything may have happened while we were away: wake every follower.
-                    wake_all(shared);
+                    wake_all(&shared);
+                    c
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot reach the database to follow other nodes; retrying");
-                    match stopped.recv_timeout(backoff) {
-                        Err(RecvTimeoutError::Timeout) => {}
-                        _ => return,
-                    }
+                    tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
+                    if shared.strong_count() == 0 {
+                        return;
+                    }
+                    continue;
                 }
-            }
-            continue;
+            },
         };
-        let mut notes = c.notifications();
-        let mut iter = notes.timeout_iter(POLL);
-        let mut broken = false;
-        let started = Instant::now();
-        loop {
-            match iter.next() {
-                Ok(Some(n)) => deliver(shared, n.channel(), n.payload()),
-                Ok(None) => break,
-                Err(e) => {
-                    tracing::warn!(error = %e, "lost the database connection that follows other nodes");
-                    broken = true;
-                    break;
-                }
-            }
-            if started.elapsed() > POLL {
-                break;
-            }
+        while let Some(n) = notes.recv().await {
+            deliver(&shared, n.channel(), n.payload());
         }
-        drop(iter);
-        drop(notes);
-        if broken || c.is_closed() {
-            client = None;
+        drop(client);
+        if shared.strong_count() == 0 {
+            return;
         }
     }
 }

@@ -9,8 +9,8 @@ use kith_model::{
     InteractionId, Phone, Pipeline, PipelineId, PipelineReport, ReportBuilder, StageId, Tenant,
     TenantInput, TenantPatch, TenantSlug, Timestamp,
 };
-use postgres::Row;
-use postgres::types::ToSql;
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 use super::conn::{Reader, Tx};

@@ -3,7 +3,9 @@
 //! that nodes starting together apply each one once. A database newer than this build is
 //! refused, as the embedded store refuses a newer file.
 
-use postgres::Client;
+use tokio_postgres::Client;
+
+use super::conn::wait;
 
 use crate::{Error, Result};
 
@@ -18,21 +20,20 @@ const MIGRATION_LOCK: i64 = 0x006b_6974_686d_6967;
 
 /// Brings the database's schema to [`PG_SCHEMA_VERSION`]; returns the versions applied.
 pub(super) fn migrate(client: &mut Client) -> Result<Vec<u32>> {
-    let pg = |e: postgres::Error| super::conn::pg(&e);
+    let pg = |e: tokio_postgres::Error| super::conn::pg(&e);
     let mut applied = Vec::new();
     loop {
-        let mut tx = client.transaction().map_err(pg)?;
+        let tx = wait(client.transaction()).map_err(pg)?;
         // The lock first: two nodes creating the table at once would race on the catalog.
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
-            .map_err(pg)?;
-        tx.batch_execute(
+        wait(tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])).map_err(pg)?;
+        wait(tx.batch_execute(
             "CREATE TABLE IF NOT EXISTS kith_schema (version integer NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
-        )
+        ))
         .map_err(pg)?;
-        let found: i32 = tx
-            .query_one("SELECT COALESCE(max(version), 0) FROM kith_schema", &[])
-            .map_err(pg)?
-            .get(0);
+        let found: i32 =
+            wait(tx.query_one("SELECT COALESCE(max(version), 0) FROM kith_schema", &[]))
+                .map_err(pg)?
+                .get(0);
         let found = u32::try_from(found).unwrap_or(0);
         if found > PG_SCHEMA_VERSION {
             return Err(Error::SchemaTooNew {
@@ -41,17 +42,17 @@ pub(super) fn migrate(client: &mut Client) -> Result<Vec<u32>> {
             });
         }
         if found == PG_SCHEMA_VERSION {
-            tx.commit().map_err(pg)?;
+            wait(tx.commit()).map_err(pg)?;
             return Ok(applied);
         }
         let next = found + 1;
-        tx.batch_execute(MIGRATIONS[found as usize]).map_err(|e| {
+        wait(tx.batch_execute(MIGRATIONS[found as usize])).map_err(|e| {
             Error::Storage(format!("migration {next} failed: {}", super::conn::pg(&e)))
         })?;
         let version = i32::try_from(next).unwrap_or(i32::MAX);
-        tx.execute("INSERT INTO kith_schema (version) VALUES ($1)", &[&version])
+        wait(tx.execute("INSERT INTO kith_schema (version) VALUES ($1)", &[&version]))
             .map_err(pg)?;
-        tx.commit().map_err(pg)?;
+        wait(tx.commit()).map_err(pg)?;
         tracing::info!(version = next, "applied PostgreSQL schema migration");
         applied.push(next);
     }

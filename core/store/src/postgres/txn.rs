@@ -106,7 +106,7 @@ impl<'t, 'a> PgTxn<'t, 'a> {
     fn id_of(
         &mut self,
         sql: &'static str,
-        params: &[&(dyn postgres::types::ToSql + Sync)],
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<Option<[u8; 16]>> {
         Ok(self
             .tx
