@@ -94,7 +94,7 @@ fn main() {
     // The enable started a background rescore; time it to the end.
     let t = Instant::now();
     let done = host
-        .wait_for_job(job, Duration::from_secs(3600))
+        .wait_for_job(&slug, job, Duration::from_secs(3600))
         .expect("job");
     let elapsed = t.elapsed();
     println!(

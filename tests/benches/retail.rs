@@ -257,7 +257,7 @@ fn master_in_a_store(dir: &std::path::Path) -> (Arc<PluginHost>, TenantSlug) {
         .expect("enable")
         .expect("a rescore job");
     let job = host
-        .wait_for_job(job, Duration::from_secs(600))
+        .wait_for_job(&tenant, job, Duration::from_secs(600))
         .expect("job");
     assert_eq!(
         (job.state, job.done, job.failed),
@@ -278,7 +278,7 @@ fn bench_rescore(c: &mut Criterion) {
     let started = std::time::Instant::now();
     let job = host.start_rescore(&tenant, "kith.clv").expect("rescore");
     let job = host
-        .wait_for_job(job, Duration::from_secs(600))
+        .wait_for_job(&tenant, job, Duration::from_secs(600))
         .expect("job");
     eprintln!(
         "CDNOW master rescore through the host: {} customers, {} failed, {:?}",
@@ -294,7 +294,7 @@ fn bench_rescore(c: &mut Criterion) {
         b.iter(|| {
             let job = host.start_rescore(&tenant, "kith.clv").expect("rescore");
             let job = host
-                .wait_for_job(job, Duration::from_secs(600))
+                .wait_for_job(&tenant, job, Duration::from_secs(600))
                 .expect("job");
             assert_eq!((job.state, job.done), (JobState::Done, 23_570));
         })

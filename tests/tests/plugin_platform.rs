@@ -218,7 +218,7 @@ fn enabling_scores_existing_customers_and_events_rescore_only_that_tenant() {
         )
         .unwrap()
         .expect("a scorer starts a rescore job");
-    let done = w.host.wait_for_job(job, WAIT).unwrap();
+    let done = w.host.wait_for_job(&slug("acme"), job, WAIT).unwrap();
     assert_eq!(done.state, JobState::Done, "{done:?}");
     assert_eq!((done.done, done.failed), (2, 0));
     assert_eq!(score_of(&w, "acme", a, "kith.test.counter"), Some(1.0));
@@ -298,7 +298,7 @@ fn segments_are_stored_with_reasons_and_listed_by_member() {
         .unwrap()
         .unwrap();
     assert_eq!(
-        w.host.wait_for_job(job, WAIT).unwrap().state,
+        w.host.wait_for_job(&slug("acme"), job, WAIT).unwrap().state,
         JobState::Done
     );
     let vip = w
@@ -505,7 +505,7 @@ fn refused_actions_are_recorded_and_the_triggering_write_stands() {
         )
         .unwrap()
         .unwrap();
-    w.host.wait_for_job(job, WAIT).unwrap();
+    w.host.wait_for_job(&slug("acme"), job, WAIT).unwrap();
     let _dispatcher = w.host.spawn_dispatcher();
     let mine = customer(&w, "acme", "me@acme.test");
     let seq = w.store.last_seq(&slug("acme")).unwrap();
@@ -599,7 +599,7 @@ fn upgrading_while_events_flow_moves_scoring_to_the_new_version_without_losing_e
         )
         .unwrap()
         .unwrap();
-    w.host.wait_for_job(job, WAIT).unwrap();
+    w.host.wait_for_job(&slug("acme"), job, WAIT).unwrap();
     let dispatcher = w.host.spawn_dispatcher();
     let writer = {
         let store = Arc::clone(&w.store);
@@ -620,7 +620,7 @@ fn upgrading_while_events_flow_moves_scoring_to_the_new_version_without_losing_e
         .unwrap()
         .unwrap();
     writer.join().unwrap();
-    w.host.wait_for_job(job, WAIT).unwrap();
+    w.host.wait_for_job(&slug("acme"), job, WAIT).unwrap();
     let head = w.store.last_seq(&slug("acme")).unwrap();
     w.host
         .wait_for_cursor(&slug("acme"), "kith.test.counter", head, WAIT)
@@ -895,7 +895,7 @@ fn a_population_model_follows_the_tenant_as_it_grows_and_on_its_schedule() {
         )
         .unwrap()
         .unwrap();
-    w.host.wait_for_job(job, WAIT).unwrap();
+    w.host.wait_for_job(&slug("acme"), job, WAIT).unwrap();
     let empty = w
         .store
         .plugin_model(&slug("acme"), "kith.rfm-segments")
@@ -930,7 +930,7 @@ fn a_population_model_follows_the_tenant_as_it_grows_and_on_its_schedule() {
     let mut request = EnableRequest::new("kith.rfm", json!({}));
     request.population_interval_secs = Some(0);
     let job = w.host.enable(&slug("acme"), request).unwrap().unwrap();
-    w.host.wait_for_job(job, WAIT).unwrap();
+    w.host.wait_for_job(&slug("acme"), job, WAIT).unwrap();
     let before = w
         .store
         .plugin_model(&slug("acme"), "kith.rfm")

@@ -677,7 +677,9 @@ fn clv_through_the_store_population_step_and_rescore_job_matches_lifetimes_on_cd
     let config: serde_json::Value = serde_json::from_str(CLV_BACKTEST).expect("config");
     let wait = Duration::from_secs(300);
     let done = |job: u64| {
-        let job = host.wait_for_job(job, wait).expect("the job exists");
+        let job = host
+            .wait_for_job(&tenant, job, wait)
+            .expect("the job exists");
         assert_eq!(job.state, JobState::Done, "{job:?}");
         assert_eq!((job.done, job.failed), (2357, 0), "{job:?}");
     };

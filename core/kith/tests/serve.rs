@@ -111,6 +111,7 @@ fn start_with(args: &[&str], env: &[(&str, &str)]) -> (Child, String, Option<Str
         .env_remove("KITH_ADMIN_TOKEN")
         .env_remove("KITH_LISTEN")
         .env_remove("KITH_DATA_DIR")
+        .env_remove("KITH_DATABASE_URL")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     for (k, v) in env {

@@ -42,9 +42,9 @@ pub use pipeline::{
     StageVisit,
 };
 pub use plugin::{
-    Delivery, Enablement, FailureRecord, InstalledPlugin, LimitOverrides, PLUGIN_ACTOR_PREFIX,
-    PluginHealth, Producer, ScoreReason, SegmentMembership, StoredModel, StoredScore,
-    StoredSegments, WebhookSignature,
+    Delivery, Enablement, FailureRecord, InstalledPlugin, JobState, LimitOverrides,
+    PLUGIN_ACTOR_PREFIX, PluginHealth, Producer, ScoreReason, SegmentMembership, StoredJob,
+    StoredModel, StoredScore, StoredSegments, WebhookSignature,
 };
 pub use report::{PipelineReport, ReportBuilder, StageReport};
 pub use tenant::{Tenant, TenantInput};

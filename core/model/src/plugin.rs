@@ -211,3 +211,49 @@ pub struct Delivery {
     /// When it was processed.
     pub at: Timestamp,
 }
+
+/// Where a rescore job is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum JobState {
+    /// Waiting for one of its node's rescore slots.
+    Queued,
+    /// Still going.
+    Running,
+    /// Every customer was processed (some calls may have failed: see `failed`).
+    Done,
+    /// Stopped early; `error` says why.
+    Failed,
+}
+
+impl JobState {
+    /// Whether the job is still queued or running.
+    pub fn is_active(self) -> bool {
+        matches!(self, JobState::Queued | JobState::Running)
+    }
+}
+
+/// A rescore job, kept in the store so that every node can answer for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredJob {
+    /// The job's id, unique within its tenant.
+    pub id: u64,
+    /// The plugin.
+    pub plugin: String,
+    /// State.
+    pub state: JobState,
+    /// Customers when it started.
+    pub total: u64,
+    /// Customers processed so far.
+    pub done: u64,
+    /// Of those, calls that failed or whose actions were refused.
+    pub failed: u64,
+    /// When it started.
+    pub started_at: Timestamp,
+    /// When it ended.
+    pub finished_at: Option<Timestamp>,
+    /// Why it stopped early.
+    pub error: Option<String>,
+    /// The node running it (a job whose node stopped is reported failed).
+    pub node: String,
+}

@@ -29,7 +29,7 @@ use kith_model::{
 };
 
 pub use self::admin::{CommitInfo, CommitListener, IdempotencyKey, Once, TokenRecord, TokenScope};
-pub use self::plugins::{CustomerBundle, PluginOp, PluginStore, ScoreRange};
+pub use self::plugins::{CustomerBundle, JOBS_KEPT, PluginOp, PluginStore, ScoreRange};
 pub use self::postgres::{PG_SCHEMA_VERSION, PgConfig, PgStore};
 pub use self::redb::{RedbStore, SCHEMA_VERSION};
 
@@ -165,6 +165,13 @@ pub enum Output {
     },
     /// The deleted pipeline's id.
     PipelineDeleted(PipelineId),
+    /// A rescore job; `started` is false when an active one was returned instead of a new one.
+    Job {
+        /// The job.
+        job: kith_model::StoredJob,
+        /// Whether this op created it.
+        started: bool,
+    },
 }
 
 /// Which customers to list.

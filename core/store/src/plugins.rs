@@ -9,9 +9,10 @@
 use crate::Result;
 use crate::{Page, PageRequest, Store};
 use kith_model::{
-    Customer, CustomerId, Deal, Delivery, Enablement, InstalledPlugin, Interaction, PluginHealth,
-    StoredModel, StoredScore, StoredSegments, TenantSlug,
+    Customer, CustomerId, Deal, Delivery, Enablement, InstalledPlugin, Interaction, JobState,
+    PluginHealth, StoredJob, StoredModel, StoredScore, StoredSegments, TenantSlug,
 };
+use std::time::Duration;
 
 /// A change to one tenant's plugin state, applied inside [`Store::write`].
 #[derive(Debug, Clone, PartialEq)]
@@ -62,7 +63,41 @@ pub enum PluginOp {
         /// The delivery.
         delivery: Delivery,
     },
+    /// Start a rescore job of a plugin, unless one is queued or running already: returns
+    /// [`Output::Job`](crate::Output::Job) with that one (`started: false`) or the new one.
+    /// Only the newest [`JOBS_KEPT`] finished jobs of a tenant are kept.
+    StartJob {
+        /// The plugin's id.
+        plugin: String,
+        /// Customers to process.
+        total: u64,
+        /// The node that will run it.
+        node: String,
+        /// An active job whose node stopped: it is marked failed and a new one starts.
+        replace: Option<u64>,
+    },
+    /// Record a job's progress: adds `done` and `failed`; `state` moves it (a final state
+    /// records when it ended, and `error` why it stopped early).
+    JobProgress {
+        /// The job.
+        id: u64,
+        /// Customers processed since the last report.
+        done: u64,
+        /// Of those, how many failed.
+        failed: u64,
+        /// The new state, if it changed.
+        state: Option<JobState>,
+        /// Why it stopped early.
+        error: Option<String>,
+    },
+    /// Fail the write with a conflict unless this node still holds the tenant's dispatch lease
+    /// with this fencing token ([`PluginStore::lease`]): a node that lost its lease can never
+    /// apply a batch.
+    Fence(u64),
 }
+
+/// How many finished rescore jobs a tenant keeps (the oldest go first).
+pub const JOBS_KEPT: usize = 1000;
 
 /// A customer with everything a plugin's view of them is built from.
 #[derive(Debug, Clone, PartialEq)]
@@ -166,4 +201,21 @@ pub trait PluginStore: Store {
         tenant: &TenantSlug,
         page: &PageRequest,
     ) -> Result<Page<CustomerBundle>>;
+
+    /// A rescore job.
+    fn job(&self, tenant: &TenantSlug, id: u64) -> Result<Option<StoredJob>>;
+
+    /// This store handle's node: unique per process that opened it.
+    fn node(&self) -> &str;
+    /// Records that this node is alive (every few seconds while it runs).
+    fn heartbeat(&self) -> Result<()>;
+    /// Whether a node has recorded a heartbeat within `within` (the embedded store has one node:
+    /// this one).
+    fn node_alive(&self, node: &str, within: Duration) -> Result<bool>;
+    /// Takes or renews the tenant's dispatch lease for `ttl`: the fencing token while this node
+    /// holds it, `None` while another live node does. A lease not renewed within its `ttl` is
+    /// taken over with a new token, so writes fenced with the old one fail.
+    fn lease(&self, tenant: &TenantSlug, ttl: Duration) -> Result<Option<u64>>;
+    /// Gives up every lease this node holds (on shutdown, so others take over at once).
+    fn release_leases(&self) -> Result<()>;
 }

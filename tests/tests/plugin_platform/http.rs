@@ -92,7 +92,10 @@ impl World {
             .await
             .ok(201);
         if let Some(id) = r["job"]["id"].as_u64() {
-            let job = self.host.wait_for_job(id, WAIT).unwrap();
+            let job = self
+                .host
+                .wait_for_job(&TenantSlug::parse("acme").unwrap(), id, WAIT)
+                .unwrap();
             assert_eq!(format!("{:?}", job.state), "Done", "{job:?}");
         }
         r
@@ -390,7 +393,11 @@ async fn enabling_scores_customers_and_the_scores_are_searchable() {
     let job = r.ok(202);
     let location = r.header("location").unwrap().to_owned();
     w.host
-        .wait_for_job(job["id"].as_u64().unwrap(), WAIT)
+        .wait_for_job(
+            &TenantSlug::parse("acme").unwrap(),
+            job["id"].as_u64().unwrap(),
+            WAIT,
+        )
         .unwrap();
     let done = w.call("GET", &location, &w.acme, None).await.ok(200);
     assert_eq!(done["state"], "done");

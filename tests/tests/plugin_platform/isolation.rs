@@ -324,7 +324,7 @@ fn a_tenant_at_its_ceiling_does_not_delay_another() {
         .unwrap()
         .unwrap();
     assert_eq!(
-        w.host.wait_for_job(job, WAIT).unwrap().state,
+        w.host.wait_for_job(&b, job, WAIT).unwrap().state,
         JobState::Done
     );
     w.host
@@ -469,7 +469,7 @@ fn plugin_write_chains_stop_at_the_maximum_depth() {
             .enable(&acme, EnableRequest::new(p, json!({})))
             .unwrap()
             .unwrap();
-        w.host.wait_for_job(job, WAIT).unwrap();
+        w.host.wait_for_job(&acme, job, WAIT).unwrap();
     }
     customer(&w, "acme", "patient-zero@acme.test");
     w.host.dispatch_pending().unwrap();
@@ -513,7 +513,7 @@ fn a_tenant_over_its_write_budget_is_refused_and_another_tenant_is_not() {
             .unwrap()
             .unwrap();
         // Its rescore must not race the dispatch below for the customers created next.
-        w.host.wait_for_job(job, WAIT).unwrap();
+        w.host.wait_for_job(&slug(tenant), job, WAIT).unwrap();
     }
     for i in 0..5 {
         customer(&w, "acme", &format!("c{i}@acme.test"));
@@ -573,7 +573,7 @@ fn a_rescore_stops_when_its_failures_suspend_the_plugin() {
         .enable(&acme, EnableRequest::new("kith.test.panic", json!({})))
         .unwrap()
         .unwrap();
-    let job = w.host.wait_for_job(job, WAIT).unwrap();
+    let job = w.host.wait_for_job(&acme, job, WAIT).unwrap();
     assert_eq!(job.state, JobState::Failed, "{job:?}");
     assert_eq!((job.done, job.failed), (5, 5), "{job:?}");
     assert!(job.error.unwrap().contains("suspended"));
@@ -609,6 +609,6 @@ fn one_rescore_per_plugin_and_tenant_runs_at_a_time() {
         "the running job is returned, not a second one"
     );
     w.host.stop();
-    let job = w.host.wait_for_job(first, WAIT).unwrap();
+    let job = w.host.wait_for_job(&acme, first, WAIT).unwrap();
     assert_eq!(job.state, JobState::Failed);
 }

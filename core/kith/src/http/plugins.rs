@@ -530,7 +530,7 @@ pub async fn enable(
             Ok((
                 false,
                 h.status(&tenant, &request.plugin)?,
-                job.and_then(|id| h.job(id)),
+                job.map(|id| h.job(&tenant, id)).transpose()?.flatten(),
             ))
         })
         .await?;
@@ -732,7 +732,7 @@ pub async fn upgrade(
             let job = h.upgrade(&t.tenant, &plugin, body.version.trim(), body.config)?;
             Ok(ChangeView {
                 status: h.status(&t.tenant, &plugin)?.into(),
-                job: job.and_then(|id| h.job(id)),
+                job: job.map(|id| h.job(&t.tenant, id)).transpose()?.flatten(),
             })
         })
         .await?;
@@ -791,7 +791,7 @@ pub async fn rescore(
     let job = state
         .run_plugins(move |h| {
             let id = h.start_rescore(&tenant, &plugin)?;
-            h.job(id)
+            h.job(&tenant, id)?
                 .ok_or_else(|| crate::Error::storage("the new job vanished"))
         })
         .await?;
@@ -803,7 +803,7 @@ pub async fn rescore(
     Ok(r)
 }
 
-/// A rescore job's progress (jobs live in memory: a restart forgets them).
+/// A rescore job's progress (from any node: jobs live in the store).
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/jobs/{id}", tag = "tenant plugins",
     params(("tenant" = String, Path, description = "Tenant slug"), ("id" = u64, Path, description = "Job id")),
     responses((status = 200, description = "The job"), (status = 404, description = "not_found", body = super::Problem)))]
@@ -813,11 +813,13 @@ pub async fn job(
     params: Params,
 ) -> ApiResult<Response> {
     let id: u64 = params.id("id", "job")?;
-    let host = state.plugins()?;
-    match host.job(id) {
-        Some(j) if j.tenant == t.tenant.as_str() => Ok(json(StatusCode::OK, &j)),
-        _ => Err(crate::Error::not_found("job", id).into()),
-    }
+    let job = state
+        .run_plugins(move |h| {
+            h.job(&t.tenant, id)?
+                .ok_or_else(|| crate::Error::not_found("job", id))
+        })
+        .await?;
+    Ok(json(StatusCode::OK, &job))
 }
 
 /// Run a scorer or segmenter for some customers without writing anything: what it would change.

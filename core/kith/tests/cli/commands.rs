@@ -247,7 +247,7 @@ fn errors_are_one_line_with_a_nonzero_exit_code() {
     assert_eq!(
         none.stderr,
         format!(
-            "error: no Kith data in {}: create a tenant with `kith tenant create SLUG`, or point --data-dir (or KITH_DATA_DIR) at an existing data directory\n",
+            "error: no Kith data in {}: create a tenant with `kith tenant create SLUG`, or point --data-dir (or KITH_DATA_DIR) at an existing data directory, or --database-url (KITH_DATABASE_URL) at a PostgreSQL database\n",
             k.data().display()
         )
     );

@@ -69,6 +69,7 @@ impl Kith {
             .arg(dir)
             .args(args)
             .env_remove("KITH_DATA_DIR")
+            .env_remove("KITH_DATABASE_URL")
             .env_remove("KITH_LOG")
             .stdin(Stdio::null())
             .output()

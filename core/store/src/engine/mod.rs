@@ -17,8 +17,8 @@ use crate::{Error, Result};
 use crate::{Op, Output};
 use kith_model::{
     Actor, Customer, CustomerId, Deal, DealId, Delivery, Email, Enablement, EntityRef, Event,
-    EventKind, Interaction, InteractionId, Phone, Pipeline, PipelineId, PluginHealth, StoredModel,
-    StoredScore, StoredSegments, Timestamp,
+    EventKind, Interaction, InteractionId, Phone, Pipeline, PipelineId, PluginHealth, StoredJob,
+    StoredModel, StoredScore, StoredSegments, Timestamp,
 };
 
 /// Who writes, when, and how deep in a chain of plugin reactions.
@@ -122,6 +122,17 @@ pub(crate) trait Txn {
     fn delivery_seen(&mut self, plugin: &str, id: &str) -> Result<bool>;
     /// Records a delivery.
     fn put_delivery(&mut self, plugin: &str, delivery: &Delivery) -> Result<()>;
+    /// A rescore job.
+    fn job(&mut self, id: u64) -> Result<Option<StoredJob>>;
+    /// Every rescore job of the tenant, by id.
+    fn jobs(&mut self) -> Result<Vec<StoredJob>>;
+    /// Stores a rescore job.
+    fn put_job(&mut self, job: &StoredJob) -> Result<()>;
+    /// Removes a rescore job.
+    fn delete_job(&mut self, id: u64) -> Result<()>;
+    /// A conflict unless this node holds the tenant's dispatch lease with this token (and
+    /// keeps holding it until the transaction ends).
+    fn check_fence(&mut self, fence: u64) -> Result<()>;
 
     /// A point to roll back to.
     fn mark(&mut self) -> Result<Mark>;

@@ -3,7 +3,7 @@
 use super::{Ctx, Txn, event};
 use crate::{Error, Result};
 use crate::{Output, PluginOp};
-use kith_model::{CustomerId, EntityRef, EventKind};
+use kith_model::{CustomerId, EntityRef, EventKind, JobState, StoredJob};
 
 pub(super) fn apply(txn: &mut dyn Txn, ctx: &Ctx<'_>, op: PluginOp) -> Result<Output> {
     match op {
@@ -93,7 +93,103 @@ pub(super) fn apply(txn: &mut dyn Txn, ctx: &Ctx<'_>, op: PluginOp) -> Result<Ou
             txn.put_delivery(&plugin, &delivery)?;
             Ok(Output::Done)
         }
+        PluginOp::StartJob {
+            plugin,
+            total,
+            node,
+            replace,
+        } => start_job(txn, ctx, plugin, total, node, replace),
+        PluginOp::JobProgress {
+            id,
+            done,
+            failed,
+            state,
+            error,
+        } => {
+            let mut job = txn.job(id)?.ok_or_else(|| Error::not_found("job", id))?;
+            job.done += done;
+            job.failed += failed;
+            job.total = job.total.max(job.done);
+            if let Some(state) = state {
+                job.state = state;
+                if !state.is_active() {
+                    job.finished_at = Some(ctx.now);
+                    job.error = error;
+                }
+            }
+            txn.put_job(&job)?;
+            Ok(Output::Job {
+                job,
+                started: false,
+            })
+        }
+        PluginOp::Fence(fence) => {
+            txn.check_fence(fence)?;
+            Ok(Output::Done)
+        }
     }
+}
+
+/// The active job of the plugin, or a new one (after failing `replace`, whose node stopped).
+fn start_job(
+    txn: &mut dyn Txn,
+    ctx: &Ctx<'_>,
+    plugin: String,
+    total: u64,
+    node: String,
+    replace: Option<u64>,
+) -> Result<Output> {
+    if txn.enablement(&plugin)?.is_none() {
+        return Err(Error::not_found("enabled plugin", &plugin));
+    }
+    let mut jobs = txn.jobs()?;
+    if let Some(active) = jobs
+        .iter()
+        .find(|j| j.plugin == plugin && j.state.is_active() && Some(j.id) != replace)
+    {
+        return Ok(Output::Job {
+            job: active.clone(),
+            started: false,
+        });
+    }
+    if let Some(old) = jobs
+        .iter_mut()
+        .find(|j| Some(j.id) == replace && j.state.is_active())
+    {
+        old.state = JobState::Failed;
+        old.finished_at = Some(ctx.now);
+        old.error = Some(format!(
+            "node {} stopped while running it; a new job took over",
+            old.node
+        ));
+        txn.put_job(old)?;
+    }
+    let id = jobs.iter().map(|j| j.id).max().unwrap_or(0) + 1;
+    // Keep the newest finished ones: a tenant asking for rescores all day cannot grow the store.
+    let mut finished: Vec<u64> = jobs
+        .iter()
+        .filter(|j| !j.state.is_active())
+        .map(|j| j.id)
+        .collect();
+    finished.sort_unstable();
+    let excess = finished.len().saturating_sub(crate::JOBS_KEPT - 1);
+    for id in &finished[..excess] {
+        txn.delete_job(*id)?;
+    }
+    let job = StoredJob {
+        id,
+        plugin,
+        state: JobState::Queued,
+        total,
+        done: 0,
+        failed: 0,
+        started_at: ctx.now,
+        finished_at: None,
+        error: None,
+        node,
+    };
+    txn.put_job(&job)?;
+    Ok(Output::Job { job, started: true })
 }
 
 fn require_customer(txn: &mut dyn Txn, customer: CustomerId) -> Result<()> {

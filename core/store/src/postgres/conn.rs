@@ -197,6 +197,16 @@ impl<'a> Reader<'a> {
         Ok(s)
     }
 
+    /// Runs a statement on its own (it commits by itself); returns the rows it changed.
+    pub(super) fn execute(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64> {
+        let s = self.statement(sql)?;
+        wait(self.conn.client.execute(&s, params)).map_err(|e| pg(&e))
+    }
+
     /// Runs a query.
     pub(super) fn query(
         &mut self,

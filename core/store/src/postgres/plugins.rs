@@ -1,10 +1,11 @@
 //! [`PluginStore`] for [`PgStore`]: the registry, enablements and what plugins produce.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use kith_model::{
     Customer, CustomerId, Deal, Delivery, Enablement, InstalledPlugin, Interaction, PluginHealth,
-    StoredModel, StoredScore, StoredSegments, TenantSlug,
+    StoredJob, StoredModel, StoredScore, StoredSegments, TenantSlug,
 };
 use uuid::Uuid;
 
@@ -432,6 +433,83 @@ impl PluginStore for PgStore {
                 items: self.bundles(r, t, page.items)?,
                 next: page.next,
             })
+        })
+    }
+
+    fn job(&self, tenant: &TenantSlug, id: u64) -> Result<Option<StoredJob>> {
+        let Ok(id) = i64::try_from(id) else {
+            return Ok(None);
+        };
+        self.read(|r| {
+            let t = self.tenant_id(r, tenant)?;
+            r.query_opt(
+                "SELECT doc FROM kith_jobs WHERE tenant_id = $1 AND job_id = $2",
+                &[&t, &id],
+            )?
+            .map(|row| decode("jobs", row.get::<_, &[u8]>(0)))
+            .transpose()
+        })
+    }
+
+    fn node(&self) -> &str {
+        &self.shared.node
+    }
+
+    // Single statements: each commits on its own (no transaction needed).
+    fn heartbeat(&self) -> Result<()> {
+        self.read(|r| {
+            r.execute(
+                "INSERT INTO kith_nodes (node, heartbeat_at) VALUES ($1, now()) \
+                 ON CONFLICT (node) DO UPDATE SET heartbeat_at = now()",
+                &[&self.shared.node],
+            )?;
+            // Nodes gone for a day are forgotten (their jobs were reported failed long ago).
+            r.execute(
+                "DELETE FROM kith_nodes WHERE heartbeat_at < now() - interval '1 day'",
+                &[],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn node_alive(&self, node: &str, within: Duration) -> Result<bool> {
+        let within = within.as_secs_f64();
+        self.read(|r| {
+            Ok(r.query_opt(
+                "SELECT heartbeat_at > now() - make_interval(secs => $2) FROM kith_nodes \
+                 WHERE node = $1",
+                &[&node, &within],
+            )?
+            .is_some_and(|row| row.get::<_, bool>(0)))
+        })
+    }
+
+    fn lease(&self, tenant: &TenantSlug, ttl: Duration) -> Result<Option<u64>> {
+        let ttl = ttl.as_secs_f64();
+        self.read(|r| {
+            let t = self.tenant_id(r, tenant)?;
+            // Taken when free or expired, renewed when held; a new holder gets a new fence.
+            let row = r.query_opt(
+                "INSERT INTO kith_leases AS l (tenant_id, holder, fence, expires_at) \
+                 VALUES ($1, $2, 1, now() + make_interval(secs => $3)) \
+                 ON CONFLICT (tenant_id) DO UPDATE \
+                 SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at, \
+                     fence = CASE WHEN l.holder = EXCLUDED.holder THEN l.fence ELSE l.fence + 1 END \
+                 WHERE l.holder = EXCLUDED.holder OR l.expires_at < now() \
+                 RETURNING fence",
+                &[&t, &self.shared.node, &ttl],
+            )?;
+            Ok(row.map(|row| u64::try_from(row.get::<_, i64>(0)).unwrap_or(0)))
+        })
+    }
+
+    fn release_leases(&self) -> Result<()> {
+        self.read(|r| {
+            r.execute(
+                "UPDATE kith_leases SET expires_at = now() - interval '1 second' WHERE holder = $1",
+                &[&self.shared.node],
+            )?;
+            Ok(())
         })
     }
 }

@@ -215,7 +215,7 @@ impl PgStore {
                 now,
                 depth: 0,
             };
-            let mut txn = PgTxn::new(tx, id);
+            let mut txn = PgTxn::new(tx, id, &self.shared.node);
             engine::event(
                 &mut txn,
                 &ctx,
@@ -264,7 +264,7 @@ impl PgStore {
                 now,
                 depth: 0,
             };
-            let mut txn = PgTxn::new(tx, id);
+            let mut txn = PgTxn::new(tx, id, &self.shared.node);
             let outputs = engine::apply_all(&mut txn, &ctx, ops.clone())?;
             txn.finish()?;
             if let Some(key) = key {
@@ -364,6 +364,8 @@ const TENANT_TABLES: &[&str] = &[
     "DELETE FROM kith_scores WHERE tenant_id = $1",
     "DELETE FROM kith_segments WHERE tenant_id = $1",
     "DELETE FROM kith_segment_members WHERE tenant_id = $1",
+    "DELETE FROM kith_jobs WHERE tenant_id = $1",
+    "DELETE FROM kith_leases WHERE tenant_id = $1",
     "DELETE FROM kith_heads WHERE tenant_id = $1",
     "DELETE FROM kith_tenants WHERE tenant_id = $1",
 ];
@@ -411,7 +413,7 @@ impl Store for PgStore {
                 now,
                 depth: 0,
             };
-            let mut txn = PgTxn::new(tx, id);
+            let mut txn = PgTxn::new(tx, id, &self.shared.node);
             let results = engine::apply_each(&mut txn, &ctx, ops.clone())?;
             txn.finish()?;
             Ok(results)
@@ -806,7 +808,7 @@ impl Store for PgStore {
                     now,
                     depth: 0,
                 };
-                let mut txn = PgTxn::new(tx, id);
+                let mut txn = PgTxn::new(tx, id, &self.shared.node);
                 let changed = changed.into_iter().map(str::to_owned).collect();
                 engine::event(
                     &mut txn,

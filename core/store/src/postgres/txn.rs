@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 
 use kith_model::{
     Customer, CustomerId, Deal, DealId, Delivery, Email, Enablement, Interaction, InteractionId,
-    Phone, Pipeline, PipelineId, PluginHealth, StoredModel, StoredScore, StoredSegments,
+    Phone, Pipeline, PipelineId, PluginHealth, StoredJob, StoredModel, StoredScore, StoredSegments,
 };
 use uuid::Uuid;
 
@@ -25,6 +25,8 @@ use crate::{Error, Result};
 pub(super) struct PgTxn<'t, 'a> {
     tx: &'t mut Tx<'a>,
     tenant: i64,
+    /// This node, for lease checks.
+    node: &'t str,
     /// Events appended so far, numbered at [`PgTxn::finish`].
     pending: Vec<NewEvent>,
     /// Open savepoints: (number, pending events when it was taken).
@@ -49,10 +51,11 @@ fn tags(c: &Customer) -> BTreeSet<&str> {
 }
 
 impl<'t, 'a> PgTxn<'t, 'a> {
-    pub(super) fn new(tx: &'t mut Tx<'a>, tenant: i64) -> Self {
+    pub(super) fn new(tx: &'t mut Tx<'a>, tenant: i64, node: &'t str) -> Self {
         PgTxn {
             tx,
             tenant,
+            node,
             pending: Vec::new(),
             savepoints: Vec::new(),
             next_savepoint: 0,
@@ -702,6 +705,80 @@ impl Txn for PgTxn<'_, '_> {
             &[&t, &plugin, &delivery.id, &doc],
         )?;
         Ok(())
+    }
+
+    fn job(&mut self, id: u64) -> Result<Option<StoredJob>> {
+        let t = self.tenant;
+        let id = i64::try_from(id).unwrap_or(i64::MAX);
+        self.tx
+            .query_opt(
+                "SELECT doc FROM kith_jobs WHERE tenant_id = $1 AND job_id = $2 FOR UPDATE",
+                &[&t, &id],
+            )?
+            .map(|row| decode("jobs", row.get::<_, &[u8]>(0)))
+            .transpose()
+    }
+
+    fn jobs(&mut self) -> Result<Vec<StoredJob>> {
+        let t = self.tenant;
+        self.tx
+            .query(
+                "SELECT doc FROM kith_jobs WHERE tenant_id = $1 ORDER BY job_id FOR UPDATE",
+                &[&t],
+            )?
+            .iter()
+            .map(|row| decode("jobs", row.get::<_, &[u8]>(0)))
+            .collect()
+    }
+
+    fn put_job(&mut self, job: &StoredJob) -> Result<()> {
+        let t = self.tenant;
+        let id = i64::try_from(job.id).unwrap_or(i64::MAX);
+        let doc = encode(job)?;
+        self.tx.execute(
+            "INSERT INTO kith_jobs (tenant_id, job_id, doc) VALUES ($1, $2, $3) \
+             ON CONFLICT (tenant_id, job_id) DO UPDATE SET doc = EXCLUDED.doc",
+            &[&t, &id, &doc],
+        )?;
+        Ok(())
+    }
+
+    fn delete_job(&mut self, id: u64) -> Result<()> {
+        let t = self.tenant;
+        let id = i64::try_from(id).unwrap_or(i64::MAX);
+        self.tx.execute(
+            "DELETE FROM kith_jobs WHERE tenant_id = $1 AND job_id = $2",
+            &[&t, &id],
+        )?;
+        Ok(())
+    }
+
+    /// Reads the lease row `FOR SHARE`: a node taking the lease over waits until this
+    /// transaction ends, and this one sees the holder as of now.
+    fn check_fence(&mut self, fence: u64) -> Result<()> {
+        let t = self.tenant;
+        let row = self.tx.query_opt(
+            "SELECT holder, fence FROM kith_leases WHERE tenant_id = $1 FOR SHARE",
+            &[&t],
+        )?;
+        let (holder, current): (String, i64) = match row {
+            Some(r) => (r.get(0), r.get(1)),
+            None => (String::new(), 0),
+        };
+        let current = u64::try_from(current).unwrap_or(0);
+        if holder == self.node && current == fence {
+            return Ok(());
+        }
+        Err(Error::Conflict {
+            entity: "dispatch lease",
+            id: if holder.is_empty() {
+                "nobody".to_owned()
+            } else {
+                holder
+            },
+            expected: fence,
+            actual: current,
+        })
     }
 
     fn mark(&mut self) -> Result<Mark> {

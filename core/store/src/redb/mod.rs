@@ -107,6 +107,8 @@ pub(crate) struct Shared {
     committed: (Mutex<()>, Condvar),
     /// Called after every commit.
     listeners: RwLock<Listeners>,
+    /// This process's name for the jobs it runs.
+    pub(crate) node: String,
 }
 
 /// The commit listeners (closures, shown by count).
@@ -165,6 +167,7 @@ impl RedbStore {
             snapshot: RwLock::new(None),
             committed: (Mutex::new(()), Condvar::new()),
             listeners: RwLock::new(Listeners::default()),
+            node: format!("local-{}", uuid::Uuid::now_v7().simple()),
         });
         let (sender, receiver) = mpsc::channel();
         let worker = Arc::clone(&shared);

@@ -9,6 +9,9 @@ use super::tables::{K, T, prefix_end, trailing_id};
 use super::tx::decode;
 use crate::{CustomerBundle, Page, PageRequest, PluginStore, ScoreRange};
 use crate::{Error, Result};
+use std::time::Duration;
+
+use kith_model::StoredJob;
 use kith_model::{
     Customer, CustomerId, Deal, Delivery, Enablement, InstalledPlugin, Interaction, PluginHealth,
     StoredModel, StoredScore, StoredSegments, TenantSlug,
@@ -306,5 +309,32 @@ impl PluginStore for RedbStore {
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Page { items, next })
+    }
+
+    fn job(&self, tenant: &TenantSlug, id: u64) -> Result<Option<StoredJob>> {
+        self.tenant_get(tenant, T::Jobs, |n| K::t(n).u64(id).done())
+    }
+
+    fn node(&self) -> &str {
+        &self.shared.node
+    }
+
+    fn heartbeat(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// The file is locked by one process: only its own node is alive.
+    fn node_alive(&self, node: &str, _within: Duration) -> Result<bool> {
+        Ok(node == self.shared.node)
+    }
+
+    /// One process holds the file, so it holds every lease; the token never changes.
+    fn lease(&self, tenant: &TenantSlug, _ttl: Duration) -> Result<Option<u64>> {
+        self.tenant_number(tenant)?;
+        Ok(Some(1))
+    }
+
+    fn release_leases(&self) -> Result<()> {
+        Ok(())
     }
 }

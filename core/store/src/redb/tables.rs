@@ -99,6 +99,8 @@ tables! {
     Tokens = "tokens",
     /// t (0 for requests outside a tenant) + client key -> IdempotencyRecord.
     Idempotency = "idempotency",
+    /// t + job id -> StoredJob (rescore jobs).
+    Jobs = "jobs",
 }
 
 impl T {
@@ -158,7 +160,8 @@ impl T {
             | T::Scores
             | T::Segments
             | T::IdxScoreRank
-            | T::IdxSegmentMembers => true,
+            | T::IdxSegmentMembers
+            | T::Jobs => true,
         }
     }
 }

@@ -10,6 +10,7 @@ use super::tx::{Tx, decode, encode};
 use crate::engine::{Mark, NewEvent, Txn};
 use crate::records::{decode_enablement, encode_enablement, encode_event};
 use crate::{Error, Result};
+use kith_model::StoredJob;
 use kith_model::{
     Customer, CustomerId, Deal, DealId, Delivery, Email, Enablement, Interaction, InteractionId,
     Phone, Pipeline, PipelineId, PluginHealth, StoredModel, StoredScore, StoredSegments,
@@ -407,6 +408,33 @@ impl Txn for RedbTxn<'_, '_> {
     fn put_delivery(&mut self, plugin: &str, delivery: &Delivery) -> Result<()> {
         let key = K::t(self.tenant).word(plugin).text(&delivery.id).done();
         self.tx.put(T::Deliveries, &key, &encode(delivery)?)
+    }
+
+    fn job(&mut self, id: u64) -> Result<Option<StoredJob>> {
+        let key = K::t(self.tenant).u64(id).done();
+        self.tx.get_as(T::Jobs, &key)
+    }
+
+    fn jobs(&mut self) -> Result<Vec<StoredJob>> {
+        self.tx
+            .scan(T::Jobs, &K::t(self.tenant).done())?
+            .iter()
+            .map(|(_, v)| decode(T::Jobs, v))
+            .collect()
+    }
+
+    fn put_job(&mut self, job: &StoredJob) -> Result<()> {
+        let key = K::t(self.tenant).u64(job.id).done();
+        self.tx.put_as(T::Jobs, &key, job).map(drop)
+    }
+
+    fn delete_job(&mut self, id: u64) -> Result<()> {
+        self.tx.del(T::Jobs, &K::t(self.tenant).u64(id).done())
+    }
+
+    /// One process holds the file: its dispatcher holds every lease.
+    fn check_fence(&mut self, _fence: u64) -> Result<()> {
+        Ok(())
     }
 
     fn mark(&mut self) -> Result<Mark> {

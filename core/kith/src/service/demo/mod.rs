@@ -262,12 +262,15 @@ pub fn seed(host: &Arc<PluginHost>, plugin_dir: &Path) -> Result<DemoReport> {
             ..EnableRequest::new(&i.plugin.id, config(dir))
         };
         let job = match host.enable(&tenant, request)? {
-            Some(id) => Some(host.wait_for_job(id, RESCORE_TIMEOUT).ok_or_else(|| {
-                Error::Store(StoreError::Storage(format!(
-                    "rescore job {id} of {} vanished",
-                    i.plugin.id
-                )))
-            })?),
+            Some(id) => Some(
+                host.wait_for_job(&tenant, id, RESCORE_TIMEOUT)
+                    .ok_or_else(|| {
+                        Error::Store(StoreError::Storage(format!(
+                            "rescore job {id} of {} vanished",
+                            i.plugin.id
+                        )))
+                    })?,
+            ),
             None => None,
         };
         plugins.push(SeededPlugin {

@@ -163,6 +163,12 @@ impl Turns {
             .closed = true;
         self.ready.notify_all();
     }
+
+    /// The tenants on a worker now.
+    fn running(&self) -> Vec<TenantSlug> {
+        let s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        s.running.iter().cloned().collect()
+    }
 }
 
 /// The running dispatcher; dropping it stops it: running calls are interrupted, and a batch cut
@@ -184,8 +190,13 @@ impl DispatcherHandle {
     fn shutdown(&mut self) {
         self.host.stop();
         self.turns.close();
+        let had_threads = !self.threads.is_empty();
         for t in self.threads.drain(..) {
             let _ = t.join();
+        }
+        // Other nodes take this node's tenants at once rather than after the lease time.
+        if had_threads && let Err(e) = self.host.store.release_leases() {
+            debug!(error = %e, "could not release the dispatch leases");
         }
     }
 }
@@ -218,8 +229,18 @@ impl PluginHost {
                 .name(format!("kith-dispatch-{i}"))
                 .spawn(move || {
                     while let Some(tenant) = turns.next() {
-                        let until = Instant::now() + host.config.dispatch_slice;
-                        let more = host.dispatch_tenant(&tenant, Some(until));
+                        // Only the node holding the tenant's lease dispatches it.
+                        let more = match host.store.lease(&tenant, host.config.lease_ttl) {
+                            Ok(Some(fence)) => {
+                                let until = Instant::now() + host.config.dispatch_slice;
+                                host.dispatch_tenant(&tenant, fence, Some(until))
+                            }
+                            Ok(None) => false,
+                            Err(e) => {
+                                debug!(%tenant, error = %e, "dispatch lease not taken");
+                                false
+                            }
+                        };
                         turns.done(&tenant, more);
                     }
                 });
@@ -233,11 +254,27 @@ impl PluginHost {
     }
 
     /// The coordinator's loop: queue every tenant with work, first all of them, then those
-    /// written since, and all of them again every `idle_wait`.
+    /// written since, and all of them again every `idle_wait`; record this node's heartbeat and
+    /// renew the leases of tenants on a worker every quarter of the lease time.
     fn coordinate(&self, turns: &Turns) {
         let mut next_full = Instant::now();
+        let mut next_beat = Instant::now();
+        let beat = self.config.lease_ttl / 4;
         while !self.stopping() {
             let now = Instant::now();
+            if now >= next_beat {
+                next_beat = now + beat;
+                if let Err(e) = self.store.heartbeat() {
+                    warn!(error = %e, "dispatcher cannot record this node's heartbeat");
+                }
+                for tenant in turns.running() {
+                    // A turn longer than the lease (a long population step) keeps it; a lease
+                    // lost meanwhile fails the turn's write (its fence is stale).
+                    if let Err(e) = self.store.lease(&tenant, self.config.lease_ttl) {
+                        debug!(%tenant, error = %e, "dispatch lease not renewed");
+                    }
+                }
+            }
             let candidates: Vec<TenantSlug> = if now >= next_full {
                 next_full = now + self.config.idle_wait;
                 // Written tenants are covered by the full scan.
@@ -251,7 +288,7 @@ impl PluginHost {
                 }
             } else {
                 self.dirty
-                    .take(next_full.saturating_duration_since(now))
+                    .take(next_full.min(next_beat).saturating_duration_since(now))
                     .into_iter()
                     .collect()
             };
@@ -303,20 +340,27 @@ impl PluginHost {
     pub fn dispatch_pending(&self) -> Result<u64> {
         let mut total = 0;
         for tenant in self.store.tenants()? {
-            total += self.dispatch_rounds(&tenant.slug, None).0;
+            if let Some(fence) = self.store.lease(&tenant.slug, self.config.lease_ttl)? {
+                total += self.dispatch_rounds(&tenant.slug, fence, None).0;
+            }
         }
         Ok(total)
     }
 
     /// One turn of a tenant: its plugins' batches round-robin until they are caught up or
     /// `until` passes. Returns whether work remains.
-    fn dispatch_tenant(&self, tenant: &TenantSlug, until: Option<Instant>) -> bool {
-        self.dispatch_rounds(tenant, until).1
+    fn dispatch_tenant(&self, tenant: &TenantSlug, fence: u64, until: Option<Instant>) -> bool {
+        self.dispatch_rounds(tenant, fence, until).1
     }
 
     /// Batches of every plugin of the tenant in rounds; (events processed, whether work
     /// remains because time ran out).
-    fn dispatch_rounds(&self, tenant: &TenantSlug, until: Option<Instant>) -> (u64, bool) {
+    fn dispatch_rounds(
+        &self,
+        tenant: &TenantSlug,
+        fence: u64,
+        until: Option<Instant>,
+    ) -> (u64, bool) {
         let plugins = match self.store.enablements(tenant) {
             Ok(all) => all.into_iter().map(|e| e.plugin).collect::<Vec<_>>(),
             Err(e) => {
@@ -341,7 +385,7 @@ impl PluginHost {
                     Ok(Some(e)) => e,
                     _ => continue,
                 };
-                match self.dispatch_batch(tenant, &e, until) {
+                match self.dispatch_batch(tenant, &e, fence, until) {
                     Ok(0) => {}
                     Ok(n) => {
                         total += n;
@@ -363,10 +407,13 @@ impl PluginHost {
     /// `until` passes (at least one), and commits the outputs, the admitted actions and the
     /// cursor advance to the last event whose customers were all evaluated. Returns how many
     /// events it consumed (0: nothing to do, suspended, busy, or the population step failed).
+    /// The write is fenced: it fails unless this node still holds the tenant's lease with
+    /// `fence`.
     pub(super) fn dispatch_batch(
         &self,
         tenant: &TenantSlug,
         e: &Enablement,
+        fence: u64,
         until: Option<Instant>,
     ) -> Result<u64> {
         let loaded = self.loaded(&e.hash)?;
@@ -393,7 +440,8 @@ impl PluginHost {
         let _span = info_span!("dispatch", %tenant, plugin = %e.plugin, version = %e.version, from = cursor, to = last).entered();
         let customers = affected(&events, &e.plugin);
 
-        let mut ops = Vec::with_capacity(customers.len() + 3);
+        let mut ops = Vec::with_capacity(customers.len() + 4);
+        ops.push(Op::Plugin(PluginOp::Fence(fence)));
         let mut health_now = health.clone();
         let model = if customers.is_empty() {
             None

@@ -1,44 +1,38 @@
 //! Rescore jobs: run a scorer or segmenter over every customer of a tenant, in batches, in the
 //! background, with progress that can be polled.
 //!
-//! Bounded: at most [`HostConfig::concurrent_rescores`](super::HostConfig) jobs run at once
-//! (others are `queued`), a tenant has at most one job per plugin (asking again returns the
-//! running one), calls use the tenant's share of the instance slots, and the circuit breaker
-//! applies: a job does not start while its plugin is suspended, and stops when its failures
-//! suspend it.
+//! Jobs and their progress live in the store, so that every node answers for every job; a job
+//! runs on the node that started it. A job whose node stopped (no heartbeat for
+//! [`NODE_TIMEOUT`]) is reported failed, and asking for a rescore again starts a new one.
+//!
+//! Bounded: at most [`HostConfig::concurrent_rescores`](super::HostConfig) jobs run at once on
+//! a node (others are `queued`), a tenant has at most one job per plugin (asking again returns
+//! the running one) and keeps its newest [`JOBS_KEPT`](crate::store::JOBS_KEPT) finished ones,
+//! calls use the tenant's share of the instance slots, and the circuit breaker applies: a job
+//! does not start while its plugin is suspended, and stops when its failures suspend it.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, PoisonError};
+use std::time::Duration;
 
 use serde::Serialize;
 use tracing::{info, warn};
 
 use super::PluginHost;
 use super::dispatch::failure_record;
-use crate::model::{Actor, TenantSlug, Timestamp};
+pub use crate::model::JobState;
+use crate::model::{Actor, StoredJob, TenantSlug, Timestamp};
 use crate::store::Error as StoreError;
 use crate::store::{CustomerBundle, Op, Output, PageRequest, PluginOp};
 use crate::{Error, Result};
 
-/// Where a job is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum JobState {
-    /// Waiting for one of the host's rescore slots.
-    Queued,
-    /// Still going.
-    Running,
-    /// Every customer was processed (some calls may have failed: see `failed`).
-    Done,
-    /// Stopped early; `error` says why.
-    Failed,
-}
+/// A node that has not recorded a heartbeat for this long is taken for stopped: its jobs are
+/// reported failed and its tenants' dispatch is taken over.
+pub const NODE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// A rescore job's progress.
 #[derive(Debug, Clone, Serialize)]
 pub struct Job {
-    /// The job's id.
+    /// The job's id (unique within its tenant).
     pub id: u64,
     /// The tenant.
     pub tenant: String,
@@ -58,18 +52,31 @@ pub struct Job {
     pub finished_at: Option<Timestamp>,
     /// Why it stopped early.
     pub error: Option<String>,
+    /// The node running it.
+    pub node: String,
 }
 
-/// How many finished jobs are remembered; older ones are forgotten, so that a tenant asking for
-/// rescores all day cannot grow the host's memory.
-const FINISHED_KEPT: usize = 1000;
+impl Job {
+    fn new(tenant: &TenantSlug, j: StoredJob) -> Job {
+        Job {
+            id: j.id,
+            tenant: tenant.to_string(),
+            plugin: j.plugin,
+            state: j.state,
+            total: j.total,
+            done: j.done,
+            failed: j.failed,
+            started_at: j.started_at,
+            finished_at: j.finished_at,
+            error: j.error,
+            node: j.node,
+        }
+    }
+}
 
-/// The host's jobs, kept in memory (a job does not survive a restart; rescoring is idempotent,
-/// so starting it again is always safe). At most [`FINISHED_KEPT`] finished ones are kept.
+/// This node's rescore slots.
 #[derive(Debug)]
 pub(super) struct Jobs {
-    next: AtomicU64,
-    all: Mutex<HashMap<u64, Job>>,
     /// Jobs that may run at once, and how many do.
     running: (Mutex<usize>, Condvar),
     limit: usize,
@@ -79,31 +86,9 @@ impl Jobs {
     /// Jobs of which at most `limit` run at once.
     pub(super) fn new(limit: usize) -> Self {
         Jobs {
-            next: AtomicU64::new(0),
-            all: Mutex::new(HashMap::new()),
             running: (Mutex::new(0), Condvar::new()),
             limit: limit.max(1),
         }
-    }
-
-    fn update(&self, id: u64, f: impl FnOnce(&mut Job)) {
-        if let Ok(mut all) = self.all.lock()
-            && let Some(job) = all.get_mut(&id)
-        {
-            f(job);
-        }
-    }
-
-    /// The queued or running job of this tenant and plugin, if any.
-    fn active(&self, tenant: &str, plugin: &str) -> Option<u64> {
-        let all = self.all.lock().ok()?;
-        all.values()
-            .find(|j| {
-                j.tenant == tenant
-                    && j.plugin == plugin
-                    && matches!(j.state, JobState::Queued | JobState::Running)
-            })
-            .map(|j| j.id)
     }
 
     /// Waits for a rescore slot; `false` when the host stops meanwhile.
@@ -138,35 +123,24 @@ impl Jobs {
     }
 }
 
-/// Forgets the oldest finished jobs beyond [`FINISHED_KEPT`].
-fn forget_old(all: &mut HashMap<u64, Job>) {
-    let mut finished: Vec<u64> = all
-        .values()
-        .filter(|j| matches!(j.state, JobState::Done | JobState::Failed))
-        .map(|j| j.id)
-        .collect();
-    if finished.len() <= FINISHED_KEPT {
-        return;
-    }
-    finished.sort_unstable();
-    for id in &finished[..finished.len() - FINISHED_KEPT] {
-        all.remove(id);
+/// The job an op wrote.
+fn job_of(outputs: Vec<Output>) -> Result<(StoredJob, bool)> {
+    match crate::store::one(outputs)? {
+        Output::Job { job, started } => Ok((job, started)),
+        other => Err(Error::Store(crate::store::unexpected(&other))),
     }
 }
 
 impl PluginHost {
     /// Starts rescoring every customer of the tenant with the plugin, in the background, and
     /// returns the job's id ([`PluginHost::job`] reports progress). A job of this plugin for
-    /// this tenant that is queued or running already is returned instead of a new one.
+    /// this tenant that is queued or running already is returned instead of a new one, unless
+    /// the node running it stopped.
     ///
     /// Errors: not enabled (`not_found`), suspended (`plugin_suspended`).
     pub fn start_rescore(&self, tenant: &TenantSlug, plugin: &str) -> Result<u64> {
         self.enabled(tenant, plugin)?;
         self.require_not_suspended(tenant, plugin)?;
-        if let Some(id) = self.jobs.active(tenant.as_str(), plugin) {
-            return Ok(id);
-        }
-        let id = self.jobs.next.fetch_add(1, Ordering::Relaxed) + 1;
         let total = self
             .store
             .stats()?
@@ -174,22 +148,24 @@ impl PluginHost {
             .into_iter()
             .find(|t| t.tenant == tenant.as_str())
             .map_or(0, |t| t.customers);
-        let job = Job {
-            id,
-            tenant: tenant.to_string(),
-            plugin: plugin.to_owned(),
-            state: JobState::Queued,
-            total,
-            done: 0,
-            failed: 0,
-            started_at: Timestamp::now(),
-            finished_at: None,
-            error: None,
+        let node = self.store.node().to_owned();
+        let start = |replace: Option<u64>| {
+            let op = Op::Plugin(PluginOp::StartJob {
+                plugin: plugin.to_owned(),
+                total,
+                node: node.clone(),
+                replace,
+            });
+            job_of(self.store.write(tenant, &Actor::plugin(plugin), vec![op])?)
         };
-        if let Ok(mut all) = self.jobs.all.lock() {
-            all.insert(id, job);
-            forget_old(&mut all);
+        let (mut job, mut started) = start(None)?;
+        if !started && !self.store.node_alive(&job.node, NODE_TIMEOUT)? && job.node != node {
+            (job, started) = start(Some(job.id))?;
         }
+        if !started {
+            return Ok(job.id);
+        }
+        let id = job.id;
         let Some(host) = self.this() else {
             return Err(Error::Store(StoreError::Closed));
         };
@@ -199,24 +175,23 @@ impl PluginHost {
             .name(format!("kith-rescore-{id}"))
             .spawn(move || {
                 let result = if host.jobs.acquire(|| host.stopping()) {
-                    host.jobs.update(id, |job| job.state = JobState::Running);
-                    let result = host.rescore(&tenant, &plugin, id);
+                    let running = host.job_progress(&tenant, &plugin, id, 0, 0, Some(JobState::Running), None);
+                    let result = running.and_then(|()| host.rescore(&tenant, &plugin, id));
                     host.jobs.release();
                     result
                 } else {
                     Err(Error::Store(StoreError::Closed))
                 };
-                host.jobs.update(id, |job| {
-                    job.finished_at = Some(Timestamp::now());
-                    match result {
-                        Ok(()) => job.state = JobState::Done,
-                        Err(e) => {
-                            warn!(%tenant, plugin, error = %e, "rescore stopped");
-                            job.state = JobState::Failed;
-                            job.error = Some(e.to_string());
-                        }
+                let (state, error) = match result {
+                    Ok(()) => (JobState::Done, None),
+                    Err(e) => {
+                        warn!(%tenant, plugin, error = %e, "rescore stopped");
+                        (JobState::Failed, Some(e.to_string()))
                     }
-                });
+                };
+                if let Err(e) = host.job_progress(&tenant, &plugin, id, 0, 0, Some(state), error) {
+                    warn!(%tenant, plugin, job = id, error = %e, "could not record the end of a rescore");
+                }
                 host.progressed();
             })
             .map_err(|source| {
@@ -228,23 +203,64 @@ impl PluginHost {
         Ok(id)
     }
 
-    /// A job's progress.
-    pub fn job(&self, id: u64) -> Option<Job> {
-        self.jobs.all.lock().ok()?.get(&id).cloned()
+    /// Records a job's progress.
+    #[allow(clippy::too_many_arguments)]
+    fn job_progress(
+        &self,
+        tenant: &TenantSlug,
+        plugin: &str,
+        id: u64,
+        done: u64,
+        failed: u64,
+        state: Option<JobState>,
+        error: Option<String>,
+    ) -> Result<()> {
+        let op = Op::Plugin(PluginOp::JobProgress {
+            id,
+            done,
+            failed,
+            state,
+            error,
+        });
+        self.store.write(tenant, &Actor::plugin(plugin), vec![op])?;
+        Ok(())
     }
 
-    /// Waits until a job has ended (or `timeout` passes) and returns its progress.
-    pub fn wait_for_job(&self, id: u64, timeout: std::time::Duration) -> Option<Job> {
+    /// A job's progress, as any node sees it: a job still active whose node stopped is
+    /// reported failed.
+    pub fn job(&self, tenant: &TenantSlug, id: u64) -> Result<Option<Job>> {
+        let Some(mut job) = self.store.job(tenant, id)? else {
+            return Ok(None);
+        };
+        if job.state.is_active()
+            && job.node != self.store.node()
+            && !self.store.node_alive(&job.node, NODE_TIMEOUT)?
+        {
+            job.state = JobState::Failed;
+            job.error = Some(format!(
+                "node {} stopped while running it; start the rescore again",
+                job.node
+            ));
+        }
+        Ok(Some(Job::new(tenant, job)))
+    }
+
+    /// Waits until a job has ended (or `timeout` passes) and returns its progress; `None` when
+    /// there is no such job.
+    pub fn wait_for_job(&self, tenant: &TenantSlug, id: u64, timeout: Duration) -> Option<Job> {
         let deadline = std::time::Instant::now() + timeout;
         let (lock, cvar) = &self.progress;
-        let mut guard = lock.lock().ok()?;
         loop {
-            let job = self.job(id)?;
+            // Read before waiting, under the lock that progress is signalled with, so that no
+            // signal is missed; a job on another node is polled every second.
+            let guard = lock.lock().ok()?;
+            let job = self.job(tenant, id).ok()??;
             let now = std::time::Instant::now();
-            if matches!(job.state, JobState::Done | JobState::Failed) || now >= deadline {
+            if !job.state.is_active() || now >= deadline {
                 return Some(job);
             }
-            guard = cvar.wait_timeout(guard, deadline - now).ok()?.0;
+            let wait = (deadline - now).min(Duration::from_secs(1));
+            drop(cvar.wait_timeout(guard, wait).ok()?);
         }
     }
 
@@ -324,11 +340,7 @@ impl PluginHost {
                             .filter(|o| matches!(o, Output::Failed { .. }))
                             .count() as u64;
                     }
-                    self.jobs.update(id, |job| {
-                        job.done += n;
-                        job.failed += failed;
-                        job.total = job.total.max(job.done);
-                    });
+                    self.job_progress(tenant, plugin, id, n, failed, None, None)?;
                     self.progressed();
                 }
                 Ok(())
@@ -435,37 +447,5 @@ impl PluginHost {
         })?;
         info!(%tenant, plugin, customers = processed, elapsed_ms = started.elapsed().as_millis() as u64, "rescore finished");
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn job(id: u64, state: JobState) -> Job {
-        Job {
-            id,
-            tenant: "acme".into(),
-            plugin: "kith.rfm".into(),
-            state,
-            total: 0,
-            done: 0,
-            failed: 0,
-            started_at: Timestamp::from_micros(0),
-            finished_at: None,
-            error: None,
-        }
-    }
-
-    #[test]
-    fn only_the_most_recent_finished_jobs_are_remembered() {
-        let mut all: HashMap<u64, Job> = (1..=FINISHED_KEPT as u64 + 10)
-            .map(|id| (id, job(id, JobState::Done)))
-            .collect();
-        all.insert(0, job(0, JobState::Running));
-        forget_old(&mut all);
-        assert_eq!(all.len(), FINISHED_KEPT + 1);
-        assert!(all.contains_key(&0), "a running job is never forgotten");
-        assert!(!all.contains_key(&10) && all.contains_key(&11));
     }
 }

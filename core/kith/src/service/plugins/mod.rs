@@ -90,6 +90,10 @@ pub struct HostConfig {
     pub population_interval: Duration,
     /// How long the dispatcher waits for a commit before it looks at schedules again.
     pub idle_wait: Duration,
+    /// How long a node's hold on a tenant's dispatch lasts unless renewed (every quarter of it,
+    /// with the node's heartbeat). With several nodes on one database, a node that dies has its
+    /// tenants taken over by the others after at most this long.
+    pub lease_ttl: Duration,
     /// The most a tenant's budget overrides may ask for.
     pub ceilings: Ceilings,
     /// Threads that run dispatch batches. Tenants take turns on them; one tenant holds at most
@@ -117,6 +121,7 @@ impl Default for HostConfig {
             rescore_batch: 256,
             population_interval: Duration::from_secs(24 * 3600),
             idle_wait: Duration::from_secs(1),
+            lease_ttl: Duration::from_secs(10),
             ceilings: Ceilings::default(),
             dispatch_workers: std::thread::available_parallelism().map_or(2, |n| n.get().max(2)),
             dispatch_slice: Duration::from_millis(100),
