@@ -90,6 +90,13 @@ struct Plugin {
 }
 
 fn main() {
+    // Tests that need PostgreSQL run when KITH_TEST_DATABASE_URL is set and are reported as
+    // ignored, by name, otherwise.
+    println!("cargo::rustc-check-cfg=cfg(kith_pg)");
+    println!("cargo:rerun-if-env-changed=KITH_TEST_DATABASE_URL");
+    if env::var_os("KITH_TEST_DATABASE_URL").is_some_and(|v| !v.is_empty()) {
+        println!("cargo:rustc-cfg=kith_pg");
+    }
     println!("cargo:rerun-if-env-changed=KITH_WORKSPACE_ROOT");
     let root = workspace_root();
     for watched in ["plugins", "plugin-sdk", "wit", "Cargo.toml", "Cargo.lock"] {

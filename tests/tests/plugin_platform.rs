@@ -2,6 +2,10 @@
 //! schema-checked configuration, event-log dispatch, rescoring, segments, commerce webhooks, the
 //! circuit breaker, refused actions and upgrades; and the demo tenant of `kith serve --demo`.
 
+/// A store on either backend, the router over it (shared with `kith`'s HTTP tests).
+#[path = "../../core/kith/tests/http_support/mod.rs"]
+mod http_support;
+
 /// The same platform through the HTTP routes, and `kith serve` end to end (one test binary:
 /// each binary costs CI a link of wasmtime).
 #[path = "plugin_platform/http.rs"]
@@ -16,6 +20,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use self::http_support::{Backend, Place, on_both_backends_blocking};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use hmac::{Hmac, KeyInit, Mac};
@@ -27,20 +32,18 @@ use kith::model::{
 use kith::plugin::{RejectionKind, Verdict, Webhook};
 use kith::service::plugins::{EnableRequest, HostConfig, JobState, PluginHost};
 use kith::service::{demo, pipelines, tokens};
-use kith::store::{
-    CustomerFilter, PageRequest, PluginStore, RedbStore, ScoreRange, Store, StoreConfig,
-};
+use kith::store::{CustomerFilter, PageRequest, PluginStore, RedbStore, ScoreRange, StoreConfig};
 use kith_tests::plugins;
 use serde_json::json;
 use sha2::Sha256;
-use tempfile::TempDir;
 
 const WAIT: Duration = Duration::from_secs(60);
 
 struct World {
-    _dir: TempDir,
-    store: Arc<RedbStore>,
+    store: Arc<dyn PluginStore>,
     host: Arc<PluginHost>,
+    /// Where the store keeps its data, for as long as the world lives.
+    _place: Place,
 }
 
 fn world() -> World {
@@ -49,9 +52,18 @@ fn world() -> World {
 
 /// A world whose host settings `configure` changes.
 fn world_with(configure: impl FnOnce(&mut HostConfig)) -> World {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(RedbStore::open(dir.path(), StoreConfig::default()).unwrap());
-    let mut config = HostConfig::with_cache(dir.path().join("plugin-cache"));
+    world_on_with(Backend::Redb, configure)
+}
+
+fn world_on(backend: Backend) -> World {
+    world_on_with(backend, |_| {})
+}
+
+/// A world on `backend` whose host settings `configure` changes.
+fn world_on_with(backend: Backend, configure: impl FnOnce(&mut HostConfig)) -> World {
+    let place = Place::new(backend);
+    let store = place.open();
+    let mut config = HostConfig::with_cache(place.dir.path().join("plugin-cache"));
     configure(&mut config);
     let host = PluginHost::open(store.clone(), config).unwrap();
     for slug in ["acme", "globex"] {
@@ -67,9 +79,9 @@ fn world_with(configure: impl FnOnce(&mut HostConfig)) -> World {
             .unwrap();
     }
     World {
-        _dir: dir,
         store,
         host,
+        _place: place,
     }
 }
 
@@ -200,9 +212,8 @@ fn a_bad_configuration_reports_every_error_by_json_path_and_enables_nothing() {
     assert_eq!(err.code(), "not_found");
 }
 
-#[test]
-fn enabling_scores_existing_customers_and_events_rescore_only_that_tenant() {
-    let w = world();
+fn enabling_scores_existing_customers_and_events_rescore_only_that_tenant(backend: Backend) {
+    let w = world_on(backend);
     install(&w, plugins::TEST_COUNTER_V1);
     let a = customer(&w, "acme", "a@acme.test");
     let b = customer(&w, "acme", "b@acme.test");
@@ -281,9 +292,8 @@ fn enabling_scores_existing_customers_and_events_rescore_only_that_tenant() {
     assert!(w.store.check().unwrap().is_empty());
 }
 
-#[test]
-fn segments_are_stored_with_reasons_and_listed_by_member() {
-    let w = world();
+fn segments_are_stored_with_reasons_and_listed_by_member(backend: Backend) {
+    let w = world_on(backend);
     install(&w, plugins::VALUE_TIERS);
     let big = customer(&w, "acme", "big@acme.test");
     let small = customer(&w, "acme", "small@acme.test");
@@ -342,9 +352,8 @@ fn segments_are_stored_with_reasons_and_listed_by_member() {
     assert!(w.store.check().unwrap().is_empty());
 }
 
-#[test]
-fn uninstall_is_refused_while_a_tenant_has_the_plugin_enabled() {
-    let w = world();
+fn uninstall_is_refused_while_a_tenant_has_the_plugin_enabled(backend: Backend) {
+    let w = world_on(backend);
     let hash = install(&w, plugins::TEST_COUNTER_V1);
     w.host
         .enable(
@@ -392,9 +401,8 @@ fn shopify_delivery(delivery: &str, secret: &str) -> Webhook {
     }
 }
 
-#[test]
-fn a_webhook_is_applied_once_per_delivery_and_a_forgery_changes_nothing() {
-    let w = world();
+fn a_webhook_is_applied_once_per_delivery_and_a_forgery_changes_nothing(backend: Backend) {
+    let w = world_on(backend);
     install(&w, plugins::SHOPIFY_ORDERS);
     w.host
         .enable(
@@ -489,9 +497,8 @@ fn a_webhook_is_applied_once_per_delivery_and_a_forgery_changes_nothing() {
     assert_eq!(err.code(), "not_found");
 }
 
-#[test]
-fn refused_actions_are_recorded_and_the_triggering_write_stands() {
-    let w = world();
+fn refused_actions_are_recorded_and_the_triggering_write_stands(backend: Backend) {
+    let w = world_on(backend);
     install(&w, plugins::HOSTILE_FOREIGN_TENANT_ACTIONS);
     let victim = customer(&w, "globex", "victim@globex.test");
     let job = w
@@ -527,9 +534,8 @@ fn refused_actions_are_recorded_and_the_triggering_write_stands() {
     assert!(last.message.contains("not found"), "{}", last.message);
 }
 
-#[test]
-fn five_consecutive_failures_suspend_the_plugin_until_reset() {
-    let w = world();
+fn five_consecutive_failures_suspend_the_plugin_until_reset(backend: Backend) {
+    let w = world_on(backend);
     install(&w, plugins::HOSTILE_PANIC);
     w.host
         .enable(
@@ -582,9 +588,10 @@ fn five_consecutive_failures_suspend_the_plugin_until_reset() {
     );
 }
 
-#[test]
-fn upgrading_while_events_flow_moves_scoring_to_the_new_version_without_losing_events() {
-    let w = world();
+fn upgrading_while_events_flow_moves_scoring_to_the_new_version_without_losing_events(
+    backend: Backend,
+) {
+    let w = world_on(backend);
     install(&w, plugins::TEST_COUNTER_V1);
     install(&w, plugins::TEST_COUNTER_V2);
     let c = customer(&w, "acme", "c@acme.test");
@@ -645,10 +652,9 @@ fn upgrading_while_events_flow_moves_scoring_to_the_new_version_without_losing_e
     );
 }
 
-#[test]
-fn a_stale_cursor_advance_is_refused_so_a_batch_cannot_apply_twice() {
+fn a_stale_cursor_advance_is_refused_so_a_batch_cannot_apply_twice(backend: Backend) {
     use kith::store::{Op, PluginOp};
-    let w = world();
+    let w = world_on(backend);
     install(&w, plugins::TEST_COUNTER_V1);
     w.host
         .enable(
@@ -881,9 +887,8 @@ fn a_missing_demo_component_is_named_with_the_build_command_and_nothing_is_writt
     assert!(w.store.tokens().unwrap().is_empty(), "no key");
 }
 
-#[test]
-fn a_population_model_follows_the_tenant_as_it_grows_and_on_its_schedule() {
-    let w = world();
+fn a_population_model_follows_the_tenant_as_it_grows_and_on_its_schedule(backend: Backend) {
+    let w = world_on(backend);
     install(&w, plugins::RFM_SEGMENTS);
     install(&w, plugins::RFM_SCORER);
     // Enabled while the tenant is empty: the population step finds no buyers, so no model.
@@ -949,4 +954,16 @@ fn a_population_model_follows_the_tenant_as_it_grows_and_on_its_schedule() {
         after.computed_at > before.computed_at,
         "{before:?} {after:?}"
     );
+}
+
+on_both_backends_blocking! {
+    enabling_scores_existing_customers_and_events_rescore_only_that_tenant,
+    segments_are_stored_with_reasons_and_listed_by_member,
+    uninstall_is_refused_while_a_tenant_has_the_plugin_enabled,
+    a_webhook_is_applied_once_per_delivery_and_a_forgery_changes_nothing,
+    refused_actions_are_recorded_and_the_triggering_write_stands,
+    five_consecutive_failures_suspend_the_plugin_until_reset,
+    upgrading_while_events_flow_moves_scoring_to_the_new_version_without_losing_events,
+    a_stale_cursor_advance_is_refused_so_a_batch_cannot_apply_twice,
+    a_population_model_follows_the_tenant_as_it_grows_and_on_its_schedule,
 }

@@ -9,3 +9,5 @@ mod backend;
 mod behaviour;
 #[path = "store/model.rs"]
 mod model;
+#[path = "store/postgres.rs"]
+mod postgres;

@@ -2,13 +2,10 @@
 //! the registry, a tenant's plugins, dry runs, rescore jobs, segments, scores, commerce webhooks,
 //! metrics, every error path, and tenant isolation.
 
-#[path = "../../../core/kith/tests/http_support/mod.rs"]
-mod http_support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use self::http_support::{Api, Resp};
+use crate::http_support::{Api, Backend, Resp, on_both_backends};
 use axum::body::Body;
 use axum::http::{Method, Request};
 use base64::Engine as _;
@@ -17,7 +14,6 @@ use hmac::{Hmac, KeyInit, Mac};
 use kith::http::HttpConfig;
 use kith::model::TenantSlug;
 use kith::service::plugins::{HostConfig, PluginHost};
-use kith::store::Store;
 use kith_tests::plugins;
 use serde_json::{Value, json};
 use sha2::Sha256;
@@ -32,8 +28,8 @@ struct World {
     globex: String,
 }
 
-async fn world_with(config: HttpConfig) -> World {
-    let api = Api::with_config(config);
+async fn world_with(backend: Backend, config: HttpConfig) -> World {
+    let api = Api::on_with_config(backend, config);
     let host = PluginHost::open(api.store.clone(), HostConfig::default()).unwrap();
     let _ = api.state.clone().with_plugins(Arc::clone(&host));
     api.tenant("acme").await;
@@ -48,8 +44,8 @@ async fn world_with(config: HttpConfig) -> World {
     }
 }
 
-async fn world() -> World {
-    world_with(HttpConfig::default()).await
+async fn world(backend: Backend) -> World {
+    world_with(backend, HttpConfig::default()).await
 }
 
 fn wasm(path: &str) -> Vec<u8> {
@@ -160,9 +156,8 @@ fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-#[tokio::test]
-async fn the_registry_installs_lists_shows_and_uninstalls_components() {
-    let w = world().await;
+async fn the_registry_installs_lists_shows_and_uninstalls_components(backend: Backend) {
+    let w = world(backend).await;
     let first = w
         .upload_as(&w.api.admin, wasm(plugins::RFM_SCORER), "application/wasm")
         .await
@@ -225,12 +220,14 @@ async fn the_registry_installs_lists_shows_and_uninstalls_components() {
         .problem(404, "not_found");
 }
 
-#[tokio::test]
-async fn uploads_of_anything_but_a_plugin_are_refused_clearly() {
-    let w = world_with(HttpConfig {
-        plugin_limit: 64 * 1024,
-        ..HttpConfig::default()
-    })
+async fn uploads_of_anything_but_a_plugin_are_refused_clearly(backend: Backend) {
+    let w = world_with(
+        backend,
+        HttpConfig {
+            plugin_limit: 64 * 1024,
+            ..HttpConfig::default()
+        },
+    )
     .await;
     let admin = w.api.admin.clone();
     w.upload_as(&admin, b"not wasm at all".to_vec(), "application/wasm")
@@ -262,9 +259,8 @@ async fn uploads_of_anything_but_a_plugin_are_refused_clearly() {
     assert_eq!(list["items"], json!([]), "nothing was installed");
 }
 
-#[tokio::test]
-async fn enabling_scores_customers_and_the_scores_are_searchable() {
-    let w = world().await;
+async fn enabling_scores_customers_and_the_scores_are_searchable(backend: Backend) {
+    let w = world(backend).await;
     let big = w.buyer("big@example.com", 6, 90_000).await;
     let mid = w.buyer("mid@example.com", 3, 20_000).await;
     let small = w.buyer("small@example.com", 1, 1_000).await;
@@ -440,9 +436,8 @@ async fn enabling_scores_customers_and_the_scores_are_searchable() {
     );
 }
 
-#[tokio::test]
-async fn segments_are_listed_with_counts_and_their_members_paged() {
-    let w = world().await;
+async fn segments_are_listed_with_counts_and_their_members_paged(backend: Backend) {
+    let w = world(backend).await;
     for i in 0..6 {
         w.buyer(&format!("b{i}@example.com"), i + 1, 10_000 * (i as i64 + 1))
             .await;
@@ -514,9 +509,8 @@ async fn segments_are_listed_with_counts_and_their_members_paged() {
     assert!(insight["segments"][0]["memberships"][0]["reason"].is_string());
 }
 
-#[tokio::test]
-async fn a_dry_run_shows_what_would_change_and_writes_nothing() {
-    let w = world().await;
+async fn a_dry_run_shows_what_would_change_and_writes_nothing(backend: Backend) {
+    let w = world(backend).await;
     let a = w.buyer("a@example.com", 4, 50_000).await;
     w.buyer("b@example.com", 1, 500).await;
     w.upload(plugins::RFM_SCORER).await;
@@ -612,9 +606,8 @@ async fn a_dry_run_shows_what_would_change_and_writes_nothing() {
     .problem(404, "not_found");
 }
 
-#[tokio::test]
-async fn enabling_configuring_and_upgrading_refuse_bad_input_and_change_nothing() {
-    let w = world().await;
+async fn enabling_configuring_and_upgrading_refuse_bad_input_and_change_nothing(backend: Backend) {
+    let w = world(backend).await;
     w.upload(plugins::SHOPIFY_ORDERS).await;
     let path = "/v1/tenants/acme/plugins";
     for (body, status, code) in [
@@ -821,9 +814,8 @@ async fn enabling_configuring_and_upgrading_refuse_bad_input_and_change_nothing(
     }
 }
 
-#[tokio::test]
-async fn shopify_webhooks_are_answered_by_the_plugins_verdict_and_applied_once() {
-    let w = world().await;
+async fn shopify_webhooks_are_answered_by_the_plugins_verdict_and_applied_once(backend: Backend) {
+    let w = world(backend).await;
     w.upload(plugins::SHOPIFY_ORDERS).await;
     w.enable("kith.shopify-orders", json!({ "secret": SECRET }))
         .await;
@@ -987,9 +979,8 @@ async fn shopify_webhooks_are_answered_by_the_plugins_verdict_and_applied_once()
         .problem(413, "payload_too_large");
 }
 
-#[tokio::test]
-async fn another_tenants_key_finds_none_of_the_plugin_routes() {
-    let w = world().await;
+async fn another_tenants_key_finds_none_of_the_plugin_routes(backend: Backend) {
+    let w = world(backend).await;
     let c = w.buyer("a@example.com", 2, 10_000).await;
     w.upload(plugins::RFM_SCORER).await;
     w.upload(plugins::RFM_SEGMENTS).await;
@@ -1464,10 +1455,9 @@ mod e2e {
     }
 }
 
-#[tokio::test]
-async fn an_anonymous_webhook_caller_never_sees_the_plugins_message() {
+async fn an_anonymous_webhook_caller_never_sees_the_plugins_message(backend: Backend) {
     // Regression: the 502 sent to an anonymous webhook caller quoted the plugin's stderr.
-    let w = world().await;
+    let w = world(backend).await;
     w.upload(plugins::HOSTILE_HOOK_PANIC).await;
     w.enable("kith.test.hook-panic", json!({})).await;
     let req = Request::builder()
@@ -1493,9 +1483,8 @@ async fn an_anonymous_webhook_caller_never_sees_the_plugins_message() {
     assert_eq!(status["calls"]["failures"][0][0], "trap", "{status}");
 }
 
-#[tokio::test]
-async fn budgets_above_the_hosts_ceilings_are_refused_with_the_ceiling() {
-    let w = world().await;
+async fn budgets_above_the_hosts_ceilings_are_refused_with_the_ceiling(backend: Backend) {
+    let w = world(backend).await;
     w.upload(plugins::RFM_SCORER).await;
     let r = w
         .call(
@@ -1551,9 +1540,8 @@ async fn budgets_above_the_hosts_ceilings_are_refused_with_the_ceiling() {
     }
 }
 
-#[tokio::test]
-async fn uploading_other_bytes_under_an_installed_version_is_a_conflict() {
-    let w = world().await;
+async fn uploading_other_bytes_under_an_installed_version_is_a_conflict(backend: Backend) {
+    let w = world(backend).await;
     let genuine = w.upload(plugins::RFM_SCORER).await;
     let mut impostor = wasm(plugins::RFM_SCORER);
     // A custom section: other bytes, same manifest.
@@ -1606,9 +1594,8 @@ async fn a_compile_bomb_upload_is_refused_as_too_complex() {
     );
 }
 
-#[tokio::test]
-async fn unsigned_junk_to_a_hook_is_refused_by_kith_and_suspends_nothing() {
-    let w = world().await;
+async fn unsigned_junk_to_a_hook_is_refused_by_kith_and_suspends_nothing(backend: Backend) {
+    let w = world(backend).await;
     w.upload(plugins::SHOPIFY_ORDERS).await;
     let enabled = w
         .enable("kith.shopify-orders", json!({ "secret": SECRET }))
@@ -1659,4 +1646,19 @@ async fn unsigned_junk_to_a_hook_is_refused_by_kith_and_suspends_nothing() {
         .await
         .ok(200);
     assert_eq!(patched["enablement"]["signature"], Value::Null);
+}
+
+on_both_backends! {
+    the_registry_installs_lists_shows_and_uninstalls_components,
+    uploads_of_anything_but_a_plugin_are_refused_clearly,
+    enabling_scores_customers_and_the_scores_are_searchable,
+    segments_are_listed_with_counts_and_their_members_paged,
+    a_dry_run_shows_what_would_change_and_writes_nothing,
+    enabling_configuring_and_upgrading_refuse_bad_input_and_change_nothing,
+    shopify_webhooks_are_answered_by_the_plugins_verdict_and_applied_once,
+    another_tenants_key_finds_none_of_the_plugin_routes,
+    an_anonymous_webhook_caller_never_sees_the_plugins_message,
+    budgets_above_the_hosts_ceilings_are_refused_with_the_ceiling,
+    uploading_other_bytes_under_an_installed_version_is_a_conflict,
+    unsigned_junk_to_a_hook_is_refused_by_kith_and_suspends_nothing,
 }

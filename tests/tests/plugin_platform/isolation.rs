@@ -9,7 +9,7 @@ use kith::plugin::{RejectionKind, Verdict, Webhook};
 use kith::service::plugins::{
     DryRunRequest, EnableRequest, JobState, SettingsChange, known_signature,
 };
-use kith::store::{CustomerFilter, PageRequest, PluginStore, Store};
+use kith::store::{CustomerFilter, PageRequest};
 use kith_tests::plugins;
 use serde_json::json;
 

@@ -1,7 +1,7 @@
 //! Authentication and scopes, walked over every route of the router: 401 without a valid token,
 //! 403 for a valid token without the scope, 404 for another tenant's resources.
 
-use super::http_support::Api;
+use super::http_support::{Api, Backend, on_both_backends};
 use serde_json::json;
 
 /// Routes without a Kith token: operations, and commerce webhooks (the plugin checks the
@@ -21,9 +21,8 @@ fn fill(path: &str, tenant: &str, id: &str) -> String {
     path.replace("{tenant}", tenant).replace("{id}", id)
 }
 
-#[tokio::test]
-async fn every_route_needs_a_valid_token_in_the_right_scope() {
-    let api = Api::new();
+async fn every_route_needs_a_valid_token_in_the_right_scope(backend: Backend) {
+    let api = Api::on(backend);
     api.tenant("acme").await;
     api.tenant("beta").await;
     let acme_rw = api.key("acme", false).await;
@@ -85,9 +84,8 @@ async fn every_route_needs_a_valid_token_in_the_right_scope() {
     );
 }
 
-#[tokio::test]
-async fn a_tenant_key_cannot_reach_another_tenants_resources_by_id() {
-    let api = Api::new();
+async fn a_tenant_key_cannot_reach_another_tenants_resources_by_id(backend: Backend) {
+    let api = Api::on(backend);
     api.tenant("acme").await;
     api.tenant("beta").await;
     let acme = api.key("acme", false).await;
@@ -181,9 +179,8 @@ async fn a_tenant_key_cannot_reach_another_tenants_resources_by_id() {
         .problem(404, "tenant_not_found");
 }
 
-#[tokio::test]
-async fn revoked_tokens_stop_working_and_the_operator_token_is_an_admin() {
-    let api = Api::new();
+async fn revoked_tokens_stop_working_and_the_operator_token_is_an_admin(backend: Backend) {
+    let api = Api::on(backend);
     api.tenant("acme").await;
     let key = api.key("acme", false).await;
     api.call("GET", "/v1/tenants/acme/customers", Some(&key), None)
@@ -229,7 +226,7 @@ async fn revoked_tokens_stop_working_and_the_operator_token_is_an_admin() {
         env_admin: Some(kith::service::tokens::check_operator_token(operator).unwrap()),
         ..Default::default()
     };
-    let api = Api::with_config(config);
+    let api = Api::on_with_config(backend, config);
     api.call("GET", "/v1/tenants", Some(operator), None)
         .await
         .ok(200);
@@ -243,9 +240,8 @@ async fn revoked_tokens_stop_working_and_the_operator_token_is_an_admin() {
     .problem(401, "unauthorized");
 }
 
-#[tokio::test]
-async fn token_creation_validates_its_scope() {
-    let api = Api::new();
+async fn token_creation_validates_its_scope(backend: Backend) {
+    let api = Api::on(backend);
     api.tenant("acme").await;
     let post = |body| api.call("POST", "/v1/tokens", Some(&api.admin), Some(body));
     post(json!({ "kind": "tenant" }))
@@ -290,4 +286,11 @@ async fn token_creation_validates_its_scope() {
     let replay = replay.ok(201);
     assert_eq!(replay["id"], again["id"]);
     assert!(replay.get("token").is_none());
+}
+
+on_both_backends! {
+    every_route_needs_a_valid_token_in_the_right_scope,
+    a_tenant_key_cannot_reach_another_tenants_resources_by_id,
+    revoked_tokens_stop_working_and_the_operator_token_is_an_admin,
+    token_creation_validates_its_scope,
 }

@@ -1,19 +1,18 @@
 //! Customers over HTTP: create with idempotency, ETag and If-Match, search by every filter,
 //! erasure, merge.
 
-use super::http_support::Api;
+use super::http_support::{Api, Backend, on_both_backends};
 use serde_json::json;
 
-async fn setup() -> (Api, String) {
-    let api = Api::new();
+async fn setup(backend: Backend) -> (Api, String) {
+    let api = Api::on(backend);
     api.tenant("acme").await;
     let key = api.key("acme", false).await;
     (api, key)
 }
 
-#[tokio::test]
-async fn create_get_and_update_with_if_match_and_a_stale_etag_is_412() {
-    let (api, key) = setup().await;
+async fn create_get_and_update_with_if_match_and_a_stale_etag_is_412(backend: Backend) {
+    let (api, key) = setup(backend).await;
     let r = api
         .call(
             "POST",
@@ -113,9 +112,8 @@ async fn create_get_and_update_with_if_match_and_a_stale_etag_is_412() {
     assert!(body["detail"].as_str().unwrap().contains(id));
 }
 
-#[tokio::test]
-async fn a_retried_create_with_the_same_idempotency_key_writes_nothing_new() {
-    let (api, key) = setup().await;
+async fn a_retried_create_with_the_same_idempotency_key_writes_nothing_new(backend: Backend) {
+    let (api, key) = setup(backend).await;
     let body = json!({ "email": "ada@example.com" });
     let send = |body: serde_json::Value, k: &'static str| {
         let key = key.clone();
@@ -154,9 +152,8 @@ async fn a_retried_create_with_the_same_idempotency_key_writes_nothing_new() {
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn search_by_every_filter_and_page_through_the_results() {
-    let (api, key) = setup().await;
+async fn search_by_every_filter_and_page_through_the_results(backend: Backend) {
+    let (api, key) = setup(backend).await;
     let org = api
         .customer(
             "acme",
@@ -241,9 +238,8 @@ async fn search_by_every_filter_and_page_through_the_results() {
     assert_eq!(seen.len(), 6);
 }
 
-#[tokio::test]
-async fn erasure_removes_the_customer_and_their_history() {
-    let (api, key) = setup().await;
+async fn erasure_removes_the_customer_and_their_history(backend: Backend) {
+    let (api, key) = setup(backend).await;
     let c = api
         .customer("acme", &key, json!({ "email": "ada@example.com" }))
         .await;
@@ -277,9 +273,8 @@ async fn erasure_removes_the_customer_and_their_history() {
     assert!(!events.to_string().contains("secret"));
 }
 
-#[tokio::test]
-async fn merge_keeps_both_histories_under_the_survivor_with_one_event() {
-    let (api, key) = setup().await;
+async fn merge_keeps_both_histories_under_the_survivor_with_one_event(backend: Backend) {
+    let (api, key) = setup(backend).await;
     let a = api
         .customer(
             "acme",
@@ -371,4 +366,12 @@ async fn merge_keeps_both_histories_under_the_survivor_with_one_event() {
     assert_eq!(items.len(), 1);
     assert_eq!(items[0]["kind"], "customers-merged");
     assert_eq!(items[0]["entity"]["merged"]["duplicate"], bid);
+}
+
+on_both_backends! {
+    create_get_and_update_with_if_match_and_a_stale_etag_is_412,
+    a_retried_create_with_the_same_idempotency_key_writes_nothing_new,
+    search_by_every_filter_and_page_through_the_results,
+    erasure_removes_the_customer_and_their_history,
+    merge_keeps_both_histories_under_the_survivor_with_one_event,
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::http_support::Api;
+use super::http_support::{Api, Backend, on_both_backends};
 use axum::body::Body;
 use axum::http::Request;
 use http_body_util::BodyExt;
@@ -12,9 +12,8 @@ use tower::ServiceExt;
 
 const BOUND: Duration = Duration::from_secs(20);
 
-#[tokio::test]
-async fn events_page_from_a_sequence_number() {
-    let api = Api::new();
+async fn events_page_from_a_sequence_number(backend: Backend) {
+    let api = Api::on(backend);
     api.tenant("acme").await;
     let key = api.key("acme", true).await;
     let admin = api.admin.clone();
@@ -47,9 +46,8 @@ async fn events_page_from_a_sequence_number() {
     assert_eq!(r["next_after"], 4);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_long_poll_is_woken_by_a_write() {
-    let api = Api::new();
+async fn a_long_poll_is_woken_by_a_write(backend: Backend) {
+    let api = Api::on(backend);
     api.tenant("acme").await;
     let key = api.key("acme", false).await;
     let seq = api.last_seq("acme");
@@ -76,9 +74,10 @@ async fn a_long_poll_is_woken_by_a_write() {
     assert_eq!(items[0]["entity"]["customer"], c["id"]);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_server_sent_event_stream_follows_commits_and_resumes_after_last_event_id() {
-    let api = Api::new();
+async fn a_server_sent_event_stream_follows_commits_and_resumes_after_last_event_id(
+    backend: Backend,
+) {
+    let api = Api::on(backend);
     api.tenant("acme").await;
     let key = api.key("acme", false).await;
     let req = Request::get("/v1/tenants/acme/events")
@@ -121,4 +120,10 @@ async fn a_server_sent_event_stream_follows_commits_and_resumes_after_last_event
     );
     assert!(seen.contains("event: event\n"));
     assert!(seen.contains(r#""kind":"customer-created""#));
+}
+
+on_both_backends! {
+    a_server_sent_event_stream_follows_commits_and_resumes_after_last_event_id,
+    a_long_poll_is_woken_by_a_write,
+    events_page_from_a_sequence_number,
 }

@@ -1,21 +1,20 @@
 //! Every kind of bad input gets a stable code, the right status, the offending field's path, and
 //! nothing written.
 
-use super::http_support::Api;
+use super::http_support::{Api, Backend, on_both_backends};
 use axum::body::Body;
 use axum::http::Request;
 use serde_json::json;
 
-async fn setup() -> (Api, String) {
-    let api = Api::new();
+async fn setup(backend: Backend) -> (Api, String) {
+    let api = Api::on(backend);
     api.tenant("acme").await;
     let key = api.key("acme", false).await;
     (api, key)
 }
 
-#[tokio::test]
-async fn malformed_json_wrong_types_unknown_and_missing_fields_name_the_path() {
-    let (api, key) = setup().await;
+async fn malformed_json_wrong_types_unknown_and_missing_fields_name_the_path(backend: Backend) {
+    let (api, key) = setup(backend).await;
     let before = api.last_seq("acme");
     let p = "/v1/tenants/acme/pipelines";
 
@@ -108,12 +107,14 @@ async fn malformed_json_wrong_types_unknown_and_missing_fields_name_the_path() {
     assert_eq!(api.last_seq("acme"), before, "nothing written");
 }
 
-#[tokio::test]
-async fn a_body_that_is_not_json_or_too_large_is_refused() {
-    let api = Api::with_config(kith::http::HttpConfig {
-        json_limit: 1024,
-        ..Default::default()
-    });
+async fn a_body_that_is_not_json_or_too_large_is_refused(backend: Backend) {
+    let api = Api::on_with_config(
+        backend,
+        kith::http::HttpConfig {
+            json_limit: 1024,
+            ..Default::default()
+        },
+    );
     api.tenant("acme").await;
     let key = api.key("acme", false).await;
     let before = api.last_seq("acme");
@@ -132,18 +133,16 @@ async fn a_body_that_is_not_json_or_too_large_is_refused() {
     assert_eq!(api.last_seq("acme"), before);
 }
 
-#[tokio::test]
-async fn the_default_json_limit_is_one_mebibyte() {
-    let (api, key) = setup().await;
+async fn the_default_json_limit_is_one_mebibyte(backend: Backend) {
+    let (api, key) = setup(backend).await;
     let big = format!(r#"{{"name": "{}"}}"#, "a".repeat(1024 * 1024));
     api.raw("POST", "/v1/tenants/acme/customers", &key, big.as_bytes())
         .await
         .problem(413, "payload_too_large");
 }
 
-#[tokio::test]
-async fn bad_query_parameters_cursors_and_paths_are_refused() {
-    let (api, key) = setup().await;
+async fn bad_query_parameters_cursors_and_paths_are_refused(backend: Backend) {
+    let (api, key) = setup(backend).await;
     for i in 0..3 {
         api.customer("acme", &key, json!({ "name": format!("C{i}") }))
             .await;
@@ -220,9 +219,8 @@ async fn bad_query_parameters_cursors_and_paths_are_refused() {
         .problem(405, "method_not_allowed");
 }
 
-#[tokio::test]
-async fn bad_if_match_and_idempotency_key_headers_are_refused_and_write_nothing() {
-    let (api, key) = setup().await;
+async fn bad_if_match_and_idempotency_key_headers_are_refused_and_write_nothing(backend: Backend) {
+    let (api, key) = setup(backend).await;
     let c = api.customer("acme", &key, json!({ "name": "Ada" })).await;
     let path = format!("/v1/tenants/acme/customers/{}", c["id"].as_str().unwrap());
     let before = api.last_seq("acme");
@@ -250,4 +248,12 @@ async fn bad_if_match_and_idempotency_key_headers_are_refused_and_write_nothing(
         .problem(400, "bad_idempotency_key");
     }
     assert_eq!(api.last_seq("acme"), before);
+}
+
+on_both_backends! {
+    malformed_json_wrong_types_unknown_and_missing_fields_name_the_path,
+    a_body_that_is_not_json_or_too_large_is_refused,
+    the_default_json_limit_is_one_mebibyte,
+    bad_query_parameters_cursors_and_paths_are_refused,
+    bad_if_match_and_idempotency_key_headers_are_refused_and_write_nothing,
 }

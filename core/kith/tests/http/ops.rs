@@ -2,12 +2,11 @@
 
 use std::time::Duration;
 
-use super::http_support::Api;
+use super::http_support::{Api, Backend, on_both_backends};
 use serde_json::json;
 
-#[tokio::test]
-async fn every_route_of_the_router_is_in_the_openapi_document() {
-    let api = Api::new();
+async fn every_route_of_the_router_is_in_the_openapi_document(backend: Backend) {
+    let api = Api::on(backend);
     let doc = api
         .call("GET", "/v1/openapi.json", None, None)
         .await
@@ -43,9 +42,8 @@ async fn every_route_of_the_router_is_in_the_openapi_document() {
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
 }
 
-#[tokio::test]
-async fn metrics_count_requests_by_route_and_commits_by_batch() {
-    let api = Api::new();
+async fn metrics_count_requests_by_route_and_commits_by_batch(backend: Backend) {
+    let api = Api::on(backend);
     api.tenant("acme").await;
     let key = api.key("acme", false).await;
     api.customer("acme", &key, json!({ "name": "Ada" })).await;
@@ -69,9 +67,8 @@ async fn metrics_count_requests_by_route_and_commits_by_batch() {
     );
 }
 
-#[tokio::test]
-async fn request_ids_are_echoed_or_generated() {
-    let api = Api::new();
+async fn request_ids_are_echoed_or_generated(backend: Backend) {
+    let api = Api::on(backend);
     let r = api
         .call_with(
             "GET",
@@ -97,13 +94,22 @@ async fn request_ids_are_echoed_or_generated() {
     assert_ne!(r.header("x-request-id"), Some("bad id with spaces"));
 }
 
-#[tokio::test]
-async fn a_request_over_the_timeout_is_a_408_problem() {
-    let api = Api::with_config(kith::http::HttpConfig {
-        request_timeout: Duration::ZERO,
-        ..Default::default()
-    });
+async fn a_request_over_the_timeout_is_a_408_problem(backend: Backend) {
+    let api = Api::on_with_config(
+        backend,
+        kith::http::HttpConfig {
+            request_timeout: Duration::ZERO,
+            ..Default::default()
+        },
+    );
     api.call("GET", "/v1/tenants", Some(&api.admin.clone()), None)
         .await
         .problem(408, "request_timeout");
+}
+
+on_both_backends! {
+    every_route_of_the_router_is_in_the_openapi_document,
+    metrics_count_requests_by_route_and_commits_by_batch,
+    request_ids_are_echoed_or_generated,
+    a_request_over_the_timeout_is_a_408_problem,
 }

@@ -1,11 +1,11 @@
 //! Pipelines, deals and interactions over HTTP: the sales story from a pipeline to its report, and
 //! tasks from logging to done.
 
-use super::http_support::Api;
+use super::http_support::{Api, Backend, on_both_backends};
 use serde_json::{Value, json};
 
-async fn setup() -> (Api, String, String) {
-    let api = Api::new();
+async fn setup(backend: Backend) -> (Api, String, String) {
+    let api = Api::on(backend);
     api.tenant("acme").await;
     let key = api.key("acme", false).await;
     let c = api.customer("acme", &key, json!({ "name": "Ada" })).await;
@@ -16,9 +16,8 @@ fn stage(p: &Value, i: usize) -> String {
     p["stages"][i]["id"].as_str().unwrap().to_owned()
 }
 
-#[tokio::test]
-async fn a_deal_moves_through_a_pipeline_and_the_report_shows_it() {
-    let (api, key, customer) = setup().await;
+async fn a_deal_moves_through_a_pipeline_and_the_report_shows_it(backend: Backend) {
+    let (api, key, customer) = setup(backend).await;
     let p = api.pipeline("acme", &key, "Sales").await;
     let pid = p["id"].as_str().unwrap();
     let base = "/v1/tenants/acme";
@@ -135,9 +134,8 @@ async fn a_deal_moves_through_a_pipeline_and_the_report_shows_it() {
     .problem(409, "pipeline_not_empty");
 }
 
-#[tokio::test]
-async fn pipelines_are_renamed_reordered_and_deleted_when_empty() {
-    let (api, key, _) = setup().await;
+async fn pipelines_are_renamed_reordered_and_deleted_when_empty(backend: Backend) {
+    let (api, key, _) = setup(backend).await;
     let p = api.pipeline("acme", &key, "Sales").await;
     let pid = p["id"].as_str().unwrap();
     let path = format!("/v1/tenants/acme/pipelines/{pid}");
@@ -196,9 +194,8 @@ async fn pipelines_are_renamed_reordered_and_deleted_when_empty() {
         .problem(404, "not_found");
 }
 
-#[tokio::test]
-async fn interactions_are_logged_once_per_external_id_and_tasks_close() {
-    let (api, key, customer) = setup().await;
+async fn interactions_are_logged_once_per_external_id_and_tasks_close(backend: Backend) {
+    let (api, key, customer) = setup(backend).await;
     let base = "/v1/tenants/acme";
     let order = json!({ "customer": customer, "channel": "e-commerce", "kind": "purchase",
                         "amount": { "minor": 4200, "currency": "USD" },
@@ -320,4 +317,10 @@ async fn interactions_are_logged_once_per_external_id_and_tasks_close() {
         .ok(200);
     assert_eq!(timeline["items"].as_array().unwrap().len(), 1);
     assert!(timeline["next_cursor"].is_string());
+}
+
+on_both_backends! {
+    a_deal_moves_through_a_pipeline_and_the_report_shows_it,
+    pipelines_are_renamed_reordered_and_deleted_when_empty,
+    interactions_are_logged_once_per_external_id_and_tasks_close,
 }

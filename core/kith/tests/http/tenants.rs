@@ -1,12 +1,11 @@
 //! Tenants over HTTP: create (idempotent), list, get, update, and delete with all their data so
 //! that nothing of it leaks into a tenant created later with the same slug.
 
-use super::http_support::Api;
+use super::http_support::{Api, Backend, on_both_backends};
 use serde_json::json;
 
-#[tokio::test]
-async fn tenants_are_created_listed_read_updated_and_conflicts_are_409() {
-    let api = Api::new();
+async fn tenants_are_created_listed_read_updated_and_conflicts_are_409(backend: Backend) {
+    let api = Api::on(backend);
     let admin = api.admin.clone();
     let r = api
         .call_with(
@@ -106,9 +105,10 @@ async fn tenants_are_created_listed_read_updated_and_conflicts_are_409() {
     .problem(404, "tenant_not_found");
 }
 
-#[tokio::test]
-async fn a_deleted_tenant_leaves_nothing_behind_for_its_successor_or_its_old_keys() {
-    let api = Api::new();
+async fn a_deleted_tenant_leaves_nothing_behind_for_its_successor_or_its_old_keys(
+    backend: Backend,
+) {
+    let api = Api::on(backend);
     let admin = api.admin.clone();
     api.tenant("acme").await;
     api.tenant("beta").await;
@@ -128,7 +128,7 @@ async fn a_deleted_tenant_leaves_nothing_behind_for_its_successor_or_its_old_key
     let r = api
         .call("DELETE", "/v1/tenants/acme", Some(&admin), None)
         .await;
-    assert_eq!(r.status.as_u16(), 204);
+    assert_eq!(r.status.as_u16(), 204, "{}", r.text);
     api.call("GET", "/v1/tenants/acme", Some(&admin), None)
         .await
         .problem(404, "tenant_not_found");
@@ -178,4 +178,9 @@ async fn a_deleted_tenant_leaves_nothing_behind_for_its_successor_or_its_old_key
             .unwrap()
             .is_empty()
     );
+}
+
+on_both_backends! {
+    tenants_are_created_listed_read_updated_and_conflicts_are_409,
+    a_deleted_tenant_leaves_nothing_behind_for_its_successor_or_its_old_keys,
 }

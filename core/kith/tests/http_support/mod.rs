@@ -1,6 +1,11 @@
-//! Shared setup for the HTTP tests: a store in a temp dir, the router over it, an admin token,
-//! and a `call` that sends one request through the router with `tower::ServiceExt::oneshot`.
-#![allow(dead_code)]
+//! Shared setup for the HTTP tests: a store (in a temp dir, or a fresh PostgreSQL database),
+//! the router over it, an admin token, and a `call` that sends one request through the router
+//! with `tower::ServiceExt::oneshot`.
+//!
+//! A test written as `async fn name(backend: Backend)` and listed in [`on_both_backends!`]
+//! runs on each store: `on_redb::name` and `on_postgres::name` (ignored, by name, without
+//! `KITH_TEST_DATABASE_URL`).
+#![allow(dead_code, unused_macros, unused_imports)]
 
 use std::sync::Arc;
 
@@ -11,17 +16,52 @@ use http_body_util::BodyExt;
 use kith::http::{AppState, HttpConfig, router};
 use kith::model::TenantSlug;
 use kith::service::tokens;
-use kith::store::{RedbStore, Store, StoreConfig, TokenScope};
+use kith::store::testing::TestDatabase;
+use kith::store::{PgConfig, PgStore, PluginStore, RedbStore, Store, StoreConfig, TokenScope};
 use serde_json::{Value, json};
 use tower::ServiceExt;
+
+/// Which store a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Redb,
+    Postgres,
+}
+
+/// Where a test's store keeps its data, alive as long as the test.
+pub struct Place {
+    pub dir: tempfile::TempDir,
+    pub db: Option<TestDatabase>,
+}
+
+impl Place {
+    pub fn new(backend: Backend) -> Place {
+        Place {
+            dir: tempfile::tempdir().unwrap(),
+            db: (backend == Backend::Postgres).then(TestDatabase::create),
+        }
+    }
+
+    /// Opens the store (again).
+    pub fn open(&self) -> Arc<dyn PluginStore> {
+        match &self.db {
+            None => Arc::new(RedbStore::open(self.dir.path(), StoreConfig::default()).unwrap()),
+            Some(db) => {
+                let mut config = PgConfig::new(db.url());
+                config.pool_size = 8;
+                Arc::new(PgStore::open(config).unwrap())
+            }
+        }
+    }
+}
 
 /// A server under test.
 pub struct Api {
     pub router: Router,
-    pub store: Arc<RedbStore>,
+    pub store: Arc<dyn PluginStore>,
     pub admin: String,
     pub state: AppState,
-    _dir: tempfile::TempDir,
+    pub place: Place,
 }
 
 /// An answer.
@@ -74,8 +114,16 @@ impl Api {
     }
 
     pub fn with_config(config: HttpConfig) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(RedbStore::open(dir.path(), StoreConfig::default()).unwrap());
+        Self::on_with_config(Backend::Redb, config)
+    }
+
+    pub fn on(backend: Backend) -> Self {
+        Self::on_with_config(backend, HttpConfig::default())
+    }
+
+    pub fn on_with_config(backend: Backend, config: HttpConfig) -> Self {
+        let place = Place::new(backend);
+        let store = place.open();
         let admin = tokens::create(store.as_ref(), TokenScope::Admin, false, None, None)
             .unwrap()
             .secret
@@ -87,7 +135,7 @@ impl Api {
             store,
             admin,
             state,
-            _dir: dir,
+            place,
         }
     }
 
@@ -213,3 +261,51 @@ impl Api {
             .unwrap()
     }
 }
+
+/// Makes an `on_redb` and an `on_postgres` tokio test of each listed `async fn(Backend)`.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod on_redb {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Backend::Redb).await
+                }
+            )*
+        }
+        mod on_postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[cfg_attr(not(kith_pg), ignore = "needs KITH_TEST_DATABASE_URL")]
+                async fn $name() {
+                    super::$name(super::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+pub(crate) use on_both_backends;
+
+/// Makes an `on_redb` and an `on_postgres` test of each listed `fn(Backend)`.
+macro_rules! on_both_backends_blocking {
+    ($($name:ident),* $(,)?) => {
+        mod on_redb {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name(super::Backend::Redb)
+                }
+            )*
+        }
+        mod on_postgres {
+            $(
+                #[test]
+                #[cfg_attr(not(kith_pg), ignore = "needs KITH_TEST_DATABASE_URL")]
+                fn $name() {
+                    super::$name(super::Backend::Postgres)
+                }
+            )*
+        }
+    };
+}
+pub(crate) use on_both_backends_blocking;

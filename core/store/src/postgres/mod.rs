@@ -192,13 +192,24 @@ impl PgStore {
         if self.shared.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
-        self.pool.get().map_err(|e| {
-            pool_error(
-                &e,
-                self.shared.config.connect_timeout,
-                &self.shared.last_error,
-            )
-        })
+        // A connection the database closed while it sat idle (a restart, a cut network) is
+        // discarded here rather than failing the request that gets it: after an outage the
+        // pool fills with fresh connections by itself.
+        for _ in 0..=self.shared.config.pool_size {
+            let conn = self.pool.get().map_err(|e| {
+                pool_error(
+                    &e,
+                    self.shared.config.connect_timeout,
+                    &self.shared.last_error,
+                )
+            })?;
+            if !conn.client.is_closed() {
+                return Ok(conn);
+            }
+        }
+        Err(Error::Unavailable(
+            "every pooled connection to the database was closed; retry".into(),
+        ))
     }
 
     /// Runs `f` on a pooled connection for reads.
@@ -338,6 +349,19 @@ pub(crate) fn execute_on(url: &str, sql: &str) -> Result<()> {
     let runtime = StoreRuntime::start()?;
     let client = conn::connect(&runtime.handle(), &config)?;
     conn::wait(client.batch_execute(sql)).map_err(|e| conn::pg(&e))
+}
+
+/// The first column of the first row of `sql` on the database `url` names, as a number (test
+/// support).
+#[cfg(feature = "testing")]
+pub(crate) fn scalar_on(url: &str, sql: &str) -> Result<i64> {
+    let config = parse_url(url)?;
+    let runtime = StoreRuntime::start()?;
+    let client = conn::connect(&runtime.handle(), &config)?;
+    let row = conn::wait(client.query_one(sql, &[])).map_err(|e| conn::pg(&e))?;
+    row.try_get::<_, i64>(0)
+        .or_else(|_| row.try_get::<_, i32>(0).map(i64::from))
+        .map_err(|e| conn::pg(&e))
 }
 
 /// The connection settings in a `postgres://` URL or key-value string.

@@ -283,7 +283,8 @@ impl PgStore {
         work: impl Fn(&mut Tx<'_>) -> Result<TokenRecord>,
         key: Option<&IdempotencyKey>,
     ) -> Result<Once<TokenRecord>> {
-        self.transact(|tx| {
+        let started = Instant::now();
+        let once = self.transact(|tx| {
             if let Some(key) = key
                 && let Some(stored) = replay(tx, 0, key)?
             {
@@ -304,7 +305,10 @@ impl PgStore {
                 value: token,
                 replayed: false,
             })
-        })
+        })?;
+        // Listeners hear every commit, as on the embedded store (metrics count them).
+        self.committed(Vec::new(), started);
+        Ok(once)
     }
 }
 
