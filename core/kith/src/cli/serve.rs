@@ -31,6 +31,7 @@
 //! writes_per_minute = 100000     # plugin actions applied per tenant per minute
 //! compile_memory_bytes = 536870912  # compiler child's memory, plus 128 bytes per component byte
 //! compile_timeout_secs = 20      # compiler child's time, plus 4 s per MiB of component
+//! lease_ttl_secs = 10            # with several nodes: how long a dead node keeps its tenants
 //! ```
 //!
 //! The admin token is never in the file: on the first start with no admin token, one is created
@@ -131,6 +132,7 @@ struct PluginSettings {
     writes_per_minute: Option<u32>,
     compile_memory_bytes: Option<u64>,
     compile_timeout_secs: Option<u64>,
+    lease_ttl_secs: Option<u64>,
 }
 
 impl PluginSettings {
@@ -156,6 +158,9 @@ impl PluginSettings {
         set(&mut c.dispatch_workers, self.dispatch_workers);
         set(&mut c.writes.max_chain_depth, self.max_chain_depth);
         set(&mut c.writes.per_tenant_per_minute, self.writes_per_minute);
+        if let Some(secs) = self.lease_ttl_secs {
+            c.lease_ttl = Duration::from_secs(secs.max(1));
+        }
     }
 }
 

@@ -113,3 +113,63 @@ on_both_backends! {
     request_ids_are_echoed_or_generated,
     a_request_over_the_timeout_is_a_408_problem,
 }
+
+/// PostgreSQL going away under load: requests fail with 503 `store_unavailable` (never a
+/// half-applied write), and the server serves again by itself once it is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(kith_pg), ignore = "needs KITH_TEST_DATABASE_URL")]
+async fn losing_the_database_is_a_503_and_the_server_recovers_by_itself() {
+    use kith::store::testing::Proxy;
+    use kith::store::{PgConfig, PgStore};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let place = super::http_support::Place::new(Backend::Postgres);
+    let url = place.db.as_ref().unwrap().url().to_owned();
+    let proxy = Proxy::start(&Proxy::target_of(&url));
+    let mut config = PgConfig::new(proxy.url_for(&url));
+    config.connect_timeout = Duration::from_secs(1);
+    config.pool_size = 4;
+    let store = Arc::new(PgStore::open(config).unwrap());
+    let api = Api::over(place, store, kith::http::HttpConfig::default());
+    api.tenant("acme").await;
+    let key = api.key("acme", false).await;
+    let ada = api
+        .customer("acme", &key, json!({ "email": "ada@example.com" }))
+        .await;
+    let path = format!("/v1/tenants/acme/customers/{}", ada["id"].as_str().unwrap());
+
+    proxy.cut();
+    for _ in 0..2 {
+        api.call("GET", &path, Some(&key), None)
+            .await
+            .problem(503, "store_unavailable");
+        api.call(
+            "POST",
+            "/v1/tenants/acme/customers",
+            Some(&key),
+            Some(json!({ "email": "lost@example.com" })),
+        )
+        .await
+        .problem(503, "store_unavailable");
+    }
+
+    proxy.restore();
+    assert_eq!(api.call("GET", &path, Some(&key), None).await.ok(200), ada);
+    let r = api
+        .call(
+            "GET",
+            "/v1/tenants/acme/customers?email=lost@example.com",
+            Some(&key),
+            None,
+        )
+        .await
+        .ok(200);
+    assert_eq!(
+        r["items"],
+        json!([]),
+        "nothing of the failed write was kept"
+    );
+    api.customer("acme", &key, json!({ "email": "back@example.com" }))
+        .await;
+}

@@ -124,6 +124,11 @@ impl Api {
     pub fn on_with_config(backend: Backend, config: HttpConfig) -> Self {
         let place = Place::new(backend);
         let store = place.open();
+        Self::over(place, store, config)
+    }
+
+    /// The server over a store the test opened itself on `place`.
+    pub fn over(place: Place, store: Arc<dyn PluginStore>, config: HttpConfig) -> Self {
         let admin = tokens::create(store.as_ref(), TokenScope::Admin, false, None, None)
             .unwrap()
             .secret
