@@ -503,6 +503,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<Once<TokenRecord>>;
     /// A token by its public id.
     fn token(&self, id: &str) -> Result<Option<TokenRecord>>;
+    /// The token, when this store can answer without blocking (a cache hit); `None` means "ask
+    /// [`Store::token`]", not "no such token". Lets authentication skip a blocking hop.
+    fn cached_token(&self, _id: &str) -> Option<TokenRecord> {
+        None
+    }
     /// Every token, by id.
     fn tokens(&self) -> Result<Vec<TokenRecord>>;
     /// Deletes a token; returns what it was.

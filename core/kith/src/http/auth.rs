@@ -36,16 +36,21 @@ impl FromRequestParts<AppState> for Auth {
             .ok_or_else(|| {
                 ApiError::unauthorized("use the Bearer scheme: Authorization: Bearer kith_...")
             })?;
-        // The lookup may block (a PostgreSQL round trip): off the async workers, like every
-        // other store call.
-        let token = token.to_owned();
         let env_admin = state.env_admin().copied();
-        let principal = state
-            .run(move |store| tokens::authenticate(store, &token, env_admin.as_ref()))
-            .await?
-            .ok_or_else(|| {
-                ApiError::unauthorized("the token is not valid (revoked or mistyped)")
-            })?;
+        let decided =
+            tokens::authenticate_without_blocking(state.store(), token, env_admin.as_ref());
+        let principal = match decided {
+            Some(p) => p,
+            None => {
+                // The lookup may block (a PostgreSQL round trip): off the async workers, like
+                // every other store call.
+                let token = token.to_owned();
+                state
+                    .run(move |store| tokens::authenticate(store, &token, env_admin.as_ref()))
+                    .await?
+            }
+        }
+        .ok_or_else(|| ApiError::unauthorized("the token is not valid (revoked or mistyped)"))?;
         parts.extensions.insert(principal.clone());
         Ok(Self(principal))
     }

@@ -152,29 +152,45 @@ pub fn authenticate(
     token: &str,
     env_admin: Option<&[u8; 32]>,
 ) -> Result<Option<Principal>> {
+    if let Some(decided) = authenticate_without_blocking(store, token, env_admin) {
+        return Ok(decided);
+    }
+    let Some((id, secret)) = parse(token) else {
+        return Ok(None);
+    };
+    Ok(store.token(id)?.and_then(|record| check(&record, secret)))
+}
+
+/// [`authenticate`] when it can be answered without waiting for the store (the operator's
+/// token, a malformed one, or one the store has cached); `None` when the store must be asked.
+pub fn authenticate_without_blocking(
+    store: &dyn Store,
+    token: &str,
+    env_admin: Option<&[u8; 32]>,
+) -> Option<Option<Principal>> {
     if let Some(admin) = env_admin
         && constant_time_eq(&hash(token), admin)
     {
-        return Ok(Some(Principal {
+        return Some(Some(Principal {
             token_id: "env".into(),
             scope: TokenScope::Admin,
             read_only: false,
         }));
     }
     let Some((id, secret)) = parse(token) else {
-        return Ok(None);
+        return Some(None);
     };
-    let Some(record) = store.token(id)? else {
-        return Ok(None);
-    };
-    if !constant_time_eq(&hash(secret), &record.hash) {
-        return Ok(None);
-    }
-    Ok(Some(Principal {
-        token_id: record.id,
-        scope: record.scope,
+    let record = store.cached_token(id)?;
+    Some(check(&record, secret))
+}
+
+/// The principal of `record` if `secret` is its secret.
+fn check(record: &TokenRecord, secret: &str) -> Option<Principal> {
+    constant_time_eq(&hash(secret), &record.hash).then(|| Principal {
+        token_id: record.id.clone(),
+        scope: record.scope.clone(),
         read_only: record.read_only,
-    }))
+    })
 }
 
 /// Checks a token text given by an operator (`KITH_ADMIN_TOKEN`): long enough to be a secret.

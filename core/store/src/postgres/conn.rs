@@ -106,6 +106,8 @@ pub(super) struct Tx<'a> {
     statements: &'a mut HashMap<&'static str, Statement>,
     /// Set when an error is worth a retry of the whole transaction.
     pub(super) retry: bool,
+    /// The tenant whose events this transaction queued, to number once it commits.
+    pub(super) queued: Option<i64>,
 }
 
 impl<'a> Tx<'a> {
@@ -117,6 +119,7 @@ impl<'a> Tx<'a> {
             tx,
             statements,
             retry: false,
+            queued: None,
         })
     }
 

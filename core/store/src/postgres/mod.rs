@@ -11,11 +11,13 @@
 //! - Commits are announced with `NOTIFY kith_commits`, so long-polls and event streams on every
 //!   node see every node's writes ([`notify`]).
 
+mod cache;
 mod conn;
 mod notify;
 mod plugins;
 mod queries;
 mod schema;
+mod sequencer;
 mod txn;
 
 use std::collections::HashMap;
@@ -112,6 +114,10 @@ struct Shared {
     listener: std::sync::Mutex<Option<notify::Listener>>,
     /// Why the pool last failed to connect.
     last_error: LastError,
+    /// Numbers committed events for this node's writers, a batch at a time.
+    sequencer: Arc<sequencer::Sequencer>,
+    /// API tokens recently looked up.
+    tokens: cache::TokenCache,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -143,7 +149,7 @@ impl PgStore {
         let pool = r2d2::Pool::builder()
             .error_handler(Box::new(last_error.clone()))
             .max_size(config.pool_size.max(1))
-            .min_idle(Some(1))
+            .min_idle(Some(config.pool_size.max(1)))
             .connection_timeout(config.connect_timeout)
             .test_on_check_out(false)
             .build(manager)
@@ -160,9 +166,18 @@ impl PgStore {
                 node,
                 listener: std::sync::Mutex::new(None),
                 last_error,
+                sequencer: Arc::default(),
+                tokens: cache::TokenCache::default(),
             }),
             runtime,
         };
+        sequencer::Sequencer::start(
+            &store.shared.sequencer,
+            store.pool.clone(),
+            Arc::downgrade(&store.shared),
+            Arc::clone(&store.runtime),
+        )
+        .map_err(|e| Error::Storage(format!("cannot start the event sequencer: {e}")))?;
         let listener = notify::Listener::start(
             &store.runtime.handle(),
             pg_config,
@@ -242,8 +257,9 @@ impl PgStore {
         Ok(id)
     }
 
-    /// Runs `f` in a transaction, again from the start when it lost a race, and commits. `f`
-    /// gets the transaction and must not keep effects outside it (it may run several times).
+    /// Runs `f` in a transaction, again from the start when it lost a race, and commits; then
+    /// numbers the events it queued. `f` gets the transaction and must not keep effects outside
+    /// it (it may run several times).
     fn transact<T>(&self, mut f: impl FnMut(&mut Tx<'_>) -> Result<T>) -> Result<T> {
         let mut attempt = 0;
         loop {
@@ -251,17 +267,20 @@ impl PgStore {
             let mut conn = self.connection()?;
             let mut tx = Tx::begin(&mut conn)?;
             let result = f(&mut tx);
+            let queued = tx.queued;
             let retry = match result {
                 Ok(value) => match tx.commit() {
-                    Ok(()) => return Ok(value),
+                    Ok(()) => {
+                        drop(conn);
+                        if let Some(tenant) = queued {
+                            self.shared.sequencer.number(tenant);
+                        }
+                        return Ok(value);
+                    }
                     Err((_, true)) => true,
                     Err((e, false)) => return Err(e),
                 },
-                Err(e) if tx.retry => {
-                    drop(tx);
-                    let _ = e;
-                    true
-                }
+                Err(_) if tx.retry => true,
                 Err(e) => return Err(e),
             };
             if retry && attempt >= MAX_ATTEMPTS {
@@ -274,6 +293,51 @@ impl PgStore {
                 200 * u64::from(attempt) + u64::from(rand_jitter()),
             ));
         }
+    }
+
+    /// Numbers the tenant's committed, queued events: they move to the log with the next
+    /// sequence numbers, in queue order, under the tenant's advisory lock (one numbering at a
+    /// time per tenant, across nodes). One run numbers every writer's events committed so far,
+    /// so writers that wait for the lock usually find theirs numbered already, and a run that
+    /// moves nothing writes nothing. Announces the new events to the other nodes.
+    pub(super) fn sequence(&self, tenant: i64) -> Result<()> {
+        // One round trip: a multi-statement simple query is one transaction, rolled back as a
+        // whole on error, and the advisory lock lasts until its end. Only integers and this
+        // node's own name (quoted) are written into the text.
+        let node = self.shared.node.replace('\'', "''");
+        let sql = format!(
+            "SELECT pg_advisory_xact_lock({lock}); \
+             WITH h AS (SELECT head FROM kith_heads WHERE tenant_id = {tenant}), \
+             moved AS (DELETE FROM kith_event_queue WHERE tenant_id = {tenant} \
+                       AND EXISTS (SELECT 1 FROM h) RETURNING qid, doc), \
+             ins AS (INSERT INTO kith_events (tenant_id, seq, doc) \
+                     SELECT {tenant}, h.head + row_number() OVER (ORDER BY m.qid), m.doc \
+                     FROM moved m, h RETURNING seq), \
+             up AS (UPDATE kith_heads SET head = (SELECT max(seq) FROM ins) \
+                    WHERE tenant_id = {tenant} AND EXISTS (SELECT 1 FROM ins) RETURNING 1) \
+             SELECT pg_notify('kith_commits', '{node}' || chr(1) || slug) FROM kith_tenants \
+             WHERE tenant_id = {tenant} AND EXISTS (SELECT 1 FROM up);",
+            lock = -tenant,
+        );
+        let conn = self.connection()?;
+        conn::wait(conn.client.batch_execute(&sql)).map_err(|e| conn::pg(&e))
+    }
+
+    /// Numbers the queued events of every tenant that has some: events a node committed but
+    /// did not number before it died (run with each heartbeat).
+    pub(super) fn sequence_all(&self) -> Result<()> {
+        let tenants: Vec<i64> = self.read(|r| {
+            Ok(
+                r.query("SELECT DISTINCT tenant_id FROM kith_event_queue", &[])?
+                    .iter()
+                    .map(|row| row.get(0))
+                    .collect(),
+            )
+        })?;
+        for t in tenants {
+            self.sequence(t)?;
+        }
+        Ok(())
     }
 
     /// The tenant's id inside a write transaction (never from the cache: a write must not
@@ -325,7 +389,10 @@ impl PgStore {
             let id = Self::tenant_in(tx, tenant)?;
             let now = self.shared.config.clock.now();
             let v = body(tx, id, actor, now)?;
-            self.announce(tx, tenant)?;
+            // Writes with events are announced when they are numbered (`sequence`).
+            if tx.queued.is_none() {
+                self.announce(tx, tenant)?;
+            }
             Ok(v)
         })?;
         self.committed(vec![tenant.clone()], started);
@@ -335,6 +402,7 @@ impl PgStore {
     /// Stops accepting work and stops following other nodes.
     pub fn close(&self) {
         self.shared.closed.store(true, Ordering::Release);
+        self.shared.sequencer.stop();
         if let Some(l) = self.shared.listener.lock().ok().and_then(|mut l| l.take()) {
             l.stop();
         }

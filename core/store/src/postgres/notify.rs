@@ -1,6 +1,7 @@
 //! Following the other nodes: a thread with its own connection that `LISTEN`s for commits and
-//! tenant deletions, wakes this node's commit listeners (long-polls, event streams, the
-//! dispatcher) and drops deleted tenants from the id cache. It reconnects by itself.
+//! tenant deletions and token revocations, wakes this node's commit listeners (long-polls, event
+//! streams, the dispatcher) and drops deleted tenants and revoked tokens from its caches. It
+//! reconnects by itself.
 //!
 //! `LISTEN`/`NOTIFY` rather than polling: a write on one node reaches a long-poll on another
 //! within milliseconds, and an idle cluster sends nothing. Notifications are not durable, so
@@ -70,7 +71,7 @@ async fn listen(config: tokio_postgres::Config) -> Result<(Client, mpsc::Receive
         }
     });
     client
-        .batch_execute("LISTEN kith_commits; LISTEN kith_tenants;")
+        .batch_execute("LISTEN kith_commits; LISTEN kith_tenants; LISTEN kith_tokens;")
         .await
         .map_err(|e| pg(&e))?;
     Ok((client, rx))
@@ -90,7 +91,11 @@ async fn run(
                 Ok(c) => {
                     backoff = Duration::from_millis(100);
                     tracing::info!("following other nodes again");
-                    // Anything may have happened while we were away: wake every follower.
+                    // Anything may have happened while we were away: wake every follower,
+                    // and ask the database again about every token.
+                    if let Some(shared) = shared.upgrade() {
+                        shared.tokens.clear();
+                    }
                     wake_all(&shared);
                     c
                 }
@@ -125,7 +130,10 @@ fn deliver(shared: &Weak<Shared>, channel: &str, payload: &str) {
             if let Ok(mut t) = shared.tenants.write() {
                 t.remove(payload);
             }
+            // Its keys went with it.
+            shared.tokens.clear();
         }
+        "kith_tokens" => shared.tokens.forget(payload),
         "kith_commits" => {
             let Some((node, slug)) = payload.split_once('\u{1}') else {
                 return;

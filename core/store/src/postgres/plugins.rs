@@ -469,7 +469,9 @@ impl PluginStore for PgStore {
                 &[],
             )?;
             Ok(())
-        })
+        })?;
+        // Events a node committed and died before numbering.
+        self.sequence_all()
     }
 
     fn node_alive(&self, node: &str, within: Duration) -> Result<bool> {

@@ -224,7 +224,6 @@ impl PgStore {
                 Vec::new(),
             )?;
             txn.finish()?;
-            self.announce(tx, &tenant.slug)?;
             if let Some(key) = key {
                 remember(tx, 0, key, now, Stored::Tenant(tenant.clone()))?;
             }
@@ -351,6 +350,8 @@ fn remember(
 
 /// Tables whose rows belong to one tenant, deleted with it.
 const TENANT_TABLES: &[&str] = &[
+    "SELECT pg_advisory_xact_lock(-($1::bigint))",
+    "DELETE FROM kith_event_queue WHERE tenant_id = $1",
     "DELETE FROM kith_events WHERE tenant_id = $1",
     "DELETE FROM kith_customers WHERE tenant_id = $1",
     "DELETE FROM kith_customer_external_ids WHERE tenant_id = $1",
@@ -767,11 +768,16 @@ impl Store for PgStore {
         self.read(|r| {
             let t = self.tenant_id(r, tenant)?;
             r.query(
-                "SELECT doc FROM kith_events WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                "SELECT seq, doc FROM kith_events WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
                 &[&t, &after, &limit],
             )?
             .iter()
-            .map(|row| decode_event(row.get::<_, &[u8]>(0)))
+            .map(|row| {
+                // The number is the row's: events are encoded before they are numbered.
+                let mut e = decode_event(row.get::<_, &[u8]>(1))?;
+                e.seq = u64::try_from(row.get::<_, i64>(0)).unwrap_or(0);
+                Ok(e)
+            })
             .collect()
         })
     }
@@ -845,6 +851,8 @@ impl Store for PgStore {
         if let Ok(mut t) = self.shared.tenants.write() {
             t.remove(slug.as_str());
         }
+        // Its keys are gone with it.
+        self.shared.tokens.clear();
         Ok(())
     }
 
@@ -898,11 +906,23 @@ impl Store for PgStore {
     }
 
     fn token(&self, id: &str) -> Result<Option<TokenRecord>> {
-        self.read(|r| {
+        if let Some(record) = self.shared.tokens.get(id) {
+            return Ok(Some(record));
+        }
+        let epoch = self.shared.tokens.epoch();
+        let record: Option<TokenRecord> = self.read(|r| {
             r.query_opt("SELECT doc FROM kith_tokens WHERE id = $1", &[&id])?
                 .map(|row| decode("tokens", row.get::<_, &[u8]>(0)))
                 .transpose()
-        })
+        })?;
+        if let Some(record) = &record {
+            self.shared.tokens.put(epoch, record.clone());
+        }
+        Ok(record)
+    }
+
+    fn cached_token(&self, id: &str) -> Option<TokenRecord> {
+        self.shared.tokens.get(id)
     }
 
     fn tokens(&self) -> Result<Vec<TokenRecord>> {
@@ -915,19 +935,28 @@ impl Store for PgStore {
     }
 
     fn revoke_token(&self, id: &str) -> Result<TokenRecord> {
-        self.token_work(
-            |tx| {
-                tx.query_opt(
-                    "DELETE FROM kith_tokens WHERE id = $1 RETURNING doc",
-                    &[&id],
-                )?
-                .map(|row| decode("tokens", row.get::<_, &[u8]>(0)))
-                .transpose()?
-                .ok_or_else(|| Error::not_found("token", id))
-            },
-            None,
-        )
-        .map(|o| o.value)
+        // Forgotten before and after: no lookup on this node that began before the commit
+        // keeps the token, and the other nodes forget it when they hear of it.
+        self.shared.tokens.forget(id);
+        let revoked = self
+            .token_work(
+                |tx| {
+                    let record = tx
+                        .query_opt(
+                            "DELETE FROM kith_tokens WHERE id = $1 RETURNING doc",
+                            &[&id],
+                        )?
+                        .map(|row| decode("tokens", row.get::<_, &[u8]>(0)))
+                        .transpose()?
+                        .ok_or_else(|| Error::not_found("token", id))?;
+                    tx.execute("SELECT pg_notify('kith_tokens', $1)", &[&id])?;
+                    Ok(record)
+                },
+                None,
+            )
+            .map(|o| o.value);
+        self.shared.tokens.forget(id);
+        revoked
     }
 
     fn on_commit(&self, listener: CommitListener) {

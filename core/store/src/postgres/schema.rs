@@ -13,6 +13,7 @@ use crate::{Error, Result};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_init.sql"),
     include_str!("../../migrations/postgres/0002_nodes_leases_jobs.sql"),
+    include_str!("../../migrations/postgres/0003_event_queue.sql"),
 ];
 
 /// The schema version this build writes.

@@ -4,9 +4,10 @@
 //! then sees the committed version: optimistic-concurrency checks hold under READ COMMITTED.
 //! Uniqueness is checked first, for an error that names the holder, and enforced by the unique
 //! indexes: a writer that loses a race gets a unique violation and the whole transaction runs
-//! again, when the check names the winner. Events are numbered at the end of the transaction,
-//! under the tenant's head row lock, so that the lock is held only while committing: the log is
-//! gap-free and in commit order across every node.
+//! again, when the check names the winner. Events are queued unnumbered and numbered just after
+//! the commit, in a short transaction under the tenant's advisory lock ([`super::PgStore`]'s
+//! `sequence`): the log is gap-free and in commit order across every node, and no writer holds
+//! a tenant-wide lock across its commit's flush.
 
 use std::collections::BTreeSet;
 
@@ -27,7 +28,7 @@ pub(super) struct PgTxn<'t, 'a> {
     tenant: i64,
     /// This node, for lease checks.
     node: &'t str,
-    /// Events appended so far, numbered at [`PgTxn::finish`].
+    /// Events appended so far, queued at [`PgTxn::finish`].
     pending: Vec<NewEvent>,
     /// Open savepoints: (number, pending events when it was taken).
     savepoints: Vec<(Mark, usize)>,
@@ -62,35 +63,24 @@ impl<'t, 'a> PgTxn<'t, 'a> {
         }
     }
 
-    /// Numbers and inserts the events appended, moving the tenant's head; call once, last.
-    /// Returns how many events were written.
+    /// Queues the events appended (numbered once the transaction commits: see
+    /// [`PgStore::sequence`](super::PgStore)); call once, last. Returns how many were queued.
     pub(super) fn finish(mut self) -> Result<usize> {
         let n = self.pending.len();
         if n == 0 {
             return Ok(0);
         }
-        let count = i64::try_from(n).unwrap_or(i64::MAX);
-        let head: i64 = self
-            .tx
-            .query_opt(
-                "UPDATE kith_heads SET head = head + $2 WHERE tenant_id = $1 RETURNING head",
-                &[&self.tenant, &count],
-            )?
-            .ok_or_else(|| Error::Storage("the tenant's event head is gone".into()))?
-            .get(0);
-        let first = head - count + 1;
-        let mut seqs = Vec::with_capacity(n);
-        let mut docs = Vec::with_capacity(n);
-        for (i, e) in std::mem::take(&mut self.pending).into_iter().enumerate() {
-            let seq = first + i as i64;
-            docs.push(encode_event(&e.numbered(u64::try_from(seq).unwrap_or(0)))?);
-            seqs.push(seq);
-        }
+        let docs = std::mem::take(&mut self.pending)
+            .into_iter()
+            .map(|e| encode_event(&e.numbered(0)))
+            .collect::<Result<Vec<_>>>()?;
+        // unnest keeps the array's order, and the queue ids follow it.
         self.tx.execute(
-            "INSERT INTO kith_events (tenant_id, seq, doc) \
-             SELECT $1, s, d FROM unnest($2::bigint[], $3::bytea[]) AS e(s, d)",
-            &[&self.tenant, &seqs, &docs],
+            "INSERT INTO kith_event_queue (tenant_id, doc) \
+             SELECT $1, d FROM unnest($2::bytea[]) WITH ORDINALITY AS e(d, i) ORDER BY i",
+            &[&self.tenant, &docs],
         )?;
+        self.tx.queued = Some(self.tenant);
         Ok(n)
     }
 

@@ -2,12 +2,16 @@
 //! log, dispatch leases with fencing, heartbeats) and losing the database under load. Each test
 //! gets a fresh database and is reported as ignored, by name, without `KITH_TEST_DATABASE_URL`.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kith_model::{Actor, CustomerInput, EventKind, TenantInput, TenantSlug};
+use kith_model::{Actor, CustomerInput, EntityRef, EventKind, TenantInput, TenantSlug, Timestamp};
 use kith_store::testing::{Proxy, TestDatabase};
-use kith_store::{Error, Op, PG_SCHEMA_VERSION, PgConfig, PgStore, PluginOp, PluginStore, Store};
+use kith_store::{
+    CommitInfo, Error, Op, PG_SCHEMA_VERSION, PgConfig, PgStore, PluginOp, PluginStore, Store,
+    TokenRecord, TokenScope,
+};
 
 fn actor() -> Actor {
     Actor::new("test")
@@ -111,24 +115,30 @@ fn writers_on_three_nodes_keep_one_gap_free_log() {
             })
         })
         .collect();
-    let ids: Vec<_> = writers
-        .into_iter()
-        .flat_map(|w| w.join().unwrap())
-        .collect();
+    let per_writer: Vec<Vec<_>> = writers.into_iter().map(|w| w.join().unwrap()).collect();
     for node in &nodes {
         let events = node.events(&t, 0, 10_000).unwrap();
         assert_eq!(events.len(), 601, "the tenant and 600 customers");
         for (i, e) in events.iter().enumerate() {
             assert_eq!(e.seq, i as u64 + 1, "the log has a gap");
         }
-        let created = events
+        let created: HashMap<_, _> = events
             .iter()
             .filter(|e| e.kind == EventKind::CustomerCreated)
-            .count();
-        assert_eq!(created, 600);
+            .filter_map(|e| match e.entity {
+                EntityRef::Customer(id) => Some((id, e.seq)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(created.len(), 600);
+        // A write acknowledged before the next one began comes first in the log.
+        for ids in &per_writer {
+            let seqs: Vec<u64> = ids.iter().map(|id| created[id]).collect();
+            assert!(seqs.is_sorted(), "out of commit order: {seqs:?}");
+        }
     }
-    for id in ids {
-        assert!(nodes[1].customer(&t, id).unwrap().is_some());
+    for id in per_writer.iter().flatten() {
+        assert!(nodes[1].customer(&t, *id).unwrap().is_some());
     }
     assert_eq!(nodes[2].check().unwrap(), vec![]);
 }
@@ -187,6 +197,87 @@ fn a_node_that_lost_its_dispatch_lease_cannot_apply_a_batch() {
     // A clean shutdown hands the tenant over at once.
     b.release_leases().unwrap();
     assert!(a.lease(&t, ttl).unwrap().is_some_and(|f| f > taken));
+}
+
+#[test]
+#[cfg_attr(not(kith_pg), ignore = "needs KITH_TEST_DATABASE_URL")]
+fn events_a_node_committed_but_did_not_number_are_numbered_by_the_next_heartbeat() {
+    let db = TestDatabase::create();
+    let a = open(&db);
+    let t = tenant(&a, "acme");
+    for i in 0..3 {
+        a.create_customer(&t, &actor(), person(&format!("c{i}@x.test")))
+            .unwrap();
+    }
+    let before = a.events(&t, 0, 100).unwrap();
+    assert_eq!(before.len(), 4);
+    // What a node leaves when it dies between its commit and the numbering: the last two
+    // events committed to the queue, the head not moved.
+    db.execute(
+        "WITH e AS (DELETE FROM kith_events WHERE seq > 2 RETURNING tenant_id, seq, doc) \
+         INSERT INTO kith_event_queue (tenant_id, doc) SELECT tenant_id, doc FROM e ORDER BY seq",
+    );
+    db.execute("UPDATE kith_heads SET head = 2");
+    assert_eq!(a.events(&t, 0, 100).unwrap().len(), 2, "not numbered yet");
+
+    let b = open(&db);
+    b.heartbeat().unwrap();
+    let after = a.events(&t, 0, 100).unwrap();
+    assert_eq!(after.len(), 4);
+    for (x, y) in before.iter().zip(&after) {
+        assert_eq!((x.seq, &x.entity, x.kind), (y.seq, &y.entity, y.kind));
+    }
+    assert_eq!(db.scalar("SELECT count(*) FROM kith_event_queue"), 0);
+    // The next write follows them.
+    a.create_customer(&t, &actor(), person("c3@x.test"))
+        .unwrap();
+    assert_eq!(a.events(&t, 4, 100).unwrap()[0].seq, 5);
+}
+
+#[test]
+#[cfg_attr(not(kith_pg), ignore = "needs KITH_TEST_DATABASE_URL")]
+fn a_token_revoked_on_one_node_stops_working_on_the_others() {
+    let db = TestDatabase::create();
+    let (a, b) = (open(&db), open(&db));
+    let t = tenant(&a, "acme");
+    let record = TokenRecord {
+        id: "k1".into(),
+        hash: [9; 32],
+        scope: TokenScope::Tenant(t.clone()),
+        read_only: false,
+        name: None,
+        created_at: Timestamp::now(),
+    };
+    b.create_token(record.clone(), None).unwrap();
+    assert_eq!(a.token("k1").unwrap(), Some(record.clone()));
+    assert_eq!(a.cached_token("k1"), Some(record), "kept after a lookup");
+    assert_eq!(a.token("nope").unwrap(), None);
+    assert_eq!(a.cached_token("nope"), None, "unknown ids are not kept");
+
+    let (heard, commits) = std::sync::mpsc::channel();
+    a.on_commit(Arc::new(move |info: &CommitInfo| {
+        let _ = heard.send(info.tenants.clone());
+    }));
+    b.revoke_token("k1").unwrap();
+    // A write after the revocation: once node a hears of it, it has heard of the revocation
+    // (one session's notifications arrive in commit order).
+    b.create_customer(&t, &actor(), person("after@x.test"))
+        .unwrap();
+    loop {
+        let tenants = commits
+            .recv_timeout(Duration::from_secs(10))
+            .expect("node a never heard of node b's write");
+        if tenants.contains(&t) {
+            break;
+        }
+    }
+    assert_eq!(a.cached_token("k1"), None);
+    assert_eq!(a.token("k1").unwrap(), None);
+    assert_eq!(
+        b.cached_token("k1"),
+        None,
+        "the revoking node forgot it at once"
+    );
 }
 
 #[test]
