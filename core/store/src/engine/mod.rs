@@ -138,6 +138,11 @@ pub(crate) trait Txn {
     fn mark(&mut self) -> Result<Mark>;
     /// Undoes every write since `mark`.
     fn rollback(&mut self, mark: Mark) -> Result<()>;
+    /// Keeps every write since `mark`, which will not be rolled back to any more (a backend
+    /// may then drop what it kept to undo them).
+    fn release(&mut self, _mark: Mark) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// An event before the backend numbers it.
@@ -203,6 +208,7 @@ pub(crate) fn apply(txn: &mut dyn Txn, ctx: &Ctx<'_>, op: Op) -> Result<Output> 
                     Ok(o) => outputs.push(o),
                     Err(e) => {
                         txn.rollback(mark)?;
+                        txn.release(mark)?;
                         return Ok(Output::Failed {
                             code: e.code().to_owned(),
                             message: e.to_string(),
@@ -210,6 +216,7 @@ pub(crate) fn apply(txn: &mut dyn Txn, ctx: &Ctx<'_>, op: Op) -> Result<Output> 
                     }
                 }
             }
+            txn.release(mark)?;
             Ok(Output::Attempted(outputs))
         }
         Op::Caused { depth, ops } => {
@@ -242,6 +249,7 @@ pub(crate) fn apply_each(
         if r.is_err() {
             txn.rollback(mark)?;
         }
+        txn.release(mark)?;
         results.push(r);
     }
     Ok(results)

@@ -108,6 +108,11 @@ pub(super) struct Tx<'a> {
     pub(super) retry: bool,
     /// The tenant whose events this transaction queued, to number once it commits.
     pub(super) queued: Option<i64>,
+    /// Savepoints, innermost last: (number, whether PostgreSQL has it yet).
+    savepoints: Vec<(u64, bool)>,
+    next_savepoint: u64,
+    /// Savepoint commands owed to PostgreSQL, sent in the same round trip as the next statement.
+    prefix: String,
 }
 
 impl<'a> Tx<'a> {
@@ -120,7 +125,59 @@ impl<'a> Tx<'a> {
             statements,
             retry: false,
             queued: None,
+            savepoints: Vec::new(),
+            next_savepoint: 0,
+            prefix: String::new(),
         })
+    }
+
+    /// Takes a savepoint. It reaches PostgreSQL only with the next statement, in the same round
+    /// trip, so a savepoint taken and released with no statement in between costs nothing.
+    pub(super) fn savepoint(&mut self) -> u64 {
+        self.next_savepoint += 1;
+        self.savepoints.push((self.next_savepoint, false));
+        self.next_savepoint
+    }
+
+    /// Undoes every statement since savepoint `n`, which stays usable (later ones are gone).
+    pub(super) fn rollback_to(&mut self, n: u64) -> Result<()> {
+        let at = self.position(n)?;
+        self.savepoints.truncate(at + 1);
+        if self.savepoints[at].1 {
+            self.batch(&format!("ROLLBACK TO SAVEPOINT kith_{n}"))?;
+        }
+        // Not sent: no statement ran since it was taken, so there is nothing to undo.
+        Ok(())
+    }
+
+    /// Keeps everything done since savepoint `n` and forgets it (and any later one), so that
+    /// a long batch does not nest one subtransaction per op.
+    pub(super) fn release(&mut self, n: u64) -> Result<()> {
+        let at = self.position(n)?;
+        if self.savepoints[at].1 {
+            self.prefix
+                .push_str(&format!("RELEASE SAVEPOINT kith_{n};"));
+        }
+        self.savepoints.truncate(at);
+        Ok(())
+    }
+
+    fn position(&self, n: u64) -> Result<usize> {
+        self.savepoints
+            .iter()
+            .rposition(|(m, _)| *m == n)
+            .ok_or_else(|| Error::Storage(format!("no savepoint {n} in this transaction")))
+    }
+
+    /// The savepoint commands to send ahead of the next statement, if any.
+    fn owed(&mut self) -> Option<String> {
+        for (n, sent) in &mut self.savepoints {
+            if !*sent {
+                self.prefix.push_str(&format!("SAVEPOINT kith_{n};"));
+                *sent = true;
+            }
+        }
+        (!self.prefix.is_empty()).then(|| std::mem::take(&mut self.prefix))
     }
 
     fn statement(&mut self, sql: &'static str) -> Result<Statement> {
@@ -147,7 +204,8 @@ impl<'a> Tx<'a> {
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<u64> {
         let s = self.statement(sql)?;
-        wait(self.tx.execute(&s, params)).map_err(|e| self.fail(&e))
+        let owed = self.owed();
+        wait(after(&self.tx, owed, self.tx.execute(&s, params))).map_err(|e| self.fail(&e))
     }
 
     /// Runs a query.
@@ -157,7 +215,8 @@ impl<'a> Tx<'a> {
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>> {
         let s = self.statement(sql)?;
-        wait(self.tx.query(&s, params)).map_err(|e| self.fail(&e))
+        let owed = self.owed();
+        wait(after(&self.tx, owed, self.tx.query(&s, params))).map_err(|e| self.fail(&e))
     }
 
     /// Runs a query expected to return at most one row.
@@ -167,17 +226,37 @@ impl<'a> Tx<'a> {
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Option<Row>> {
         let s = self.statement(sql)?;
-        wait(self.tx.query_opt(&s, params)).map_err(|e| self.fail(&e))
+        let owed = self.owed();
+        wait(after(&self.tx, owed, self.tx.query_opt(&s, params))).map_err(|e| self.fail(&e))
     }
 
-    /// Runs SQL text without parameters (savepoints).
+    /// Runs SQL text without parameters.
     pub(super) fn batch(&mut self, sql: &str) -> Result<()> {
-        wait(self.tx.batch_execute(sql)).map_err(|e| self.fail(&e))
+        let owed = self.owed();
+        wait(after(&self.tx, owed, self.tx.batch_execute(sql))).map_err(|e| self.fail(&e))
     }
 
-    /// Commits.
+    /// Commits (savepoint releases still owed are moot: the commit keeps everything).
     pub(super) fn commit(self) -> std::result::Result<(), (Error, bool)> {
         wait(self.tx.commit()).map_err(|e| (pg(&e), retryable(&e)))
+    }
+}
+
+/// Runs `statement` after the simple-query text `owed`, pipelined: both go out before either
+/// answer is awaited, so the savepoint commands cost no round trip of their own. The first
+/// error wins (a failed savepoint command fails the statement after it too).
+async fn after<T>(
+    tx: &Transaction<'_>,
+    owed: Option<String>,
+    statement: impl Future<Output = std::result::Result<T, tokio_postgres::Error>>,
+) -> std::result::Result<T, tokio_postgres::Error> {
+    match owed {
+        None => statement.await,
+        Some(sql) => {
+            let (first, second) =
+                futures_util::future::join(tx.batch_execute(&sql), statement).await;
+            first.and(second)
+        }
     }
 }
 

@@ -32,7 +32,6 @@ pub(super) struct PgTxn<'t, 'a> {
     pending: Vec<NewEvent>,
     /// Open savepoints: (number, pending events when it was taken).
     savepoints: Vec<(Mark, usize)>,
-    next_savepoint: Mark,
 }
 
 pub(super) fn uuid(bytes: [u8; 16]) -> Uuid {
@@ -59,7 +58,6 @@ impl<'t, 'a> PgTxn<'t, 'a> {
             node,
             pending: Vec::new(),
             savepoints: Vec::new(),
-            next_savepoint: 0,
         }
     }
 
@@ -772,21 +770,28 @@ impl Txn for PgTxn<'_, '_> {
     }
 
     fn mark(&mut self) -> Result<Mark> {
-        self.next_savepoint += 1;
-        let n = self.next_savepoint;
-        self.tx.batch(&format!("SAVEPOINT kith_{n}"))?;
+        let n = self.tx.savepoint();
         self.savepoints.push((n, self.pending.len()));
         Ok(n)
     }
 
     fn rollback(&mut self, mark: Mark) -> Result<()> {
-        self.tx
-            .batch(&format!("ROLLBACK TO SAVEPOINT kith_{mark}"))?;
+        self.tx.rollback_to(mark)?;
         while let Some((n, events)) = self.savepoints.pop() {
             if n == mark {
                 self.pending.truncate(events);
                 // The savepoint stays usable: keep it for a later rollback to it.
                 self.savepoints.push((n, events));
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn release(&mut self, mark: Mark) -> Result<()> {
+        self.tx.release(mark)?;
+        while let Some((n, _)) = self.savepoints.pop() {
+            if n == mark {
                 break;
             }
         }
