@@ -471,7 +471,8 @@ impl PluginStore for PgStore {
             Ok(())
         })?;
         // Events a node committed and died before numbering.
-        self.sequence_all()
+        self.sequence_all()?;
+        self.refresh_statistics()
     }
 
     fn node_alive(&self, node: &str, within: Duration) -> Result<bool> {

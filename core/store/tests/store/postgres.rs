@@ -282,6 +282,43 @@ fn a_token_revoked_on_one_node_stops_working_on_the_others() {
 
 #[test]
 #[cfg_attr(not(kith_pg), ignore = "needs KITH_TEST_DATABASE_URL")]
+fn heartbeats_refresh_the_statistics_of_tables_that_grew() {
+    let db = TestDatabase::create();
+    let a = open(&db);
+    let t = tenant(&a, "acme");
+    let ops = (0..1500)
+        .map(|i| Op::CreateCustomer(person(&format!("c{i}@x.test"))))
+        .collect();
+    a.write(&t, &actor(), ops).unwrap();
+    // The server publishes table statistics a moment after a commit (up to 10 s when the
+    // session stays busy): beat until they show the new rows and the table is analyzed. (Where
+    // autovacuum runs it may get there first; the CI server has it off, so this tests Kith.)
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        a.heartbeat().unwrap();
+        let analyzed = db.scalar(
+            "SELECT count(*) FROM pg_stat_user_tables \
+             WHERE relname = 'kith_customers' \
+             AND (last_analyze IS NOT NULL OR last_autoanalyze IS NOT NULL)",
+        );
+        if analyzed == 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "kith_customers was never analyzed"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        db.scalar(
+            "SELECT n_mod_since_analyze FROM pg_stat_user_tables WHERE relname = 'kith_customers'"
+        ) < 1000
+    );
+}
+
+#[test]
+#[cfg_attr(not(kith_pg), ignore = "needs KITH_TEST_DATABASE_URL")]
 fn a_node_is_alive_while_it_beats() {
     let db = TestDatabase::create();
     let (a, b) = (open(&db), open(&db));
