@@ -80,7 +80,7 @@ start() {
     PIDS+=($!)
     local addr=
     for _ in $(seq 400); do
-      addr=$(sed -n 's/.*kith listening on http:\/\/\([^ ]*\).*/\1/p' "$DATA/serve$i.err" | head -1)
+      addr=$(sed -n 's/.*kith listening on http:\/\/\([^ ]*\).*/\1/p' "$DATA/serve$i.err" 2>/dev/null | head -1 || true)
       [ -n "$addr" ] && break
       sleep 0.05
     done
