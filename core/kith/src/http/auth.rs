@@ -46,7 +46,7 @@ impl FromRequestParts<AppState> for Auth {
                 // every other store call.
                 let token = token.to_owned();
                 state
-                    .run(move |store| tokens::authenticate(store, &token, env_admin.as_ref()))
+                    .run(move |store| tokens::authenticate_from_store(store, &token))
                     .await?
             }
         }

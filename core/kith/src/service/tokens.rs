@@ -152,9 +152,15 @@ pub fn authenticate(
     token: &str,
     env_admin: Option<&[u8; 32]>,
 ) -> Result<Option<Principal>> {
-    if let Some(decided) = authenticate_without_blocking(store, token, env_admin) {
-        return Ok(decided);
+    match authenticate_without_blocking(store, token, env_admin) {
+        Some(decided) => Ok(decided),
+        None => authenticate_from_store(store, token),
     }
+}
+
+/// The rest of [`authenticate`] once [`authenticate_without_blocking`] could not decide: the
+/// token is well formed and not cached, so the store is asked.
+pub fn authenticate_from_store(store: &dyn Store, token: &str) -> Result<Option<Principal>> {
     let Some((id, secret)) = parse(token) else {
         return Ok(None);
     };

@@ -178,15 +178,12 @@ impl PgStore {
         let started = Instant::now();
         let once = self.transact(|tx| {
             if let Some(key) = key
-                && let Some(stored) = replay(tx, 0, key)?
+                && let Some(once) = replay(tx, 0, key, |s| match s {
+                    Stored::Tenant(t) => Some(t),
+                    _ => None,
+                })?
             {
-                return match stored {
-                    Stored::Tenant(t) => Ok(Once {
-                        value: t,
-                        replayed: true,
-                    }),
-                    _ => Err(Error::IdempotencyKeyReused(key.key.clone())),
-                };
+                return Ok(once);
             }
             let now = self.shared.config.clock.now();
             let tenant = Tenant::new(input.clone(), now)?;
@@ -248,15 +245,12 @@ impl PgStore {
     ) -> Result<Once<Vec<Output>>> {
         self.write_ops(tenant, actor, |tx, id, actor, now| {
             if let Some(key) = key
-                && let Some(stored) = replay(tx, id, key)?
+                && let Some(once) = replay(tx, id, key, |s| match s {
+                    Stored::Outputs(o) => Some(o),
+                    _ => None,
+                })?
             {
-                return match stored {
-                    Stored::Outputs(o) => Ok(Once {
-                        value: o,
-                        replayed: true,
-                    }),
-                    _ => Err(Error::IdempotencyKeyReused(key.key.clone())),
-                };
+                return Ok(once);
             }
             let ctx = Ctx {
                 actor,
@@ -285,15 +279,12 @@ impl PgStore {
         let started = Instant::now();
         let once = self.transact(|tx| {
             if let Some(key) = key
-                && let Some(stored) = replay(tx, 0, key)?
+                && let Some(once) = replay(tx, 0, key, |s| match s {
+                    Stored::Token(t) => Some(t),
+                    _ => None,
+                })?
             {
-                return match stored {
-                    Stored::Token(t) => Ok(Once {
-                        value: t,
-                        replayed: true,
-                    }),
-                    _ => Err(Error::IdempotencyKeyReused(key.key.clone())),
-                };
+                return Ok(once);
             }
             let token = work(tx)?;
             if let Some(key) = key {
@@ -311,8 +302,15 @@ impl PgStore {
     }
 }
 
-/// The stored result for `key` in `scope` (0 outside tenants): `None` when the key is new.
-fn replay(tx: &mut Tx<'_>, scope: i64, key: &IdempotencyKey) -> Result<Option<Stored>> {
+/// The first request's result when `key` was used before in `scope` (0 outside tenants),
+/// taken out by `pick`; `None` when the key is new. A key reused with another request, or for
+/// another kind of request, is `IdempotencyKeyReused`.
+fn replay<T>(
+    tx: &mut Tx<'_>,
+    scope: i64,
+    key: &IdempotencyKey,
+    pick: impl FnOnce(Stored) -> Option<T>,
+) -> Result<Option<Once<T>>> {
     let row = tx.query_opt(
         "SELECT doc FROM kith_idempotency WHERE tenant_id = $1 AND key = $2 FOR UPDATE",
         &[&scope, &key.key],
@@ -321,11 +319,14 @@ fn replay(tx: &mut Tx<'_>, scope: i64, key: &IdempotencyKey) -> Result<Option<St
         return Ok(None);
     };
     let record: IdempotencyRecord = decode("idempotency", row.get::<_, &[u8]>(0))?;
-    if record.fingerprint == key.fingerprint {
-        Ok(Some(record.result))
-    } else {
-        Err(Error::IdempotencyKeyReused(key.key.clone()))
+    if record.fingerprint != key.fingerprint {
+        return Err(Error::IdempotencyKeyReused(key.key.clone()));
     }
+    let value = pick(record.result).ok_or_else(|| Error::IdempotencyKeyReused(key.key.clone()))?;
+    Ok(Some(Once {
+        value,
+        replayed: true,
+    }))
 }
 
 /// Records the result of the first request with `key`.
