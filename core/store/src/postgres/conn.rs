@@ -15,7 +15,8 @@ use std::time::Duration;
 use tokio::runtime::Handle;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, NoTls, Row, Statement, Transaction};
+use tokio_postgres::types::{IsNull, Type};
+use tokio_postgres::{Client, NoTls, Row, Statement};
 
 use crate::{Error, Result};
 
@@ -101,100 +102,235 @@ impl r2d2::ManageConnection for Manager {
 /// A transaction on a pooled connection, with its statement cache, that remembers whether an
 /// error means "try the whole transaction again" (a serialization failure, a deadlock, or a
 /// uniqueness race that a fresh attempt will report properly).
+///
+/// Round trips are what a write costs here (each one is a wake-up on both sides of the
+/// socket), so the transaction sends nothing until it needs an answer: `BEGIN`, savepoint
+/// commands and writes whose answer nobody reads ([`Tx::defer`]) wait in order and go out in
+/// the same round trip as the next query, or the `COMMIT`. A write that fails there fails the
+/// whole transaction (it is a race or a broken database, never a rule the engine checks: those
+/// are read first), so a later op cannot take its error for its own.
 pub(super) struct Tx<'a> {
-    pub(super) tx: Transaction<'a>,
-    statements: &'a mut HashMap<&'static str, Statement>,
-    /// Set when an error is worth a retry of the whole transaction.
-    pub(super) retry: bool,
-    /// The tenant whose events this transaction queued, to number once it commits.
+    conn: Held<'a>,
+    st: TxState,
+    /// The tenant whose events this transaction holds, and their documents in order: they
+    /// are queued or numbered when it commits (one statement for every writer's events).
     pub(super) queued: Option<i64>,
-    /// Savepoints, innermost last: (number, whether PostgreSQL has it yet).
-    savepoints: Vec<(u64, bool)>,
-    next_savepoint: u64,
-    /// Savepoint commands owed to PostgreSQL, sent in the same round trip as the next statement.
-    prefix: String,
+    events: Vec<Vec<u8>>,
 }
 
+/// The connection a transaction runs on: borrowed, or its own (a transaction that several
+/// writers share, see `batch`).
+pub(super) enum Held<'a> {
+    Borrowed(&'a mut PgConn),
+    Owned(r2d2::PooledConnection<Manager>),
+}
+
+impl Held<'_> {
+    fn get(&self) -> &PgConn {
+        match self {
+            Held::Borrowed(c) => c,
+            Held::Owned(c) => c,
+        }
+    }
+
+    fn get_mut(&mut self) -> &mut PgConn {
+        match self {
+            Held::Borrowed(c) => c,
+            Held::Owned(c) => c,
+        }
+    }
+}
+
+/// What a transaction owes PostgreSQL and knows about itself.
+#[derive(Default)]
+struct TxState {
+    /// Savepoints, innermost last: (number, whether it is queued or sent yet).
+    savepoints: Vec<(u64, bool)>,
+    next_savepoint: u64,
+    /// What PostgreSQL is owed, in order, sent with the next statement that needs an answer.
+    owed: Vec<Owed>,
+    /// Whether `BEGIN` went out (and so a `ROLLBACK` is owed unless the transaction ends).
+    begun: bool,
+    /// Whether it committed, or was rolled back by PostgreSQL after a failed write.
+    ended: bool,
+    /// The failure of a deferred write: the transaction can only be rolled back.
+    broken: Option<String>,
+    /// Writes queued or run so far, and statements that failed: a writer sharing the
+    /// transaction whose attempt failed after either cannot just be left out of it.
+    writes: u64,
+    failures: u64,
+    /// Set when an error is worth a retry of the whole transaction.
+    retry: bool,
+}
+
+/// Work queued for PostgreSQL.
+enum Owed {
+    /// SQL text without parameters (transaction and savepoint commands).
+    Text(String),
+    /// A prepared write and its parameters, already encoded.
+    Write(Statement, Vec<Encoded>),
+}
+
+/// A parameter encoded when it was given (the caller's value may not outlive the call).
+#[derive(Debug)]
+struct Encoded(Option<bytes::Bytes>);
+
+impl ToSql for Encoded {
+    fn to_sql(
+        &self,
+        _: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> std::result::Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match &self.0 {
+            Some(b) => {
+                out.extend_from_slice(b);
+                Ok(IsNull::No)
+            }
+            None => Ok(IsNull::Yes),
+        }
+    }
+
+    /// Checked against the statement's types when it was encoded.
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    tokio_postgres::types::to_sql_checked!();
+}
+
+/// Writes queued at most before they are sent on their own, so a long batch holds a bounded
+/// amount of encoded rows.
+const MAX_OWED: usize = 256;
+
+type PgResult<T> = std::result::Result<T, tokio_postgres::Error>;
+
 impl<'a> Tx<'a> {
-    /// Begins a transaction on `conn`.
-    pub(super) fn begin(conn: &'a mut PgConn) -> Result<Self> {
-        let PgConn { client, statements } = conn;
-        let tx = wait(client.transaction()).map_err(|e| pg(&e))?;
-        Ok(Tx {
-            tx,
-            statements,
-            retry: false,
+    /// A transaction on `conn`: `BEGIN` goes out with its first statement.
+    pub(super) fn begin(conn: &'a mut PgConn) -> Self {
+        Self::begin_on(Held::Borrowed(conn), "BEGIN")
+    }
+
+    pub(super) fn begin_on(conn: Held<'a>, begin: &str) -> Self {
+        Tx {
+            conn,
+            st: TxState {
+                owed: vec![Owed::Text(begin.to_owned())],
+                ..TxState::default()
+            },
             queued: None,
-            savepoints: Vec::new(),
-            next_savepoint: 0,
-            prefix: String::new(),
-        })
+            events: Vec::new(),
+        }
+    }
+
+    /// Adds the tenant's new events, to be stored when the transaction commits.
+    pub(super) fn queue_events(&mut self, tenant: i64, docs: Vec<Vec<u8>>) {
+        self.st.writes += 1;
+        self.queued = Some(tenant);
+        self.events.extend(docs);
+    }
+
+    /// The events added so far, taken out to be written.
+    pub(super) fn take_events(&mut self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// Whether the error this transaction met is worth a retry of the whole transaction.
+    pub(super) fn retry(&self) -> bool {
+        self.st.retry
+    }
+
+    /// Writes queued or run so far, and statements that failed.
+    pub(super) fn progress(&self) -> (u64, u64) {
+        (self.st.writes, self.st.failures)
+    }
+
+    /// Whether a deferred write failed: the transaction can only be rolled back.
+    pub(super) fn broken(&self) -> bool {
+        self.st.broken.is_some()
     }
 
     /// Takes a savepoint. It reaches PostgreSQL only with the next statement, in the same round
     /// trip, so a savepoint taken and released with no statement in between costs nothing.
     pub(super) fn savepoint(&mut self) -> u64 {
-        self.next_savepoint += 1;
-        self.savepoints.push((self.next_savepoint, false));
-        self.next_savepoint
+        self.st.next_savepoint += 1;
+        self.st.savepoints.push((self.st.next_savepoint, false));
+        self.st.next_savepoint
     }
 
     /// Undoes every statement since savepoint `n`, which stays usable (later ones are gone).
     pub(super) fn rollback_to(&mut self, n: u64) -> Result<()> {
-        let at = self.position(n)?;
-        self.savepoints.truncate(at + 1);
-        if self.savepoints[at].1 {
+        self.st.check()?;
+        let at = self.st.position(n)?;
+        self.st.savepoints.truncate(at + 1);
+        if self.st.savepoints[at].1 {
             self.batch(&format!("ROLLBACK TO SAVEPOINT kith_{n}"))?;
         }
-        // Not sent: no statement ran since it was taken, so there is nothing to undo.
+        // Not queued: no statement ran or was queued since it was taken: nothing to undo.
         Ok(())
     }
 
     /// Keeps everything done since savepoint `n` and forgets it (and any later one), so that
     /// a long batch does not nest one subtransaction per op.
     pub(super) fn release(&mut self, n: u64) -> Result<()> {
-        let at = self.position(n)?;
-        if self.savepoints[at].1 {
-            self.prefix
-                .push_str(&format!("RELEASE SAVEPOINT kith_{n};"));
+        self.st.check()?;
+        let at = self.st.position(n)?;
+        if self.st.savepoints[at].1 {
+            self.st.text(format!("RELEASE SAVEPOINT kith_{n}"));
         }
-        self.savepoints.truncate(at);
+        self.st.savepoints.truncate(at);
         Ok(())
     }
 
-    fn position(&self, n: u64) -> Result<usize> {
-        self.savepoints
-            .iter()
-            .rposition(|(m, _)| *m == n)
-            .ok_or_else(|| Error::Storage(format!("no savepoint {n} in this transaction")))
-    }
-
-    /// The savepoint commands to send ahead of the next statement, if any.
-    fn owed(&mut self) -> Option<String> {
-        for (n, sent) in &mut self.savepoints {
-            if !*sent {
-                self.prefix.push_str(&format!("SAVEPOINT kith_{n};"));
-                *sent = true;
-            }
-        }
-        (!self.prefix.is_empty()).then(|| std::mem::take(&mut self.prefix))
-    }
-
+    /// The prepared statement for `sql`, prepared on first use on this connection.
     fn statement(&mut self, sql: &'static str) -> Result<Statement> {
-        if let Some(s) = self.statements.get(sql) {
+        if let Some(s) = self.conn.get().statements.get(sql) {
             return Ok(s.clone());
         }
-        let s = wait(self.tx.prepare(sql)).map_err(|e| self.fail(&e))?;
-        self.statements.insert(sql, s.clone());
+        // Preparing needs an answer: what is owed goes first (it may be the BEGIN).
+        let client = &self.conn.get().client;
+        let s = self.st.send(client, client.prepare(sql))?;
+        self.conn.get_mut().statements.insert(sql, s.clone());
         Ok(s)
     }
 
-    /// Maps an error, noting whether it is worth a retry.
-    pub(super) fn fail(&mut self, e: &tokio_postgres::Error) -> Error {
-        if retryable(e) {
-            self.retry = true;
+    /// Queues a write whose answer nobody needs: it goes out with the next statement that
+    /// needs one, or the commit. Its failure fails the transaction.
+    pub(super) fn defer(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<()> {
+        self.st.check()?;
+        let s = self.statement(sql)?;
+        if s.params().len() != params.len() {
+            return Err(Error::Storage(format!(
+                "{sql}: {} parameters given for {}",
+                params.len(),
+                s.params().len()
+            )));
         }
-        pg(e)
+        let mut encoded = Vec::with_capacity(params.len());
+        for (p, ty) in params.iter().zip(s.params()) {
+            let mut buf = bytes::BytesMut::new();
+            let value = match p.to_sql_checked(ty, &mut buf) {
+                Ok(IsNull::No) => Some(buf.freeze()),
+                Ok(IsNull::Yes) => None,
+                Err(e) => {
+                    return Err(Error::Storage(format!(
+                        "{sql}: cannot encode a parameter: {e}"
+                    )));
+                }
+            };
+            encoded.push(Encoded(value));
+        }
+        self.st.queue_savepoints();
+        self.st.writes += 1;
+        self.st.owed.push(Owed::Write(s, encoded));
+        if self.st.owed.len() >= MAX_OWED {
+            let client = &self.conn.get().client;
+            self.st.send(client, std::future::ready(Ok(())))?;
+        }
+        Ok(())
     }
 
     /// Runs a statement; returns the rows it changed.
@@ -204,8 +340,10 @@ impl<'a> Tx<'a> {
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<u64> {
         let s = self.statement(sql)?;
-        let owed = self.owed();
-        wait(after(&self.tx, owed, self.tx.execute(&s, params))).map_err(|e| self.fail(&e))
+        self.st.queue_savepoints();
+        self.st.writes += 1;
+        let client = &self.conn.get().client;
+        self.st.send(client, client.execute(&s, params))
     }
 
     /// Runs a query.
@@ -215,8 +353,9 @@ impl<'a> Tx<'a> {
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>> {
         let s = self.statement(sql)?;
-        let owed = self.owed();
-        wait(after(&self.tx, owed, self.tx.query(&s, params))).map_err(|e| self.fail(&e))
+        self.st.queue_savepoints();
+        let client = &self.conn.get().client;
+        self.st.send(client, client.query(&s, params))
     }
 
     /// Runs a query expected to return at most one row.
@@ -226,37 +365,176 @@ impl<'a> Tx<'a> {
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Option<Row>> {
         let s = self.statement(sql)?;
-        let owed = self.owed();
-        wait(after(&self.tx, owed, self.tx.query_opt(&s, params))).map_err(|e| self.fail(&e))
+        self.st.queue_savepoints();
+        let client = &self.conn.get().client;
+        self.st.send(client, client.query_opt(&s, params))
     }
 
     /// Runs SQL text without parameters.
     pub(super) fn batch(&mut self, sql: &str) -> Result<()> {
-        let owed = self.owed();
-        wait(after(&self.tx, owed, self.tx.batch_execute(sql))).map_err(|e| self.fail(&e))
+        self.st.queue_savepoints();
+        self.st.writes += 1;
+        let client = &self.conn.get().client;
+        self.st.send(client, client.batch_execute(sql))
     }
 
-    /// Commits (savepoint releases still owed are moot: the commit keeps everything).
-    pub(super) fn commit(self) -> std::result::Result<(), (Error, bool)> {
-        wait(self.tx.commit()).map_err(|e| (pg(&e), retryable(&e)))
+    /// Commits, with whatever is still owed in the same round trip. On failure, whether a new
+    /// attempt may succeed.
+    pub(super) fn commit(mut self) -> std::result::Result<(), (Error, bool)> {
+        // A deferred write failed: nothing more goes out, and dropping rolls back.
+        self.st.check().map_err(|e| (e, self.st.retry))?;
+        if !self.st.begun && matches!(self.st.owed.as_slice(), [Owed::Text(t)] if !t.contains(';'))
+        {
+            // Nothing but the BEGIN: there is nothing to commit.
+            self.st.ended = true;
+            return Ok(());
+        }
+        let client = &self.conn.get().client;
+        let result = self.st.send(client, client.batch_execute("COMMIT"));
+        // PostgreSQL ended the transaction either way (a COMMIT after a failed statement rolls
+        // back), or the connection broke and there is nothing left to roll back.
+        self.st.ended = true;
+        result.map_err(|e| (e, self.st.retry))
     }
 }
 
-/// Runs `statement` after the simple-query text `owed`, pipelined: both go out before either
-/// answer is awaited, so the savepoint commands cost no round trip of their own. The first
-/// error wins (a failed savepoint command fails the statement after it too).
-async fn after<T>(
-    tx: &Transaction<'_>,
-    owed: Option<String>,
-    statement: impl Future<Output = std::result::Result<T, tokio_postgres::Error>>,
-) -> std::result::Result<T, tokio_postgres::Error> {
-    match owed {
-        None => statement.await,
-        Some(sql) => {
-            let (first, second) =
-                futures_util::future::join(tx.batch_execute(&sql), statement).await;
-            first.and(second)
+impl TxState {
+    fn position(&self, n: u64) -> Result<usize> {
+        self.savepoints
+            .iter()
+            .rposition(|(m, _)| *m == n)
+            .ok_or_else(|| Error::Storage(format!("no savepoint {n} in this transaction")))
+    }
+
+    /// Queues SQL text, joined to the text before it when that is text too.
+    fn text(&mut self, sql: String) {
+        match self.owed.last_mut() {
+            Some(Owed::Text(t)) => {
+                t.push(';');
+                t.push_str(&sql);
+            }
+            _ => self.owed.push(Owed::Text(sql)),
         }
+    }
+
+    /// Queues the savepoints taken since the last statement, before whatever comes next.
+    fn queue_savepoints(&mut self) {
+        let mut owed = Vec::new();
+        for (n, queued) in &mut self.savepoints {
+            if !*queued {
+                owed.push(format!("SAVEPOINT kith_{n}"));
+                *queued = true;
+            }
+        }
+        for sql in owed {
+            self.text(sql);
+        }
+    }
+
+    /// The deferred write that failed, if one did.
+    fn check(&self) -> Result<()> {
+        match &self.broken {
+            Some(why) => Err(Error::Storage(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Maps an error, noting whether it is worth a retry.
+    fn fail(&mut self, e: &tokio_postgres::Error) -> Error {
+        self.failures += 1;
+        if retryable(e) {
+            self.retry = true;
+        }
+        pg(e)
+    }
+
+    /// Sends what is owed, then `last`, in one round trip, and waits for every answer. The
+    /// first error wins: after one, PostgreSQL fails everything up to the end of the
+    /// transaction. A failed owed write breaks the transaction.
+    fn send<T>(&mut self, client: &Client, last: impl Future<Output = PgResult<T>>) -> Result<T> {
+        self.check()?;
+        let owed = std::mem::take(&mut self.owed);
+        if owed.is_empty() {
+            return wait(last).map_err(|e| self.fail(&e));
+        }
+        // The BEGIN is always first in line: once anything went out, it did.
+        self.begun = true;
+        let sent: Vec<Pending<'_>> = owed
+            .iter()
+            .map(|o| -> Pending<'_> {
+                match o {
+                    Owed::Text(sql) => {
+                        Box::pin(async move { client.batch_execute(sql).await.map(|()| 0) })
+                    }
+                    Owed::Write(s, params) => Box::pin(client.execute_raw(s, params.iter())),
+                }
+            })
+            .collect();
+        let (answers, last) = wait(in_order(sent, last));
+        for (o, answer) in owed.iter().zip(answers) {
+            if let Err(e) = answer {
+                let err = self.fail(&e);
+                if matches!(o, Owed::Write(..)) {
+                    self.broken = Some(err.to_string());
+                }
+                return Err(err);
+            }
+        }
+        last.map_err(|e| self.fail(&e))
+    }
+}
+
+/// An owed statement on its way.
+type Pending<'f> = std::pin::Pin<Box<dyn Future<Output = PgResult<u64>> + 'f>>;
+
+impl Drop for Tx<'_> {
+    /// Rolls back a transaction that went out and did not end, before the connection goes back
+    /// to the pool.
+    fn drop(&mut self) {
+        if self.st.begun && !self.st.ended {
+            if let Err(e) = wait(self.conn.get().client.batch_execute("ROLLBACK")) {
+                tracing::debug!(error = %describe(&e), "rolling back a PostgreSQL transaction failed");
+            }
+        }
+    }
+}
+
+/// Polls `first` in order, then `last`, until all are done: each is polled (and so sent) for
+/// the first time in that order, which is the order PostgreSQL runs them in.
+async fn in_order<T>(
+    mut first: Vec<Pending<'_>>,
+    last: impl Future<Output = PgResult<T>>,
+) -> (Vec<PgResult<u64>>, PgResult<T>) {
+    let mut answers: Vec<Option<PgResult<u64>>> = first.iter().map(|_| None).collect();
+    let mut last = std::pin::pin!(last);
+    let mut last_answer = None;
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, a) in first.iter_mut().zip(answers.iter_mut()) {
+            if a.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(r) => *a = Some(r),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if last_answer.is_none() {
+            match last.as_mut().poll(cx) {
+                std::task::Poll::Ready(r) => last_answer = Some(r),
+                std::task::Poll::Pending => pending = true,
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    let answers = answers.into_iter().flatten().collect();
+    match last_answer {
+        Some(last) => (answers, last),
+        None => unreachable!("the poll above ends only when every answer is in"),
     }
 }
 
@@ -311,9 +589,10 @@ impl<'a> Reader<'a> {
 
     /// A read-only transaction on one snapshot, for reads that must agree with each other.
     pub(super) fn snapshot(&mut self) -> Result<Tx<'_>> {
-        let mut tx = Tx::begin(self.conn)?;
-        tx.batch("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
-        Ok(tx)
+        Ok(Tx::begin_on(
+            Held::Borrowed(self.conn),
+            "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+        ))
     }
 }
 

@@ -11,6 +11,7 @@
 //! - Commits are announced with `NOTIFY kith_commits`, so long-polls and event streams on every
 //!   node see every node's writes ([`notify`]).
 
+mod batch;
 mod cache;
 mod conn;
 mod notify;
@@ -27,7 +28,8 @@ use std::time::{Duration, Instant};
 
 use kith_model::{Actor, TenantSlug, Timestamp};
 
-use self::conn::{LastError, Manager, Reader, Tx, pool_error};
+use self::batch::{Outcome, Turn};
+use self::conn::{Held, LastError, Manager, Reader, Tx, pool_error};
 pub use self::schema::PG_SCHEMA_VERSION;
 use crate::{Clock, CommitInfo, CommitListener, Error, Result, SystemClock};
 
@@ -121,6 +123,8 @@ struct Shared {
     sequencer: Arc<sequencer::Sequencer>,
     /// API tokens recently looked up.
     tokens: cache::TokenCache,
+    /// Writes sharing a transaction, per tenant.
+    batches: batch::Batches,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -171,6 +175,7 @@ impl PgStore {
                 last_error,
                 sequencer: Arc::default(),
                 tokens: cache::TokenCache::default(),
+                batches: batch::Batches::default(),
             }),
             runtime,
         };
@@ -238,13 +243,7 @@ impl PgStore {
 
     /// The tenant's id, from the cache or the database.
     fn tenant_id(&self, reader: &mut Reader<'_>, slug: &TenantSlug) -> Result<i64> {
-        if let Some(id) = self
-            .shared
-            .tenants
-            .read()
-            .ok()
-            .and_then(|t| t.get(slug.as_str()).copied())
-        {
+        if let Some(id) = self.cached_tenant(slug) {
             return Ok(id);
         }
         let id: i64 = reader
@@ -268,8 +267,11 @@ impl PgStore {
         loop {
             attempt += 1;
             let mut conn = self.connection()?;
-            let mut tx = Tx::begin(&mut conn)?;
-            let result = f(&mut tx);
+            let mut tx = Tx::begin(&mut conn);
+            let result = f(&mut tx).and_then(|value| {
+                Self::queue_events(&mut tx)?;
+                Ok(value)
+            });
             let queued = tx.queued;
             let retry = match result {
                 Ok(value) => match tx.commit() {
@@ -283,7 +285,7 @@ impl PgStore {
                     Err((_, true)) => true,
                     Err((e, false)) => return Err(e),
                 },
-                Err(_) if tx.retry => true,
+                Err(_) if tx.retry() => true,
                 Err(e) => return Err(e),
             };
             if retry && attempt >= MAX_ATTEMPTS {
@@ -296,6 +298,41 @@ impl PgStore {
                 200 * u64::from(attempt) + u64::from(rand_jitter()),
             ));
         }
+    }
+
+    /// Queues the events `tx` holds, to be numbered once it commits ([`Self::sequence`]).
+    fn queue_events(tx: &mut Tx<'_>) -> Result<()> {
+        let docs = tx.take_events();
+        let Some(tenant) = tx.queued.filter(|_| !docs.is_empty()) else {
+            return Ok(());
+        };
+        // unnest keeps the array's order, and the queue ids follow it.
+        tx.defer(
+            "INSERT INTO kith_event_queue (tenant_id, doc) \
+             SELECT $1, d FROM unnest($2::bytea[]) WITH ORDINALITY AS e(d, i) ORDER BY i",
+            &[&tenant, &docs],
+        )
+    }
+
+    /// Numbers the events `tx` holds inside it, under the tenant's numbering lock, which it
+    /// holds until it commits (in the same round trip): the batch's events follow every event
+    /// numbered before, in commit order, without a queue or a second transaction.
+    fn number_events(tx: &mut Tx<'_>) -> Result<()> {
+        let docs = tx.take_events();
+        let Some(tenant) = tx.queued.filter(|_| !docs.is_empty()) else {
+            return Ok(());
+        };
+        tx.defer("SELECT pg_advisory_xact_lock(-($1::bigint))", &[&tenant])?;
+        // No head row would leave `seq` null, which the primary key refuses: never silently
+        // dropped events.
+        tx.defer(
+            "WITH h AS (UPDATE kith_heads SET head = head + cardinality($2::bytea[]) \
+                        WHERE tenant_id = $1 RETURNING head) \
+             INSERT INTO kith_events (tenant_id, seq, doc) \
+             SELECT $1, h.head - cardinality($2::bytea[]) + e.i, e.d \
+             FROM unnest($2::bytea[]) WITH ORDINALITY AS e(d, i) LEFT JOIN h ON true",
+            &[&tenant, &docs],
+        )
     }
 
     /// Numbers the tenant's committed, queued events: they move to the log with the next
@@ -336,7 +373,7 @@ impl PgStore {
     /// bounded number of rows, so each run takes a bounded time whatever the table's size.
     pub(super) fn refresh_statistics(&self) -> Result<()> {
         let mut conn = self.connection()?;
-        let mut tx = Tx::begin(&mut conn)?;
+        let mut tx = Tx::begin(&mut conn);
         let ours: bool = tx
             .query_opt("SELECT pg_try_advisory_xact_lock($1)", &[&STATISTICS_LOCK])?
             .is_some_and(|row| row.get(0));
@@ -381,23 +418,30 @@ impl PgStore {
 
     /// The tenant's id inside a write transaction (never from the cache: a write must not
     /// land in a tenant deleted meanwhile).
-    fn tenant_in(tx: &mut Tx<'_>, slug: &TenantSlug) -> Result<i64> {
-        Ok(tx
+    fn tenant_in(&self, tx: &mut Tx<'_>, slug: &TenantSlug) -> Result<i64> {
+        let id: i64 = tx
             .query_opt(
                 "SELECT tenant_id FROM kith_tenants WHERE slug = $1 FOR SHARE",
                 &[&slug.as_str()],
             )?
             .ok_or_else(|| Error::TenantNotFound(slug.to_string()))?
-            .get(0))
+            .get(0);
+        // Learnt for the next write's batch (ids are never reused).
+        if self.cached_tenant(slug) != Some(id)
+            && let Ok(mut t) = self.shared.tenants.write()
+        {
+            t.insert(slug.to_string(), id);
+        }
+        Ok(id)
     }
 
     /// Tells this node's listeners and (through the database) the other nodes that `tenants`
     /// were written.
-    fn committed(&self, tenants: Vec<TenantSlug>, started: Instant) {
+    fn committed(&self, tenants: Vec<TenantSlug>, started: Instant, requests: usize) {
         let generation = self.shared.generation.fetch_add(1, Ordering::AcqRel) + 1;
         let info = CommitInfo {
             generation,
-            requests: 1,
+            requests,
             duration: started.elapsed(),
             tenants,
         };
@@ -412,11 +456,11 @@ impl PgStore {
     /// commit, dropped on rollback).
     fn announce(&self, tx: &mut Tx<'_>, tenant: &TenantSlug) -> Result<()> {
         let payload = format!("{}\u{1}{}", self.shared.node, tenant.as_str());
-        tx.execute("SELECT pg_notify('kith_commits', $1)", &[&payload])
-            .map(drop)
+        tx.defer("SELECT pg_notify('kith_commits', $1)", &[&payload])
     }
 
-    /// Runs the engine's ops for a tenant in one transaction.
+    /// Runs the engine's ops for a tenant in one transaction: shared with the tenant's other
+    /// concurrent writes when it can be ([`batch`]), or its own.
     fn write_ops<T>(
         &self,
         tenant: &TenantSlug,
@@ -424,18 +468,96 @@ impl PgStore {
         mut body: impl FnMut(&mut Tx<'_>, i64, &Actor, Timestamp) -> Result<T>,
     ) -> Result<T> {
         let started = Instant::now();
+        let clock = &self.shared.config.clock;
+        if let Some(id) = self.cached_tenant(tenant) {
+            let (batch, leader) = self.shared.batches.join(id);
+            if leader {
+                batch.start(self.begin_batch(tenant, id));
+            }
+            let turn = batch.turn(|tx| body(tx, id, actor, clock.now()));
+            let outcome = if leader {
+                self.finish_batch(tenant, id, &batch, started)
+            } else if matches!(turn, Turn::Done(_)) {
+                batch.outcome()
+            } else {
+                Outcome::Redo
+            };
+            match (turn, outcome) {
+                (Turn::Failed(e), _) => return Err(e),
+                (Turn::Done(value), Outcome::Committed) => return Ok(value),
+                (Turn::Done(_), Outcome::Lost(why)) => return Err(Error::Unavailable(why)),
+                // Alone, or the batch was rolled back: a transaction of its own.
+                _ => {}
+            }
+        }
         let value = self.transact(|tx| {
-            let id = Self::tenant_in(tx, tenant)?;
-            let now = self.shared.config.clock.now();
-            let v = body(tx, id, actor, now)?;
+            let id = self.tenant_in(tx, tenant)?;
+            let v = body(tx, id, actor, clock.now())?;
             // Writes with events are announced when they are numbered (`sequence`).
             if tx.queued.is_none() {
                 self.announce(tx, tenant)?;
             }
             Ok(v)
         })?;
-        self.committed(vec![tenant.clone()], started);
+        self.committed(vec![tenant.clone()], started, 1);
         Ok(value)
+    }
+
+    /// The tenant's id if this node knows it (it is checked again inside each transaction).
+    fn cached_tenant(&self, slug: &TenantSlug) -> Option<i64> {
+        self.shared
+            .tenants
+            .read()
+            .ok()
+            .and_then(|t| t.get(slug.as_str()).copied())
+    }
+
+    /// Begins a batch's transaction and checks that the tenant is still `id`; `None` when
+    /// either fails (each member then runs alone and meets the reason itself).
+    fn begin_batch(&self, tenant: &TenantSlug, id: i64) -> Option<Tx<'static>> {
+        let conn = self.connection().ok()?;
+        let mut tx = Tx::begin_on(Held::Owned(conn), "BEGIN");
+        match self.tenant_in(&mut tx, tenant) {
+            Ok(found) if found == id => Some(tx),
+            _ => None,
+        }
+    }
+
+    /// Closes the batch once its members have run, commits it and numbers its events; tells
+    /// the members how it ended.
+    fn finish_batch(
+        &self,
+        tenant: &TenantSlug,
+        id: i64,
+        batch: &Arc<batch::Batch>,
+        started: Instant,
+    ) -> Outcome {
+        // Should this thread unwind, the members must not wait for an outcome forever.
+        struct Ending<'b>(&'b batch::Batch);
+        impl Drop for Ending<'_> {
+            fn drop(&mut self) {
+                self.0.end(Outcome::Redo);
+            }
+        }
+        let _ending = Ending(batch);
+        let (tx, members) = self.shared.batches.close(id, batch);
+        let outcome = match tx {
+            None => Outcome::Redo,
+            Some(mut tx) => {
+                let ready =
+                    Self::number_events(&mut tx).and_then(|()| self.announce(&mut tx, tenant));
+                match ready.map_err(|e| (e, false)).and_then(|()| tx.commit()) {
+                    Ok(()) => {
+                        self.committed(vec![tenant.clone()], started, members);
+                        Outcome::Committed
+                    }
+                    Err((Error::Unavailable(why), _)) => Outcome::Lost(why),
+                    Err(_) => Outcome::Redo,
+                }
+            }
+        };
+        batch.end(outcome.clone());
+        outcome
     }
 
     /// Stops accepting work and stops following other nodes.

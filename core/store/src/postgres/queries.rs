@@ -230,7 +230,7 @@ impl PgStore {
             })
         })?;
         if !once.replayed {
-            self.committed(vec![once.value.slug.clone()], started);
+            self.committed(vec![once.value.slug.clone()], started, 1);
         }
         Ok(once)
     }
@@ -297,7 +297,7 @@ impl PgStore {
             })
         })?;
         // Listeners hear every commit, as on the embedded store (metrics count them).
-        self.committed(Vec::new(), started);
+        self.committed(Vec::new(), started, 1);
         Ok(once)
     }
 }
@@ -342,11 +342,10 @@ fn remember(
         created_at: now,
         result,
     };
-    tx.execute(
+    tx.defer(
         "INSERT INTO kith_idempotency (tenant_id, key, doc) VALUES ($1, $2, $3)",
         &[&scope, &key.key, &encode(&record)?],
-    )?;
-    Ok(())
+    )
 }
 
 /// Tables whose rows belong to one tenant, deleted with it.
@@ -884,7 +883,7 @@ impl Store for PgStore {
         self.token_work(
             |tx| {
                 let tenant_id: Option<i64> = match &token.scope {
-                    TokenScope::Tenant(slug) => Some(Self::tenant_in(tx, slug)?),
+                    TokenScope::Tenant(slug) => Some(self.tenant_in(tx, slug)?),
                     TokenScope::Admin => None,
                 };
                 if tx

@@ -61,8 +61,9 @@ impl<'t, 'a> PgTxn<'t, 'a> {
         }
     }
 
-    /// Queues the events appended (numbered once the transaction commits: see
-    /// [`PgStore::sequence`](super::PgStore)); call once, last. Returns how many were queued.
+    /// Hands the events appended to the transaction, which stores them when it commits
+    /// (queued, or numbered at once: see [`PgStore::write_ops`](super::PgStore)); call once,
+    /// last. Returns how many there were.
     pub(super) fn finish(mut self) -> Result<usize> {
         let n = self.pending.len();
         if n == 0 {
@@ -72,13 +73,7 @@ impl<'t, 'a> PgTxn<'t, 'a> {
             .into_iter()
             .map(|e| encode_event(&e.numbered(0)))
             .collect::<Result<Vec<_>>>()?;
-        // unnest keeps the array's order, and the queue ids follow it.
-        self.tx.execute(
-            "INSERT INTO kith_event_queue (tenant_id, doc) \
-             SELECT $1, d FROM unnest($2::bytea[]) WITH ORDINALITY AS e(d, i) ORDER BY i",
-            &[&self.tenant, &docs],
-        )?;
-        self.tx.queued = Some(self.tenant);
+        self.tx.queue_events(self.tenant, docs);
         Ok(n)
     }
 
@@ -206,13 +201,13 @@ impl Txn for PgTxn<'_, '_> {
         let organization = new.organization.map(|o| uuid(o.to_bytes()));
         let doc = encode(new)?;
         if old.is_some() {
-            self.tx.execute(
+            self.tx.defer(
                 "UPDATE kith_customers SET email = $3, phone = $4, name_lower = $5, lifecycle = $6, \
                  owner = $7, organization = $8, doc = $9 WHERE tenant_id = $1 AND id = $2",
                 &[&t, &id, &email, &phone, &name, &lifecycle, &new.owner, &organization, &doc],
             )?;
         } else {
-            self.tx.execute(
+            self.tx.defer(
                 "INSERT INTO kith_customers (tenant_id, id, email, phone, name_lower, lifecycle, \
                  owner, organization, doc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 &[
@@ -229,14 +224,14 @@ impl Txn for PgTxn<'_, '_> {
             )?;
         }
         for (source, ext) in old_ext.difference(&new_ext) {
-            self.tx.execute(
+            self.tx.defer(
                 "DELETE FROM kith_customer_external_ids \
                  WHERE tenant_id = $1 AND source = $2 AND external_id = $3",
                 &[&t, source, ext],
             )?;
         }
         for (source, ext) in new_ext.difference(&old_ext) {
-            self.tx.execute(
+            self.tx.defer(
                 "INSERT INTO kith_customer_external_ids (tenant_id, source, external_id, customer) \
                  VALUES ($1, $2, $3, $4)",
                 &[&t, source, ext, &id],
@@ -245,13 +240,13 @@ impl Txn for PgTxn<'_, '_> {
         let old_tags = old.map(tags).unwrap_or_default();
         let new_tags = tags(new);
         for tag in old_tags.difference(&new_tags) {
-            self.tx.execute(
+            self.tx.defer(
                 "DELETE FROM kith_customer_tags WHERE tenant_id = $1 AND tag = $2 AND customer = $3",
                 &[&t, tag, &id],
             )?;
         }
         for tag in new_tags.difference(&old_tags) {
-            self.tx.execute(
+            self.tx.defer(
                 "INSERT INTO kith_customer_tags (tenant_id, tag, customer) VALUES ($1, $2, $3)",
                 &[&t, tag, &id],
             )?;
@@ -267,7 +262,7 @@ impl Txn for PgTxn<'_, '_> {
             "DELETE FROM kith_customer_external_ids WHERE tenant_id = $1 AND customer = $2",
             "DELETE FROM kith_customers WHERE tenant_id = $1 AND id = $2",
         ] {
-            self.tx.execute(sql, &[&t, &id])?;
+            self.tx.defer(sql, &[&t, &id])?;
         }
         Ok(())
     }
@@ -335,13 +330,13 @@ impl Txn for PgTxn<'_, '_> {
         };
         let doc = encode(new)?;
         if old.is_some() {
-            self.tx.execute(
+            self.tx.defer(
                 "UPDATE kith_interactions SET customer = $3, occurred_at = $4, ext_source = $5, \
                  ext_id = $6, due_at = $7, doc = $8 WHERE tenant_id = $1 AND id = $2",
                 &[&t, &id, &customer, &occurred, &source, &ext, &due, &doc],
             )?;
         } else {
-            self.tx.execute(
+            self.tx.defer(
                 "INSERT INTO kith_interactions (tenant_id, id, customer, occurred_at, ext_source, \
                  ext_id, due_at, doc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 &[&t, &id, &customer, &occurred, &source, &ext, &due, &doc],
@@ -352,7 +347,7 @@ impl Txn for PgTxn<'_, '_> {
 
     fn delete_interaction(&mut self, i: &Interaction) -> Result<()> {
         let t = self.tenant;
-        self.tx.execute(
+        self.tx.defer(
             "DELETE FROM kith_interactions WHERE tenant_id = $1 AND id = $2",
             &[&t, &uuid(i.id.to_bytes())],
         )?;
@@ -408,12 +403,12 @@ impl Txn for PgTxn<'_, '_> {
         }
         let doc = encode(new)?;
         if old.is_some() {
-            self.tx.execute(
+            self.tx.defer(
                 "UPDATE kith_pipelines SET name_lower = $3, doc = $4 WHERE tenant_id = $1 AND id = $2",
                 &[&t, &id, &name, &doc],
             )?;
         } else {
-            self.tx.execute(
+            self.tx.defer(
                 "INSERT INTO kith_pipelines (tenant_id, id, name_lower, doc) VALUES ($1, $2, $3, $4)",
                 &[&t, &id, &name, &doc],
             )?;
@@ -423,7 +418,7 @@ impl Txn for PgTxn<'_, '_> {
 
     fn delete_pipeline(&mut self, p: &Pipeline) -> Result<()> {
         let t = self.tenant;
-        self.tx.execute(
+        self.tx.defer(
             "DELETE FROM kith_pipelines WHERE tenant_id = $1 AND id = $2",
             &[&t, &uuid(p.id.to_bytes())],
         )?;
@@ -458,13 +453,13 @@ impl Txn for PgTxn<'_, '_> {
         let stage = uuid(new.stage.to_bytes());
         let doc = encode(new)?;
         if old.is_some() {
-            self.tx.execute(
+            self.tx.defer(
                 "UPDATE kith_deals SET customer = $3, pipeline = $4, stage = $5, doc = $6 \
                  WHERE tenant_id = $1 AND id = $2",
                 &[&t, &id, &customer, &pipeline, &stage, &doc],
             )?;
         } else {
-            self.tx.execute(
+            self.tx.defer(
                 "INSERT INTO kith_deals (tenant_id, id, customer, pipeline, stage, doc) \
                  VALUES ($1, $2, $3, $4, $5, $6)",
                 &[&t, &id, &customer, &pipeline, &stage, &doc],
@@ -475,7 +470,7 @@ impl Txn for PgTxn<'_, '_> {
 
     fn delete_deal(&mut self, d: &Deal) -> Result<()> {
         let t = self.tenant;
-        self.tx.execute(
+        self.tx.defer(
             "DELETE FROM kith_deals WHERE tenant_id = $1 AND id = $2",
             &[&t, &uuid(d.id.to_bytes())],
         )?;
@@ -521,7 +516,7 @@ impl Txn for PgTxn<'_, '_> {
     fn put_enablement(&mut self, e: &Enablement) -> Result<()> {
         let t = self.tenant;
         let doc = encode_enablement(e)?;
-        self.tx.execute(
+        self.tx.defer(
             "INSERT INTO kith_enablements (tenant_id, plugin, hash, doc) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (tenant_id, plugin) DO UPDATE SET hash = EXCLUDED.hash, doc = EXCLUDED.doc",
             &[&t, &e.plugin, &e.hash, &doc],
@@ -537,7 +532,7 @@ impl Txn for PgTxn<'_, '_> {
             "DELETE FROM kith_health WHERE tenant_id = $1 AND plugin = $2",
             "DELETE FROM kith_models WHERE tenant_id = $1 AND plugin = $2",
         ] {
-            self.tx.execute(sql, &[&t, &plugin])?;
+            self.tx.defer(sql, &[&t, &plugin])?;
         }
         Ok(())
     }
@@ -556,7 +551,7 @@ impl Txn for PgTxn<'_, '_> {
     fn put_cursor(&mut self, plugin: &str, seq: u64) -> Result<()> {
         let t = self.tenant;
         let seq = i64::try_from(seq).unwrap_or(i64::MAX);
-        self.tx.execute(
+        self.tx.defer(
             "INSERT INTO kith_cursors (tenant_id, plugin, seq) VALUES ($1, $2, $3) \
              ON CONFLICT (tenant_id, plugin) DO UPDATE SET seq = EXCLUDED.seq",
             &[&t, &plugin, &seq],
@@ -567,7 +562,7 @@ impl Txn for PgTxn<'_, '_> {
     fn put_health(&mut self, plugin: &str, health: &PluginHealth) -> Result<()> {
         let t = self.tenant;
         let doc = encode(health)?;
-        self.tx.execute(
+        self.tx.defer(
             "INSERT INTO kith_health (tenant_id, plugin, doc) VALUES ($1, $2, $3) \
              ON CONFLICT (tenant_id, plugin) DO UPDATE SET doc = EXCLUDED.doc",
             &[&t, &plugin, &doc],
@@ -578,7 +573,7 @@ impl Txn for PgTxn<'_, '_> {
     fn put_model(&mut self, plugin: &str, model: &StoredModel) -> Result<()> {
         let t = self.tenant;
         let doc = encode(model)?;
-        self.tx.execute(
+        self.tx.defer(
             "INSERT INTO kith_models (tenant_id, plugin, doc) VALUES ($1, $2, $3) \
              ON CONFLICT (tenant_id, plugin) DO UPDATE SET doc = EXCLUDED.doc",
             &[&t, &plugin, &doc],
@@ -603,7 +598,7 @@ impl Txn for PgTxn<'_, '_> {
         let doc = encode(new)?;
         // One zero: -0.0 and 0.0 rank together.
         let score = if new.score == 0.0 { 0.0 } else { new.score };
-        self.tx.execute(
+        self.tx.defer(
             "INSERT INTO kith_scores (tenant_id, customer, plugin, score, doc) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, customer, plugin) \
              DO UPDATE SET score = EXCLUDED.score, doc = EXCLUDED.doc",
@@ -635,12 +630,12 @@ impl Txn for PgTxn<'_, '_> {
         let customer = uuid(new.customer.to_bytes());
         let plugin = &new.producer.plugin;
         let doc = encode(new)?;
-        self.tx.execute(
+        self.tx.defer(
             "INSERT INTO kith_segments (tenant_id, customer, plugin, doc) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (tenant_id, customer, plugin) DO UPDATE SET doc = EXCLUDED.doc",
             &[&t, &customer, plugin, &doc],
         )?;
-        self.tx.execute(
+        self.tx.defer(
             "DELETE FROM kith_segment_members WHERE tenant_id = $1 AND customer = $2 AND plugin = $3",
             &[&t, &customer, plugin],
         )?;
@@ -652,7 +647,7 @@ impl Txn for PgTxn<'_, '_> {
             .into_iter()
             .collect();
         if !segments.is_empty() {
-            self.tx.execute(
+            self.tx.defer(
                 "INSERT INTO kith_segment_members (tenant_id, plugin, segment, customer) \
                  SELECT $1, $2, s, $3 FROM unnest($4::text[]) AS m(s)",
                 &[&t, plugin, &customer, &segments],
@@ -669,7 +664,7 @@ impl Txn for PgTxn<'_, '_> {
             "DELETE FROM kith_segment_members WHERE tenant_id = $1 AND customer = $2",
             "DELETE FROM kith_segments WHERE tenant_id = $1 AND customer = $2",
         ] {
-            self.tx.execute(sql, &[&t, &id])?;
+            self.tx.defer(sql, &[&t, &id])?;
         }
         Ok(())
     }
@@ -688,7 +683,7 @@ impl Txn for PgTxn<'_, '_> {
     fn put_delivery(&mut self, plugin: &str, delivery: &Delivery) -> Result<()> {
         let t = self.tenant;
         let doc = encode(delivery)?;
-        self.tx.execute(
+        self.tx.defer(
             "INSERT INTO kith_deliveries (tenant_id, plugin, delivery_id, doc) VALUES ($1, $2, $3, $4)",
             &[&t, &plugin, &delivery.id, &doc],
         )?;
@@ -723,7 +718,7 @@ impl Txn for PgTxn<'_, '_> {
         let t = self.tenant;
         let id = i64::try_from(job.id).unwrap_or(i64::MAX);
         let doc = encode(job)?;
-        self.tx.execute(
+        self.tx.defer(
             "INSERT INTO kith_jobs (tenant_id, job_id, doc) VALUES ($1, $2, $3) \
              ON CONFLICT (tenant_id, job_id) DO UPDATE SET doc = EXCLUDED.doc",
             &[&t, &id, &doc],
@@ -734,7 +729,7 @@ impl Txn for PgTxn<'_, '_> {
     fn delete_job(&mut self, id: u64) -> Result<()> {
         let t = self.tenant;
         let id = i64::try_from(id).unwrap_or(i64::MAX);
-        self.tx.execute(
+        self.tx.defer(
             "DELETE FROM kith_jobs WHERE tenant_id = $1 AND job_id = $2",
             &[&t, &id],
         )?;

@@ -370,3 +370,163 @@ fn losing_the_database_is_unavailable_and_the_store_reconnects_by_itself() {
     let events = store.events(&t, 0, 100).unwrap();
     assert_eq!(events.len(), 3, "tenant, kept, back: nothing half-applied");
 }
+
+/// Writes whose answer the engine does not read go out with the commit, in one round trip: a
+/// failure there must still fail the whole write (never one op of a batch, nor a later op
+/// taking it for its own), leave nothing behind, and leave the connection usable.
+#[test]
+#[cfg_attr(not(kith_pg), ignore = "needs KITH_TEST_DATABASE_URL")]
+fn a_write_that_fails_at_commit_fails_the_whole_batch_and_leaves_nothing() {
+    let db = TestDatabase::create();
+    // One connection: the next write gets the very connection the failure happened on.
+    let mut config = PgConfig::new(db.url());
+    config.pool_size = 1;
+    let store = PgStore::open(config).unwrap();
+    let t = tenant(&store, "acme");
+    let head = store.events(&t, 0, 100).unwrap().len();
+    db.execute(
+        "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+           IF position('refuse' in encode(NEW.doc, 'escape')) > 0 THEN \
+             RAISE EXCEPTION 'refused by a test trigger'; END IF; RETURN NEW; END $$; \
+         CREATE TRIGGER refuse BEFORE INSERT ON kith_customers \
+           FOR EACH ROW EXECUTE FUNCTION refuse();",
+    );
+    let ops = vec![
+        Op::CreateCustomer(person("first@x.test")),
+        Op::CreateCustomer(person("refuse@x.test")),
+        Op::CreateCustomer(person("third@x.test")),
+    ];
+    let err = store.write_each(&t, &actor(), ops).unwrap_err();
+    assert!(
+        err.to_string().contains("refused by a test trigger"),
+        "the first failure is the one reported: {err}"
+    );
+    assert_eq!(db.scalar("SELECT count(*) FROM kith_customers"), 0);
+    assert_eq!(store.events(&t, 0, 100).unwrap().len(), head);
+    // The connection is not left inside the failed transaction.
+    let ok = store
+        .create_customer(&t, &actor(), person("after@x.test"))
+        .unwrap();
+    assert!(store.customer(&t, ok.id).unwrap().is_some());
+    assert_eq!(store.events(&t, 0, 100).unwrap().len(), head + 1);
+}
+
+/// A uniqueness race found only at commit (the write was sent with it) runs the whole
+/// transaction again, as one found by a statement does.
+#[test]
+#[cfg_attr(not(kith_pg), ignore = "needs KITH_TEST_DATABASE_URL")]
+fn a_race_found_at_commit_runs_the_transaction_again() {
+    let db = TestDatabase::create();
+    let store = open(&db);
+    let t = tenant(&store, "acme");
+    // Fails the first insert only: a sequence is not rolled back with the transaction.
+    db.execute(
+        "CREATE SEQUENCE attempts; \
+         CREATE FUNCTION race_once() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+           IF nextval('attempts') = 1 THEN \
+             RAISE EXCEPTION 'lost a race' USING ERRCODE = 'unique_violation'; END IF; \
+           RETURN NEW; END $$; \
+         CREATE TRIGGER race_once BEFORE INSERT ON kith_customers \
+           FOR EACH ROW EXECUTE FUNCTION race_once();",
+    );
+    let c = store
+        .create_customer(&t, &actor(), person("once@x.test"))
+        .unwrap();
+    assert_eq!(
+        db.scalar("SELECT last_value FROM attempts"),
+        2,
+        "tried twice"
+    );
+    assert_eq!(db.scalar("SELECT count(*) FROM kith_customers"), 1);
+    let created = store
+        .events(&t, 0, 100)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == EventKind::CustomerCreated)
+        .count();
+    assert_eq!(created, 1, "one event for one customer");
+    assert!(store.customer(&t, c.id).unwrap().is_some());
+}
+
+/// Concurrent writes to one tenant share transactions (group commit). A member that fails
+/// before writing (a duplicate email) is left out with its own error; one that fails after
+/// writing (an atomic write whose second op is refused) rolls the batch back and every member
+/// runs again alone. Every good write lands exactly once, no bad one does, and the log has
+/// exactly one event per good write, without a gap.
+#[test]
+#[cfg_attr(not(kith_pg), ignore = "needs KITH_TEST_DATABASE_URL")]
+fn batched_writers_keep_their_own_outcomes() {
+    use kith_model::{Channel, CustomerId, InteractionInput, InteractionKind};
+    let db = TestDatabase::create();
+    let store = Arc::new(open(&db));
+    let t = tenant(store.as_ref(), "acme");
+    let largest = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = Arc::clone(&largest);
+    store.on_commit(Arc::new(move |info: &CommitInfo| {
+        seen.fetch_max(info.requests, std::sync::atomic::Ordering::Relaxed);
+    }));
+    let head = store.events(&t, 0, 100).unwrap().len();
+    let writers: Vec<_> = (0..16)
+        .map(|w| {
+            let store = Arc::clone(&store);
+            let t = t.clone();
+            std::thread::spawn(move || {
+                let mut good = Vec::new();
+                for i in 0..30 {
+                    match i % 3 {
+                        0 | 1 => {
+                            let c = store
+                                .create_customer(&t, &actor(), person(&format!("w{w}-{i}@x.test")))
+                                .unwrap();
+                            good.push(c.id);
+                        }
+                        _ => {
+                            // The same email as this writer's first customer: refused before
+                            // anything is written.
+                            let err = store
+                                .create_customer(&t, &actor(), person(&format!("w{w}-0@x.test")))
+                                .unwrap_err();
+                            assert!(matches!(err, Error::Duplicate { .. }), "{err}");
+                            // A customer, then an interaction with nobody: refused after the
+                            // first op wrote, so the batch is redone without it.
+                            let ops = vec![
+                                Op::CreateCustomer(person(&format!("w{w}-{i}-gone@x.test"))),
+                                Op::LogInteraction(InteractionInput::new(
+                                    CustomerId::generate(),
+                                    Channel::Email,
+                                    InteractionKind::Note,
+                                )),
+                            ];
+                            let err = store.write(&t, &actor(), ops).unwrap_err();
+                            assert!(matches!(err, Error::NotFound { .. }), "{err}");
+                        }
+                    }
+                }
+                good
+            })
+        })
+        .collect();
+    let good: Vec<CustomerId> = writers
+        .into_iter()
+        .flat_map(|w| w.join().unwrap())
+        .collect();
+    assert_eq!(good.len(), 16 * 20);
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM kith_customers"),
+        i64::try_from(good.len()).unwrap(),
+        "only the good writes landed"
+    );
+    let events = store.events(&t, 0, 10_000).unwrap();
+    assert_eq!(events.len(), head + good.len(), "one event per good write");
+    for (i, e) in events.iter().enumerate() {
+        assert_eq!(e.seq, i as u64 + 1, "the log has a gap");
+    }
+    for id in &good {
+        assert!(store.customer(&t, *id).unwrap().is_some());
+    }
+    assert!(
+        largest.load(std::sync::atomic::Ordering::Relaxed) > 1,
+        "16 concurrent writers never shared a commit"
+    );
+    assert_eq!(store.check().unwrap(), vec![]);
+}

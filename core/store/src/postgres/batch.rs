@@ -1,0 +1,236 @@
+//! Group commit: concurrent writes to one tenant share a transaction.
+//!
+//! A write to a tenant that has no open batch opens one and leads it: it takes a connection,
+//! begins, and checks the tenant. Writes to the same tenant that arrive while the batch is open
+//! join it. Members take turns on the transaction (it is one connection) and each runs its own
+//! attempt on its own thread; when every member has run, the leader closes the batch, commits
+//! once, has the events numbered once, and every member returns its own result. So N writers
+//! pay one `BEGIN`, one tenant check, one `COMMIT` (and its flush) and one numbering between
+//! them, instead of N of each: on one database these statements, not the rows, are most of
+//! what a small write costs.
+//!
+//! A member's failure must not touch the others:
+//! - an attempt that fails having only read (a missing customer, a version conflict, a
+//!   duplicate: the engine checks its rules before it writes) is simply left out: it has
+//!   nothing to undo, and the member returns its error at once;
+//! - an attempt that fails after writing, or on a statement PostgreSQL refused, or a commit
+//!   that fails, cannot be untangled from the others: the batch is rolled back whole and every
+//!   member runs again in a transaction of its own, which reports its own outcome.
+//!
+//! Nothing is kept between attempts (the bodies may run several times, as in a retry), and a
+//! member never waits for a commit it is not part of.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+
+use super::conn::Tx;
+
+/// Members one batch takes at most (then the next write opens another).
+pub(super) const MAX_MEMBERS: usize = 32;
+
+/// The open batch of each tenant (at most one: a closed batch commits while the next fills).
+#[derive(Default)]
+pub(super) struct Batches {
+    open: Mutex<HashMap<i64, Arc<Batch>>>,
+}
+
+impl std::fmt::Debug for Batches {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batches").finish_non_exhaustive()
+    }
+}
+
+/// One shared transaction and its members.
+#[derive(Default)]
+pub(super) struct Batch {
+    state: Mutex<State>,
+    /// The transaction is free (one waiter takes it), or poisoned (everyone goes).
+    free: Condvar,
+    /// Every member has run (the leader closes), or the batch ended (members return).
+    settled: Condvar,
+}
+
+#[derive(Default)]
+struct State {
+    /// The transaction, while no member runs on it.
+    tx: Option<Tx<'static>>,
+    /// Members so far, the leader included.
+    members: usize,
+    /// Members that have not finished their attempt.
+    running: usize,
+    /// No more members: the leader is committing.
+    closed: bool,
+    /// The transaction cannot be committed: every member runs again on its own.
+    poisoned: bool,
+    /// How it ended, once it did.
+    outcome: Option<Outcome>,
+}
+
+/// How a batch ended for its members.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Outcome {
+    /// Committed and numbered: a member's result stands.
+    Committed,
+    /// Rolled back: a member runs its write again on its own.
+    Redo,
+    /// The connection broke during the commit: whether it committed is unknown, so nobody
+    /// writes again (that could apply a write twice); each member reports this.
+    Lost(String),
+}
+
+/// Poisons the batch if a member's attempt unwinds.
+struct Unwinding<'b>(&'b Batch);
+
+impl Drop for Unwinding<'_> {
+    fn drop(&mut self) {
+        let mut s = lock(&self.0.state);
+        s.poisoned = true;
+        self.0.free.notify_all();
+        self.0.finished(&mut s);
+    }
+}
+
+/// What a member's turn gave.
+pub(super) enum Turn<T> {
+    /// The attempt succeeded: the result stands once the batch commits.
+    Done(T),
+    /// The attempt failed without writing: the write's answer, at once.
+    Failed(crate::Error),
+    /// The batch is of no use to this member: run the write on its own.
+    Alone,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Batches {
+    /// Joins the tenant's open batch, or opens one; `true` when this caller leads it (and must
+    /// [`Batch::start`] and then [`Batches::close`] it).
+    pub(super) fn join(&self, tenant: i64) -> (Arc<Batch>, bool) {
+        let mut open = lock(&self.open);
+        if let Some(batch) = open.get(&tenant) {
+            let mut s = lock(&batch.state);
+            if !s.closed && s.members < MAX_MEMBERS {
+                s.members += 1;
+                s.running += 1;
+                return (Arc::clone(batch), false);
+            }
+        }
+        let batch = Arc::new(Batch::default());
+        {
+            let mut s = lock(&batch.state);
+            s.members = 1;
+            s.running = 1;
+        }
+        open.insert(tenant, Arc::clone(&batch));
+        (batch, true)
+    }
+
+    /// Closes `batch` to new members once every member has run; returns the transaction
+    /// (`None` when it is poisoned: it is rolled back when dropped) and how many members it had.
+    pub(super) fn close(&self, tenant: i64, batch: &Arc<Batch>) -> (Option<Tx<'static>>, usize) {
+        loop {
+            {
+                let mut open = lock(&self.open);
+                let mut s = lock(&batch.state);
+                if s.running == 0 {
+                    s.closed = true;
+                    if open.get(&tenant).is_some_and(|b| Arc::ptr_eq(b, batch)) {
+                        open.remove(&tenant);
+                    }
+                    let tx = s.tx.take();
+                    return (if s.poisoned { None } else { tx }, s.members);
+                }
+            }
+            let s = lock(&batch.state);
+            if s.running > 0 {
+                drop(batch.settled.wait(s));
+            }
+        }
+    }
+}
+
+impl Batch {
+    /// The leader hands over the transaction it began (`None`: it could not, and every member
+    /// runs alone).
+    pub(super) fn start(&self, tx: Option<Tx<'static>>) {
+        let mut s = lock(&self.state);
+        match tx {
+            Some(tx) => {
+                s.tx = Some(tx);
+                self.free.notify_one();
+            }
+            None => {
+                s.poisoned = true;
+                self.free.notify_all();
+            }
+        }
+    }
+
+    /// Runs one member's attempt on the transaction when its turn comes.
+    pub(super) fn turn<T>(
+        &self,
+        attempt: impl FnOnce(&mut Tx<'static>) -> crate::Result<T>,
+    ) -> Turn<T> {
+        let mut tx = {
+            let mut s = lock(&self.state);
+            loop {
+                if s.poisoned {
+                    self.finished(&mut s);
+                    return Turn::Alone;
+                }
+                if let Some(tx) = s.tx.take() {
+                    break tx;
+                }
+                s = self.free.wait(s).unwrap_or_else(PoisonError::into_inner);
+            }
+        };
+        // A panicking attempt takes the transaction with it: the others must not wait for it.
+        let guard = Unwinding(self);
+        let before = tx.progress();
+        let result = attempt(&mut tx);
+        std::mem::forget(guard);
+        let turn = match result {
+            Ok(value) if !tx.broken() => Turn::Done(value),
+            Err(e) if !tx.broken() && tx.progress() == before => Turn::Failed(e),
+            // It wrote, or PostgreSQL refused a statement: the transaction is not ours alone.
+            _ => Turn::Alone,
+        };
+        let mut s = lock(&self.state);
+        s.tx = Some(tx);
+        if matches!(turn, Turn::Alone) {
+            s.poisoned = true;
+            self.free.notify_all();
+        } else {
+            self.free.notify_one();
+        }
+        self.finished(&mut s);
+        turn
+    }
+
+    /// One member less to run: the last one wakes the leader.
+    fn finished(&self, s: &mut State) {
+        s.running -= 1;
+        if s.running == 0 {
+            self.settled.notify_all();
+        }
+    }
+
+    /// The leader announces how the batch ended.
+    pub(super) fn end(&self, outcome: Outcome) {
+        lock(&self.state).outcome.get_or_insert(outcome);
+        self.settled.notify_all();
+    }
+
+    /// Waits until the leader has ended the batch.
+    pub(super) fn outcome(&self) -> Outcome {
+        let mut s = lock(&self.state);
+        loop {
+            if let Some(o) = &s.outcome {
+                return o.clone();
+            }
+            s = self.settled.wait(s).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}
