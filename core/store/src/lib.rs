@@ -388,6 +388,9 @@ impl Default for StoreConfig {
     }
 }
 
+/// A read that is awaited rather than waited for ([`Store::customer_nonblocking`]).
+pub type ReadFuture<T> = std::pin::Pin<Box<dyn Future<Output = Result<T>> + Send>>;
+
 /// The store interface: every read and write Kith makes, in domain types.
 ///
 /// Writes are durable when they return: an acknowledged write survives a crash or power loss.
@@ -412,6 +415,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// A customer by id.
     fn customer(&self, tenant: &TenantSlug, id: CustomerId) -> Result<Option<Customer>>;
+    /// [`Store::customer`], answered without blocking a thread, when the backend can: `None`
+    /// means "call [`Store::customer`] on a blocking thread". PostgreSQL answers so for tenants
+    /// this node knows, which saves the hottest read its thread hand-offs.
+    fn customer_nonblocking(
+        &self,
+        _tenant: &TenantSlug,
+        _id: CustomerId,
+    ) -> Option<ReadFuture<Option<Customer>>> {
+        None
+    }
     /// A customer by normalized email.
     fn customer_by_email(&self, tenant: &TenantSlug, email: &Email) -> Result<Option<Customer>>;
     /// A customer by normalized phone.

@@ -239,7 +239,10 @@ pub async fn get(
     params: Params,
 ) -> ApiResult<Response> {
     let id: CustomerId = params.id("id", "customer")?;
-    let c = state.run(move |s| customers::get(s, &t.tenant, id)).await?;
+    let c = match customers::get_nonblocking(state.store(), &t.tenant, id) {
+        Some(read) => read.await.map_err(ApiError::from)?,
+        None => state.run(move |s| customers::get(s, &t.tenant, id)).await?,
+    };
     Ok(versioned(StatusCode::OK, &c, c.version))
 }
 

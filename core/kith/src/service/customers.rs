@@ -74,6 +74,17 @@ pub fn get(store: &dyn Store, tenant: &TenantSlug, id: CustomerId) -> Result<Cus
         .ok_or_else(|| Error::not_found("customer", id))
 }
 
+/// [`get`], awaited rather than run on a blocking thread, when the store can answer so; `None`
+/// means "run [`get`]".
+pub fn get_nonblocking(
+    store: &dyn Store,
+    tenant: &TenantSlug,
+    id: CustomerId,
+) -> Option<impl Future<Output = Result<Customer>> + Send + 'static> {
+    let read = store.customer_nonblocking(tenant, id)?;
+    Some(async move { read.await?.ok_or_else(|| Error::not_found("customer", id)) })
+}
+
 /// Changes a customer. With `expected_version`, fails with a conflict unless the customer is still
 /// at that version; without, applies the change to the current version.
 pub fn update(

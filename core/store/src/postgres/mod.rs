@@ -14,6 +14,7 @@
 mod batch;
 mod cache;
 mod conn;
+mod fast;
 mod notify;
 mod plugins;
 mod queries;
@@ -44,7 +45,8 @@ const STATISTICS_LOCK: i64 = 0x006b_6974_6873_7461;
 pub struct PgConfig {
     /// A `postgres://` URL or a key-value connection string.
     pub url: String,
-    /// Connections this node keeps (default 16).
+    /// Connections this node keeps (default 16): two of them (from 4 up) serve the awaited
+    /// customer reads, the rest the pool every other call takes one from.
     pub pool_size: u32,
     /// Longest wait for a connection before a request fails with `Unavailable` (default 5 s).
     pub connect_timeout: Duration,
@@ -125,6 +127,8 @@ struct Shared {
     tokens: cache::TokenCache,
     /// Writes sharing a transaction, per tenant.
     batches: batch::Batches,
+    /// Connections for reads that are awaited.
+    fast: Arc<fast::FastReads>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -153,10 +157,13 @@ impl PgStore {
             schema::migrate(&mut client)?;
         }
         let last_error = LastError::default();
+        // The awaited reads' connections come out of the node's share, not on top of it.
+        let fast = fast::share_of(config.pool_size);
+        let pooled = (config.pool_size - fast).max(1);
         let pool = r2d2::Pool::builder()
             .error_handler(Box::new(last_error.clone()))
-            .max_size(config.pool_size.max(1))
-            .min_idle(Some(config.pool_size.max(1)))
+            .max_size(pooled)
+            .min_idle(Some(pooled))
             .connection_timeout(config.connect_timeout)
             .test_on_check_out(false)
             .build(manager)
@@ -176,6 +183,7 @@ impl PgStore {
                 sequencer: Arc::default(),
                 tokens: cache::TokenCache::default(),
                 batches: batch::Batches::default(),
+                fast: fast::FastReads::start(pg_config.clone(), runtime.handle(), fast),
             }),
             runtime,
         };

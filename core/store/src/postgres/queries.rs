@@ -435,6 +435,22 @@ impl Store for PgStore {
         )
     }
 
+    fn customer_nonblocking(
+        &self,
+        tenant: &TenantSlug,
+        id: CustomerId,
+    ) -> Option<crate::ReadFuture<Option<Customer>>> {
+        if self
+            .shared
+            .closed
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            return None;
+        }
+        let t = self.cached_tenant(tenant)?;
+        self.shared.fast.customer(t, id)
+    }
+
     fn customer_by_email(&self, tenant: &TenantSlug, email: &Email) -> Result<Option<Customer>> {
         self.customer_where(
             tenant,

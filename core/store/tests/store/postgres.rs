@@ -17,8 +17,12 @@ fn actor() -> Actor {
     Actor::new("test")
 }
 
+/// A node with 8 connections, as the other PostgreSQL tests use: several nodes of several
+/// tests at once stay within the server's connection limit.
 fn open(db: &TestDatabase) -> PgStore {
-    PgStore::open(PgConfig::new(db.url())).unwrap()
+    let mut config = PgConfig::new(db.url());
+    config.pool_size = 8;
+    PgStore::open(config).unwrap()
 }
 
 fn tenant(store: &dyn Store, slug: &str) -> TenantSlug {
@@ -359,7 +363,20 @@ fn losing_the_database_is_unavailable_and_the_store_reconnects_by_itself() {
         assert_eq!(err.code(), "store_unavailable", "{err}");
     }
 
+    // The awaited read fails the same way, or hands the read to the ordinary path.
+    if let Some(read) = store.customer_nonblocking(&t, kept.id) {
+        let err = futures_executor::block_on(read).unwrap_err();
+        assert_eq!(err.code(), "store_unavailable", "{err}");
+    }
+
     proxy.restore();
+    // Its connection is made again in the background: until then, the ordinary path.
+    if let Some(read) = store.customer_nonblocking(&t, kept.id) {
+        assert_eq!(
+            futures_executor::block_on(read).unwrap(),
+            Some(kept.clone())
+        );
+    }
     let back = store
         .create_customer(&t, &actor(), person("back@x.test"))
         .unwrap();
@@ -529,4 +546,39 @@ fn batched_writers_keep_their_own_outcomes() {
         "16 concurrent writers never shared a commit"
     );
     assert_eq!(store.check().unwrap(), vec![]);
+}
+
+/// The awaited read answers what the ordinary one does, only within its tenant, and leaves
+/// tenants this node has not met, and a closed store, to the ordinary path.
+#[test]
+#[cfg_attr(not(kith_pg), ignore = "needs KITH_TEST_DATABASE_URL")]
+fn awaited_customer_reads_match_the_ordinary_ones_within_the_tenant() {
+    let db = TestDatabase::create();
+    let store = open(&db);
+    let a = tenant(&store, "acme");
+    let b = tenant(&store, "globex");
+    let ada = store
+        .create_customer(&a, &actor(), person("ada@x.test"))
+        .unwrap();
+    let bob = store
+        .create_customer(&b, &actor(), person("bob@x.test"))
+        .unwrap();
+    let read = |t: &TenantSlug, id| {
+        let future = store
+            .customer_nonblocking(t, id)
+            .expect("a tenant this node wrote to is known");
+        futures_executor::block_on(future).unwrap()
+    };
+    assert_eq!(read(&a, ada.id), store.customer(&a, ada.id).unwrap());
+    assert_eq!(read(&a, ada.id), Some(ada.clone()));
+    assert_eq!(read(&b, ada.id), None, "another tenant's customer");
+    assert_eq!(read(&a, bob.id), None, "another tenant's customer");
+    assert_eq!(read(&b, bob.id), Some(bob));
+    // Another node's tenant, not met yet: the ordinary path, which looks it up.
+    let other = open(&db);
+    assert!(other.customer_nonblocking(&a, ada.id).is_none());
+    assert_eq!(other.customer(&a, ada.id).unwrap(), Some(ada.clone()));
+    assert!(other.customer_nonblocking(&a, ada.id).is_some());
+    store.close();
+    assert!(store.customer_nonblocking(&a, ada.id).is_none());
 }
