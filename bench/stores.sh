@@ -101,7 +101,7 @@ wrk_all() {
   local wrks=()
   for i in $(seq 0 $((n - 1))); do
     BENCH_DIR=$ROOT/bench BENCH_TENANT=$TENANT BENCH_KEY=$KEY BENCH_IDS=$SHARED/ids.txt \
-      BENCH_THREADS=$THREADS BENCH_SHOPIFY=$SHARED/shopify.$n.$i.txt \
+      BENCH_NODE=$i BENCH_THREADS=$THREADS BENCH_SHOPIFY=$SHARED/shopify.$n.$i.txt \
       wrk -t"$THREADS" -c$((CONNECTIONS / n)) -d"$DURATION" --latency -s "$ROOT/bench/$script" \
       "${BASES[$i]}" > "$DATA/wrk.$script.$i.txt" 2>&1 &
     wrks+=($!)

@@ -281,6 +281,13 @@ impl<'a> Tx<'a> {
         Ok(())
     }
 
+    /// Queues SQL text without parameters, to go out with the next statement (a setting, for
+    /// instance): no round trip of its own.
+    pub(super) fn later(&mut self, sql: &str) {
+        self.st.queue_savepoints();
+        self.st.text(sql.to_owned());
+    }
+
     /// The prepared statement for `sql`, prepared on first use on this connection.
     fn statement(&mut self, sql: &'static str) -> Result<Statement> {
         if let Some(s) = self.conn.get().statements.get(sql) {

@@ -37,6 +37,12 @@ use crate::{Clock, CommitInfo, CommitListener, Error, Result, SystemClock};
 /// How many times a transaction that lost a race is run again before giving up.
 pub const MAX_ATTEMPTS: u32 = 20;
 
+/// The longest a batch's member waits for a row lock, in milliseconds. Batches on two nodes
+/// (or a batch and another writer) can each hold a row the other's next member wants; PostgreSQL
+/// would break that deadlock only after `deadlock_timeout` (1 s by default). Past this wait the
+/// batch runs again as separate transactions, which wait as long as they must.
+const BATCH_LOCK_TIMEOUT_MS: u32 = 200;
+
 /// The advisory lock one node holds while it refreshes planner statistics.
 const STATISTICS_LOCK: i64 = 0x006b_6974_6873_7461;
 
@@ -524,7 +530,10 @@ impl PgStore {
     /// either fails (each member then runs alone and meets the reason itself).
     fn begin_batch(&self, tenant: &TenantSlug, id: i64) -> Option<Tx<'static>> {
         let conn = self.connection().ok()?;
-        let mut tx = Tx::begin_on(Held::Owned(conn), "BEGIN");
+        let mut tx = Tx::begin_on(
+            Held::Owned(conn),
+            &format!("BEGIN; SET LOCAL lock_timeout = {BATCH_LOCK_TIMEOUT_MS}"),
+        );
         match self.tenant_in(&mut tx, tenant) {
             Ok(found) if found == id => Some(tx),
             _ => None,
@@ -552,6 +561,9 @@ impl PgStore {
         let outcome = match tx {
             None => Outcome::Redo,
             Some(mut tx) => {
+                // The numbering lock and the commit wait as long as they must: they are
+                // short, and the same for everyone.
+                tx.later("SET LOCAL lock_timeout = 0");
                 let ready =
                     Self::number_events(&mut tx).and_then(|()| self.announce(&mut tx, tenant));
                 match ready.map_err(|e| (e, false)).and_then(|()| tx.commit()) {

@@ -582,3 +582,73 @@ fn awaited_customer_reads_match_the_ordinary_ones_within_the_tenant() {
     store.close();
     assert!(store.customer_nonblocking(&a, ada.id).is_none());
 }
+
+/// A batch holding one row and waiting for another that a second writer holds, while that
+/// writer waits for the first row, is a deadlock PostgreSQL breaks only after
+/// `deadlock_timeout`. The batch gives its wait up much sooner and runs again on its own, so the
+/// other writer goes on and both writes land. (`deadlock_timeout` is raised here so that only the
+/// batch's own limit can end the wait within the other writer's 5 s.)
+#[test]
+#[cfg_attr(not(kith_pg), ignore = "needs KITH_TEST_DATABASE_URL")]
+fn a_batch_gives_up_a_deadlocked_row_wait_and_runs_again_alone() {
+    use kith_model::{Channel, InteractionInput, InteractionKind};
+    let db = TestDatabase::create();
+    db.execute(&format!(
+        "ALTER DATABASE {} SET deadlock_timeout = '60s'",
+        db.name()
+    ));
+    let store = Arc::new(open(&db));
+    let t = tenant(store.as_ref(), "acme");
+    let x = store.create_customer(&t, &actor(), person("x@x.test")).unwrap();
+    let y = store.create_customer(&t, &actor(), person("y@x.test")).unwrap();
+
+    // The other writer, on a connection of its own: holds y.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let other = rt.block_on(async {
+        let (client, connection) = tokio_postgres::connect(db.url(), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        client
+            .batch_execute("SET statement_timeout = '5s'; BEGIN")
+            .await
+            .unwrap();
+        client
+    });
+    let lock = |id: kith_model::CustomerId| {
+        format!(
+            "SELECT 1 FROM kith_customers WHERE id = '{}' FOR UPDATE",
+            uuid::Uuid::from_bytes(id.to_bytes())
+        )
+    };
+    rt.block_on(other.batch_execute(&lock(y.id))).unwrap();
+
+    // The batch: locks x, then waits for y.
+    let writer = {
+        let (store, t) = (Arc::clone(&store), t.clone());
+        std::thread::spawn(move || {
+            let note = |c| {
+                Op::LogInteraction(InteractionInput::new(c, Channel::Email, InteractionKind::Note))
+            };
+            store.write(&t, &actor(), vec![note(x.id), note(y.id)])
+        })
+    };
+    // Until the batch waits for y's lock.
+    while db.scalar(
+        "SELECT count(*) FROM pg_stat_activity \
+         WHERE datname = current_database() AND wait_event_type = 'Lock'",
+    ) == 0
+    {
+        std::thread::yield_now();
+    }
+    // The other writer now wants x: a deadlock, until the batch lets go.
+    let wanted = rt.block_on(other.batch_execute(&lock(x.id)));
+    assert!(wanted.is_ok(), "the other writer was not let through: {wanted:?}");
+    rt.block_on(other.batch_execute("COMMIT")).unwrap();
+    let outputs = writer.join().unwrap().unwrap();
+    assert_eq!(outputs.len(), 2, "the write ran again alone and landed");
+    assert_eq!(db.scalar("SELECT count(*) FROM kith_interactions"), 2);
+}
