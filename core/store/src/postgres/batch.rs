@@ -28,10 +28,13 @@ use super::conn::Tx;
 /// Members one batch takes at most (then the next write opens another).
 pub(super) const MAX_MEMBERS: usize = 32;
 
-/// The open batch of each tenant (at most one: a closed batch commits while the next fills).
+/// Batches of one tenant open at once on a node.
+pub(super) const MAX_OPEN: usize = 2;
+
+/// The open batches of each tenant (closed ones commit while the next ones fill).
 #[derive(Default)]
 pub(super) struct Batches {
-    open: Mutex<HashMap<i64, Arc<Batch>>>,
+    open: Mutex<HashMap<i64, Vec<Arc<Batch>>>>,
 }
 
 impl std::fmt::Debug for Batches {
@@ -105,17 +108,32 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Batches {
-    /// Joins the tenant's open batch, or opens one; `true` when this caller leads it (and must
-    /// [`Batch::start`] and then [`Batches::close`] it).
+    /// Joins one of the tenant's open batches, or opens one; `true` when this caller leads it
+    /// (and must [`Batch::start`] and then [`Batches::close`] it). A second batch opens while
+    /// every open one has members waiting for their turn, so that a tenant whose writes take
+    /// several round trips each has two of them running at once.
     pub(super) fn join(&self, tenant: i64) -> (Arc<Batch>, bool) {
         let mut open = lock(&self.open);
-        if let Some(batch) = open.get(&tenant) {
-            let mut s = lock(&batch.state);
-            if !s.closed && s.members < MAX_MEMBERS {
-                s.members += 1;
-                s.running += 1;
-                return (Arc::clone(batch), false);
+        let batches = open.entry(tenant).or_default();
+        let mut best: Option<(&Arc<Batch>, usize)> = None;
+        for batch in batches.iter() {
+            let s = lock(&batch.state);
+            if s.closed || s.members >= MAX_MEMBERS {
+                continue;
             }
+            let queued = s.running;
+            drop(s);
+            if best.is_none_or(|(_, q)| queued < q) {
+                best = Some((batch, queued));
+            }
+        }
+        if let Some((batch, queued)) = best
+            && (queued == 0 || batches.len() >= MAX_OPEN)
+        {
+            let mut s = lock(&batch.state);
+            s.members += 1;
+            s.running += 1;
+            return (Arc::clone(batch), false);
         }
         let batch = Arc::new(Batch::default());
         {
@@ -123,7 +141,7 @@ impl Batches {
             s.members = 1;
             s.running = 1;
         }
-        open.insert(tenant, Arc::clone(&batch));
+        batches.push(Arc::clone(&batch));
         (batch, true)
     }
 
@@ -136,8 +154,11 @@ impl Batches {
                 let mut s = lock(&batch.state);
                 if s.running == 0 {
                     s.closed = true;
-                    if open.get(&tenant).is_some_and(|b| Arc::ptr_eq(b, batch)) {
-                        open.remove(&tenant);
+                    if let Some(batches) = open.get_mut(&tenant) {
+                        batches.retain(|b| !Arc::ptr_eq(b, batch));
+                        if batches.is_empty() {
+                            open.remove(&tenant);
+                        }
                     }
                     let tx = s.tx.take();
                     return (if s.poisoned { None } else { tx }, s.members);

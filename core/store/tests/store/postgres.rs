@@ -599,8 +599,12 @@ fn a_batch_gives_up_a_deadlocked_row_wait_and_runs_again_alone() {
     ));
     let store = Arc::new(open(&db));
     let t = tenant(store.as_ref(), "acme");
-    let x = store.create_customer(&t, &actor(), person("x@x.test")).unwrap();
-    let y = store.create_customer(&t, &actor(), person("y@x.test")).unwrap();
+    let x = store
+        .create_customer(&t, &actor(), person("x@x.test"))
+        .unwrap();
+    let y = store
+        .create_customer(&t, &actor(), person("y@x.test"))
+        .unwrap();
 
     // The other writer, on a connection of its own: holds y.
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -631,7 +635,11 @@ fn a_batch_gives_up_a_deadlocked_row_wait_and_runs_again_alone() {
         let (store, t) = (Arc::clone(&store), t.clone());
         std::thread::spawn(move || {
             let note = |c| {
-                Op::LogInteraction(InteractionInput::new(c, Channel::Email, InteractionKind::Note))
+                Op::LogInteraction(InteractionInput::new(
+                    c,
+                    Channel::Email,
+                    InteractionKind::Note,
+                ))
             };
             store.write(&t, &actor(), vec![note(x.id), note(y.id)])
         })
@@ -646,7 +654,10 @@ fn a_batch_gives_up_a_deadlocked_row_wait_and_runs_again_alone() {
     }
     // The other writer now wants x: a deadlock, until the batch lets go.
     let wanted = rt.block_on(other.batch_execute(&lock(x.id)));
-    assert!(wanted.is_ok(), "the other writer was not let through: {wanted:?}");
+    assert!(
+        wanted.is_ok(),
+        "the other writer was not let through: {wanted:?}"
+    );
     rt.block_on(other.batch_execute("COMMIT")).unwrap();
     let outputs = writer.join().unwrap().unwrap();
     assert_eq!(outputs.len(), 2, "the write ran again alone and landed");
