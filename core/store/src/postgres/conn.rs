@@ -122,7 +122,7 @@ pub(super) struct Tx<'a> {
 /// writers share, see `batch`).
 pub(super) enum Held<'a> {
     Borrowed(&'a mut PgConn),
-    Owned(r2d2::PooledConnection<Manager>),
+    Owned(Box<r2d2::PooledConnection<Manager>>),
 }
 
 impl Held<'_> {
@@ -498,10 +498,11 @@ impl Drop for Tx<'_> {
     /// Rolls back a transaction that went out and did not end, before the connection goes back
     /// to the pool.
     fn drop(&mut self) {
-        if self.st.begun && !self.st.ended {
-            if let Err(e) = wait(self.conn.get().client.batch_execute("ROLLBACK")) {
-                tracing::debug!(error = %describe(&e), "rolling back a PostgreSQL transaction failed");
-            }
+        if self.st.begun
+            && !self.st.ended
+            && let Err(e) = wait(self.conn.get().client.batch_execute("ROLLBACK"))
+        {
+            tracing::debug!(error = %describe(&e), "rolling back a PostgreSQL transaction failed");
         }
     }
 }

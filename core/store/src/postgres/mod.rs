@@ -531,7 +531,7 @@ impl PgStore {
     fn begin_batch(&self, tenant: &TenantSlug, id: i64) -> Option<Tx<'static>> {
         let conn = self.connection().ok()?;
         let mut tx = Tx::begin_on(
-            Held::Owned(conn),
+            Held::Owned(Box::new(conn)),
             &format!("BEGIN; SET LOCAL lock_timeout = {BATCH_LOCK_TIMEOUT_MS}"),
         );
         match self.tenant_in(&mut tx, tenant) {
