@@ -59,6 +59,8 @@ struct State {
     tx: Option<Tx<'static>>,
     /// Members so far, the leader included.
     members: usize,
+    /// Members whose attempt succeeded (and so wait for the commit).
+    succeeded: usize,
     /// Members that have not finished their attempt.
     running: usize,
     /// No more members: the leader is committing.
@@ -146,7 +148,8 @@ impl Batches {
     }
 
     /// Closes `batch` to new members once every member has run; returns the transaction
-    /// (`None` when it is poisoned: it is rolled back when dropped) and how many members it had.
+    /// (`None` when it is poisoned: it is rolled back when dropped) and how many members
+    /// succeeded (none: nothing to commit, or to announce).
     pub(super) fn close(&self, tenant: i64, batch: &Arc<Batch>) -> (Option<Tx<'static>>, usize) {
         loop {
             {
@@ -161,7 +164,7 @@ impl Batches {
                         }
                     }
                     let tx = s.tx.take();
-                    return (if s.poisoned { None } else { tx }, s.members);
+                    return (if s.poisoned { None } else { tx }, s.succeeded);
                 }
             }
             let s = lock(&batch.state);
@@ -220,6 +223,9 @@ impl Batch {
         };
         let mut s = lock(&self.state);
         s.tx = Some(tx);
+        if matches!(turn, Turn::Done(_)) {
+            s.succeeded += 1;
+        }
         if matches!(turn, Turn::Alone) {
             s.poisoned = true;
             self.free.notify_all();

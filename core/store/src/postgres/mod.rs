@@ -557,9 +557,12 @@ impl PgStore {
             }
         }
         let _ending = Ending(batch);
-        let (tx, members) = self.shared.batches.close(id, batch);
+        let (tx, succeeded) = self.shared.batches.close(id, batch);
         let outcome = match tx {
             None => Outcome::Redo,
+            // Every member failed before writing: nothing to commit, announce or number (a
+            // stream of refused writes costs no commit and wakes nobody).
+            Some(_) if succeeded == 0 => Outcome::Committed,
             Some(mut tx) => {
                 // The numbering lock and the commit wait as long as they must: they are
                 // short, and the same for everyone.
@@ -568,7 +571,7 @@ impl PgStore {
                     Self::number_events(&mut tx).and_then(|()| self.announce(&mut tx, tenant));
                 match ready.map_err(|e| (e, false)).and_then(|()| tx.commit()) {
                     Ok(()) => {
-                        self.committed(vec![tenant.clone()], started, members);
+                        self.committed(vec![tenant.clone()], started, succeeded);
                         Outcome::Committed
                     }
                     Err((Error::Unavailable(why), _)) => Outcome::Lost(why),

@@ -663,3 +663,39 @@ fn a_batch_gives_up_a_deadlocked_row_wait_and_runs_again_alone() {
     assert_eq!(outputs.len(), 2, "the write ran again alone and landed");
     assert_eq!(db.scalar("SELECT count(*) FROM kith_interactions"), 2);
 }
+
+/// A write refused before it wrote anything commits nothing: its batch neither commits nor
+/// wakes the listeners (a stream of refused writes costs no commit and wakes no dispatcher).
+#[test]
+#[cfg_attr(not(kith_pg), ignore = "needs KITH_TEST_DATABASE_URL")]
+fn refused_writes_commit_nothing_and_wake_nobody() {
+    use kith_model::{Channel, CustomerId, InteractionInput, InteractionKind};
+    let db = TestDatabase::create();
+    let store = open(&db);
+    let t = tenant(&store, "acme");
+    let ada = store
+        .create_customer(&t, &actor(), person("ada@x.test"))
+        .unwrap();
+    let heard = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = Arc::clone(&heard);
+    store.on_commit(Arc::new(move |_: &CommitInfo| {
+        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }));
+    for _ in 0..3 {
+        let note = InteractionInput::new(
+            CustomerId::generate(),
+            Channel::Email,
+            InteractionKind::Note,
+        );
+        let err = store.log_interaction(&t, &actor(), note).unwrap_err();
+        assert!(matches!(err, Error::NotFound { .. }), "{err}");
+        let err = store
+            .create_customer(&t, &actor(), person("ada@x.test"))
+            .unwrap_err();
+        assert!(matches!(err, Error::Duplicate { .. }), "{err}");
+    }
+    assert_eq!(heard.load(std::sync::atomic::Ordering::SeqCst), 0);
+    let note = InteractionInput::new(ada.id, Channel::Email, InteractionKind::Note);
+    store.log_interaction(&t, &actor(), note).unwrap();
+    assert_eq!(heard.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
