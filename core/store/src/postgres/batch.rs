@@ -2,7 +2,8 @@
 //!
 //! A write to a tenant that has no open batch opens one and leads it: it takes a connection,
 //! begins, and checks the tenant. Writes to the same tenant that arrive while the batch is open
-//! join it. Members take turns on the transaction (it is one connection) and each runs its own
+//! join it (a second batch opens while the first has members waiting for their turn, so that
+//! writes of several round trips each do not all queue on one connection). Members take turns on the transaction (it is one connection) and each runs its own
 //! attempt on its own thread; when every member has run, the leader closes the batch, commits
 //! once, has the events numbered once, and every member returns its own result. So N writers
 //! pay one `BEGIN`, one tenant check, one `COMMIT` (and its flush) and one numbering between
@@ -16,6 +17,11 @@
 //! - an attempt that fails after writing, or on a statement PostgreSQL refused, or a commit
 //!   that fails, cannot be untangled from the others: the batch is rolled back whole and every
 //!   member runs again in a transaction of its own, which reports its own outcome.
+//!
+//! A member waits at most `BATCH_LOCK_TIMEOUT_MS` for a row lock: two batches (of two nodes,
+//! or the two of one node) could each hold a row the other's next member wants, a deadlock that
+//! PostgreSQL breaks only after `deadlock_timeout`. A batch whose members all failed before
+//! writing commits nothing and announces nothing.
 //!
 //! Nothing is kept between attempts (the bodies may run several times, as in a retry), and a
 //! member never waits for a commit it is not part of.
