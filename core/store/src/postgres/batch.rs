@@ -163,12 +163,7 @@ impl Batches {
                 let mut s = lock(&batch.state);
                 if s.running == 0 {
                     s.closed = true;
-                    if let Some(batches) = open.get_mut(&tenant) {
-                        batches.retain(|b| !Arc::ptr_eq(b, batch));
-                        if batches.is_empty() {
-                            open.remove(&tenant);
-                        }
-                    }
+                    forget(&mut open, tenant, batch);
                     let tx = s.tx.take();
                     return (if s.poisoned { None } else { tx }, s.succeeded);
                 }
@@ -178,6 +173,49 @@ impl Batches {
                 drop(batch.settled.wait(s));
             }
         }
+    }
+}
+
+/// Takes `batch` off the tenant's open batches.
+fn forget(open: &mut HashMap<i64, Vec<Arc<Batch>>>, tenant: i64, batch: &Arc<Batch>) {
+    if let Some(batches) = open.get_mut(&tenant) {
+        batches.retain(|b| !Arc::ptr_eq(b, batch));
+        if batches.is_empty() {
+            open.remove(&tenant);
+        }
+    }
+}
+
+/// Held by a batch's leader from the moment it leads: should the leader unwind before it ended
+/// the batch (in its own attempt, beginning or committing), the batch is taken off the open
+/// ones, rolled back, and its members are sent to run alone, rather than waiting forever.
+pub(super) struct Leading<'b> {
+    pub(super) batches: &'b Batches,
+    pub(super) tenant: i64,
+    pub(super) batch: &'b Arc<Batch>,
+}
+
+impl Drop for Leading<'_> {
+    fn drop(&mut self) {
+        forget(&mut lock(&self.batches.open), self.tenant, self.batch);
+        let tx = {
+            let mut s = lock(&self.batch.state);
+            s.closed = true;
+            s.poisoned = true;
+            s.tx.take()
+        };
+        // Rolled back outside the lock (dropping sends the ROLLBACK).
+        drop(tx);
+        self.batch.free.notify_all();
+        self.batch.end(Outcome::Redo);
+    }
+}
+
+#[cfg(test)]
+impl Batches {
+    /// How many batches the tenant has open.
+    pub(super) fn open_count(&self, tenant: i64) -> usize {
+        lock(&self.open).get(&tenant).map_or(0, Vec::len)
     }
 }
 

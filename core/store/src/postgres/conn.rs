@@ -42,18 +42,21 @@ where
 
 /// Connects one client and runs its connection on `rt`.
 pub(super) fn connect(rt: &Handle, config: &tokio_postgres::Config) -> Result<Client> {
-    let config = config.clone();
-    let spawner = rt.clone();
-    on_runtime(rt, async move {
-        let (client, connection) = config.connect(NoTls).await?;
-        spawner.spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %describe(&e), "a PostgreSQL connection ended");
-            }
-        });
-        Ok::<_, tokio_postgres::Error>(client)
-    })?
-    .map_err(|e| pg(&e))
+    on_runtime(rt, open(config.clone(), rt.clone()))?.map_err(|e| pg(&e))
+}
+
+/// Connects one client, awaited; its connection runs as a task on `rt`.
+pub(super) async fn open(
+    config: tokio_postgres::Config,
+    rt: Handle,
+) -> std::result::Result<Client, tokio_postgres::Error> {
+    let (client, connection) = config.connect(NoTls).await?;
+    rt.spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %describe(&e), "a PostgreSQL connection ended");
+        }
+    });
+    Ok(client)
 }
 
 /// One pooled connection and the statements prepared on it (by SQL text).
@@ -229,9 +232,10 @@ impl<'a> Tx<'a> {
         self.events.extend(docs);
     }
 
-    /// The events added so far, taken out to be written.
-    pub(super) fn take_events(&mut self) -> Vec<Vec<u8>> {
-        std::mem::take(&mut self.events)
+    /// The events added so far and their tenant, taken out to be written (`None`: none).
+    pub(super) fn take_events(&mut self) -> Option<(i64, Vec<Vec<u8>>)> {
+        let docs = std::mem::take(&mut self.events);
+        self.queued.filter(|_| !docs.is_empty()).map(|t| (t, docs))
     }
 
     /// Whether the error this transaction met is worth a retry of the whole transaction.
@@ -390,9 +394,8 @@ impl<'a> Tx<'a> {
     pub(super) fn commit(mut self) -> std::result::Result<(), (Error, bool)> {
         // A deferred write failed: nothing more goes out, and dropping rolls back.
         self.st.check().map_err(|e| (e, self.st.retry))?;
-        if !self.st.begun && matches!(self.st.owed.as_slice(), [Owed::Text(t)] if !t.contains(';'))
-        {
-            // Nothing but the BEGIN: there is nothing to commit.
+        if !self.st.begun && self.st.owed.iter().all(|o| matches!(o, Owed::Text(_))) {
+            // Nothing went out and only commands are owed: there is nothing to commit.
             self.st.ended = true;
             return Ok(());
         }

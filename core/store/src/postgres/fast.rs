@@ -14,9 +14,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use kith_model::{Customer, CustomerId};
-use tokio_postgres::{Client, NoTls, Statement};
+use tokio_postgres::{Client, Statement};
 
-use super::conn::{describe, on_runtime, pg};
+use super::conn::{describe, on_runtime, open, pg};
 use super::txn::uuid;
 use crate::ReadFuture;
 use crate::records::decode;
@@ -148,17 +148,12 @@ impl FastReads {
     }
 }
 
-/// Opens a connection (run on `runtime`, where its task stays) and prepares the statement.
+/// Opens a connection (its task stays on `runtime`) and prepares the statement.
 async fn connect(
     config: tokio_postgres::Config,
     runtime: tokio::runtime::Handle,
 ) -> Result<Line, tokio_postgres::Error> {
-    let (client, connection) = config.connect(NoTls).await?;
-    runtime.spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::debug!(error = %describe(&e), "a PostgreSQL read connection ended");
-        }
-    });
+    let client = open(config, runtime).await?;
     let customer = client.prepare(CUSTOMER).await?;
     Ok(Line { client, customer })
 }

@@ -316,8 +316,7 @@ impl PgStore {
 
     /// Queues the events `tx` holds, to be numbered once it commits ([`Self::sequence`]).
     fn queue_events(tx: &mut Tx<'_>) -> Result<()> {
-        let docs = tx.take_events();
-        let Some(tenant) = tx.queued.filter(|_| !docs.is_empty()) else {
+        let Some((tenant, docs)) = tx.take_events() else {
             return Ok(());
         };
         // unnest keeps the array's order, and the queue ids follow it.
@@ -332,8 +331,7 @@ impl PgStore {
     /// holds until it commits (in the same round trip): the batch's events follow every event
     /// numbered before, in commit order, without a queue or a second transaction.
     fn number_events(tx: &mut Tx<'_>) -> Result<()> {
-        let docs = tx.take_events();
-        let Some(tenant) = tx.queued.filter(|_| !docs.is_empty()) else {
+        let Some((tenant, docs)) = tx.take_events() else {
             return Ok(());
         };
         tx.defer("SELECT pg_advisory_xact_lock(-($1::bigint))", &[&tenant])?;
@@ -485,12 +483,20 @@ impl PgStore {
         let clock = &self.shared.config.clock;
         if let Some(id) = self.cached_tenant(tenant) {
             let (batch, leader) = self.shared.batches.join(id);
+            let leading = leader.then(|| batch::Leading {
+                batches: &self.shared.batches,
+                tenant: id,
+                batch: &batch,
+            });
             if leader {
                 batch.start(self.begin_batch(tenant, id));
             }
             let turn = batch.turn(|tx| body(tx, id, actor, clock.now()));
-            let outcome = if leader {
-                self.finish_batch(tenant, id, &batch, started)
+            let outcome = if let Some(leading) = leading {
+                let outcome = self.finish_batch(tenant, id, &batch, started);
+                // Ended: nothing for the guard to undo.
+                std::mem::forget(leading);
+                outcome
             } else if matches!(turn, Turn::Done(_)) {
                 batch.outcome()
             } else {
@@ -541,7 +547,7 @@ impl PgStore {
     }
 
     /// Closes the batch once its members have run, commits it and numbers its events; tells
-    /// the members how it ended.
+    /// the members how it ended. (The caller's [`batch::Leading`] guard covers an unwinding.)
     fn finish_batch(
         &self,
         tenant: &TenantSlug,
@@ -549,14 +555,6 @@ impl PgStore {
         batch: &Arc<batch::Batch>,
         started: Instant,
     ) -> Outcome {
-        // Should this thread unwind, the members must not wait for an outcome forever.
-        struct Ending<'b>(&'b batch::Batch);
-        impl Drop for Ending<'_> {
-            fn drop(&mut self) {
-                self.0.end(Outcome::Redo);
-            }
-        }
-        let _ending = Ending(batch);
         let (tx, succeeded) = self.shared.batches.close(id, batch);
         let outcome = match tx {
             None => Outcome::Redo,
@@ -570,16 +568,17 @@ impl PgStore {
                 let ready =
                     Self::number_events(&mut tx).and_then(|()| self.announce(&mut tx, tenant));
                 match ready.map_err(|e| (e, false)).and_then(|()| tx.commit()) {
-                    Ok(()) => {
-                        self.committed(vec![tenant.clone()], started, succeeded);
-                        Outcome::Committed
-                    }
+                    Ok(()) => Outcome::Committed,
                     Err((Error::Unavailable(why), _)) => Outcome::Lost(why),
                     Err(_) => Outcome::Redo,
                 }
             }
         };
+        // Told before the listeners run: whatever they do, a committed batch is never redone.
         batch.end(outcome.clone());
+        if outcome == Outcome::Committed && succeeded > 0 {
+            self.committed(vec![tenant.clone()], started, succeeded);
+        }
         outcome
     }
 
@@ -630,4 +629,54 @@ fn rand_jitter() -> u32 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos() % 500)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+
+    use kith_model::{Actor, CustomerInput, TenantInput};
+
+    use super::{PgConfig, PgStore};
+    use crate::Store;
+    use crate::testing::TestDatabase;
+
+    /// A leader that unwinds in its own attempt takes its batch off the open ones (it does not
+    /// linger, poisoned, in the tenant's slots) and the tenant's next write commits.
+    #[test]
+    #[cfg_attr(not(kith_pg), ignore = "needs KITH_TEST_DATABASE_URL")]
+    fn a_leader_that_unwinds_leaves_no_batch_behind() {
+        let db = TestDatabase::create();
+        let mut config = PgConfig::new(db.url());
+        config.pool_size = 6;
+        let store = PgStore::open(config).unwrap();
+        let actor = Actor::new("test");
+        let input = TenantInput {
+            slug: "acme".into(),
+            name: None,
+            industry: None,
+        };
+        let t = store.create_tenant(input, &actor).unwrap().slug;
+        let email = |e: &str| CustomerInput {
+            email: Some(e.into()),
+            ..Default::default()
+        };
+        store
+            .create_customer(&t, &actor, email("a@x.test"))
+            .unwrap();
+        let id = store
+            .cached_tenant(&t)
+            .expect("the write taught the node its tenant");
+        let unwound = catch_unwind(AssertUnwindSafe(|| {
+            store.write_ops(&t, &actor, |_, _, _, _| -> crate::Result<()> {
+                panic!("a bug in a write")
+            })
+        }));
+        assert!(unwound.is_err());
+        assert_eq!(store.shared.batches.open_count(id), 0);
+        store
+            .create_customer(&t, &actor, email("b@x.test"))
+            .unwrap();
+        assert_eq!(db.scalar("SELECT count(*) FROM kith_customers"), 2);
+    }
 }
