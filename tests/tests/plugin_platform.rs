@@ -30,6 +30,7 @@ use kith::model::{
     InteractionInput, InteractionKind, Money, StageCategory, TenantInput, TenantSlug, Timestamp,
 };
 use kith::plugin::{RejectionKind, Verdict, Webhook};
+use kith::service::access::Access;
 use kith::service::plugins::{EnableRequest, HostConfig, JobState, PluginHost};
 use kith::service::{demo, pipelines, tokens};
 use kith::store::{CustomerFilter, PageRequest, PluginStore, RedbStore, ScoreRange, StoreConfig};
@@ -835,7 +836,7 @@ fn seeding_the_demo_creates_a_scored_tenant_once_and_a_restart_changes_nothing()
     let list = pipelines::list(w.store.as_ref(), &t, &PageRequest::first(10)).unwrap();
     assert_eq!(list.items.len(), 2);
     for p in &list.items {
-        let report = pipelines::report(w.store.as_ref(), &t, p.id).unwrap();
+        let report = pipelines::report(w.store.as_ref(), &t, &Access::Full, p.id).unwrap();
         let busy = report.stages.iter().filter(|s| s.deals > 0).count();
         assert!(report.deals >= 10 && busy >= 3, "{}: {report:?}", p.name);
         for category in [StageCategory::Won, StageCategory::Lost] {

@@ -2,7 +2,8 @@
 //! - the `kith` command line as a user runs it (`cli_*`: tenant, customer, import, export,
 //!   backup, check and token commands);
 //! - the HTTP API through the router with `tower::ServiceExt::oneshot` (`http_*`:
-//!   authentication and scopes, customers, events, bad input, operations, pipelines, tenants);
+//!   authentication and scopes, customers, events, bad input, operations, pipelines, users and
+//!   roles, tenants);
 //! - `kith serve` end to end, the real binary on an ephemeral port (`serve`);
 //! - API tokens (`tokens`).
 
@@ -27,6 +28,8 @@ mod http_input;
 mod http_ops;
 #[path = "http/pipelines.rs"]
 mod http_pipelines;
+#[path = "http/roles.rs"]
+mod http_roles;
 #[path = "http/tenants.rs"]
 mod http_tenants;
 mod serve;

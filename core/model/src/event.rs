@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Actor, CustomerId, DealId, InteractionId, PipelineId, Timestamp};
+use super::{Actor, CustomerId, DealId, InteractionId, PipelineId, TeamId, Timestamp, UserId};
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -42,6 +42,16 @@ pub enum EventKind {
     PipelineUpdated,
     /// An empty pipeline was deleted.
     PipelineDeleted,
+    /// A user was added to the tenant.
+    UserCreated,
+    /// A user's name, email, role, teams or active flag changed.
+    UserUpdated,
+    /// A team was created.
+    TeamCreated,
+    /// A team's name or sharing changed.
+    TeamUpdated,
+    /// A team without members was deleted.
+    TeamDeleted,
 }
 
 /// The entity an event is about.
@@ -75,6 +85,10 @@ pub enum EntityRef {
         /// The customer merged into it (no longer exists).
         duplicate: CustomerId,
     },
+    /// A user.
+    User(UserId),
+    /// A team.
+    Team(TeamId),
 }
 
 impl EntityRef {
@@ -84,7 +98,7 @@ impl EntityRef {
             Self::Customer(c) => Some(c),
             Self::Interaction { customer, .. } | Self::Deal { customer, .. } => Some(customer),
             Self::Merged { survivor, .. } => Some(survivor),
-            Self::Tenant | Self::Pipeline(_) => None,
+            Self::Tenant | Self::Pipeline(_) | Self::User(_) | Self::Team(_) => None,
         }
     }
 }

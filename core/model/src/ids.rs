@@ -79,6 +79,14 @@ uuid_id!(
     /// Identifies a deal.
     DealId, "deal"
 );
+uuid_id!(
+    /// Identifies a user of a tenant.
+    UserId, "user"
+);
+uuid_id!(
+    /// Identifies a team of users.
+    TeamId, "team"
+);
 
 /// A tenant's slug: 1 to 63 characters of `a-z`, `0-9` and `-`, not starting or ending with `-`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

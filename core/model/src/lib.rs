@@ -18,6 +18,7 @@ mod plugin;
 mod report;
 mod tenant;
 mod time;
+mod user;
 
 #[cfg(test)]
 mod tests;
@@ -31,7 +32,9 @@ pub use customer::{
 };
 pub use error::{Checker, FieldError, ValidationError};
 pub use event::{EntityRef, Event, EventKind};
-pub use ids::{Actor, CustomerId, DealId, InteractionId, PipelineId, StageId, TenantSlug};
+pub use ids::{
+    Actor, CustomerId, DealId, InteractionId, PipelineId, StageId, TeamId, TenantSlug, UserId,
+};
 pub use interaction::{
     Channel, Direction, Interaction, InteractionInput, InteractionKind, TaskStatus,
 };
@@ -48,3 +51,4 @@ pub use plugin::{
 };
 pub use report::{PipelineReport, ReportBuilder, StageReport};
 pub use tenant::{Tenant, TenantInput};
+pub use user::{MAX_TEAMS_PER_USER, Role, Team, TeamInput, TeamPatch, User, UserInput, UserPatch};

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use kith_model::{Tenant, TenantSlug, Timestamp};
+use kith_model::{Tenant, TenantSlug, Timestamp, UserId};
 
 use crate::Output;
 
@@ -17,6 +17,23 @@ pub enum TokenScope {
     Admin,
     /// Read and write one tenant's data.
     Tenant(TenantSlug),
+    /// Act as one user of a tenant: every request is checked against the user's role.
+    User {
+        /// The tenant.
+        tenant: TenantSlug,
+        /// The user.
+        user: UserId,
+    },
+}
+
+impl TokenScope {
+    /// The tenant a tenant key or user key belongs to (none for admin tokens).
+    pub fn tenant(&self) -> Option<&TenantSlug> {
+        match self {
+            Self::Admin => None,
+            Self::Tenant(t) | Self::User { tenant: t, .. } => Some(t),
+        }
+    }
 }
 
 /// A stored API token. The secret itself is never stored: only its SHA-256 hash.

@@ -58,6 +58,17 @@ pub enum Error {
         /// How many deals it has.
         deals: u64,
     },
+    /// A team that still has members cannot be deleted.
+    #[error("team {id} still has {members} member(s): take them out of it before deleting it")]
+    TeamNotEmpty {
+        /// The team.
+        id: String,
+        /// How many users belong to it.
+        members: u64,
+    },
+    /// The caller's role does not allow this (a user key acting beyond its user's records).
+    #[error("not permitted: {0}")]
+    Forbidden(String),
     /// An idempotency key was used before with a different request.
     #[error(
         "idempotency key '{0}' was already used for a different request: use a new key for a new request"
@@ -152,6 +163,8 @@ impl Error {
             Self::Conflict { .. } => "version_conflict",
             Self::Duplicate { .. } => "duplicate",
             Self::PipelineNotEmpty { .. } => "pipeline_not_empty",
+            Self::TeamNotEmpty { .. } => "team_not_empty",
+            Self::Forbidden(_) => "not_permitted",
             Self::IdempotencyKeyReused(_) => "idempotency_key_reused",
             Self::Money(_) => "money",
             Self::BadCursor => "bad_cursor",

@@ -25,7 +25,8 @@ use kith_model::{
     Action, Actor, Customer, CustomerId, CustomerInput, CustomerPatch, Deal, DealId, DealInput,
     DealPatch, Email, Event, Interaction, InteractionId, InteractionInput, LifecycleStage, Phone,
     Pipeline, PipelineId, PipelineInput, PipelinePatch, PipelineReport, StageId, Tag, TaskStatus,
-    Tenant, TenantInput, TenantPatch, TenantSlug, Timestamp,
+    Team, TeamId, TeamInput, TeamPatch, Tenant, TenantInput, TenantPatch, TenantSlug, Timestamp,
+    User, UserId, UserInput, UserPatch,
 };
 
 pub use self::admin::{CommitInfo, CommitListener, IdempotencyKey, Once, TokenRecord, TokenScope};
@@ -131,6 +132,43 @@ pub enum Op {
         /// The change.
         patch: DealPatch,
     },
+    /// Add a user (email unique per tenant; teams must exist).
+    CreateUser(UserInput),
+    /// Change a user's name, email, role, teams or active flag.
+    UpdateUser {
+        /// The user.
+        id: UserId,
+        /// When given, fails with a conflict unless the user is at this version.
+        expected_version: Option<u64>,
+        /// The change.
+        patch: UserPatch,
+    },
+    /// Create a team (name unique per tenant, case-insensitive).
+    CreateTeam(TeamInput),
+    /// Rename a team or change whether it shares records.
+    UpdateTeam {
+        /// The team.
+        id: TeamId,
+        /// When given, fails with a conflict unless the team is at this version.
+        expected_version: Option<u64>,
+        /// The change.
+        patch: TeamPatch,
+    },
+    /// Delete a team nobody belongs to.
+    DeleteTeam(TeamId),
+    /// Give `to` the customers and open deals `from` owns, at most `limit` records (one event
+    /// each); [`Output::Reassigned`] says whether more are left.
+    Reassign {
+        /// The current owner.
+        from: UserId,
+        /// The new owner (must be active).
+        to: UserId,
+        /// Most records changed by this op.
+        limit: usize,
+    },
+    /// Create a user for every stored owner that names none, and point the records at it (the
+    /// upgrade from free-text owners; idempotent).
+    AdoptOwners,
 }
 
 /// What an op produced. Serializable so that an idempotent write can store it and replay it.
@@ -165,6 +203,23 @@ pub enum Output {
     },
     /// The deleted pipeline's id.
     PipelineDeleted(PipelineId),
+    /// The created or changed user.
+    User(User),
+    /// The created or changed team.
+    Team(Team),
+    /// The deleted team's id.
+    TeamDeleted(TeamId),
+    /// What a reassignment moved.
+    Reassigned {
+        /// Customers given to the new owner.
+        customers: u64,
+        /// Open deals given to the new owner.
+        deals: u64,
+        /// Whether `from` still owns records to move (repeat the op).
+        more: bool,
+    },
+    /// Users created for free-text owners.
+    Adopted(Vec<User>),
     /// A rescore job; `started` is false when an active one was returned instead of a new one.
     Job {
         /// The job.
@@ -478,6 +533,17 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// The funnel report of a pipeline.
     fn pipeline_report(&self, tenant: &TenantSlug, pipeline: PipelineId) -> Result<PipelineReport>;
 
+    /// A user by id.
+    fn user(&self, tenant: &TenantSlug, id: UserId) -> Result<Option<User>>;
+    /// A page of users, oldest first.
+    fn users(&self, tenant: &TenantSlug, page: &PageRequest) -> Result<Page<User>>;
+    /// A team by id.
+    fn team(&self, tenant: &TenantSlug, id: TeamId) -> Result<Option<Team>>;
+    /// A page of teams, oldest first.
+    fn teams(&self, tenant: &TenantSlug, page: &PageRequest) -> Result<Page<Team>>;
+    /// The users who belong to a team, oldest first.
+    fn team_members(&self, tenant: &TenantSlug, team: TeamId) -> Result<Vec<UserId>>;
+
     /// Events with sequence numbers greater than `after`, oldest first, at most `limit`.
     fn events(&self, tenant: &TenantSlug, after: u64, limit: usize) -> Result<Vec<Event>>;
     /// The last sequence number of the tenant's event log.
@@ -636,6 +702,20 @@ pub trait Store: Send + Sync + std::fmt::Debug {
             other => Err(unexpected(&other)),
         }
     }
+}
+
+/// Gives every free-text owner of every tenant a user (the upgrade to owners that are users).
+pub(crate) fn adopt_owners(store: &dyn Store) -> Result<()> {
+    let actor = Actor::new("kith-upgrade");
+    for t in store.tenants()? {
+        let adopted = store.write(&t.slug, &actor, vec![Op::AdoptOwners])?;
+        if let Some(Output::Adopted(users)) = adopted.first()
+            && !users.is_empty()
+        {
+            tracing::info!(tenant = %t.slug, users = users.len(), "made users of free-text owners");
+        }
+    }
+    Ok(())
 }
 
 /// The single output of a one-op write.

@@ -11,3 +11,5 @@ mod behaviour;
 mod model;
 #[path = "store/postgres.rs"]
 mod postgres;
+#[path = "store/users.rs"]
+mod users;

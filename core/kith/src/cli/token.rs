@@ -19,6 +19,9 @@ pub(super) enum TokenCommand {
         /// A tenant API key for this tenant.
         #[arg(long, value_name = "SLUG")]
         tenant: Option<String>,
+        /// A user key: acts as this user (their id) of `--tenant`, with the user's role.
+        #[arg(long, value_name = "USER_ID", requires = "tenant")]
+        user: Option<String>,
         /// The key may only read (tenant keys only).
         #[arg(long, requires = "tenant")]
         read_only: bool,
@@ -45,12 +48,17 @@ pub(super) fn run(cmd: TokenCommand, store: &dyn Store) -> anyhow::Result<Exit> 
         TokenCommand::Create {
             admin: _,
             tenant,
+            user,
             read_only,
             name,
         } => {
-            let scope = match tenant {
-                Some(t) => TokenScope::Tenant(tenant_of(store, &t)?),
-                None => TokenScope::Admin,
+            let scope = match (tenant, user) {
+                (Some(t), Some(u)) => TokenScope::User {
+                    tenant: tenant_of(store, &t)?,
+                    user: crate::model::UserId::parse("--user", &u)?,
+                },
+                (Some(t), None) => TokenScope::Tenant(tenant_of(store, &t)?),
+                (None, _) => TokenScope::Admin,
             };
             let new = tokens::create(store, scope, read_only, name, None)?;
             let secret = new.secret.unwrap_or_default();
@@ -77,8 +85,9 @@ pub(super) fn run(cmd: TokenCommand, store: &dyn Store) -> anyhow::Result<Exit> 
                     .map(|t| {
                         serde_json::json!({
                             "id": t.id,
-                            "kind": match t.scope { TokenScope::Admin => "admin", TokenScope::Tenant(_) => "tenant" },
-                            "tenant": match &t.scope { TokenScope::Admin => None, TokenScope::Tenant(s) => Some(s.as_str()) },
+                            "kind": match t.scope { TokenScope::Admin => "admin", TokenScope::Tenant(_) => "tenant", TokenScope::User { .. } => "user" },
+                            "tenant": t.scope.tenant().map(|s| s.as_str()),
+                            "user": match &t.scope { TokenScope::User { user, .. } => Some(user.to_string()), _ => None },
                             "read_only": t.read_only,
                             "name": t.name,
                             "created_at": t.created_at,
@@ -96,6 +105,7 @@ pub(super) fn run(cmd: TokenCommand, store: &dyn Store) -> anyhow::Result<Exit> 
                     let scope = match &t.scope {
                         TokenScope::Admin => "admin".to_owned(),
                         TokenScope::Tenant(s) => format!("tenant {s}"),
+                        TokenScope::User { tenant, user } => format!("user {user} of {tenant}"),
                     };
                     let mode = if t.read_only {
                         "read-only"

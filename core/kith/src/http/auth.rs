@@ -9,7 +9,9 @@ use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::extract::Params;
 use crate::model::{Actor, TenantSlug};
+use crate::service::access::{Access, Refused};
 use crate::service::tokens::{self, Principal};
+use crate::store::TokenScope;
 
 /// Any valid token.
 #[derive(Debug, Clone)]
@@ -82,31 +84,85 @@ impl FromRequestParts<AppState> for Admin {
     }
 }
 
-/// Read access to the tenant in the path. Another tenant's key gets 404, as for a tenant that does
-/// not exist.
+/// The tenant in the path and what the principal may see there. Another tenant's key gets
+/// 404, as for a tenant that does not exist; a user key whose user was deactivated or removed
+/// gets 401.
+async fn tenant_access(
+    parts: &mut Parts,
+    state: &AppState,
+) -> ApiResult<(TenantSlug, Principal, Access)> {
+    let Auth(principal) = Auth::from_request_parts(parts, state).await?;
+    let params = Params::from_request_parts(parts, state).await?;
+    let tenant = params.tenant()?;
+    if !principal.can_see(&tenant) {
+        return Err(ApiError::tenant_not_found(tenant.as_str()));
+    }
+    if let Some(access) = parts.extensions.get::<Access>() {
+        return Ok((tenant, principal, access.clone()));
+    }
+    let access = if matches!(principal.scope, TokenScope::User { .. }) {
+        let (t, scope) = (tenant.clone(), principal.scope.clone());
+        state
+            .run(move |s| Access::resolve(s, &t, &scope))
+            .await?
+            .map_err(|why| {
+                ApiError::unauthorized(match why {
+                    Refused::Deactivated => {
+                        "the user this key acts as is deactivated: ask a tenant admin to reactivate them"
+                    }
+                    Refused::NoSuchUser => "the user this key acts as no longer exists",
+                })
+            })?
+    } else {
+        Access::Full
+    };
+    parts.extensions.insert(access.clone());
+    Ok((tenant, principal, access))
+}
+
+fn role_required(access: &Access) -> ApiResult<()> {
+    match access.user() {
+        None => Ok(()),
+        Some(u) => Err(ApiError::forbidden(
+            "role_required",
+            &format!(
+                "this needs a tenant admin (a tenant key or a user with role admin); this key acts as a {}",
+                u.role.as_str()
+            ),
+        )),
+    }
+}
+
+fn writable(principal: &Principal) -> ApiResult<()> {
+    if principal.read_only {
+        return Err(ApiError::forbidden(
+            "read_only_token",
+            "this key is read-only; use a key that may write",
+        ));
+    }
+    Ok(())
+}
+
+/// Read access to all of the tenant in the path: a tenant key, an admin token, or a user key of
+/// a user with role `admin` (others: 403 `role_required`).
 #[derive(Debug, Clone)]
 pub struct TenantRead {
     /// The tenant.
     pub tenant: TenantSlug,
-    /// Who asks.
-    pub principal: Principal,
 }
 
 impl FromRequestParts<AppState> for TenantRead {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
-        let Auth(principal) = Auth::from_request_parts(parts, state).await?;
-        let params = Params::from_request_parts(parts, state).await?;
-        let tenant = params.tenant()?;
-        if !principal.can_see(&tenant) {
-            return Err(ApiError::tenant_not_found(tenant.as_str()));
-        }
-        Ok(Self { tenant, principal })
+        let (tenant, _, access) = tenant_access(parts, state).await?;
+        role_required(&access)?;
+        Ok(Self { tenant })
     }
 }
 
-/// Write access to the tenant in the path: as [`TenantRead`], and not a read-only key (403).
+/// Write access to all of the tenant in the path: as [`TenantRead`], and not a read-only key
+/// (403).
 #[derive(Debug, Clone)]
 pub struct TenantWrite {
     /// The tenant.
@@ -126,13 +182,60 @@ impl FromRequestParts<AppState> for TenantWrite {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
-        let TenantRead { tenant, principal } = TenantRead::from_request_parts(parts, state).await?;
-        if principal.read_only {
-            return Err(ApiError::forbidden(
-                "read_only_token",
-                "this key is read-only; use a key that may write",
-            ));
-        }
+        let (tenant, principal, access) = tenant_access(parts, state).await?;
+        role_required(&access)?;
+        writable(&principal)?;
         Ok(Self { tenant, principal })
+    }
+}
+
+/// Read access to what the principal may see of the tenant in the path: every key of the
+/// tenant, limited by the role of the user a user key acts as.
+#[derive(Debug, Clone)]
+pub struct ScopedRead {
+    /// The tenant.
+    pub tenant: TenantSlug,
+    /// What they may see.
+    pub access: Access,
+}
+
+impl FromRequestParts<AppState> for ScopedRead {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
+        let (tenant, _, access) = tenant_access(parts, state).await?;
+        Ok(Self { tenant, access })
+    }
+}
+
+/// As [`ScopedRead`], for changes: not a read-only key (403).
+#[derive(Debug, Clone)]
+pub struct ScopedWrite {
+    /// The tenant.
+    pub tenant: TenantSlug,
+    /// Who asks.
+    pub principal: Principal,
+    /// What they may see and change.
+    pub access: Access,
+}
+
+impl ScopedWrite {
+    /// The actor for the event log.
+    pub fn actor(&self) -> Actor {
+        self.principal.actor()
+    }
+}
+
+impl FromRequestParts<AppState> for ScopedWrite {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
+        let (tenant, principal, access) = tenant_access(parts, state).await?;
+        writable(&principal)?;
+        Ok(Self {
+            tenant,
+            principal,
+            access,
+        })
     }
 }

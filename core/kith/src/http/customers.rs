@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::auth::{TenantRead, TenantWrite};
+use super::auth::{ScopedRead, ScopedWrite, TenantWrite};
 use super::error::{ApiError, ApiResult};
 use super::extract::{
     ApiJson, ApiQuery, Create, IfMatch, PageBody, Params, created, invalid_query, json, no_content,
@@ -39,13 +39,14 @@ pub fn routes() -> Routes {
         (status = 422, description = "invalid_input", body = super::Problem)))]
 pub async fn create(
     State(state): State<AppState>,
-    t: TenantWrite,
+    t: ScopedWrite,
     req: Create<CustomerInput>,
 ) -> ApiResult<Response> {
     let actor = t.actor();
     let tenant = t.tenant.clone();
+    let access = t.access.clone();
     let once = state
-        .run(move |s| customers::create(s, &tenant, &actor, req.body, req.key.as_ref()))
+        .run(move |s| customers::create(s, &tenant, &actor, &access, req.body, req.key.as_ref()))
         .await?;
     let c = once.value;
     let location = format!("/v1/tenants/{}/customers/{}", t.tenant, c.id);
@@ -163,7 +164,7 @@ impl CustomerSearch {
         (status = 400, description = "invalid_query or bad_cursor", body = super::Problem)))]
 pub async fn search(
     State(state): State<AppState>,
-    t: TenantRead,
+    t: ScopedRead,
     ApiQuery(q): ApiQuery<CustomerSearch>,
 ) -> ApiResult<Response> {
     let page = page_request(q.limit, q.cursor.as_deref())?;
@@ -179,7 +180,7 @@ pub async fn search(
     }
     let query = q.query()?;
     let page = state
-        .run(move |s| customers::search(s, &t.tenant, &query, &page))
+        .run(move |s| customers::search(s, &t.tenant, &t.access, &query, &page))
         .await?;
     Ok(json(StatusCode::OK, &PageBody::from(page)))
 }
@@ -187,12 +188,21 @@ pub async fn search(
 /// Answers a search by segment or score (which plugins produced), or `None` for other searches.
 async fn plugin_search(
     state: &AppState,
-    t: &TenantRead,
+    t: &ScopedRead,
     q: &CustomerSearch,
     page: &crate::store::PageRequest,
 ) -> ApiResult<Option<Response>> {
     if q.segment.is_none() && q.score.is_none() {
         return Ok(None);
+    }
+    if let Some(u) = t.access.user() {
+        return Err(ApiError::forbidden(
+            "role_required",
+            &format!(
+                "searching by segment or score covers the whole tenant and needs a tenant admin; this key acts as a {}",
+                u.role.as_str()
+            ),
+        ));
     }
     let others = q.query()? != CustomerQuery::List(CustomerFilter::All);
     if others || (q.segment.is_some() && q.score.is_some()) {
@@ -235,13 +245,17 @@ async fn plugin_search(
     responses((status = 200, description = "The customer"), (status = 404, description = "not_found", body = super::Problem)))]
 pub async fn get(
     State(state): State<AppState>,
-    t: TenantRead,
+    t: ScopedRead,
     params: Params,
 ) -> ApiResult<Response> {
     let id: CustomerId = params.id("id", "customer")?;
-    let c = match customers::get_nonblocking(state.store(), &t.tenant, id) {
+    let c = match customers::get_nonblocking(state.store(), &t.tenant, t.access.clone(), id) {
         Some(read) => read.await.map_err(ApiError::from)?,
-        None => state.run(move |s| customers::get(s, &t.tenant, id)).await?,
+        None => {
+            state
+                .run(move |s| customers::get(s, &t.tenant, &t.access, id))
+                .await?
+        }
     };
     Ok(versioned(StatusCode::OK, &c, c.version))
 }
@@ -254,7 +268,7 @@ pub async fn get(
     responses((status = 200, description = "The customer"), (status = 412, description = "version_conflict", body = super::Problem)))]
 pub async fn update(
     State(state): State<AppState>,
-    t: TenantWrite,
+    t: ScopedWrite,
     params: Params,
     IfMatch(version): IfMatch,
     ApiJson(patch): ApiJson<CustomerPatch>,
@@ -262,7 +276,7 @@ pub async fn update(
     let id: CustomerId = params.id("id", "customer")?;
     let actor = t.actor();
     let c = state
-        .run(move |s| customers::update(s, &t.tenant, &actor, id, version, patch))
+        .run(move |s| customers::update(s, &t.tenant, &actor, &t.access, id, version, patch))
         .await?;
     Ok(versioned(StatusCode::OK, &c, c.version))
 }
@@ -301,7 +315,7 @@ pub struct MergeRequest {
     responses((status = 200, description = "The merged survivor")))]
 pub async fn merge(
     State(state): State<AppState>,
-    t: TenantWrite,
+    t: ScopedWrite,
     params: Params,
     IfMatch(version): IfMatch,
     ApiJson(req): ApiJson<MergeRequest>,
@@ -309,7 +323,7 @@ pub async fn merge(
     let id: CustomerId = params.id("id", "customer")?;
     let actor = t.actor();
     let c = state
-        .run(move |s| customers::merge(s, &t.tenant, &actor, id, req.duplicate, version))
+        .run(move |s| customers::merge(s, &t.tenant, &actor, &t.access, id, req.duplicate, version))
         .await?;
     Ok(versioned(StatusCode::OK, &c, c.version))
 }
@@ -320,14 +334,14 @@ pub async fn merge(
     responses((status = 200, description = "A page of interactions")))]
 pub async fn timeline(
     State(state): State<AppState>,
-    t: TenantRead,
+    t: ScopedRead,
     params: Params,
     ApiQuery(q): ApiQuery<super::extract::Paging>,
 ) -> ApiResult<Response> {
     let id: CustomerId = params.id("id", "customer")?;
     let page = q.request()?;
     let page = state
-        .run(move |s| customers::timeline(s, &t.tenant, id, &page))
+        .run(move |s| customers::timeline(s, &t.tenant, &t.access, id, &page))
         .await?;
     Ok(json(StatusCode::OK, &PageBody::from(page)))
 }

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::auth::{TenantRead, TenantWrite};
+use super::auth::{ScopedRead, ScopedWrite};
 use super::error::ApiResult;
 use super::extract::{ApiJson, Create, IfMatch, Params, created, versioned};
 use super::{AppState, Routes};
@@ -29,13 +29,14 @@ pub fn routes() -> Routes {
     responses((status = 201, description = "The deal")))]
 pub async fn create(
     State(state): State<AppState>,
-    t: TenantWrite,
+    t: ScopedWrite,
     req: Create<DealInput>,
 ) -> ApiResult<Response> {
     let actor = t.actor();
     let tenant = t.tenant.clone();
+    let access = t.access.clone();
     let once = state
-        .run(move |s| deals::create(s, &tenant, &actor, req.body, req.key.as_ref()))
+        .run(move |s| deals::create(s, &tenant, &actor, &access, req.body, req.key.as_ref()))
         .await?;
     let d = once.value;
     let location = format!("/v1/tenants/{}/deals/{}", t.tenant, d.id);
@@ -48,11 +49,13 @@ pub async fn create(
     responses((status = 200, description = "The deal")))]
 pub async fn get(
     State(state): State<AppState>,
-    t: TenantRead,
+    t: ScopedRead,
     params: Params,
 ) -> ApiResult<Response> {
     let id: DealId = params.id("id", "deal")?;
-    let d = state.run(move |s| deals::get(s, &t.tenant, id)).await?;
+    let d = state
+        .run(move |s| deals::get(s, &t.tenant, &t.access, id))
+        .await?;
     Ok(versioned(StatusCode::OK, &d, d.version))
 }
 
@@ -64,7 +67,7 @@ pub async fn get(
     responses((status = 200, description = "The deal"), (status = 412, description = "version_conflict", body = super::Problem)))]
 pub async fn update(
     State(state): State<AppState>,
-    t: TenantWrite,
+    t: ScopedWrite,
     params: Params,
     IfMatch(version): IfMatch,
     ApiJson(patch): ApiJson<DealPatch>,
@@ -72,7 +75,7 @@ pub async fn update(
     let id: DealId = params.id("id", "deal")?;
     let actor = t.actor();
     let d = state
-        .run(move |s| deals::update(s, &t.tenant, &actor, id, version, patch))
+        .run(move |s| deals::update(s, &t.tenant, &actor, &t.access, id, version, patch))
         .await?;
     Ok(versioned(StatusCode::OK, &d, d.version))
 }
@@ -98,7 +101,7 @@ pub struct Move {
     responses((status = 200, description = "The deal")))]
 pub async fn move_to(
     State(state): State<AppState>,
-    t: TenantWrite,
+    t: ScopedWrite,
     params: Params,
     IfMatch(version): IfMatch,
     ApiJson(m): ApiJson<Move>,
@@ -106,7 +109,15 @@ pub async fn move_to(
     let id: DealId = params.id("id", "deal")?;
     let actor = t.actor();
     let d = state
-        .run(move |s| deals::move_to(s, &t.tenant, &actor, id, m.stage, m.at, version))
+        .run(move |s| {
+            let m = deals::StageMove {
+                id,
+                stage: m.stage,
+                at: m.at,
+                expected_version: version,
+            };
+            deals::move_to(s, &t.tenant, &actor, &t.access, m)
+        })
         .await?;
     Ok(versioned(StatusCode::OK, &d, d.version))
 }

@@ -142,9 +142,11 @@ impl ApiError {
             StoreError::TenantExists(_)
             | StoreError::Duplicate { .. }
             | StoreError::PipelineNotEmpty { .. }
+            | StoreError::TeamNotEmpty { .. }
             | StoreError::PluginInUse { .. }
             | StoreError::PluginVersionTaken { .. } => StatusCode::CONFLICT,
             StoreError::Conflict { .. } => StatusCode::PRECONDITION_FAILED,
+            StoreError::Forbidden(_) => StatusCode::FORBIDDEN,
             StoreError::BadCursor => StatusCode::BAD_REQUEST,
             StoreError::Closed | StoreError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             _ => return Self::internal(e),

@@ -13,11 +13,12 @@ use futures_util::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use super::auth::TenantRead;
+use super::auth::ScopedRead;
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiQuery, json};
 use super::{AppState, Routes};
 use crate::model::{Event, TenantSlug};
+use crate::service::access::Access;
 use crate::service::events;
 
 /// The event routes.
@@ -94,7 +95,7 @@ fn wants_stream(headers: &HeaderMap) -> bool {
     responses((status = 200, description = "A page of events (application/json), or a stream of them (text/event-stream) whose ids are sequence numbers", body = EventsPage)))]
 pub async fn list(
     State(state): State<AppState>,
-    t: TenantRead,
+    t: ScopedRead,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<EventsQuery>,
 ) -> ApiResult<Response> {
@@ -126,44 +127,66 @@ pub async fn list(
         // Fail now (404, ...) rather than inside the stream.
         let tenant = t.tenant.clone();
         state.run(move |s| s.last_seq(&tenant)).await?;
-        return Ok(stream(state, t.tenant, after, limit, commits, shutdown).into_response());
+        let follow = Follow {
+            state,
+            tenant: t.tenant,
+            access: t.access,
+            after,
+            limit,
+            commits,
+            shutdown,
+        };
+        return Ok(stream(follow).into_response());
     }
-    let items = long_poll(&state, &t.tenant, after, limit, wait, commits, shutdown).await?;
-    let next_after = items.last().map_or(after, |e| e.seq);
+    let (items, next_after) = long_poll(
+        &state, &t.tenant, &t.access, after, limit, wait, commits, shutdown,
+    )
+    .await?;
     Ok(json(StatusCode::OK, &EventsPage { items, next_after }))
 }
 
+/// The events after `after` the caller may see, and the last sequence number read.
 async fn read(
     state: &AppState,
     tenant: &TenantSlug,
+    access: &Access,
     after: u64,
     limit: usize,
-) -> ApiResult<Vec<Event>> {
+) -> ApiResult<(Vec<Event>, u64)> {
     let tenant = tenant.clone();
+    let access = access.clone();
     state
-        .run(move |s| events::after(s, &tenant, after, limit))
+        .run(move |s| events::after_visible(s, &tenant, &access, after, limit))
         .await
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn long_poll(
     state: &AppState,
     tenant: &TenantSlug,
-    after: u64,
+    access: &Access,
+    mut after: u64,
     limit: usize,
     wait: Duration,
     mut commits: watch::Receiver<u64>,
     mut shutdown: watch::Receiver<bool>,
-) -> ApiResult<Vec<Event>> {
+) -> ApiResult<(Vec<Event>, u64)> {
     let deadline = tokio::time::Instant::now() + wait;
     loop {
-        let items = read(state, tenant, after, limit).await?;
-        if !items.is_empty() || wait.is_zero() || *shutdown.borrow() {
-            return Ok(items);
+        let (items, last) = read(state, tenant, access, after, limit).await?;
+        let done = (items, last);
+        if !done.0.is_empty() || wait.is_zero() || *shutdown.borrow() {
+            return Ok(done);
+        }
+        if last > after {
+            // Read events the caller may not see: go on from there without waiting.
+            after = last;
+            continue;
         }
         tokio::select! {
-            changed = commits.changed() => if changed.is_err() { return Ok(items) },
-            () = tokio::time::sleep_until(deadline) => return Ok(items),
-            _ = shutdown.changed() => return Ok(items),
+            changed = commits.changed() => if changed.is_err() { return Ok(done) },
+            () = tokio::time::sleep_until(deadline) => return Ok(done),
+            _ = shutdown.changed() => return Ok(done),
         }
     }
 }
@@ -171,37 +194,26 @@ async fn long_poll(
 struct Follow {
     state: AppState,
     tenant: TenantSlug,
+    access: Access,
     after: u64,
     limit: usize,
     commits: watch::Receiver<u64>,
     shutdown: watch::Receiver<bool>,
 }
 
-fn stream(
-    state: AppState,
-    tenant: TenantSlug,
-    after: u64,
-    limit: usize,
-    commits: watch::Receiver<u64>,
-    shutdown: watch::Receiver<bool>,
-) -> Sse<impl futures_util::Stream<Item = Result<SseEvent, Infallible>>> {
-    let follow = Follow {
-        state,
-        tenant,
-        after,
-        limit,
-        commits,
-        shutdown,
-    };
+fn stream(follow: Follow) -> Sse<impl futures_util::Stream<Item = Result<SseEvent, Infallible>>> {
     let batches = stream::unfold(follow, |mut f| async move {
         loop {
             if *f.shutdown.borrow() {
                 return None;
             }
             // A tenant deleted under the stream ends it.
-            let items = read(&f.state, &f.tenant, f.after, f.limit).await.ok()?;
-            if let Some(last) = items.last() {
-                f.after = last.seq;
+            let (items, last) = read(&f.state, &f.tenant, &f.access, f.after, f.limit)
+                .await
+                .ok()?;
+            let skipped = last > f.after;
+            f.after = last;
+            if !items.is_empty() {
                 let events: Vec<Result<SseEvent, Infallible>> = items
                     .iter()
                     .map(|e| {
@@ -213,6 +225,9 @@ fn stream(
                     })
                     .collect();
                 return Some((stream::iter(events), f));
+            }
+            if skipped {
+                continue;
             }
             tokio::select! {
                 changed = f.commits.changed() => if changed.is_err() { return None },

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::auth::{TenantRead, TenantWrite};
+use super::auth::{ScopedRead, ScopedWrite};
 use super::error::ApiResult;
 use super::extract::{
     ApiJson, ApiQuery, Create, PageBody, Params, created, invalid_query, json, page_request,
@@ -32,13 +32,14 @@ pub fn routes() -> Routes {
     responses((status = 201, description = "Logged"), (status = 200, description = "Already stored under its external id")))]
 pub async fn log(
     State(state): State<AppState>,
-    t: TenantWrite,
+    t: ScopedWrite,
     req: Create<InteractionInput>,
 ) -> ApiResult<Response> {
     let actor = t.actor();
     let tenant = t.tenant.clone();
+    let access = t.access.clone();
     let once = state
-        .run(move |s| interactions::log(s, &tenant, &actor, req.body, req.key.as_ref()))
+        .run(move |s| interactions::log(s, &tenant, &actor, &access, req.body, req.key.as_ref()))
         .await?;
     let i = &once.value.interaction;
     if !once.value.created {
@@ -54,12 +55,12 @@ pub async fn log(
     responses((status = 200, description = "The interaction"), (status = 404, description = "not_found", body = super::Problem)))]
 pub async fn get(
     State(state): State<AppState>,
-    t: TenantRead,
+    t: ScopedRead,
     params: Params,
 ) -> ApiResult<Response> {
     let id: InteractionId = params.id("id", "interaction")?;
     let i = state
-        .run(move |s| interactions::get(s, &t.tenant, id))
+        .run(move |s| interactions::get(s, &t.tenant, &t.access, id))
         .await?;
     Ok(versioned(StatusCode::OK, &i, i.version))
 }
@@ -80,14 +81,14 @@ pub struct StatusChange {
     responses((status = 200, description = "The interaction")))]
 pub async fn set_status(
     State(state): State<AppState>,
-    t: TenantWrite,
+    t: ScopedWrite,
     params: Params,
     ApiJson(change): ApiJson<StatusChange>,
 ) -> ApiResult<Response> {
     let id: InteractionId = params.id("id", "interaction")?;
     let actor = t.actor();
     let i = state
-        .run(move |s| interactions::set_status(s, &t.tenant, &actor, id, change.status))
+        .run(move |s| interactions::set_status(s, &t.tenant, &actor, &t.access, id, change.status))
         .await?;
     Ok(versioned(StatusCode::OK, &i, i.version))
 }
@@ -111,7 +112,7 @@ pub struct DueQuery {
     responses((status = 200, description = "A page of interactions")))]
 pub async fn due(
     State(state): State<AppState>,
-    t: TenantRead,
+    t: ScopedRead,
     ApiQuery(q): ApiQuery<DueQuery>,
 ) -> ApiResult<Response> {
     let until = match &q.until {
@@ -120,7 +121,7 @@ pub async fn due(
     };
     let page = page_request(q.limit, q.cursor.as_deref())?;
     let page = state
-        .run(move |s| interactions::due(s, &t.tenant, until, &page))
+        .run(move |s| interactions::due(s, &t.tenant, &t.access, until, &page))
         .await?;
     Ok(json(StatusCode::OK, &PageBody::from(page)))
 }

@@ -22,6 +22,7 @@ mod plugins;
 mod routes;
 mod tenants;
 mod tokens;
+mod users;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -218,6 +219,7 @@ fn all_routes() -> (Routes, Routes) {
         .merge(interactions::routes())
         .merge(pipelines::routes())
         .merge(deals::routes())
+        .merge(users::routes())
         .merge(plugins::routes());
     (bounded, events::routes())
 }

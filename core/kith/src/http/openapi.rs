@@ -4,11 +4,13 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{customers, deals, events, interactions, ops, pipelines, plugins, tenants, tokens};
+use super::{
+    customers, deals, events, interactions, ops, pipelines, plugins, tenants, tokens, users,
+};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Kith admin API", description = "Tenants, customers, interactions, pipelines, deals, events, plugins, webhooks, segments and scores. Errors are RFC 9457 problem+json with a stable `code`."),
+    info(title = "Kith admin API", description = "Tenants, users and teams, customers, interactions, pipelines, deals, events, plugins, webhooks, segments and scores. Errors are RFC 9457 problem+json with a stable `code`."),
     paths(
         ops::healthz, ops::readyz, ops::metrics, ops::openapi,
         tenants::create, tenants::list, tenants::get, tenants::update, tenants::delete,
@@ -25,8 +27,11 @@ use super::{customers, deals, events, interactions, ops, pipelines, plugins, ten
         plugins::upgrade, plugins::reset, plugins::populate, plugins::rescore, plugins::dry_run,
         plugins::job, plugins::hook, plugins::segments, plugins::members, plugins::leaderboard,
         plugins::insights,
+        users::create, users::list, users::get, users::update, users::reassign,
+        users::create_team, users::list_teams, users::get_team, users::update_team,
+        users::delete_team, users::team_members,
     ),
-    components(schemas(super::Problem, plugins::EnableBody, plugins::ConfigureBody,
+    components(schemas(super::Problem, users::ReassignRequest, crate::service::users::Reassigned, plugins::EnableBody, plugins::ConfigureBody,
         plugins::UpgradeBody, plugins::LimitsBody)),
     modifiers(&Bearer),
     security(("bearer" = [])),

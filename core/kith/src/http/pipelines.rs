@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::auth::{TenantRead, TenantWrite};
+use super::auth::{ScopedRead, TenantWrite};
 use super::error::ApiResult;
 use super::extract::{
     ApiJson, ApiQuery, Create, IfMatch, PageBody, Params, created, invalid_query, json, no_content,
@@ -56,7 +56,7 @@ pub async fn create(
     responses((status = 200, description = "A page of pipelines")))]
 pub async fn list(
     State(state): State<AppState>,
-    t: TenantRead,
+    t: ScopedRead,
     ApiQuery(q): ApiQuery<super::extract::Paging>,
 ) -> ApiResult<Response> {
     let page = q.request()?;
@@ -72,7 +72,7 @@ pub async fn list(
     responses((status = 200, description = "The pipeline")))]
 pub async fn get(
     State(state): State<AppState>,
-    t: TenantRead,
+    t: ScopedRead,
     params: Params,
 ) -> ApiResult<Response> {
     let id: PipelineId = params.id("id", "pipeline")?;
@@ -154,12 +154,12 @@ pub async fn delete(
     responses((status = 200, description = "The report")))]
 pub async fn report(
     State(state): State<AppState>,
-    t: TenantRead,
+    t: ScopedRead,
     params: Params,
 ) -> ApiResult<Response> {
     let id: PipelineId = params.id("id", "pipeline")?;
     let r = state
-        .run(move |s| pipelines::report(s, &t.tenant, id))
+        .run(move |s| pipelines::report(s, &t.tenant, &t.access, id))
         .await?;
     Ok(json(StatusCode::OK, &r))
 }
@@ -183,7 +183,7 @@ pub struct DealsQuery {
     responses((status = 200, description = "A page of deals")))]
 pub async fn deals_of(
     State(state): State<AppState>,
-    t: TenantRead,
+    t: ScopedRead,
     params: Params,
     ApiQuery(q): ApiQuery<DealsQuery>,
 ) -> ApiResult<Response> {
@@ -194,7 +194,7 @@ pub async fn deals_of(
     };
     let page = page_request(q.limit, q.cursor.as_deref())?;
     let page = state
-        .run(move |s| deals::list(s, &t.tenant, id, stage, &page))
+        .run(move |s| deals::list(s, &t.tenant, &t.access, id, stage, &page))
         .await?;
     Ok(json(StatusCode::OK, &PageBody::from(page)))
 }

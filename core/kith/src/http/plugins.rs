@@ -1085,10 +1085,16 @@ pub async fn leaderboard(
     responses((status = 200, description = "scores and segments"), (status = 404, description = "not_found", body = super::Problem)))]
 pub async fn insights(
     State(state): State<AppState>,
-    t: TenantRead,
+    t: super::auth::ScopedRead,
     params: Params,
 ) -> ApiResult<Response> {
     let id: CustomerId = params.id("id", "customer")?;
+    if !t.access.is_full() {
+        let (tenant, access) = (t.tenant.clone(), t.access.clone());
+        state
+            .run(move |s| crate::service::customers::get(s, &tenant, &access, id))
+            .await?;
+    }
     let found = state
         .run_plugins(move |h| h.insights(&t.tenant, id))
         .await?;

@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use super::auth::{Admin, TenantRead};
+use super::auth::{Admin, ScopedRead};
 use super::error::ApiResult;
 use super::extract::{
     ApiJson, ApiQuery, Create, PageBody, Paging, Params, created, json, no_content,
@@ -58,7 +58,7 @@ pub async fn list(
 #[utoipa::path(get, path = "/v1/tenants/{tenant}", tag = "tenants",
     params(("tenant" = String, Path, description = "Tenant slug")),
     responses((status = 200, description = "The tenant"), (status = 404, description = "tenant_not_found", body = super::Problem)))]
-pub async fn get(State(state): State<AppState>, t: TenantRead) -> ApiResult<Response> {
+pub async fn get(State(state): State<AppState>, t: ScopedRead) -> ApiResult<Response> {
     let tenant = state.run(move |s| tenants::get(s, &t.tenant)).await?;
     Ok(json(StatusCode::OK, &tenant))
 }

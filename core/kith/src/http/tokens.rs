@@ -9,7 +9,7 @@ use super::auth::Admin;
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiQuery, Create, PageBody, Paging, Params, created, json};
 use super::{AppState, Routes};
-use crate::model::{TenantSlug, Timestamp};
+use crate::model::{TenantSlug, Timestamp, UserId};
 use crate::service::tokens;
 use crate::store::{TokenRecord, TokenScope};
 
@@ -25,11 +25,15 @@ pub fn routes() -> Routes {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
-    /// `admin`, or `tenant` for a tenant API key.
+    /// `admin`, `tenant` for a tenant API key, or `user` for a key that acts as one user of a
+    /// tenant (checked against the user's role on every request).
     pub kind: TokenKind,
-    /// The tenant of a tenant key.
+    /// The tenant of a tenant or user key.
     #[serde(default)]
     pub tenant: Option<String>,
+    /// The user a user key acts as (their id).
+    #[serde(default)]
+    pub user: Option<String>,
     /// Whether the key may only read (tenant keys only).
     #[serde(default)]
     pub read_only: bool,
@@ -46,6 +50,8 @@ pub enum TokenKind {
     Admin,
     /// One tenant's API key.
     Tenant,
+    /// A key acting as one user of a tenant.
+    User,
 }
 
 /// A token as shown: never its hash; its secret only in the answer that created it.
@@ -55,8 +61,11 @@ pub struct TokenView {
     pub id: String,
     /// `admin` or `tenant`.
     pub kind: TokenKind,
-    /// The tenant of a tenant key.
+    /// The tenant of a tenant or user key.
     pub tenant: Option<String>,
+    /// The user a user key acts as.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
     /// Whether it may only read.
     pub read_only: bool,
     /// Its label.
@@ -71,14 +80,20 @@ pub struct TokenView {
 
 impl TokenView {
     fn new(r: TokenRecord, token: Option<String>) -> Self {
-        let (kind, tenant) = match r.scope {
-            TokenScope::Admin => (TokenKind::Admin, None),
-            TokenScope::Tenant(t) => (TokenKind::Tenant, Some(t.to_string())),
+        let (kind, tenant, user) = match r.scope {
+            TokenScope::Admin => (TokenKind::Admin, None, None),
+            TokenScope::Tenant(t) => (TokenKind::Tenant, Some(t.to_string()), None),
+            TokenScope::User { tenant, user } => (
+                TokenKind::User,
+                Some(tenant.to_string()),
+                Some(user.to_string()),
+            ),
         };
         Self {
             id: r.id,
             kind,
             tenant,
+            user,
             read_only: r.read_only,
             name: r.name,
             created_at: r.created_at,
@@ -97,24 +112,44 @@ pub async fn create(
     req: Create<NewToken>,
 ) -> ApiResult<Response> {
     let body = req.body;
-    let scope = match (body.kind, body.tenant) {
-        (TokenKind::Admin, None) => TokenScope::Admin,
-        (TokenKind::Tenant, Some(t)) => TokenScope::Tenant(
-            TenantSlug::parse(&t)
-                .map_err(|_| ApiError::from(crate::store::Error::TenantNotFound(t.clone())))?,
-        ),
-        (TokenKind::Admin, Some(_)) => {
+    let slug = |t: &str| {
+        TenantSlug::parse(t)
+            .map_err(|_| ApiError::from(crate::store::Error::TenantNotFound(t.to_owned())))
+    };
+    let scope = match (body.kind, body.tenant.as_deref(), body.user.as_deref()) {
+        (TokenKind::Admin, None, None) => TokenScope::Admin,
+        (TokenKind::Tenant, Some(t), None) => TokenScope::Tenant(slug(t)?),
+        (TokenKind::User, Some(t), Some(u)) => TokenScope::User {
+            tenant: slug(t)?,
+            user: UserId::parse("user", u)
+                .map_err(|_| ApiError::field("invalid_body", "user", "a user id (a UUID)"))?,
+        },
+        (TokenKind::Admin, _, _) => {
             return Err(ApiError::field(
                 "invalid_body",
                 "tenant",
-                "no tenant for an admin token",
+                "no tenant or user for an admin token",
             ));
         }
-        (TokenKind::Tenant, None) => {
+        (_, None, _) => {
             return Err(ApiError::field(
                 "invalid_body",
                 "tenant",
-                "the tenant slug of a tenant key",
+                "the tenant slug of a tenant or user key",
+            ));
+        }
+        (TokenKind::Tenant, Some(_), Some(_)) => {
+            return Err(ApiError::field(
+                "invalid_body",
+                "user",
+                "no user for a tenant key (use kind: user)",
+            ));
+        }
+        (TokenKind::User, Some(_), None) => {
+            return Err(ApiError::field(
+                "invalid_body",
+                "user",
+                "the id of the user the key acts as",
             ));
         }
     };

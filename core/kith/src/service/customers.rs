@@ -9,6 +9,8 @@ use crate::store::{
 };
 use crate::store::{Error, Result};
 
+use super::access::{Access, filtered_page};
+
 /// How to find customers: an exact lookup by a unique value, or a filtered list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CustomerQuery {
@@ -52,14 +54,17 @@ fn customer(o: Output) -> Result<Customer> {
     }
 }
 
-/// Creates a customer.
+/// Creates a customer; a limited user's new customer is theirs unless they give it to someone
+/// they may (see [`Access::owner_for_new`]).
 pub fn create(
     store: &dyn Store,
     tenant: &TenantSlug,
     actor: &Actor,
-    input: CustomerInput,
+    access: &Access,
+    mut input: CustomerInput,
     key: Option<&IdempotencyKey>,
 ) -> Result<Once<Customer>> {
+    input.owner = access.owner_for_new(input.owner.take())?;
     let once = write_one(store, tenant, actor, Op::CreateCustomer(input), key)?;
     Ok(Once {
         value: customer(once.value)?,
@@ -67,11 +72,17 @@ pub fn create(
     })
 }
 
-/// A customer by id.
-pub fn get(store: &dyn Store, tenant: &TenantSlug, id: CustomerId) -> Result<Customer> {
-    store
+/// A customer by id (missing too when the caller may not read it).
+pub fn get(
+    store: &dyn Store,
+    tenant: &TenantSlug,
+    access: &Access,
+    id: CustomerId,
+) -> Result<Customer> {
+    let c = store
         .customer(tenant, id)?
-        .ok_or_else(|| Error::not_found("customer", id))
+        .ok_or_else(|| Error::not_found("customer", id))?;
+    access.readable_customer(c)
 }
 
 /// [`get`], awaited rather than run on a blocking thread, when the store can answer so; `None`
@@ -79,27 +90,60 @@ pub fn get(store: &dyn Store, tenant: &TenantSlug, id: CustomerId) -> Result<Cus
 pub fn get_nonblocking(
     store: &dyn Store,
     tenant: &TenantSlug,
+    access: Access,
     id: CustomerId,
 ) -> Option<impl Future<Output = Result<Customer>> + Send + 'static> {
     let read = store.customer_nonblocking(tenant, id)?;
-    Some(async move { read.await?.ok_or_else(|| Error::not_found("customer", id)) })
+    Some(async move {
+        let c = read
+            .await?
+            .ok_or_else(|| Error::not_found("customer", id))?;
+        access.readable_customer(c)
+    })
+}
+
+/// The customer at the version the caller read (`None`: the current one), checked writable.
+fn for_change(
+    store: &dyn Store,
+    tenant: &TenantSlug,
+    access: &Access,
+    id: CustomerId,
+    expected_version: Option<u64>,
+) -> Result<Customer> {
+    let c = store
+        .customer(tenant, id)?
+        .ok_or_else(|| Error::not_found("customer", id))?;
+    access.check_customer_write(&c)?;
+    if let Some(v) = expected_version.filter(|v| *v != c.version) {
+        return Err(Error::Conflict {
+            entity: "customer",
+            id: id.to_string(),
+            expected: v,
+            actual: c.version,
+        });
+    }
+    Ok(c)
 }
 
 /// Changes a customer. With `expected_version`, fails with a conflict unless the customer is still
 /// at that version; without, applies the change to the current version.
+///
+/// The write is made at the version the access check read, so a record reassigned in between
+/// fails with a conflict rather than being changed by someone who may no longer do so.
 pub fn update(
     store: &dyn Store,
     tenant: &TenantSlug,
     actor: &Actor,
+    access: &Access,
     id: CustomerId,
     expected_version: Option<u64>,
     patch: CustomerPatch,
 ) -> Result<Customer> {
-    let expected_version = match expected_version {
-        Some(v) => v,
-        None => get(store, tenant, id)?.version,
-    };
-    store.update_customer(tenant, actor, id, expected_version, patch)
+    let c = for_change(store, tenant, access, id, expected_version)?;
+    if let Some(owner) = &patch.owner {
+        access.check_owner_change(c.owner.as_deref(), owner.as_deref())?;
+    }
+    store.update_customer(tenant, actor, id, c.version, patch)
 }
 
 /// Erases a customer with their interactions and deals (right to erasure).
@@ -107,17 +151,39 @@ pub fn erase(store: &dyn Store, tenant: &TenantSlug, actor: &Actor, id: Customer
     store.erase_customer(tenant, actor, id)
 }
 
-/// Finds customers.
+/// Finds customers, among those the caller may read.
 pub fn search(
     store: &dyn Store,
     tenant: &TenantSlug,
+    access: &Access,
     query: &CustomerQuery,
     page: &PageRequest,
 ) -> Result<Page<Customer>> {
     let single = |c: Option<Customer>| Page {
-        items: c.into_iter().collect(),
+        items: c
+            .into_iter()
+            .filter(|c| access.reads(c.owner.as_deref()))
+            .collect(),
         next: None,
     };
+    if let (CustomerQuery::List(filter), Access::Limited(v)) = (query, access) {
+        // A member who sees only their own records reads their owner index alone.
+        let filter = match (filter, v.only_owner()) {
+            (CustomerFilter::All, Some(me)) => &CustomerFilter::Owner(me.to_owned()),
+            (CustomerFilter::Owner(o), _) if !v.reads(Some(o)) => {
+                return Ok(Page {
+                    items: Vec::new(),
+                    next: None,
+                });
+            }
+            (f, _) => f,
+        };
+        return filtered_page(
+            page,
+            |p| store.customers(tenant, filter, p),
+            |c| Ok(v.reads(c.owner.as_deref())),
+        );
+    }
     match query {
         CustomerQuery::Email(e) => Ok(single(store.customer_by_email(tenant, e)?)),
         CustomerQuery::Phone(p) => Ok(single(store.customer_by_phone(tenant, p)?)),
@@ -129,14 +195,23 @@ pub fn search(
 }
 
 /// Merges `duplicate` into `survivor` (the rule is on [`Customer::merge`]); returns the survivor.
+///
+/// A limited user must be able to change both.
 pub fn merge(
     store: &dyn Store,
     tenant: &TenantSlug,
     actor: &Actor,
+    access: &Access,
     survivor: CustomerId,
     duplicate: CustomerId,
     expected_version: Option<u64>,
 ) -> Result<Customer> {
+    let expected_version = if access.is_full() {
+        expected_version
+    } else {
+        for_change(store, tenant, access, duplicate, None)?;
+        Some(for_change(store, tenant, access, survivor, expected_version)?.version)
+    };
     let op = Op::MergeCustomers {
         survivor,
         duplicate,
@@ -149,9 +224,10 @@ pub fn merge(
 pub fn timeline(
     store: &dyn Store,
     tenant: &TenantSlug,
+    access: &Access,
     id: CustomerId,
     page: &PageRequest,
 ) -> Result<Page<Interaction>> {
-    get(store, tenant, id)?;
+    get(store, tenant, access, id)?;
     store.timeline(tenant, id, page)
 }

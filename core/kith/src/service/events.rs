@@ -4,7 +4,10 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
-use crate::model::{Event, TenantSlug};
+use std::collections::HashMap;
+
+use super::access::Access;
+use crate::model::{CustomerId, EntityRef, Event, TenantSlug};
 use crate::store::Result;
 use crate::store::{CommitInfo, Store};
 
@@ -16,6 +19,53 @@ pub fn after(
     limit: usize,
 ) -> Result<Vec<Event>> {
     store.events(tenant, after, limit.clamp(1, 1000))
+}
+
+/// [`after`], keeping the events the caller may see, and the sequence number of the last event
+/// read (to continue after, whether or not it was kept). A limited user sees events about the
+/// customers and deals they may read, and every event about the tenant, its pipelines, users and
+/// teams; events about erased customers, whose owner is gone with them, only with full access.
+pub fn after_visible(
+    store: &dyn Store,
+    tenant: &TenantSlug,
+    access: &Access,
+    after_seq: u64,
+    limit: usize,
+) -> Result<(Vec<Event>, u64)> {
+    let events = after(store, tenant, after_seq, limit)?;
+    let last = events.last().map_or(after_seq, |e| e.seq);
+    if access.is_full() {
+        return Ok((events, last));
+    }
+    let mut customers: HashMap<CustomerId, bool> = HashMap::new();
+    let mut kept = Vec::with_capacity(events.len());
+    for e in events {
+        let visible = match e.entity {
+            EntityRef::Tenant
+            | EntityRef::Pipeline(_)
+            | EntityRef::User(_)
+            | EntityRef::Team(_) => true,
+            EntityRef::Deal { id, .. } => store
+                .deal(tenant, id)?
+                .is_some_and(|d| access.reads(d.owner.as_deref())),
+            EntityRef::Customer(c)
+            | EntityRef::Interaction { customer: c, .. }
+            | EntityRef::Merged { survivor: c, .. } => match customers.get(&c) {
+                Some(v) => *v,
+                None => {
+                    let v = store
+                        .customer(tenant, c)?
+                        .is_some_and(|c| access.reads(c.owner.as_deref()));
+                    customers.insert(c, v);
+                    v
+                }
+            },
+        };
+        if visible {
+            kept.push(e);
+        }
+    }
+    Ok((kept, last))
 }
 
 /// Wakes followers of event logs after every durable commit: the store's committer bumps the

@@ -6,6 +6,7 @@ use crate::model::{
 use crate::store::{Error, Result};
 use crate::store::{IdempotencyKey, Once, Op, Output, Page, PageRequest, Store, unexpected};
 
+use super::access::{Access, filtered_page};
 use super::customers::write_one;
 
 /// A logged interaction and whether this request stored it (false: its external id, or the
@@ -18,14 +19,21 @@ pub struct Logged {
     pub created: bool,
 }
 
-/// Logs an interaction.
+/// Logs an interaction; a limited user logs only on customers they may change.
 pub fn log(
     store: &dyn Store,
     tenant: &TenantSlug,
     actor: &Actor,
+    access: &Access,
     input: InteractionInput,
     key: Option<&IdempotencyKey>,
 ) -> Result<Once<Logged>> {
+    if !access.is_full() {
+        let c = store
+            .customer(tenant, input.customer)?
+            .ok_or_else(|| Error::not_found("customer", input.customer))?;
+        access.check_customer_write(&c)?;
+    }
     let once = write_one(store, tenant, actor, Op::LogInteraction(input), key)?;
     match once.value {
         Output::Interaction {
@@ -42,11 +50,35 @@ pub fn log(
     }
 }
 
-/// An interaction by id.
-pub fn get(store: &dyn Store, tenant: &TenantSlug, id: InteractionId) -> Result<Interaction> {
-    store
+/// An interaction by id (missing too when the caller may not read its customer).
+pub fn get(
+    store: &dyn Store,
+    tenant: &TenantSlug,
+    access: &Access,
+    id: InteractionId,
+) -> Result<Interaction> {
+    let i = store
         .interaction(tenant, id)?
-        .ok_or_else(|| Error::not_found("interaction", id))
+        .ok_or_else(|| Error::not_found("interaction", id))?;
+    if !customer_readable(store, tenant, access, &i)? {
+        return Err(Error::not_found("interaction", id));
+    }
+    Ok(i)
+}
+
+/// Whether the caller may read the interaction's customer.
+fn customer_readable(
+    store: &dyn Store,
+    tenant: &TenantSlug,
+    access: &Access,
+    i: &Interaction,
+) -> Result<bool> {
+    if access.is_full() {
+        return Ok(true);
+    }
+    Ok(store
+        .customer(tenant, i.customer)?
+        .is_some_and(|c| access.reads(c.owner.as_deref())))
 }
 
 /// Changes the status of a task or ticket.
@@ -54,9 +86,17 @@ pub fn set_status(
     store: &dyn Store,
     tenant: &TenantSlug,
     actor: &Actor,
+    access: &Access,
     id: InteractionId,
     status: TaskStatus,
 ) -> Result<Interaction> {
+    if !access.is_full() {
+        let i = get(store, tenant, access, id)?;
+        let c = store
+            .customer(tenant, i.customer)?
+            .ok_or_else(|| Error::not_found("interaction", id))?;
+        access.check_customer_write(&c)?;
+    }
     match write_one(
         store,
         tenant,
@@ -75,8 +115,16 @@ pub fn set_status(
 pub fn due(
     store: &dyn Store,
     tenant: &TenantSlug,
+    access: &Access,
     until: Timestamp,
     page: &PageRequest,
 ) -> Result<Page<Interaction>> {
-    store.due_tasks(tenant, until, page)
+    if access.is_full() {
+        return store.due_tasks(tenant, until, page);
+    }
+    filtered_page(
+        page,
+        |p| store.due_tasks(tenant, until, p),
+        |i| customer_readable(store, tenant, access, i),
+    )
 }

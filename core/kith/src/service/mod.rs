@@ -6,6 +6,7 @@
 //! The plugin platform's operations (registry, enablement, dispatch, webhooks) are in [`plugins`];
 //! the demo tenant of `kith serve --demo` is made by [`demo`].
 
+pub mod access;
 pub mod customers;
 pub mod deals;
 pub mod demo;
@@ -15,6 +16,7 @@ pub mod pipelines;
 pub mod plugins;
 pub mod tenants;
 pub mod tokens;
+pub mod users;
 
 use crate::store::{Cursor, Error, Page, PageRequest, Result};
 

@@ -1,11 +1,13 @@
 //! Pipelines: create, read, list, change, reorder stages, delete when empty, report.
 
 use crate::model::{
-    Actor, Pipeline, PipelineId, PipelineInput, PipelinePatch, PipelineReport, StageId, TenantSlug,
+    Actor, Pipeline, PipelineId, PipelineInput, PipelinePatch, PipelineReport, ReportBuilder,
+    StageId, TenantSlug,
 };
 use crate::store::{Error, Result};
 use crate::store::{IdempotencyKey, Once, Op, Output, Page, PageRequest, Store, unexpected};
 
+use super::access::Access;
 use super::customers::write_one;
 
 fn pipeline(o: Output) -> Result<Pipeline> {
@@ -81,7 +83,32 @@ pub fn delete(store: &dyn Store, tenant: &TenantSlug, actor: &Actor, id: Pipelin
     write_one(store, tenant, actor, Op::DeletePipeline(id), None).map(drop)
 }
 
-/// The funnel report.
-pub fn report(store: &dyn Store, tenant: &TenantSlug, id: PipelineId) -> Result<PipelineReport> {
-    store.pipeline_report(tenant, id)
+/// The funnel report, over the deals the caller may read.
+pub fn report(
+    store: &dyn Store,
+    tenant: &TenantSlug,
+    access: &Access,
+    id: PipelineId,
+) -> Result<PipelineReport> {
+    if access.is_full() {
+        return store.pipeline_report(tenant, id);
+    }
+    let pipeline = get(store, tenant, id)?;
+    let mut report = ReportBuilder::new(&pipeline);
+    let mut page = PageRequest::first(1000);
+    loop {
+        let got = store.deals(tenant, id, None, &page)?;
+        for d in got
+            .items
+            .iter()
+            .filter(|d| access.reads(d.owner.as_deref()))
+        {
+            report.add(d);
+        }
+        match got.next {
+            Some(c) => page = PageRequest::after(1000, c),
+            None => break,
+        }
+    }
+    Ok(report.finish())
 }

@@ -40,15 +40,19 @@ impl Principal {
 
     /// Whether this principal may see `tenant`'s data.
     pub fn can_see(&self, tenant: &TenantSlug) -> bool {
-        match &self.scope {
-            TokenScope::Admin => true,
-            TokenScope::Tenant(t) => t == tenant,
+        match self.scope.tenant() {
+            None => true,
+            Some(t) => t == tenant,
         }
     }
 
-    /// The actor recorded in the event log for this principal's changes.
+    /// The actor recorded in the event log for this principal's changes: the user a user key
+    /// acts as, else the token.
     pub fn actor(&self) -> Actor {
-        Actor::new(format!("token:{}", self.token_id))
+        match &self.scope {
+            TokenScope::User { user, .. } => Actor::new(format!("user:{user}")),
+            _ => Actor::new(format!("token:{}", self.token_id)),
+        }
     }
 }
 
@@ -89,6 +93,20 @@ pub fn create(
             return Err(ValidationError::field("name", "a label of at most 100 characters").into());
         }
     };
+    if let TokenScope::User { tenant, user } = &scope {
+        match store.user(tenant, *user) {
+            Ok(Some(u)) if u.active => {}
+            Ok(Some(_)) => {
+                return Err(ValidationError::field(
+                    "user",
+                    "an active user: this one is deactivated",
+                )
+                .into());
+            }
+            Ok(None) => return Err(Error::not_found("user", user)),
+            Err(e) => return Err(e),
+        }
+    }
     if read_only && scope == TokenScope::Admin {
         return Err(ValidationError::field(
             "read_only",

@@ -50,13 +50,15 @@ async fn create_get_and_update_with_if_match_and_a_stale_etag_is_412(backend: Ba
         "null clears a field"
     );
 
+    let ann = api.user("acme", &key, json!({ "name": "Ann" })).await;
+    let ben = api.user("acme", &key, json!({ "name": "Ben" })).await;
     let seq = api.last_seq("acme");
     let r = api
         .call_with(
             "PATCH",
             &path,
             Some(&key),
-            Some(json!({ "owner": "ann" })),
+            Some(json!({ "owner": ann })),
             &[("if-match", "\"1\"")],
         )
         .await;
@@ -68,7 +70,7 @@ async fn create_get_and_update_with_if_match_and_a_stale_etag_is_412(backend: Ba
         "PATCH",
         &path,
         Some(&key),
-        Some(json!({ "owner": "ann" })),
+        Some(json!({ "owner": ann })),
         &[("if-match", "W/\"2\"")],
     )
     .await
@@ -77,7 +79,7 @@ async fn create_get_and_update_with_if_match_and_a_stale_etag_is_412(backend: Ba
         "PATCH",
         &path,
         Some(&key),
-        Some(json!({ "owner": "ben" })),
+        Some(json!({ "owner": ben })),
         &[("if-match", "*")],
     )
     .await
@@ -162,12 +164,13 @@ async fn search_by_every_filter_and_page_through_the_results(backend: Backend) {
         )
         .await;
     let org_id = org["id"].as_str().unwrap();
+    let ann = api.user("acme", &key, json!({ "name": "Ann" })).await;
     let ada = api
         .customer(
             "acme",
             &key,
             json!({ "first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com",
-                    "phone": "+44 20 7946 0000", "tags": ["vip"], "owner": "ann",
+                    "phone": "+44 20 7946 0000", "tags": ["vip"], "owner": ann,
                     "lifecycle": "customer", "organization": org_id,
                     "external_ids": [{ "source": "shop", "id": "42" }] }),
         )
@@ -209,7 +212,7 @@ async fn search_by_every_filter_and_page_through_the_results(backend: Backend) {
         "external_source=shop&external_id=42",
         "tag=VIP",
         "lifecycle=customer",
-        "owner=ann",
+        &format!("owner={ann}"),
         &format!("organization={org_id}"),
         "name_prefix=ada%20l",
         "email_prefix=ada@",

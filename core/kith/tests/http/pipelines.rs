@@ -71,12 +71,13 @@ async fn a_deal_moves_through_a_pipeline_and_the_report_shows_it(backend: Backen
     )
     .await
     .problem(422, "invalid_input");
+    let ann = api.user("acme", &key, json!({ "name": "Ann" })).await;
     let d = api
         .call_with(
             "PATCH",
             &format!("{base}/deals/{did}"),
             Some(&key),
-            Some(json!({ "title": "Bigger", "owner": "ann" })),
+            Some(json!({ "title": "Bigger", "owner": ann })),
             &[("if-match", "\"2\"")],
         )
         .await

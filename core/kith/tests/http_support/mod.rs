@@ -230,6 +230,30 @@ impl Api {
         r["token"].as_str().unwrap().to_owned()
     }
 
+    /// Adds a user (`body`: name, role, teams, ...); returns their id.
+    pub async fn user(&self, slug: &str, key: &str, body: Value) -> String {
+        let r = self
+            .call(
+                "POST",
+                &format!("/v1/tenants/{slug}/users"),
+                Some(key),
+                Some(body),
+            )
+            .await
+            .ok(201);
+        r["id"].as_str().unwrap().to_owned()
+    }
+
+    /// A key acting as `user` of `slug`.
+    pub async fn user_key(&self, slug: &str, user: &str) -> String {
+        let body = json!({ "kind": "user", "tenant": slug, "user": user });
+        let r = self
+            .call("POST", "/v1/tokens", Some(&self.admin), Some(body))
+            .await
+            .ok(201);
+        r["token"].as_str().unwrap().to_owned()
+    }
+
     /// Creates a customer; returns its JSON.
     pub async fn customer(&self, slug: &str, key: &str, body: Value) -> Value {
         self.call(

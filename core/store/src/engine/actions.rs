@@ -179,7 +179,7 @@ pub(super) fn apply(tx: &mut dyn Txn, ctx: &Ctx<'_>, action: Action) -> Result<O
                 title: format!("{}: {}", pipeline.name, c.name),
                 amount,
                 expected_close: expected_close.map(|t| t.date()),
-                owner: c.owner.clone(),
+                owner: active_owner(tx, c.owner.as_deref())?,
             };
             apply_op(tx, ctx, Op::CreateDeal(input))
         }
@@ -308,4 +308,13 @@ fn stage_by_name(p: &Pipeline, name: &str) -> Result<kith_model::StageId> {
             )
             .into()
         })
+}
+
+/// The customer's owner for a deal a plugin creates, unless they were deactivated (a new deal
+/// is not given to someone who can no longer work it).
+fn active_owner(tx: &mut dyn Txn, owner: Option<&str>) -> Result<Option<String>> {
+    let Some(id) = owner.and_then(|o| kith_model::UserId::parse("owner", o).ok()) else {
+        return Ok(None);
+    };
+    Ok(tx.user(id)?.filter(|u| u.active).map(|u| u.id.to_string()))
 }

@@ -152,6 +152,7 @@ pub(super) fn update_deal(
     if changed.is_empty() {
         return Ok(Output::Deal(old));
     }
+    super::check_owner(txn, old.owner.as_deref(), new.owner.as_deref())?;
     txn.put_deal(Some(&old), &new)?;
     let entity = EntityRef::Deal {
         id,

@@ -12,13 +12,16 @@ mod actions;
 mod edit;
 mod ops;
 mod plugins;
+mod users;
+
+pub(crate) use users::check_owner;
 
 use crate::{Error, Result};
 use crate::{Op, Output};
 use kith_model::{
     Actor, Customer, CustomerId, Deal, DealId, Delivery, Email, Enablement, EntityRef, Event,
     EventKind, Interaction, InteractionId, Phone, Pipeline, PipelineId, PluginHealth, StoredJob,
-    StoredModel, StoredScore, StoredSegments, Timestamp,
+    StoredModel, StoredScore, StoredSegments, Team, TeamId, Timestamp, User, UserId,
 };
 
 /// Who writes, when, and how deep in a chain of plugin reactions.
@@ -87,6 +90,25 @@ pub(crate) trait Txn {
     fn delete_deal(&mut self, d: &Deal) -> Result<()>;
     /// A customer's deals.
     fn deals_of(&mut self, customer: CustomerId) -> Result<Vec<DealId>>;
+
+    /// A user.
+    fn user(&mut self, id: UserId) -> Result<Option<User>>;
+    /// Stores a user (email unique per tenant) and their team memberships.
+    fn put_user(&mut self, old: Option<&User>, new: &User) -> Result<()>;
+    /// A team.
+    fn team(&mut self, id: TeamId) -> Result<Option<Team>>;
+    /// Stores a team (name unique per tenant, case-insensitive).
+    fn put_team(&mut self, old: Option<&Team>, new: &Team) -> Result<()>;
+    /// Removes a team and its index entries.
+    fn delete_team(&mut self, t: &Team) -> Result<()>;
+    /// The users in a team.
+    fn team_members(&mut self, team: TeamId) -> Result<Vec<UserId>>;
+    /// Every distinct `owner` value of the tenant's customers and deals.
+    fn owners(&mut self) -> Result<Vec<String>>;
+    /// The customers whose owner is `owner`, oldest first.
+    fn customers_owned_by(&mut self, owner: &str) -> Result<Vec<CustomerId>>;
+    /// The deals whose owner is `owner`, oldest first.
+    fn deals_owned_by(&mut self, owner: &str) -> Result<Vec<DealId>>;
 
     /// The tenant's last event sequence number, as this transaction sees it.
     fn head(&mut self) -> Result<u64>;
@@ -227,6 +249,13 @@ pub(crate) fn apply(txn: &mut dyn Txn, ctx: &Ctx<'_>, op: Op) -> Result<Output> 
                 .collect::<Result<Vec<_>>>()?;
             Ok(Output::Attempted(outputs))
         }
+        op @ (Op::CreateUser(_)
+        | Op::UpdateUser { .. }
+        | Op::CreateTeam(_)
+        | Op::UpdateTeam { .. }
+        | Op::DeleteTeam(_)
+        | Op::Reassign { .. }
+        | Op::AdoptOwners) => users::apply(txn, ctx, op),
         other => ops::apply(txn, ctx, other),
     }
 }

@@ -13,6 +13,7 @@ pub(super) fn apply(txn: &mut dyn Txn, ctx: &Ctx<'_>, op: Op) -> Result<Output> 
         Op::CreateCustomer(input) => {
             let customer = Customer::new(CustomerId::generate(), input, ctx.now)?;
             check_organization(txn, &customer)?;
+            super::check_owner(txn, None, customer.owner.as_deref())?;
             txn.put_customer(None, &customer)?;
             event(
                 txn,
@@ -40,6 +41,7 @@ pub(super) fn apply(txn: &mut dyn Txn, ctx: &Ctx<'_>, op: Op) -> Result<Output> 
             if new.organization != old.organization {
                 check_organization(txn, &new)?;
             }
+            super::check_owner(txn, old.owner.as_deref(), new.owner.as_deref())?;
             txn.put_customer(Some(&old), &new)?;
             let changed = changed.into_iter().map(str::to_owned).collect();
             event(
@@ -135,6 +137,7 @@ pub(super) fn apply(txn: &mut dyn Txn, ctx: &Ctx<'_>, op: Op) -> Result<Output> 
             load_customer(txn, input.customer)?;
             let pipeline = load_pipeline(txn, input.pipeline)?;
             let deal = Deal::new(DealId::generate(), input, &pipeline, ctx.now)?;
+            super::check_owner(txn, None, deal.owner.as_deref())?;
             txn.put_deal(None, &deal)?;
             let entity = EntityRef::Deal {
                 id: deal.id,
@@ -189,8 +192,8 @@ pub(super) fn apply(txn: &mut dyn Txn, ctx: &Ctx<'_>, op: Op) -> Result<Output> 
             expected_version,
             patch,
         } => edit::update_deal(txn, ctx, id, expected_version, patch),
-        Op::Plugin(_) | Op::Action(_) | Op::Attempt(_) | Op::Caused { .. } => Err(Error::Storage(
-            "a composite op reached the domain ops".into(),
+        _ => Err(Error::Storage(
+            "a composite or user op reached the domain ops".into(),
         )),
     }
 }

@@ -21,6 +21,7 @@ mod queries;
 mod schema;
 mod sequencer;
 mod txn;
+mod upgrade;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -200,6 +201,7 @@ impl PgStore {
             Arc::clone(&store.runtime),
         )
         .map_err(|e| Error::Storage(format!("cannot start the event sequencer: {e}")))?;
+        let mut upgrader = conn::connect(&store.runtime.handle(), &pg_config)?;
         let listener = notify::Listener::start(
             &store.runtime.handle(),
             pg_config,
@@ -208,6 +210,7 @@ impl PgStore {
         if let Ok(mut l) = store.shared.listener.lock() {
             *l = Some(listener);
         }
+        store.finish_upgrade(&mut upgrader)?;
         Ok(store)
     }
 

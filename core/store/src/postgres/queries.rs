@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use kith_model::{
     Actor, Customer, CustomerId, Deal, DealId, Email, EntityRef, Event, EventKind, Interaction,
-    InteractionId, Phone, Pipeline, PipelineId, PipelineReport, ReportBuilder, StageId, Tenant,
-    TenantInput, TenantPatch, TenantSlug, Timestamp,
+    InteractionId, Phone, Pipeline, PipelineId, PipelineReport, ReportBuilder, StageId, Team,
+    TeamId, Tenant, TenantInput, TenantPatch, TenantSlug, Timestamp, User, UserId,
 };
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
@@ -21,7 +21,7 @@ use crate::engine::{self, Ctx};
 use crate::records::{decode, decode_event, encode};
 use crate::{
     CommitListener, Cursor, CustomerFilter, Error, IdempotencyKey, Inconsistency, Once, Op, Output,
-    Page, PageRequest, Result, Stats, Store, TenantStats, TokenRecord, TokenScope,
+    Page, PageRequest, Result, Stats, Store, TenantStats, TokenRecord,
 };
 
 /// Cursor scopes of this backend's lists.
@@ -42,6 +42,8 @@ pub(super) enum List {
     Leaderboard,
     SegmentMembers,
     Bundles,
+    Users,
+    Teams,
 }
 
 /// The lowest and highest UUIDs: the open ends of keyset pages.
@@ -139,6 +141,33 @@ fn interaction_doc(r: &Row) -> Result<Interaction> {
 }
 
 impl PgStore {
+    /// A page of records keyed by id, oldest first: `sql` takes the tenant, the id to start
+    /// after and the row count, and returns `doc, id`.
+    fn list_docs<V: serde::de::DeserializeOwned>(
+        &self,
+        tenant: &TenantSlug,
+        page: &PageRequest,
+        list: List,
+        table: &'static str,
+        sql: &'static str,
+    ) -> Result<Page<V>> {
+        let limit = page.clamped_limit();
+        let n = fetch(page);
+        self.read(|r| {
+            let t = self.tenant_id(r, tenant)?;
+            let keys = Keys::new(list, tenant, b"");
+            let after = keys.after(page)?.map_or(Ok(FIRST), |k| key_uuid(&k, 0))?;
+            let rows = r.query(sql, &[&t, &after, &n])?;
+            paged(
+                rows,
+                limit,
+                &keys,
+                |r| id_key(r, 1),
+                |r| decode(table, r.get::<_, &[u8]>(0)),
+            )
+        })
+    }
+
     fn one_doc<V: serde::de::DeserializeOwned>(
         &self,
         tenant: &TenantSlug,
@@ -359,6 +388,9 @@ const TENANT_TABLES: &[&str] = &[
     "DELETE FROM kith_interactions WHERE tenant_id = $1",
     "DELETE FROM kith_pipelines WHERE tenant_id = $1",
     "DELETE FROM kith_deals WHERE tenant_id = $1",
+    "DELETE FROM kith_users WHERE tenant_id = $1",
+    "DELETE FROM kith_teams WHERE tenant_id = $1",
+    "DELETE FROM kith_team_members WHERE tenant_id = $1",
     "DELETE FROM kith_idempotency WHERE tenant_id = $1",
     "DELETE FROM kith_tokens WHERE tenant_id = $1",
     "DELETE FROM kith_enablements WHERE tenant_id = $1",
@@ -674,24 +706,67 @@ impl Store for PgStore {
     }
 
     fn pipelines(&self, tenant: &TenantSlug, page: &PageRequest) -> Result<Page<Pipeline>> {
-        let limit = page.clamped_limit();
-        let n = fetch(page);
+        self.list_docs(
+            tenant,
+            page,
+            List::Pipelines,
+            "pipelines",
+            "SELECT doc, id FROM kith_pipelines WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+        )
+    }
+
+    fn user(&self, tenant: &TenantSlug, id: UserId) -> Result<Option<User>> {
+        let id = uuid(id.to_bytes());
+        self.one_doc(
+            tenant,
+            "users",
+            "SELECT doc FROM kith_users WHERE tenant_id = $1 AND id = $2",
+            move |t| vec![Box::new(t), Box::new(id)],
+        )
+    }
+
+    fn users(&self, tenant: &TenantSlug, page: &PageRequest) -> Result<Page<User>> {
+        self.list_docs(
+            tenant,
+            page,
+            List::Users,
+            "users",
+            "SELECT doc, id FROM kith_users WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+        )
+    }
+
+    fn team(&self, tenant: &TenantSlug, id: TeamId) -> Result<Option<Team>> {
+        let id = uuid(id.to_bytes());
+        self.one_doc(
+            tenant,
+            "teams",
+            "SELECT doc FROM kith_teams WHERE tenant_id = $1 AND id = $2",
+            move |t| vec![Box::new(t), Box::new(id)],
+        )
+    }
+
+    fn teams(&self, tenant: &TenantSlug, page: &PageRequest) -> Result<Page<Team>> {
+        self.list_docs(
+            tenant,
+            page,
+            List::Teams,
+            "teams",
+            "SELECT doc, id FROM kith_teams WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+        )
+    }
+
+    fn team_members(&self, tenant: &TenantSlug, team: TeamId) -> Result<Vec<UserId>> {
         self.read(|r| {
             let t = self.tenant_id(r, tenant)?;
-            let keys = Keys::new(List::Pipelines, tenant, b"");
-            let after = keys.after(page)?.map_or(Ok(FIRST), |k| key_uuid(&k, 0))?;
             let rows = r.query(
-                "SELECT doc, id FROM kith_pipelines WHERE tenant_id = $1 AND id > $2 \
-                 ORDER BY id LIMIT $3",
-                &[&t, &after, &n],
+                "SELECT user_id FROM kith_team_members WHERE tenant_id = $1 AND team = $2 \
+                 ORDER BY user_id",
+                &[&t, &uuid(team.to_bytes())],
             )?;
-            paged(
-                rows,
-                limit,
-                &keys,
-                |r| id_key(r, 1),
-                |r| decode("pipelines", r.get::<_, &[u8]>(0)),
-            )
+            Ok(rows
+                .iter()
+                .map(|r| UserId::from_bytes(*r.get::<_, Uuid>(0).as_bytes()))
+                .collect())
         })
     }
 
@@ -898,9 +973,9 @@ impl Store for PgStore {
     ) -> Result<Once<TokenRecord>> {
         self.token_work(
             |tx| {
-                let tenant_id: Option<i64> = match &token.scope {
-                    TokenScope::Tenant(slug) => Some(self.tenant_in(tx, slug)?),
-                    TokenScope::Admin => None,
+                let tenant_id: Option<i64> = match token.scope.tenant() {
+                    Some(slug) => Some(self.tenant_in(tx, slug)?),
+                    None => None,
                 };
                 if tx
                     .query_opt("SELECT 1 FROM kith_tokens WHERE id = $1", &[&token.id])?

@@ -14,6 +14,7 @@ use std::collections::BTreeSet;
 use kith_model::{
     Customer, CustomerId, Deal, DealId, Delivery, Email, Enablement, Interaction, InteractionId,
     Phone, Pipeline, PipelineId, PluginHealth, StoredJob, StoredModel, StoredScore, StoredSegments,
+    Team, TeamId, User, UserId,
 };
 use uuid::Uuid;
 
@@ -454,15 +455,15 @@ impl Txn for PgTxn<'_, '_> {
         let doc = encode(new)?;
         if old.is_some() {
             self.tx.defer(
-                "UPDATE kith_deals SET customer = $3, pipeline = $4, stage = $5, doc = $6 \
-                 WHERE tenant_id = $1 AND id = $2",
-                &[&t, &id, &customer, &pipeline, &stage, &doc],
+                "UPDATE kith_deals SET customer = $3, pipeline = $4, stage = $5, doc = $6, \
+                 owner = $7 WHERE tenant_id = $1 AND id = $2",
+                &[&t, &id, &customer, &pipeline, &stage, &doc, &new.owner],
             )?;
         } else {
             self.tx.defer(
-                "INSERT INTO kith_deals (tenant_id, id, customer, pipeline, stage, doc) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-                &[&t, &id, &customer, &pipeline, &stage, &doc],
+                "INSERT INTO kith_deals (tenant_id, id, customer, pipeline, stage, doc, owner) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[&t, &id, &customer, &pipeline, &stage, &doc, &new.owner],
             )?;
         }
         Ok(())
@@ -485,6 +486,164 @@ impl Txn for PgTxn<'_, '_> {
             )?
             .into_iter()
             .map(DealId::from_bytes)
+            .collect())
+    }
+
+    fn user(&mut self, id: UserId) -> Result<Option<User>> {
+        self.doc(
+            "users",
+            "SELECT doc FROM kith_users WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+            uuid(id.to_bytes()),
+        )
+    }
+
+    fn put_user(&mut self, old: Option<&User>, new: &User) -> Result<()> {
+        let t = self.tenant;
+        let id = uuid(new.id.to_bytes());
+        let email = new.email.as_ref().map(|e| e.as_str().to_owned());
+        if let Some(e) = email
+            .as_ref()
+            .filter(|_| old.is_none_or(|o| o.email != new.email))
+        {
+            let holder = self.id_of(
+                "SELECT id FROM kith_users WHERE tenant_id = $1 AND email = $2",
+                &[&t, e],
+            )?;
+            if let Some(h) = holder.filter(|h| *h != new.id.to_bytes()) {
+                return Err(Error::Duplicate {
+                    field: "email",
+                    value: e.clone(),
+                    existing: format!("user {}", UserId::from_bytes(h)),
+                });
+            }
+        }
+        let doc = encode(new)?;
+        if old.is_some() {
+            self.tx.defer(
+                "UPDATE kith_users SET email = $3, doc = $4 WHERE tenant_id = $1 AND id = $2",
+                &[&t, &id, &email, &doc],
+            )?;
+        } else {
+            self.tx.defer(
+                "INSERT INTO kith_users (tenant_id, id, email, doc) VALUES ($1, $2, $3, $4)",
+                &[&t, &id, &email, &doc],
+            )?;
+        }
+        let old_teams = old.map(|o| o.teams.as_slice()).unwrap_or_default();
+        for team in old_teams.iter().filter(|x| !new.teams.contains(x)) {
+            self.tx.defer(
+                "DELETE FROM kith_team_members WHERE tenant_id = $1 AND team = $2 AND user_id = $3",
+                &[&t, &uuid(team.to_bytes()), &id],
+            )?;
+        }
+        for team in new.teams.iter().filter(|x| !old_teams.contains(x)) {
+            self.tx.defer(
+                "INSERT INTO kith_team_members (tenant_id, team, user_id) VALUES ($1, $2, $3)",
+                &[&t, &uuid(team.to_bytes()), &id],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn team(&mut self, id: TeamId) -> Result<Option<Team>> {
+        self.doc(
+            "teams",
+            "SELECT doc FROM kith_teams WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+            uuid(id.to_bytes()),
+        )
+    }
+
+    fn put_team(&mut self, old: Option<&Team>, new: &Team) -> Result<()> {
+        let t = self.tenant;
+        let id = uuid(new.id.to_bytes());
+        let name = new.name.to_lowercase();
+        if old.is_none_or(|o| o.name.to_lowercase() != name) {
+            let holder = self.id_of(
+                "SELECT id FROM kith_teams WHERE tenant_id = $1 AND name_lower = $2",
+                &[&t, &name],
+            )?;
+            if let Some(h) = holder.filter(|h| *h != new.id.to_bytes()) {
+                return Err(Error::Duplicate {
+                    field: "name",
+                    value: new.name.clone(),
+                    existing: format!("team {}", TeamId::from_bytes(h)),
+                });
+            }
+        }
+        let doc = encode(new)?;
+        if old.is_some() {
+            self.tx.defer(
+                "UPDATE kith_teams SET name_lower = $3, doc = $4 WHERE tenant_id = $1 AND id = $2",
+                &[&t, &id, &name, &doc],
+            )?;
+        } else {
+            self.tx.defer(
+                "INSERT INTO kith_teams (tenant_id, id, name_lower, doc) VALUES ($1, $2, $3, $4)",
+                &[&t, &id, &name, &doc],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn delete_team(&mut self, team: &Team) -> Result<()> {
+        let t = self.tenant;
+        self.tx.defer(
+            "DELETE FROM kith_teams WHERE tenant_id = $1 AND id = $2",
+            &[&t, &uuid(team.id.to_bytes())],
+        )?;
+        Ok(())
+    }
+
+    fn team_members(&mut self, team: TeamId) -> Result<Vec<UserId>> {
+        Ok(self
+            .ids(
+                "SELECT user_id FROM kith_team_members WHERE tenant_id = $1 AND team = $2 \
+                 ORDER BY user_id",
+                uuid(team.to_bytes()),
+            )?
+            .into_iter()
+            .map(UserId::from_bytes)
+            .collect())
+    }
+
+    fn owners(&mut self) -> Result<Vec<String>> {
+        let t = self.tenant;
+        Ok(self
+            .tx
+            .query(
+                "SELECT owner FROM kith_customers WHERE tenant_id = $1 AND owner IS NOT NULL \
+                 UNION SELECT owner FROM kith_deals WHERE tenant_id = $1 AND owner IS NOT NULL \
+                 ORDER BY 1",
+                &[&t],
+            )?
+            .iter()
+            .map(|r| r.get::<_, String>(0))
+            .collect())
+    }
+
+    fn customers_owned_by(&mut self, owner: &str) -> Result<Vec<CustomerId>> {
+        let t = self.tenant;
+        Ok(self
+            .tx
+            .query(
+                "SELECT id FROM kith_customers WHERE tenant_id = $1 AND owner = $2 ORDER BY id",
+                &[&t, &owner],
+            )?
+            .iter()
+            .map(|r| CustomerId::from_bytes(*r.get::<_, Uuid>(0).as_bytes()))
+            .collect())
+    }
+
+    fn deals_owned_by(&mut self, owner: &str) -> Result<Vec<DealId>> {
+        let t = self.tenant;
+        Ok(self
+            .tx
+            .query(
+                "SELECT id FROM kith_deals WHERE tenant_id = $1 AND owner = $2 ORDER BY id",
+                &[&t, &owner],
+            )?
+            .iter()
+            .map(|r| DealId::from_bytes(*r.get::<_, Uuid>(0).as_bytes()))
             .collect())
     }
 

@@ -8,7 +8,7 @@ use super::txn::RedbTxn;
 use crate::admin::{IdempotencyRecord, Stored};
 use crate::engine::{Ctx, event};
 use crate::{Error, Result};
-use crate::{IdempotencyKey, TokenRecord, TokenScope};
+use crate::{IdempotencyKey, TokenRecord};
 use kith_model::{Actor, EntityRef, EventKind, Tenant, TenantPatch, TenantSlug, Timestamp};
 
 fn idempotency_key(scope: u32, key: &IdempotencyKey) -> Vec<u8> {
@@ -86,7 +86,7 @@ pub(super) fn delete_tenant(tx: &mut Tx<'_>, slug: &TenantSlug) -> Result<u32> {
         .into_iter()
         .filter_map(|(k, v)| {
             let token: TokenRecord = super::tx::decode(T::Tokens, &v).ok()?;
-            (token.scope == TokenScope::Tenant(slug.clone())).then_some(k)
+            (token.scope.tenant() == Some(slug)).then_some(k)
         })
         .collect();
     for t in T::ALL.iter().filter(|t| t.tenant_scoped()) {
@@ -101,7 +101,7 @@ pub(super) fn delete_tenant(tx: &mut Tx<'_>, slug: &TenantSlug) -> Result<u32> {
 }
 
 pub(super) fn create_token(tx: &mut Tx<'_>, token: TokenRecord) -> Result<TokenRecord> {
-    if let TokenScope::Tenant(slug) = &token.scope {
+    if let Some(slug) = token.scope.tenant() {
         load_tenant(tx, slug)?;
     }
     if tx.get(T::Tokens, token.id.as_bytes())?.is_some() {

@@ -11,7 +11,7 @@ use super::tables::T;
 use super::tx::decode;
 use crate::Inconsistency;
 use crate::Result;
-use kith_model::{Customer, Deal, Interaction, Pipeline, StoredScore, StoredSegments};
+use kith_model::{Customer, Deal, Interaction, Pipeline, StoredScore, StoredSegments, Team, User};
 
 /// Derives the index entries of one primary record (tenant number, key, value), or says what is wrong.
 type Derive<'a> = dyn FnMut(u32, &[u8], &[u8]) -> std::result::Result<Vec<Entry>, String> + 'a;
@@ -86,6 +86,14 @@ pub(super) fn check(txn: &ReadTransaction) -> Result<Vec<Inconsistency>> {
     bad.extend(scan(T::Deals, &mut |n, _, v| {
         let d: Deal = decode(T::Deals, v).map_err(|e| e.to_string())?;
         Ok(derive::deal_entries(n, &d, v))
+    })?);
+    bad.extend(scan(T::Users, &mut |n, _, v| {
+        let u: User = decode(T::Users, v).map_err(|e| e.to_string())?;
+        Ok(derive::user_entries(n, &u))
+    })?);
+    bad.extend(scan(T::Teams, &mut |n, _, v| {
+        let t: Team = decode(T::Teams, v).map_err(|e| e.to_string())?;
+        Ok(derive::team_entries(n, &t))
     })?);
     bad.extend(scan(T::Scores, &mut |n, _, v| {
         let s: StoredScore = decode(T::Scores, v).map_err(|e| e.to_string())?;

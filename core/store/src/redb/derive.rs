@@ -1,7 +1,7 @@
 //! The index entries each entity implies. Writes and `kith check` both use these functions, so
 //! what is written and what is verified cannot drift apart.
 
-use kith_model::{Customer, Deal, Interaction, Pipeline, StoredScore, StoredSegments};
+use kith_model::{Customer, Deal, Interaction, Pipeline, StoredScore, StoredSegments, Team, User};
 
 use super::tables::{K, T};
 
@@ -58,7 +58,13 @@ pub(crate) fn customer_entries(t: u32, c: &Customer) -> Vec<Entry> {
 pub(crate) fn is_unique(table: T) -> bool {
     matches!(
         table,
-        T::IdxEmail | T::IdxPhone | T::IdxExternal | T::IdxInteractionExt | T::IdxPipelineName
+        T::IdxEmail
+            | T::IdxPhone
+            | T::IdxExternal
+            | T::IdxInteractionExt
+            | T::IdxPipelineName
+            | T::IdxUserEmail
+            | T::IdxTeamName
     )
 }
 
@@ -102,7 +108,7 @@ pub(crate) fn pipeline_entries(t: u32, p: &Pipeline) -> Vec<Entry> {
 /// `encoded` is the deal's stored bytes: the stage index covers the whole deal.
 pub(crate) fn deal_entries(t: u32, d: &Deal, encoded: &[u8]) -> Vec<Entry> {
     let id = d.id.to_bytes();
-    vec![
+    let mut out = vec![
         (
             T::IdxDealStage,
             K::t(t)
@@ -117,7 +123,39 @@ pub(crate) fn deal_entries(t: u32, d: &Deal, encoded: &[u8]) -> Vec<Entry> {
             K::t(t).id(d.customer.to_bytes()).id(id).done(),
             Vec::new(),
         ),
-    ]
+    ];
+    if let Some(o) = &d.owner {
+        out.push((T::IdxDealOwner, K::t(t).word(o).id(id).done(), Vec::new()));
+    }
+    out
+}
+
+pub(crate) fn user_entries(t: u32, u: &User) -> Vec<Entry> {
+    let id = u.id.to_bytes();
+    let mut out = Vec::with_capacity(1 + u.teams.len());
+    if let Some(e) = &u.email {
+        out.push((
+            T::IdxUserEmail,
+            K::t(t).text(e.as_str()).done(),
+            id.to_vec(),
+        ));
+    }
+    for team in &u.teams {
+        out.push((
+            T::IdxTeamMembers,
+            K::t(t).id(team.to_bytes()).id(id).done(),
+            Vec::new(),
+        ));
+    }
+    out
+}
+
+pub(crate) fn team_entries(t: u32, team: &Team) -> Vec<Entry> {
+    vec![(
+        T::IdxTeamName,
+        K::t(t).text(&team.name.to_lowercase()).done(),
+        team.id.to_bytes().to_vec(),
+    )]
 }
 
 pub(crate) fn score_entries(t: u32, s: &StoredScore) -> Vec<Entry> {

@@ -24,7 +24,7 @@ use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use redb::{Database, DatabaseError, ReadableTable};
+use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable};
 
 use self::apply::TenantRecord;
 use self::tables::T;
@@ -39,7 +39,7 @@ use crate::{Error, Result};
 use kith_model::{Actor, InstalledPlugin, Tenant, TenantInput, TenantPatch, TenantSlug, Timestamp};
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The data file inside a data directory.
 const FILE_NAME: &str = "kith.redb";
@@ -179,11 +179,31 @@ impl RedbStore {
                 path: "committer thread".into(),
                 source,
             })?;
-        Ok(Self {
+        let store = Self {
             shared,
             sender: Mutex::new(Some(sender)),
             committer: Mutex::new(Some(committer)),
-        })
+        };
+        store.finish_upgrade()?;
+        Ok(store)
+    }
+
+    /// Runs what an upgrade left for a running store: users for free-text owners. A crash
+    /// before the flag is cleared runs it again, which finds nothing left to do.
+    fn finish_upgrade(&self) -> Result<()> {
+        let pending = {
+            let txn = self.shared.db.begin_read()?;
+            let meta = txn.open_table(T::Meta.def())?;
+            meta.get(ADOPT_OWNERS)?.is_some()
+        };
+        if !pending {
+            return Ok(());
+        }
+        crate::adopt_owners(self)?;
+        let txn = self.shared.db.begin_write()?;
+        txn.open_table(T::Meta.def())?.remove(ADOPT_OWNERS)?;
+        txn.commit()?;
+        Ok(())
     }
 
     /// The data file's path.
@@ -269,6 +289,33 @@ impl Drop for RedbStore {
     }
 }
 
+/// The meta key present while owners stored before schema version 2 still need users.
+const ADOPT_OWNERS: &[u8] = b"adopt_owners";
+
+/// Builds the deal-owner index of a version 1 file.
+fn index_deal_owners(txn: &redb::WriteTransaction) -> Result<()> {
+    let deals = txn.open_table(T::Deals.def())?;
+    let mut index = txn.open_table(T::IdxDealOwner.def())?;
+    for row in deals.iter()? {
+        let (k, v) = row?;
+        let key = k.value();
+        let Some(n) = key
+            .get(..4)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_be_bytes)
+        else {
+            continue;
+        };
+        let deal: kith_model::Deal = tx::decode(T::Deals, v.value())?;
+        for (t, key, value) in derive::deal_entries(n, &deal, &[]) {
+            if t == T::IdxDealOwner {
+                index.insert(key.as_slice(), value.as_slice())?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Creates the tables on a new file, checks the schema version of an existing one.
 fn init_schema(db: &Database) -> Result<HashMap<String, u32>> {
     let txn = db.begin_write()?;
@@ -297,12 +344,22 @@ fn init_schema(db: &Database) -> Result<HashMap<String, u32>> {
                         supported: SCHEMA_VERSION,
                     });
                 }
-                if found < SCHEMA_VERSION {
-                    // No older schema has been released; future migrations go here.
+                if found < 1 {
                     return Err(Error::SchemaTooOld {
                         found,
                         supported: SCHEMA_VERSION,
                     });
+                }
+                if found == 1 {
+                    // Version 2 indexes deals by owner and makes owners users: the index is
+                    // built here, the users once the store runs ([`crate::adopt_owners`]).
+                    meta.insert(
+                        b"schema_version".as_slice(),
+                        SCHEMA_VERSION.to_le_bytes().as_slice(),
+                    )?;
+                    meta.insert(ADOPT_OWNERS, [1u8].as_slice())?;
+                    drop(meta);
+                    index_deal_owners(&txn)?;
                 }
             }
         }

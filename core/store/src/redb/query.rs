@@ -19,8 +19,8 @@ use crate::{
 use crate::{Error, Result};
 use kith_model::{
     Actor, Customer, CustomerId, Deal, DealId, Email, Event, Interaction, InteractionId, Phone,
-    Pipeline, PipelineId, PipelineReport, ReportBuilder, StageId, Tenant, TenantInput, TenantPatch,
-    TenantSlug, Timestamp,
+    Pipeline, PipelineId, PipelineReport, ReportBuilder, StageId, Team, TeamId, Tenant,
+    TenantInput, TenantPatch, TenantSlug, Timestamp, User, UserId,
 };
 
 pub(super) type Table = ReadOnlyTable<&'static [u8], &'static [u8]>;
@@ -102,6 +102,8 @@ pub(super) enum Scope {
     Leaderboard,
     SegmentMembers,
     Bundles,
+    Users,
+    Teams,
 }
 
 /// Scans up to `limit` entries whose key starts with `prefix` (and is below `end`, when given),
@@ -198,6 +200,32 @@ impl RedbStore {
 
     fn read_fresh(&self) -> Result<ReadTransaction> {
         Ok(self.shared().db.begin_read()?)
+    }
+
+    /// A page of a tenant's records of table `t`, oldest first.
+    fn list_records<V: DeserializeOwned>(
+        &self,
+        tenant: &TenantSlug,
+        t: T,
+        scope: Scope,
+        page: &PageRequest,
+    ) -> Result<Page<V>> {
+        let n = self.tenant_number(tenant)?;
+        let txn = self.read()?;
+        let (rows, next) = scan_page(
+            txn.table(t)?,
+            scope,
+            &K::t(n).done(),
+            None,
+            page.after.as_ref(),
+            page.clamped_limit(),
+            false,
+        )?;
+        let items = rows
+            .iter()
+            .map(|(_, v)| decode(t, v))
+            .collect::<Result<_>>()?;
+        Ok(Page { items, next })
     }
 
     fn get_entity<V: DeserializeOwned>(
@@ -475,6 +503,42 @@ impl Store for RedbStore {
             .map(|(_, v)| decode(T::Pipelines, v))
             .collect::<Result<_>>()?;
         Ok(Page { items, next })
+    }
+
+    fn user(&self, tenant: &TenantSlug, id: UserId) -> Result<Option<User>> {
+        self.get_entity(tenant, T::Users, id.to_bytes())
+    }
+
+    fn users(&self, tenant: &TenantSlug, page: &PageRequest) -> Result<Page<User>> {
+        self.list_records(tenant, T::Users, Scope::Users, page)
+    }
+
+    fn team(&self, tenant: &TenantSlug, id: TeamId) -> Result<Option<Team>> {
+        self.get_entity(tenant, T::Teams, id.to_bytes())
+    }
+
+    fn teams(&self, tenant: &TenantSlug, page: &PageRequest) -> Result<Page<Team>> {
+        self.list_records(tenant, T::Teams, Scope::Teams, page)
+    }
+
+    fn team_members(&self, tenant: &TenantSlug, team: TeamId) -> Result<Vec<UserId>> {
+        let n = self.tenant_number(tenant)?;
+        let txn = self.read()?;
+        let table = txn.table(T::IdxTeamMembers)?;
+        let prefix = K::t(n).id(team.to_bytes()).done();
+        let end = prefix_end(&prefix);
+        let mut out = Vec::new();
+        let range = match &end {
+            Some(e) => table.range(prefix.as_slice()..e.as_slice())?,
+            None => table.range(prefix.as_slice()..)?,
+        };
+        for row in range {
+            let (k, _) = row?;
+            let id =
+                trailing_id(k.value()).ok_or_else(|| super::txn::dangling(T::IdxTeamMembers))?;
+            out.push(UserId::from_bytes(id));
+        }
+        Ok(out)
     }
 
     fn deal(&self, tenant: &TenantSlug, id: DealId) -> Result<Option<Deal>> {

@@ -101,6 +101,18 @@ tables! {
     Idempotency = "idempotency",
     /// t + job id -> StoredJob (rescore jobs).
     Jobs = "jobs",
+    /// t + user -> User.
+    Users = "users",
+    /// t + team -> Team.
+    Teams = "teams",
+    /// t + email -> user (unique).
+    IdxUserEmail = "idx_user_email",
+    /// t + lowercase team name -> team (unique).
+    IdxTeamName = "idx_team_name",
+    /// t + team + user -> ().
+    IdxTeamMembers = "idx_team_members",
+    /// t + owner + 0 + deal -> ().
+    IdxDealOwner = "idx_deal_owner",
 }
 
 impl T {
@@ -122,6 +134,10 @@ impl T {
         T::IdxCustomerDeals,
         T::IdxScoreRank,
         T::IdxSegmentMembers,
+        T::IdxUserEmail,
+        T::IdxTeamName,
+        T::IdxTeamMembers,
+        T::IdxDealOwner,
     ];
 }
 
@@ -161,7 +177,13 @@ impl T {
             | T::Segments
             | T::IdxScoreRank
             | T::IdxSegmentMembers
-            | T::Jobs => true,
+            | T::Jobs
+            | T::Users
+            | T::Teams
+            | T::IdxUserEmail
+            | T::IdxTeamName
+            | T::IdxTeamMembers
+            | T::IdxDealOwner => true,
         }
     }
 }

@@ -13,7 +13,8 @@ use crate::{Error, Result};
 use kith_model::StoredJob;
 use kith_model::{
     Customer, CustomerId, Deal, DealId, Delivery, Email, Enablement, Interaction, InteractionId,
-    Phone, Pipeline, PipelineId, PluginHealth, StoredModel, StoredScore, StoredSegments,
+    Phone, Pipeline, PipelineId, PluginHealth, StoredModel, StoredScore, StoredSegments, Team,
+    TeamId, User, UserId,
 };
 
 /// One tenant's view of a redb write transaction.
@@ -292,6 +293,100 @@ impl Txn for RedbTxn<'_, '_> {
         let prefix = self.key(customer.to_bytes());
         Ok(self
             .ids_under(T::IdxCustomerDeals, &prefix)?
+            .into_iter()
+            .map(DealId::from_bytes)
+            .collect())
+    }
+
+    fn user(&mut self, id: UserId) -> Result<Option<User>> {
+        self.tx.get_as(T::Users, &self.key(id.to_bytes()))
+    }
+
+    fn put_user(&mut self, old: Option<&User>, new: &User) -> Result<()> {
+        let t = self.tenant;
+        let old_entries = old.map(|u| derive::user_entries(t, u)).unwrap_or_default();
+        let new_entries = derive::user_entries(t, new);
+        self.replace_entries(&old_entries, &new_entries, |_, holder| Error::Duplicate {
+            field: "email",
+            value: new
+                .email
+                .as_ref()
+                .map(|e| e.as_str().to_owned())
+                .unwrap_or_default(),
+            existing: match <[u8; 16]>::try_from(holder) {
+                Ok(id) => format!("user {}", UserId::from_bytes(id)),
+                Err(_) => "another user".into(),
+            },
+        })?;
+        let key = self.key(new.id.to_bytes());
+        self.tx.put_as(T::Users, &key, new)?;
+        Ok(())
+    }
+
+    fn team(&mut self, id: TeamId) -> Result<Option<Team>> {
+        self.tx.get_as(T::Teams, &self.key(id.to_bytes()))
+    }
+
+    fn put_team(&mut self, old: Option<&Team>, new: &Team) -> Result<()> {
+        let t = self.tenant;
+        let old_entries = old.map(|x| derive::team_entries(t, x)).unwrap_or_default();
+        let new_entries = derive::team_entries(t, new);
+        self.replace_entries(&old_entries, &new_entries, |_, holder| Error::Duplicate {
+            field: "name",
+            value: new.name.clone(),
+            existing: match <[u8; 16]>::try_from(holder) {
+                Ok(id) => format!("team {}", TeamId::from_bytes(id)),
+                Err(_) => "another team".into(),
+            },
+        })?;
+        let key = self.key(new.id.to_bytes());
+        self.tx.put_as(T::Teams, &key, new)?;
+        Ok(())
+    }
+
+    fn delete_team(&mut self, team: &Team) -> Result<()> {
+        self.delete_entries(derive::team_entries(self.tenant, team))?;
+        let key = self.key(team.id.to_bytes());
+        self.tx.del(T::Teams, &key)
+    }
+
+    fn team_members(&mut self, team: TeamId) -> Result<Vec<UserId>> {
+        let prefix = self.key(team.to_bytes());
+        Ok(self
+            .ids_under(T::IdxTeamMembers, &prefix)?
+            .into_iter()
+            .map(UserId::from_bytes)
+            .collect())
+    }
+
+    fn owners(&mut self) -> Result<Vec<String>> {
+        let prefix = K::t(self.tenant).done();
+        let mut out = std::collections::BTreeSet::new();
+        for t in [T::IdxOwner, T::IdxDealOwner] {
+            for (key, _) in self.tx.scan(t, &prefix)? {
+                let owner = key
+                    .get(4..key.len().saturating_sub(17))
+                    .and_then(|b| std::str::from_utf8(b).ok())
+                    .ok_or_else(|| dangling(t))?;
+                out.insert(owner.to_owned());
+            }
+        }
+        Ok(out.into_iter().collect())
+    }
+
+    fn customers_owned_by(&mut self, owner: &str) -> Result<Vec<CustomerId>> {
+        let prefix = K::t(self.tenant).word(owner).done();
+        Ok(self
+            .ids_under(T::IdxOwner, &prefix)?
+            .into_iter()
+            .map(CustomerId::from_bytes)
+            .collect())
+    }
+
+    fn deals_owned_by(&mut self, owner: &str) -> Result<Vec<DealId>> {
+        let prefix = K::t(self.tenant).word(owner).done();
+        Ok(self
+            .ids_under(T::IdxDealOwner, &prefix)?
             .into_iter()
             .map(DealId::from_bytes)
             .collect())

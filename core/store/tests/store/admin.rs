@@ -663,6 +663,7 @@ fn deal_update_changes_details_at_a_version_and_keeps_the_stage_index_covering(k
             },
         )
         .unwrap();
+    let ann = super::backend::user(&*store, &t, "Ann");
     let p = store
         .create_pipeline(&t, &actor(), pipeline_input("Sales"))
         .unwrap();
@@ -677,7 +678,7 @@ fn deal_update_changes_details_at_a_version_and_keeps_the_stage_index_covering(k
                 title: "Deal".into(),
                 amount: usd(100),
                 expected_close: None,
-                owner: Some("ann".into()),
+                owner: Some(ann),
             },
         )
         .unwrap();

@@ -45,6 +45,18 @@ impl Fixture {
         self.kind
     }
 
+    /// The test database of a PostgreSQL fixture.
+    #[allow(dead_code)]
+    pub fn db(&self) -> Option<&TestDatabase> {
+        self.db.as_ref()
+    }
+
+    /// The data directory of a redb fixture.
+    #[allow(dead_code)]
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
     /// Opens (or reopens) the store.
     pub fn open(&self) -> Arc<dyn Store> {
         self.open_plugins()
@@ -96,3 +108,23 @@ macro_rules! on_both_backends {
     };
 }
 pub(crate) use on_both_backends;
+
+/// Adds a user named `name` to `tenant` and returns their id as owner fields hold it.
+pub fn user(store: &dyn Store, tenant: &kith_model::TenantSlug, name: &str) -> String {
+    let input = kith_model::UserInput {
+        name: name.into(),
+        ..Default::default()
+    };
+    match store
+        .write(
+            tenant,
+            &kith_model::Actor::new("test"),
+            vec![kith_store::Op::CreateUser(input)],
+        )
+        .unwrap()
+        .pop()
+    {
+        Some(kith_store::Output::User(u)) => u.id.to_string(),
+        other => panic!("no user: {other:?}"),
+    }
+}

@@ -848,6 +848,8 @@ struct TenantWorld {
     interactions: Vec<InteractionId>,
     pipelines: Vec<PipelineId>,
     deals: Vec<DealId>,
+    /// The user ids the names in [`OWNERS`] stand for in this tenant.
+    owners: Vec<String>,
 }
 
 impl TenantWorld {
@@ -862,7 +864,33 @@ impl TenantWorld {
             interactions: Vec::new(),
             pipelines: Vec::new(),
             deals: Vec::new(),
+            owners: Vec::new(),
         }
+    }
+
+    /// Adds a user per name of [`OWNERS`], as the store did at `now`.
+    fn add_owners(&mut self, store: &dyn Store, now: Timestamp) {
+        for name in OWNERS {
+            let input = kith_model::UserInput {
+                name: (*name).into(),
+                ..Default::default()
+            };
+            let Some(Output::User(u)) = store
+                .write(&self.slug, &actor(), vec![Op::CreateUser(input)])
+                .unwrap()
+                .pop()
+            else {
+                panic!("no user");
+            };
+            let (user, id) = (u.id, u.id.to_string());
+            self.model
+                .event(now, EventKind::UserCreated, EntityRef::User(user), vec![]);
+            self.owners.push(id);
+        }
+    }
+
+    fn owner(&self, i: u8) -> String {
+        self.owners[usize::from(i)].clone()
     }
 
     fn record(&mut self, out: &Output) {
@@ -1021,7 +1049,7 @@ impl World {
                     .map(|&i| TAGS[usize::from(i)].to_owned())
                     .collect(),
                 lifecycle: lifecycle.map(|i| LifecycleStage::ALL[usize::from(i)]),
-                owner: owner.map(|i| OWNERS[usize::from(i)].to_owned()),
+                owner: owner.map(|i| self.tenants[t].owner(i)),
                 // An organization belongs to none: only now and then ask for one (invalid).
                 organization: organization
                     .filter(|p| !organization_kind || p.index % 8 == 7)
@@ -1062,7 +1090,9 @@ impl World {
                         Change::Lifecycle(i) => {
                             patch.lifecycle = Some(LifecycleStage::ALL[usize::from(*i)]);
                         }
-                        Change::Owner(i) => patch.owner = text(OWNERS, i),
+                        Change::Owner(i) => {
+                            patch.owner = Some(i.map(|i| self.tenants[t].owner(i)));
+                        }
                         Change::Organization(p) => {
                             patch.organization = Some(p.map(|p| self.pick_organization(t, p)));
                         }
@@ -1232,7 +1262,13 @@ fn filters(model: &TenantModel, other: &TenantModel) -> Vec<CustomerFilter> {
             .into_iter()
             .map(CustomerFilter::Lifecycle),
     );
-    out.extend(OWNERS.iter().map(|o| CustomerFilter::Owner((*o).into())));
+    let owners: std::collections::BTreeSet<&String> = model
+        .customers
+        .values()
+        .chain(other.customers.values())
+        .filter_map(|c| c.owner.as_ref())
+        .collect();
+    out.extend(owners.into_iter().map(|o| CustomerFilter::Owner(o.clone())));
     out.extend(
         model
             .customers
@@ -1436,6 +1472,9 @@ fn run(kind: Kind, steps: &[Step]) {
             TenantWorld::new("beta", created),
         ],
     };
+    for tw in &mut world.tenants {
+        tw.add_owners(&*store, created);
+    }
     let ghost: TenantSlug = "ghost".parse().unwrap();
 
     for (n, step) in steps.iter().enumerate() {

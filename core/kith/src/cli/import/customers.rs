@@ -47,8 +47,12 @@ pub(super) struct CustomerImport {
     pending: Vec<Pending>,
     /// Organizations by lowercased name.
     orgs: HashMap<String, Org>,
+    /// Owners by user id, email and lowercased name (loaded at the first owner cell); `None`
+    /// for a name a dry run would create a user for.
+    owners: Option<HashMap<String, Option<String>>>,
     imported: u64,
     new_orgs: u64,
+    new_users: u64,
 }
 
 impl CustomerImport {
@@ -61,8 +65,10 @@ impl CustomerImport {
             seen: HashMap::new(),
             pending: Vec::new(),
             orgs: HashMap::new(),
+            owners: None,
             imported: 0,
             new_orgs: 0,
+            new_users: 0,
         }
     }
 
@@ -372,6 +378,71 @@ impl CustomerImport {
         Ok(())
     }
 
+    /// The user an owner cell names: by id, email or name (ignoring case); a name no user has
+    /// becomes a new user (role member), as the upgrade does for free-text owners.
+    fn resolve_owner(&mut self, store: &dyn Store, text: &str) -> anyhow::Result<Option<String>> {
+        let owners = match &mut self.owners {
+            Some(o) => o,
+            None => {
+                let mut all = HashMap::new();
+                let mut page = PageRequest::first(1000);
+                loop {
+                    let got = store.users(&self.tenant, &page)?;
+                    for u in got.items {
+                        let id = u.id.to_string();
+                        if let Some(e) = &u.email {
+                            all.insert(e.as_str().to_owned(), Some(id.clone()));
+                        }
+                        all.entry(u.name.to_lowercase()).or_insert(Some(id.clone()));
+                        all.insert(id.clone(), Some(id));
+                    }
+                    match got.next {
+                        Some(c) => page = PageRequest::after(1000, c),
+                        None => break,
+                    }
+                }
+                self.owners.insert(all)
+            }
+        };
+        let key = text.trim().to_lowercase();
+        if let Some(found) = owners.get(&key) {
+            return Ok(found.clone());
+        }
+        if self.dry_run {
+            self.new_users += 1;
+            owners.insert(key, None);
+            return Ok(None);
+        }
+        let input = crate::model::UserInput {
+            name: text.trim().to_owned(),
+            ..crate::model::UserInput::default()
+        };
+        match store
+            .write(&self.tenant, &actor(), vec![Op::CreateUser(input)])?
+            .pop()
+        {
+            Some(Output::User(u)) => {
+                self.new_users += 1;
+                let id = u.id.to_string();
+                owners.insert(key, Some(id.clone()));
+                Ok(Some(id))
+            }
+            other => anyhow::bail!("creating the owner {text:?} returned {other:?}"),
+        }
+    }
+
+    /// Points every pending row's owner at a user.
+    fn resolve_owners(&mut self, store: &dyn Store) -> anyhow::Result<()> {
+        let mut pending = std::mem::take(&mut self.pending);
+        for p in &mut pending {
+            if let Some(text) = p.input.owner.take() {
+                p.input.owner = self.resolve_owner(store, &text)?;
+            }
+        }
+        self.pending = pending;
+        Ok(())
+    }
+
     /// Splits rows into the ops to write and what to remember about each.
     fn ops(rows: Vec<Pending>) -> (Vec<Meta>, Vec<Op>) {
         rows.into_iter()
@@ -439,6 +510,7 @@ impl Importer for CustomerImport {
         if self.pending.is_empty() {
             return Ok(());
         }
+        self.resolve_owners(store)?;
         // Organizations are written first and at once, so that people naming them in their company
         // column find them; people are written in the background.
         let (orgs, people): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
@@ -508,6 +580,11 @@ impl Importer for CustomerImport {
             (0, _) => String::new(),
             (n, false) => format!(", created {}", count(n, "organization", "organizations")),
             (n, true) => format!(", {} created", count(n, "organization", "organizations")),
+        };
+        let orgs = match (self.new_users, self.dry_run) {
+            (0, _) => orgs,
+            (n, false) => format!("{orgs}, created {} for owners", count(n, "user", "users")),
+            (n, true) => format!("{orgs}, {} created for owners", count(n, "user", "users")),
         };
         let rejected = count(rejected, "row", "rows");
         if self.dry_run {

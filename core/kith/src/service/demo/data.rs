@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use crate::model::{
     AttributeValue, Channel, Currency, CustomerId, CustomerInput, CustomerKind, Date, Direction,
-    InteractionInput, InteractionKind, LifecycleStage, Money, PipelineInput, StageCategory,
+    InteractionInput, InteractionKind, LifecycleStage, Money, PipelineInput, Role, StageCategory,
     StageInput, TaskStatus, Timestamp,
 };
 use crate::store::Error as StoreError;
@@ -203,6 +203,14 @@ const RN_WON: usize = 2;
 const RN_LOST: usize = 3;
 
 const OWNERS: &[&str] = &["ana.rivera", "ben.okafor", "chloe.martin"];
+
+/// The demo's users: the handle [`OWNERS`] names them by, display name and role. Ana manages
+/// the Sales team that all three belong to.
+pub(super) const USERS: &[(&str, &str, Role)] = &[
+    ("ana.rivera", "Ana Rivera", Role::Manager),
+    ("ben.okafor", "Ben Okafor", Role::Member),
+    ("chloe.martin", "Chloe Martin", Role::Member),
+];
 
 /// Organizations: name, industry as the account wrote it, employees, country, city.
 const COMPANIES: &[(&str, &str, u32, &str, &str)] = &[

@@ -34,7 +34,7 @@ use tracing::{info, instrument, warn};
 use super::plugins::{EnableRequest, Job, JobState, PluginHost};
 use super::tokens;
 use crate::model::{Actor, CustomerId, CustomerKind, DealInput, Money, TenantInput, TenantSlug};
-use crate::model::{Currency, Timestamp};
+use crate::model::{Currency, TeamInput, Timestamp, UserId, UserInput};
 use crate::store::Error as StoreError;
 use crate::store::{Op, Output, Store, TenantStats, TokenScope, unexpected};
 use crate::{Error, Result};
@@ -330,12 +330,53 @@ fn counts(store: &dyn Store, tenant: &TenantSlug) -> Result<TenantStats> {
 
 /// Writes the plan: organizations, then people (linked to them), pipelines, deals and their
 /// moves, then the interactions in chunks.
+/// The demo's sales team: its manager and two members, by the handle the plan uses as owner.
+fn write_team(
+    store: &dyn Store,
+    tenant: &TenantSlug,
+    actor: &Actor,
+) -> Result<std::collections::HashMap<&'static str, UserId>> {
+    let team = match store
+        .write(
+            tenant,
+            actor,
+            vec![Op::CreateTeam(TeamInput {
+                name: "Sales".into(),
+                shared: Some(true),
+            })],
+        )?
+        .pop()
+    {
+        Some(Output::Team(t)) => t.id,
+        other => return Err(StoreError::Storage(format!("demo team: {other:?}")).into()),
+    };
+    let mut users = std::collections::HashMap::new();
+    for (handle, name, role) in data::USERS {
+        let input = UserInput {
+            name: (*name).into(),
+            email: Some(format!("{handle}@demo.kith.example")),
+            role: Some(*role),
+            teams: vec![team],
+        };
+        match store
+            .write(tenant, actor, vec![Op::CreateUser(input)])?
+            .pop()
+        {
+            Some(Output::User(u)) => users.insert(*handle, u.id),
+            other => return Err(StoreError::Storage(format!("demo user: {other:?}")).into()),
+        };
+    }
+    Ok(users)
+}
+
 fn write_data(
     store: &dyn Store,
     tenant: &TenantSlug,
     actor: &Actor,
     plan: &data::Plan,
 ) -> Result<()> {
+    let users = write_team(store, tenant, actor)?;
+    let user_of = |owner: &str| users.get(owner).map(UserId::to_string);
     let mut ids: Vec<Option<CustomerId>> = vec![None; plan.customers.len()];
     for kind in [CustomerKind::Organization, CustomerKind::Person] {
         let mut indexes = Vec::new();
@@ -346,6 +387,7 @@ fn write_data(
             }
             let mut input = c.input.clone();
             input.organization = c.organization.and_then(|o| ids[o]);
+            input.owner = input.owner.as_deref().and_then(user_of);
             indexes.push(i);
             ops.push(Op::CreateCustomer(input));
         }
@@ -407,7 +449,7 @@ fn write_data(
             expected_close: d
                 .closes_in_days
                 .map(|n| crate::model::Date::from_days(today + n)),
-            owner: Some(d.owner.to_owned()),
+            owner: user_of(d.owner),
         }));
     }
     let mut moves = Vec::new();

@@ -1,0 +1,93 @@
+//! Upgrade steps that need Kith's own code, run once the store is open: migration 4 leaves
+//! rows in `kith_upgrades`, and each row is deleted when its step is done. Nodes starting
+//! together take turns under an advisory lock; a step that finds its row gone skips.
+
+use tokio_postgres::Client;
+use uuid::Uuid;
+
+use super::PgStore;
+use super::conn::{pg, wait};
+use crate::Result;
+use crate::records::decode;
+use kith_model::Deal;
+
+/// Arbitrary but fixed: the advisory lock that serializes upgrade steps between nodes.
+const UPGRADE_LOCK: i64 = 0x006b_6974_6875_7067;
+
+/// Deals per statement when filling their owner column.
+const BACKFILL_CHUNK: i64 = 1000;
+
+fn pending(client: &Client, step: &str) -> Result<bool> {
+    let row = wait(client.query_opt("SELECT 1 FROM kith_upgrades WHERE step = $1", &[&step]))
+        .map_err(|e| pg(&e))?;
+    Ok(row.is_some())
+}
+
+fn done(client: &Client, step: &str) -> Result<()> {
+    wait(client.execute("DELETE FROM kith_upgrades WHERE step = $1", &[&step]))
+        .map_err(|e| pg(&e))?;
+    Ok(())
+}
+
+/// Fills `kith_deals.owner` from each deal's record, in chunks (each its own transaction;
+/// a chunk that ran already is found by `owner IS NULL` no more, or rewrites the same value).
+fn backfill_deal_owners(client: &mut Client) -> Result<()> {
+    let mut after = Uuid::nil();
+    let mut after_tenant = i64::MIN;
+    loop {
+        let rows = wait(client.query(
+            "SELECT tenant_id, id, doc FROM kith_deals WHERE (tenant_id, id) > ($1, $2) \
+             ORDER BY tenant_id, id LIMIT $3",
+            &[&after_tenant, &after, &BACKFILL_CHUNK],
+        ))
+        .map_err(|e| pg(&e))?;
+        let Some(last) = rows.last() else {
+            return Ok(());
+        };
+        after_tenant = last.get(0);
+        after = last.get(1);
+        let tx = wait(client.transaction()).map_err(|e| pg(&e))?;
+        for row in &rows {
+            let deal: Deal = decode("deals", row.get::<_, &[u8]>(2))?;
+            if let Some(owner) = &deal.owner {
+                let (t, id): (i64, Uuid) = (row.get(0), row.get(1));
+                wait(tx.execute(
+                    "UPDATE kith_deals SET owner = $3 WHERE tenant_id = $1 AND id = $2",
+                    &[&t, &id, owner],
+                ))
+                .map_err(|e| pg(&e))?;
+            }
+        }
+        wait(tx.commit()).map_err(|e| pg(&e))?;
+    }
+}
+
+impl PgStore {
+    /// Runs the upgrade steps still pending (none, on every start after the first).
+    /// `client` is a connection of its own, outside the pool that the steps' writes use.
+    pub(super) fn finish_upgrade(&self, client: &mut Client) -> Result<()> {
+        let any = wait(client.query_opt("SELECT 1 FROM kith_upgrades LIMIT 1", &[]))
+            .map_err(|e| pg(&e))?;
+        if any.is_none() {
+            return Ok(());
+        }
+        wait(client.execute("SELECT pg_advisory_lock($1)", &[&UPGRADE_LOCK]))
+            .map_err(|e| pg(&e))?;
+        let result = (|| -> Result<()> {
+            if pending(client, "backfill-deal-owners")? {
+                backfill_deal_owners(client)?;
+                done(client, "backfill-deal-owners")?;
+                tracing::info!("filled the owner column of stored deals");
+            }
+            if pending(client, "adopt-owners")? {
+                crate::adopt_owners(self)?;
+                done(client, "adopt-owners")?;
+            }
+            Ok(())
+        })();
+        let unlocked = wait(client.execute("SELECT pg_advisory_unlock($1)", &[&UPGRADE_LOCK]));
+        result?;
+        unlocked.map_err(|e| pg(&e))?;
+        Ok(())
+    }
+}
