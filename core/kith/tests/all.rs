@@ -16,6 +16,8 @@ mod cli_commands;
 mod cli_import;
 #[path = "cli/token.rs"]
 mod cli_token;
+#[path = "cli/user.rs"]
+mod cli_user;
 #[path = "http/auth.rs"]
 mod http_auth;
 #[path = "http/customers.rs"]

@@ -16,6 +16,7 @@ mod plugin;
 mod serve;
 mod tenant;
 mod token;
+mod user;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -101,6 +102,13 @@ enum Command {
     /// Inspect a plugin component or run one call of it locally.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// Add, list and change a tenant's users; reassign what one owns (while the server is
+    /// stopped).
+    #[command(subcommand)]
+    User(user::UserCommand),
+    /// Create and list a tenant's teams (while the server is stopped).
+    #[command(subcommand)]
+    Team(user::TeamCommand),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -164,6 +172,8 @@ fn run(cli: Cli, dir_given: bool) -> anyhow::Result<Exit> {
             token::run(cmd, store.as_ref())
         }
         Command::Plugin(cmd) => plugin::run(cmd).map(|()| Exit::Ok),
+        Command::User(cmd) => user::run_user(cmd, open_existing(&at)?.as_ref()),
+        Command::Team(cmd) => user::run_team(cmd, open_existing(&at)?.as_ref()),
     }
 }
 
