@@ -35,6 +35,15 @@ pub(super) struct PgTxn<'t, 'a> {
     savepoints: Vec<(Mark, usize)>,
 }
 
+/// The statements of a record kept unique by name: find the holder of a lowercase name, update,
+/// insert (each taking tenant, id, lowercase name and doc).
+struct Named {
+    what: &'static str,
+    holder: &'static str,
+    update: &'static str,
+    insert: &'static str,
+}
+
 pub(super) fn uuid(bytes: [u8; 16]) -> Uuid {
     Uuid::from_bytes(bytes)
 }
@@ -108,6 +117,36 @@ impl<'t, 'a> PgTxn<'t, 'a> {
             .iter()
             .map(|r| *r.get::<_, Uuid>(0).as_bytes())
             .collect())
+    }
+
+    /// Stores a record whose name is unique per tenant, ignoring case (`old_name`: none for a
+    /// new record), refusing a name another record holds.
+    fn put_named(
+        &mut self,
+        sql: &Named,
+        id: [u8; 16],
+        old_name: Option<&str>,
+        name: &str,
+        doc: &[u8],
+    ) -> Result<()> {
+        let t = self.tenant;
+        let lower = name.to_lowercase();
+        if old_name.is_none_or(|o| o.to_lowercase() != lower) {
+            let holder = self.id_of(sql.holder, &[&t, &lower])?;
+            if let Some(h) = holder.filter(|h| *h != id) {
+                return Err(Error::Duplicate {
+                    field: "name",
+                    value: name.to_owned(),
+                    existing: format!("{} {}", sql.what, Uuid::from_bytes(h)),
+                });
+            }
+        }
+        let statement = if old_name.is_some() {
+            sql.update
+        } else {
+            sql.insert
+        };
+        self.tx.defer(statement, &[&t, &uuid(id), &lower, &doc])
     }
 
     /// `Duplicate` when `holder` is another customer than `me`.
@@ -386,35 +425,20 @@ impl Txn for PgTxn<'_, '_> {
     }
 
     fn put_pipeline(&mut self, old: Option<&Pipeline>, new: &Pipeline) -> Result<()> {
-        let t = self.tenant;
-        let id = uuid(new.id.to_bytes());
-        let name = new.name.to_lowercase();
-        if old.is_none_or(|o| o.name.to_lowercase() != name) {
-            let holder = self.id_of(
-                "SELECT id FROM kith_pipelines WHERE tenant_id = $1 AND name_lower = $2",
-                &[&t, &name],
-            )?;
-            if let Some(h) = holder.filter(|h| *h != new.id.to_bytes()) {
-                return Err(Error::Duplicate {
-                    field: "name",
-                    value: new.name.clone(),
-                    existing: format!("pipeline {}", PipelineId::from_bytes(h)),
-                });
-            }
-        }
-        let doc = encode(new)?;
-        if old.is_some() {
-            self.tx.defer(
-                "UPDATE kith_pipelines SET name_lower = $3, doc = $4 WHERE tenant_id = $1 AND id = $2",
-                &[&t, &id, &name, &doc],
-            )?;
-        } else {
-            self.tx.defer(
-                "INSERT INTO kith_pipelines (tenant_id, id, name_lower, doc) VALUES ($1, $2, $3, $4)",
-                &[&t, &id, &name, &doc],
-            )?;
-        }
-        Ok(())
+        let named = Named {
+            what: "pipeline",
+            holder: "SELECT id FROM kith_pipelines WHERE tenant_id = $1 AND name_lower = $2",
+            update: "UPDATE kith_pipelines SET name_lower = $3, doc = $4 WHERE tenant_id = $1 AND id = $2",
+            insert: "INSERT INTO kith_pipelines (tenant_id, id, name_lower, doc) VALUES ($1, $2, $3, $4)",
+        };
+        let old_name = old.map(|o| o.name.as_str());
+        self.put_named(
+            &named,
+            new.id.to_bytes(),
+            old_name,
+            &new.name,
+            &encode(new)?,
+        )
     }
 
     fn delete_pipeline(&mut self, p: &Pipeline) -> Result<()> {
@@ -554,35 +578,20 @@ impl Txn for PgTxn<'_, '_> {
     }
 
     fn put_team(&mut self, old: Option<&Team>, new: &Team) -> Result<()> {
-        let t = self.tenant;
-        let id = uuid(new.id.to_bytes());
-        let name = new.name.to_lowercase();
-        if old.is_none_or(|o| o.name.to_lowercase() != name) {
-            let holder = self.id_of(
-                "SELECT id FROM kith_teams WHERE tenant_id = $1 AND name_lower = $2",
-                &[&t, &name],
-            )?;
-            if let Some(h) = holder.filter(|h| *h != new.id.to_bytes()) {
-                return Err(Error::Duplicate {
-                    field: "name",
-                    value: new.name.clone(),
-                    existing: format!("team {}", TeamId::from_bytes(h)),
-                });
-            }
-        }
-        let doc = encode(new)?;
-        if old.is_some() {
-            self.tx.defer(
-                "UPDATE kith_teams SET name_lower = $3, doc = $4 WHERE tenant_id = $1 AND id = $2",
-                &[&t, &id, &name, &doc],
-            )?;
-        } else {
-            self.tx.defer(
-                "INSERT INTO kith_teams (tenant_id, id, name_lower, doc) VALUES ($1, $2, $3, $4)",
-                &[&t, &id, &name, &doc],
-            )?;
-        }
-        Ok(())
+        let named = Named {
+            what: "team",
+            holder: "SELECT id FROM kith_teams WHERE tenant_id = $1 AND name_lower = $2",
+            update: "UPDATE kith_teams SET name_lower = $3, doc = $4 WHERE tenant_id = $1 AND id = $2",
+            insert: "INSERT INTO kith_teams (tenant_id, id, name_lower, doc) VALUES ($1, $2, $3, $4)",
+        };
+        let old_name = old.map(|o| o.name.as_str());
+        self.put_named(
+            &named,
+            new.id.to_bytes(),
+            old_name,
+            &new.name,
+            &encode(new)?,
+        )
     }
 
     fn delete_team(&mut self, team: &Team) -> Result<()> {

@@ -487,22 +487,7 @@ impl Store for RedbStore {
     }
 
     fn pipelines(&self, tenant: &TenantSlug, page: &PageRequest) -> Result<Page<Pipeline>> {
-        let n = self.tenant_number(tenant)?;
-        let txn = self.read()?;
-        let (rows, next) = scan_page(
-            txn.table(T::Pipelines)?,
-            Scope::Pipelines,
-            &K::t(n).done(),
-            None,
-            page.after.as_ref(),
-            page.clamped_limit(),
-            false,
-        )?;
-        let items = rows
-            .iter()
-            .map(|(_, v)| decode(T::Pipelines, v))
-            .collect::<Result<_>>()?;
-        Ok(Page { items, next })
+        self.list_records(tenant, T::Pipelines, Scope::Pipelines, page)
     }
 
     fn user(&self, tenant: &TenantSlug, id: UserId) -> Result<Option<User>> {
