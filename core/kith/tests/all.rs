@@ -22,6 +22,8 @@ mod cli_user;
 mod http_auth;
 #[path = "http/customers.rs"]
 mod http_customers;
+#[path = "http/deals.rs"]
+mod http_deals;
 #[path = "http/events.rs"]
 mod http_events;
 #[path = "http/input.rs"]

@@ -530,6 +530,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         stage: Option<StageId>,
         page: &PageRequest,
     ) -> Result<Page<Deal>>;
+    /// Deals of every pipeline, oldest first; with `owner`, only theirs (read from the owner
+    /// index).
+    fn all_deals(
+        &self,
+        tenant: &TenantSlug,
+        owner: Option<&str>,
+        page: &PageRequest,
+    ) -> Result<Page<Deal>>;
     /// The funnel report of a pipeline.
     fn pipeline_report(&self, tenant: &TenantSlug, pipeline: PipelineId) -> Result<PipelineReport>;
 

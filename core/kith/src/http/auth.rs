@@ -8,7 +8,7 @@ use axum::http::request::Parts;
 use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::extract::Params;
-use crate::model::{Actor, TenantSlug};
+use crate::model::{Actor, TenantSlug, UserId};
 use crate::service::access::{Access, Refused};
 use crate::service::tokens::{self, Principal};
 use crate::store::TokenScope;
@@ -197,14 +197,24 @@ pub struct ScopedRead {
     pub tenant: TenantSlug,
     /// What they may see.
     pub access: Access,
+    /// The user a user key acts as (whatever their role).
+    pub user: Option<UserId>,
 }
 
 impl FromRequestParts<AppState> for ScopedRead {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
-        let (tenant, _, access) = tenant_access(parts, state).await?;
-        Ok(Self { tenant, access })
+        let (tenant, principal, access) = tenant_access(parts, state).await?;
+        let user = match principal.scope {
+            TokenScope::User { user, .. } => Some(user),
+            _ => None,
+        };
+        Ok(Self {
+            tenant,
+            access,
+            user,
+        })
     }
 }
 

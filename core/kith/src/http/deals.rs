@@ -6,19 +6,144 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::auth::{ScopedRead, ScopedWrite};
-use super::error::ApiResult;
-use super::extract::{ApiJson, Create, IfMatch, Params, created, versioned};
+use super::error::{ApiError, ApiResult};
+use super::extract::{
+    ApiJson, ApiQuery, Create, IfMatch, PageBody, Params, created, invalid_query, json,
+    page_request, versioned,
+};
 use super::{AppState, Routes};
-use crate::model::{DealId, DealInput, DealPatch, StageId, Timestamp};
-use crate::service::deals;
+use crate::model::{
+    Currency, Date, DealId, DealInput, DealPatch, PipelineId, StageCategory, StageId, TeamId,
+    Timestamp, UserId,
+};
+use crate::service::deals::{self, DealQuery};
 
 /// The deal routes.
 pub fn routes() -> Routes {
     Routes::new()
         .post("/v1/tenants/{tenant}/deals", create)
+        .get("/v1/tenants/{tenant}/deals", search)
         .get("/v1/tenants/{tenant}/deals/{id}", get)
         .patch("/v1/tenants/{tenant}/deals/{id}", update)
         .post("/v1/tenants/{tenant}/deals/{id}/move", move_to)
+}
+
+/// Filters of the deals list; every one given must hold.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DealSearch {
+    /// Owner: a user id, or `me` for the user a user key acts as.
+    pub owner: Option<String>,
+    /// Owned by a member of this team (its id).
+    pub team: Option<String>,
+    /// In this pipeline (its id).
+    pub pipeline: Option<String>,
+    /// `open`, `won` or `lost`: the category of the deal's current stage.
+    pub status: Option<String>,
+    /// Expected to close on or after this date (YYYY-MM-DD).
+    pub close_after: Option<String>,
+    /// Expected to close on or before this date (YYYY-MM-DD).
+    pub close_before: Option<String>,
+    /// Amounts in this currency (ISO 4217); needed with `min_amount` or `max_amount`.
+    pub currency: Option<String>,
+    /// Lowest amount, in minor units.
+    pub min_amount: Option<i64>,
+    /// Highest amount, in minor units.
+    pub max_amount: Option<i64>,
+    /// Changed at or after this time (RFC 3339).
+    pub updated_since: Option<String>,
+    /// Page size (1 to 1000, default 50).
+    pub limit: Option<usize>,
+    /// The previous page's `next_cursor`.
+    pub cursor: Option<String>,
+}
+
+impl DealSearch {
+    fn query(&self, me: Option<UserId>) -> ApiResult<DealQuery> {
+        let owner = match self.owner.as_deref().map(str::trim) {
+            None => None,
+            Some("me") => Some(me.ok_or_else(|| {
+                ApiError::field("invalid_query", "owner", "a user id: `me` needs a user key")
+            })?),
+            Some(o) => Some(UserId::parse("owner", o).map_err(invalid_query)?),
+        };
+        let status = match self.status.as_deref() {
+            None => None,
+            Some("open") => Some(StageCategory::Open),
+            Some("won") => Some(StageCategory::Won),
+            Some("lost") => Some(StageCategory::Lost),
+            Some(_) => {
+                return Err(ApiError::field(
+                    "invalid_query",
+                    "status",
+                    "open, won or lost",
+                ));
+            }
+        };
+        let date = |field: &str, v: &Option<String>| {
+            v.as_deref()
+                .map(|d| Date::parse(field, d).map_err(invalid_query))
+                .transpose()
+        };
+        let currency = self
+            .currency
+            .as_deref()
+            .map(|c| Currency::parse("currency", c).map_err(invalid_query))
+            .transpose()?;
+        if currency.is_none() && (self.min_amount.is_some() || self.max_amount.is_some()) {
+            return Err(ApiError::field(
+                "invalid_query",
+                "currency",
+                "the currency of min_amount and max_amount (amounts in different currencies are not compared)",
+            ));
+        }
+        Ok(DealQuery {
+            owner,
+            team: self
+                .team
+                .as_deref()
+                .map(|t| TeamId::parse("team", t).map_err(invalid_query))
+                .transpose()?,
+            pipeline: self
+                .pipeline
+                .as_deref()
+                .map(|p| PipelineId::parse("pipeline", p).map_err(invalid_query))
+                .transpose()?,
+            status,
+            close_from: date("close_after", &self.close_after)?,
+            close_to: date("close_before", &self.close_before)?,
+            currency,
+            min_amount: self.min_amount,
+            max_amount: self.max_amount,
+            updated_since: self
+                .updated_since
+                .as_deref()
+                .map(|u| Timestamp::parse("updated_since", u).map_err(invalid_query))
+                .transpose()?,
+        })
+    }
+}
+
+/// Deals across pipelines, oldest first, with filters combined; a user key lists only what
+/// its role lets it read. A page may hold fewer than `limit` deals when few match: follow
+/// `next_cursor` until it is null.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/deals", tag = "deals",
+    params(("tenant" = String, Path, description = "Tenant slug"), DealSearch),
+    responses((status = 200, description = "A page of deals"),
+        (status = 400, description = "invalid_query or bad_cursor", body = super::Problem)))]
+pub async fn search(
+    State(state): State<AppState>,
+    t: ScopedRead,
+    ApiQuery(q): ApiQuery<DealSearch>,
+) -> ApiResult<Response> {
+    let page = page_request(q.limit, q.cursor.as_deref())?;
+    let me = t.access.user().map(|u| u.id).or(t.user);
+    let query = q.query(me)?;
+    let found = state
+        .run(move |s| deals::search(s, &t.tenant, &t.access, &query, &page))
+        .await?;
+    Ok(json(StatusCode::OK, &PageBody::from(found)))
 }
 
 /// Create a deal in its pipeline's first (or given) stage.

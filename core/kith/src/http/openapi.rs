@@ -20,7 +20,7 @@ use super::{
         interactions::log, interactions::get, interactions::set_status, interactions::due,
         pipelines::create, pipelines::list, pipelines::get, pipelines::update, pipelines::delete,
         pipelines::reorder, pipelines::report, pipelines::deals_of,
-        deals::create, deals::get, deals::update, deals::move_to,
+        deals::create, deals::search, deals::get, deals::update, deals::move_to,
         events::list,
         plugins::upload, plugins::list, plugins::get, plugins::uninstall,
         plugins::enabled, plugins::enable, plugins::status, plugins::configure, plugins::disable,

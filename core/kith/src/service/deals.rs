@@ -1,7 +1,10 @@
 //! Deals: create, read, change, move to a stage, list by pipeline and stage.
 
+use std::collections::{HashMap, HashSet};
+
 use crate::model::{
-    Actor, Deal, DealId, DealInput, DealPatch, PipelineId, StageId, TenantSlug, Timestamp,
+    Actor, Currency, Date, Deal, DealId, DealInput, DealPatch, Pipeline, PipelineId, StageCategory,
+    StageId, TeamId, TenantSlug, Timestamp, UserId,
 };
 use crate::store::{Error, Result};
 use crate::store::{IdempotencyKey, Once, Op, Output, Page, PageRequest, Store, unexpected};
@@ -114,6 +117,105 @@ pub fn move_to(
         expected_version,
     };
     deal(write_one(store, tenant, actor, op, None)?.value)
+}
+
+/// Which deals to list across pipelines: every filter given must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DealQuery {
+    /// Owned by this user (id).
+    pub owner: Option<UserId>,
+    /// Owned by a member of this team.
+    pub team: Option<TeamId>,
+    /// In this pipeline.
+    pub pipeline: Option<PipelineId>,
+    /// Whose current stage is of this category (open, won, lost).
+    pub status: Option<StageCategory>,
+    /// Expected to close on or after this date.
+    pub close_from: Option<Date>,
+    /// Expected to close on or before this date.
+    pub close_to: Option<Date>,
+    /// In this currency (needed with an amount range: amounts of different currencies are
+    /// never compared).
+    pub currency: Option<Currency>,
+    /// At least this amount, in minor units.
+    pub min_amount: Option<i64>,
+    /// At most this amount, in minor units.
+    pub max_amount: Option<i64>,
+    /// Changed at or after this time.
+    pub updated_since: Option<Timestamp>,
+}
+
+/// Deals across pipelines matching `query` that the caller may read, oldest first. The owner
+/// filter (and a member's own view) reads the deal-owner index, the pipeline filter the
+/// pipeline's; other filters are checked on the deals read, at most
+/// [`MAX_SCANNED_PER_PAGE`](super::access::MAX_SCANNED_PER_PAGE) per page (a page may then be
+/// short: follow its cursor).
+pub fn search(
+    store: &dyn Store,
+    tenant: &TenantSlug,
+    access: &Access,
+    query: &DealQuery,
+    page: &PageRequest,
+) -> Result<Page<Deal>> {
+    let team: Option<HashSet<String>> = match query.team {
+        Some(t) => {
+            super::users::get_team(store, tenant, t)?;
+            Some(
+                store
+                    .team_members(tenant, t)?
+                    .iter()
+                    .map(UserId::to_string)
+                    .collect(),
+            )
+        }
+        None => None,
+    };
+    let only = match access {
+        Access::Limited(v) => v.only_owner().map(str::to_owned),
+        Access::Full => None,
+    };
+    let owner = query.owner.map(|o| o.to_string()).or(only);
+    if let Some(p) = query.pipeline {
+        super::pipelines::get(store, tenant, p)?;
+    }
+    let mut pipelines: HashMap<PipelineId, Option<Pipeline>> = HashMap::new();
+    let mut keep = |d: &Deal| -> Result<bool> {
+        let q = query;
+        let owned = d.owner.as_deref();
+        let basic = access.reads(owned)
+            && owner.as_deref().is_none_or(|o| owned == Some(o))
+            && team
+                .as_ref()
+                .is_none_or(|t| owned.is_some_and(|o| t.contains(o)))
+            && q.pipeline.is_none_or(|p| d.pipeline == p)
+            && q.close_from
+                .is_none_or(|f| d.expected_close.is_some_and(|c| c >= f))
+            && q.close_to
+                .is_none_or(|t| d.expected_close.is_some_and(|c| c <= t))
+            && q.currency.is_none_or(|c| d.amount.currency == c)
+            && q.min_amount.is_none_or(|m| d.amount.minor >= m)
+            && q.max_amount.is_none_or(|m| d.amount.minor <= m)
+            && q.updated_since.is_none_or(|u| d.updated_at >= u);
+        let Some(status) = q.status.filter(|_| basic) else {
+            return Ok(basic);
+        };
+        let pipeline = match pipelines.get(&d.pipeline) {
+            Some(p) => p.clone(),
+            None => {
+                let p = store.pipeline(tenant, d.pipeline)?;
+                pipelines.insert(d.pipeline, p.clone());
+                p
+            }
+        };
+        Ok(pipeline.is_some_and(|p| d.status(&p) == status))
+    };
+    match (&owner, query.pipeline) {
+        (Some(o), _) => filtered_page(page, |p| store.all_deals(tenant, Some(o), p), &mut keep),
+        (None, Some(pipeline)) => {
+            filtered_page(page, |p| store.deals(tenant, pipeline, None, p), &mut keep)
+        }
+        (None, None) => filtered_page(page, |p| store.all_deals(tenant, None, p), &mut keep),
+    }
 }
 
 /// Deals of a pipeline, optionally in one stage.

@@ -36,6 +36,7 @@ const SCOPED: &[(&str, &str)] = &[
     ("GET", "/v1/tenants/{tenant}/pipelines/{id}/report"),
     ("GET", "/v1/tenants/{tenant}/pipelines/{id}/deals"),
     ("POST", "/v1/tenants/{tenant}/deals"),
+    ("GET", "/v1/tenants/{tenant}/deals"),
     ("GET", "/v1/tenants/{tenant}/deals/{id}"),
     ("PATCH", "/v1/tenants/{tenant}/deals/{id}"),
     ("POST", "/v1/tenants/{tenant}/deals/{id}/move"),

@@ -44,6 +44,8 @@ pub(super) enum List {
     Bundles,
     Users,
     Teams,
+    AllDeals,
+    DealOwner,
 }
 
 /// The lowest and highest UUIDs: the open ends of keyset pages.
@@ -703,6 +705,42 @@ impl Store for PgStore {
             "SELECT doc FROM kith_pipelines WHERE tenant_id = $1 AND id = $2",
             move |t| vec![Box::new(t), Box::new(id)],
         )
+    }
+
+    fn all_deals(
+        &self,
+        tenant: &TenantSlug,
+        owner: Option<&str>,
+        page: &PageRequest,
+    ) -> Result<Page<Deal>> {
+        let Some(owner) = owner else {
+            return self.list_docs(
+                tenant,
+                page,
+                List::AllDeals,
+                "deals",
+                "SELECT doc, id FROM kith_deals WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+            );
+        };
+        let limit = page.clamped_limit();
+        let n = fetch(page);
+        self.read(|r| {
+            let t = self.tenant_id(r, tenant)?;
+            let keys = Keys::new(List::DealOwner, tenant, owner.as_bytes());
+            let after = keys.after(page)?.map_or(Ok(FIRST), |k| key_uuid(&k, 0))?;
+            let rows = r.query(
+                "SELECT doc, id FROM kith_deals WHERE tenant_id = $1 AND owner = $2 AND id > $3 \
+                 ORDER BY id LIMIT $4",
+                &[&t, &owner, &after, &n],
+            )?;
+            paged(
+                rows,
+                limit,
+                &keys,
+                |r| id_key(r, 1),
+                |r| decode("deals", r.get::<_, &[u8]>(0)),
+            )
+        })
     }
 
     fn pipelines(&self, tenant: &TenantSlug, page: &PageRequest) -> Result<Page<Pipeline>> {

@@ -104,6 +104,8 @@ pub(super) enum Scope {
     Bundles,
     Users,
     Teams,
+    AllDeals,
+    DealOwner,
 }
 
 /// Scans up to `limit` entries whose key starts with `prefix` (and is below `end`, when given),
@@ -484,6 +486,30 @@ impl Store for RedbStore {
 
     fn pipeline(&self, tenant: &TenantSlug, id: PipelineId) -> Result<Option<Pipeline>> {
         self.get_entity(tenant, T::Pipelines, id.to_bytes())
+    }
+
+    fn all_deals(
+        &self,
+        tenant: &TenantSlug,
+        owner: Option<&str>,
+        page: &PageRequest,
+    ) -> Result<Page<Deal>> {
+        let Some(owner) = owner else {
+            return self.list_records(tenant, T::Deals, Scope::AllDeals, page);
+        };
+        let n = self.tenant_number(tenant)?;
+        let txn = self.read()?;
+        let (rows, next) = scan_page(
+            txn.table(T::IdxDealOwner)?,
+            Scope::DealOwner,
+            &K::t(n).word(owner).done(),
+            None,
+            page.after.as_ref(),
+            page.clamped_limit(),
+            false,
+        )?;
+        let items = Self::resolve(&txn, n, T::Deals, &rows)?;
+        Ok(Page { items, next })
     }
 
     fn pipelines(&self, tenant: &TenantSlug, page: &PageRequest) -> Result<Page<Pipeline>> {

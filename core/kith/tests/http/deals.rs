@@ -1,0 +1,202 @@
+//! `GET /v1/tenants/{tenant}/deals`: deals across pipelines with combined filters, paged,
+//! checked against filtering every deal by hand; and what a member's key lists.
+
+use super::http_support::{Api, Backend, on_both_backends};
+use serde_json::{Value, json};
+
+/// Every page of `url` (which has a `?`), two deals at a time.
+async fn all_pages(api: &Api, key: &str, url: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = match &cursor {
+            Some(c) => format!("{url}&limit=2&cursor={c}"),
+            None => format!("{url}&limit=2"),
+        };
+        let r = api.call("GET", &page, Some(key), None).await.ok(200);
+        out.extend(r["items"].as_array().unwrap().iter().cloned());
+        match r["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => return out,
+        }
+    }
+}
+
+fn titles(deals: &[Value]) -> Vec<String> {
+    let mut t: Vec<String> = deals
+        .iter()
+        .map(|d| d["title"].as_str().unwrap().to_owned())
+        .collect();
+    t.sort();
+    t
+}
+
+async fn deals_across_pipelines_match_every_filter_combined(backend: Backend) {
+    let api = Api::on(backend);
+    api.tenant("acme").await;
+    let key = api.key("acme", false).await;
+    let team = api
+        .call(
+            "POST",
+            "/v1/tenants/acme/teams",
+            Some(&key),
+            Some(json!({ "name": "Sales" })),
+        )
+        .await
+        .ok(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ann = api
+        .user("acme", &key, json!({ "name": "Ann", "teams": [team] }))
+        .await;
+    let bob = api.user("acme", &key, json!({ "name": "Bob" })).await;
+    let c = api.customer("acme", &key, json!({ "name": "Ada" })).await;
+    let cid = c["id"].as_str().unwrap();
+    let pipelines = [
+        api.pipeline("acme", &key, "New business").await,
+        api.pipeline("acme", &key, "Renewals").await,
+    ];
+    let owners = [Some(ann.clone()), Some(bob.clone()), None];
+    for i in 0..12usize {
+        let p = &pipelines[i % 2];
+        let currency = if i % 3 == 0 { "USD" } else { "EUR" };
+        let d = api
+            .call(
+                "POST",
+                "/v1/tenants/acme/deals",
+                Some(&key),
+                Some(json!({
+                    "customer": cid, "pipeline": p["id"], "title": format!("d{i:02}"),
+                    "amount": { "minor": 100 * i as i64, "currency": currency },
+                    "expected_close": format!("2027-0{}-15", 1 + i % 6),
+                    "owner": owners[i % 3],
+                })),
+            )
+            .await
+            .ok(201);
+        if i % 4 == 1 {
+            // The last stage is won.
+            let won = p["stages"][2]["id"].clone();
+            api.call(
+                "POST",
+                &format!("/v1/tenants/acme/deals/{}/move", d["id"].as_str().unwrap()),
+                Some(&key),
+                Some(json!({ "stage": won })),
+            )
+            .await
+            .ok(200);
+        }
+    }
+    let every = all_pages(&api, &key, "/v1/tenants/acme/deals?").await;
+    assert_eq!(every.len(), 12);
+    let won_stages: Vec<Value> = pipelines
+        .iter()
+        .map(|p| p["stages"][2]["id"].clone())
+        .collect();
+    let p0_won = pipelines[0]["stages"][2]["id"].clone();
+    let p0: &'static str = pipelines[0]["id"].as_str().unwrap().to_owned().leak();
+    type Keep = Box<dyn Fn(&Value) -> bool>;
+    let (a1, a2) = (ann.clone(), ann.clone());
+    let cases: Vec<(String, Keep)> = vec![
+        (
+            format!("owner={ann}"),
+            Box::new(move |d| d["owner"] == a1.as_str()),
+        ),
+        (
+            format!("team={team}"),
+            Box::new(move |d| d["owner"] == a2.as_str()),
+        ),
+        (
+            format!("pipeline={p0}"),
+            Box::new(move |d| d["pipeline"] == p0),
+        ),
+        (
+            "status=won".into(),
+            Box::new(move |d| won_stages.contains(&d["stage"])),
+        ),
+        (
+            format!("status=open&pipeline={p0}&close_after=2027-02-01&close_before=2027-05-31"),
+            Box::new(move |d| {
+                let close = d["expected_close"].as_str().unwrap();
+                d["pipeline"] == p0
+                    && d["stage"] != p0_won
+                    && ("2027-02-01".."2027-06-01").contains(&close)
+            }),
+        ),
+        (
+            "currency=EUR&min_amount=300&max_amount=900".into(),
+            Box::new(|d| {
+                let m = d["amount"]["minor"].as_i64().unwrap();
+                d["amount"]["currency"] == "EUR" && (300..=900).contains(&m)
+            }),
+        ),
+        (
+            format!("owner={bob}&currency=USD"),
+            Box::new(move |d| d["owner"] == bob.as_str() && d["amount"]["currency"] == "USD"),
+        ),
+        (
+            "updated_since=2999-01-01T00:00:00Z".into(),
+            Box::new(|_| false),
+        ),
+    ];
+    for (q, keep) in &cases {
+        let got = all_pages(&api, &key, &format!("/v1/tenants/acme/deals?{q}")).await;
+        let want: Vec<Value> = every.iter().filter(|d| keep(d)).cloned().collect();
+        assert_eq!(titles(&got), titles(&want), "{q}");
+    }
+    // A member's key lists their own; `me` means them; a tenant key has no `me`.
+    let ann_key = api.user_key("acme", &ann).await;
+    let mine = all_pages(&api, &ann_key, "/v1/tenants/acme/deals?").await;
+    let by_me = all_pages(&api, &ann_key, "/v1/tenants/acme/deals?owner=me").await;
+    assert_eq!(titles(&mine), ["d00", "d03", "d06", "d09"]);
+    assert_eq!(titles(&by_me), titles(&mine));
+    api.call("GET", "/v1/tenants/acme/deals?owner=me", Some(&key), None)
+        .await
+        .problem(400, "invalid_query");
+    // Bad filters are 400 with the field; a cursor of another query is refused.
+    for q in [
+        "status=pending",
+        "close_after=tomorrow",
+        "min_amount=5",
+        "currency=EURO",
+        "owner=ann",
+        "colour=red",
+    ] {
+        let r = api
+            .call(
+                "GET",
+                &format!("/v1/tenants/acme/deals?{q}"),
+                Some(&key),
+                None,
+            )
+            .await;
+        assert_eq!(r.status.as_u16(), 400, "{q}: {}", r.text);
+    }
+    let first = api
+        .call("GET", "/v1/tenants/acme/deals?limit=1", Some(&key), None)
+        .await
+        .ok(200);
+    let cursor = first["next_cursor"].as_str().unwrap();
+    api.call(
+        "GET",
+        &format!("/v1/tenants/acme/deals?owner={ann}&cursor={cursor}"),
+        Some(&key),
+        None,
+    )
+    .await
+    .problem(400, "bad_cursor");
+    // An unknown team or pipeline is 404, not an empty list.
+    api.call(
+        "GET",
+        "/v1/tenants/acme/deals?team=0190a5a0-0000-7000-8000-000000000000",
+        Some(&key),
+        None,
+    )
+    .await
+    .problem(404, "not_found");
+}
+
+on_both_backends! {
+    deals_across_pipelines_match_every_filter_combined,
+}
