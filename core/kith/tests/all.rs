@@ -32,6 +32,8 @@ mod http_input;
 mod http_ops;
 #[path = "http/pipelines.rs"]
 mod http_pipelines;
+#[path = "http/reports.rs"]
+mod http_reports;
 #[path = "http/roles.rs"]
 mod http_roles;
 #[path = "http/tenants.rs"]

@@ -16,6 +16,7 @@ mod patch;
 mod pipeline;
 mod plugin;
 mod report;
+mod sales;
 mod tenant;
 mod time;
 mod user;
@@ -50,5 +51,9 @@ pub use plugin::{
     StoredModel, StoredScore, StoredSegments, WebhookSignature,
 };
 pub use report::{PipelineReport, ReportBuilder, StageReport};
+pub use sales::{
+    ForecastRow, MAX_DAILY_REPORT_DAYS, MAX_REPORT_DAYS, Period, PipelineRow, SalesReport,
+    SalesReportBuilder, SalesRow, check_range,
+};
 pub use tenant::{Tenant, TenantInput};
 pub use user::{MAX_TEAMS_PER_USER, Role, Team, TeamInput, TeamPatch, User, UserInput, UserPatch};

@@ -2043,3 +2043,218 @@ fn deal_and_interaction_survive_postcard_and_json() {
     let back: Interaction = postcard::from_bytes(&postcard::to_allocvec(&i).unwrap()).unwrap();
     assert_eq!(back, i);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Sales performance report, against a brute-force count per cell
+
+mod sales_report {
+    use super::*;
+    use proptest::prelude::*;
+
+    const DAY: i64 = 86_400;
+    const OWNERS: [&str; 3] = ["u-ann", "u-bob", "u-cy"];
+
+    /// A deal to generate: created `created` days after the start, then moved `moves` (stage
+    /// names with days after creation), owner, amount, currency, expected close.
+    #[derive(Debug, Clone)]
+    struct Spec {
+        created: i64,
+        path: Vec<(&'static str, i64)>,
+        owner: Option<usize>,
+        minor: i64,
+        euro: bool,
+        close: Option<i64>,
+    }
+
+    fn spec() -> impl Strategy<Value = Spec> {
+        let paths = prop_oneof![
+            Just(vec![]),
+            Just(vec!["Demo"]),
+            Just(vec!["Demo", "Proposal", "Won"]),
+            Just(vec!["Won"]),
+            Just(vec!["Lost"]),
+            Just(vec!["Demo", "Lost"]),
+        ];
+        (
+            0..400i64,
+            paths,
+            prop::collection::vec(1..60i64, 3),
+            prop::option::of(0..3usize),
+            0..1_000_000i64,
+            any::<bool>(),
+            prop::option::of(-30..500i64),
+        )
+            .prop_map(|(created, names, gaps, owner, minor, euro, close)| {
+                let mut at = 0;
+                let path = names
+                    .into_iter()
+                    .zip(gaps)
+                    .map(|(n, g)| {
+                        at += g;
+                        (n, at)
+                    })
+                    .collect();
+                Spec {
+                    created,
+                    path,
+                    owner,
+                    minor,
+                    euro,
+                    close,
+                }
+            })
+    }
+
+    fn start() -> Timestamp {
+        Timestamp::from_secs(1_767_225_600) // 2026-01-01T00:00:00Z
+    }
+
+    fn build(p: &Pipeline, s: &Spec) -> Deal {
+        let at = |days: i64, secs: i64| start().plus_micros((days * DAY + secs) * 1_000_000);
+        let mut input = deal_input(
+            p,
+            Money::new(s.minor, cur(if s.euro { "EUR" } else { "USD" })),
+        );
+        input.owner = s.owner.map(|o| OWNERS[o].to_owned());
+        input.expected_close = s
+            .close
+            .map(|d| Date::from_days(start().date().days() + d as i32));
+        // A few hours into the day, so that day boundaries are exercised.
+        let mut deal = Deal::new(DealId::generate(), input, p, at(s.created, 3_600)).unwrap();
+        for &(name, after) in &s.path {
+            deal.move_to(stage_id(p, name), p, at(s.created + after, 7_200))
+                .unwrap();
+        }
+        deal
+    }
+
+    /// The period key the oracle uses, computed differently from `Period::start`.
+    fn bucket(period: Period, d: Date) -> String {
+        let text = d.to_string();
+        match period {
+            Period::Day => text,
+            Period::Month => text[..7].to_owned(),
+            Period::Quarter => {
+                let m: u32 = text[5..7].parse().unwrap();
+                format!("{}-Q{}", &text[..4], (m - 1) / 3 + 1)
+            }
+            Period::Week => {
+                let mut day = d.days();
+                // Walk back to a Monday with the time crate's own calendar.
+                loop {
+                    let t = ::time::Date::from_julian_day(day + 2_440_588).unwrap();
+                    if t.weekday() == ::time::Weekday::Monday {
+                        return Date::from_days(day).to_string();
+                    }
+                    day -= 1;
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn every_row_equals_a_brute_force_count_of_its_cell(
+            specs in prop::collection::vec(spec(), 0..40),
+            period in prop_oneof![Just(Period::Day), Just(Period::Week), Just(Period::Month), Just(Period::Quarter)],
+            from_day in 0..200i32,
+            span in 1..366i32,
+        ) {
+            let p = sales_pipeline();
+            let deals: Vec<Deal> = specs.iter().map(|s| build(&p, s)).collect();
+            let from = Date::from_days(start().date().days() + from_day);
+            let to = Date::from_days(from.days() + span - 1);
+            check_range(from, to, period).unwrap();
+            let mut b = SalesReportBuilder::new(from, to, period);
+            for d in &deals {
+                let groups: Vec<Option<String>> = d.owner.iter().map(|o| Some(o.clone())).collect();
+                b.add(d, &p, &groups);
+            }
+            let report = b.finish();
+            let inside = |d: Date| d >= from && d <= to;
+            let category = |d: &Deal| d.status(&p);
+            let closed_at = |d: &Deal| d.history.last().map(|v| v.entered_at).unwrap();
+            // Every row: its counts and amounts equal a scan of all deals for that cell.
+            let mut cells = 0;
+            for row in &report.rows {
+                let key = bucket(period, row.period);
+                prop_assert_eq!(period.start(row.period), row.period, "a row starts its period");
+                let cell = |d: &&Deal| d.owner == row.group && d.amount.currency == row.currency;
+                let created: Vec<&Deal> = deals.iter().filter(cell)
+                    .filter(|d| inside(d.created_at.date()) && bucket(period, d.created_at.date()) == key)
+                    .collect();
+                let closed = |c: StageCategory| -> Vec<&Deal> {
+                    deals.iter().filter(cell)
+                        .filter(|d| category(d) == c)
+                        .filter(|d| inside(closed_at(d).date()) && bucket(period, closed_at(d).date()) == key)
+                        .collect()
+                };
+                let (won, lost) = (closed(StageCategory::Won), closed(StageCategory::Lost));
+                let sum = |v: &[&Deal]| v.iter().map(|d| d.amount.minor).sum::<i64>();
+                prop_assert_eq!(row.created, created.len() as u64);
+                prop_assert_eq!(row.created_amount.minor, sum(&created));
+                prop_assert_eq!((row.won, row.won_amount.minor), (won.len() as u64, sum(&won)));
+                prop_assert_eq!((row.lost, row.lost_amount.minor), (lost.len() as u64, sum(&lost)));
+                let decided = won.len() + lost.len();
+                prop_assert_eq!(row.win_rate, (decided > 0).then(|| won.len() as f64 / decided as f64));
+                if won.is_empty() {
+                    prop_assert_eq!(row.average_cycle_days, None);
+                } else {
+                    let days: f64 = won.iter()
+                        .map(|d| (closed_at(d).as_micros() - d.created_at.as_micros()) as f64 / 86_400e6)
+                        .sum::<f64>() / won.len() as f64;
+                    let got = row.average_cycle_days.unwrap();
+                    prop_assert!((got - days).abs() < 1e-6, "{} vs {}", got, days);
+                }
+                cells += created.len() + won.len() + lost.len();
+            }
+            // ...and no deal event inside the range is missing from the rows.
+            let events = deals.iter().map(|d| {
+                usize::from(inside(d.created_at.date()))
+                    + usize::from(category(d) != StageCategory::Open && inside(closed_at(d).date()))
+            }).sum::<usize>();
+            prop_assert_eq!(cells, events);
+            // The open pipeline: every open deal once, weighted by its stage.
+            let open: Vec<&Deal> = deals.iter().filter(|d| category(d) == StageCategory::Open).collect();
+            prop_assert_eq!(report.pipeline.iter().map(|r| r.deals).sum::<u64>(), open.len() as u64);
+            for row in &report.pipeline {
+                let mine: Vec<&&Deal> = open.iter().filter(|d| d.owner == row.group && d.amount.currency == row.currency).collect();
+                let weighted: i128 = mine.iter().map(|d| {
+                    i128::from(d.amount.minor) * i128::from(p.stage(d.stage).unwrap().probability)
+                }).sum();
+                prop_assert_eq!(row.amount.minor, mine.iter().map(|d| d.amount.minor).sum::<i64>());
+                prop_assert_eq!(i128::from(row.weighted_amount.minor), (weighted + 50).div_euclid(100));
+            }
+            // The forecast: open deals expected to close inside the range, by month.
+            let expected = open.iter().filter(|d| d.expected_close.is_some_and(inside)).count() as u64;
+            prop_assert_eq!(report.forecast.iter().map(|r| r.deals).sum::<u64>(), expected);
+            for row in &report.forecast {
+                prop_assert_eq!(row.month.to_string()[8..].to_owned(), "01");
+            }
+        }
+    }
+
+    #[test]
+    fn periods_start_on_mondays_first_days_of_months_and_quarters() {
+        let d = Date::parse("d", "2026-08-20").unwrap(); // a Thursday
+        assert_eq!(Period::Week.start(d).to_string(), "2026-08-17");
+        assert_eq!(Period::Month.start(d).to_string(), "2026-08-01");
+        assert_eq!(Period::Quarter.start(d).to_string(), "2026-07-01");
+        assert_eq!(Period::Day.start(d), d);
+        let new_year = Date::parse("d", "2027-01-01").unwrap(); // a Friday
+        assert_eq!(Period::Week.start(new_year).to_string(), "2026-12-28");
+        assert!(check_range(d, d, Period::Day).is_ok());
+        assert!(check_range(d, Date::from_days(d.days() - 1), Period::Month).is_err());
+        assert!(check_range(d, Date::from_days(d.days() + 366), Period::Day).is_err());
+        assert!(check_range(d, Date::from_days(d.days() + 366), Period::Week).is_ok());
+        assert!(
+            check_range(
+                d,
+                Date::from_days(d.days() + MAX_REPORT_DAYS),
+                Period::Quarter
+            )
+            .is_err()
+        );
+    }
+}

@@ -144,6 +144,19 @@ impl Date {
         time::Date::from_julian_day(self.0 + UNIX_EPOCH_JULIAN_DAY).ok()
     }
 
+    /// The first day of the block of `months` months (1: the month, 3: the quarter) that holds
+    /// this date, blocks counted from January.
+    pub fn first_of_month(self, months: u8) -> Self {
+        match self.to_time() {
+            Some(d) => {
+                let m = u8::from(d.month()) - 1;
+                let first = m - m % months.max(1) + 1;
+                Self::from_ymd(d.year(), first, 1).unwrap_or(self)
+            }
+            None => self,
+        }
+    }
+
     /// Parses `YYYY-MM-DD`.
     pub fn parse(field: &str, s: &str) -> Result<Self, ValidationError> {
         let bad = || ValidationError::field(field, "a date as YYYY-MM-DD");

@@ -1,8 +1,8 @@
 //! Store benchmarks for the figures of the foundation issue, on a generated data set (fixed seed):
-//! 100k customers with 2M interactions, and a pipeline of 100k deals.
+//! 100k customers with 2M interactions, and a pipeline of 100k deals owned by 100 users.
 //!
 //! Run: `cargo bench -p kith-store --bench store`. The data set is built once into
-//! `target/bench-data/store-v1` and reused; delete that folder to rebuild it.
+//! `target/bench-data/store-v2` and reused; delete that folder to rebuild it.
 
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -21,6 +21,8 @@ use rand::{RngExt, SeedableRng, rngs::StdRng};
 const CUSTOMERS: usize = 100_000;
 const INTERACTIONS_PER_CUSTOMER: usize = 20;
 const DEALS: usize = 100_000;
+/// Users owning the deals, round robin: 1,000 deals each.
+const OWNERS: usize = 100;
 
 struct Dataset {
     store: RedbStore,
@@ -28,13 +30,14 @@ struct Dataset {
     ids: Vec<CustomerId>,
     emails: Vec<Email>,
     pipeline: PipelineId,
+    owners: Vec<String>,
 }
 
 fn data_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    target.join("bench-data/store-v1")
+    target.join("bench-data/store-v2")
 }
 
 fn dataset() -> Dataset {
@@ -68,12 +71,20 @@ fn dataset() -> Dataset {
         .expect("pipelines")
         .items[0]
         .id;
+    let owners = store
+        .users(&tenant, &PageRequest::first(1000))
+        .expect("users")
+        .items
+        .iter()
+        .map(|u| u.id.to_string())
+        .collect();
     Dataset {
         store,
         tenant,
         ids,
         emails,
         pipeline,
+        owners,
     }
 }
 
@@ -162,6 +173,21 @@ fn build(dir: &std::path::Path) {
             },
         )
         .expect("pipeline");
+    let owners: Vec<String> = (0..OWNERS)
+        .map(|i| {
+            let input = kith_model::UserInput {
+                name: format!("Seller {i}"),
+                ..Default::default()
+            };
+            match store.write(&tenant, &actor, vec![Op::CreateUser(input)]) {
+                Ok(mut o) => match o.pop() {
+                    Some(Output::User(u)) => u.id.to_string(),
+                    other => panic!("no user: {other:?}"),
+                },
+                Err(e) => panic!("user: {e}"),
+            }
+        })
+        .collect();
     for chunk in (0..DEALS).collect::<Vec<_>>().chunks(5000) {
         let ops = chunk
             .iter()
@@ -172,8 +198,10 @@ fn build(dir: &std::path::Path) {
                     stage: None,
                     title: format!("Deal {i}"),
                     amount: Money::new(rng.random_range(10_000..10_000_000), usd),
-                    expected_close: None,
-                    owner: None,
+                    expected_close: Some(kith_model::Date::from_days(
+                        base.date().days() + rng.random_range(0..365),
+                    )),
+                    owner: Some(owners[i % OWNERS].clone()),
                 })
             })
             .collect();
@@ -263,6 +291,41 @@ fn reads(c: &mut Criterion) {
                     .pipeline_report(&d.tenant, d.pipeline)
                     .expect("report"),
             )
+        })
+    });
+    // What `GET .../reports/sales?owner=...` does: the owner's 1,000 deals from the deal-owner
+    // index, through the report builder, by month over a year.
+    let pipeline = d
+        .store
+        .pipeline(&d.tenant, d.pipeline)
+        .expect("pipeline")
+        .expect("the bench pipeline");
+    let from = Timestamp::from_secs(1_700_000_000).date();
+    let to = kith_model::Date::from_days(from.days() + 365);
+    let mut k = 0;
+    g.sample_size(100);
+    g.bench_function("owner_sales_report_1k_of_100k_deals", |b| {
+        b.iter(|| {
+            k = (k + 1) % d.owners.len();
+            let owner = &d.owners[k];
+            let mut report =
+                kith_model::SalesReportBuilder::new(from, to, kith_model::Period::Month);
+            let groups = [Some(owner.clone())];
+            let mut page = PageRequest::first(1000);
+            loop {
+                let got = d
+                    .store
+                    .all_deals(&d.tenant, Some(owner), &page)
+                    .expect("deals");
+                for deal in &got.items {
+                    report.add(deal, &pipeline, &groups);
+                }
+                match got.next {
+                    Some(c) => page = PageRequest::after(1000, c),
+                    None => break,
+                }
+            }
+            black_box(report.finish())
         })
     });
     g.finish();

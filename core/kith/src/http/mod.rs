@@ -19,6 +19,7 @@ pub mod openapi;
 mod ops;
 mod pipelines;
 mod plugins;
+mod reports;
 mod routes;
 mod tenants;
 mod tokens;
@@ -220,6 +221,7 @@ fn all_routes() -> (Routes, Routes) {
         .merge(pipelines::routes())
         .merge(deals::routes())
         .merge(users::routes())
+        .merge(reports::routes())
         .merge(plugins::routes());
     (bounded, events::routes())
 }

@@ -5,7 +5,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    customers, deals, events, interactions, ops, pipelines, plugins, tenants, tokens, users,
+    customers, deals, events, interactions, ops, pipelines, plugins, reports, tenants, tokens,
+    users,
 };
 
 #[derive(OpenApi)]
@@ -30,6 +31,7 @@ use super::{
         users::create, users::list, users::get, users::update, users::reassign,
         users::create_team, users::list_teams, users::get_team, users::update_team,
         users::delete_team, users::team_members,
+        reports::sales,
     ),
     components(schemas(super::Problem, users::ReassignRequest, crate::service::users::Reassigned, plugins::EnableBody, plugins::ConfigureBody,
         plugins::UpgradeBody, plugins::LimitsBody)),

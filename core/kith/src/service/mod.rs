@@ -14,6 +14,7 @@ pub mod events;
 pub mod interactions;
 pub mod pipelines;
 pub mod plugins;
+pub mod reports;
 pub mod tenants;
 pub mod tokens;
 pub mod users;

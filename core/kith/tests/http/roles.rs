@@ -41,6 +41,7 @@ const SCOPED: &[(&str, &str)] = &[
     ("PATCH", "/v1/tenants/{tenant}/deals/{id}"),
     ("POST", "/v1/tenants/{tenant}/deals/{id}/move"),
     ("GET", "/v1/tenants/{tenant}/events"),
+    ("GET", "/v1/tenants/{tenant}/reports/sales"),
     ("GET", "/v1/tenants/{tenant}/users"),
     ("GET", "/v1/tenants/{tenant}/users/{id}"),
     ("GET", "/v1/tenants/{tenant}/teams"),

@@ -1,0 +1,133 @@
+//! Reports by person, team and period: sales performance (see [`SalesReport`]) over the deals
+//! the caller may read.
+
+use std::collections::{HashMap, HashSet};
+
+use super::access::Access;
+use crate::model::{
+    Date, Deal, Period, Pipeline, PipelineId, SalesReport, SalesReportBuilder, TeamId, TenantSlug,
+    UserId, check_range,
+};
+use crate::store::{Page, PageRequest, Result, Store};
+
+/// How rows are grouped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupBy {
+    /// By the deal's owner.
+    Owner,
+    /// By each team of the deal's owner.
+    Team,
+}
+
+/// What a sales report covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SalesQuery {
+    /// First day.
+    pub from: Date,
+    /// Last day.
+    pub to: Date,
+    /// Period length.
+    pub period: Period,
+    /// Grouping.
+    pub by: GroupBy,
+    /// Only this owner's deals.
+    pub owner: Option<UserId>,
+    /// Only deals owned by members of this team.
+    pub team: Option<TeamId>,
+}
+
+/// Every page of a list.
+fn each<T>(
+    mut read: impl FnMut(&PageRequest) -> Result<Page<T>>,
+    mut f: impl FnMut(T) -> Result<()>,
+) -> Result<()> {
+    let mut page = PageRequest::first(1000);
+    loop {
+        let got = read(&page)?;
+        for item in got.items {
+            f(item)?;
+        }
+        match got.next {
+            Some(c) => page = PageRequest::after(1000, c),
+            None => return Ok(()),
+        }
+    }
+}
+
+/// The sales performance report. Reads the owner's deals from the deal-owner index when one
+/// owner is asked for (or the caller is a member who sees only their own), every deal of the
+/// tenant otherwise.
+pub fn sales(
+    store: &dyn Store,
+    tenant: &TenantSlug,
+    access: &Access,
+    q: &SalesQuery,
+) -> Result<SalesReport> {
+    check_range(q.from, q.to, q.period)?;
+    let members: Option<HashSet<String>> = match q.team {
+        Some(t) => {
+            super::users::get_team(store, tenant, t)?;
+            Some(
+                store
+                    .team_members(tenant, t)?
+                    .iter()
+                    .map(UserId::to_string)
+                    .collect(),
+            )
+        }
+        None => None,
+    };
+    let teams_of: HashMap<String, Vec<Option<String>>> = match q.by {
+        GroupBy::Owner => HashMap::new(),
+        GroupBy::Team => {
+            let mut map = HashMap::new();
+            each(
+                |p| store.users(tenant, p),
+                |u| {
+                    let teams = u.teams.iter().map(|t| Some(t.to_string())).collect();
+                    map.insert(u.id.to_string(), teams);
+                    Ok(())
+                },
+            )?;
+            map
+        }
+    };
+    let only = match access {
+        Access::Limited(v) => v.only_owner().map(str::to_owned),
+        Access::Full => None,
+    };
+    let owner = q.owner.map(|o| o.to_string()).or(only);
+    let mut pipelines: HashMap<PipelineId, Option<Pipeline>> = HashMap::new();
+    let mut report = SalesReportBuilder::new(q.from, q.to, q.period);
+    let mut add = |d: Deal| -> Result<()> {
+        let owned = d.owner.as_deref();
+        let wanted = access.reads(owned)
+            && owner.as_deref().is_none_or(|o| owned == Some(o))
+            && members
+                .as_ref()
+                .is_none_or(|m| owned.is_some_and(|o| m.contains(o)));
+        if !wanted {
+            return Ok(());
+        }
+        let pipeline = match pipelines.get(&d.pipeline) {
+            Some(p) => p.clone(),
+            None => {
+                let p = store.pipeline(tenant, d.pipeline)?;
+                pipelines.insert(d.pipeline, p.clone());
+                p
+            }
+        };
+        let Some(pipeline) = pipeline else {
+            return Ok(());
+        };
+        let groups: Vec<Option<String>> = match (q.by, owned) {
+            (_, None) => Vec::new(),
+            (GroupBy::Owner, Some(o)) => vec![Some(o.to_owned())],
+            (GroupBy::Team, Some(o)) => teams_of.get(o).cloned().unwrap_or_default(),
+        };
+        report.add(&d, &pipeline, &groups);
+        Ok(())
+    };
+    each(|p| store.all_deals(tenant, owner.as_deref(), p), &mut add)?;
+    Ok(report.finish())
+}
