@@ -52,6 +52,11 @@ pub enum EventKind {
     TeamUpdated,
     /// A team without members was deleted.
     TeamDeleted,
+    /// A user's or team's sales target for a period was set (`changed`: period, start,
+    /// currency).
+    QuotaSet,
+    /// A sales target was removed (`changed` as for [`EventKind::QuotaSet`]).
+    QuotaRemoved,
 }
 
 /// The entity an event is about.

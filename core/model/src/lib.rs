@@ -52,8 +52,8 @@ pub use plugin::{
 };
 pub use report::{PipelineReport, ReportBuilder, StageReport};
 pub use sales::{
-    ForecastRow, MAX_DAILY_REPORT_DAYS, MAX_REPORT_DAYS, Period, PipelineRow, SalesReport,
-    SalesReportBuilder, SalesRow, check_range,
+    ForecastRow, MAX_DAILY_REPORT_DAYS, MAX_REPORT_DAYS, Period, PipelineRow, Quota, QuotaSubject,
+    SalesReport, SalesReportBuilder, SalesRow, check_range,
 };
 pub use tenant::{Tenant, TenantInput};
 pub use user::{MAX_TEAMS_PER_USER, Role, Team, TeamInput, TeamPatch, User, UserInput, UserPatch};

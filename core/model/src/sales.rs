@@ -101,6 +101,10 @@ pub struct SalesRow {
     pub win_rate: Option<f64>,
     /// Mean days from creation to winning, over the deals won in the period.
     pub average_cycle_days: Option<f64>,
+    /// The group's target for this period and currency, when one is set (see [`Quota`]).
+    pub quota: Option<Money>,
+    /// won_amount / quota; none without a quota or with a zero one.
+    pub attainment: Option<f64>,
 }
 
 /// One group's open deals now, in one currency.
@@ -180,6 +184,7 @@ pub struct SalesReportBuilder {
     to: Option<Date>,
     period: Option<Period>,
     cells: BTreeMap<(Group, Date, Currency), Cell>,
+    quotas: BTreeMap<(Group, Date, Currency), i64>,
     open: BTreeMap<(Group, Currency), Open>,
     forecast: BTreeMap<(Group, Date, Currency), Open>,
 }
@@ -205,6 +210,24 @@ impl SalesReportBuilder {
 
     fn within(&self, d: Date) -> bool {
         self.from.is_some_and(|f| d >= f) && self.to.is_some_and(|t| d <= t)
+    }
+
+    /// Sets the target of `quota`'s group in its period, when the quota is for this report's
+    /// period length and range; its row then shows even without deals.
+    pub fn quota(&mut self, quota: &Quota) {
+        if Some(quota.period) != self.period {
+            return;
+        }
+        let start_in = self
+            .from
+            .is_some_and(|f| quota.start >= self.period.map_or(f, |p| p.start(f)))
+            && self.to.is_some_and(|t| quota.start <= t);
+        if !start_in {
+            return;
+        }
+        let key = (Some(quota.group()), quota.start, quota.target.currency);
+        self.cells.entry(key.clone()).or_default();
+        self.quotas.insert(key, quota.target.minor);
     }
 
     /// Counts `deal` (of `pipeline`) for each of `groups` (an empty list: the unowned group).
@@ -269,23 +292,36 @@ impl SalesReportBuilder {
         let money = |v: i128, c: Currency| Money::new(i64::try_from(v).unwrap_or(i64::MAX), c);
         // Half up to the minor unit: floor((x + 50) / 100).
         let weighted = |v: i128, c: Currency| money((v + 50).div_euclid(100), c);
+        let quotas = self.quotas;
         let rows = self
             .cells
             .into_iter()
-            .map(|((group, period, currency), c)| SalesRow {
-                group,
-                period,
-                currency,
-                created: c.created,
-                created_amount: money(c.created_amount, currency),
-                won: c.won,
-                won_amount: money(c.won_amount, currency),
-                lost: c.lost,
-                lost_amount: money(c.lost_amount, currency),
-                win_rate: (c.won + c.lost > 0).then(|| c.won as f64 / (c.won + c.lost) as f64),
-                average_cycle_days: (c.won > 0)
-                    .then(|| c.cycle_seconds as f64 / 86_400.0 / c.won as f64),
+            .map(|((group, period, currency), c)| {
+                let quota = quotas.get(&(group.clone(), period, currency)).copied();
+                (
+                    quota,
+                    SalesRow {
+                        group,
+                        period,
+                        currency,
+                        created: c.created,
+                        created_amount: money(c.created_amount, currency),
+                        won: c.won,
+                        won_amount: money(c.won_amount, currency),
+                        lost: c.lost,
+                        lost_amount: money(c.lost_amount, currency),
+                        win_rate: (c.won + c.lost > 0)
+                            .then(|| c.won as f64 / (c.won + c.lost) as f64),
+                        average_cycle_days: (c.won > 0)
+                            .then(|| c.cycle_seconds as f64 / 86_400.0 / c.won as f64),
+                        quota: quota.map(|q| Money::new(q, currency)),
+                        attainment: quota
+                            .filter(|q| *q > 0)
+                            .map(|q| c.won_amount as f64 / q as f64),
+                    },
+                )
             })
+            .map(|(_, row)| row)
             .collect();
         let pipeline = self
             .open
@@ -317,6 +353,73 @@ impl SalesReportBuilder {
             rows,
             pipeline,
             forecast,
+        }
+    }
+}
+
+/// Whose target a quota is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum QuotaSubject {
+    /// One user's.
+    User(super::UserId),
+    /// One team's.
+    Team(super::TeamId),
+}
+
+/// A sales target: what `subject` should win in one period, in one currency.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quota {
+    /// The user or team.
+    pub subject: QuotaSubject,
+    /// The period length.
+    pub period: Period,
+    /// The first day of the period.
+    pub start: Date,
+    /// The amount to win (not negative).
+    pub target: Money,
+    /// Last change.
+    pub updated_at: super::Timestamp,
+}
+
+impl Quota {
+    /// A quota for the period of `period` that holds `day`; refuses a negative target.
+    pub fn new(
+        subject: QuotaSubject,
+        period: Period,
+        day: Date,
+        target: Money,
+        now: super::Timestamp,
+    ) -> Result<Self, ValidationError> {
+        if target.minor < 0 {
+            return Err(ValidationError::field("target", "a non-negative amount"));
+        }
+        Ok(Self {
+            subject,
+            period,
+            start: period.start(day),
+            target,
+            updated_at: now,
+        })
+    }
+
+    /// The group a sales report by owner or team gives this quota's subject.
+    pub fn group(&self) -> String {
+        match self.subject {
+            QuotaSubject::User(u) => u.to_string(),
+            QuotaSubject::Team(t) => t.to_string(),
+        }
+    }
+}
+
+impl Period {
+    /// A stable one-byte code, for keys.
+    pub fn code(self) -> u8 {
+        match self {
+            Self::Day => 0,
+            Self::Week => 1,
+            Self::Month => 2,
+            Self::Quarter => 3,
         }
     }
 }

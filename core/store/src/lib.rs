@@ -24,9 +24,9 @@ pub use self::error::{Error, Result};
 use kith_model::{
     Action, Actor, Customer, CustomerId, CustomerInput, CustomerPatch, Deal, DealId, DealInput,
     DealPatch, Email, Event, Interaction, InteractionId, InteractionInput, LifecycleStage, Phone,
-    Pipeline, PipelineId, PipelineInput, PipelinePatch, PipelineReport, StageId, Tag, TaskStatus,
-    Team, TeamId, TeamInput, TeamPatch, Tenant, TenantInput, TenantPatch, TenantSlug, Timestamp,
-    User, UserId, UserInput, UserPatch,
+    Pipeline, PipelineId, PipelineInput, PipelinePatch, PipelineReport, Quota, StageId, Tag,
+    TaskStatus, Team, TeamId, TeamInput, TeamPatch, Tenant, TenantInput, TenantPatch, TenantSlug,
+    Timestamp, User, UserId, UserInput, UserPatch,
 };
 
 pub use self::admin::{CommitInfo, CommitListener, IdempotencyKey, Once, TokenRecord, TokenScope};
@@ -169,6 +169,10 @@ pub enum Op {
     /// Create a user for every stored owner that names none, and point the records at it (the
     /// upgrade from free-text owners; idempotent).
     AdoptOwners,
+    /// Set (or replace) a user's or team's target for one period and currency.
+    SetQuota(Quota),
+    /// Remove the target of this subject, period, start and currency (nothing if none).
+    RemoveQuota(Quota),
 }
 
 /// What an op produced. Serializable so that an idempotent write can store it and replay it.
@@ -220,6 +224,8 @@ pub enum Output {
     },
     /// Users created for free-text owners.
     Adopted(Vec<User>),
+    /// The quota set; none when a removed quota was not there.
+    Quota(Option<Quota>),
     /// A rescore job; `started` is false when an active one was returned instead of a new one.
     Job {
         /// The job.
@@ -551,6 +557,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn teams(&self, tenant: &TenantSlug, page: &PageRequest) -> Result<Page<Team>>;
     /// The users who belong to a team, oldest first.
     fn team_members(&self, tenant: &TenantSlug, team: TeamId) -> Result<Vec<UserId>>;
+    /// A page of the tenant's sales targets, by subject, period, start and currency.
+    fn quotas(&self, tenant: &TenantSlug, page: &PageRequest) -> Result<Page<Quota>>;
 
     /// Events with sequence numbers greater than `after`, oldest first, at most `limit`.
     fn events(&self, tenant: &TenantSlug, after: u64, limit: usize) -> Result<Vec<Event>>;

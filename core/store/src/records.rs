@@ -160,6 +160,27 @@ fn corrupt(table: &'static str, e: &postcard::Error) -> Error {
     }
 }
 
+/// A quota's identity as bytes (subject kind and id, period, start, currency), in the order
+/// quotas are listed; both backends key quotas by it, after the tenant.
+pub(crate) fn quota_key(q: &kith_model::Quota) -> Vec<u8> {
+    let mut k = Vec::with_capacity(25);
+    match q.subject {
+        kith_model::QuotaSubject::User(u) => {
+            k.push(0);
+            k.extend_from_slice(&u.to_bytes());
+        }
+        kith_model::QuotaSubject::Team(t) => {
+            k.push(1);
+            k.extend_from_slice(&t.to_bytes());
+        }
+    }
+    k.push(q.period.code());
+    // Byte order = date order, before 1970 too.
+    k.extend_from_slice(&((q.start.days() as u32) ^ (1 << 31)).to_be_bytes());
+    k.extend_from_slice(q.target.currency.code().as_bytes());
+    k
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

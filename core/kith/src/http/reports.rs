@@ -6,16 +6,126 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::auth::ScopedRead;
+use super::auth::{ScopedRead, TenantRead, TenantWrite};
 use super::error::{ApiError, ApiResult};
-use super::extract::{ApiQuery, invalid_query, json};
+use super::extract::{ApiJson, ApiQuery, PageBody, Paging, invalid_query, json, no_content};
 use super::{AppState, Routes};
-use crate::model::{Date, Period, TeamId, UserId};
-use crate::service::reports::{self, GroupBy, SalesQuery};
+use crate::model::{Currency, Date, Money, Period, QuotaSubject, TeamId, UserId};
+use crate::service::reports::{self, GroupBy, QuotaTarget, SalesQuery};
 
 /// The report routes.
 pub fn routes() -> Routes {
-    Routes::new().get("/v1/tenants/{tenant}/reports/sales", sales)
+    Routes::new()
+        .get("/v1/tenants/{tenant}/reports/sales", sales)
+        .put("/v1/tenants/{tenant}/quotas", set_quota)
+        .get("/v1/tenants/{tenant}/quotas", list_quotas)
+        .delete("/v1/tenants/{tenant}/quotas", remove_quota)
+}
+
+/// A sales target, as sent.
+#[derive(Debug, Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct QuotaBody {
+    /// The user whose target it is (or `team`).
+    pub user: Option<String>,
+    /// The team whose target it is (or `user`).
+    pub team: Option<String>,
+    /// `day`, `week`, `month` or `quarter`.
+    pub period: String,
+    /// Any day of the period (YYYY-MM-DD): the quota is for the whole period that holds it.
+    pub start: String,
+    /// The amount to win, in minor units (to set a quota).
+    #[serde(default)]
+    pub target: Option<i64>,
+    /// Its currency (ISO 4217).
+    pub currency: String,
+}
+
+impl QuotaBody {
+    fn target(&self, code: &'static str) -> ApiResult<QuotaTarget> {
+        let bad = |field: &str, expected: &str| ApiError::field(code, field, expected);
+        let subject = match (&self.user, &self.team) {
+            (Some(u), None) => {
+                QuotaSubject::User(UserId::parse("user", u).map_err(|_| bad("user", "a user id"))?)
+            }
+            (None, Some(t)) => {
+                QuotaSubject::Team(TeamId::parse("team", t).map_err(|_| bad("team", "a team id"))?)
+            }
+            _ => return Err(bad("user", "either user or team")),
+        };
+        let currency = Currency::parse("currency", &self.currency)
+            .map_err(|_| bad("currency", "an ISO 4217 code such as EUR"))?;
+        Ok(QuotaTarget {
+            subject,
+            period: Period::parse("period", &self.period)
+                .map_err(|_| bad("period", "day, week, month or quarter"))?,
+            day: Date::parse("start", &self.start)
+                .map_err(|_| bad("start", "a date as YYYY-MM-DD"))?,
+            target: Money::new(self.target.unwrap_or(0), currency),
+        })
+    }
+}
+
+/// Set a user's or team's sales target for one period (replacing the one there); the sales
+/// report shows it, with attainment, on that group's row of that period.
+#[utoipa::path(put, path = "/v1/tenants/{tenant}/quotas", tag = "reports",
+    params(("tenant" = String, Path, description = "Tenant slug")),
+    request_body = QuotaBody,
+    responses((status = 200, description = "The quota"),
+        (status = 404, description = "not_found (user or team)", body = super::Problem),
+        (status = 422, description = "invalid_input", body = super::Problem)))]
+pub async fn set_quota(
+    State(state): State<AppState>,
+    t: TenantWrite,
+    ApiJson(body): ApiJson<QuotaBody>,
+) -> ApiResult<Response> {
+    if body.target.is_none() {
+        return Err(ApiError::field(
+            "invalid_body",
+            "target",
+            "the amount to win, in minor units",
+        ));
+    }
+    let target = body.target("invalid_body")?;
+    let actor = t.actor();
+    let q = state
+        .run(move |s| reports::set_quota(s, &t.tenant, &actor, &target))
+        .await?;
+    Ok(json(StatusCode::OK, &q))
+}
+
+/// The tenant's sales targets, by subject, period and start.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/quotas", tag = "reports",
+    params(("tenant" = String, Path, description = "Tenant slug"), Paging),
+    responses((status = 200, description = "A page of quotas")))]
+pub async fn list_quotas(
+    State(state): State<AppState>,
+    t: TenantRead,
+    ApiQuery(q): ApiQuery<Paging>,
+) -> ApiResult<Response> {
+    let page = q.request()?;
+    let page = state
+        .run(move |s| reports::quotas(s, &t.tenant, &page))
+        .await?;
+    Ok(json(StatusCode::OK, &PageBody::from(page)))
+}
+
+/// Remove a sales target, named by `user` or `team`, `period`, `start` and `currency`.
+#[utoipa::path(delete, path = "/v1/tenants/{tenant}/quotas", tag = "reports",
+    params(("tenant" = String, Path, description = "Tenant slug"), QuotaBody),
+    responses((status = 204, description = "Removed (or there was none)")))]
+pub async fn remove_quota(
+    State(state): State<AppState>,
+    t: TenantWrite,
+    ApiQuery(q): ApiQuery<QuotaBody>,
+) -> ApiResult<Response> {
+    let target = q.target("invalid_query")?;
+    let actor = t.actor();
+    state
+        .run(move |s| reports::remove_quota(s, &t.tenant, &actor, &target))
+        .await?;
+    Ok(no_content())
 }
 
 /// What the sales report covers.

@@ -5,10 +5,10 @@ use std::collections::{HashMap, HashSet};
 
 use super::access::Access;
 use crate::model::{
-    Date, Deal, Period, Pipeline, PipelineId, SalesReport, SalesReportBuilder, TeamId, TenantSlug,
-    UserId, check_range,
+    Actor, Date, Deal, Money, Period, Pipeline, PipelineId, Quota, QuotaSubject, SalesReport,
+    SalesReportBuilder, TeamId, TenantSlug, UserId, check_range,
 };
-use crate::store::{Page, PageRequest, Result, Store};
+use crate::store::{Op, Output, Page, PageRequest, Result, Store, one, unexpected};
 
 /// How rows are grouped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,5 +129,83 @@ pub fn sales(
         Ok(())
     };
     each(|p| store.all_deals(tenant, owner.as_deref(), p), &mut add)?;
+    // Targets of the groups shown: the caller's own, their teams', and what they may read.
+    let my_teams: Option<&[TeamId]> = access.user().map(|u| u.teams.as_slice());
+    each(
+        |p| store.quotas(tenant, p),
+        |quota| {
+            let shown = match (quota.subject, q.by) {
+                (QuotaSubject::User(u), GroupBy::Owner) => {
+                    let u = u.to_string();
+                    access.reads(Some(&u))
+                        && owner.as_deref().is_none_or(|o| o == u)
+                        && members.as_ref().is_none_or(|m| m.contains(&u))
+                }
+                (QuotaSubject::Team(t), GroupBy::Team) => {
+                    my_teams.is_none_or(|mine| mine.contains(&t))
+                        && q.team.is_none_or(|only| only == t)
+                        && owner.is_none()
+                }
+                _ => false,
+            };
+            if shown {
+                report.quota(&quota);
+            }
+            Ok(())
+        },
+    )?;
     Ok(report.finish())
+}
+
+/// What a quota is for: a user or a team, a period, a day in it, and the target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuotaTarget {
+    /// Whose.
+    pub subject: QuotaSubject,
+    /// Period length.
+    pub period: Period,
+    /// Any day of the period.
+    pub day: Date,
+    /// The amount to win; for removal only its currency counts.
+    pub target: Money,
+}
+
+fn quota_of(t: &QuotaTarget) -> Result<Quota> {
+    Ok(Quota::new(
+        t.subject,
+        t.period,
+        t.day,
+        t.target,
+        crate::model::Timestamp::now(),
+    )?)
+}
+
+/// Sets (or replaces) a sales target.
+pub fn set_quota(
+    store: &dyn Store,
+    tenant: &TenantSlug,
+    actor: &Actor,
+    t: &QuotaTarget,
+) -> Result<Quota> {
+    match one(store.write(tenant, actor, vec![Op::SetQuota(quota_of(t)?)])?)? {
+        Output::Quota(Some(q)) => Ok(q),
+        other => Err(unexpected(&other)),
+    }
+}
+
+/// Removes a sales target (nothing when there is none).
+pub fn remove_quota(
+    store: &dyn Store,
+    tenant: &TenantSlug,
+    actor: &Actor,
+    t: &QuotaTarget,
+) -> Result<()> {
+    store
+        .write(tenant, actor, vec![Op::RemoveQuota(quota_of(t)?)])
+        .map(drop)
+}
+
+/// A page of the tenant's sales targets.
+pub fn quotas(store: &dyn Store, tenant: &TenantSlug, page: &PageRequest) -> Result<Page<Quota>> {
+    store.quotas(tenant, page)
 }

@@ -156,6 +156,126 @@ async fn sales_report_groups_by_owner_and_team_over_what_the_caller_may_read(bac
         "asking for another's deals gives nothing"
     );
 
+    // Quotas: a target per user (or team) and period; the report shows attainment.
+    let this_month = kith::model::Period::Month.start(today).to_string();
+    let put = |body: Value| {
+        let api = &api;
+        let key = key.clone();
+        async move {
+            api.call("PUT", "/v1/tenants/acme/quotas", Some(&key), Some(body))
+                .await
+        }
+    };
+    let q = put(
+        json!({ "user": ann, "period": "month", "start": today.to_string(),
+                        "target": 400, "currency": "EUR" }),
+    )
+    .await
+    .ok(200);
+    assert_eq!(
+        q["start"],
+        this_month.as_str(),
+        "a quota covers the whole period"
+    );
+    put(json!({ "team": sales, "period": "month", "start": this_month, "target": 1000, "currency": "EUR" }))
+        .await
+        .ok(200);
+    // A user with no deals this month still gets a row for their target.
+    put(json!({ "user": cy, "period": "month", "start": this_month, "target": 50, "currency": "USD" }))
+        .await
+        .ok(200);
+    let row_of = |report: &Value, group: &str, currency: &str| {
+        report["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["group"] == group && r["currency"] == currency)
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    let with = get(key.clone(), "").await;
+    let a = row_of(&with, &ann, "EUR");
+    assert_eq!(
+        (a["quota"]["minor"].as_i64(), a["attainment"].as_f64()),
+        (Some(400), Some(0.25))
+    );
+    let c = row_of(&with, &cy, "USD");
+    assert_eq!(
+        (c["created"].as_u64(), c["attainment"].as_f64()),
+        (Some(0), Some(0.0))
+    );
+    let t = row_of(&get(key.clone(), "&by=team").await, &sales, "EUR");
+    assert_eq!(t["attainment"].as_f64(), Some(0.5), "Sales won 500 of 1000");
+    assert_eq!(
+        row_of(&get(key.clone(), "&period=week").await, &ann, "EUR")["quota"],
+        Value::Null,
+        "a monthly target is not shown on weekly rows"
+    );
+    // A member sees her own and her team's targets in her report, not Cy's; only a tenant
+    // admin sets them.
+    let hers = get(ann_key.clone(), "").await;
+    assert_eq!(row_of(&hers, &ann, "EUR")["quota"]["minor"], 400);
+    assert_eq!(row_of(&hers, &cy, "USD"), Value::Null);
+    api.call(
+        "PUT",
+        "/v1/tenants/acme/quotas",
+        Some(&ann_key),
+        Some(json!({ "user": ann, "period": "month", "start": this_month, "target": 1, "currency": "EUR" })),
+    )
+    .await
+    .problem(403, "role_required");
+    let seq = api.last_seq("acme");
+    for (body, status, code) in [
+        (
+            json!({ "user": ann, "team": sales, "period": "month", "start": this_month, "target": 1, "currency": "EUR" }),
+            400,
+            "invalid_body",
+        ),
+        (
+            json!({ "user": ann, "period": "year", "start": this_month, "target": 1, "currency": "EUR" }),
+            400,
+            "invalid_body",
+        ),
+        (
+            json!({ "user": ann, "period": "month", "start": this_month, "currency": "EUR" }),
+            400,
+            "invalid_body",
+        ),
+        (
+            json!({ "user": ann, "period": "month", "start": this_month, "target": -1, "currency": "EUR" }),
+            422,
+            "invalid_input",
+        ),
+        (
+            json!({ "user": "0190a5a0-0000-7000-8000-000000000000", "period": "month", "start": this_month, "target": 1, "currency": "EUR" }),
+            404,
+            "not_found",
+        ),
+    ] {
+        put(body).await.problem(status, code);
+    }
+    assert_eq!(api.last_seq("acme"), seq, "refused quotas write nothing");
+    let listed = api
+        .call("GET", "/v1/tenants/acme/quotas", Some(&key), None)
+        .await
+        .ok(200);
+    assert_eq!(listed["items"].as_array().unwrap().len(), 3);
+    let r = api
+        .call(
+            "DELETE",
+            &format!(
+                "/v1/tenants/acme/quotas?user={ann}&period=month&start={this_month}&currency=EUR"
+            ),
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(r.status.as_u16(), 204, "{}", r.text);
+    assert_eq!(
+        row_of(&get(key.clone(), "").await, &ann, "EUR")["quota"],
+        Value::Null
+    );
+
     for (extra, status) in [
         ("&period=year", 400),
         ("&by=region", 400),

@@ -26,6 +26,15 @@ CREATE TABLE kith_team_members (
 );
 CREATE INDEX kith_team_members_user ON kith_team_members (tenant_id, user_id);
 
+-- Sales targets: `key` is the quota's subject, period, start and currency as bytes, in the
+-- order they are listed (the same bytes the embedded store keys them by).
+CREATE TABLE kith_quotas (
+    tenant_id  bigint NOT NULL,
+    key        bytea NOT NULL,
+    doc        bytea NOT NULL,
+    PRIMARY KEY (tenant_id, key)
+);
+
 ALTER TABLE kith_deals ADD COLUMN owner text COLLATE "C";
 CREATE INDEX kith_deals_owner ON kith_deals (tenant_id, owner, id) WHERE owner IS NOT NULL;
 

@@ -20,8 +20,8 @@ use crate::{Error, Result};
 use crate::{Op, Output};
 use kith_model::{
     Actor, Customer, CustomerId, Deal, DealId, Delivery, Email, Enablement, EntityRef, Event,
-    EventKind, Interaction, InteractionId, Phone, Pipeline, PipelineId, PluginHealth, StoredJob,
-    StoredModel, StoredScore, StoredSegments, Team, TeamId, Timestamp, User, UserId,
+    EventKind, Interaction, InteractionId, Phone, Pipeline, PipelineId, PluginHealth, Quota,
+    StoredJob, StoredModel, StoredScore, StoredSegments, Team, TeamId, Timestamp, User, UserId,
 };
 
 /// Who writes, when, and how deep in a chain of plugin reactions.
@@ -103,6 +103,12 @@ pub(crate) trait Txn {
     fn delete_team(&mut self, t: &Team) -> Result<()>;
     /// The users in a team.
     fn team_members(&mut self, team: TeamId) -> Result<Vec<UserId>>;
+    /// The quota with the subject, period, start and currency of `key` (its target is ignored).
+    fn quota(&mut self, key: &Quota) -> Result<Option<Quota>>;
+    /// Stores a quota, replacing the one with the same subject, period, start and currency.
+    fn put_quota(&mut self, q: &Quota) -> Result<()>;
+    /// Removes a quota.
+    fn delete_quota(&mut self, q: &Quota) -> Result<()>;
     /// Every distinct `owner` value of the tenant's customers and deals.
     fn owners(&mut self) -> Result<Vec<String>>;
     /// The customers whose owner is `owner`, oldest first.
@@ -255,7 +261,9 @@ pub(crate) fn apply(txn: &mut dyn Txn, ctx: &Ctx<'_>, op: Op) -> Result<Output> 
         | Op::UpdateTeam { .. }
         | Op::DeleteTeam(_)
         | Op::Reassign { .. }
-        | Op::AdoptOwners) => users::apply(txn, ctx, op),
+        | Op::AdoptOwners
+        | Op::SetQuota(_)
+        | Op::RemoveQuota(_)) => users::apply(txn, ctx, op),
         other => ops::apply(txn, ctx, other),
     }
 }

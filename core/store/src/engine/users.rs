@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use super::{Ctx, Txn, conflict, event, load_pipeline};
 use crate::{Error, Op, Output, Result};
 use kith_model::{
-    CustomerId, DealId, EntityRef, EventKind, Role, StageCategory, Team, TeamId, TeamPatch, User,
-    UserId, UserInput, UserPatch, ValidationError,
+    CustomerId, DealId, EntityRef, EventKind, Quota, QuotaSubject, Role, StageCategory, Team,
+    TeamId, TeamPatch, User, UserId, UserInput, UserPatch, ValidationError,
 };
 
 /// A user, or `NotFound`.
@@ -95,8 +95,45 @@ pub(super) fn apply(txn: &mut dyn Txn, ctx: &Ctx<'_>, op: Op) -> Result<Output> 
         }
         Op::Reassign { from, to, limit } => reassign(txn, ctx, from, to, limit),
         Op::AdoptOwners => adopt_owners(txn, ctx),
+        Op::SetQuota(q) => {
+            match q.subject {
+                QuotaSubject::User(u) => drop(load_user(txn, u)?),
+                QuotaSubject::Team(t) => drop(load_team(txn, t)?),
+            }
+            let q = Quota {
+                updated_at: ctx.now,
+                ..q
+            };
+            if txn.quota(&q)?.is_some_and(|old| old.target == q.target) {
+                return Ok(Output::Quota(Some(q)));
+            }
+            txn.put_quota(&q)?;
+            quota_event(txn, ctx, EventKind::QuotaSet, &q)?;
+            Ok(Output::Quota(Some(q)))
+        }
+        Op::RemoveQuota(key) => {
+            let Some(q) = txn.quota(&key)? else {
+                return Ok(Output::Quota(None));
+            };
+            txn.delete_quota(&q)?;
+            quota_event(txn, ctx, EventKind::QuotaRemoved, &q)?;
+            Ok(Output::Quota(None))
+        }
         _ => Err(Error::Storage("a non-user op reached the user ops".into())),
     }
+}
+
+fn quota_event(txn: &mut dyn Txn, ctx: &Ctx<'_>, kind: EventKind, q: &Quota) -> Result<()> {
+    let entity = match q.subject {
+        QuotaSubject::User(u) => EntityRef::User(u),
+        QuotaSubject::Team(t) => EntityRef::Team(t),
+    };
+    let what = vec![
+        format!("{:?}", q.period).to_lowercase(),
+        q.start.to_string(),
+        q.target.currency.code().to_owned(),
+    ];
+    event(txn, ctx, kind, entity, what)
 }
 
 fn create_user(txn: &mut dyn Txn, ctx: &Ctx<'_>, input: UserInput) -> Result<Output> {

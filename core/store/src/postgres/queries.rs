@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use kith_model::{
     Actor, Customer, CustomerId, Deal, DealId, Email, EntityRef, Event, EventKind, Interaction,
-    InteractionId, Phone, Pipeline, PipelineId, PipelineReport, ReportBuilder, StageId, Team,
-    TeamId, Tenant, TenantInput, TenantPatch, TenantSlug, Timestamp, User, UserId,
+    InteractionId, Phone, Pipeline, PipelineId, PipelineReport, Quota, ReportBuilder, StageId,
+    Team, TeamId, Tenant, TenantInput, TenantPatch, TenantSlug, Timestamp, User, UserId,
 };
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
@@ -46,6 +46,7 @@ pub(super) enum List {
     Teams,
     AllDeals,
     DealOwner,
+    Quotas,
 }
 
 /// The lowest and highest UUIDs: the open ends of keyset pages.
@@ -393,6 +394,7 @@ const TENANT_TABLES: &[&str] = &[
     "DELETE FROM kith_users WHERE tenant_id = $1",
     "DELETE FROM kith_teams WHERE tenant_id = $1",
     "DELETE FROM kith_team_members WHERE tenant_id = $1",
+    "DELETE FROM kith_quotas WHERE tenant_id = $1",
     "DELETE FROM kith_idempotency WHERE tenant_id = $1",
     "DELETE FROM kith_tokens WHERE tenant_id = $1",
     "DELETE FROM kith_enablements WHERE tenant_id = $1",
@@ -791,6 +793,28 @@ impl Store for PgStore {
             "teams",
             "SELECT doc, id FROM kith_teams WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3",
         )
+    }
+
+    fn quotas(&self, tenant: &TenantSlug, page: &PageRequest) -> Result<Page<Quota>> {
+        let limit = page.clamped_limit();
+        let n = fetch(page);
+        self.read(|r| {
+            let t = self.tenant_id(r, tenant)?;
+            let keys = Keys::new(List::Quotas, tenant, b"");
+            let after = keys.after(page)?.unwrap_or_default();
+            let rows = r.query(
+                "SELECT doc, key FROM kith_quotas WHERE tenant_id = $1 AND key > $2 \
+                 ORDER BY key LIMIT $3",
+                &[&t, &after, &n],
+            )?;
+            paged(
+                rows,
+                limit,
+                &keys,
+                |r| r.get::<_, Vec<u8>>(1),
+                |r| decode("quotas", r.get::<_, &[u8]>(0)),
+            )
+        })
     }
 
     fn team_members(&self, tenant: &TenantSlug, team: TeamId) -> Result<Vec<UserId>> {

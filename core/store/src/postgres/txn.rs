@@ -13,14 +13,16 @@ use std::collections::BTreeSet;
 
 use kith_model::{
     Customer, CustomerId, Deal, DealId, Delivery, Email, Enablement, Interaction, InteractionId,
-    Phone, Pipeline, PipelineId, PluginHealth, StoredJob, StoredModel, StoredScore, StoredSegments,
-    Team, TeamId, User, UserId,
+    Phone, Pipeline, PipelineId, PluginHealth, Quota, StoredJob, StoredModel, StoredScore,
+    StoredSegments, Team, TeamId, User, UserId,
 };
 use uuid::Uuid;
 
 use super::conn::Tx;
 use crate::engine::{Mark, NewEvent, Txn};
-use crate::records::{decode, decode_enablement, encode, encode_enablement, encode_event};
+use crate::records::{
+    decode, decode_enablement, encode, encode_enablement, encode_event, quota_key,
+};
 use crate::{Error, Result};
 
 /// One tenant's rows inside one PostgreSQL transaction.
@@ -613,6 +615,34 @@ impl Txn for PgTxn<'_, '_> {
             .into_iter()
             .map(UserId::from_bytes)
             .collect())
+    }
+
+    fn quota(&mut self, key: &Quota) -> Result<Option<Quota>> {
+        let t = self.tenant;
+        match self.tx.query_opt(
+            "SELECT doc FROM kith_quotas WHERE tenant_id = $1 AND key = $2 FOR UPDATE",
+            &[&t, &quota_key(key)],
+        )? {
+            Some(row) => decode("quotas", row.get::<_, &[u8]>(0)).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn put_quota(&mut self, q: &Quota) -> Result<()> {
+        let t = self.tenant;
+        self.tx.defer(
+            "INSERT INTO kith_quotas (tenant_id, key, doc) VALUES ($1, $2, $3) \
+             ON CONFLICT (tenant_id, key) DO UPDATE SET doc = EXCLUDED.doc",
+            &[&t, &quota_key(q), &encode(q)?],
+        )
+    }
+
+    fn delete_quota(&mut self, q: &Quota) -> Result<()> {
+        let t = self.tenant;
+        self.tx.defer(
+            "DELETE FROM kith_quotas WHERE tenant_id = $1 AND key = $2",
+            &[&t, &quota_key(q)],
+        )
     }
 
     fn owners(&mut self) -> Result<Vec<String>> {

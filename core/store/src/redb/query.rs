@@ -19,7 +19,7 @@ use crate::{
 use crate::{Error, Result};
 use kith_model::{
     Actor, Customer, CustomerId, Deal, DealId, Email, Event, Interaction, InteractionId, Phone,
-    Pipeline, PipelineId, PipelineReport, ReportBuilder, StageId, Team, TeamId, Tenant,
+    Pipeline, PipelineId, PipelineReport, Quota, ReportBuilder, StageId, Team, TeamId, Tenant,
     TenantInput, TenantPatch, TenantSlug, Timestamp, User, UserId,
 };
 
@@ -106,6 +106,7 @@ pub(super) enum Scope {
     Teams,
     AllDeals,
     DealOwner,
+    Quotas,
 }
 
 /// Scans up to `limit` entries whose key starts with `prefix` (and is below `end`, when given),
@@ -530,6 +531,10 @@ impl Store for RedbStore {
 
     fn teams(&self, tenant: &TenantSlug, page: &PageRequest) -> Result<Page<Team>> {
         self.list_records(tenant, T::Teams, Scope::Teams, page)
+    }
+
+    fn quotas(&self, tenant: &TenantSlug, page: &PageRequest) -> Result<Page<Quota>> {
+        self.list_records(tenant, T::Quotas, Scope::Quotas, page)
     }
 
     fn team_members(&self, tenant: &TenantSlug, team: TeamId) -> Result<Vec<UserId>> {

@@ -113,6 +113,8 @@ tables! {
     IdxTeamMembers = "idx_team_members",
     /// t + owner + 0 + deal -> ().
     IdxDealOwner = "idx_deal_owner",
+    /// t + quota key (subject, period, start, currency) -> Quota.
+    Quotas = "quotas",
 }
 
 impl T {
@@ -183,7 +185,8 @@ impl T {
             | T::IdxUserEmail
             | T::IdxTeamName
             | T::IdxTeamMembers
-            | T::IdxDealOwner => true,
+            | T::IdxDealOwner
+            | T::Quotas => true,
         }
     }
 }
@@ -212,6 +215,10 @@ impl K {
     pub(crate) fn word(mut self, s: &str) -> Self {
         self.0.extend_from_slice(s.as_bytes());
         self.0.push(SEP);
+        self
+    }
+    pub(crate) fn bytes(mut self, b: &[u8]) -> Self {
+        self.0.extend_from_slice(b);
         self
     }
     pub(crate) fn byte(mut self, b: u8) -> Self {

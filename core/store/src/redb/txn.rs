@@ -8,13 +8,13 @@ use super::plugin_state::{output_key, plugin_key, read_u64};
 use super::tables::{K, T, trailing_id};
 use super::tx::{Tx, decode, encode};
 use crate::engine::{Mark, NewEvent, Txn};
-use crate::records::{decode_enablement, encode_enablement, encode_event};
+use crate::records::{decode_enablement, encode_enablement, encode_event, quota_key};
 use crate::{Error, Result};
 use kith_model::StoredJob;
 use kith_model::{
     Customer, CustomerId, Deal, DealId, Delivery, Email, Enablement, Interaction, InteractionId,
-    Phone, Pipeline, PipelineId, PluginHealth, StoredModel, StoredScore, StoredSegments, Team,
-    TeamId, User, UserId,
+    Phone, Pipeline, PipelineId, PluginHealth, Quota, StoredModel, StoredScore, StoredSegments,
+    Team, TeamId, User, UserId,
 };
 
 /// One tenant's view of a redb write transaction.
@@ -357,6 +357,22 @@ impl Txn for RedbTxn<'_, '_> {
             .into_iter()
             .map(UserId::from_bytes)
             .collect())
+    }
+
+    fn quota(&mut self, key: &Quota) -> Result<Option<Quota>> {
+        let k = K::t(self.tenant).bytes(&quota_key(key)).done();
+        self.tx.get_as(T::Quotas, &k)
+    }
+
+    fn put_quota(&mut self, q: &Quota) -> Result<()> {
+        let k = K::t(self.tenant).bytes(&quota_key(q)).done();
+        self.tx.put_as(T::Quotas, &k, q)?;
+        Ok(())
+    }
+
+    fn delete_quota(&mut self, q: &Quota) -> Result<()> {
+        let k = K::t(self.tenant).bytes(&quota_key(q)).done();
+        self.tx.del(T::Quotas, &k)
     }
 
     fn owners(&mut self) -> Result<Vec<String>> {
