@@ -32,7 +32,7 @@ use kith::model::{
 use kith::plugin::{RejectionKind, Verdict, Webhook};
 use kith::service::access::Access;
 use kith::service::plugins::{EnableRequest, HostConfig, JobState, PluginHost};
-use kith::service::{demo, pipelines, tokens};
+use kith::service::{demo, pipelines, reports, tokens};
 use kith::store::{CustomerFilter, PageRequest, PluginStore, RedbStore, ScoreRange, StoreConfig};
 use kith_tests::plugins;
 use serde_json::json;
@@ -850,6 +850,57 @@ fn seeding_the_demo_creates_a_scored_tenant_once_and_a_restart_changes_nothing()
             );
         }
     }
+
+    // The funnel of a pipeline by a plugin's segments: each group holds exactly the deals of
+    // the customers the plugin put in that segment.
+    let p = &list.items[0];
+    let groups = reports::funnel(
+        w.store.as_ref(),
+        Some(w.store.as_ref()),
+        &t,
+        &Access::Full,
+        p.id,
+        &reports::FunnelBy::Segment("kith.demographic-segments".into()),
+    )
+    .unwrap();
+    let mut deals = Vec::new();
+    let mut page = PageRequest::first(1000);
+    loop {
+        let got = w.store.deals(&t, p.id, None, &page).unwrap();
+        deals.extend(got.items);
+        match got.next {
+            Some(c) => page = PageRequest::after(1000, c),
+            None => break,
+        }
+    }
+    assert!(groups.iter().any(|g| g.group.is_some()), "{groups:?}");
+    for g in &groups {
+        let segment_of = |c| -> Vec<Option<String>> {
+            let found: Vec<Option<String>> = w
+                .store
+                .segments_of(&t, c)
+                .unwrap()
+                .into_iter()
+                .filter(|s| s.producer.plugin == "kith.demographic-segments")
+                .flat_map(|s| s.memberships.into_iter().map(|m| Some(m.segment)))
+                .collect();
+            if found.is_empty() { vec![None] } else { found }
+        };
+        let expected = deals
+            .iter()
+            .filter(|d| segment_of(d.customer).contains(&g.group))
+            .count() as u64;
+        assert_eq!(g.report.deals, expected, "{:?}", g.group);
+    }
+    // The demo's deals and customers belong to its Sales team's users.
+    let users = w.store.users(&t, &PageRequest::first(10)).unwrap().items;
+    assert_eq!(users.len(), 3);
+    let ids: Vec<String> = users.iter().map(|u| u.id.to_string()).collect();
+    assert!(
+        deals
+            .iter()
+            .all(|d| d.owner.as_ref().is_some_and(|o| ids.contains(o)))
+    );
 
     // A restart: the tenant is left as it is, even without the components at hand.
     let events = w.store.last_seq(&t).unwrap();

@@ -31,7 +31,7 @@ use super::{
         users::create, users::list, users::get, users::update, users::reassign,
         users::create_team, users::list_teams, users::get_team, users::update_team,
         users::delete_team, users::team_members,
-        reports::sales, reports::set_quota, reports::list_quotas, reports::remove_quota,
+        reports::sales, reports::funnel, reports::set_quota, reports::list_quotas, reports::remove_quota,
     ),
     components(schemas(super::Problem, users::ReassignRequest, crate::service::users::Reassigned, plugins::EnableBody, plugins::ConfigureBody,
         plugins::UpgradeBody, plugins::LimitsBody)),

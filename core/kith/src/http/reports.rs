@@ -10,16 +10,105 @@ use super::auth::{ScopedRead, TenantRead, TenantWrite};
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiQuery, PageBody, Paging, invalid_query, json, no_content};
 use super::{AppState, Routes};
-use crate::model::{Currency, Date, Money, Period, QuotaSubject, TeamId, UserId};
-use crate::service::reports::{self, GroupBy, QuotaTarget, SalesQuery};
+use crate::model::{Currency, Date, Money, Period, PipelineId, QuotaSubject, TeamId, UserId};
+use crate::service::reports::{self, FunnelBy, GroupBy, QuotaTarget, SalesQuery};
 
 /// The report routes.
 pub fn routes() -> Routes {
     Routes::new()
         .get("/v1/tenants/{tenant}/reports/sales", sales)
+        .get("/v1/tenants/{tenant}/reports/funnel", funnel)
         .put("/v1/tenants/{tenant}/quotas", set_quota)
         .get("/v1/tenants/{tenant}/quotas", list_quotas)
         .delete("/v1/tenants/{tenant}/quotas", remove_quota)
+}
+
+/// Which funnel to split, and how.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct FunnelParams {
+    /// The pipeline (its id).
+    pub pipeline: Option<String>,
+    /// `source` (the customer's `lead_source` attribute, else its first external id's source),
+    /// `tag`, or `segment` (with `plugin`).
+    pub by: Option<String>,
+    /// With `by=segment`: the segmenter plugin's id, e.g. `kith.rfm-segments`.
+    pub plugin: Option<String>,
+}
+
+/// A pipeline's funnel (deals, amounts, conversion and time per stage) per lead source, tag
+/// or plugin segment of the deals' customers, over the deals the caller may read. A deal whose
+/// customer has several tags or segments counts in each.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/reports/funnel", tag = "reports",
+    params(("tenant" = String, Path, description = "Tenant slug"), FunnelParams),
+    responses((status = 200, description = "[{group, report}], one funnel per group"),
+        (status = 400, description = "invalid_query", body = super::Problem),
+        (status = 422, description = "invalid_input (too many groups)", body = super::Problem)))]
+pub async fn funnel(
+    State(state): State<AppState>,
+    t: ScopedRead,
+    ApiQuery(q): ApiQuery<FunnelParams>,
+) -> ApiResult<Response> {
+    let pipeline = match q.pipeline.as_deref() {
+        Some(p) => PipelineId::parse("pipeline", p).map_err(invalid_query)?,
+        None => {
+            return Err(ApiError::field(
+                "invalid_query",
+                "pipeline",
+                "a pipeline id",
+            ));
+        }
+    };
+    let by = match (q.by.as_deref(), q.plugin) {
+        (Some("source"), None) => FunnelBy::Source,
+        (Some("tag"), None) => FunnelBy::Tag,
+        (Some("segment"), Some(plugin)) if !plugin.trim().is_empty() => FunnelBy::Segment(plugin),
+        (Some("segment"), _) => {
+            return Err(ApiError::field(
+                "invalid_query",
+                "plugin",
+                "the segmenter's plugin id, e.g. kith.rfm-segments",
+            ));
+        }
+        (Some("source" | "tag"), Some(_)) => {
+            return Err(ApiError::field(
+                "invalid_query",
+                "plugin",
+                "only with by=segment",
+            ));
+        }
+        _ => {
+            return Err(ApiError::field(
+                "invalid_query",
+                "by",
+                "source, tag or segment",
+            ));
+        }
+    };
+    let groups = match by {
+        FunnelBy::Segment(_) => {
+            state
+                .run_plugins(move |h| {
+                    let store = h.store().as_ref();
+                    Ok(reports::funnel(
+                        store,
+                        Some(store),
+                        &t.tenant,
+                        &t.access,
+                        pipeline,
+                        &by,
+                    )?)
+                })
+                .await?
+        }
+        _ => {
+            state
+                .run(move |s| reports::funnel(s, None, &t.tenant, &t.access, pipeline, &by))
+                .await?
+        }
+    };
+    Ok(json(StatusCode::OK, &groups))
 }
 
 /// A sales target, as sent.

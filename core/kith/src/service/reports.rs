@@ -209,3 +209,106 @@ pub fn remove_quota(
 pub fn quotas(store: &dyn Store, tenant: &TenantSlug, page: &PageRequest) -> Result<Page<Quota>> {
     store.quotas(tenant, page)
 }
+
+/// Most groups a funnel report splits into: one per tag or segment can be many.
+pub const MAX_FUNNEL_GROUPS: usize = 500;
+
+/// How a funnel report groups deals, by their customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FunnelBy {
+    /// The customer's lead source: its `lead_source` attribute, else the source of its first
+    /// external id.
+    Source,
+    /// Each tag of the customer.
+    Tag,
+    /// Each segment a segmenter plugin put the customer in.
+    Segment(String),
+}
+
+/// One group's funnel.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct FunnelGroup {
+    /// The source, tag or segment; none for deals whose customer has none.
+    pub group: Option<String>,
+    /// The funnel of the group's deals.
+    pub report: crate::model::PipelineReport,
+}
+
+/// The lead source of a customer, as [`FunnelBy::Source`] reads it.
+fn lead_source(c: &crate::model::Customer) -> Option<String> {
+    match c.attributes.get("lead_source") {
+        Some(crate::model::AttributeValue::Text(s)) => Some(s.clone()),
+        _ => c.external_ids.first().map(|x| x.source.clone()),
+    }
+}
+
+/// A pipeline's funnel per lead source, tag or segment of the deals' customers, over the deals
+/// the caller may read. Reads every deal of the pipeline and each of their customers once;
+/// more than [`MAX_FUNNEL_GROUPS`] groups is refused.
+///
+/// `plugins` reads segments: needed for [`FunnelBy::Segment`] only.
+pub fn funnel(
+    store: &dyn Store,
+    plugins: Option<&dyn crate::store::PluginStore>,
+    tenant: &TenantSlug,
+    access: &Access,
+    pipeline: PipelineId,
+    by: &FunnelBy,
+) -> Result<Vec<FunnelGroup>> {
+    use crate::model::{CustomerId, ReportBuilder};
+    let p = super::pipelines::get(store, tenant, pipeline)?;
+    let mut groups: std::collections::BTreeMap<Option<String>, ReportBuilder<'_>> =
+        std::collections::BTreeMap::new();
+    let mut of_customer: HashMap<CustomerId, Vec<Option<String>>> = HashMap::new();
+    let mut add = |d: Deal| -> Result<()> {
+        if !access.reads(d.owner.as_deref()) {
+            return Ok(());
+        }
+        if !of_customer.contains_key(&d.customer) {
+            let keys: Vec<Option<String>> = match (by, store.customer(tenant, d.customer)?) {
+                (_, None) => Vec::new(),
+                (FunnelBy::Source, Some(c)) => vec![lead_source(&c)],
+                (FunnelBy::Tag, Some(c)) => {
+                    c.tags.iter().map(|t| Some(t.as_str().to_owned())).collect()
+                }
+                (FunnelBy::Segment(plugin), Some(c)) => plugins
+                    .ok_or_else(|| {
+                        crate::store::Error::Unavailable("segments need the plugin host".into())
+                    })?
+                    .segments_of(tenant, c.id)?
+                    .into_iter()
+                    .filter(|s| &s.producer.plugin == plugin)
+                    .flat_map(|s| s.memberships.into_iter().map(|m| Some(m.segment)))
+                    .collect(),
+            };
+            of_customer.insert(d.customer, keys);
+        }
+        let keys = of_customer
+            .get(&d.customer)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let none = [None];
+        for key in if keys.is_empty() { &none[..] } else { keys } {
+            if !groups.contains_key(key) && groups.len() >= MAX_FUNNEL_GROUPS {
+                return Err(crate::model::ValidationError::field(
+                    "by",
+                    format!("a grouping with at most {MAX_FUNNEL_GROUPS} groups"),
+                )
+                .into());
+            }
+            groups
+                .entry(key.clone())
+                .or_insert_with(|| ReportBuilder::new(&p))
+                .add(&d);
+        }
+        Ok(())
+    };
+    each(|page| store.deals(tenant, pipeline, None, page), &mut add)?;
+    Ok(groups
+        .into_iter()
+        .map(|(group, b)| FunnelGroup {
+            group,
+            report: b.finish(),
+        })
+        .collect())
+}

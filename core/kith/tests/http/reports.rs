@@ -311,6 +311,92 @@ async fn sales_report_groups_by_owner_and_team_over_what_the_caller_may_read(bac
     .problem(422, "invalid_input");
 }
 
+async fn funnel_splits_a_pipeline_by_the_customers_source_and_tags(backend: Backend) {
+    let api = Api::on(backend);
+    api.tenant("acme").await;
+    let key = api.key("acme", false).await;
+    let p = api.pipeline("acme", &key, "Sales").await;
+    let pid = p["id"].as_str().unwrap();
+    let customers = [
+        json!({ "name": "a", "tags": ["vip", "b2b"], "attributes": { "lead_source": { "text": "webinar" } } }),
+        json!({ "name": "b", "tags": ["vip"], "external_ids": [{ "source": "shop", "id": "1" }] }),
+        json!({ "name": "c" }),
+    ];
+    let mut deals_of = Vec::new();
+    for (i, c) in customers.into_iter().enumerate() {
+        let c = api.customer("acme", &key, c).await;
+        for _ in 0..=i {
+            api.call(
+                "POST",
+                "/v1/tenants/acme/deals",
+                Some(&key),
+                Some(json!({ "customer": c["id"], "pipeline": pid, "title": "d",
+                             "amount": { "minor": 10, "currency": "EUR" } })),
+            )
+            .await
+            .ok(201);
+        }
+        deals_of.push(i as u64 + 1);
+    }
+    let funnel = |by: &str| {
+        let api = &api;
+        let key = key.clone();
+        let url = format!("/v1/tenants/acme/reports/funnel?pipeline={pid}&by={by}");
+        async move { api.call("GET", &url, Some(&key), None).await.ok(200) }
+    };
+    let counts = |r: Value| -> Vec<(Value, u64)> {
+        r.as_array()
+            .unwrap()
+            .iter()
+            .map(|g| (g["group"].clone(), g["report"]["deals"].as_u64().unwrap()))
+            .collect()
+    };
+    // a: 1 deal, b: 2, c: 3. Tags: vip = a + b, b2b = a, none = c.
+    assert_eq!(
+        counts(funnel("tag").await),
+        vec![
+            (Value::Null, deals_of[2]),
+            (json!("b2b"), deals_of[0]),
+            (json!("vip"), deals_of[0] + deals_of[1]),
+        ]
+    );
+    assert_eq!(
+        counts(funnel("source").await),
+        vec![
+            (Value::Null, deals_of[2]),
+            (json!("shop"), deals_of[1]),
+            (json!("webinar"), deals_of[0]),
+        ]
+    );
+    // Each group's funnel is the pipeline's funnel of its deals: the untagged group has c's 3.
+    let untagged = &funnel("tag").await[0]["report"];
+    assert_eq!(untagged["stages"][0]["deals"], 3);
+    assert_eq!(
+        untagged["stages"][0]["amount"],
+        json!([{ "minor": 30, "currency": "EUR" }])
+    );
+    for q in ["by=colour", "by=segment", "by=tag&plugin=x", ""] {
+        let r = api
+            .call(
+                "GET",
+                &format!("/v1/tenants/acme/reports/funnel?pipeline={pid}&{q}"),
+                Some(&key),
+                None,
+            )
+            .await;
+        r.problem(400, "invalid_query");
+    }
+    api.call(
+        "GET",
+        "/v1/tenants/acme/reports/funnel?by=tag&pipeline=0190a5a0-0000-7000-8000-000000000000",
+        Some(&key),
+        None,
+    )
+    .await
+    .problem(404, "not_found");
+}
+
 on_both_backends! {
     sales_report_groups_by_owner_and_team_over_what_the_caller_may_read,
+    funnel_splits_a_pipeline_by_the_customers_source_and_tags,
 }

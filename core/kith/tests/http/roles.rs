@@ -42,6 +42,7 @@ const SCOPED: &[(&str, &str)] = &[
     ("POST", "/v1/tenants/{tenant}/deals/{id}/move"),
     ("GET", "/v1/tenants/{tenant}/events"),
     ("GET", "/v1/tenants/{tenant}/reports/sales"),
+    ("GET", "/v1/tenants/{tenant}/reports/funnel"),
     ("GET", "/v1/tenants/{tenant}/users"),
     ("GET", "/v1/tenants/{tenant}/users/{id}"),
     ("GET", "/v1/tenants/{tenant}/teams"),
