@@ -264,7 +264,7 @@ pub fn funnel(
         if !access.reads(d.owner.as_deref()) {
             return Ok(());
         }
-        if !of_customer.contains_key(&d.customer) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = of_customer.entry(d.customer) {
             let keys: Vec<Option<String>> = match (by, store.customer(tenant, d.customer)?) {
                 (_, None) => Vec::new(),
                 (FunnelBy::Source, Some(c)) => vec![lead_source(&c)],
@@ -281,7 +281,7 @@ pub fn funnel(
                     .flat_map(|s| s.memberships.into_iter().map(|m| Some(m.segment)))
                     .collect(),
             };
-            of_customer.insert(d.customer, keys);
+            slot.insert(keys);
         }
         let keys = of_customer
             .get(&d.customer)
