@@ -34,7 +34,9 @@ use tracing::{info, instrument, warn};
 use super::plugins::{EnableRequest, Job, JobState, PluginHost};
 use super::tokens;
 use crate::model::{Actor, CustomerId, CustomerKind, DealInput, Money, TenantInput, TenantSlug};
-use crate::model::{Currency, TeamInput, Timestamp, UserId, UserInput};
+use crate::model::{
+    Currency, Period, Quota, QuotaSubject, TeamInput, Timestamp, UserId, UserInput,
+};
 use crate::store::Error as StoreError;
 use crate::store::{Op, Output, Store, TenantStats, TokenScope, unexpected};
 use crate::{Error, Result};
@@ -366,6 +368,34 @@ fn write_team(
             other => return Err(StoreError::Storage(format!("demo user: {other:?}")).into()),
         };
     }
+    // Targets for this quarter: each seller's, and the team's, so the sales report shows
+    // attainment.
+    let usd = Currency::parse("currency", "USD")?;
+    let today = Timestamp::now().date();
+    let mut ops: Vec<Op> = users
+        .values()
+        .map(|u| QuotaSubject::User(*u))
+        .chain([QuotaSubject::Team(team)])
+        .map(|subject| {
+            let target = match subject {
+                QuotaSubject::Team(_) => 150_000_000,
+                QuotaSubject::User(_) => 50_000_000,
+            };
+            Quota::new(
+                subject,
+                Period::Quarter,
+                today,
+                Money::new(target, usd),
+                Timestamp::now(),
+            )
+            .map(Op::SetQuota)
+        })
+        .collect::<std::result::Result<_, _>>()?;
+    ops.sort_by_key(|op| match op {
+        Op::SetQuota(q) => q.subject,
+        _ => QuotaSubject::Team(team),
+    });
+    store.write(tenant, actor, ops)?;
     Ok(users)
 }
 
