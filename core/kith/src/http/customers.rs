@@ -13,7 +13,9 @@ use super::extract::{
     page_request, versioned,
 };
 use super::{AppState, Routes};
-use crate::model::{CustomerId, CustomerInput, CustomerPatch, Email, LifecycleStage, Phone, Tag};
+use crate::model::{
+    CustomerId, CustomerInput, CustomerPatch, Email, LifecycleStage, Phone, Tag, UserId,
+};
 use crate::service::customers::{self, CustomerQuery};
 use crate::store::CustomerFilter;
 
@@ -70,7 +72,7 @@ pub struct CustomerSearch {
     pub tag: Option<String>,
     /// A lifecycle stage.
     pub lifecycle: Option<String>,
-    /// An owner.
+    /// An owner: a user id, or `me` with a user key.
     pub owner: Option<String>,
     /// Members of this organization (its id).
     pub organization: Option<String>,
@@ -94,7 +96,8 @@ pub struct CustomerSearch {
 }
 
 impl CustomerSearch {
-    fn query(&self) -> ApiResult<CustomerQuery> {
+    /// The search; `me` is the user a user key acts as (for `owner=me`).
+    fn query(&self, me: Option<UserId>) -> ApiResult<CustomerQuery> {
         let mut found: Vec<CustomerQuery> = Vec::new();
         if let Some(e) = &self.email {
             found.push(CustomerQuery::Email(
@@ -129,9 +132,18 @@ impl CustomerSearch {
             found.push(CustomerQuery::List(CustomerFilter::Lifecycle(l)));
         }
         if let Some(o) = &self.owner {
-            found.push(CustomerQuery::List(CustomerFilter::Owner(
-                o.trim().to_owned(),
-            )));
+            let owner = match (o.trim(), me) {
+                ("me", Some(me)) => me.to_string(),
+                ("me", None) => {
+                    return Err(ApiError::field(
+                        "invalid_query",
+                        "owner",
+                        "a user id: `me` needs a user key",
+                    ));
+                }
+                (o, _) => o.to_owned(),
+            };
+            found.push(CustomerQuery::List(CustomerFilter::Owner(owner)));
         }
         if let Some(o) = &self.organization {
             let id = CustomerId::parse("organization", o).map_err(invalid_query)?;
@@ -178,7 +190,7 @@ pub async fn search(
             "min_score and max_score go with score=<scorer id>",
         ));
     }
-    let query = q.query()?;
+    let query = q.query(t.user)?;
     let page = state
         .run(move |s| customers::search(s, &t.tenant, &t.access, &query, &page))
         .await?;
@@ -204,7 +216,7 @@ async fn plugin_search(
             ),
         ));
     }
-    let others = q.query()? != CustomerQuery::List(CustomerFilter::All);
+    let others = q.query(t.user)? != CustomerQuery::List(CustomerFilter::All);
     if others || (q.segment.is_some() && q.score.is_some()) {
         return Err(ApiError::field(
             "invalid_query",

@@ -254,6 +254,26 @@ async fn members_and_managers_see_and_change_only_what_their_role_allows(backend
         o.listed("mia").await,
         names(&["ann", "bob", "mia", "nobody"])
     );
+    // `owner=me` lists one's own.
+    let mine = api
+        .call(
+            "GET",
+            "/v1/tenants/acme/customers?owner=me",
+            Some(&o.keys["bob"]),
+            None,
+        )
+        .await
+        .ok(200);
+    assert_eq!(mine["items"].as_array().unwrap().len(), 1);
+    assert_eq!(mine["items"][0]["name"], "customer of bob");
+    api.call(
+        "GET",
+        "/v1/tenants/acme/customers?owner=me",
+        Some(&o.key),
+        None,
+    )
+    .await
+    .problem(400, "invalid_query");
     // Reads by id: what one may not see does not exist.
     api.call("GET", &o.customer("cy"), Some(&o.keys["ann"]), None)
         .await
