@@ -839,6 +839,15 @@ fn seeding_the_demo_creates_a_scored_tenant_once_and_a_restart_changes_nothing()
         let report = pipelines::report(w.store.as_ref(), &t, &Access::Full, p.id).unwrap();
         let busy = report.stages.iter().filter(|s| s.deals > 0).count();
         assert!(report.deals >= 10 && busy >= 3, "{}: {report:?}", p.name);
+        // Deals moved over weeks, not at one instant.
+        assert!(
+            report
+                .stages
+                .iter()
+                .any(|s| s.median_seconds_in_stage.is_some_and(|m| m >= 86_400)),
+            "{}: days in stage",
+            p.name
+        );
         for category in [StageCategory::Won, StageCategory::Lost] {
             assert!(
                 report

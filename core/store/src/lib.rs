@@ -65,6 +65,14 @@ pub enum Op {
     CreatePipeline(PipelineInput),
     /// Create a deal in the first (or given) stage of its pipeline.
     CreateDeal(DealInput),
+    /// Create a deal as [`Op::CreateDeal`], opened at a past time (imports and the demo replay
+    /// history: its first stage is entered then, and [`Op::MoveDeal`]s with `at` follow).
+    ReplayDeal {
+        /// The deal.
+        input: DealInput,
+        /// When it was opened: not after the write.
+        opened_at: Timestamp,
+    },
     /// Move a deal to another stage of its pipeline.
     MoveDeal {
         /// The deal.

@@ -133,18 +133,12 @@ pub(super) fn apply(txn: &mut dyn Txn, ctx: &Ctx<'_>, op: Op) -> Result<Output> 
             )?;
             Ok(Output::Pipeline(pipeline))
         }
-        Op::CreateDeal(input) => {
-            load_customer(txn, input.customer)?;
-            let pipeline = load_pipeline(txn, input.pipeline)?;
-            let deal = Deal::new(DealId::generate(), input, &pipeline, ctx.now)?;
-            super::check_owner(txn, None, deal.owner.as_deref())?;
-            txn.put_deal(None, &deal)?;
-            let entity = EntityRef::Deal {
-                id: deal.id,
-                customer: deal.customer,
-            };
-            event(txn, ctx, EventKind::DealCreated, entity, Vec::new())?;
-            Ok(Output::Deal(deal))
+        Op::CreateDeal(input) => create_deal(txn, ctx, input, ctx.now),
+        Op::ReplayDeal { input, opened_at } => {
+            if opened_at > ctx.now {
+                return Err(ValidationError::field("opened_at", "a time not in the future").into());
+            }
+            create_deal(txn, ctx, input, opened_at)
         }
         Op::MoveDeal {
             id,
@@ -243,4 +237,23 @@ fn erase_customer(txn: &mut dyn Txn, ctx: &Ctx<'_>, id: CustomerId) -> Result<()
     }
     txn.delete_outputs(id)?;
     txn.delete_customer(&customer)
+}
+
+fn create_deal(
+    txn: &mut dyn Txn,
+    ctx: &Ctx<'_>,
+    input: kith_model::DealInput,
+    opened_at: kith_model::Timestamp,
+) -> Result<Output> {
+    load_customer(txn, input.customer)?;
+    let pipeline = load_pipeline(txn, input.pipeline)?;
+    let deal = Deal::new(DealId::generate(), input, &pipeline, opened_at)?;
+    super::check_owner(txn, None, deal.owner.as_deref())?;
+    txn.put_deal(None, &deal)?;
+    let entity = EntityRef::Deal {
+        id: deal.id,
+        customer: deal.customer,
+    };
+    event(txn, ctx, EventKind::DealCreated, entity, Vec::new())?;
+    Ok(Output::Deal(deal))
 }

@@ -545,7 +545,68 @@ fn reassign_moves_customers_and_open_deals_in_bounded_batches(kind: Kind) {
     assert_consistent(&*store);
 }
 
+fn a_replayed_deal_opens_in_the_past_never_in_the_future(kind: Kind) {
+    let fx = Fixture::new(kind);
+    let store = fx.open();
+    let t = tenant(&*store, "acme");
+    let ann = add_user(&*store, &t, named("Ann"));
+    let c = customer(&*store, &t, None);
+    let p = pipeline(&*store, &t);
+    let input = DealInput {
+        customer: c.id,
+        pipeline: p.id,
+        stage: None,
+        title: "Old deal".into(),
+        amount: Money::new(100, "EUR".parse::<Currency>().unwrap()),
+        expected_close: None,
+        owner: Some(ann.id.to_string()),
+    };
+    let then = kith_model::Timestamp::now().plus_micros(-30 * 86_400_000_000);
+    let Output::Deal(d) = one(
+        &*store,
+        &t,
+        Op::ReplayDeal {
+            input: input.clone(),
+            opened_at: then,
+        },
+    )
+    .unwrap() else {
+        panic!("no deal");
+    };
+    assert_eq!((d.created_at, d.history[0].entered_at), (then, then));
+    let won = store
+        .move_deal(
+            &t,
+            &actor(),
+            d.id,
+            p.stages[1].id,
+            Some(then.plus_micros(86_400_000_000)),
+        )
+        .unwrap();
+    assert_eq!(
+        won.history[0].left_at,
+        Some(then.plus_micros(86_400_000_000))
+    );
+    let before = store.last_seq(&t).unwrap();
+    let later = kith_model::Timestamp::now().plus_micros(86_400_000_000);
+    let r = one(
+        &*store,
+        &t,
+        Op::ReplayDeal {
+            input,
+            opened_at: later,
+        },
+    );
+    assert!(
+        matches!(&r, Err(Error::Invalid(v)) if v.errors[0].field == "opened_at"),
+        "{r:?}"
+    );
+    assert_eq!(store.last_seq(&t).unwrap(), before);
+    assert_consistent(&*store);
+}
+
 on_both_backends!(
+    a_replayed_deal_opens_in_the_past_never_in_the_future,
     users_and_teams_are_stored_with_unique_emails_and_team_names,
     owners_must_be_active_users_and_keep_what_they_own_when_deactivated,
     reassign_moves_customers_and_open_deals_in_bounded_batches,

@@ -462,15 +462,26 @@ fn write_data(
                 )))
             })
     };
+    // Each deal was opened 20 to 200 days ago and moved through its stages since, at uneven
+    // intervals, so time in stage, sales cycles and the periods of the sales report are real.
+    let now = Timestamp::now();
+    const DAY_MICROS: i64 = 86_400_000_000;
+    let opened = |i: usize| now.plus_micros(-((20 + (i * 37 % 181) as i64) * DAY_MICROS));
+    let moved = |i: usize, step: usize, steps: usize| {
+        let age = 20 + (i * 37 % 181) as i64;
+        // Later steps come closer together, and the last one is at least a day ago.
+        let share = (step as i64 * 100) / (steps as i64 + 1) + ((i + step) % 7) as i64;
+        now.plus_micros(-((age - (age - 1) * share.min(99) / 100) * DAY_MICROS))
+    };
     let mut ops = Vec::with_capacity(plan.deals.len());
-    for d in &plan.deals {
+    for (i, d) in plan.deals.iter().enumerate() {
         let pipeline = pipelines.get(d.pipeline).ok_or_else(|| {
             Error::Store(StoreError::Storage(format!(
                 "demo plan: no pipeline {}",
                 d.pipeline
             )))
         })?;
-        ops.push(Op::CreateDeal(DealInput {
+        let input = DealInput {
             customer: id(d.customer)?,
             pipeline: pipeline.id,
             stage: Some(stage(d.pipeline, d.path[0])?),
@@ -480,25 +491,30 @@ fn write_data(
                 .closes_in_days
                 .map(|n| crate::model::Date::from_days(today + n)),
             owner: user_of(d.owner),
-        }));
+        };
+        ops.push(Op::ReplayDeal {
+            input,
+            opened_at: opened(i),
+        });
     }
     let mut moves = Vec::new();
-    for (d, output) in plan.deals.iter().zip(store.write(tenant, actor, ops)?) {
+    let written = store.write(tenant, actor, ops)?;
+    for (i, (d, output)) in plan.deals.iter().zip(written).enumerate() {
         let Output::Deal(deal) = output else {
             return Err(unexpected(&output).into());
         };
-        for &s in &d.path[1..] {
+        let steps = d.path.len() - 1;
+        for (step, &s) in d.path[1..].iter().enumerate() {
             moves.push(Op::MoveDeal {
                 id: deal.id,
                 stage: stage(d.pipeline, s)?,
-                at: None,
+                at: Some(moved(i, step + 1, steps)),
                 expected_version: None,
             });
         }
     }
     store.write(tenant, actor, moves)?;
 
-    let now = Timestamp::now();
     for chunk in plan.touches.chunks(CHUNK) {
         let ops = chunk
             .iter()
