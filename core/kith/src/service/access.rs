@@ -134,6 +134,15 @@ impl Access {
         })))
     }
 
+    /// The one owner whose records are all this access may read (see
+    /// [`Visibility::only_owner`]); none for full access.
+    pub fn only_owner(&self) -> Option<String> {
+        match self {
+            Self::Full => None,
+            Self::Limited(v) => v.only_owner().map(str::to_owned),
+        }
+    }
+
     /// Whether this is full access.
     pub fn is_full(&self) -> bool {
         matches!(self, Self::Full)

@@ -158,22 +158,10 @@ pub fn search(
     page: &PageRequest,
 ) -> Result<Page<Deal>> {
     let team: Option<HashSet<String>> = match query.team {
-        Some(t) => {
-            super::users::get_team(store, tenant, t)?;
-            Some(
-                store
-                    .team_members(tenant, t)?
-                    .iter()
-                    .map(UserId::to_string)
-                    .collect(),
-            )
-        }
+        Some(t) => Some(super::users::member_ids(store, tenant, t)?),
         None => None,
     };
-    let only = match access {
-        Access::Limited(v) => v.only_owner().map(str::to_owned),
-        Access::Full => None,
-    };
+    let only = access.only_owner();
     let owner = query.owner.map(|o| o.to_string()).or(only);
     if let Some(p) = query.pipeline {
         super::pipelines::get(store, tenant, p)?;

@@ -65,16 +65,7 @@ pub fn sales(
 ) -> Result<SalesReport> {
     check_range(q.from, q.to, q.period)?;
     let members: Option<HashSet<String>> = match q.team {
-        Some(t) => {
-            super::users::get_team(store, tenant, t)?;
-            Some(
-                store
-                    .team_members(tenant, t)?
-                    .iter()
-                    .map(UserId::to_string)
-                    .collect(),
-            )
-        }
+        Some(t) => Some(super::users::member_ids(store, tenant, t)?),
         None => None,
     };
     let teams_of: HashMap<String, Vec<Option<String>>> = match q.by {
@@ -92,10 +83,7 @@ pub fn sales(
             map
         }
     };
-    let only = match access {
-        Access::Limited(v) => v.only_owner().map(str::to_owned),
-        Access::Full => None,
-    };
+    let only = access.only_owner();
     let owner = q.owner.map(|o| o.to_string()).or(only);
     let mut pipelines: HashMap<PipelineId, Option<Pipeline>> = HashMap::new();
     let mut report = SalesReportBuilder::new(q.from, q.to, q.period);

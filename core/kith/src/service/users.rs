@@ -139,6 +139,20 @@ pub fn list_teams(
     store.teams(tenant, page)
 }
 
+/// The ids of a team's members, as owner fields hold them (`NotFound` for no such team).
+pub fn member_ids(
+    store: &dyn Store,
+    tenant: &TenantSlug,
+    team: TeamId,
+) -> Result<std::collections::HashSet<String>> {
+    get_team(store, tenant, team)?;
+    Ok(store
+        .team_members(tenant, team)?
+        .iter()
+        .map(UserId::to_string)
+        .collect())
+}
+
 /// The members of a team.
 pub fn team_members(store: &dyn Store, tenant: &TenantSlug, id: TeamId) -> Result<Vec<User>> {
     get_team(store, tenant, id)?;
