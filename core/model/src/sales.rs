@@ -178,11 +178,10 @@ struct Open {
 type Group = Option<String>;
 
 /// Builds a [`SalesReport`] from deals one at a time, so a store can stream them.
-#[derive(Default)]
 pub struct SalesReportBuilder {
-    from: Option<Date>,
-    to: Option<Date>,
-    period: Option<Period>,
+    from: Date,
+    to: Date,
+    period: Period,
     cells: BTreeMap<(Group, Date, Currency), Cell>,
     quotas: BTreeMap<(Group, Date, Currency), i64>,
     open: BTreeMap<(Group, Currency), Open>,
@@ -201,28 +200,25 @@ impl SalesReportBuilder {
     /// A report over `from..=to` in periods of `period` (check the range with [`check_range`]).
     pub fn new(from: Date, to: Date, period: Period) -> Self {
         Self {
-            from: Some(from),
-            to: Some(to),
-            period: Some(period),
-            ..Self::default()
+            from,
+            to,
+            period,
+            cells: BTreeMap::new(),
+            quotas: BTreeMap::new(),
+            open: BTreeMap::new(),
+            forecast: BTreeMap::new(),
         }
     }
 
     fn within(&self, d: Date) -> bool {
-        self.from.is_some_and(|f| d >= f) && self.to.is_some_and(|t| d <= t)
+        d >= self.from && d <= self.to
     }
 
     /// Sets the target of `quota`'s group in its period, when the quota is for this report's
     /// period length and range; its row then shows even without deals.
     pub fn quota(&mut self, quota: &Quota) {
-        if Some(quota.period) != self.period {
-            return;
-        }
-        let start_in = self
-            .from
-            .is_some_and(|f| quota.start >= self.period.map_or(f, |p| p.start(f)))
-            && self.to.is_some_and(|t| quota.start <= t);
-        if !start_in {
+        let start_in = quota.start >= self.period.start(self.from) && quota.start <= self.to;
+        if quota.period != self.period || !start_in {
             return;
         }
         let key = (Some(quota.group()), quota.start, quota.target.currency);
@@ -234,7 +230,7 @@ impl SalesReportBuilder {
     pub fn add(&mut self, deal: &Deal, pipeline: &Pipeline, groups: &[Group]) {
         let none = [None];
         let groups = if groups.is_empty() { &none[..] } else { groups };
-        let period = self.period.unwrap_or(Period::Month);
+        let period = self.period;
         let currency = deal.amount.currency;
         let amount = i128::from(deal.amount.minor);
         let stage = pipeline.stage(deal.stage);
@@ -347,9 +343,9 @@ impl SalesReportBuilder {
             })
             .collect();
         SalesReport {
-            from: self.from.unwrap_or(Date::from_days(0)),
-            to: self.to.unwrap_or(Date::from_days(0)),
-            period: self.period.unwrap_or(Period::Month),
+            from: self.from,
+            to: self.to,
+            period: self.period,
             rows,
             pipeline,
             forecast,

@@ -139,11 +139,19 @@ pub fn update(
     expected_version: Option<u64>,
     patch: CustomerPatch,
 ) -> Result<Customer> {
-    let c = for_change(store, tenant, access, id, expected_version)?;
-    if let Some(owner) = &patch.owner {
-        access.check_owner_change(c.owner.as_deref(), owner.as_deref())?;
-    }
-    store.update_customer(tenant, actor, id, c.version, patch)
+    let version = match (access, expected_version) {
+        // Full access: the store checks the version; read only to learn the current one.
+        (Access::Full, Some(v)) => v,
+        (Access::Full, None) => get(store, tenant, access, id)?.version,
+        (Access::Limited(_), _) => {
+            let c = for_change(store, tenant, access, id, expected_version)?;
+            if let Some(owner) = &patch.owner {
+                access.check_owner_change(c.owner.as_deref(), owner.as_deref())?;
+            }
+            c.version
+        }
+    };
+    store.update_customer(tenant, actor, id, version, patch)
 }
 
 /// Erases a customer with their interactions and deals (right to erasure).

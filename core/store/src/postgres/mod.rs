@@ -201,7 +201,7 @@ impl PgStore {
             Arc::clone(&store.runtime),
         )
         .map_err(|e| Error::Storage(format!("cannot start the event sequencer: {e}")))?;
-        let mut upgrader = conn::connect(&store.runtime.handle(), &pg_config)?;
+        let upgrade_config = pg_config.clone();
         let listener = notify::Listener::start(
             &store.runtime.handle(),
             pg_config,
@@ -210,7 +210,10 @@ impl PgStore {
         if let Ok(mut l) = store.shared.listener.lock() {
             *l = Some(listener);
         }
-        store.finish_upgrade(&mut upgrader)?;
+        if store.upgrade_pending()? {
+            let mut upgrader = conn::connect(&store.runtime.handle(), &upgrade_config)?;
+            store.finish_upgrade(&mut upgrader)?;
+        }
         Ok(store)
     }
 

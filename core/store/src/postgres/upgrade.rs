@@ -63,14 +63,18 @@ fn backfill_deal_owners(client: &mut Client) -> Result<()> {
 }
 
 impl PgStore {
-    /// Runs the upgrade steps still pending (none, on every start after the first).
-    /// `client` is a connection of its own, outside the pool that the steps' writes use.
+    /// Whether an upgrade step is left (on a pooled connection: no extra connection at a
+    /// start that has nothing to do, which is every start after the first).
+    pub(super) fn upgrade_pending(&self) -> Result<bool> {
+        self.read(|r| {
+            Ok(r.query_opt("SELECT 1 FROM kith_upgrades LIMIT 1", &[])?
+                .is_some())
+        })
+    }
+
+    /// Runs the upgrade steps still pending. `client` is a connection of its own, outside the
+    /// pool that the steps' writes use.
     pub(super) fn finish_upgrade(&self, client: &mut Client) -> Result<()> {
-        let any = wait(client.query_opt("SELECT 1 FROM kith_upgrades LIMIT 1", &[]))
-            .map_err(|e| pg(&e))?;
-        if any.is_none() {
-            return Ok(());
-        }
         wait(client.execute("SELECT pg_advisory_lock($1)", &[&UPGRADE_LOCK]))
             .map_err(|e| pg(&e))?;
         let result = (|| -> Result<()> {
