@@ -278,3 +278,34 @@ pub fn filtered_page<T>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Cursor;
+
+    /// A member whose records are rare: a page reads at most the budget, then hands back a
+    /// cursor rather than scanning on.
+    #[test]
+    fn a_limited_page_reads_at_most_its_budget_and_returns_a_cursor() {
+        let mut read = 0usize;
+        let page = filtered_page(
+            &PageRequest::first(50),
+            |p| {
+                read += p.limit;
+                Ok(Page {
+                    items: vec![0u8; p.limit],
+                    next: Some(Cursor::from_string(format!("after-{read}"))),
+                })
+            },
+            |_| Ok(false),
+        )
+        .unwrap();
+        assert!(page.items.is_empty());
+        assert!(page.next.is_some(), "the caller can go on");
+        assert!(
+            (MAX_SCANNED_PER_PAGE..MAX_SCANNED_PER_PAGE + 50).contains(&read),
+            "{read}"
+        );
+    }
+}

@@ -396,7 +396,43 @@ async fn funnel_splits_a_pipeline_by_the_customers_source_and_tags(backend: Back
     .problem(404, "not_found");
 }
 
+/// A hostile grouping: customers with many distinct tags would split the funnel into thousands
+/// of reports; past 500 groups the request is refused.
+async fn a_funnel_with_more_than_500_groups_is_refused(backend: Backend) {
+    let api = Api::on(backend);
+    api.tenant("acme").await;
+    let key = api.key("acme", false).await;
+    let p = api.pipeline("acme", &key, "Sales").await;
+    for c in 0..6 {
+        let tags: Vec<String> = (0..100).map(|t| format!("t{c}-{t}")).collect();
+        let customer = api
+            .customer("acme", &key, json!({ "name": "x", "tags": tags }))
+            .await;
+        api.call(
+            "POST",
+            "/v1/tenants/acme/deals",
+            Some(&key),
+            Some(
+                json!({ "customer": customer["id"], "pipeline": p["id"], "title": "d",
+                         "amount": { "minor": 1, "currency": "EUR" } }),
+            ),
+        )
+        .await
+        .ok(201);
+    }
+    let url = format!(
+        "/v1/tenants/acme/reports/funnel?pipeline={}&by=tag",
+        p["id"].as_str().unwrap()
+    );
+    let body = api
+        .call("GET", &url, Some(&key), None)
+        .await
+        .problem(422, "invalid_input");
+    assert!(body["detail"].as_str().unwrap().contains("500"), "{body}");
+}
+
 on_both_backends! {
     sales_report_groups_by_owner_and_team_over_what_the_caller_may_read,
+    a_funnel_with_more_than_500_groups_is_refused,
     funnel_splits_a_pipeline_by_the_customers_source_and_tags,
 }
