@@ -38,5 +38,7 @@ mod http_reports;
 mod http_roles;
 #[path = "http/tenants.rs"]
 mod http_tenants;
+#[path = "http/work.rs"]
+mod http_work;
 mod serve;
 mod tokens;

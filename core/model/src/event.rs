@@ -129,4 +129,42 @@ pub struct Event {
     /// maximum depth are refused, so two plugins reacting to each other cannot write forever.
     #[serde(default)]
     pub depth: u8,
+    /// The old and new value of each changed field, for changes that record them (edits of
+    /// interactions and work items); empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<FieldChange>,
+}
+
+/// Longest value a [`FieldChange`] keeps, in characters: a longer one (a body) is cut there
+/// and ends with `…`, so one edit cannot make the event log grow by megabytes.
+pub const MAX_CHANGE_VALUE_CHARS: usize = 1_000;
+
+/// One field's change: its value before and after, as text (`null`: empty).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldChange {
+    /// The field.
+    pub field: String,
+    /// Its value before.
+    pub old: Option<String>,
+    /// Its value after.
+    pub new: Option<String>,
+}
+
+impl FieldChange {
+    /// A change of `field` from `old` to `new`, each cut to [`MAX_CHANGE_VALUE_CHARS`].
+    pub fn new(field: &str, old: Option<String>, new: Option<String>) -> Self {
+        Self {
+            field: field.to_owned(),
+            old: old.map(cut),
+            new: new.map(cut),
+        }
+    }
+}
+
+fn cut(mut s: String) -> String {
+    if let Some((i, _)) = s.char_indices().nth(MAX_CHANGE_VALUE_CHARS) {
+        s.truncate(i);
+        s.push('…');
+    }
+    s
 }

@@ -1,4 +1,8 @@
 //! Interactions: one touchpoint with a customer on one channel.
+//!
+//! Tasks, tickets and complaints are also work items: someone is assigned to them, they have a
+//! priority, a due date, a status from open to closed, a category, a resolution note, and the
+//! times they were opened (`occurred_at`), first answered and resolved.
 
 use std::collections::BTreeMap;
 
@@ -6,7 +10,11 @@ use serde::{Deserialize, Serialize};
 
 use super::customer::attribute_key;
 use super::error::{Checker, text};
-use super::{AttributeValue, CustomerId, InteractionId, Money, Timestamp, ValidationError};
+use super::event::FieldChange;
+use super::patch::double_option;
+use super::{
+    AttributeValue, CustomerId, DealId, InteractionId, Money, Timestamp, ValidationError,
+};
 
 macro_rules! kebab_enum {
     ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),* $(,)? }) => {
@@ -23,6 +31,11 @@ macro_rules! kebab_enum {
             /// The kebab-case name.
             pub fn as_str(self) -> &'static str {
                 match self { $($name::$variant => $text),* }
+            }
+
+            /// A stable code for index keys and columns: the position in `ALL`.
+            pub fn code(self) -> u8 {
+                Self::ALL.iter().position(|v| *v == self).unwrap_or(0) as u8
             }
 
             /// Parses the kebab-case name (case-insensitive, `_` accepted for `-`).
@@ -120,30 +133,126 @@ kebab_enum!(
 );
 
 kebab_enum!(
-    /// The state of a task or ticket.
-    TaskStatus {
-        /// Not started.
-        Open = "open",
-        /// Being worked on.
-        InProgress = "in-progress",
-        /// Finished.
-        Done = "done",
-        /// Dropped.
-        Cancelled = "cancelled",
+    /// How urgent a work item is.
+    Priority {
+        /// Whenever there is time.
+        Low = "low",
+        /// The default.
+        Normal = "normal",
+        /// Before normal work.
+        High = "high",
+        /// Before everything else.
+        Urgent = "urgent",
     }
 );
 
+impl Priority {
+    /// Queue order: urgent first (0) to low last (3).
+    pub fn rank(self) -> u8 {
+        match self {
+            Self::Urgent => 0,
+            Self::High => 1,
+            Self::Normal => 2,
+            Self::Low => 3,
+        }
+    }
+}
+
+/// The state of a work item (task, ticket or complaint).
+///
+/// The declaration order is the stored encoding: the first release stored `done` and
+/// `cancelled` where `resolved` and `closed` are now, and those names are still accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TaskStatus {
+    /// Not started.
+    #[serde(rename = "open")]
+    Open,
+    /// Being worked on.
+    #[serde(rename = "in-progress")]
+    InProgress,
+    /// Solved (formerly `done`).
+    #[serde(rename = "resolved", alias = "done")]
+    Resolved,
+    /// Finished, solved or not (formerly `cancelled`).
+    #[serde(rename = "closed", alias = "cancelled")]
+    Closed,
+    /// Waiting for the customer or someone else.
+    #[serde(rename = "waiting")]
+    Waiting,
+}
+
 impl TaskStatus {
-    /// Whether work is still due.
+    /// Every status, in the order work goes through them.
+    pub const ALL: &'static [TaskStatus] = &[
+        Self::Open,
+        Self::InProgress,
+        Self::Waiting,
+        Self::Resolved,
+        Self::Closed,
+    ];
+
+    /// The statuses of work still to do.
+    pub const OPEN: &'static [TaskStatus] = &[Self::Open, Self::InProgress, Self::Waiting];
+
+    /// The kebab-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::InProgress => "in-progress",
+            Self::Waiting => "waiting",
+            Self::Resolved => "resolved",
+            Self::Closed => "closed",
+        }
+    }
+
+    /// A stable code for index keys (its position in [`TaskStatus::ALL`]).
+    pub fn code(self) -> u8 {
+        match self {
+            Self::Open => 0,
+            Self::InProgress => 1,
+            Self::Waiting => 2,
+            Self::Resolved => 3,
+            Self::Closed => 4,
+        }
+    }
+
+    /// Parses a name (case-insensitive, `_` for `-`; `done` and `cancelled` as of old).
+    pub fn parse(field: &str, s: &str) -> Result<Self, ValidationError> {
+        let s = s.trim().to_ascii_lowercase().replace('_', "-");
+        match s.as_str() {
+            "done" => return Ok(Self::Resolved),
+            "cancelled" | "canceled" => return Ok(Self::Closed),
+            _ => {}
+        }
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| {
+                ValidationError::field(
+                    field,
+                    "one of open, in-progress, waiting, resolved, closed",
+                )
+            })
+    }
+
+    /// Whether work is still to do (open, in progress or waiting).
     pub fn is_open(self) -> bool {
-        matches!(self, Self::Open | Self::InProgress)
+        matches!(self, Self::Open | Self::InProgress | Self::Waiting)
+    }
+}
+
+impl std::fmt::Display for TaskStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
 impl InteractionKind {
-    /// Tasks and tickets carry a status and due date.
+    /// Work items (tasks, tickets and complaints) carry a status, due date, assignee,
+    /// priority, category and resolution.
     pub fn has_status(self) -> bool {
-        matches!(self, Self::Task | Self::Ticket)
+        matches!(self, Self::Task | Self::Ticket | Self::Complaint)
     }
 }
 
@@ -160,7 +269,7 @@ pub struct Interaction {
     pub kind: InteractionKind,
     /// Direction.
     pub direction: Direction,
-    /// When it happened.
+    /// When it happened; for a work item, when it was opened.
     pub occurred_at: Timestamp,
     /// Subject line.
     pub subject: Option<String>,
@@ -168,9 +277,9 @@ pub struct Interaction {
     pub body: Option<String>,
     /// Amount (purchases, refunds, ...), never negative.
     pub amount: Option<Money>,
-    /// Status (tasks and tickets only).
+    /// Status (work items only).
     pub status: Option<TaskStatus>,
-    /// Due time (tasks and tickets only).
+    /// Due time (work items only).
     pub due_at: Option<Timestamp>,
     /// Rating 0-10 (survey responses only, e.g. NPS).
     pub rating: Option<u8>,
@@ -184,6 +293,20 @@ pub struct Interaction {
     pub created_at: Timestamp,
     /// Incremented by every change.
     pub version: u64,
+    /// The deal it is about (a deal of the same customer): it shows in the deal's timeline.
+    pub deal: Option<DealId>,
+    /// The user it is assigned to (work items only).
+    pub assignee: Option<String>,
+    /// Priority (work items only; default normal).
+    pub priority: Option<Priority>,
+    /// Category, lowercase, e.g. `delivery` for a complaint (work items only).
+    pub category: Option<String>,
+    /// How it was resolved (work items only).
+    pub resolution: Option<String>,
+    /// When it first left `open` (work items only).
+    pub first_answered_at: Option<Timestamp>,
+    /// When it was last resolved or closed; cleared when reopened (work items only).
+    pub resolved_at: Option<Timestamp>,
 }
 
 /// An interaction as received, before validation.
@@ -211,10 +334,10 @@ pub struct InteractionInput {
     /// Amount.
     #[serde(default)]
     pub amount: Option<Money>,
-    /// Status (tasks and tickets; default open).
+    /// Status (work items; default open).
     #[serde(default)]
     pub status: Option<TaskStatus>,
-    /// Due time (tasks and tickets).
+    /// Due time (work items).
     #[serde(default)]
     pub due_at: Option<Timestamp>,
     /// Rating 0-10 (survey responses).
@@ -229,6 +352,29 @@ pub struct InteractionInput {
     /// Id in the source system.
     #[serde(default)]
     pub external_id: Option<String>,
+    /// The deal it is about (of the same customer).
+    #[serde(default)]
+    pub deal: Option<DealId>,
+    /// The user it is assigned to (work items).
+    #[serde(default)]
+    pub assignee: Option<String>,
+    /// Priority (work items; default normal).
+    #[serde(default)]
+    pub priority: Option<Priority>,
+    /// Category (work items).
+    #[serde(default)]
+    pub category: Option<String>,
+    /// Resolution note (work items).
+    #[serde(default)]
+    pub resolution: Option<String>,
+    /// When it was first answered, for imports of past work (default: when it first leaves
+    /// `open`).
+    #[serde(default)]
+    pub first_answered_at: Option<Timestamp>,
+    /// When it was resolved, for imports of past work (default: when it becomes resolved or
+    /// closed).
+    #[serde(default)]
+    pub resolved_at: Option<Timestamp>,
 }
 
 impl InteractionInput {
@@ -249,8 +395,56 @@ impl InteractionInput {
             attributes: BTreeMap::new(),
             source: None,
             external_id: None,
+            deal: None,
+            assignee: None,
+            priority: None,
+            category: None,
+            resolution: None,
+            first_answered_at: None,
+            resolved_at: None,
         }
     }
+}
+
+/// Longest subject.
+const SUBJECT_MAX: usize = 500;
+/// Longest body.
+const BODY_MAX: usize = 65_536;
+/// Longest category.
+const CATEGORY_MAX: usize = 100;
+/// Longest resolution note.
+const RESOLUTION_MAX: usize = 10_000;
+
+fn subject(c: &mut Checker, s: Option<&str>) -> Option<String> {
+    s.filter(|s| !s.trim().is_empty())
+        .and_then(|s| c.take(text("subject", s, SUBJECT_MAX, false)))
+}
+
+fn body(c: &mut Checker, s: Option<&str>) -> Option<String> {
+    s.filter(|s| !s.trim().is_empty())
+        .and_then(|s| c.take(text("body", s, BODY_MAX, true)))
+}
+
+fn category(c: &mut Checker, s: Option<&str>) -> Option<String> {
+    s.filter(|s| !s.trim().is_empty())
+        .and_then(|s| c.take(text("category", s, CATEGORY_MAX, false)))
+        .map(|s| s.to_lowercase())
+}
+
+fn resolution(c: &mut Checker, s: Option<&str>) -> Option<String> {
+    s.filter(|s| !s.trim().is_empty())
+        .and_then(|s| c.take(text("resolution", s, RESOLUTION_MAX, true)))
+}
+
+fn assignee(c: &mut Checker, s: Option<&str>) -> Option<String> {
+    s.map(str::trim).filter(|s| !s.is_empty()).and_then(|s| {
+        if s.len() > 64 {
+            c.fail("assignee", "a user id");
+            None
+        } else {
+            Some(s.to_owned())
+        }
+    })
 }
 
 impl Interaction {
@@ -261,28 +455,31 @@ impl Interaction {
         now: Timestamp,
     ) -> Result<Self, ValidationError> {
         let mut c = Checker::default();
-        let subject = input
-            .subject
-            .as_deref()
-            .filter(|s| !s.trim().is_empty())
-            .and_then(|s| c.take(text("subject", s, 500, false)));
-        let body = input
-            .body
-            .as_deref()
-            .filter(|s| !s.trim().is_empty())
-            .and_then(|s| c.take(text("body", s, 65_536, true)));
+        let subject = subject(&mut c, input.subject.as_deref());
+        let body = body(&mut c, input.body.as_deref());
         if input.amount.is_some_and(|a| a.minor < 0) {
             c.fail(
                 "amount",
                 "a non-negative amount (log refunds with kind refund)",
             );
         }
-        let has_status = input.kind.has_status();
-        if !has_status && input.status.is_some() {
-            c.fail("status", "no status except on tasks and tickets");
-        }
-        if !has_status && input.due_at.is_some() {
-            c.fail("due_at", "no due date except on tasks and tickets");
+        let work = input.kind.has_status();
+        if !work {
+            let only = "nothing: only tasks, tickets and complaints have";
+            for (field, given) in [
+                ("status", input.status.is_some()),
+                ("due_at", input.due_at.is_some()),
+                ("assignee", input.assignee.is_some()),
+                ("priority", input.priority.is_some()),
+                ("category", input.category.is_some()),
+                ("resolution", input.resolution.is_some()),
+                ("first_answered_at", input.first_answered_at.is_some()),
+                ("resolved_at", input.resolved_at.is_some()),
+            ] {
+                if given {
+                    c.fail(field, format!("{only} a {field}"));
+                }
+            }
         }
         if let Some(r) = input.rating {
             if input.kind != InteractionKind::SurveyResponse {
@@ -311,6 +508,42 @@ impl Interaction {
                 attributes.insert(k, v);
             }
         }
+        let occurred_at = input.occurred_at.unwrap_or(now);
+        let status = work.then(|| input.status.unwrap_or(TaskStatus::Open));
+        // What happened after opening happened no earlier than it, and no later than now.
+        let after_opening = |c: &mut Checker, field: &str, t: Option<Timestamp>| {
+            let t = t?;
+            if t < occurred_at || t > now.max(occurred_at) {
+                c.fail(field, "a time between `occurred_at` and now");
+                return None;
+            }
+            Some(t)
+        };
+        let mut first_answered_at = after_opening(&mut c, "first_answered_at", input.first_answered_at);
+        let mut resolved_at = after_opening(&mut c, "resolved_at", input.resolved_at);
+        match status {
+            Some(s) if s.is_open() => {
+                if resolved_at.is_some() {
+                    c.fail("resolved_at", "no resolution time while the work is open");
+                }
+                if s != TaskStatus::Open {
+                    first_answered_at.get_or_insert(now.max(occurred_at));
+                }
+            }
+            Some(_) => {
+                let resolved = *resolved_at.get_or_insert(now.max(occurred_at));
+                first_answered_at.get_or_insert(resolved);
+            }
+            None => {}
+        }
+        if let (Some(a), Some(r)) = (first_answered_at, resolved_at)
+            && a > r
+        {
+            c.fail("first_answered_at", "a time not after `resolved_at`");
+        }
+        let assignee = assignee(&mut c, input.assignee.as_deref());
+        let category = category(&mut c, input.category.as_deref());
+        let resolution = resolution(&mut c, input.resolution.as_deref());
         c.finish()?;
         Ok(Self {
             id,
@@ -318,15 +551,11 @@ impl Interaction {
             channel: input.channel,
             kind: input.kind,
             direction: input.direction.unwrap_or(Direction::Inbound),
-            occurred_at: input.occurred_at.unwrap_or(now),
+            occurred_at,
             subject,
             body,
             amount: input.amount,
-            status: if has_status {
-                Some(input.status.unwrap_or(TaskStatus::Open))
-            } else {
-                None
-            },
+            status,
             due_at: input.due_at,
             rating: input.rating,
             attributes,
@@ -334,6 +563,13 @@ impl Interaction {
             external_id,
             created_at: now,
             version: 1,
+            deal: input.deal,
+            assignee,
+            priority: work.then(|| input.priority.unwrap_or(Priority::Normal)),
+            category,
+            resolution,
+            first_answered_at,
+            resolved_at,
         })
     }
 
@@ -344,24 +580,156 @@ impl Interaction {
             .map(|e| (self.source.as_deref().unwrap_or(""), e))
     }
 
-    /// Whether this is a task or ticket that is still due (open or in progress, with a due date).
+    /// Whether this is a work item still to do with a due date.
     pub fn is_due_work(&self) -> bool {
         self.due_at.is_some() && self.status.is_some_and(TaskStatus::is_open)
     }
 
-    /// Changes the status of a task or ticket.
-    pub fn set_status(&mut self, status: TaskStatus) -> Result<bool, ValidationError> {
-        if !self.kind.has_status() {
-            return Err(ValidationError::field(
-                "status",
-                "a task or ticket (only they have a status)",
-            ));
-        }
-        if self.status == Some(status) {
-            return Ok(false);
-        }
-        self.status = Some(status);
-        self.version += 1;
-        Ok(true)
+    /// Whether this is a work item still to do that is past due at `now`.
+    pub fn is_overdue(&self, now: Timestamp) -> bool {
+        self.is_due_work() && self.due_at.is_some_and(|d| d < now)
     }
+
+    /// Changes the status of a work item.
+    pub fn set_status(
+        &mut self,
+        status: TaskStatus,
+        now: Timestamp,
+    ) -> Result<Vec<FieldChange>, ValidationError> {
+        self.apply(
+            InteractionPatch {
+                status: Some(status),
+                ..InteractionPatch::default()
+            },
+            now,
+        )
+    }
+
+    /// Applies `patch` at `now`: returns the changes with their old and new values (and bumps
+    /// the version when there are any). Moving to resolved or closed sets `resolved_at`,
+    /// reopening clears it; leaving `open` for the first time sets `first_answered_at`.
+    pub fn apply(
+        &mut self,
+        patch: InteractionPatch,
+        now: Timestamp,
+    ) -> Result<Vec<FieldChange>, ValidationError> {
+        let mut c = Checker::default();
+        let work = self.kind.has_status();
+        if !work {
+            for (field, given) in [
+                ("status", patch.status.is_some()),
+                ("due_at", patch.due_at.is_some()),
+                ("assignee", patch.assignee.is_some()),
+                ("priority", patch.priority.is_some()),
+                ("category", patch.category.is_some()),
+                ("resolution", patch.resolution.is_some()),
+            ] {
+                if given {
+                    c.fail(
+                        field,
+                        format!("a task, ticket or complaint: only they have a {field}"),
+                    );
+                }
+            }
+        }
+        let new_subject = patch.subject.map(|s| subject(&mut c, s.as_deref()));
+        let new_body = patch.body.map(|s| body(&mut c, s.as_deref()));
+        let new_assignee = patch.assignee.map(|s| assignee(&mut c, s.as_deref()));
+        let new_category = patch.category.map(|s| category(&mut c, s.as_deref()));
+        let new_resolution = patch.resolution.map(|s| resolution(&mut c, s.as_deref()));
+        c.finish()?;
+        let mut changes = Vec::new();
+        let ts = |t: &Option<Timestamp>| t.map(|t| t.to_string());
+        macro_rules! set {
+            ($field:ident, $new:expr, $show:expr) => {
+                if let Some(v) = $new
+                    && v != self.$field
+                {
+                    let show = $show;
+                    changes.push(FieldChange::new(
+                        stringify!($field),
+                        show(&self.$field),
+                        show(&v),
+                    ));
+                    self.$field = v;
+                }
+            };
+        }
+        let text = |t: &Option<String>| t.clone();
+        set!(subject, new_subject, text);
+        set!(body, new_body, text);
+        set!(due_at, patch.due_at, ts);
+        set!(
+            priority,
+            patch.priority.map(Some),
+            |p: &Option<Priority>| p.map(|p| p.as_str().to_owned())
+        );
+        set!(assignee, new_assignee, text);
+        set!(category, new_category, text);
+        set!(resolution, new_resolution, text);
+        set!(deal, patch.deal, |d: &Option<DealId>| d.map(|d| d.to_string()));
+        if let Some(status) = patch.status
+            && self.status != Some(status)
+        {
+            let was = self.status;
+            changes.push(FieldChange::new(
+                "status",
+                was.map(|s| s.as_str().to_owned()),
+                Some(status.as_str().to_owned()),
+            ));
+            self.status = Some(status);
+            if self.first_answered_at.is_none() && status != TaskStatus::Open {
+                self.first_answered_at = Some(now);
+                changes.push(FieldChange::new("first_answered_at", None, ts(&Some(now))));
+            }
+            let reopened = status.is_open() && self.resolved_at.is_some();
+            let done = !status.is_open() && was.is_none_or(TaskStatus::is_open);
+            if reopened || done {
+                let resolved = (!status.is_open()).then_some(now);
+                changes.push(FieldChange::new(
+                    "resolved_at",
+                    ts(&self.resolved_at),
+                    ts(&resolved),
+                ));
+                self.resolved_at = resolved;
+            }
+        }
+        if !changes.is_empty() {
+            self.version += 1;
+        }
+        Ok(changes)
+    }
+}
+
+/// A change to an interaction. Any interaction: subject, body, deal; work items also: due
+/// date, priority, assignee, status, category and resolution. A field left out stays; `null`
+/// clears a field that may be empty.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InteractionPatch {
+    /// Subject; `null` clears it.
+    #[serde(deserialize_with = "double_option")]
+    pub subject: Option<Option<String>>,
+    /// Body; `null` clears it.
+    #[serde(deserialize_with = "double_option")]
+    pub body: Option<Option<String>>,
+    /// Due time; `null` clears it.
+    #[serde(deserialize_with = "double_option")]
+    pub due_at: Option<Option<Timestamp>>,
+    /// Priority.
+    pub priority: Option<Priority>,
+    /// Assignee (a user id); `null` unassigns.
+    #[serde(deserialize_with = "double_option")]
+    pub assignee: Option<Option<String>>,
+    /// Status.
+    pub status: Option<TaskStatus>,
+    /// Category; `null` clears it.
+    #[serde(deserialize_with = "double_option")]
+    pub category: Option<Option<String>>,
+    /// Resolution note; `null` clears it.
+    #[serde(deserialize_with = "double_option")]
+    pub resolution: Option<Option<String>>,
+    /// The deal it is about; `null` unlinks it.
+    #[serde(deserialize_with = "double_option")]
+    pub deal: Option<Option<DealId>>,
 }

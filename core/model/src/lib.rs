@@ -20,6 +20,7 @@ mod sales;
 mod tenant;
 mod time;
 mod user;
+mod work;
 
 #[cfg(test)]
 mod tests;
@@ -32,12 +33,13 @@ pub use customer::{
     LifecycleStage, Location, Tag, attribute_key,
 };
 pub use error::{Checker, FieldError, ValidationError};
-pub use event::{EntityRef, Event, EventKind};
+pub use event::{EntityRef, Event, EventKind, FieldChange, MAX_CHANGE_VALUE_CHARS};
 pub use ids::{
     Actor, CustomerId, DealId, InteractionId, PipelineId, StageId, TeamId, TenantSlug, UserId,
 };
 pub use interaction::{
-    Channel, Direction, Interaction, InteractionInput, InteractionKind, TaskStatus,
+    Channel, Direction, Interaction, InteractionInput, InteractionKind, InteractionPatch, Priority,
+    TaskStatus,
 };
 pub use money::{Currency, Money, MoneyError};
 pub use patch::{DealPatch, PipelinePatch, StageChange, TenantPatch};
@@ -56,4 +58,5 @@ pub use sales::{
     SalesReport, SalesReportBuilder, SalesRow, check_range,
 };
 pub use tenant::{Tenant, TenantInput};
+pub use work::{CategoryRow, WorkReport, WorkReportBuilder, WorkRow};
 pub use user::{MAX_TEAMS_PER_USER, Role, Team, TeamInput, TeamPatch, User, UserInput, UserPatch};

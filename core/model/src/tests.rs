@@ -1402,7 +1402,7 @@ fn task_and_ticket_status_defaults_to_open() {
 
 #[test]
 fn status_is_refused_except_on_tasks_and_tickets() {
-    let r = interaction(InteractionKind::Note, |x| x.status = Some(TaskStatus::Done));
+    let r = interaction(InteractionKind::Note, |x| x.status = Some(TaskStatus::Resolved));
     assert_eq!(error_fields(r), ["status"]);
 }
 
@@ -1544,18 +1544,171 @@ fn kebab_enums_parse_case_insensitively_with_underscores() {
 #[test]
 fn set_status_is_refused_on_interactions_without_status() {
     let mut note = interaction(InteractionKind::Note, |_| {}).unwrap();
-    assert_eq!(error_fields(note.set_status(TaskStatus::Done)), ["status"]);
+    assert_eq!(
+        error_fields(note.set_status(TaskStatus::Resolved, later())),
+        ["status"]
+    );
     assert_eq!((note.status, note.version), (None, 1));
 }
 
 #[test]
 fn set_status_bumps_version_only_on_change() {
     let mut task = interaction(InteractionKind::Task, |x| x.due_at = Some(later())).unwrap();
-    assert!(!task.set_status(TaskStatus::Open).unwrap());
+    assert!(task.set_status(TaskStatus::Open, later()).unwrap().is_empty());
     assert_eq!(task.version, 1);
-    assert!(task.set_status(TaskStatus::Done).unwrap());
-    assert_eq!((task.status, task.version), (Some(TaskStatus::Done), 2));
+    assert!(!task.set_status(TaskStatus::Resolved, later()).unwrap().is_empty());
+    assert_eq!((task.status, task.version), (Some(TaskStatus::Resolved), 2));
     assert!(!task.is_due_work());
+}
+
+#[test]
+fn old_status_names_still_parse_and_new_ones_round_trip() {
+    assert_eq!(TaskStatus::parse("s", "done").unwrap(), TaskStatus::Resolved);
+    assert_eq!(TaskStatus::parse("s", "cancelled").unwrap(), TaskStatus::Closed);
+    assert_eq!(
+        serde_json::from_str::<TaskStatus>("\"done\"").unwrap(),
+        TaskStatus::Resolved
+    );
+    for s in TaskStatus::ALL {
+        let json = serde_json::to_string(s).unwrap();
+        assert_eq!(json, format!("\"{s}\""));
+        assert_eq!(serde_json::from_str::<TaskStatus>(&json).unwrap(), *s);
+        assert_eq!(TaskStatus::parse("s", s.as_str()).unwrap(), *s);
+    }
+    assert_eq!(
+        TaskStatus::ALL.iter().filter(|s| s.is_open()).count(),
+        TaskStatus::OPEN.len()
+    );
+    assert!(TaskStatus::parse("s", "finished").is_err());
+}
+
+#[test]
+fn complaints_are_work_items_with_a_priority_and_lowercase_category() {
+    let c = interaction(InteractionKind::Complaint, |x| {
+        x.category = Some("  Delivery ".into());
+        x.assignee = Some("usr_1".into());
+    })
+    .unwrap();
+    assert_eq!(c.status, Some(TaskStatus::Open));
+    assert_eq!(c.priority, Some(Priority::Normal));
+    assert_eq!(c.category.as_deref(), Some("delivery"));
+    assert_eq!(c.assignee.as_deref(), Some("usr_1"));
+    assert_eq!((c.first_answered_at, c.resolved_at), (None, None));
+}
+
+#[test]
+fn work_fields_are_refused_on_other_interactions() {
+    let r = interaction(InteractionKind::Call, |x| {
+        x.priority = Some(Priority::High);
+        x.assignee = Some("usr_1".into());
+        x.category = Some("billing".into());
+        x.resolution = Some("fixed".into());
+    });
+    assert_eq!(
+        error_fields(r),
+        ["assignee", "priority", "category", "resolution"]
+    );
+    let mut call = interaction(InteractionKind::Call, |_| {}).unwrap();
+    let patch = InteractionPatch {
+        priority: Some(Priority::Urgent),
+        ..InteractionPatch::default()
+    };
+    assert_eq!(error_fields(call.apply(patch, later())), ["priority"]);
+    assert_eq!(call.version, 1);
+}
+
+#[test]
+fn work_created_resolved_gets_its_times_and_bad_times_are_refused() {
+    let t = interaction(InteractionKind::Ticket, |x| {
+        x.occurred_at = Some(ts("2024-04-01"));
+        x.status = Some(TaskStatus::Closed);
+    })
+    .unwrap();
+    assert_eq!(t.resolved_at, Some(now()));
+    assert_eq!(t.first_answered_at, Some(now()));
+    let r = interaction(InteractionKind::Ticket, |x| {
+        x.occurred_at = Some(ts("2024-04-01"));
+        x.first_answered_at = Some(ts("2024-03-01"));
+        x.resolved_at = Some(ts("2024-04-02"));
+    });
+    // Before opening, and a resolution time on open work.
+    assert_eq!(error_fields(r), ["first_answered_at", "resolved_at"]);
+    let r = interaction(InteractionKind::Ticket, |x| {
+        x.occurred_at = Some(ts("2024-04-01"));
+        x.status = Some(TaskStatus::Resolved);
+        x.first_answered_at = Some(ts("2024-04-03"));
+        x.resolved_at = Some(ts("2024-04-02"));
+    });
+    assert_eq!(error_fields(r), ["first_answered_at"]);
+}
+
+#[test]
+fn a_patch_records_old_and_new_values_and_the_work_times() {
+    let mut t = interaction(InteractionKind::Ticket, |x| {
+        x.subject = Some("Broken".into());
+        x.occurred_at = Some(ts("2024-04-01"));
+    })
+    .unwrap();
+    let at = ts("2024-04-02");
+    let changes = t
+        .apply(
+            InteractionPatch {
+                subject: Some(Some("Broken lid".into())),
+                priority: Some(Priority::Urgent),
+                status: Some(TaskStatus::InProgress),
+                ..InteractionPatch::default()
+            },
+            at,
+        )
+        .unwrap();
+    let fields: Vec<_> = changes
+        .iter()
+        .map(|c| (c.field.as_str(), c.old.as_deref(), c.new.as_deref()))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            ("subject", Some("Broken"), Some("Broken lid")),
+            ("priority", Some("normal"), Some("urgent")),
+            ("status", Some("open"), Some("in-progress")),
+            ("first_answered_at", None, Some("2024-04-02T00:00:00Z")),
+        ]
+    );
+    assert_eq!(t.version, 2);
+    // Resolving sets the resolution time; the first answer stays.
+    let done = ts("2024-04-05");
+    t.set_status(TaskStatus::Resolved, done).unwrap();
+    assert_eq!((t.first_answered_at, t.resolved_at), (Some(at), Some(done)));
+    // Closing after resolving keeps it; reopening clears it.
+    t.set_status(TaskStatus::Closed, ts("2024-04-06")).unwrap();
+    assert_eq!(t.resolved_at, Some(done));
+    let changes = t.set_status(TaskStatus::Waiting, ts("2024-04-07")).unwrap();
+    assert_eq!(t.resolved_at, None);
+    assert_eq!(changes.last().map(|c| c.field.as_str()), Some("resolved_at"));
+    assert!(t.is_due_work() == t.due_at.is_some());
+}
+
+#[test]
+fn a_change_value_is_cut_at_its_bound() {
+    let long = "é".repeat(MAX_CHANGE_VALUE_CHARS + 500);
+    let c = FieldChange::new("body", None, Some(long));
+    let new = c.new.unwrap();
+    assert_eq!(new.chars().count(), MAX_CHANGE_VALUE_CHARS + 1);
+    assert!(new.ends_with('…'));
+}
+
+#[test]
+fn a_patch_with_an_empty_or_oversized_field_is_refused_whole() {
+    let mut t = interaction(InteractionKind::Task, |_| {}).unwrap();
+    let before = t.clone();
+    let patch = InteractionPatch {
+        subject: Some(Some("x".repeat(501))),
+        category: Some(Some("y".repeat(101))),
+        status: Some(TaskStatus::Resolved),
+        ..InteractionPatch::default()
+    };
+    assert_eq!(error_fields(t.apply(patch, later())), ["subject", "category"]);
+    assert_eq!(t, before);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -23,7 +23,8 @@ use serde::{Deserialize, Serialize};
 pub use self::error::{Error, Result};
 use kith_model::{
     Action, Actor, Customer, CustomerId, CustomerInput, CustomerPatch, Deal, DealId, DealInput,
-    DealPatch, Email, Event, Interaction, InteractionId, InteractionInput, LifecycleStage, Phone,
+    DealPatch, Email, Event, Interaction, InteractionId, InteractionInput, InteractionKind,
+    InteractionPatch, LifecycleStage, Phone,
     Pipeline, PipelineId, PipelineInput, PipelinePatch, PipelineReport, Quota, StageId, Tag,
     TaskStatus, Team, TeamId, TeamInput, TeamPatch, Tenant, TenantInput, TenantPatch, TenantSlug,
     Timestamp, User, UserId, UserInput, UserPatch,
@@ -33,6 +34,53 @@ pub use self::admin::{CommitInfo, CommitListener, IdempotencyKey, Once, TokenRec
 pub use self::plugins::{CustomerBundle, JOBS_KEPT, PluginOp, PluginStore, ScoreRange};
 pub use self::postgres::{PG_SCHEMA_VERSION, PgConfig, PgStore};
 pub use self::redb::{RedbStore, SCHEMA_VERSION};
+
+/// Whose work a queue lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Assignees {
+    /// Everyone's and nobody's.
+    Any,
+    /// Work nobody is assigned to.
+    Unassigned,
+    /// Work assigned to one of these users (at most [`MAX_QUEUE_ASSIGNEES`]).
+    Users(Vec<String>),
+}
+
+/// Most assignees one queue merges (a team larger than this is listed per member).
+pub const MAX_QUEUE_ASSIGNEES: usize = 50;
+
+/// Which work items a queue lists (see [`Store::work`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkQuery {
+    /// Whose.
+    pub assignees: Assignees,
+    /// In one of these statuses (empty: none).
+    pub statuses: Vec<TaskStatus>,
+    /// Of one of these kinds (empty: tasks, tickets and complaints).
+    pub kinds: Vec<InteractionKind>,
+    /// Due strictly before this time (work without a due date is then left out).
+    pub due_before: Option<Timestamp>,
+}
+
+impl WorkQuery {
+    /// Everything still to do, of everyone.
+    pub fn open() -> Self {
+        Self {
+            assignees: Assignees::Any,
+            statuses: TaskStatus::OPEN.to_vec(),
+            kinds: Vec::new(),
+            due_before: None,
+        }
+    }
+
+    /// Every work item of the tenant, in any status.
+    pub fn all() -> Self {
+        Self {
+            statuses: TaskStatus::ALL.to_vec(),
+            ..Self::open()
+        }
+    }
+}
 
 /// One mutation. A list of ops is applied atomically, each appending one event.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,12 +102,21 @@ pub enum Op {
     EraseCustomer(CustomerId),
     /// Log an interaction; an external id already stored for this tenant returns the stored one.
     LogInteraction(InteractionInput),
-    /// Change the status of a task or ticket.
+    /// Change the status of a work item.
     SetInteractionStatus {
         /// The interaction.
         id: InteractionId,
         /// The new status.
         status: TaskStatus,
+    },
+    /// Change an interaction (see [`InteractionPatch`]); its event records old and new values.
+    UpdateInteraction {
+        /// The interaction.
+        id: InteractionId,
+        /// When given, fails with a conflict unless the interaction is at this version.
+        expected_version: Option<u64>,
+        /// The change.
+        patch: InteractionPatch,
     },
     /// Create a pipeline (name unique per tenant).
     CreatePipeline(PipelineInput),
@@ -227,6 +284,8 @@ pub enum Output {
         customers: u64,
         /// Open deals given to the new owner.
         deals: u64,
+        /// Open work items given to the new assignee.
+        work: u64,
         /// Whether `from` still owns records to move (repeat the op).
         more: bool,
     },
@@ -527,6 +586,21 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         &self,
         tenant: &TenantSlug,
         until: Timestamp,
+        page: &PageRequest,
+    ) -> Result<Page<Interaction>>;
+    /// Work items (tasks, tickets, complaints) matching `query`, by due date (none last), then
+    /// priority (urgent first), then id; read from the work index.
+    fn work(
+        &self,
+        tenant: &TenantSlug,
+        query: &WorkQuery,
+        page: &PageRequest,
+    ) -> Result<Page<Interaction>>;
+    /// The interactions linked to a deal, newest first.
+    fn deal_timeline(
+        &self,
+        tenant: &TenantSlug,
+        deal: DealId,
         page: &PageRequest,
     ) -> Result<Page<Interaction>>;
 

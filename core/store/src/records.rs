@@ -1,5 +1,6 @@
-//! Records whose shape grew after they were first stored: events (their chain depth) and
-//! enablements (population budgets and the webhook signature the host checks).
+//! Records whose shape grew after they were first stored: events (their chain depth, then the
+//! old and new values of changes), enablements (population budgets and the webhook signature
+//! the host checks) and interactions (their deal, and the fields of work items).
 //!
 //! postcard is not self-describing, so a new field cannot simply be added to a stored struct.
 //! Instead such a record is stored as its first shape followed by an extension. A record
@@ -10,8 +11,12 @@
 //!
 //! Every backend stores records in this encoding (postcard), so what one writes the other reads.
 
+use std::collections::BTreeMap;
+
 use kith_model::{
-    Actor, Enablement, EntityRef, Event, EventKind, LimitOverrides, Timestamp, WebhookSignature,
+    Actor, AttributeValue, Channel, CustomerId, DealId, Direction, Enablement, EntityRef, Event,
+    EventKind, FieldChange, Interaction, InteractionId, InteractionKind, LimitOverrides, Money,
+    Priority, TaskStatus, Timestamp, WebhookSignature,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -22,6 +27,8 @@ use crate::{Error, Result};
 const EVENTS: &str = "events";
 /// The enablements table's name in errors.
 const ENABLEMENTS: &str = "plugin_enablements";
+/// The interactions table's name in errors.
+pub(crate) const INTERACTIONS: &str = "interactions";
 
 /// Encodes a record.
 pub(crate) fn encode<V: Serialize>(value: &V) -> Result<Vec<u8>> {
@@ -47,13 +54,20 @@ struct EventV1<A, C> {
     changed: C,
 }
 
-/// What events gained since.
+/// What events gained first.
 #[derive(Serialize, Deserialize)]
 struct EventExt {
     depth: u8,
 }
 
-/// Encodes an event; an event with depth 0 is written in its first shape alone.
+/// What events gained next.
+#[derive(Serialize, Deserialize)]
+struct EventExt2<C> {
+    changes: C,
+}
+
+/// Encodes an event; an event with depth 0 and no recorded values is written in its first
+/// shape alone.
 pub(crate) fn encode_event(e: &Event) -> Result<Vec<u8>> {
     let mut bytes = encode(&EventV1 {
         seq: e.seq,
@@ -63,8 +77,13 @@ pub(crate) fn encode_event(e: &Event) -> Result<Vec<u8>> {
         entity: e.entity,
         changed: &e.changed,
     })?;
-    if e.depth > 0 {
+    if e.depth > 0 || !e.changes.is_empty() {
         bytes.extend(encode(&EventExt { depth: e.depth })?);
+    }
+    if !e.changes.is_empty() {
+        bytes.extend(encode(&EventExt2 {
+            changes: &e.changes,
+        })?);
     }
     Ok(bytes)
 }
@@ -73,7 +92,9 @@ pub(crate) fn encode_event(e: &Event) -> Result<Vec<u8>> {
 pub(crate) fn decode_event(bytes: &[u8]) -> Result<Event> {
     let (v1, rest): (EventV1<Actor, Vec<String>>, _) =
         postcard::take_from_bytes(bytes).map_err(|e| corrupt(EVENTS, &e))?;
-    let ext = extension(EVENTS, rest)?.unwrap_or(EventExt { depth: 0 });
+    let (ext, rest) = extension_then(EVENTS, rest)?;
+    let ext = ext.unwrap_or(EventExt { depth: 0 });
+    let ext2: Option<EventExt2<Vec<FieldChange>>> = extension(EVENTS, rest)?;
     Ok(Event {
         seq: v1.seq,
         at: v1.at,
@@ -82,6 +103,7 @@ pub(crate) fn decode_event(bytes: &[u8]) -> Result<Event> {
         entity: v1.entity,
         changed: v1.changed,
         depth: ext.depth,
+        changes: ext2.map(|x| x.changes).unwrap_or_default(),
     })
 }
 
@@ -143,6 +165,132 @@ pub(crate) fn decode_enablement(bytes: &[u8]) -> Result<Enablement> {
     })
 }
 
+/// An extension that may itself be followed by a later one, and what follows it.
+fn extension_then<'a, X: for<'de> Deserialize<'de>>(
+    t: &'static str,
+    rest: &'a [u8],
+) -> Result<(Option<X>, &'a [u8])> {
+    if rest.is_empty() {
+        return Ok((None, rest));
+    }
+    let (x, rest) = postcard::take_from_bytes(rest).map_err(|e| corrupt(t, &e))?;
+    Ok((Some(x), rest))
+}
+
+/// An interaction's first stored shape.
+#[derive(Serialize, Deserialize)]
+struct InteractionV1<S, A> {
+    id: InteractionId,
+    customer: CustomerId,
+    channel: Channel,
+    kind: InteractionKind,
+    direction: Direction,
+    occurred_at: Timestamp,
+    subject: Option<S>,
+    body: Option<S>,
+    amount: Option<Money>,
+    status: Option<TaskStatus>,
+    due_at: Option<Timestamp>,
+    rating: Option<u8>,
+    attributes: A,
+    source: Option<S>,
+    external_id: Option<S>,
+    created_at: Timestamp,
+    version: u64,
+}
+
+/// What interactions gained since: the deal, and the fields of work items.
+#[derive(Serialize, Deserialize, Default)]
+struct InteractionExt<S> {
+    deal: Option<DealId>,
+    assignee: Option<S>,
+    priority: Option<Priority>,
+    category: Option<S>,
+    resolution: Option<S>,
+    first_answered_at: Option<Timestamp>,
+    resolved_at: Option<Timestamp>,
+}
+
+/// Encodes an interaction; one without a deal or work fields is written in its first shape.
+pub(crate) fn encode_interaction(i: &Interaction) -> Result<Vec<u8>> {
+    let mut bytes = encode(&InteractionV1 {
+        id: i.id,
+        customer: i.customer,
+        channel: i.channel,
+        kind: i.kind,
+        direction: i.direction,
+        occurred_at: i.occurred_at,
+        subject: i.subject.as_deref(),
+        body: i.body.as_deref(),
+        amount: i.amount,
+        status: i.status,
+        due_at: i.due_at,
+        rating: i.rating,
+        attributes: &i.attributes,
+        source: i.source.as_deref(),
+        external_id: i.external_id.as_deref(),
+        created_at: i.created_at,
+        version: i.version,
+    })?;
+    let ext = InteractionExt {
+        deal: i.deal,
+        assignee: i.assignee.as_deref(),
+        priority: i.priority,
+        category: i.category.as_deref(),
+        resolution: i.resolution.as_deref(),
+        first_answered_at: i.first_answered_at,
+        resolved_at: i.resolved_at,
+    };
+    let plain = ext.deal.is_none()
+        && ext.assignee.is_none()
+        && ext.priority.is_none()
+        && ext.category.is_none()
+        && ext.resolution.is_none()
+        && ext.first_answered_at.is_none()
+        && ext.resolved_at.is_none();
+    if !plain {
+        bytes.extend(encode(&ext)?);
+    }
+    Ok(bytes)
+}
+
+/// Decodes an interaction of either shape. A work item stored before work items had a
+/// priority reads as normal priority.
+pub(crate) fn decode_interaction(bytes: &[u8]) -> Result<Interaction> {
+    let (v1, rest): (InteractionV1<String, BTreeMap<String, AttributeValue>>, _) =
+        postcard::take_from_bytes(bytes).map_err(|e| corrupt(INTERACTIONS, &e))?;
+    let ext: InteractionExt<String> = extension(INTERACTIONS, rest)?.unwrap_or_default();
+    let priority = ext
+        .priority
+        .or_else(|| v1.kind.has_status().then_some(Priority::Normal));
+    Ok(Interaction {
+        id: v1.id,
+        customer: v1.customer,
+        channel: v1.channel,
+        kind: v1.kind,
+        direction: v1.direction,
+        occurred_at: v1.occurred_at,
+        subject: v1.subject,
+        body: v1.body,
+        amount: v1.amount,
+        status: v1.status,
+        due_at: v1.due_at,
+        rating: v1.rating,
+        attributes: v1.attributes,
+        source: v1.source,
+        external_id: v1.external_id,
+        created_at: v1.created_at,
+        version: v1.version,
+        deal: ext.deal,
+        assignee: ext.assignee,
+        priority,
+        category: ext.category,
+        resolution: ext.resolution,
+        first_answered_at: ext.first_answered_at,
+        resolved_at: ext.resolved_at,
+    })
+}
+
 /// The extension after a record's first shape, if it has one.
 fn extension<X: for<'de> Deserialize<'de>>(t: &'static str, rest: &[u8]) -> Result<Option<X>> {
     if rest.is_empty() {
@@ -158,6 +306,40 @@ fn corrupt(table: &'static str, e: &postcard::Error) -> Error {
         table,
         detail: e.to_string(),
     }
+}
+
+/// The due time a work item sorts by: its due date, or last without one.
+pub(crate) fn work_due(i: &Interaction) -> i64 {
+    i.due_at.map_or(i64::MAX, Timestamp::as_micros)
+}
+
+/// The priority rank a work item sorts by (urgent first).
+pub(crate) fn work_rank(i: &Interaction) -> u8 {
+    i.priority.unwrap_or(Priority::Normal).rank()
+}
+
+/// Length of a [`work_position`].
+pub(crate) const WORK_POSITION_LEN: usize = 25;
+
+/// A work item's place in a queue as bytes, in byte order = queue order: due time (signed, in
+/// order), priority rank, id. Both backends' queue cursors hold one.
+pub(crate) fn work_position(due: i64, rank: u8, id: [u8; 16]) -> [u8; WORK_POSITION_LEN] {
+    let mut k = [0u8; WORK_POSITION_LEN];
+    k[..8].copy_from_slice(&((due as u64) ^ (1 << 63)).to_be_bytes());
+    k[8] = rank;
+    k[9..].copy_from_slice(&id);
+    k
+}
+
+/// The parts of a [`work_position`]: due time, rank, id.
+pub(crate) fn split_work_position(k: &[u8]) -> Result<(i64, u8, [u8; 16])> {
+    let bad = || Error::BadCursor;
+    if k.len() != WORK_POSITION_LEN {
+        return Err(bad());
+    }
+    let due = u64::from_be_bytes(k[..8].try_into().map_err(|_| bad())?) ^ (1 << 63);
+    let id: [u8; 16] = k[9..].try_into().map_err(|_| bad())?;
+    Ok((due as i64, k[8], id))
 }
 
 /// A quota's identity as bytes (subject kind and id, period, start, currency), in the order
@@ -195,6 +377,7 @@ mod tests {
             entity: EntityRef::Customer(CustomerId::generate()),
             changed: vec!["email".into()],
             depth,
+            changes: Vec::new(),
         }
     }
 
@@ -250,6 +433,147 @@ mod tests {
         let (v1, rest): (EventV1<Actor, Vec<String>>, _) = postcard::take_from_bytes(&new).unwrap();
         assert_eq!(v1.seq, 7);
         assert!(!rest.is_empty());
+    }
+
+    #[test]
+    fn events_with_values_round_trip_and_depth_only_ones_still_read() {
+        for depth in [0, 2] {
+            let mut e = event(depth);
+            e.changes = vec![FieldChange::new(
+                "status",
+                Some("open".into()),
+                Some("resolved".into()),
+            )];
+            assert_eq!(decode_event(&encode_event(&e).unwrap()).unwrap(), e);
+        }
+        // What the previous release wrote: the first shape and the depth extension.
+        let e = event(3);
+        let mut old = postcard::to_allocvec(&EventV1 {
+            seq: e.seq,
+            at: e.at,
+            actor: e.actor.clone(),
+            kind: e.kind,
+            entity: e.entity,
+            changed: e.changed.clone(),
+        })
+        .unwrap();
+        old.extend(postcard::to_allocvec(&EventExt { depth: 3 }).unwrap());
+        assert_eq!(decode_event(&old).unwrap(), e);
+    }
+
+    fn interaction(kind: InteractionKind) -> Interaction {
+        let mut input = kith_model::InteractionInput::new(CustomerId::generate(), Channel::Email, kind);
+        input.subject = Some("Where is my order?".into());
+        Interaction::new(
+            InteractionId::generate(),
+            input,
+            Timestamp::from_micros(1_700_000_000_000_000),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn interactions_round_trip_and_plain_ones_keep_their_first_shape() {
+        let mut ticket = interaction(InteractionKind::Ticket);
+        ticket.assignee = Some("usr_1".into());
+        ticket.category = Some("delivery".into());
+        ticket.deal = Some(DealId::generate());
+        ticket.first_answered_at = Some(Timestamp::from_micros(1_700_000_100_000_000));
+        assert_eq!(
+            decode_interaction(&encode_interaction(&ticket).unwrap()).unwrap(),
+            ticket
+        );
+        let note = interaction(InteractionKind::Note);
+        let bytes = encode_interaction(&note).unwrap();
+        assert_eq!(decode_interaction(&bytes).unwrap(), note);
+        // A plain note is exactly what the first release wrote for it.
+        let v1 = InteractionV1 {
+            id: note.id,
+            customer: note.customer,
+            channel: note.channel,
+            kind: note.kind,
+            direction: note.direction,
+            occurred_at: note.occurred_at,
+            subject: note.subject.clone(),
+            body: note.body.clone(),
+            amount: note.amount,
+            status: note.status,
+            due_at: note.due_at,
+            rating: note.rating,
+            attributes: note.attributes.clone(),
+            source: note.source.clone(),
+            external_id: note.external_id.clone(),
+            created_at: note.created_at,
+            version: note.version,
+        };
+        assert_eq!(postcard::to_allocvec(&v1).unwrap(), bytes);
+    }
+
+    #[test]
+    fn a_task_stored_by_the_first_release_reads_as_normal_priority_with_old_statuses_renamed() {
+        let task = interaction(InteractionKind::Task);
+        for (code, status) in [(2u8, TaskStatus::Resolved), (3u8, TaskStatus::Closed)] {
+            let mut old = postcard::to_allocvec(&InteractionV1 {
+                id: task.id,
+                customer: task.customer,
+                channel: task.channel,
+                kind: task.kind,
+                direction: task.direction,
+                occurred_at: task.occurred_at,
+                subject: task.subject.clone(),
+                body: None::<String>,
+                amount: None,
+                status: None,
+                due_at: None,
+                rating: None,
+                attributes: task.attributes.clone(),
+                source: None::<String>,
+                external_id: None::<String>,
+                created_at: task.created_at,
+                version: 1,
+            })
+            .unwrap();
+            // The first release's `done` (2) and `cancelled` (3): patch the status option in.
+            let plain_len = old.len();
+            let with_status = postcard::to_allocvec(&Some(TaskStatus::Open)).unwrap();
+            assert_eq!(with_status, [1, 0]);
+            let status_at = status_offset(&task);
+            old.splice(status_at..status_at + 1, [1, code]);
+            assert_eq!(old.len(), plain_len + 1);
+            let read = decode_interaction(&old).unwrap();
+            assert_eq!(read.status, Some(status));
+            assert_eq!(read.priority, Some(Priority::Normal));
+            assert_eq!((read.assignee, read.deal), (None, None));
+        }
+    }
+
+    /// Where a plain task's `status` option sits in its first shape.
+    fn status_offset(task: &Interaction) -> usize {
+        let head = postcard::to_allocvec(&(
+            task.id,
+            task.customer,
+            task.channel,
+            task.kind,
+            task.direction,
+            task.occurred_at,
+            task.subject.clone(),
+            None::<String>,
+            None::<Money>,
+        ))
+        .unwrap();
+        head.len()
+    }
+
+    #[test]
+    fn work_positions_sort_as_queues_do() {
+        let id = [7u8; 16];
+        let early_low = work_position(-5, 3, id);
+        let early_urgent = work_position(-5, 0, id);
+        let later = work_position(1_000, 0, id);
+        let none = work_position(i64::MAX, 0, id);
+        assert!(early_urgent < early_low && early_low < later && later < none);
+        assert_eq!(split_work_position(&later).unwrap(), (1_000, 0, id));
+        assert!(split_work_position(&later[..24]).is_err());
     }
 
     #[test]

@@ -26,6 +26,37 @@ pub fn routes() -> Routes {
         .get("/v1/tenants/{tenant}/deals/{id}", get)
         .patch("/v1/tenants/{tenant}/deals/{id}", update)
         .post("/v1/tenants/{tenant}/deals/{id}/move", move_to)
+        .get("/v1/tenants/{tenant}/deals/{id}/timeline", timeline)
+}
+
+/// A page of a deal's timeline.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TimelineQuery {
+    /// Page size (1 to 1000, default 50).
+    pub limit: Option<usize>,
+    /// The previous page's `next_cursor`.
+    pub cursor: Option<String>,
+}
+
+/// The deal's own activities: the interactions linked to it (`deal` set when logged or
+/// edited), newest first.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/deals/{id}/timeline", tag = "deals",
+    params(("tenant" = String, Path, description = "Tenant slug"), ("id" = String, Path, description = "Deal id"), TimelineQuery),
+    responses((status = 200, description = "A page of interactions"), (status = 404, description = "not_found", body = super::Problem)))]
+pub async fn timeline(
+    State(state): State<AppState>,
+    t: ScopedRead,
+    params: Params,
+    ApiQuery(q): ApiQuery<TimelineQuery>,
+) -> ApiResult<Response> {
+    let id: DealId = params.id("id", "deal")?;
+    let page = page_request(q.limit, q.cursor.as_deref())?;
+    let page = state
+        .run(move |s| crate::service::interactions::deal_timeline(s, &t.tenant, &t.access, id, &page))
+        .await?;
+    Ok(json(StatusCode::OK, &PageBody::from(page)))
 }
 
 /// Filters of the deals list; every one given must hold.

@@ -1,4 +1,4 @@
-//! `/v1/tenants/{tenant}/interactions` and due tasks: log, get, change status, list due work.
+//! `/v1/tenants/{tenant}/interactions` and due tasks: log, get, edit (`If-Match`), list due work.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -8,11 +8,11 @@ use serde::Deserialize;
 use super::auth::{ScopedRead, ScopedWrite};
 use super::error::ApiResult;
 use super::extract::{
-    ApiJson, ApiQuery, Create, PageBody, Params, created, invalid_query, json, page_request,
-    versioned,
+    ApiJson, ApiQuery, Create, IfMatch, PageBody, Params, created, invalid_query, json,
+    page_request, versioned,
 };
 use super::{AppState, Routes};
-use crate::model::{InteractionId, InteractionInput, TaskStatus, Timestamp};
+use crate::model::{InteractionId, InteractionInput, InteractionPatch, Timestamp};
 use crate::service::interactions;
 
 /// The interaction routes.
@@ -20,7 +20,7 @@ pub fn routes() -> Routes {
     Routes::new()
         .post("/v1/tenants/{tenant}/interactions", log)
         .get("/v1/tenants/{tenant}/interactions/{id}", get)
-        .patch("/v1/tenants/{tenant}/interactions/{id}", set_status)
+        .patch("/v1/tenants/{tenant}/interactions/{id}", update)
         .get("/v1/tenants/{tenant}/tasks/due", due)
 }
 
@@ -65,30 +65,29 @@ pub async fn get(
     Ok(versioned(StatusCode::OK, &i, i.version))
 }
 
-/// A new status for a task or ticket.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct StatusChange {
-    /// `open`, `in-progress`, `done` or `cancelled`.
-    #[schema(value_type = String)]
-    pub status: TaskStatus,
-}
-
-/// Change the status of a task or ticket.
+/// Change an interaction: subject, body or deal of any; due date, priority, assignee, status,
+/// category and resolution of a task, ticket or complaint. The event records each field's old
+/// and new value. Moving to `resolved` or `closed` sets `resolved_at` (reopening clears it);
+/// leaving `open` the first time sets `first_answered_at`.
 #[utoipa::path(patch, path = "/v1/tenants/{tenant}/interactions/{id}", tag = "interactions",
-    params(("tenant" = String, Path, description = "Tenant slug"), ("id" = String, Path, description = "Interaction id")),
-    request_body = StatusChange,
-    responses((status = 200, description = "The interaction")))]
-pub async fn set_status(
+    params(("tenant" = String, Path, description = "Tenant slug"), ("id" = String, Path, description = "Interaction id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag from a GET")),
+    request_body(content = Object, description = "InteractionPatch: subject?, body?, due_at?, priority?, assignee?, status?, category?, resolution?, deal? (null clears)"),
+    responses((status = 200, description = "The interaction"),
+        (status = 403, description = "not_permitted", body = super::Problem),
+        (status = 412, description = "version_conflict", body = super::Problem),
+        (status = 422, description = "invalid_input", body = super::Problem)))]
+pub async fn update(
     State(state): State<AppState>,
     t: ScopedWrite,
     params: Params,
-    ApiJson(change): ApiJson<StatusChange>,
+    IfMatch(version): IfMatch,
+    ApiJson(patch): ApiJson<InteractionPatch>,
 ) -> ApiResult<Response> {
     let id: InteractionId = params.id("id", "interaction")?;
     let actor = t.actor();
     let i = state
-        .run(move |s| interactions::set_status(s, &t.tenant, &actor, &t.access, id, change.status))
+        .run(move |s| interactions::update(s, &t.tenant, &actor, &t.access, id, version, patch))
         .await?;
     Ok(versioned(StatusCode::OK, &i, i.version))
 }

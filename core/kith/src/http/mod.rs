@@ -13,6 +13,7 @@ mod error;
 mod events;
 mod extract;
 mod interactions;
+mod work;
 mod metrics;
 mod middleware;
 pub mod openapi;
@@ -218,6 +219,7 @@ fn all_routes() -> (Routes, Routes) {
         .merge(tokens::routes())
         .merge(customers::routes())
         .merge(interactions::routes())
+        .merge(work::routes())
         .merge(pipelines::routes())
         .merge(deals::routes())
         .merge(users::routes())

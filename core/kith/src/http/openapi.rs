@@ -6,22 +6,23 @@ use utoipa::{Modify, OpenApi};
 
 use super::{
     customers, deals, events, interactions, ops, pipelines, plugins, reports, tenants, tokens,
-    users,
+    users, work,
 };
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Kith admin API", description = "Tenants, users and teams, customers, interactions, pipelines, deals, events, plugins, webhooks, segments and scores. Errors are RFC 9457 problem+json with a stable `code`."),
+    info(title = "Kith admin API", description = "Tenants, users and teams, customers, interactions and work items, pipelines, deals, events, plugins, webhooks, segments and scores. Errors are RFC 9457 problem+json with a stable `code`."),
     paths(
         ops::healthz, ops::readyz, ops::metrics, ops::openapi,
         tenants::create, tenants::list, tenants::get, tenants::update, tenants::delete,
         tokens::create, tokens::list, tokens::revoke,
         customers::create, customers::search, customers::get, customers::update, customers::erase,
         customers::merge, customers::timeline,
-        interactions::log, interactions::get, interactions::set_status, interactions::due,
+        interactions::log, interactions::get, interactions::update, interactions::due,
+        work::queue, work::overdue, work::service,
         pipelines::create, pipelines::list, pipelines::get, pipelines::update, pipelines::delete,
         pipelines::reorder, pipelines::report, pipelines::deals_of,
-        deals::create, deals::search, deals::get, deals::update, deals::move_to,
+        deals::create, deals::search, deals::get, deals::update, deals::move_to, deals::timeline,
         events::list,
         plugins::upload, plugins::list, plugins::get, plugins::uninstall,
         plugins::enabled, plugins::enable, plugins::status, plugins::configure, plugins::disable,
@@ -34,7 +35,7 @@ use super::{
         reports::sales, reports::funnel, reports::set_quota, reports::list_quotas, reports::remove_quota,
     ),
     components(schemas(super::Problem, users::ReassignRequest, crate::service::users::Reassigned, plugins::EnableBody, plugins::ConfigureBody,
-        plugins::UpgradeBody, plugins::LimitsBody)),
+        plugins::UpgradeBody, plugins::LimitsBody, work::OverdueBody, crate::service::interactions::OverdueCount)),
     modifiers(&Bearer),
     security(("bearer" = [])),
 )]

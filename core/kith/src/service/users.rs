@@ -77,11 +77,14 @@ pub struct Reassigned {
     pub customers: u64,
     /// Open deals given to the new owner.
     pub deals: u64,
+    /// Open work items (tasks, tickets, complaints) given to the new assignee.
+    pub work: u64,
     /// Whether records are left to move: call again.
     pub more: bool,
 }
 
-/// Gives `to` up to [`REASSIGN_BATCH`] of the customers and open deals `from` owns.
+/// Gives `to` up to [`REASSIGN_BATCH`] of the customers and open deals `from` owns and the
+/// open work assigned to them.
 pub fn reassign(
     store: &dyn Store,
     tenant: &TenantSlug,
@@ -98,10 +101,12 @@ pub fn reassign(
         Output::Reassigned {
             customers,
             deals,
+            work,
             more,
         } => Ok(Reassigned {
             customers,
             deals,
+            work,
             more,
         }),
         other => Err(unexpected(&other)),

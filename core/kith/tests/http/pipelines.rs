@@ -266,7 +266,8 @@ async fn interactions_are_logged_once_per_external_id_and_tasks_close(backend: B
         .ok(200);
     assert_eq!(
         (done["status"].as_str(), done["version"].as_u64()),
-        (Some("done"), Some(2))
+        (Some("resolved"), Some(2)),
+        "`done` is still accepted, as `resolved`"
     );
     let due = api
         .call(

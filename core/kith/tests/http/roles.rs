@@ -31,6 +31,10 @@ const SCOPED: &[(&str, &str)] = &[
     ("GET", "/v1/tenants/{tenant}/interactions/{id}"),
     ("PATCH", "/v1/tenants/{tenant}/interactions/{id}"),
     ("GET", "/v1/tenants/{tenant}/tasks/due"),
+    ("GET", "/v1/tenants/{tenant}/work"),
+    ("GET", "/v1/tenants/{tenant}/work/overdue"),
+    ("GET", "/v1/tenants/{tenant}/reports/service"),
+    ("GET", "/v1/tenants/{tenant}/deals/{id}/timeline"),
     ("GET", "/v1/tenants/{tenant}/pipelines"),
     ("GET", "/v1/tenants/{tenant}/pipelines/{id}"),
     ("GET", "/v1/tenants/{tenant}/pipelines/{id}/report"),
@@ -556,7 +560,7 @@ async fn deactivating_a_user_stops_their_keys_and_reassigning_moves_their_record
         )
         .await
         .ok(200);
-    assert_eq!(r, json!({ "customers": 1, "deals": 0, "more": false }));
+    assert_eq!(r, json!({ "customers": 1, "deals": 0, "work": 0, "more": false }));
     api.call(
         "PATCH",
         &o.customer("ann"),

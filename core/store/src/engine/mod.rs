@@ -14,13 +14,13 @@ mod ops;
 mod plugins;
 mod users;
 
-pub(crate) use users::check_owner;
+pub(crate) use users::{check_owner, check_user};
 
 use crate::{Error, Result};
 use crate::{Op, Output};
 use kith_model::{
     Actor, Customer, CustomerId, Deal, DealId, Delivery, Email, Enablement, EntityRef, Event,
-    EventKind, Interaction, InteractionId, Phone, Pipeline, PipelineId, PluginHealth, Quota,
+    EventKind, FieldChange, Interaction, InteractionId, Phone, Pipeline, PipelineId, PluginHealth, Quota,
     StoredJob, StoredModel, StoredScore, StoredSegments, Team, TeamId, Timestamp, User, UserId,
 };
 
@@ -70,6 +70,8 @@ pub(crate) trait Txn {
     fn delete_interaction(&mut self, i: &Interaction) -> Result<()>;
     /// A customer's interactions.
     fn interactions_of(&mut self, customer: CustomerId) -> Result<Vec<InteractionId>>;
+    /// Up to `limit` work items still to do (open, in progress, waiting) assigned to `user`.
+    fn open_work_of(&mut self, user: &str, limit: usize) -> Result<Vec<InteractionId>>;
 
     /// A pipeline.
     fn pipeline(&mut self, id: PipelineId) -> Result<Option<Pipeline>>;
@@ -188,6 +190,8 @@ pub(crate) struct NewEvent {
     pub(crate) at: Timestamp,
     /// Plugin reactions that led to it.
     pub(crate) depth: u8,
+    /// Old and new values, for changes that record them.
+    pub(crate) changes: Vec<FieldChange>,
 }
 
 impl NewEvent {
@@ -201,6 +205,7 @@ impl NewEvent {
             entity: self.entity,
             changed: self.changed,
             depth: self.depth,
+            changes: self.changes,
         }
     }
 }
@@ -220,6 +225,27 @@ pub(crate) fn event(
         actor: ctx.actor.clone(),
         at: ctx.now,
         depth: ctx.depth,
+        changes: Vec::new(),
+    })
+}
+
+/// Appends one event for this write recording each field's old and new value (its `changed`
+/// lists the same fields).
+pub(crate) fn event_with_values(
+    txn: &mut dyn Txn,
+    ctx: &Ctx<'_>,
+    kind: EventKind,
+    entity: EntityRef,
+    changes: Vec<FieldChange>,
+) -> Result<()> {
+    txn.append(NewEvent {
+        kind,
+        entity,
+        changed: changes.iter().map(|c| c.field.clone()).collect(),
+        actor: ctx.actor.clone(),
+        at: ctx.now,
+        depth: ctx.depth,
+        changes,
     })
 }
 

@@ -5,7 +5,7 @@ use crate::{Error, Result};
 use crate::{Op, Output};
 use kith_model::{
     Customer, CustomerId, CustomerKind, Deal, DealId, EntityRef, EventKind, Interaction,
-    InteractionId, Pipeline, PipelineId, ValidationError,
+    InteractionId, InteractionPatch, Pipeline, PipelineId, ValidationError,
 };
 
 pub(super) fn apply(txn: &mut dyn Txn, ctx: &Ctx<'_>, op: Op) -> Result<Output> {
@@ -67,6 +67,8 @@ pub(super) fn apply(txn: &mut dyn Txn, ctx: &Ctx<'_>, op: Op) -> Result<Output> 
         Op::LogInteraction(input) => {
             load_customer(txn, input.customer)?;
             let interaction = Interaction::new(InteractionId::generate(), input, ctx.now)?;
+            check_deal(txn, &interaction)?;
+            super::check_user(txn, "assignee", None, interaction.assignee.as_deref())?;
             if let Some((source, ext)) = interaction.idempotency_key()
                 && let Some(existing) = txn.interaction_by_external(source, ext)?
             {
@@ -97,30 +99,21 @@ pub(super) fn apply(txn: &mut dyn Txn, ctx: &Ctx<'_>, op: Op) -> Result<Output> 
                 created: true,
             })
         }
-        Op::SetInteractionStatus { id, status } => {
-            let old = txn
-                .interaction(id)?
-                .ok_or_else(|| Error::not_found("interaction", id))?;
-            let mut new = old.clone();
-            if new.set_status(status)? {
-                txn.put_interaction(Some(&old), &new)?;
-                let entity = EntityRef::Interaction {
-                    id,
-                    customer: new.customer,
-                };
-                event(
-                    txn,
-                    ctx,
-                    EventKind::InteractionUpdated,
-                    entity,
-                    vec!["status".into()],
-                )?;
-            }
-            Ok(Output::Interaction {
-                interaction: new,
-                created: false,
-            })
-        }
+        Op::SetInteractionStatus { id, status } => update_interaction(
+            txn,
+            ctx,
+            id,
+            None,
+            InteractionPatch {
+                status: Some(status),
+                ..InteractionPatch::default()
+            },
+        ),
+        Op::UpdateInteraction {
+            id,
+            expected_version,
+            patch,
+        } => update_interaction(txn, ctx, id, expected_version, patch),
         Op::CreatePipeline(input) => {
             let pipeline = Pipeline::new(PipelineId::generate(), input, ctx.now)?;
             txn.put_pipeline(None, &pipeline)?;
@@ -189,6 +182,64 @@ pub(super) fn apply(txn: &mut dyn Txn, ctx: &Ctx<'_>, op: Op) -> Result<Output> 
         _ => Err(Error::Storage(
             "a composite or user op reached the domain ops".into(),
         )),
+    }
+}
+
+fn update_interaction(
+    txn: &mut dyn Txn,
+    ctx: &Ctx<'_>,
+    id: InteractionId,
+    expected_version: Option<u64>,
+    patch: InteractionPatch,
+) -> Result<Output> {
+    let old = txn
+        .interaction(id)?
+        .ok_or_else(|| Error::not_found("interaction", id))?;
+    if let Some(v) = expected_version.filter(|v| *v != old.version) {
+        return Err(conflict("interaction", id, v, old.version));
+    }
+    let mut new = old.clone();
+    let changes = new.apply(patch, ctx.now)?;
+    if changes.is_empty() {
+        return Ok(Output::Interaction {
+            interaction: old,
+            created: false,
+        });
+    }
+    if new.deal != old.deal {
+        check_deal(txn, &new)?;
+    }
+    super::check_user(
+        txn,
+        "assignee",
+        old.assignee.as_deref(),
+        new.assignee.as_deref(),
+    )?;
+    txn.put_interaction(Some(&old), &new)?;
+    let entity = EntityRef::Interaction {
+        id,
+        customer: new.customer,
+    };
+    super::event_with_values(txn, ctx, EventKind::InteractionUpdated, entity, changes)?;
+    Ok(Output::Interaction {
+        interaction: new,
+        created: false,
+    })
+}
+
+/// The deal an interaction names must be a deal of its customer.
+fn check_deal(txn: &mut dyn Txn, i: &Interaction) -> Result<()> {
+    let Some(deal) = i.deal else {
+        return Ok(());
+    };
+    match txn.deal(deal)? {
+        Some(d) if d.customer == i.customer => Ok(()),
+        Some(_) => Err(ValidationError::field(
+            "deal",
+            "a deal of the same customer (this deal belongs to another one)",
+        )
+        .into()),
+        None => Err(ValidationError::field("deal", "the id of an existing deal").into()),
     }
 }
 

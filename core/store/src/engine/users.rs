@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use super::{Ctx, Txn, conflict, event, load_pipeline};
 use crate::{Error, Op, Output, Result};
 use kith_model::{
-    CustomerId, DealId, EntityRef, EventKind, Quota, QuotaSubject, Role, StageCategory, Team,
+    CustomerId, DealId, EntityRef, EventKind, InteractionPatch, Quota, QuotaSubject, Role, StageCategory, Team,
     TeamId, TeamPatch, User, UserId, UserInput, UserPatch, ValidationError,
 };
 
@@ -22,19 +22,30 @@ fn load_team(txn: &mut dyn Txn, id: TeamId) -> Result<Team> {
 /// A record may be given to `new` only if it names an active user of the tenant. An owner
 /// that does not change is not checked again, so records of a deactivated user stay editable.
 pub(crate) fn check_owner(txn: &mut dyn Txn, old: Option<&str>, new: Option<&str>) -> Result<()> {
+    check_user(txn, "owner", old, new)
+}
+
+/// A user named in `field` (an owner or assignee) that changes from `old` to `new` must be an
+/// active user of the tenant; an unchanged one is not checked again.
+pub(crate) fn check_user(
+    txn: &mut dyn Txn,
+    field: &str,
+    old: Option<&str>,
+    new: Option<&str>,
+) -> Result<()> {
     let Some(new) = new.filter(|n| Some(*n) != old) else {
         return Ok(());
     };
     let expected = "the id of an active user of this tenant (GET /v1/tenants/{tenant}/users)";
-    let id = UserId::parse("owner", new).map_err(|_| ValidationError::field("owner", expected))?;
+    let id = UserId::parse(field, new).map_err(|_| ValidationError::field(field, expected))?;
     match txn.user(id)? {
         Some(u) if u.active => Ok(()),
         Some(_) => Err(ValidationError::field(
-            "owner",
-            "an active user: this user is deactivated (reactivate them or pick another owner)",
+            field,
+            format!("an active user: this user is deactivated (reactivate them or pick another {field})"),
         )
         .into()),
-        None => Err(ValidationError::field("owner", expected).into()),
+        None => Err(ValidationError::field(field, expected).into()),
     }
 }
 
@@ -294,9 +305,37 @@ fn reassign(
         deals += 1;
         left -= 1;
     }
+    let mut work = 0u64;
+    if left > 0 {
+        let assigned = txn.open_work_of(&from_s, left + 1)?;
+        more |= assigned.len() > left;
+        for id in assigned.into_iter().take(left) {
+            let old = txn
+                .interaction(id)?
+                .ok_or_else(|| Error::not_found("interaction", id))?;
+            let mut new = old.clone();
+            let changes = new.apply(
+                InteractionPatch {
+                    assignee: Some(Some(to_s.clone())),
+                    ..InteractionPatch::default()
+                },
+                ctx.now,
+            )?;
+            txn.put_interaction(Some(&old), &new)?;
+            let entity = EntityRef::Interaction {
+                id,
+                customer: new.customer,
+            };
+            super::event_with_values(txn, ctx, EventKind::InteractionUpdated, entity, changes)?;
+            work += 1;
+        }
+    } else {
+        more |= !txn.open_work_of(&from_s, 1)?.is_empty();
+    }
     Ok(Output::Reassigned {
         customers,
         deals,
+        work,
         more,
     })
 }

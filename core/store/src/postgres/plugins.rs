@@ -37,7 +37,7 @@ impl PgStore {
             interactions
                 .entry(row.get(0))
                 .or_default()
-                .push(decode("interactions", row.get::<_, &[u8]>(1))?);
+                .push(crate::records::decode_interaction(row.get::<_, &[u8]>(1))?);
         }
         let mut deals: HashMap<Uuid, Vec<Deal>> = HashMap::new();
         for row in reader.query(

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use kith_model::{
     Actor, Customer, CustomerId, Deal, DealId, Email, EntityRef, Event, EventKind, Interaction,
-    InteractionId, Phone, Pipeline, PipelineId, PipelineReport, Quota, ReportBuilder, StageId,
+    InteractionId, InteractionKind, Phone, Pipeline, PipelineId, PipelineReport, Quota, ReportBuilder, StageId,
     Team, TeamId, Tenant, TenantInput, TenantPatch, TenantSlug, Timestamp, User, UserId,
 };
 use tokio_postgres::Row;
@@ -18,10 +18,10 @@ use super::txn::{PgTxn, uuid};
 use super::{PG_SCHEMA_VERSION, PgStore};
 use crate::admin::{IdempotencyRecord, Stored};
 use crate::engine::{self, Ctx};
-use crate::records::{decode, decode_event, encode};
+use crate::records::{self, decode, decode_event, encode};
 use crate::{
-    CommitListener, Cursor, CustomerFilter, Error, IdempotencyKey, Inconsistency, Once, Op, Output,
-    Page, PageRequest, Result, Stats, Store, TenantStats, TokenRecord,
+    Assignees, CommitListener, Cursor, CustomerFilter, Error, IdempotencyKey, Inconsistency, Once, Op, Output,
+    Page, PageRequest, Result, Stats, Store, TenantStats, TokenRecord, WorkQuery,
 };
 
 /// Cursor scopes of this backend's lists.
@@ -47,6 +47,8 @@ pub(super) enum List {
     AllDeals,
     DealOwner,
     Quotas,
+    Work,
+    DealTimeline,
 }
 
 /// The lowest and highest UUIDs: the open ends of keyset pages.
@@ -140,7 +142,7 @@ fn customer_doc(r: &Row) -> Result<Customer> {
 }
 
 fn interaction_doc(r: &Row) -> Result<Interaction> {
-    decode("interactions", r.get::<_, &[u8]>(0))
+    records::decode_interaction(r.get::<_, &[u8]>(0))
 }
 
 impl PgStore {
@@ -641,12 +643,15 @@ impl Store for PgStore {
 
     fn interaction(&self, tenant: &TenantSlug, id: InteractionId) -> Result<Option<Interaction>> {
         let id = uuid(id.to_bytes());
-        self.one_doc(
-            tenant,
-            "interactions",
-            "SELECT doc FROM kith_interactions WHERE tenant_id = $1 AND id = $2",
-            move |t| vec![Box::new(t), Box::new(id)],
-        )
+        self.read(|r| {
+            let t = self.tenant_id(r, tenant)?;
+            r.query_opt(
+                "SELECT doc FROM kith_interactions WHERE tenant_id = $1 AND id = $2",
+                &[&t, &id],
+            )?
+            .map(|row| interaction_doc(&row))
+            .transpose()
+        })
     }
 
     fn timeline(
@@ -669,6 +674,103 @@ impl Store for PgStore {
                  AND customer = $2 AND (occurred_at, id) < ($3, $4) \
                  ORDER BY occurred_at DESC, id DESC LIMIT $5",
                 &[&t, &uuid(customer.to_bytes()), &at, &id, &n],
+            )?;
+            paged(rows, limit, &keys, time_id_key, interaction_doc)
+        })
+    }
+
+    fn work(
+        &self,
+        tenant: &TenantSlug,
+        query: &WorkQuery,
+        page: &PageRequest,
+    ) -> Result<Page<Interaction>> {
+        macro_rules! work_sql {
+            ($assignee:literal) => {
+                concat!(
+                    "SELECT doc, work_due, priority, id FROM kith_interactions ",
+                    "WHERE tenant_id = $1 AND work_status = ANY($2) AND kind = ANY($3) ",
+                    "AND work_due <= $4 AND (work_due, priority, id) > ($5, $6, $7)",
+                    $assignee,
+                    " ORDER BY work_due, priority, id LIMIT $8"
+                )
+            };
+        }
+        let limit = page.clamped_limit();
+        let n = fetch(page);
+        let statuses: Vec<i16> = query.statuses.iter().map(|s| i16::from(s.code())).collect();
+        let kinds: Vec<i16> = if query.kinds.is_empty() {
+            InteractionKind::ALL
+                .iter()
+                .filter(|k| k.has_status())
+                .map(|k| i16::from(k.code()))
+                .collect()
+        } else {
+            query.kinds.iter().map(|k| i16::from(k.code())).collect()
+        };
+        let last_due = query
+            .due_before
+            .map_or(i64::MAX, |d| d.as_micros().saturating_sub(1));
+        self.read(|r| {
+            let t = self.tenant_id(r, tenant)?;
+            let keys = Keys::new(List::Work, tenant, b"");
+            let (due, rank, id) = match keys.after(page)? {
+                None => (i64::MIN, -1i16, FIRST),
+                Some(k) => {
+                    let (due, rank, id) = records::split_work_position(&k)?;
+                    (due, i16::from(rank), Uuid::from_bytes(id))
+                }
+            };
+            let common: [&(dyn ToSql + Sync); 8] =
+                [&t, &statuses, &kinds, &last_due, &due, &rank, &id, &n];
+            let rows = match &query.assignees {
+                Assignees::Any => r.query(work_sql!(""), &common)?,
+                Assignees::Unassigned => {
+                    r.query(work_sql!(" AND assignee IS NULL"), &common)?
+                }
+                Assignees::Users(users) => {
+                    let mut params = common.to_vec();
+                    params.push(users);
+                    r.query(
+                        work_sql!(" AND assignee = ANY($9)"),
+                        &params,
+                    )?
+                }
+            };
+            paged(
+                rows,
+                limit,
+                &keys,
+                |row| {
+                    let rank = u8::try_from(row.get::<_, i16>(2)).unwrap_or(u8::MAX);
+                    let id = *row.get::<_, Uuid>(3).as_bytes();
+                    records::work_position(row.get(1), rank, id).to_vec()
+                },
+                interaction_doc,
+            )
+        })
+    }
+
+    fn deal_timeline(
+        &self,
+        tenant: &TenantSlug,
+        deal: DealId,
+        page: &PageRequest,
+    ) -> Result<Page<Interaction>> {
+        let limit = page.clamped_limit();
+        let n = fetch(page);
+        self.read(|r| {
+            let t = self.tenant_id(r, tenant)?;
+            let keys = Keys::new(List::DealTimeline, tenant, &deal.to_bytes());
+            let (at, id) = match keys.after(page)? {
+                None => (i64::MAX, LAST),
+                Some(k) => (key_i64(&k, 0)?, key_uuid(&k, 8)?),
+            };
+            let rows = r.query(
+                "SELECT doc, occurred_at, id FROM kith_interactions WHERE tenant_id = $1 \
+                 AND deal = $2 AND (occurred_at, id) < ($3, $4) \
+                 ORDER BY occurred_at DESC, id DESC LIMIT $5",
+                &[&t, &uuid(deal.to_bytes()), &at, &id, &n],
             )?;
             paged(rows, limit, &keys, time_id_key, interaction_doc)
         })

@@ -15,6 +15,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0002_nodes_leases_jobs.sql"),
     include_str!("../../migrations/postgres/0003_event_queue.sql"),
     include_str!("../../migrations/postgres/0004_users_teams.sql"),
+    include_str!("../../migrations/postgres/0005_work_items.sql"),
 ];
 
 /// The schema version this build writes.

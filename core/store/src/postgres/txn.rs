@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use kith_model::{
     Customer, CustomerId, Deal, DealId, Delivery, Email, Enablement, Interaction, InteractionId,
     Phone, Pipeline, PipelineId, PluginHealth, Quota, StoredJob, StoredModel, StoredScore,
-    StoredSegments, Team, TeamId, User, UserId,
+    StoredSegments, TaskStatus, Team, TeamId, User, UserId,
 };
 use uuid::Uuid;
 
@@ -321,11 +321,11 @@ impl Txn for PgTxn<'_, '_> {
     }
 
     fn interaction(&mut self, id: InteractionId) -> Result<Option<Interaction>> {
-        self.doc(
-            "interactions",
-            "SELECT doc FROM kith_interactions WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
-            uuid(id.to_bytes()),
-        )
+        let sql = "SELECT doc FROM kith_interactions WHERE tenant_id = $1 AND id = $2 FOR UPDATE";
+        match self.tx.query_opt(sql, &[&self.tenant, &uuid(id.to_bytes())])? {
+            Some(row) => crate::records::decode_interaction(row.get::<_, &[u8]>(0)).map(Some),
+            None => Ok(None),
+        }
     }
 
     fn interaction_by_external(&mut self, source: &str, id: &str) -> Result<Option<InteractionId>> {
@@ -370,18 +370,52 @@ impl Txn for PgTxn<'_, '_> {
         } else {
             None
         };
-        let doc = encode(new)?;
+        let work = WorkColumns::of(new);
+        let doc = crate::records::encode_interaction(new)?;
         if old.is_some() {
             self.tx.defer(
                 "UPDATE kith_interactions SET customer = $3, occurred_at = $4, ext_source = $5, \
-                 ext_id = $6, due_at = $7, doc = $8 WHERE tenant_id = $1 AND id = $2",
-                &[&t, &id, &customer, &occurred, &source, &ext, &due, &doc],
+                 ext_id = $6, due_at = $7, doc = $8, deal = $9, assignee = $10, \
+                 work_status = $11, work_due = $12, priority = $13, kind = $14 \
+                 WHERE tenant_id = $1 AND id = $2",
+                &[
+                    &t,
+                    &id,
+                    &customer,
+                    &occurred,
+                    &source,
+                    &ext,
+                    &due,
+                    &doc,
+                    &work.deal,
+                    &work.assignee,
+                    &work.status,
+                    &work.due,
+                    &work.priority,
+                    &work.kind,
+                ],
             )?;
         } else {
             self.tx.defer(
                 "INSERT INTO kith_interactions (tenant_id, id, customer, occurred_at, ext_source, \
-                 ext_id, due_at, doc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                &[&t, &id, &customer, &occurred, &source, &ext, &due, &doc],
+                 ext_id, due_at, doc, deal, assignee, work_status, work_due, priority, kind) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                &[
+                    &t,
+                    &id,
+                    &customer,
+                    &occurred,
+                    &source,
+                    &ext,
+                    &due,
+                    &doc,
+                    &work.deal,
+                    &work.assignee,
+                    &work.status,
+                    &work.due,
+                    &work.priority,
+                    &work.kind,
+                ],
             )?;
         }
         Ok(())
@@ -394,6 +428,21 @@ impl Txn for PgTxn<'_, '_> {
             &[&t, &uuid(i.id.to_bytes())],
         )?;
         Ok(())
+    }
+
+    fn open_work_of(&mut self, user: &str, limit: usize) -> Result<Vec<InteractionId>> {
+        let t = self.tenant;
+        let open: Vec<i16> = TaskStatus::OPEN.iter().map(|s| i16::from(s.code())).collect();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self.tx.query(
+            "SELECT id FROM kith_interactions WHERE tenant_id = $1 AND assignee = $2 \
+             AND work_status = ANY($3) ORDER BY work_due, priority, id LIMIT $4",
+            &[&t, &user, &open, &limit],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| InteractionId::from_bytes(*r.get::<_, Uuid>(0).as_bytes()))
+            .collect())
     }
 
     fn interactions_of(&mut self, customer: CustomerId) -> Result<Vec<InteractionId>> {
@@ -989,5 +1038,29 @@ impl Txn for PgTxn<'_, '_> {
             }
         }
         Ok(())
+    }
+}
+
+/// The columns of `kith_interactions` that index work items and deal timelines.
+pub(super) struct WorkColumns {
+    pub(super) deal: Option<Uuid>,
+    pub(super) assignee: Option<String>,
+    pub(super) status: Option<i16>,
+    pub(super) due: Option<i64>,
+    pub(super) priority: Option<i16>,
+    pub(super) kind: i16,
+}
+
+impl WorkColumns {
+    pub(super) fn of(i: &Interaction) -> Self {
+        let work = i.status.is_some();
+        Self {
+            deal: i.deal.map(|d| uuid(d.to_bytes())),
+            assignee: i.assignee.clone(),
+            status: i.status.map(|s| i16::from(s.code())),
+            due: work.then(|| crate::records::work_due(i)),
+            priority: work.then(|| i16::from(crate::records::work_rank(i))),
+            kind: i16::from(i.kind.code()),
+        }
     }
 }

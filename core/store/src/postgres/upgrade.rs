@@ -6,6 +6,7 @@ use tokio_postgres::Client;
 use uuid::Uuid;
 
 use super::PgStore;
+use super::txn::WorkColumns;
 use super::conn::{pg, wait};
 use crate::Result;
 use crate::records::decode;
@@ -62,6 +63,48 @@ fn backfill_deal_owners(client: &mut Client) -> Result<()> {
     }
 }
 
+/// Fills the work and deal columns of `kith_interactions` from each record, in chunks as
+/// [`backfill_deal_owners`] does.
+fn backfill_work(client: &mut Client) -> Result<()> {
+    let mut after = Uuid::nil();
+    let mut after_tenant = i64::MIN;
+    loop {
+        let rows = wait(client.query(
+            "SELECT tenant_id, id, doc FROM kith_interactions WHERE (tenant_id, id) > ($1, $2) \
+             ORDER BY tenant_id, id LIMIT $3",
+            &[&after_tenant, &after, &BACKFILL_CHUNK],
+        ))
+        .map_err(|e| pg(&e))?;
+        let Some(last) = rows.last() else {
+            return Ok(());
+        };
+        after_tenant = last.get(0);
+        after = last.get(1);
+        let tx = wait(client.transaction()).map_err(|e| pg(&e))?;
+        for row in &rows {
+            let i = crate::records::decode_interaction(row.get::<_, &[u8]>(2))?;
+            let w = WorkColumns::of(&i);
+            let (t, id): (i64, Uuid) = (row.get(0), row.get(1));
+            wait(tx.execute(
+                "UPDATE kith_interactions SET deal = $3, assignee = $4, work_status = $5, \
+                 work_due = $6, priority = $7, kind = $8 WHERE tenant_id = $1 AND id = $2",
+                &[
+                    &t,
+                    &id,
+                    &w.deal,
+                    &w.assignee,
+                    &w.status,
+                    &w.due,
+                    &w.priority,
+                    &w.kind,
+                ],
+            ))
+            .map_err(|e| pg(&e))?;
+        }
+        wait(tx.commit()).map_err(|e| pg(&e))?;
+    }
+}
+
 impl PgStore {
     /// Whether an upgrade step is left (on a pooled connection: no extra connection at a
     /// start that has nothing to do, which is every start after the first).
@@ -82,6 +125,11 @@ impl PgStore {
                 backfill_deal_owners(client)?;
                 done(client, "backfill-deal-owners")?;
                 tracing::info!("filled the owner column of stored deals");
+            }
+            if pending(client, "backfill-work")? {
+                backfill_work(client)?;
+                done(client, "backfill-work")?;
+                tracing::info!("filled the work-item columns of stored interactions");
             }
             if pending(client, "adopt-owners")? {
                 crate::adopt_owners(self)?;

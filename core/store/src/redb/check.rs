@@ -11,7 +11,7 @@ use super::tables::T;
 use super::tx::decode;
 use crate::Inconsistency;
 use crate::Result;
-use kith_model::{Customer, Deal, Interaction, Pipeline, StoredScore, StoredSegments, Team, User};
+use kith_model::{Customer, Deal, Pipeline, StoredScore, StoredSegments, Team, User};
 
 /// Derives the index entries of one primary record (tenant number, key, value), or says what is wrong.
 type Derive<'a> = dyn FnMut(u32, &[u8], &[u8]) -> std::result::Result<Vec<Entry>, String> + 'a;
@@ -76,7 +76,7 @@ pub(super) fn check(txn: &ReadTransaction) -> Result<Vec<Inconsistency>> {
         Ok(derive::customer_entries(n, &c))
     })?);
     bad.extend(scan(T::Interactions, &mut |n, _, v| {
-        let i: Interaction = decode(T::Interactions, v).map_err(|e| e.to_string())?;
+        let i = crate::records::decode_interaction(v).map_err(|e| e.to_string())?;
         Ok(derive::interaction_entries(n, &i))
     })?);
     bad.extend(scan(T::Pipelines, &mut |n, _, v| {
@@ -126,7 +126,7 @@ pub(super) fn check(txn: &ReadTransaction) -> Result<Vec<Inconsistency>> {
                 continue;
             };
             let customer = match t {
-                T::Interactions => decode::<Interaction>(t, v.value()).map(|i| i.customer),
+                T::Interactions => crate::records::decode_interaction(v.value()).map(|i| i.customer),
                 _ => decode::<Deal>(t, v.value()).map(|d| d.customer),
             };
             if let Ok(c) = customer

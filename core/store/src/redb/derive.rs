@@ -4,6 +4,7 @@
 use kith_model::{Customer, Deal, Interaction, Pipeline, StoredScore, StoredSegments, Team, User};
 
 use super::tables::{K, T};
+use crate::records;
 
 /// One index entry: table, key, value.
 pub(crate) type Entry = (T, Vec<u8>, Vec<u8>);
@@ -70,7 +71,7 @@ pub(crate) fn is_unique(table: T) -> bool {
 
 pub(crate) fn interaction_entries(t: u32, i: &Interaction) -> Vec<Entry> {
     let id = i.id.to_bytes();
-    let mut out = Vec::with_capacity(3);
+    let mut out = Vec::with_capacity(6);
     out.push((
         T::IdxTimeline,
         K::t(t)
@@ -94,8 +95,39 @@ pub(crate) fn interaction_entries(t: u32, i: &Interaction) -> Vec<Entry> {
             Vec::new(),
         ));
     }
+    if let Some(status) = i.status {
+        let position = records::work_position(records::work_due(i), records::work_rank(i), id);
+        let slot = i.assignee.as_deref().unwrap_or(UNASSIGNED_SLOT);
+        for slot in [slot, EVERYONE_SLOT] {
+            out.push((
+                T::IdxWork,
+                K::t(t)
+                    .word(slot)
+                    .byte(status.code())
+                    .bytes(&position)
+                    .done(),
+                vec![i.kind.code()],
+            ));
+        }
+    }
+    if let Some(deal) = i.deal {
+        out.push((
+            T::IdxDealTimeline,
+            K::t(t)
+                .id(deal.to_bytes())
+                .time(i.occurred_at.as_micros())
+                .id(id)
+                .done(),
+            Vec::new(),
+        ));
+    }
     out
 }
+
+/// The work-index slot of unassigned work.
+pub(crate) const UNASSIGNED_SLOT: &str = "-";
+/// The work-index slot holding everyone's work.
+pub(crate) const EVERYONE_SLOT: &str = "*";
 
 pub(crate) fn pipeline_entries(t: u32, p: &Pipeline) -> Vec<Entry> {
     vec![(

@@ -39,7 +39,7 @@ use crate::{Error, Result};
 use kith_model::{Actor, InstalledPlugin, Tenant, TenantInput, TenantPatch, TenantSlug, Timestamp};
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// The data file inside a data directory.
 const FILE_NAME: &str = "kith.redb";
@@ -316,6 +316,33 @@ fn index_deal_owners(txn: &redb::WriteTransaction) -> Result<()> {
     Ok(())
 }
 
+/// Builds the work and deal-timeline indexes of a version 1 or 2 file.
+fn index_work(txn: &redb::WriteTransaction) -> Result<()> {
+    let interactions = txn.open_table(T::Interactions.def())?;
+    let mut work = txn.open_table(T::IdxWork.def())?;
+    let mut deals = txn.open_table(T::IdxDealTimeline.def())?;
+    for row in interactions.iter()? {
+        let (k, v) = row?;
+        let Some(n) = k
+            .value()
+            .get(..4)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_be_bytes)
+        else {
+            continue;
+        };
+        let i = crate::records::decode_interaction(v.value())?;
+        for (t, key, value) in derive::interaction_entries(n, &i) {
+            match t {
+                T::IdxWork => work.insert(key.as_slice(), value.as_slice())?,
+                T::IdxDealTimeline => deals.insert(key.as_slice(), value.as_slice())?,
+                _ => continue,
+            };
+        }
+    }
+    Ok(())
+}
+
 /// Creates the tables on a new file, checks the schema version of an existing one.
 fn init_schema(db: &Database) -> Result<HashMap<String, u32>> {
     let txn = db.begin_write()?;
@@ -350,16 +377,23 @@ fn init_schema(db: &Database) -> Result<HashMap<String, u32>> {
                         supported: SCHEMA_VERSION,
                     });
                 }
-                if found == 1 {
-                    // Version 2 indexes deals by owner and makes owners users: the index is
-                    // built here, the users once the store runs ([`crate::adopt_owners`]).
+                if found < SCHEMA_VERSION {
                     meta.insert(
                         b"schema_version".as_slice(),
                         SCHEMA_VERSION.to_le_bytes().as_slice(),
                     )?;
-                    meta.insert(ADOPT_OWNERS, [1u8].as_slice())?;
+                    if found == 1 {
+                        // Version 2 indexes deals by owner and makes owners users: the index
+                        // is built here, the users once the store runs
+                        // ([`crate::adopt_owners`]).
+                        meta.insert(ADOPT_OWNERS, [1u8].as_slice())?;
+                    }
                     drop(meta);
-                    index_deal_owners(&txn)?;
+                    if found == 1 {
+                        index_deal_owners(&txn)?;
+                    }
+                    // Version 3 indexes work items (queues) and interactions by deal.
+                    index_work(&txn)?;
                 }
             }
         }

@@ -61,7 +61,7 @@ impl RedbStore {
         let prefix = K::t(n).id(customer.id.to_bytes()).done();
         let timeline = scan_all(snap.table(T::IdxTimeline)?, &prefix)?;
         let interactions: Vec<Interaction> =
-            RedbStore::resolve(snap, n, T::Interactions, &timeline)?;
+            RedbStore::resolve_interactions(snap, n, &timeline)?;
         let deal_keys = scan_all(snap.table(T::IdxCustomerDeals)?, &prefix)?;
         let deals: Vec<Deal> = RedbStore::resolve(snap, n, T::Deals, &deal_keys)?;
         Ok(CustomerBundle {

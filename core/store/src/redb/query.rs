@@ -12,9 +12,11 @@ use super::apply::TenantRecord;
 use super::tables::{K, T, prefix_end, trailing_id};
 use super::tx::decode;
 use super::{RedbStore, Work};
+use super::derive;
+use crate::records;
 use crate::{
-    CommitListener, Cursor, CustomerFilter, IdempotencyKey, Inconsistency, Once, Op, Output, Page,
-    PageRequest, Stats, Store, TenantStats, TokenRecord,
+    Assignees, CommitListener, Cursor, CustomerFilter, IdempotencyKey, Inconsistency, Once, Op, Output, Page,
+    PageRequest, Stats, Store, TenantStats, TokenRecord, WorkQuery,
 };
 use crate::{Error, Result};
 use kith_model::{
@@ -107,6 +109,8 @@ pub(super) enum Scope {
     AllDeals,
     DealOwner,
     Quotas,
+    Work,
+    DealTimeline,
 }
 
 /// Scans up to `limit` entries whose key starts with `prefix` (and is below `end`, when given),
@@ -275,6 +279,31 @@ impl RedbStore {
         t: T,
         keys: &[(Vec<u8>, Vec<u8>)],
     ) -> Result<Vec<V>> {
+        Self::resolve_with(txn, n, t, keys, |b| decode(t, b))
+    }
+
+    /// As [`RedbStore::resolve`], for interactions (stored in their own encoding).
+    pub(super) fn resolve_interactions(
+        txn: &Snapshot,
+        n: u32,
+        keys: &[(Vec<u8>, Vec<u8>)],
+    ) -> Result<Vec<Interaction>> {
+        Self::resolve_with(
+            txn,
+            n,
+            T::Interactions,
+            keys,
+            records::decode_interaction,
+        )
+    }
+
+    fn resolve_with<V>(
+        txn: &Snapshot,
+        n: u32,
+        t: T,
+        keys: &[(Vec<u8>, Vec<u8>)],
+        decode: impl Fn(&[u8]) -> Result<V>,
+    ) -> Result<Vec<V>> {
         let table = txn.table(t)?;
         keys.iter()
             .map(|(k, _)| {
@@ -282,10 +311,13 @@ impl RedbStore {
                     table: t.name(),
                     detail: "short index key".into(),
                 })?;
-                get_as(table, t, &K::t(n).id(id).done())?.ok_or_else(|| Error::Corrupt {
-                    table: t.name(),
-                    detail: "index entry points at a missing record".into(),
-                })
+                match table.get(K::t(n).id(id).done().as_slice())? {
+                    Some(g) => decode(g.value()),
+                    None => Err(Error::Corrupt {
+                        table: t.name(),
+                        detail: "index entry points at a missing record".into(),
+                    }),
+                }
             })
             .collect()
     }
@@ -433,7 +465,13 @@ impl Store for RedbStore {
     }
 
     fn interaction(&self, tenant: &TenantSlug, id: InteractionId) -> Result<Option<Interaction>> {
-        self.get_entity(tenant, T::Interactions, id.to_bytes())
+        let n = self.tenant_number(tenant)?;
+        let txn = self.read()?;
+        let key = K::t(n).id(id.to_bytes()).done();
+        match txn.table(T::Interactions)?.get(key.as_slice())? {
+            Some(g) => records::decode_interaction(g.value()).map(Some),
+            None => Ok(None),
+        }
     }
 
     fn timeline(
@@ -454,7 +492,7 @@ impl Store for RedbStore {
             page.clamped_limit(),
             true,
         )?;
-        let items = Self::resolve(&txn, n, T::Interactions, &rows)?;
+        let items = Self::resolve_interactions(&txn, n, &rows)?;
         Ok(Page { items, next })
     }
 
@@ -481,7 +519,118 @@ impl Store for RedbStore {
             page.clamped_limit(),
             false,
         )?;
-        let items = Self::resolve(&txn, n, T::Interactions, &rows)?;
+        let items = Self::resolve_interactions(&txn, n, &rows)?;
+        Ok(Page { items, next })
+    }
+
+    fn work(
+        &self,
+        tenant: &TenantSlug,
+        query: &WorkQuery,
+        page: &PageRequest,
+    ) -> Result<Page<Interaction>> {
+        let n = self.tenant_number(tenant)?;
+        let txn = self.read()?;
+        let table = txn.table(T::IdxWork)?;
+        let limit = page.clamped_limit();
+        let base = K::t(n).done();
+        let after = match &page.after {
+            Some(c) => {
+                let key = c.decode(Scope::Work as u8, &base)?;
+                let position = key.get(base.len()..).ok_or(Error::BadCursor)?.to_vec();
+                records::split_work_position(&position)?;
+                Some(position)
+            }
+            None => None,
+        };
+        let slots: Vec<&str> = match &query.assignees {
+            Assignees::Any => vec![derive::EVERYONE_SLOT],
+            Assignees::Unassigned => vec![derive::UNASSIGNED_SLOT],
+            Assignees::Users(users) => users.iter().map(String::as_str).collect(),
+        };
+        let kinds: Vec<u8> = query.kinds.iter().map(|k| k.code()).collect();
+        let before = query
+            .due_before
+            .map(|d| records::work_position(d.as_micros(), 0, [0; 16]));
+        // Each (slot, status) range is in queue order: the first `limit + 1` of each hold the
+        // page's items and tell whether more follow.
+        let mut found: Vec<Vec<u8>> = Vec::new();
+        for slot in slots {
+            for status in &query.statuses {
+                let prefix = K::t(n).word(slot).byte(status.code()).done();
+                let lo = match &after {
+                    Some(a) => Bound::Excluded([prefix.as_slice(), a].concat()),
+                    None => Bound::Included(prefix.clone()),
+                };
+                let hi = match &before {
+                    Some(b) => [prefix.as_slice(), b].concat(),
+                    None => K::t(n).word(slot).byte(status.code() + 1).done(),
+                };
+                let lo = lo.as_ref().map(Vec::as_slice);
+                let mut taken = 0;
+                for row in table.range::<&[u8]>((lo, Bound::Excluded(hi.as_slice())))? {
+                    let (k, v) = row?;
+                    if !kinds.is_empty() && !v.value().first().is_some_and(|c| kinds.contains(c))
+                    {
+                        continue;
+                    }
+                    let key = k.value();
+                    found.push(key[key.len() - records::WORK_POSITION_LEN..].to_vec());
+                    taken += 1;
+                    if taken > limit {
+                        break;
+                    }
+                }
+            }
+        }
+        found.sort_unstable();
+        found.dedup();
+        let more = found.len() > limit;
+        found.truncate(limit);
+        let next = match (more, found.last()) {
+            (true, Some(last)) => Some(Cursor::encode(
+                Scope::Work as u8,
+                &base,
+                &[base.as_slice(), last].concat(),
+            )),
+            _ => None,
+        };
+        let records = txn.table(T::Interactions)?;
+        let items = found
+            .iter()
+            .map(|position| {
+                let (_, _, id) = records::split_work_position(position)?;
+                match records.get(K::t(n).id(id).done().as_slice())? {
+                    Some(g) => records::decode_interaction(g.value()),
+                    None => Err(Error::Corrupt {
+                        table: T::IdxWork.name(),
+                        detail: "index entry points at a missing interaction".into(),
+                    }),
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Page { items, next })
+    }
+
+    fn deal_timeline(
+        &self,
+        tenant: &TenantSlug,
+        deal: DealId,
+        page: &PageRequest,
+    ) -> Result<Page<Interaction>> {
+        let n = self.tenant_number(tenant)?;
+        let txn = self.read()?;
+        let prefix = K::t(n).id(deal.to_bytes()).done();
+        let (rows, next) = scan_page(
+            txn.table(T::IdxDealTimeline)?,
+            Scope::DealTimeline,
+            &prefix,
+            None,
+            page.after.as_ref(),
+            page.clamped_limit(),
+            true,
+        )?;
+        let items = Self::resolve_interactions(&txn, n, &rows)?;
         Ok(Page { items, next })
     }
 
@@ -626,7 +775,7 @@ impl Store for RedbStore {
             .take(limit.min(10_000))
             .map(|r| {
                 let (_, v) = r?;
-                crate::records::decode_event(v.value())
+                records::decode_event(v.value())
             })
             .collect()
     }

@@ -115,6 +115,12 @@ tables! {
     IdxDealOwner = "idx_deal_owner",
     /// t + quota key (subject, period, start, currency) -> Quota.
     Quotas = "quotas",
+    /// t + slot + 0 + status + work position (due, priority rank, id) -> kind code, for work
+    /// items with a status. Each is under two slots: its assignee (`-` when unassigned) and
+    /// `*` (everyone's).
+    IdxWork = "idx_work",
+    /// t + deal + occurred_at + interaction -> () for interactions linked to a deal.
+    IdxDealTimeline = "idx_deal_timeline",
 }
 
 impl T {
@@ -140,6 +146,8 @@ impl T {
         T::IdxTeamName,
         T::IdxTeamMembers,
         T::IdxDealOwner,
+        T::IdxWork,
+        T::IdxDealTimeline,
     ];
 }
 
@@ -186,7 +194,9 @@ impl T {
             | T::IdxTeamName
             | T::IdxTeamMembers
             | T::IdxDealOwner
-            | T::Quotas => true,
+            | T::Quotas
+            | T::IdxWork
+            | T::IdxDealTimeline => true,
         }
     }
 }

@@ -51,6 +51,13 @@ impl<'txn> Tx<'txn> {
         Ok(self.table(t).get(key)?.map(|g| g.value().to_vec()))
     }
 
+    pub(crate) fn get_interaction(&self, key: &[u8]) -> Result<Option<kith_model::Interaction>> {
+        match self.table(T::Interactions).get(key)? {
+            Some(g) => crate::records::decode_interaction(g.value()).map(Some),
+            None => Ok(None),
+        }
+    }
+
     pub(crate) fn get_as<V: DeserializeOwned>(&self, t: T, key: &[u8]) -> Result<Option<V>> {
         match self.table(t).get(key)? {
             Some(g) => decode(t, g.value()).map(Some),
@@ -145,6 +152,18 @@ impl<'txn> Tx<'txn> {
     }
 
     /// Keys and values of every entry whose key starts with `prefix`, in key order.
+    /// The first `limit` keys under `prefix`.
+    pub(crate) fn scan_keys(&self, t: T, prefix: &[u8], limit: usize) -> Result<Vec<Vec<u8>>> {
+        let table = self.table(t);
+        let iter = match prefix_end(prefix) {
+            Some(end) => table.range::<&[u8]>(prefix..end.as_slice())?,
+            None => table.range::<&[u8]>(prefix..)?,
+        };
+        iter.take(limit)
+            .map(|r| Ok(r?.0.value().to_vec()))
+            .collect()
+    }
+
     pub(crate) fn scan(&self, t: T, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let table = self.table(t);
         let iter = match prefix_end(prefix) {

@@ -14,7 +14,7 @@ use kith_model::StoredJob;
 use kith_model::{
     Customer, CustomerId, Deal, DealId, Delivery, Email, Enablement, Interaction, InteractionId,
     Phone, Pipeline, PipelineId, PluginHealth, Quota, StoredModel, StoredScore, StoredSegments,
-    Team, TeamId, User, UserId,
+    TaskStatus, Team, TeamId, User, UserId,
 };
 
 /// One tenant's view of a redb write transaction.
@@ -183,7 +183,7 @@ impl Txn for RedbTxn<'_, '_> {
     }
 
     fn interaction(&mut self, id: InteractionId) -> Result<Option<Interaction>> {
-        self.tx.get_as(T::Interactions, &self.key(id.to_bytes()))
+        self.tx.get_interaction(&self.key(id.to_bytes()))
     }
 
     fn interaction_by_external(&mut self, source: &str, id: &str) -> Result<Option<InteractionId>> {
@@ -205,7 +205,8 @@ impl Txn for RedbTxn<'_, '_> {
             existing: "another interaction".into(),
         })?;
         let key = self.key(new.id.to_bytes());
-        self.tx.put_as(T::Interactions, &key, new)?;
+        self.tx
+            .put(T::Interactions, &key, &crate::records::encode_interaction(new)?)?;
         Ok(())
     }
 
@@ -397,6 +398,22 @@ impl Txn for RedbTxn<'_, '_> {
             .into_iter()
             .map(CustomerId::from_bytes)
             .collect())
+    }
+
+    fn open_work_of(&mut self, user: &str, limit: usize) -> Result<Vec<InteractionId>> {
+        let mut out = Vec::new();
+        for status in TaskStatus::OPEN {
+            let prefix = K::t(self.tenant).word(user).byte(status.code()).done();
+            for key in self
+                .tx
+                .scan_keys(T::IdxWork, &prefix, limit - out.len())?
+            {
+                out.push(InteractionId::from_bytes(
+                    trailing_id(&key).ok_or_else(|| dangling(T::IdxWork))?,
+                ));
+            }
+        }
+        Ok(out)
     }
 
     fn deals_owned_by(&mut self, owner: &str) -> Result<Vec<DealId>> {

@@ -1025,7 +1025,7 @@ fn due_tasks_are_ordered_cut_at_until_and_leave_when_closed(kind: Kind) {
         InteractionKind::Note,
     ));
     let _done = log(InteractionInput {
-        status: Some(TaskStatus::Done),
+        status: Some(TaskStatus::Resolved),
         ..task(ada.id, T0)
     });
     let due = |until: i64, limit: usize| {
@@ -1073,9 +1073,9 @@ fn due_tasks_are_ordered_cut_at_until_and_leave_when_closed(kind: Kind) {
             .write(&t, &actor(), vec![Op::SetInteractionStatus { id, status }])
             .unwrap()
     };
-    set(at1.id, TaskStatus::Done);
+    set(at1.id, TaskStatus::Resolved);
     set(at2.id, TaskStatus::InProgress);
-    set(at3.id, TaskStatus::Cancelled);
+    set(at3.id, TaskStatus::Closed);
     assert_eq!(due(T0 + DAY, 2), same_time.to_vec());
     set(at3.id, TaskStatus::Open);
     assert_eq!(
@@ -1088,7 +1088,7 @@ fn due_tasks_are_ordered_cut_at_until_and_leave_when_closed(kind: Kind) {
             &actor(),
             vec![Op::SetInteractionStatus {
                 id: note.id,
-                status: TaskStatus::Done,
+                status: TaskStatus::Resolved,
             }],
         )
         .unwrap_err();

@@ -658,7 +658,8 @@ impl TenantModel {
                     .get(id)
                     .cloned()
                     .ok_or_else(|| not_found("interaction", id))?;
-                if i.set_status(*status).map_err(invalid)? {
+                let changes = i.set_status(*status, now).map_err(invalid)?;
+                if !changes.is_empty() {
                     self.interactions.insert(*id, i.clone());
                     self.event(
                         now,
@@ -667,7 +668,7 @@ impl TenantModel {
                             id: *id,
                             customer: i.customer,
                         },
-                        vec!["status".into()],
+                        changes.iter().map(|c| c.field.clone()).collect(),
                     );
                 }
                 Ok(Output::Interaction {

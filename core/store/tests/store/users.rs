@@ -441,6 +441,7 @@ fn reassign_moves_customers_and_open_deals_in_bounded_batches(kind: Kind) {
         Output::Reassigned {
             customers: 2,
             deals: 0,
+            work: 0,
             more: true
         }
     );
@@ -459,6 +460,7 @@ fn reassign_moves_customers_and_open_deals_in_bounded_batches(kind: Kind) {
         Output::Reassigned {
             customers: 1,
             deals: 1,
+            work: 0,
             more: false
         }
     );
@@ -477,6 +479,7 @@ fn reassign_moves_customers_and_open_deals_in_bounded_batches(kind: Kind) {
         Output::Reassigned {
             customers: 0,
             deals: 0,
+            work: 0,
             more: false
         }
     );
@@ -791,6 +794,7 @@ fn free_text_owners_of_older_data_become_users(kind: Kind) {
         Output::Reassigned {
             customers: 1,
             deals: 1,
+            work: 0,
             more: false
         }
     );

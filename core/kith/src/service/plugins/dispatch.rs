@@ -898,6 +898,7 @@ mod tests {
             entity: EntityRef::Customer(customer),
             changed: Vec::new(),
             depth,
+            changes: Vec::new(),
         }
     }
 
