@@ -2258,7 +2258,7 @@ mod sales_report {
             })
     }
 
-    fn start() -> Timestamp {
+    pub(super) fn start() -> Timestamp {
         Timestamp::from_secs(1_767_225_600) // 2026-01-01T00:00:00Z
     }
 
@@ -2282,7 +2282,7 @@ mod sales_report {
     }
 
     /// The period key the oracle uses, computed differently from `Period::start`.
-    fn bucket(period: Period, d: Date) -> String {
+    pub(super) fn bucket(period: Period, d: Date) -> String {
         let text = d.to_string();
         match period {
             Period::Day => text,
@@ -2409,5 +2409,195 @@ mod sales_report {
             )
             .is_err()
         );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Service figures, against a brute-force count per cell
+
+mod service_report {
+    use super::sales_report::{bucket, start};
+    use super::*;
+    use proptest::prelude::*;
+
+    const HOUR: i64 = 3_600;
+    const ASSIGNEES: [&str; 3] = ["u-ann", "u-bob", "u-cy"];
+
+    /// A work item to generate: opened `opened` hours after the start, answered and resolved
+    /// some hours later (or not), due some hours after opening (or not).
+    #[derive(Debug, Clone)]
+    struct Spec {
+        kind: InteractionKind,
+        opened: i64,
+        answered: Option<i64>,
+        resolved: Option<(i64, TaskStatus)>,
+        open_status: TaskStatus,
+        due: Option<i64>,
+        assignee: Option<usize>,
+        category: Option<&'static str>,
+    }
+
+    fn spec() -> impl Strategy<Value = Spec> {
+        (
+            prop_oneof![
+                Just(InteractionKind::Task),
+                Just(InteractionKind::Ticket),
+                Just(InteractionKind::Complaint)
+            ],
+            0..(300 * 24i64),
+            prop::option::of(0..200i64),
+            prop::option::of((0..2000i64, any::<bool>())),
+            prop_oneof![
+                Just(TaskStatus::Open),
+                Just(TaskStatus::InProgress),
+                Just(TaskStatus::Waiting)
+            ],
+            prop::option::of(-10..300i64),
+            prop::option::of(0..3usize),
+            prop::option::of(prop_oneof![Just("delivery"), Just("billing")]),
+        )
+            .prop_map(
+                |(kind, opened, answered, resolved, open_status, due, assignee, category)| Spec {
+                    kind,
+                    opened,
+                    answered,
+                    resolved: resolved.map(|(after, closed)| {
+                        let s = if closed { TaskStatus::Closed } else { TaskStatus::Resolved };
+                        (after, s)
+                    }),
+                    open_status,
+                    due,
+                    assignee,
+                    category,
+                },
+            )
+    }
+
+    fn at(hours: i64) -> Timestamp {
+        start().plus_micros(hours * HOUR * 1_000_000)
+    }
+
+    /// The report's "now": after every generated time.
+    fn now() -> Timestamp {
+        at(400 * 24)
+    }
+
+    fn build(s: &Spec) -> Interaction {
+        let mut input = InteractionInput::new(CustomerId::generate(), Channel::Email, s.kind);
+        input.occurred_at = Some(at(s.opened));
+        input.assignee = s.assignee.map(|a| ASSIGNEES[a].to_owned());
+        input.category = s.category.map(str::to_owned);
+        input.due_at = s.due.map(|d| at(s.opened + d));
+        match s.resolved {
+            Some((after, status)) => {
+                let answered = s.answered.map_or(after, |a| a.min(after));
+                input.status = Some(status);
+                input.first_answered_at = Some(at(s.opened + answered));
+                input.resolved_at = Some(at(s.opened + after));
+            }
+            None => {
+                input.status = Some(s.open_status);
+                if s.open_status != TaskStatus::Open {
+                    input.first_answered_at = s.answered.map(|a| at(s.opened + a));
+                }
+            }
+        }
+        Interaction::new(InteractionId::generate(), input, now()).unwrap()
+    }
+
+    fn median(mut v: Vec<i64>) -> Option<i64> {
+        v.sort();
+        match v.len() {
+            0 => None,
+            n if n % 2 == 1 => Some(v[n / 2]),
+            n => Some((v[n / 2 - 1] + v[n / 2]).div_euclid(2)),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn every_row_equals_a_brute_force_count_of_its_cell(
+            specs in prop::collection::vec(spec(), 0..40),
+            period in prop_oneof![Just(Period::Day), Just(Period::Week), Just(Period::Month), Just(Period::Quarter)],
+            from_day in 0..200i32,
+            span in 1..366i32,
+        ) {
+            let items: Vec<Interaction> = specs.iter().map(build).collect();
+            let from = Date::from_days(start().date().days() + from_day);
+            let to = Date::from_days(from.days() + span - 1);
+            let mut b = WorkReportBuilder::new(from, to, period, now());
+            for i in &items {
+                let groups: Vec<Option<String>> = i.assignee.iter().map(|a| Some(a.clone())).collect();
+                b.add(i, &groups);
+            }
+            let report = b.finish();
+            let inside = |d: Date| d >= from && d <= to;
+            let secs = |a: Timestamp, b: Timestamp| (b.as_micros() - a.as_micros()) / 1_000_000;
+            let mut counted = 0;
+            for row in &report.rows {
+                let key = bucket(period, row.period);
+                let mine = |i: &&Interaction| i.assignee == row.group;
+                let opened: Vec<&Interaction> = items.iter().filter(mine)
+                    .filter(|i| inside(i.occurred_at.date()) && bucket(period, i.occurred_at.date()) == key)
+                    .collect();
+                let resolved: Vec<&Interaction> = items.iter().filter(mine)
+                    .filter(|i| !i.status.unwrap().is_open())
+                    .filter(|i| {
+                        let d = i.resolved_at.unwrap().date();
+                        inside(d) && bucket(period, d) == key
+                    })
+                    .collect();
+                prop_assert_eq!(row.opened, opened.len() as u64);
+                prop_assert_eq!(row.resolved, resolved.len() as u64);
+                prop_assert_eq!(
+                    row.median_first_response_secs,
+                    median(opened.iter().filter_map(|i| i.first_answered_at.map(|a| secs(i.occurred_at, a))).collect())
+                );
+                prop_assert_eq!(
+                    row.median_resolution_secs,
+                    median(resolved.iter().map(|i| secs(i.occurred_at, i.resolved_at.unwrap())).collect())
+                );
+                let with_due: Vec<&&Interaction> = opened.iter().filter(|i| i.due_at.is_some()).collect();
+                let late = with_due.iter().filter(|i| {
+                    let due = i.due_at.unwrap();
+                    match i.resolved_at {
+                        Some(r) => r > due,
+                        None => now() > due,
+                    }
+                }).count() as u64;
+                prop_assert_eq!(row.overdue, late);
+                prop_assert_eq!(row.overdue_share, (!with_due.is_empty()).then(|| late as f64 / with_due.len() as f64));
+                counted += opened.len() + resolved.len();
+            }
+            // No opening or resolution inside the range is missing from the rows.
+            let events: usize = items.iter().map(|i| {
+                usize::from(inside(i.occurred_at.date()))
+                    + usize::from(i.resolved_at.is_some_and(|r| inside(r.date())))
+            }).sum();
+            prop_assert_eq!(counted, events);
+            // Complaints per category: opened, resolved, and still open, per period.
+            for row in &report.complaints {
+                let key = bucket(period, row.period);
+                let mine = |i: &&Interaction| i.kind == InteractionKind::Complaint && i.category == row.category;
+                let opened: Vec<&Interaction> = items.iter().filter(mine)
+                    .filter(|i| inside(i.occurred_at.date()) && bucket(period, i.occurred_at.date()) == key)
+                    .collect();
+                let resolved = items.iter().filter(mine)
+                    .filter(|i| i.resolved_at.is_some_and(|r| inside(r.date()) && bucket(period, r.date()) == key))
+                    .count() as u64;
+                prop_assert_eq!(row.opened, opened.len() as u64);
+                prop_assert_eq!(row.resolved, resolved);
+                prop_assert_eq!(row.still_open, opened.iter().filter(|i| i.status.unwrap().is_open()).count() as u64);
+            }
+            let complaints: usize = items.iter().filter(|i| i.kind == InteractionKind::Complaint).map(|i| {
+                usize::from(inside(i.occurred_at.date()))
+                    + usize::from(i.resolved_at.is_some_and(|r| inside(r.date())))
+            }).sum();
+            prop_assert_eq!(
+                report.complaints.iter().map(|r| (r.opened + r.resolved) as usize).sum::<usize>(),
+                complaints
+            );
+        }
     }
 }

@@ -13,3 +13,5 @@ mod model;
 mod postgres;
 #[path = "store/users.rs"]
 mod users;
+#[path = "store/work.rs"]
+mod work;
