@@ -911,6 +911,71 @@ fn seeding_the_demo_creates_a_scored_tenant_once_and_a_restart_changes_nothing()
             .all(|d| d.owner.as_ref().is_some_and(|o| ids.contains(o)))
     );
 
+    // Assigned work: complaints by category, answered and resolved over hours and days, some
+    // still open; follow-up tasks on their deal's timeline.
+    let mut work = Vec::new();
+    let mut page = PageRequest::first(1000);
+    loop {
+        let got = w
+            .store
+            .work(&t, &kith::store::WorkQuery::all(), &page)
+            .unwrap();
+        work.extend(got.items);
+        match got.next {
+            Some(c) => page = PageRequest::after(1000, c),
+            None => break,
+        }
+    }
+    let complaints: Vec<_> = work
+        .iter()
+        .filter(|i| i.kind == InteractionKind::Complaint)
+        .collect();
+    assert!(complaints.len() >= 10, "{}", complaints.len());
+    assert!(complaints.iter().all(|c| c.category.is_some()));
+    assert!(complaints.iter().any(|c| c.status.is_some_and(|s| s.is_open())));
+    assert!(complaints.iter().any(|c| c.resolved_at.is_some()));
+    assert!(work.iter().any(|i| i.assignee.is_none()));
+    assert!(
+        work.iter()
+            .filter_map(|i| i.assignee.as_ref())
+            .all(|a| ids.contains(a))
+    );
+    let task = work
+        .iter()
+        .find(|i| i.kind == InteractionKind::Task && i.deal.is_some())
+        .expect("a follow-up task on a deal");
+    let timeline = w
+        .store
+        .deal_timeline(&t, task.deal.unwrap(), &PageRequest::first(10))
+        .unwrap();
+    assert!(timeline.items.iter().any(|i| i.id == task.id));
+    let today = Timestamp::now().date();
+    let service = kith::service::interactions::service_report(
+        w.store.as_ref(),
+        &t,
+        &Access::Full,
+        &kith::service::interactions::ServiceQuery {
+            from: kith::model::Date::from_days(today.days() - 700),
+            to: today,
+            period: kith::model::Period::Quarter,
+            by: kith::service::interactions::WorkGroup::Assignee,
+            kinds: Vec::new(),
+            assignee: None,
+            team: None,
+        },
+        Timestamp::now(),
+    )
+    .unwrap();
+    assert!(
+        service
+            .rows
+            .iter()
+            .any(|r| r.median_first_response_secs.is_some_and(|s| s > 0)
+                && r.median_resolution_secs.is_some_and(|s| s > 3_600)),
+        "{service:?}"
+    );
+    assert!(service.complaints.len() >= 3, "{service:?}");
+
     // A restart: the tenant is left as it is, even without the components at hand.
     let events = w.store.last_seq(&t).unwrap();
     let tokens_before = w.store.tokens().unwrap().len();

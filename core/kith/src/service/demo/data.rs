@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use crate::model::{
     AttributeValue, Channel, Currency, CustomerId, CustomerInput, CustomerKind, Date, Direction,
     InteractionInput, InteractionKind, LifecycleStage, Money, PipelineInput, Role, StageCategory,
-    StageInput, TaskStatus, Timestamp,
+    Priority, StageInput, TaskStatus, Timestamp,
 };
 use crate::store::Error as StoreError;
 use crate::{Error, Result};
@@ -94,6 +94,22 @@ pub(super) struct Touch {
     rating: Option<u8>,
     due_in_days: Option<f64>,
     attributes: Vec<(&'static str, AttributeValue)>,
+    work: Option<Work>,
+    /// Linked to the customer's deal, once written.
+    on_deal: bool,
+}
+
+/// How a demo work item went: who has it, how urgent, and when (relative to its opening) it
+/// was due, first answered and resolved; times still in the future have not happened yet.
+#[derive(Debug, Clone)]
+struct Work {
+    assignee: Option<&'static str>,
+    priority: Priority,
+    category: Option<&'static str>,
+    due_after_days: f64,
+    answered_after_hours: Option<f64>,
+    resolved_after_days: Option<f64>,
+    closed: bool,
 }
 
 impl Touch {
@@ -109,6 +125,8 @@ impl Touch {
             rating: None,
             due_in_days: None,
             attributes: Vec::new(),
+            work: None,
+            on_deal: false,
         }
     }
 
@@ -133,6 +151,11 @@ impl Touch {
         self.customer
     }
 
+    /// Whether it is about the customer's deal.
+    pub(super) fn on_deal(&self) -> bool {
+        self.on_deal
+    }
+
     /// The input for the store, for the customer's real id.
     pub(super) fn input(&self, customer: CustomerId, now: Timestamp) -> Result<InteractionInput> {
         let usd = Currency::parse("currency", "USD")?;
@@ -152,6 +175,30 @@ impl Touch {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), v.clone()))
             .collect();
+        if let Some(w) = &self.work {
+            let opened = at(-self.days_ago);
+            let after = |days: f64| opened.plus_micros((days * DAY_MICROS) as i64);
+            input.assignee = w.assignee.map(str::to_owned);
+            input.priority = Some(w.priority);
+            input.category = w.category.map(str::to_owned);
+            input.due_at = Some(after(w.due_after_days));
+            let answered = w.answered_after_hours.map(|h| after(h / 24.0));
+            let resolved = w.resolved_after_days.map(after);
+            input.status = Some(if let Some(resolved) = resolved.filter(|r| *r <= now) {
+                input.first_answered_at = Some(answered.map_or(resolved, |a| a.min(resolved)));
+                input.resolved_at = Some(resolved);
+                if w.closed {
+                    TaskStatus::Closed
+                } else {
+                    TaskStatus::Resolved
+                }
+            } else if let Some(answered) = answered.filter(|a| *a <= now) {
+                input.first_answered_at = Some(answered);
+                TaskStatus::InProgress
+            } else {
+                TaskStatus::Open
+            });
+        }
         Ok(input)
     }
 }
@@ -521,6 +568,7 @@ fn pipelines() -> Vec<PipelineInput> {
 pub(super) fn plan(now: Timestamp) -> Result<Plan> {
     let mut b = Builder {
         rng: Rng(SEED),
+        work: Rng(SEED ^ WORK_SEED),
         emails: HashSet::new(),
         plan: Plan {
             customers: Vec::new(),
@@ -546,8 +594,25 @@ pub(super) fn plan(now: Timestamp) -> Result<Plan> {
     Ok(b.plan)
 }
 
+/// Mixed into the seed of the work items' own generator, so that adding them left every
+/// other demo record as it was.
+const WORK_SEED: u64 = 0x776f_726b;
+
+/// Complaint categories, most frequent first.
+const COMPLAINT_CATEGORIES: &[&str] = &[
+    "delivery",
+    "delivery",
+    "delivery",
+    "product quality",
+    "product quality",
+    "billing",
+    "service",
+];
+
 struct Builder {
     rng: Rng,
+    /// Draws for work items only (see [`WORK_SEED`]).
+    work: Rng,
     emails: HashSet<String>,
     plan: Plan,
 }
@@ -881,6 +946,21 @@ impl Builder {
                 .outbound()
                 .subject("Follow up on the proposal");
             t.due_in_days = Some(self.rng.between(1.0, 10.0));
+            let owner = self.plan.customers[i].input.owner.as_deref();
+            t.work = Some(Work {
+                assignee: OWNERS.iter().copied().find(|o| Some(*o) == owner),
+                priority: if self.work.chance(0.3) {
+                    Priority::High
+                } else {
+                    Priority::Normal
+                },
+                category: None,
+                due_after_days: 1.0 + t.due_in_days.unwrap_or(1.0),
+                answered_after_hours: None,
+                resolved_after_days: None,
+                closed: false,
+            });
+            t.on_deal = true;
             self.plan.touches.push(t);
         }
         if c.stage == Some(NB_WON) {
@@ -888,6 +968,38 @@ impl Builder {
             let days_ago = self.rng.between(5.0, 50.0);
             self.survey(i, rating as u8, days_ago);
         }
+    }
+
+    /// The complaint that came before a refund, worked by the sales team's members (or not
+    /// yet assigned): answered within hours to days, resolved within days, some of it late.
+    fn complaint(&mut self, customer: usize, product: &str, refunded_days_ago: f64) {
+        let w = &mut self.work;
+        let days_ago = refunded_days_ago + w.between(0.5, 4.0);
+        let category = w.pick(COMPLAINT_CATEGORIES);
+        let priority = w.pick(&[
+            Priority::Low,
+            Priority::Normal,
+            Priority::Normal,
+            Priority::High,
+            Priority::Urgent,
+        ]);
+        let urgent = matches!(priority, Priority::High | Priority::Urgent);
+        let work = Work {
+            assignee: w.pick(&[Some("ben.okafor"), Some("chloe.martin"), Some("chloe.martin"), None]),
+            priority,
+            category: Some(category),
+            due_after_days: if urgent { 1.0 } else { 3.0 },
+            answered_after_hours: Some(w.exponential(if urgent { 3.0 } else { 14.0 })),
+            // One in five is still being worked on (and late by now).
+            resolved_after_days: (!w.chance(0.2)).then(|| {
+                w.exponential(if category == "billing" { 2.0 } else { 4.0 })
+            }),
+            closed: w.chance(0.2),
+        };
+        let mut t = Touch::new(customer, Channel::Email, InteractionKind::Complaint, days_ago)
+        .subject(format!("Complaint: {product} ({category})"));
+        t.work = Some(work);
+        self.plan.touches.push(t);
     }
 
     /// A survey answer ("How likely are you to recommend us?").
@@ -962,7 +1074,9 @@ impl Builder {
                 )
                 .subject(format!("Refund: {product}"));
                 r.amount_minor = Some(minor);
+                let refunded = r.days_ago;
                 self.plan.touches.push(r);
+                self.complaint(index, product, refunded);
             }
         }
         let last_purchase = days.first().map(|&d| f64::from(d));

@@ -498,11 +498,13 @@ fn write_data(
         });
     }
     let mut moves = Vec::new();
+    let mut deal_ids = Vec::with_capacity(plan.deals.len());
     let written = store.write(tenant, actor, ops)?;
     for (i, (d, output)) in plan.deals.iter().zip(written).enumerate() {
         let Output::Deal(deal) = output else {
             return Err(unexpected(&output).into());
         };
+        deal_ids.push(deal.id);
         let steps = d.path.len() - 1;
         for (step, &s) in d.path[1..].iter().enumerate() {
             moves.push(Op::MoveDeal {
@@ -515,10 +517,22 @@ fn write_data(
     }
     store.write(tenant, actor, moves)?;
 
+    // Work is assigned to the sellers' users; follow-ups are about the customer's deal.
+    let mut deal_of = std::collections::HashMap::new();
+    for (d, id) in plan.deals.iter().zip(&deal_ids) {
+        deal_of.entry(d.customer).or_insert(*id);
+    }
     for chunk in plan.touches.chunks(CHUNK) {
         let ops = chunk
             .iter()
-            .map(|t| Ok(Op::LogInteraction(t.input(id(t.customer())?, now)?)))
+            .map(|t| {
+                let mut input = t.input(id(t.customer())?, now)?;
+                input.assignee = input.assignee.as_deref().and_then(user_of);
+                if t.on_deal() {
+                    input.deal = deal_of.get(&t.customer()).copied();
+                }
+                Ok(Op::LogInteraction(input))
+            })
             .collect::<Result<Vec<_>>>()?;
         store.write(tenant, actor, ops)?;
     }
