@@ -932,7 +932,11 @@ fn seeding_the_demo_creates_a_scored_tenant_once_and_a_restart_changes_nothing()
         .collect();
     assert!(complaints.len() >= 10, "{}", complaints.len());
     assert!(complaints.iter().all(|c| c.category.is_some()));
-    assert!(complaints.iter().any(|c| c.status.is_some_and(|s| s.is_open())));
+    assert!(
+        complaints
+            .iter()
+            .any(|c| c.status.is_some_and(|s| s.is_open()))
+    );
     assert!(complaints.iter().any(|c| c.resolved_at.is_some()));
     assert!(work.iter().any(|i| i.assignee.is_none()));
     assert!(

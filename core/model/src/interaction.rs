@@ -12,9 +12,7 @@ use super::customer::attribute_key;
 use super::error::{Checker, text};
 use super::event::FieldChange;
 use super::patch::double_option;
-use super::{
-    AttributeValue, CustomerId, DealId, InteractionId, Money, Timestamp, ValidationError,
-};
+use super::{AttributeValue, CustomerId, DealId, InteractionId, Money, Timestamp, ValidationError};
 
 macro_rules! kebab_enum {
     ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),* $(,)? }) => {
@@ -229,10 +227,7 @@ impl TaskStatus {
             .copied()
             .find(|v| v.as_str() == s)
             .ok_or_else(|| {
-                ValidationError::field(
-                    field,
-                    "one of open, in-progress, waiting, resolved, closed",
-                )
+                ValidationError::field(field, "one of open, in-progress, waiting, resolved, closed")
             })
     }
 
@@ -519,7 +514,8 @@ impl Interaction {
             }
             Some(t)
         };
-        let mut first_answered_at = after_opening(&mut c, "first_answered_at", input.first_answered_at);
+        let mut first_answered_at =
+            after_opening(&mut c, "first_answered_at", input.first_answered_at);
         let mut resolved_at = after_opening(&mut c, "resolved_at", input.resolved_at);
         match status {
             Some(s) if s.is_open() => {
@@ -659,15 +655,15 @@ impl Interaction {
         set!(subject, new_subject, text);
         set!(body, new_body, text);
         set!(due_at, patch.due_at, ts);
-        set!(
-            priority,
-            patch.priority.map(Some),
-            |p: &Option<Priority>| p.map(|p| p.as_str().to_owned())
-        );
+        set!(priority, patch.priority.map(Some), |p: &Option<
+            Priority,
+        >| p
+            .map(|p| p.as_str().to_owned()));
         set!(assignee, new_assignee, text);
         set!(category, new_category, text);
         set!(resolution, new_resolution, text);
-        set!(deal, patch.deal, |d: &Option<DealId>| d.map(|d| d.to_string()));
+        set!(deal, patch.deal, |d: &Option<DealId>| d
+            .map(|d| d.to_string()));
         if let Some(status) = patch.status
             && self.status != Some(status)
         {

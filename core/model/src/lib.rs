@@ -4,6 +4,7 @@
 //! offending field in its error.
 
 mod action;
+mod compact;
 mod contact;
 mod customer;
 mod error;
@@ -44,19 +45,19 @@ pub use interaction::{
 pub use money::{Currency, Money, MoneyError};
 pub use patch::{DealPatch, PipelinePatch, StageChange, TenantPatch};
 pub use pipeline::{
-    Deal, DealInput, DealStatus, Pipeline, PipelineInput, Stage, StageCategory, StageInput,
-    StageVisit,
+    Deal, DealInput, DealStatus, MAX_DEAL_ATTRIBUTES, Pipeline, PipelineInput, Stage,
+    StageCategory, StageInput, StageVisit,
 };
 pub use plugin::{
     Delivery, Enablement, FailureRecord, InstalledPlugin, JobState, LimitOverrides,
     PLUGIN_ACTOR_PREFIX, PluginHealth, Producer, ScoreReason, SegmentMembership, StoredJob,
     StoredModel, StoredScore, StoredSegments, WebhookSignature,
 };
-pub use report::{PipelineReport, ReportBuilder, StageReport};
+pub use report::{LostReasonReport, PipelineReport, ReportBuilder, StageReport};
 pub use sales::{
     ForecastRow, MAX_DAILY_REPORT_DAYS, MAX_REPORT_DAYS, Period, PipelineRow, Quota, QuotaSubject,
     SalesReport, SalesReportBuilder, SalesRow, check_range,
 };
 pub use tenant::{Tenant, TenantInput};
-pub use work::{CategoryRow, WorkReport, WorkReportBuilder, WorkRow};
 pub use user::{MAX_TEAMS_PER_USER, Role, Team, TeamInput, TeamPatch, User, UserInput, UserPatch};
+pub use work::{CategoryRow, WorkReport, WorkReportBuilder, WorkRow};

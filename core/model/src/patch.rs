@@ -1,11 +1,14 @@
 //! Changes to tenants, pipelines and deals: what a caller may change, validated like a creation.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::error::{Checker, text};
+use super::pipeline::MAX_DEAL_ATTRIBUTES;
 use super::{
-    Date, Deal, Money, Pipeline, Stage, StageCategory, StageId, StageInput, Tenant, Timestamp,
-    ValidationError,
+    AttributeValue, Date, Deal, Money, Pipeline, Stage, StageCategory, StageId, StageInput, Tenant,
+    Timestamp, ValidationError,
 };
 
 /// Deserializes a field present as `null` into `Some(None)` (clear it), so that a missing field
@@ -55,7 +58,7 @@ impl Tenant {
 }
 
 /// A change to a deal's details. Stages change with a move, never with a patch.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DealPatch {
     /// Title.
@@ -68,6 +71,12 @@ pub struct DealPatch {
     /// Owner; `null` clears it.
     #[serde(deserialize_with = "double_option")]
     pub owner: Option<Option<String>>,
+    /// Attributes to set; an attribute given as `null` is removed, others stay.
+    pub attributes: Option<BTreeMap<String, Option<AttributeValue>>>,
+    /// Why it was lost (only in a lost stage; see [`Deal::set_lost_reason`]); `null` clears
+    /// it. Applied by the store, which knows the pipeline.
+    #[serde(deserialize_with = "double_option")]
+    pub lost_reason: Option<Option<String>>,
 }
 
 impl Deal {
@@ -89,6 +98,22 @@ impl Deal {
             o.filter(|s| !s.trim().is_empty())
                 .and_then(|s| c.take(text("owner", &s, 200, false)))
         });
+        let mut attributes = self.attributes.clone();
+        if let Some(changes) = patch.attributes {
+            let (set, removed): (Vec<_>, Vec<_>) =
+                changes.into_iter().partition(|(_, v)| v.is_some());
+            for (k, _) in removed {
+                attributes.remove(&k);
+            }
+            let set = set.into_iter().filter_map(|(k, v)| v.map(|v| (k, v)));
+            attributes.extend(super::pipeline::check_attributes(&mut c, set));
+            if attributes.len() > MAX_DEAL_ATTRIBUTES {
+                c.fail(
+                    "attributes",
+                    format!("at most {MAX_DEAL_ATTRIBUTES} attributes"),
+                );
+            }
+        }
         c.finish()?;
         let mut changed = Vec::new();
         if let Some(t) = title.filter(|t| *t != self.title) {
@@ -106,6 +131,10 @@ impl Deal {
         if let Some(o) = owner.filter(|o| *o != self.owner) {
             self.owner = o;
             changed.push("owner");
+        }
+        if attributes != self.attributes {
+            self.attributes = attributes;
+            changed.push("attributes");
         }
         if !changed.is_empty() {
             self.version += 1;
@@ -144,6 +173,9 @@ pub struct PipelinePatch {
     pub stages: Vec<StageChange>,
     /// Stages to append, in order.
     pub add_stages: Vec<StageInput>,
+    /// The reasons a deal may be lost for, replacing the list (deals lost for a reason no
+    /// longer listed keep it).
+    pub lost_reasons: Option<Vec<String>>,
 }
 
 impl Pipeline {
@@ -210,6 +242,9 @@ impl Pipeline {
                 );
             }
         }
+        let reasons = patch
+            .lost_reasons
+            .map(|r| super::pipeline::check_lost_reasons(&mut c, r));
         c.finish()?;
         let mut changed = Vec::new();
         if let Some(n) = name.filter(|n| *n != self.name) {
@@ -219,6 +254,10 @@ impl Pipeline {
         if stages != self.stages {
             self.stages = stages;
             changed.push("stages");
+        }
+        if let Some(r) = reasons.filter(|r| *r != self.lost_reasons) {
+            self.lost_reasons = r;
+            changed.push("lost_reasons");
         }
         if !changed.is_empty() {
             self.version += 1;

@@ -1,9 +1,15 @@
 //! Sales pipelines with ordered stages, and the deals that move through them.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
+use super::customer::attribute_key;
 use super::error::{Checker, text};
-use super::{CustomerId, Date, DealId, Money, PipelineId, StageId, Timestamp, ValidationError};
+use super::{
+    AttributeValue, CustomerId, Date, DealId, Money, PipelineId, StageId, Timestamp,
+    ValidationError,
+};
 
 /// Whether a stage is still in play, or ends the deal won or lost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -50,8 +56,9 @@ fn open() -> StageCategory {
     StageCategory::Open
 }
 
-/// A stored pipeline.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A stored pipeline. In storage (postcard) it is its first shape followed by an extension
+/// (see [`compact`](super::compact)); in JSON, all its fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pipeline {
     /// Id.
     pub id: PipelineId,
@@ -63,6 +70,8 @@ pub struct Pipeline {
     pub created_at: Timestamp,
     /// Incremented by every change.
     pub version: u64,
+    /// The reasons a deal of this pipeline may be lost for (empty: any text).
+    pub lost_reasons: Vec<String>,
 }
 
 /// A pipeline as received.
@@ -73,6 +82,9 @@ pub struct PipelineInput {
     pub name: String,
     /// Stages in funnel order (1 to 50).
     pub stages: Vec<StageInput>,
+    /// The reasons a deal may be lost for (at most 50; empty: any text).
+    #[serde(default)]
+    pub lost_reasons: Vec<String>,
 }
 
 impl Pipeline {
@@ -109,6 +121,7 @@ impl Pipeline {
                 });
             }
         }
+        let lost_reasons = check_lost_reasons(&mut c, input.lost_reasons);
         c.finish()?;
         Ok(Self {
             id,
@@ -116,6 +129,7 @@ impl Pipeline {
             stages,
             created_at: now,
             version: 1,
+            lost_reasons,
         })
     }
 
@@ -143,8 +157,9 @@ pub struct StageVisit {
     pub left_at: Option<Timestamp>,
 }
 
-/// A stored deal.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A stored deal. In storage (postcard) it is its first shape followed by an extension (see
+/// [`compact`](super::compact)); in JSON, all its fields.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Deal {
     /// Id.
     pub id: DealId,
@@ -170,10 +185,15 @@ pub struct Deal {
     pub updated_at: Timestamp,
     /// Incremented by every change.
     pub version: u64,
+    /// Why it was lost (only while in a lost stage; one of the pipeline's reasons when it
+    /// lists any).
+    pub lost_reason: Option<String>,
+    /// Custom attributes, typed (text, number, boolean, date, money).
+    pub attributes: BTreeMap<String, AttributeValue>,
 }
 
 /// A deal as received.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DealInput {
     /// The customer.
@@ -193,6 +213,48 @@ pub struct DealInput {
     /// Owner.
     #[serde(default)]
     pub owner: Option<String>,
+    /// Custom attributes (at most 100).
+    #[serde(default)]
+    pub attributes: BTreeMap<String, AttributeValue>,
+}
+
+/// Most custom attributes a deal holds.
+pub const MAX_DEAL_ATTRIBUTES: usize = 100;
+
+/// Checks and collects attributes: keys as [`attribute_key`] wants them, values valid.
+pub(crate) fn check_attributes(
+    c: &mut Checker,
+    attributes: impl IntoIterator<Item = (String, AttributeValue)>,
+) -> BTreeMap<String, AttributeValue> {
+    let mut out = BTreeMap::new();
+    for (k, v) in attributes {
+        let field = format!("attributes.{k}");
+        if c.take(attribute_key(&field, &k)).is_some() && c.take(v.validate(&field)).is_some() {
+            out.insert(k, v);
+        }
+    }
+    out
+}
+
+/// Checks a pipeline's lost reasons: at most 50, each 1 to 100 characters, none twice
+/// (ignoring case).
+pub(crate) fn check_lost_reasons(c: &mut Checker, reasons: Vec<String>) -> Vec<String> {
+    if reasons.len() > 50 {
+        c.fail("lost_reasons", "at most 50 reasons");
+        return Vec::new();
+    }
+    let mut out: Vec<String> = Vec::with_capacity(reasons.len());
+    for (i, r) in reasons.iter().enumerate() {
+        let field = format!("lost_reasons[{i}]");
+        if let Some(r) = c.take(text(&field, r, 100, false)) {
+            if out.iter().any(|o| o.to_lowercase() == r.to_lowercase()) {
+                c.fail(field, "a reason not listed before (ignoring case)");
+            } else {
+                out.push(r);
+            }
+        }
+    }
+    out
 }
 
 impl Deal {
@@ -213,6 +275,13 @@ impl Deal {
             .as_deref()
             .filter(|s| !s.trim().is_empty())
             .and_then(|s| c.take(text("owner", s, 200, false)));
+        if input.attributes.len() > MAX_DEAL_ATTRIBUTES {
+            c.fail(
+                "attributes",
+                format!("at most {MAX_DEAL_ATTRIBUTES} attributes"),
+            );
+        }
+        let attributes = check_attributes(&mut c, input.attributes);
         let stage = match input.stage {
             Some(s) if pipeline.stage(s).is_none() => {
                 c.fail("stage", format!("a stage of pipeline '{}'", pipeline.name));
@@ -241,7 +310,53 @@ impl Deal {
             created_at: now,
             updated_at: now,
             version: 1,
+            lost_reason: None,
+            attributes,
         })
+    }
+
+    /// Sets why the deal was lost: it must be in a lost stage, and the reason one of the
+    /// pipeline's when it lists any (matched ignoring case, stored as the pipeline spells it).
+    /// Returns whether it changed (the version is the caller's to bump).
+    pub fn set_lost_reason(
+        &mut self,
+        reason: Option<&str>,
+        pipeline: &Pipeline,
+    ) -> Result<bool, ValidationError> {
+        let reason = reason.map(str::trim).filter(|r| !r.is_empty());
+        let reason = match reason {
+            None => None,
+            Some(_) if self.status(pipeline) != StageCategory::Lost => {
+                return Err(ValidationError::field(
+                    "lost_reason",
+                    "nothing: the deal is not in a lost stage (move it to one with the reason)",
+                ));
+            }
+            Some(r) if pipeline.lost_reasons.is_empty() => {
+                Some(text("lost_reason", r, 100, false)?)
+            }
+            Some(r) => Some(
+                pipeline
+                    .lost_reasons
+                    .iter()
+                    .find(|l| l.to_lowercase() == r.to_lowercase())
+                    .cloned()
+                    .ok_or_else(|| {
+                        ValidationError::field(
+                            "lost_reason",
+                            format!(
+                                "one of the pipeline's lost reasons: {}",
+                                pipeline.lost_reasons.join(", ")
+                            ),
+                        )
+                    })?,
+            ),
+        };
+        if reason == self.lost_reason {
+            return Ok(false);
+        }
+        self.lost_reason = reason;
+        Ok(true)
     }
 
     /// Moves the deal to `stage` at `at`, closing the current visit. Moving to the current stage is a
@@ -281,6 +396,12 @@ impl Deal {
         self.stage = stage;
         self.updated_at = at;
         self.version += 1;
+        if pipeline
+            .stage(stage)
+            .is_some_and(|s| s.category != StageCategory::Lost)
+        {
+            self.lost_reason = None;
+        }
         Ok(true)
     }
 

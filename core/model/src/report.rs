@@ -43,6 +43,19 @@ pub struct PipelineReport {
     pub stages: Vec<StageReport>,
     /// Deals in the pipeline.
     pub deals: u64,
+    /// The deals now in a lost stage, per reason (none: lost without a reason), by reason.
+    pub lost_reasons: Vec<LostReasonReport>,
+}
+
+/// The deals lost for one reason.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LostReasonReport {
+    /// The reason; none for deals lost without one.
+    pub reason: Option<String>,
+    /// Deals now in a lost stage for it.
+    pub deals: u64,
+    /// Their value, one entry per currency.
+    pub amount: Vec<Money>,
 }
 
 #[derive(Default)]
@@ -63,6 +76,7 @@ pub struct ReportBuilder<'p> {
     index: BTreeMap<StageId, usize>,
     acc: Vec<AccCell>,
     deals: u64,
+    lost: BTreeMap<Option<String>, (u64, BTreeMap<Currency, i128>)>,
 }
 
 #[derive(Default)]
@@ -89,6 +103,7 @@ impl<'p> ReportBuilder<'p> {
             index,
             acc,
             deals: 0,
+            lost: BTreeMap::new(),
         }
     }
 
@@ -107,6 +122,11 @@ impl<'p> ReportBuilder<'p> {
             // each deal first lets a stage of many small deals drift from its amount x probability.
             *a.weighted.entry(deal.amount.currency).or_default() +=
                 i128::from(deal.amount.minor) * prob;
+            if self.pipeline.stages[i].category == StageCategory::Lost {
+                let (n, amount) = self.lost.entry(deal.lost_reason.clone()).or_default();
+                *n += 1;
+                *amount.entry(deal.amount.currency).or_default() += i128::from(deal.amount.minor);
+            }
         }
         // Stages visited, by funnel position, with the furthest non-lost position reached after each.
         let mut visited = vec![false; self.pipeline.stages.len()];
@@ -178,11 +198,21 @@ impl<'p> ReportBuilder<'p> {
                 }
             })
             .collect();
+        let lost_reasons = self
+            .lost
+            .iter()
+            .map(|(reason, (deals, amount))| LostReasonReport {
+                reason: reason.clone(),
+                deals: *deals,
+                amount: money(amount),
+            })
+            .collect();
         PipelineReport {
             pipeline: self.pipeline.id,
             name: self.pipeline.name.clone(),
             stages,
             deals: self.deals,
+            lost_reasons,
         }
     }
 }

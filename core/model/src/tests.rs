@@ -72,6 +72,7 @@ fn stage(name: &str, probability: u8, category: StageCategory) -> StageInput {
 /// Lead (10%), Demo (40%), Proposal (70%), Won (100%, won), Lost (0%, lost).
 fn sales_pipeline() -> Pipeline {
     let input = PipelineInput {
+        lost_reasons: Vec::new(),
         name: "Sales".into(),
         stages: vec![
             stage("Lead", 10, StageCategory::Open),
@@ -90,6 +91,7 @@ fn stage_id(p: &Pipeline, name: &str) -> StageId {
 
 fn deal_input(p: &Pipeline, amount: Money) -> DealInput {
     DealInput {
+        attributes: Default::default(),
         customer: CustomerId::generate(),
         pipeline: p.id,
         stage: None,
@@ -1402,7 +1404,9 @@ fn task_and_ticket_status_defaults_to_open() {
 
 #[test]
 fn status_is_refused_except_on_tasks_and_tickets() {
-    let r = interaction(InteractionKind::Note, |x| x.status = Some(TaskStatus::Resolved));
+    let r = interaction(InteractionKind::Note, |x| {
+        x.status = Some(TaskStatus::Resolved)
+    });
     assert_eq!(error_fields(r), ["status"]);
 }
 
@@ -1554,17 +1558,32 @@ fn set_status_is_refused_on_interactions_without_status() {
 #[test]
 fn set_status_bumps_version_only_on_change() {
     let mut task = interaction(InteractionKind::Task, |x| x.due_at = Some(later())).unwrap();
-    assert!(task.set_status(TaskStatus::Open, later()).unwrap().is_empty());
+    assert!(
+        task.set_status(TaskStatus::Open, later())
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(task.version, 1);
-    assert!(!task.set_status(TaskStatus::Resolved, later()).unwrap().is_empty());
+    assert!(
+        !task
+            .set_status(TaskStatus::Resolved, later())
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!((task.status, task.version), (Some(TaskStatus::Resolved), 2));
     assert!(!task.is_due_work());
 }
 
 #[test]
 fn old_status_names_still_parse_and_new_ones_round_trip() {
-    assert_eq!(TaskStatus::parse("s", "done").unwrap(), TaskStatus::Resolved);
-    assert_eq!(TaskStatus::parse("s", "cancelled").unwrap(), TaskStatus::Closed);
+    assert_eq!(
+        TaskStatus::parse("s", "done").unwrap(),
+        TaskStatus::Resolved
+    );
+    assert_eq!(
+        TaskStatus::parse("s", "cancelled").unwrap(),
+        TaskStatus::Closed
+    );
     assert_eq!(
         serde_json::from_str::<TaskStatus>("\"done\"").unwrap(),
         TaskStatus::Resolved
@@ -1684,7 +1703,10 @@ fn a_patch_records_old_and_new_values_and_the_work_times() {
     assert_eq!(t.resolved_at, Some(done));
     let changes = t.set_status(TaskStatus::Waiting, ts("2024-04-07")).unwrap();
     assert_eq!(t.resolved_at, None);
-    assert_eq!(changes.last().map(|c| c.field.as_str()), Some("resolved_at"));
+    assert_eq!(
+        changes.last().map(|c| c.field.as_str()),
+        Some("resolved_at")
+    );
     assert!(t.is_due_work() == t.due_at.is_some());
 }
 
@@ -1707,7 +1729,10 @@ fn a_patch_with_an_empty_or_oversized_field_is_refused_whole() {
         status: Some(TaskStatus::Resolved),
         ..InteractionPatch::default()
     };
-    assert_eq!(error_fields(t.apply(patch, later())), ["subject", "category"]);
+    assert_eq!(
+        error_fields(t.apply(patch, later())),
+        ["subject", "category"]
+    );
     assert_eq!(t, before);
 }
 
@@ -1718,6 +1743,7 @@ fn pipeline_with(stages: Vec<StageInput>) -> Result<Pipeline, ValidationError> {
     Pipeline::new(
         PipelineId::generate(),
         PipelineInput {
+            lost_reasons: Vec::new(),
             name: "Sales".into(),
             stages,
         },
@@ -1768,6 +1794,7 @@ fn pipeline_reports_every_bad_field_at_once() {
     let r = Pipeline::new(
         PipelineId::generate(),
         PipelineInput {
+            lost_reasons: Vec::new(),
             name: " ".into(),
             stages: vec![
                 stage("", 10, StageCategory::Open),
@@ -2198,6 +2225,191 @@ fn deal_and_interaction_survive_postcard_and_json() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Deals: typed attributes, lost reasons, and the stored layout
+
+#[test]
+fn deal_attributes_are_typed_validated_and_merged_by_patches() {
+    let p = sales_pipeline();
+    let mut input = deal_input(&p, usd(100));
+    input
+        .attributes
+        .insert("seats".into(), AttributeValue::Number(25.0));
+    input
+        .attributes
+        .insert("Bad Key".into(), AttributeValue::Boolean(true));
+    assert_eq!(
+        error_fields(Deal::new(DealId::generate(), input.clone(), &p, now())),
+        ["attributes.Bad Key"]
+    );
+    input.attributes.remove("Bad Key");
+    input.attributes.insert(
+        "renewal".into(),
+        AttributeValue::Date(Date::parse("d", "2027-01-01").unwrap()),
+    );
+    let mut deal = Deal::new(DealId::generate(), input, &p, now()).unwrap();
+    assert_eq!(deal.attributes.len(), 2);
+    let mut changes = BTreeMap::new();
+    changes.insert("seats".to_owned(), Some(AttributeValue::Number(30.0)));
+    changes.insert("renewal".to_owned(), None);
+    changes.insert(
+        "champion".to_owned(),
+        Some(AttributeValue::Text("Ada".into())),
+    );
+    let changed = deal
+        .apply(
+            DealPatch {
+                attributes: Some(changes),
+                ..DealPatch::default()
+            },
+            later(),
+        )
+        .unwrap();
+    assert_eq!(changed, ["attributes"]);
+    assert_eq!(
+        deal.attributes.keys().collect::<Vec<_>>(),
+        ["champion", "seats"]
+    );
+    assert_eq!((deal.version, deal.updated_at), (2, later()));
+    // Too many, or an invalid value: nothing changes.
+    let many = (0..=MAX_DEAL_ATTRIBUTES)
+        .map(|i| (format!("a{i}"), Some(AttributeValue::Boolean(true))))
+        .collect();
+    let before = deal.clone();
+    let r = deal.apply(
+        DealPatch {
+            attributes: Some(many),
+            ..DealPatch::default()
+        },
+        later(),
+    );
+    assert_eq!(error_fields(r), ["attributes"]);
+    let nan = [("x".to_owned(), Some(AttributeValue::Number(f64::NAN)))].into();
+    let r = deal.apply(
+        DealPatch {
+            attributes: Some(nan),
+            ..DealPatch::default()
+        },
+        later(),
+    );
+    assert_eq!(error_fields(r), ["attributes.x"]);
+    assert_eq!(deal, before);
+}
+
+#[test]
+fn a_lost_reason_needs_a_lost_stage_and_one_of_the_pipeline_s_reasons() {
+    let mut input = PipelineInput {
+        lost_reasons: vec!["Price".into(), "Timing".into(), "price".into()],
+        name: "Sales".into(),
+        stages: vec![
+            stage("Lead", 10, StageCategory::Open),
+            stage("Lost", 0, StageCategory::Lost),
+        ],
+    };
+    assert_eq!(
+        error_fields(Pipeline::new(PipelineId::generate(), input.clone(), now())),
+        ["lost_reasons[2]"]
+    );
+    input.lost_reasons.pop();
+    let p = Pipeline::new(PipelineId::generate(), input, now()).unwrap();
+    let mut deal = Deal::new(DealId::generate(), deal_input(&p, usd(5)), &p, now()).unwrap();
+    assert_eq!(
+        error_fields(deal.set_lost_reason(Some("Price"), &p)),
+        ["lost_reason"],
+        "not lost yet"
+    );
+    deal.move_to(stage_id(&p, "Lost"), &p, later()).unwrap();
+    assert_eq!(
+        error_fields(deal.set_lost_reason(Some("Budget"), &p)),
+        ["lost_reason"]
+    );
+    assert!(deal.set_lost_reason(Some("  timing "), &p).unwrap());
+    assert_eq!(
+        deal.lost_reason.as_deref(),
+        Some("Timing"),
+        "the pipeline's spelling"
+    );
+    assert!(!deal.set_lost_reason(Some("Timing"), &p).unwrap());
+    // Reopened: the reason goes.
+    deal.move_to(stage_id(&p, "Lead"), &p, later()).unwrap();
+    assert_eq!(deal.lost_reason, None);
+    // Without a list, any short text is a reason.
+    let free = sales_pipeline();
+    let mut d = Deal::new(DealId::generate(), deal_input(&free, usd(5)), &free, now()).unwrap();
+    d.move_to(stage_id(&free, "Lost"), &free, later()).unwrap();
+    assert!(
+        d.set_lost_reason(Some("Went with a competitor"), &free)
+            .unwrap()
+    );
+    assert_eq!(
+        error_fields(d.set_lost_reason(Some(&"x".repeat(101)), &free)),
+        ["lost_reason"]
+    );
+    // The report counts lost deals per reason.
+    let mut b = ReportBuilder::new(&free);
+    b.add(&d);
+    let r = b.finish();
+    assert_eq!(r.lost_reasons.len(), 1);
+    assert_eq!(
+        (r.lost_reasons[0].reason.as_deref(), r.lost_reasons[0].deals),
+        (Some("Went with a competitor"), 1)
+    );
+}
+
+#[test]
+fn deals_and_pipelines_stored_by_the_first_release_read_with_defaults() {
+    let p = sales_pipeline();
+    let mut input = deal_input(&p, usd(7));
+    input
+        .attributes
+        .insert("seats".into(), AttributeValue::Number(3.0));
+    let deal = Deal::new(DealId::generate(), input, &p, now()).unwrap();
+    // Round trips, compact and JSON.
+    let bytes = postcard::to_allocvec(&deal).unwrap();
+    assert_eq!(postcard::from_bytes::<Deal>(&bytes).unwrap(), deal);
+    let json = serde_json::to_value(&deal).unwrap();
+    assert_eq!(
+        json["attributes"]["seats"],
+        serde_json::json!({"number": 3.0}),
+        "{json}"
+    );
+    assert_eq!(serde_json::from_value::<Deal>(json).unwrap(), deal);
+    // The first release's layout: the same fields up to `version`, nothing after.
+    let old = postcard::to_allocvec(&(
+        (
+            deal.id,
+            deal.customer,
+            deal.pipeline,
+            deal.stage,
+            &deal.title,
+            deal.amount,
+        ),
+        (
+            deal.expected_close,
+            &deal.owner,
+            &deal.history,
+            deal.created_at,
+            deal.updated_at,
+            deal.version,
+        ),
+    ))
+    .unwrap();
+    assert!(bytes.starts_with(&old), "new records extend the old layout");
+    let read: Deal = postcard::from_bytes(&old).unwrap();
+    assert_eq!(
+        read,
+        Deal {
+            attributes: Default::default(),
+            lost_reason: None,
+            ..deal.clone()
+        }
+    );
+    let old = postcard::to_allocvec(&(p.id, &p.name, &p.stages, p.created_at, p.version)).unwrap();
+    let read: Pipeline = postcard::from_bytes(&old).unwrap();
+    assert_eq!(read, p);
+    assert!(postcard::to_allocvec(&p).unwrap().starts_with(&old));
+}
+
+// ---------------------------------------------------------------------------------------------
 // Sales performance report, against a brute-force count per cell
 
 mod sales_report {
@@ -2462,7 +2674,11 @@ mod service_report {
                     opened,
                     answered,
                     resolved: resolved.map(|(after, closed)| {
-                        let s = if closed { TaskStatus::Closed } else { TaskStatus::Resolved };
+                        let s = if closed {
+                            TaskStatus::Closed
+                        } else {
+                            TaskStatus::Resolved
+                        };
                         (after, s)
                     }),
                     open_status,

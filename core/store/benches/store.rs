@@ -1,8 +1,11 @@
 //! Store benchmarks for the figures of the foundation issue, on a generated data set (fixed seed):
-//! 100k customers with 2M interactions, and a pipeline of 100k deals owned by 100 users.
+//! 100k customers with 2M interactions, a pipeline of 100k deals owned by 100 users, and 100k
+//! work items (tasks, tickets, complaints) assigned to the same 100 users and some to nobody.
 //!
 //! Run: `cargo bench -p kith-store --bench store`. The data set is built once into
-//! `target/bench-data/store-v2` and reused; delete that folder to rebuild it.
+//! `target/bench-data/store-v3` and reused; delete that folder to rebuild it. Besides
+//! criterion's figures, the queue and report benchmarks print their p50 and p99 over 2,000
+//! calls (`p99 ...` lines on stderr).
 
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -23,6 +26,8 @@ const INTERACTIONS_PER_CUSTOMER: usize = 20;
 const DEALS: usize = 100_000;
 /// Users owning the deals, round robin: 1,000 deals each.
 const OWNERS: usize = 100;
+/// Work items, one per customer: 1 in 10 unassigned, the rest round robin over the owners.
+const WORK_ITEMS: usize = 100_000;
 
 struct Dataset {
     store: RedbStore,
@@ -37,7 +42,7 @@ fn data_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    target.join("bench-data/store-v2")
+    target.join("bench-data/store-v3")
 }
 
 fn dataset() -> Dataset {
@@ -162,6 +167,7 @@ fn build(dir: &std::path::Path) {
             &tenant,
             &actor,
             PipelineInput {
+                lost_reasons: Vec::new(),
                 name: "Sales".into(),
                 stages: vec![
                     stage("initial contact", 10, StageCategory::Open),
@@ -193,6 +199,7 @@ fn build(dir: &std::path::Path) {
             .iter()
             .map(|i| {
                 Op::CreateDeal(DealInput {
+                    attributes: Default::default(),
                     customer: ids[i % ids.len()],
                     pipeline: pipeline.id,
                     stage: None,
@@ -224,6 +231,7 @@ fn build(dir: &std::path::Path) {
                 for s in 1..=depth {
                     at = at.plus_micros(rng.random_range(86_400_000_000..(30 * 86_400_000_000)));
                     ops.push(Op::MoveDeal {
+                        lost_reason: None,
                         id: d.id,
                         stage: pipeline.stages[s].id,
                         at: Some(at),
@@ -232,6 +240,7 @@ fn build(dir: &std::path::Path) {
                 }
                 if lost && depth < 3 {
                     ops.push(Op::MoveDeal {
+                        lost_reason: None,
                         id: d.id,
                         stage: pipeline.stages[4].id,
                         at: Some(at.plus_micros(86_400_000_000)),
@@ -242,6 +251,34 @@ fn build(dir: &std::path::Path) {
             })
             .collect();
         store.write_each(&tenant, &actor, moves).expect("moves");
+    }
+    let kinds = [
+        InteractionKind::Task,
+        InteractionKind::Ticket,
+        InteractionKind::Complaint,
+    ];
+    let statuses = kith_model::TaskStatus::ALL;
+    for chunk in (0..WORK_ITEMS).collect::<Vec<_>>().chunks(10_000) {
+        let ops = chunk
+            .iter()
+            .map(|i| {
+                let mut input = InteractionInput::new(
+                    ids[i % ids.len()],
+                    Channel::Email,
+                    kinds[rng.random_range(0..kinds.len())],
+                );
+                input.occurred_at = Some(base.plus_micros(rng.random_range(0..31_536_000_000_000)));
+                input.assignee = (i % 10 != 0).then(|| owners[i % OWNERS].clone());
+                input.priority = Some(kith_model::Priority::ALL[rng.random_range(0..4)]);
+                input.status = Some(statuses[rng.random_range(0..statuses.len())]);
+                input.due_at = rng
+                    .random_bool(0.8)
+                    .then(|| base.plus_micros(rng.random_range(0..63_072_000_000_000)));
+                input.category = Some(format!("category{}", rng.random_range(0..8)));
+                Op::LogInteraction(input)
+            })
+            .collect();
+        store.write_each(&tenant, &actor, ops).expect("work items");
     }
     eprintln!("built the bench data set in {:.1?}", started.elapsed());
 }
@@ -328,7 +365,84 @@ fn reads(c: &mut Criterion) {
             black_box(report.finish())
         })
     });
+    // A member's queue, as `GET .../work?assignee=me` reads it: the first page of 50 of one
+    // user's open work (about 540 of the 100k items), by due date then priority.
+    let queue = |owner: &str| kith_store::WorkQuery {
+        assignees: kith_store::Assignees::Users(vec![owner.to_owned()]),
+        ..kith_store::WorkQuery::open()
+    };
+    let mut k = 0;
+    g.bench_function("member_work_queue_page_50_of_100k", |b| {
+        b.iter(|| {
+            k = (k + 1) % d.owners.len();
+            black_box(
+                d.store
+                    .work(&d.tenant, &queue(&d.owners[k]), &PageRequest::first(50))
+                    .expect("queue"),
+            )
+        })
+    });
+    // Everyone's open work, as a tenant key's `GET .../work` reads it.
+    g.bench_function("tenant_work_queue_page_50_of_100k", |b| {
+        b.iter(|| {
+            black_box(
+                d.store
+                    .work(
+                        &d.tenant,
+                        &kith_store::WorkQuery::open(),
+                        &PageRequest::first(50),
+                    )
+                    .expect("queue"),
+            )
+        })
+    });
     g.finish();
+    percentiles("member_work_queue_page_50_of_100k", 2000, |n| {
+        let owner = &d.owners[n % d.owners.len()];
+        black_box(
+            d.store
+                .work(&d.tenant, &queue(owner), &PageRequest::first(50))
+                .expect("queue"),
+        );
+    });
+    percentiles("owner_sales_report_1k_of_100k_deals", 2000, |n| {
+        let owner = &d.owners[n % d.owners.len()];
+        let mut report = kith_model::SalesReportBuilder::new(from, to, kith_model::Period::Month);
+        let groups = [Some(owner.clone())];
+        let mut page = PageRequest::first(1000);
+        loop {
+            let got = d
+                .store
+                .all_deals(&d.tenant, Some(owner), &page)
+                .expect("deals");
+            for deal in &got.items {
+                report.add(deal, &pipeline, &groups);
+            }
+            match got.next {
+                Some(c) => page = PageRequest::after(1000, c),
+                None => break,
+            }
+        }
+        black_box(report.finish());
+    });
+}
+
+/// Prints the p50 and p99 of `n` calls of `f` (criterion reports means and medians only).
+fn percentiles(name: &str, n: usize, mut f: impl FnMut(usize)) {
+    let mut times: Vec<Duration> = (0..n)
+        .map(|i| {
+            let started = Instant::now();
+            f(i);
+            started.elapsed()
+        })
+        .collect();
+    times.sort();
+    eprintln!(
+        "p99 {name}: p50 {:.2?}, p99 {:.2?}, max {:.2?} over {n} calls",
+        times[n / 2],
+        times[n * 99 / 100],
+        times[n - 1]
+    );
 }
 
 fn fresh_store() -> (tempfile::TempDir, Arc<RedbStore>, TenantSlug) {

@@ -24,10 +24,9 @@ pub use self::error::{Error, Result};
 use kith_model::{
     Action, Actor, Customer, CustomerId, CustomerInput, CustomerPatch, Deal, DealId, DealInput,
     DealPatch, Email, Event, Interaction, InteractionId, InteractionInput, InteractionKind,
-    InteractionPatch, LifecycleStage, Phone,
-    Pipeline, PipelineId, PipelineInput, PipelinePatch, PipelineReport, Quota, StageId, Tag,
-    TaskStatus, Team, TeamId, TeamInput, TeamPatch, Tenant, TenantInput, TenantPatch, TenantSlug,
-    Timestamp, User, UserId, UserInput, UserPatch,
+    InteractionPatch, LifecycleStage, Phone, Pipeline, PipelineId, PipelineInput, PipelinePatch,
+    PipelineReport, Quota, StageId, Tag, TaskStatus, Team, TeamId, TeamInput, TeamPatch, Tenant,
+    TenantInput, TenantPatch, TenantSlug, Timestamp, User, UserId, UserInput, UserPatch,
 };
 
 pub use self::admin::{CommitInfo, CommitListener, IdempotencyKey, Once, TokenRecord, TokenScope};
@@ -140,6 +139,9 @@ pub enum Op {
         at: Option<Timestamp>,
         /// When given, the move fails with a conflict unless the deal is at this version.
         expected_version: Option<u64>,
+        /// Why it was lost, when the target stage is a lost one (see
+        /// [`Deal::set_lost_reason`](kith_model::Deal::set_lost_reason)).
+        lost_reason: Option<String>,
     },
     /// A change to the tenant's plugin state (registry and outputs: see [`PluginOp`]).
     Plugin(PluginOp),
@@ -790,6 +792,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         at: Option<Timestamp>,
     ) -> Result<Deal> {
         let op = Op::MoveDeal {
+            lost_reason: None,
             id,
             stage,
             at,

@@ -462,7 +462,8 @@ mod tests {
     }
 
     fn interaction(kind: InteractionKind) -> Interaction {
-        let mut input = kith_model::InteractionInput::new(CustomerId::generate(), Channel::Email, kind);
+        let mut input =
+            kith_model::InteractionInput::new(CustomerId::generate(), Channel::Email, kind);
         input.subject = Some("Where is my order?".into());
         Interaction::new(
             InteractionId::generate(),

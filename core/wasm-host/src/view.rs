@@ -238,6 +238,7 @@ mod tests {
         let pipeline = Pipeline::new(
             PipelineId::generate(),
             PipelineInput {
+                lost_reasons: Vec::new(),
                 name: "Sales".into(),
                 stages: stages(&[("Lead", StageCategory::Open), ("Won", StageCategory::Won)]),
             },
@@ -246,6 +247,7 @@ mod tests {
         .unwrap();
         let deal = |stage: usize| {
             let input = DealInput {
+                attributes: Default::default(),
                 customer: ada.id,
                 pipeline: pipeline.id,
                 stage: Some(pipeline.stages[stage].id),

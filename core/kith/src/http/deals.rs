@@ -54,7 +54,9 @@ pub async fn timeline(
     let id: DealId = params.id("id", "deal")?;
     let page = page_request(q.limit, q.cursor.as_deref())?;
     let page = state
-        .run(move |s| crate::service::interactions::deal_timeline(s, &t.tenant, &t.access, id, &page))
+        .run(move |s| {
+            crate::service::interactions::deal_timeline(s, &t.tenant, &t.access, id, &page)
+        })
         .await?;
     Ok(json(StatusCode::OK, &PageBody::from(page)))
 }
@@ -181,7 +183,7 @@ pub async fn search(
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/deals", tag = "deals",
     params(("tenant" = String, Path, description = "Tenant slug"),
         ("Idempotency-Key" = Option<String>, Header, description = "Replays the first result on a retry")),
-    request_body(content = Object, description = "DealInput: customer, pipeline, stage?, title, amount {minor, currency}, expected_close?, owner?"),
+    request_body(content = Object, description = "DealInput: customer, pipeline, stage?, title, amount {minor, currency}, expected_close?, owner?, attributes? {key: {text|number|boolean|date|money: value}}"),
     responses((status = 201, description = "The deal")))]
 pub async fn create(
     State(state): State<AppState>,
@@ -219,7 +221,7 @@ pub async fn get(
 #[utoipa::path(patch, path = "/v1/tenants/{tenant}/deals/{id}", tag = "deals",
     params(("tenant" = String, Path, description = "Tenant slug"), ("id" = String, Path, description = "Deal id"),
         ("If-Match" = Option<String>, Header, description = "The ETag from a GET")),
-    request_body(content = Object, description = "DealPatch: title?, amount?, expected_close?, owner? (null clears)"),
+    request_body(content = Object, description = "DealPatch: title?, amount?, expected_close?, owner?, attributes? (a null attribute is removed), lost_reason? (in a lost stage; null clears)"),
     responses((status = 200, description = "The deal"), (status = 412, description = "version_conflict", body = super::Problem)))]
 pub async fn update(
     State(state): State<AppState>,
@@ -247,6 +249,10 @@ pub struct Move {
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     pub at: Option<Timestamp>,
+    /// Why it was lost, when the stage is a lost one: one of the pipeline's `lost_reasons`
+    /// when it lists any (422 otherwise). Moving out of a lost stage clears it.
+    #[serde(default)]
+    pub lost_reason: Option<String>,
 }
 
 /// Move a deal to another stage of its pipeline.
@@ -271,6 +277,7 @@ pub async fn move_to(
                 stage: m.stage,
                 at: m.at,
                 expected_version: version,
+                lost_reason: m.lost_reason,
             };
             deals::move_to(s, &t.tenant, &actor, &t.access, m)
         })

@@ -13,7 +13,6 @@ mod error;
 mod events;
 mod extract;
 mod interactions;
-mod work;
 mod metrics;
 mod middleware;
 pub mod openapi;
@@ -25,6 +24,7 @@ mod routes;
 mod tenants;
 mod tokens;
 mod users;
+mod work;
 
 use std::future::Future;
 use std::net::SocketAddr;

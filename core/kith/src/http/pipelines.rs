@@ -33,7 +33,7 @@ pub fn routes() -> Routes {
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/pipelines", tag = "pipelines",
     params(("tenant" = String, Path, description = "Tenant slug"),
         ("Idempotency-Key" = Option<String>, Header, description = "Replays the first result on a retry")),
-    request_body(content = Object, description = "PipelineInput: name, stages [{name, probability, category?}]"),
+    request_body(content = Object, description = "PipelineInput: name, stages [{name, probability, category?}], lost_reasons? [text]"),
     responses((status = 201, description = "The pipeline"), (status = 409, description = "duplicate name", body = super::Problem)))]
 pub async fn create(
     State(state): State<AppState>,
@@ -84,7 +84,7 @@ pub async fn get(
 #[utoipa::path(patch, path = "/v1/tenants/{tenant}/pipelines/{id}", tag = "pipelines",
     params(("tenant" = String, Path, description = "Tenant slug"), ("id" = String, Path, description = "Pipeline id"),
         ("If-Match" = Option<String>, Header, description = "The ETag from a GET")),
-    request_body(content = Object, description = "PipelinePatch: name?, stages [{id, name?, probability?, category?}], add_stages [...]"),
+    request_body(content = Object, description = "PipelinePatch: name?, stages [{id, name?, probability?, category?}], add_stages [...], lost_reasons? [text] (replaces the list)"),
     responses((status = 200, description = "The pipeline"), (status = 412, description = "version_conflict", body = super::Problem)))]
 pub async fn update(
     State(state): State<AppState>,

@@ -13,7 +13,7 @@ use super::{AppState, Routes};
 use crate::model::{Date, InteractionKind, Period, TaskStatus, TeamId, Timestamp, UserId};
 use crate::service::access::Access;
 use crate::service::interactions::{
-    self, OverdueCount, QueueQuery, ServiceQuery, WorkGroup, Whose,
+    self, OverdueCount, QueueQuery, ServiceQuery, Whose, WorkGroup,
 };
 
 /// The work routes.

@@ -89,7 +89,7 @@ pub fn update(
 }
 
 /// Where a deal moves.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct StageMove {
     /// The deal.
     pub id: DealId,
@@ -99,6 +99,8 @@ pub struct StageMove {
     pub at: Option<Timestamp>,
     /// The version the caller read (`If-Match`).
     pub expected_version: Option<u64>,
+    /// Why it was lost, when moving to a lost stage.
+    pub lost_reason: Option<String>,
 }
 
 /// Moves a deal to another stage.
@@ -111,6 +113,7 @@ pub fn move_to(
 ) -> Result<Deal> {
     let (expected_version, _) = pinned(store, tenant, access, m.id, m.expected_version)?;
     let op = Op::MoveDeal {
+        lost_reason: m.lost_reason,
         id: m.id,
         stage: m.stage,
         at: m.at,

@@ -10,9 +10,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde::Serialize;
 
 use crate::model::{
-    Actor, CustomerId, Date, DealId, Interaction, InteractionId, InteractionInput,
-    InteractionKind, InteractionPatch, Period, TaskStatus, TeamId, TenantSlug, Timestamp,
-    WorkReport, WorkReportBuilder, check_range,
+    Actor, CustomerId, Date, DealId, Interaction, InteractionId, InteractionInput, InteractionKind,
+    InteractionPatch, Period, TaskStatus, TeamId, TenantSlug, Timestamp, WorkReport,
+    WorkReportBuilder, check_range,
 };
 use crate::store::{Assignees, Error, MAX_QUEUE_ASSIGNEES, Result, WorkQuery};
 use crate::store::{IdempotencyKey, Once, Op, Output, Page, PageRequest, Store, unexpected};
@@ -231,11 +231,9 @@ pub fn queue(
 ) -> Result<Page<Interaction>> {
     for k in &q.kinds {
         if !k.has_status() {
-            return Err(crate::model::ValidationError::field(
-                "kind",
-                "task, ticket or complaint",
-            )
-            .into());
+            return Err(
+                crate::model::ValidationError::field("kind", "task, ticket or complaint").into(),
+            );
         }
     }
     let assignees = match &q.whose {

@@ -197,6 +197,173 @@ async fn deals_across_pipelines_match_every_filter_combined(backend: Backend) {
     .problem(404, "not_found");
 }
 
+async fn deals_carry_typed_attributes_and_lost_reasons_from_their_pipeline(backend: Backend) {
+    let api = Api::on(backend);
+    api.tenant("acme").await;
+    let key = api.key("acme", false).await;
+    let base = "/v1/tenants/acme";
+    // A pipeline with its list of lost reasons (a duplicate is refused by position).
+    let stages = json!([
+        { "name": "Lead", "probability": 10 },
+        { "name": "Lost", "probability": 0, "category": "lost" },
+    ]);
+    let r = api
+        .call(
+            "POST",
+            &format!("{base}/pipelines"),
+            Some(&key),
+            Some(json!({ "name": "Sales", "stages": stages, "lost_reasons": ["Price", "PRICE"] })),
+        )
+        .await
+        .problem(422, "invalid_input");
+    assert_eq!(r["errors"][0]["field"], "lost_reasons[1]");
+    let p = api
+        .call(
+            "POST",
+            &format!("{base}/pipelines"),
+            Some(&key),
+            Some(json!({ "name": "Sales", "stages": stages, "lost_reasons": ["Price", "Timing"] })),
+        )
+        .await
+        .ok(201);
+    assert_eq!(p["lost_reasons"], json!(["Price", "Timing"]));
+    let lead = p["stages"][0]["id"].as_str().unwrap();
+    let lost = p["stages"][1]["id"].as_str().unwrap();
+    let c = api.customer("acme", &key, json!({ "name": "Ada" })).await;
+    let deal = api
+        .call(
+            "POST",
+            &format!("{base}/deals"),
+            Some(&key),
+            Some(json!({ "customer": c["id"], "pipeline": p["id"], "title": "Engine",
+                         "amount": { "minor": 5000, "currency": "EUR" },
+                         "attributes": { "seats": { "number": 25 }, "signed": { "boolean": false } } })),
+        )
+        .await
+        .ok(201);
+    assert_eq!(deal["attributes"]["seats"], json!({ "number": 25.0 }));
+    let url = format!("{base}/deals/{}", deal["id"].as_str().unwrap());
+    // Attributes merge: set one, remove one; a bad key or value is refused and nothing changes.
+    let d = api
+        .call(
+            "PATCH",
+            &url,
+            Some(&key),
+            Some(json!({ "attributes": { "seats": { "number": 30 }, "signed": null } })),
+        )
+        .await
+        .ok(200);
+    assert_eq!(d["attributes"], json!({ "seats": { "number": 30.0 } }));
+    let r = api
+        .call(
+            "PATCH",
+            &url,
+            Some(&key),
+            Some(json!({ "attributes": { "Bad Key": { "text": "x" } } })),
+        )
+        .await
+        .problem(422, "invalid_input");
+    assert_eq!(r["errors"][0]["field"], "attributes.Bad Key");
+    api.call(
+        "PATCH",
+        &url,
+        Some(&key),
+        Some(json!({ "attributes": { "seats": { "color": "red" } } })),
+    )
+    .await
+    .problem(400, "invalid_body");
+    // A reason only in a lost stage, and only one of the pipeline's.
+    let r = api
+        .call(
+            "PATCH",
+            &url,
+            Some(&key),
+            Some(json!({ "lost_reason": "Price" })),
+        )
+        .await
+        .problem(422, "invalid_input");
+    assert_eq!(r["errors"][0]["field"], "lost_reason");
+    let r = api
+        .call(
+            "POST",
+            &format!("{url}/move"),
+            Some(&key),
+            Some(json!({ "stage": lost, "lost_reason": "Budget" })),
+        )
+        .await
+        .problem(422, "invalid_input");
+    assert!(
+        r["errors"][0]["expected"]
+            .as_str()
+            .unwrap()
+            .contains("Price, Timing"),
+        "{r}"
+    );
+    let moved = api
+        .call(
+            "POST",
+            &format!("{url}/move"),
+            Some(&key),
+            Some(json!({ "stage": lost, "lost_reason": "timing" })),
+        )
+        .await
+        .ok(200);
+    assert_eq!(moved["lost_reason"], "Timing");
+    let report = api
+        .call(
+            "GET",
+            &format!("{base}/pipelines/{}/report", p["id"].as_str().unwrap()),
+            Some(&key),
+            None,
+        )
+        .await
+        .ok(200);
+    assert_eq!(
+        report["lost_reasons"],
+        json!([{ "reason": "Timing", "deals": 1, "amount": [{ "minor": 5000, "currency": "EUR" }] }])
+    );
+    // Reopening clears the reason; the event names both changes.
+    let reopened = api
+        .call(
+            "POST",
+            &format!("{url}/move"),
+            Some(&key),
+            Some(json!({ "stage": lead })),
+        )
+        .await
+        .ok(200);
+    assert_eq!(reopened["lost_reason"], Value::Null);
+    let events = api
+        .call("GET", &format!("{base}/events?limit=100"), Some(&key), None)
+        .await
+        .ok(200);
+    let last = events["items"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (last["kind"].as_str(), last["changed"].clone()),
+        (Some("deal-moved"), json!(["stage", "lost_reason"]))
+    );
+    // The pipeline's list can change; a deal keeps the reason it was lost for.
+    api.call(
+        "PATCH",
+        &format!("{base}/pipelines/{}", p["id"].as_str().unwrap()),
+        Some(&key),
+        Some(json!({ "lost_reasons": ["Price"] })),
+    )
+    .await
+    .ok(200);
+    let got = api
+        .call(
+            "GET",
+            &format!("{base}/pipelines/{}", p["id"].as_str().unwrap()),
+            Some(&key),
+            None,
+        )
+        .await
+        .ok(200);
+    assert_eq!(got["lost_reasons"], json!(["Price"]));
+}
+
 on_both_backends! {
     deals_across_pipelines_match_every_filter_combined,
+    deals_carry_typed_attributes_and_lost_reasons_from_their_pipeline,
 }

@@ -560,7 +560,10 @@ async fn deactivating_a_user_stops_their_keys_and_reassigning_moves_their_record
         )
         .await
         .ok(200);
-    assert_eq!(r, json!({ "customers": 1, "deals": 0, "work": 0, "more": false }));
+    assert_eq!(
+        r,
+        json!({ "customers": 1, "deals": 0, "work": 0, "more": false })
+    );
     api.call(
         "PATCH",
         &o.customer("ann"),

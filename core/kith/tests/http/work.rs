@@ -9,9 +9,14 @@ use serde_json::{Value, json};
 const BASE: &str = "/v1/tenants/acme";
 
 async fn log(api: &Api, key: &str, body: Value) -> Value {
-    api.call("POST", &format!("{BASE}/interactions"), Some(key), Some(body))
-        .await
-        .ok(201)
+    api.call(
+        "POST",
+        &format!("{BASE}/interactions"),
+        Some(key),
+        Some(body),
+    )
+    .await
+    .ok(201)
 }
 
 fn ids(page: &Value) -> Vec<String> {
@@ -91,7 +96,12 @@ async fn a_team_s_day_in_the_work_queue(backend: Backend) {
     assert_eq!(complaint["assignee"], Value::Null);
     // Ann's queue is hers alone; Bob's ticket is not even readable to her.
     let mine = api
-        .call("GET", &format!("{BASE}/work?assignee=me"), Some(&ann_key), None)
+        .call(
+            "GET",
+            &format!("{BASE}/work?assignee=me"),
+            Some(&ann_key),
+            None,
+        )
         .await
         .ok(200);
     assert_eq!(ids(&mine), [late["id"].as_str().unwrap()]);
@@ -212,7 +222,10 @@ async fn a_team_s_day_in_the_work_queue(backend: Backend) {
     let rows = report["rows"].as_array().unwrap();
     let anns: Vec<&Value> = rows.iter().filter(|r| r["group"] == json!(ann)).collect();
     assert_eq!(anns.len(), 1, "{report}");
-    assert_eq!((anns[0]["opened"].as_u64(), anns[0]["resolved"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(
+        (anns[0]["opened"].as_u64(), anns[0]["resolved"].as_u64()),
+        (Some(1), Some(1))
+    );
     assert_eq!(anns[0]["overdue"], 1, "resolved after its due date");
     assert_eq!(anns[0]["overdue_share"], 1.0);
     assert!(anns[0]["median_resolution_secs"].as_i64().is_some());
@@ -268,12 +281,7 @@ async fn a_team_s_day_in_the_work_queue(backend: Backend) {
     let moved = api.call("GET", &bobs, Some(&key), None).await.ok(200);
     assert_eq!(moved["assignee"], json!(mia));
     let r = api
-        .call(
-            "PATCH",
-            &bobs,
-            Some(&key),
-            Some(json!({ "assignee": bob })),
-        )
+        .call("PATCH", &bobs, Some(&key), Some(json!({ "assignee": bob })))
         .await
         .problem(422, "invalid_input");
     assert_eq!(r["errors"][0]["field"], "assignee", "{r}");
@@ -388,7 +396,10 @@ async fn the_queue_sorts_filters_and_pages_like_a_brute_force_sort(backend: Back
         ("assignee=nobody-here", "assignee"),
         ("team=x&assignee=none", "team"),
         ("due_before=tomorrow", "due_before"),
-        ("status=open,open,open,open,open,open,open,open,open,open,open", "status"),
+        (
+            "status=open,open,open,open,open,open,open,open,open,open,open",
+            "status",
+        ),
     ] {
         let r = api
             .call("GET", &format!("{BASE}/work?{query}"), Some(&key), None)
@@ -448,8 +459,10 @@ async fn a_deal_has_a_timeline_of_its_own_activities(backend: Backend) {
             "POST",
             &format!("{BASE}/interactions"),
             Some(&key),
-            Some(json!({ "customer": ada["id"], "channel": "phone", "kind": "call",
-                         "deal": other["id"] })),
+            Some(
+                json!({ "customer": ada["id"], "channel": "phone", "kind": "call",
+                         "deal": other["id"] }),
+            ),
         )
         .await
         .problem(422, "invalid_input");
@@ -509,13 +522,33 @@ async fn hostile_edits_are_refused_whole_and_write_nothing(backend: Backend) {
     let before = api.last_seq("acme");
     for (target, body, status, code) in [
         (&note, json!({ "priority": "high" }), 422, "invalid_input"),
-        (&task, json!({ "resolution": "x".repeat(10_001) }), 422, "invalid_input"),
+        (
+            &task,
+            json!({ "resolution": "x".repeat(10_001) }),
+            422,
+            "invalid_input",
+        ),
         (&task, json!({ "status": "shipped" }), 400, "invalid_body"),
         (&task, json!({ "priority": "now" }), 400, "invalid_body"),
-        (&task, json!({ "assignee": "usr_nobody" }), 422, "invalid_input"),
-        (&task, json!({ "assignee": "0190a5a0-0000-7000-8000-000000000000" }), 422, "invalid_input"),
+        (
+            &task,
+            json!({ "assignee": "usr_nobody" }),
+            422,
+            "invalid_input",
+        ),
+        (
+            &task,
+            json!({ "assignee": "0190a5a0-0000-7000-8000-000000000000" }),
+            422,
+            "invalid_input",
+        ),
         (&task, json!({ "owner": "me" }), 400, "invalid_body"),
-        (&task, json!({ "subject": ["not", "text"] }), 400, "invalid_body"),
+        (
+            &task,
+            json!({ "subject": ["not", "text"] }),
+            400,
+            "invalid_body",
+        ),
     ] {
         let r = api
             .call("PATCH", &url(target), Some(&key), Some(body.clone()))
@@ -534,7 +567,10 @@ async fn hostile_edits_are_refused_whole_and_write_nothing(backend: Backend) {
     .problem(400, "bad_if_match");
     assert_eq!(api.last_seq("acme"), before, "nothing was written");
     let stored = api.call("GET", &url(&task), Some(&key), None).await.ok(200);
-    assert_eq!((stored["version"].as_u64(), stored["status"].as_str()), (Some(1), Some("open")));
+    assert_eq!(
+        (stored["version"].as_u64(), stored["status"].as_str()),
+        (Some(1), Some("open"))
+    );
     // An edit that changes nothing writes nothing either.
     api.call(
         "PATCH",

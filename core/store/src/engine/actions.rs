@@ -173,6 +173,7 @@ pub(super) fn apply(tx: &mut dyn Txn, ctx: &Ctx<'_>, action: Action) -> Result<O
                 ValidationError::field("amount", "the deal's value: Kith keeps one for every deal")
             })?;
             let input = DealInput {
+                attributes: Default::default(),
                 customer: c.id,
                 pipeline: pipeline.id,
                 stage,
@@ -191,6 +192,7 @@ pub(super) fn apply(tx: &mut dyn Txn, ctx: &Ctx<'_>, action: Action) -> Result<O
                 tx,
                 ctx,
                 Op::MoveDeal {
+                    lost_reason: None,
                     id: deal,
                     stage,
                     at: None,

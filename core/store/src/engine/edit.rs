@@ -148,7 +148,19 @@ pub(super) fn update_deal(
         return Err(conflict("deal", id, v, old.version));
     }
     let mut new = old.clone();
-    let changed = new.apply(patch, ctx.now)?;
+    let mut patch = patch;
+    let reason = patch.lost_reason.take();
+    let mut changed = new.apply(patch, ctx.now)?;
+    if let Some(reason) = reason {
+        let pipeline = load_pipeline(txn, new.pipeline)?;
+        if new.set_lost_reason(reason.as_deref(), &pipeline)? {
+            if changed.is_empty() {
+                new.version += 1;
+                new.updated_at = ctx.now;
+            }
+            changed.push("lost_reason");
+        }
+    }
     if changed.is_empty() {
         return Ok(Output::Deal(old));
     }

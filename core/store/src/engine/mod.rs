@@ -20,8 +20,9 @@ use crate::{Error, Result};
 use crate::{Op, Output};
 use kith_model::{
     Actor, Customer, CustomerId, Deal, DealId, Delivery, Email, Enablement, EntityRef, Event,
-    EventKind, FieldChange, Interaction, InteractionId, Phone, Pipeline, PipelineId, PluginHealth, Quota,
-    StoredJob, StoredModel, StoredScore, StoredSegments, Team, TeamId, Timestamp, User, UserId,
+    EventKind, FieldChange, Interaction, InteractionId, Phone, Pipeline, PipelineId, PluginHealth,
+    Quota, StoredJob, StoredModel, StoredScore, StoredSegments, Team, TeamId, Timestamp, User,
+    UserId,
 };
 
 /// Who writes, when, and how deep in a chain of plugin reactions.

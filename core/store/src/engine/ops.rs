@@ -138,6 +138,7 @@ pub(super) fn apply(txn: &mut dyn Txn, ctx: &Ctx<'_>, op: Op) -> Result<Output> 
             stage,
             at,
             expected_version,
+            lost_reason,
         } => {
             let old = load_deal(txn, id)?;
             if let Some(v) = expected_version.filter(|v| *v != old.version) {
@@ -145,13 +146,29 @@ pub(super) fn apply(txn: &mut dyn Txn, ctx: &Ctx<'_>, op: Op) -> Result<Output> 
             }
             let pipeline = load_pipeline(txn, old.pipeline)?;
             let mut new = old.clone();
+            let mut changed = Vec::new();
             if new.move_to(stage, &pipeline, at.unwrap_or(ctx.now))? {
+                changed.push("stage".to_owned());
+            }
+            if old.lost_reason != new.lost_reason {
+                changed.push("lost_reason".to_owned());
+            }
+            if lost_reason.is_some() && new.set_lost_reason(lost_reason.as_deref(), &pipeline)? {
+                if changed.is_empty() {
+                    new.version += 1;
+                    new.updated_at = ctx.now;
+                }
+                if !changed.iter().any(|c| c == "lost_reason") {
+                    changed.push("lost_reason".to_owned());
+                }
+            }
+            if !changed.is_empty() {
                 txn.put_deal(Some(&old), &new)?;
                 let entity = EntityRef::Deal {
                     id,
                     customer: new.customer,
                 };
-                event(txn, ctx, EventKind::DealMoved, entity, vec!["stage".into()])?;
+                event(txn, ctx, EventKind::DealMoved, entity, changed)?;
             }
             Ok(Output::Deal(new))
         }

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use super::{Ctx, Txn, conflict, event, load_pipeline};
 use crate::{Error, Op, Output, Result};
 use kith_model::{
-    CustomerId, DealId, EntityRef, EventKind, InteractionPatch, Quota, QuotaSubject, Role, StageCategory, Team,
-    TeamId, TeamPatch, User, UserId, UserInput, UserPatch, ValidationError,
+    CustomerId, DealId, EntityRef, EventKind, InteractionPatch, Quota, QuotaSubject, Role,
+    StageCategory, Team, TeamId, TeamPatch, User, UserId, UserInput, UserPatch, ValidationError,
 };
 
 /// A user, or `NotFound`.
@@ -42,7 +42,9 @@ pub(crate) fn check_user(
         Some(u) if u.active => Ok(()),
         Some(_) => Err(ValidationError::field(
             field,
-            format!("an active user: this user is deactivated (reactivate them or pick another {field})"),
+            format!(
+                "an active user: this user is deactivated (reactivate them or pick another {field})"
+            ),
         )
         .into()),
         None => Err(ValidationError::field(field, expected).into()),

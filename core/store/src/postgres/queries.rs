@@ -6,8 +6,9 @@ use std::time::Instant;
 
 use kith_model::{
     Actor, Customer, CustomerId, Deal, DealId, Email, EntityRef, Event, EventKind, Interaction,
-    InteractionId, InteractionKind, Phone, Pipeline, PipelineId, PipelineReport, Quota, ReportBuilder, StageId,
-    Team, TeamId, Tenant, TenantInput, TenantPatch, TenantSlug, Timestamp, User, UserId,
+    InteractionId, InteractionKind, Phone, Pipeline, PipelineId, PipelineReport, Quota,
+    ReportBuilder, StageId, Team, TeamId, Tenant, TenantInput, TenantPatch, TenantSlug, Timestamp,
+    User, UserId,
 };
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
@@ -20,8 +21,8 @@ use crate::admin::{IdempotencyRecord, Stored};
 use crate::engine::{self, Ctx};
 use crate::records::{self, decode, decode_event, encode};
 use crate::{
-    Assignees, CommitListener, Cursor, CustomerFilter, Error, IdempotencyKey, Inconsistency, Once, Op, Output,
-    Page, PageRequest, Result, Stats, Store, TenantStats, TokenRecord, WorkQuery,
+    Assignees, CommitListener, Cursor, CustomerFilter, Error, IdempotencyKey, Inconsistency, Once,
+    Op, Output, Page, PageRequest, Result, Stats, Store, TenantStats, TokenRecord, WorkQuery,
 };
 
 /// Cursor scopes of this backend's lists.
@@ -725,16 +726,11 @@ impl Store for PgStore {
                 [&t, &statuses, &kinds, &last_due, &due, &rank, &id, &n];
             let rows = match &query.assignees {
                 Assignees::Any => r.query(work_sql!(""), &common)?,
-                Assignees::Unassigned => {
-                    r.query(work_sql!(" AND assignee IS NULL"), &common)?
-                }
+                Assignees::Unassigned => r.query(work_sql!(" AND assignee IS NULL"), &common)?,
                 Assignees::Users(users) => {
                     let mut params = common.to_vec();
                     params.push(users);
-                    r.query(
-                        work_sql!(" AND assignee = ANY($9)"),
-                        &params,
-                    )?
+                    r.query(work_sql!(" AND assignee = ANY($9)"), &params)?
                 }
             };
             paged(

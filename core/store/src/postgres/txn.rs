@@ -322,7 +322,10 @@ impl Txn for PgTxn<'_, '_> {
 
     fn interaction(&mut self, id: InteractionId) -> Result<Option<Interaction>> {
         let sql = "SELECT doc FROM kith_interactions WHERE tenant_id = $1 AND id = $2 FOR UPDATE";
-        match self.tx.query_opt(sql, &[&self.tenant, &uuid(id.to_bytes())])? {
+        match self
+            .tx
+            .query_opt(sql, &[&self.tenant, &uuid(id.to_bytes())])?
+        {
             Some(row) => crate::records::decode_interaction(row.get::<_, &[u8]>(0)).map(Some),
             None => Ok(None),
         }
@@ -432,7 +435,10 @@ impl Txn for PgTxn<'_, '_> {
 
     fn open_work_of(&mut self, user: &str, limit: usize) -> Result<Vec<InteractionId>> {
         let t = self.tenant;
-        let open: Vec<i16> = TaskStatus::OPEN.iter().map(|s| i16::from(s.code())).collect();
+        let open: Vec<i16> = TaskStatus::OPEN
+            .iter()
+            .map(|s| i16::from(s.code()))
+            .collect();
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = self.tx.query(
             "SELECT id FROM kith_interactions WHERE tenant_id = $1 AND assignee = $2 \

@@ -6,8 +6,8 @@ use tokio_postgres::Client;
 use uuid::Uuid;
 
 use super::PgStore;
-use super::txn::WorkColumns;
 use super::conn::{pg, wait};
+use super::txn::WorkColumns;
 use crate::Result;
 use crate::records::decode;
 use kith_model::Deal;

@@ -126,7 +126,9 @@ pub(super) fn check(txn: &ReadTransaction) -> Result<Vec<Inconsistency>> {
                 continue;
             };
             let customer = match t {
-                T::Interactions => crate::records::decode_interaction(v.value()).map(|i| i.customer),
+                T::Interactions => {
+                    crate::records::decode_interaction(v.value()).map(|i| i.customer)
+                }
                 _ => decode::<Deal>(t, v.value()).map(|d| d.customer),
             };
             if let Ok(c) = customer

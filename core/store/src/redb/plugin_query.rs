@@ -60,8 +60,7 @@ impl RedbStore {
     fn bundle(snap: &Snapshot, n: u32, customer: Customer) -> Result<CustomerBundle> {
         let prefix = K::t(n).id(customer.id.to_bytes()).done();
         let timeline = scan_all(snap.table(T::IdxTimeline)?, &prefix)?;
-        let interactions: Vec<Interaction> =
-            RedbStore::resolve_interactions(snap, n, &timeline)?;
+        let interactions: Vec<Interaction> = RedbStore::resolve_interactions(snap, n, &timeline)?;
         let deal_keys = scan_all(snap.table(T::IdxCustomerDeals)?, &prefix)?;
         let deals: Vec<Deal> = RedbStore::resolve(snap, n, T::Deals, &deal_keys)?;
         Ok(CustomerBundle {

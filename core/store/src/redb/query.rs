@@ -9,14 +9,14 @@ use redb::{ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable};
 use serde::de::DeserializeOwned;
 
 use super::apply::TenantRecord;
+use super::derive;
 use super::tables::{K, T, prefix_end, trailing_id};
 use super::tx::decode;
 use super::{RedbStore, Work};
-use super::derive;
 use crate::records;
 use crate::{
-    Assignees, CommitListener, Cursor, CustomerFilter, IdempotencyKey, Inconsistency, Once, Op, Output, Page,
-    PageRequest, Stats, Store, TenantStats, TokenRecord, WorkQuery,
+    Assignees, CommitListener, Cursor, CustomerFilter, IdempotencyKey, Inconsistency, Once, Op,
+    Output, Page, PageRequest, Stats, Store, TenantStats, TokenRecord, WorkQuery,
 };
 use crate::{Error, Result};
 use kith_model::{
@@ -288,13 +288,7 @@ impl RedbStore {
         n: u32,
         keys: &[(Vec<u8>, Vec<u8>)],
     ) -> Result<Vec<Interaction>> {
-        Self::resolve_with(
-            txn,
-            n,
-            T::Interactions,
-            keys,
-            records::decode_interaction,
-        )
+        Self::resolve_with(txn, n, T::Interactions, keys, records::decode_interaction)
     }
 
     fn resolve_with<V>(
@@ -570,8 +564,7 @@ impl Store for RedbStore {
                 let mut taken = 0;
                 for row in table.range::<&[u8]>((lo, Bound::Excluded(hi.as_slice())))? {
                     let (k, v) = row?;
-                    if !kinds.is_empty() && !v.value().first().is_some_and(|c| kinds.contains(c))
-                    {
+                    if !kinds.is_empty() && !v.value().first().is_some_and(|c| kinds.contains(c)) {
                         continue;
                     }
                     let key = k.value();

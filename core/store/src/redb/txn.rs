@@ -205,8 +205,11 @@ impl Txn for RedbTxn<'_, '_> {
             existing: "another interaction".into(),
         })?;
         let key = self.key(new.id.to_bytes());
-        self.tx
-            .put(T::Interactions, &key, &crate::records::encode_interaction(new)?)?;
+        self.tx.put(
+            T::Interactions,
+            &key,
+            &crate::records::encode_interaction(new)?,
+        )?;
         Ok(())
     }
 
@@ -404,10 +407,7 @@ impl Txn for RedbTxn<'_, '_> {
         let mut out = Vec::new();
         for status in TaskStatus::OPEN {
             let prefix = K::t(self.tenant).word(user).byte(status.code()).done();
-            for key in self
-                .tx
-                .scan_keys(T::IdxWork, &prefix, limit - out.len())?
-            {
+            for key in self.tx.scan_keys(T::IdxWork, &prefix, limit - out.len())? {
                 out.push(InteractionId::from_bytes(
                     trailing_id(&key).ok_or_else(|| dangling(T::IdxWork))?,
                 ));

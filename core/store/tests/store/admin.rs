@@ -38,6 +38,7 @@ fn usd(minor: i64) -> Money {
 
 fn pipeline_input(name: &str) -> PipelineInput {
     PipelineInput {
+        lost_reasons: Vec::new(),
         name: name.into(),
         stages: vec![
             StageInput {
@@ -128,6 +129,7 @@ fn deleting_a_tenant_removes_all_its_data_and_keys_and_a_new_tenant_of_that_slug
                 t,
                 &actor(),
                 DealInput {
+                    attributes: Default::default(),
                     customer: c.id,
                     pipeline: p.id,
                     stage: None,
@@ -287,6 +289,7 @@ fn merging_customers_moves_history_keeps_aside_conflicting_contacts_and_records_
             &t,
             &actor(),
             DealInput {
+                attributes: Default::default(),
                 customer: duplicate.id,
                 pipeline: p.id,
                 stage: None,
@@ -502,6 +505,7 @@ fn pipelines_are_renamed_restaged_reordered_and_deleted_only_when_empty(kind: Ki
     let won = sales.stages[1].id;
 
     let patch = PipelinePatch {
+        lost_reasons: None,
         name: Some("New business".into()),
         stages: vec![StageChange {
             id: lead,
@@ -612,6 +616,7 @@ fn pipelines_are_renamed_restaged_reordered_and_deleted_only_when_empty(kind: Ki
             &t,
             &actor(),
             DealInput {
+                attributes: Default::default(),
                 customer: c.id,
                 pipeline: sales.id,
                 stage: None,
@@ -672,6 +677,7 @@ fn deal_update_changes_details_at_a_version_and_keeps_the_stage_index_covering(k
             &t,
             &actor(),
             DealInput {
+                attributes: Default::default(),
                 customer: c.id,
                 pipeline: p.id,
                 stage: None,
@@ -686,6 +692,8 @@ fn deal_update_changes_details_at_a_version_and_keeps_the_stage_index_covering(k
         id: deal.id,
         expected_version: Some(1),
         patch: DealPatch {
+            attributes: Default::default(),
+            lost_reason: None,
             title: Some("Bigger deal".into()),
             amount: Some(usd(900)),
             expected_close: None,

@@ -220,6 +220,7 @@ fn pipeline_report_matches_the_sales_training_funnel(kind: Kind) {
             &t,
             &actor(),
             PipelineInput {
+                lost_reasons: Vec::new(),
                 name: "Sales".into(),
                 stages: stages
                     .iter()
@@ -262,6 +263,7 @@ fn pipeline_report_matches_the_sales_training_funnel(kind: Kind) {
         .iter()
         .map(|(_, cents)| {
             Op::CreateDeal(DealInput {
+                attributes: Default::default(),
                 customer: buyer.id,
                 pipeline: pipeline.id,
                 stage: None,
@@ -298,6 +300,7 @@ fn pipeline_report_matches_the_sales_training_funnel(kind: Kind) {
             .map(|(j, &i)| {
                 entered[i] += (j as i64 + 1) * unit[s];
                 Op::MoveDeal {
+                    lost_reason: None,
                     id: deals[i].id,
                     stage: stage_ids[s + 1],
                     at: Some(Timestamp::from_secs(entered[i])),
@@ -410,6 +413,7 @@ fn stale_version_update_is_a_conflict_and_writes_nothing(kind: Kind) {
             &t,
             &actor(),
             PipelineInput {
+                lost_reasons: Vec::new(),
                 name: "Sales".into(),
                 stages: ["a", "b"]
                     .map(|n| StageInput {
@@ -426,6 +430,7 @@ fn stale_version_update_is_a_conflict_and_writes_nothing(kind: Kind) {
             &t,
             &actor(),
             DealInput {
+                attributes: Default::default(),
                 customer: ada.id,
                 pipeline: pipeline.id,
                 stage: None,
@@ -438,6 +443,7 @@ fn stale_version_update_is_a_conflict_and_writes_nothing(kind: Kind) {
         .unwrap();
     let seq = store.last_seq(&t).unwrap();
     let stale = Op::MoveDeal {
+        lost_reason: None,
         id: deal.id,
         stage: pipeline.stages[1].id,
         at: None,
@@ -564,6 +570,7 @@ fn duplicate_email_phone_or_external_id_names_the_holder_and_writes_nothing(kind
 
     // Pipeline names too (case-insensitive).
     let pipeline = |name: &str| PipelineInput {
+        lost_reasons: Vec::new(),
         name: name.into(),
         stages: vec![StageInput {
             name: "open".into(),
@@ -833,6 +840,7 @@ fn erasure_removes_customer_interactions_deals_and_index_entries_leaving_one_eve
             &t,
             &actor(),
             PipelineInput {
+                lost_reasons: Vec::new(),
                 name: "Sales".into(),
                 stages: vec![StageInput {
                     name: "open".into(),
@@ -843,6 +851,7 @@ fn erasure_removes_customer_interactions_deals_and_index_entries_leaving_one_eve
         )
         .unwrap();
     let deal_for = |customer| DealInput {
+        attributes: Default::default(),
         customer,
         pipeline: pipeline.id,
         stage: None,
@@ -1588,6 +1597,7 @@ fn reopening_after_drop_keeps_everything(kind: Kind) {
                 &t,
                 &actor(),
                 PipelineInput {
+                    lost_reasons: Vec::new(),
                     name: "Sales".into(),
                     stages: ["a", "b"]
                         .map(|n| StageInput {
@@ -1604,6 +1614,7 @@ fn reopening_after_drop_keeps_everything(kind: Kind) {
                 &t,
                 &actor(),
                 DealInput {
+                    attributes: Default::default(),
                     customer: ada.id,
                     pipeline: pipeline.id,
                     stage: None,

@@ -741,6 +741,7 @@ impl TenantModel {
                 stage,
                 at,
                 expected_version,
+                lost_reason: _,
             } => {
                 let mut d = self
                     .deals
@@ -1145,6 +1146,7 @@ impl World {
                 status: TaskStatus::ALL[usize::from(*status)],
             },
             OpSpec::CreatePipeline { name, stages } => Op::CreatePipeline(PipelineInput {
+                lost_reasons: Vec::new(),
                 name: PIPELINE_NAMES[usize::from(*name)].to_owned(),
                 stages: (0..usize::from(*stages))
                     .map(|i| StageInput {
@@ -1172,6 +1174,7 @@ impl World {
                         .or(Some(StageId::from_bytes(GHOST)))
                 });
                 Op::CreateDeal(DealInput {
+                    attributes: Default::default(),
                     customer: self.pick_customer(t, *who),
                     pipeline,
                     stage,
@@ -1205,6 +1208,7 @@ impl World {
                     .unwrap_or(StageId::from_bytes(GHOST));
                 let v = current.map_or(1, |d| d.version);
                 Op::MoveDeal {
+                    lost_reason: None,
                     id,
                     stage,
                     at: when.map(|i| at(MOVE_AT[usize::from(i)])),

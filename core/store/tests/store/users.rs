@@ -64,6 +64,7 @@ fn pipeline(store: &dyn Store, t: &TenantSlug) -> kith_model::Pipeline {
             t,
             &actor(),
             PipelineInput {
+                lost_reasons: Vec::new(),
                 name: "Sales".into(),
                 stages: vec![
                     stage("Open", StageCategory::Open),
@@ -82,6 +83,7 @@ fn deal(
     owner: &User,
 ) -> Deal {
     let input = DealInput {
+        attributes: Default::default(),
         customer: c.id,
         pipeline: p.id,
         stage: None,
@@ -556,6 +558,7 @@ fn a_replayed_deal_opens_in_the_past_never_in_the_future(kind: Kind) {
     let c = customer(&*store, &t, None);
     let p = pipeline(&*store, &t);
     let input = DealInput {
+        attributes: Default::default(),
         customer: c.id,
         pipeline: p.id,
         stage: None,

@@ -123,7 +123,9 @@ fn the_queue_matches_a_brute_force_sort_for_every_filter_and_page_size(kind: Kin
         // Few distinct due dates, so ties on due date are sorted by priority, then id.
         input.due_at = match next(4) {
             0 => None,
-            d => Some(Timestamp::from_micros(1_700_000_000_000_000 + d as i64 * 86_400_000_000)),
+            d => Some(Timestamp::from_micros(
+                1_700_000_000_000_000 + d as i64 * 86_400_000_000,
+            )),
         };
         input.assignee = match next(3) {
             0 => None,
@@ -157,7 +159,9 @@ fn the_queue_matches_a_brute_force_sort_for_every_filter_and_page_size(kind: Kin
             ..WorkQuery::all()
         },
         WorkQuery {
-            due_before: Some(Timestamp::from_micros(1_700_000_000_000_000 + 2 * 86_400_000_000 + 1)),
+            due_before: Some(Timestamp::from_micros(
+                1_700_000_000_000_000 + 2 * 86_400_000_000 + 1,
+            )),
             ..WorkQuery::open()
         },
         WorkQuery {
@@ -178,9 +182,7 @@ fn the_queue_matches_a_brute_force_sort_for_every_filter_and_page_size(kind: Kin
     }
     assert_eq!(store.check().unwrap(), Vec::new());
     // A cursor of another list is refused.
-    let deals = store
-        .all_deals(&t, None, &PageRequest::first(1))
-        .unwrap();
+    let deals = store.all_deals(&t, None, &PageRequest::first(1)).unwrap();
     assert!(deals.next.is_none());
     let bad = kith_store::Cursor::from_string("AQAB".into());
     assert!(matches!(
@@ -226,7 +228,10 @@ fn edits_check_versions_and_users_and_reassign_moves_open_work_in_batches(kind: 
             ..InteractionPatch::default()
         },
     );
-    assert!(matches!(stale, Err(Error::Conflict { actual: 1, .. })), "{stale:?}");
+    assert!(
+        matches!(stale, Err(Error::Conflict { actual: 1, .. })),
+        "{stale:?}"
+    );
     let nobody = edit(
         None,
         InteractionPatch {
@@ -247,7 +252,10 @@ fn edits_check_versions_and_users_and_reassign_moves_open_work_in_batches(kind: 
     let Output::Interaction { interaction, .. } = done else {
         panic!("{done:?}")
     };
-    assert_eq!((interaction.version, interaction.status), (2, Some(TaskStatus::Waiting)));
+    assert_eq!(
+        (interaction.version, interaction.status),
+        (2, Some(TaskStatus::Waiting))
+    );
     let events = store.events(&t, before, 10).unwrap();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].kind, EventKind::InteractionUpdated);
@@ -260,24 +268,22 @@ fn edits_check_versions_and_users_and_reassign_moves_open_work_in_batches(kind: 
         (Some("open"), Some("waiting"))
     );
     // Reassigning moves open work only, a batch at a time.
-    let reassign = |limit| {
-        match store
-            .write(
-                &t,
-                &actor(),
-                vec![Op::Reassign {
-                    from: ann.id,
-                    to: ben.id,
-                    limit,
-                }],
-            )
-            .unwrap()
-            .pop()
-            .unwrap()
-        {
-            Output::Reassigned { work, more, .. } => (work, more),
-            o => panic!("{o:?}"),
-        }
+    let reassign = |limit| match store
+        .write(
+            &t,
+            &actor(),
+            vec![Op::Reassign {
+                from: ann.id,
+                to: ben.id,
+                limit,
+            }],
+        )
+        .unwrap()
+        .pop()
+        .unwrap()
+    {
+        Output::Reassigned { work, more, .. } => (work, more),
+        o => panic!("{o:?}"),
     };
     assert_eq!(reassign(3), (3, true));
     assert_eq!(reassign(3), (1, false));

@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use crate::model::{
     AttributeValue, Channel, Currency, CustomerId, CustomerInput, CustomerKind, Date, Direction,
-    InteractionInput, InteractionKind, LifecycleStage, Money, PipelineInput, Role, StageCategory,
-    Priority, StageInput, TaskStatus, Timestamp,
+    InteractionInput, InteractionKind, LifecycleStage, Money, PipelineInput, Priority, Role,
+    StageCategory, StageInput, TaskStatus, Timestamp,
 };
 use crate::store::Error as StoreError;
 use crate::{Error, Result};
@@ -548,6 +548,7 @@ fn text(s: &str) -> AttributeValue {
 /// The pipelines, in [`Plan::deals`]' `pipeline` index order.
 fn pipelines() -> Vec<PipelineInput> {
     let input = |name: &str, stages: &[(&str, u8, StageCategory)]| PipelineInput {
+        lost_reasons: Vec::new(),
         name: name.to_owned(),
         stages: stages
             .iter()
@@ -985,18 +986,27 @@ impl Builder {
         ]);
         let urgent = matches!(priority, Priority::High | Priority::Urgent);
         let work = Work {
-            assignee: w.pick(&[Some("ben.okafor"), Some("chloe.martin"), Some("chloe.martin"), None]),
+            assignee: w.pick(&[
+                Some("ben.okafor"),
+                Some("chloe.martin"),
+                Some("chloe.martin"),
+                None,
+            ]),
             priority,
             category: Some(category),
             due_after_days: if urgent { 1.0 } else { 3.0 },
             answered_after_hours: Some(w.exponential(if urgent { 3.0 } else { 14.0 })),
             // One in five is still being worked on (and late by now).
-            resolved_after_days: (!w.chance(0.2)).then(|| {
-                w.exponential(if category == "billing" { 2.0 } else { 4.0 })
-            }),
+            resolved_after_days: (!w.chance(0.2))
+                .then(|| w.exponential(if category == "billing" { 2.0 } else { 4.0 })),
             closed: w.chance(0.2),
         };
-        let mut t = Touch::new(customer, Channel::Email, InteractionKind::Complaint, days_ago)
+        let mut t = Touch::new(
+            customer,
+            Channel::Email,
+            InteractionKind::Complaint,
+            days_ago,
+        )
         .subject(format!("Complaint: {product} ({category})"));
         t.work = Some(work);
         self.plan.touches.push(t);

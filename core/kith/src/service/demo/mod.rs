@@ -482,6 +482,7 @@ fn write_data(
             )))
         })?;
         let input = DealInput {
+            attributes: Default::default(),
             customer: id(d.customer)?,
             pipeline: pipeline.id,
             stage: Some(stage(d.pipeline, d.path[0])?),
@@ -508,6 +509,7 @@ fn write_data(
         let steps = d.path.len() - 1;
         for (step, &s) in d.path[1..].iter().enumerate() {
             moves.push(Op::MoveDeal {
+                lost_reason: None,
                 id: deal.id,
                 stage: stage(d.pipeline, s)?,
                 at: Some(moved(i, step + 1, steps)),
