@@ -146,7 +146,63 @@ pub struct DealQuery {
     pub max_amount: Option<i64>,
     /// Changed at or after this time.
     pub updated_since: Option<Timestamp>,
+    /// The order (default: oldest first).
+    pub sort: DealSort,
 }
+
+/// The order of a deal search; each breaks ties by id (creation order).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DealSort {
+    /// Oldest first (the default; read straight from an index).
+    #[default]
+    Created,
+    /// By amount (needs a `currency`: amounts of different currencies are not compared).
+    Amount,
+    /// By expected close date (deals without one last).
+    ExpectedClose,
+    /// By last change.
+    Updated,
+}
+
+impl DealSort {
+    /// Parses `created`, `amount`, `expected_close` or `updated`, each optionally prefixed with
+    /// `-` for descending; returns the sort and whether it descends.
+    pub fn parse(s: &str) -> std::result::Result<(Self, bool), crate::model::ValidationError> {
+        let (desc, name) = match s.trim().strip_prefix('-') {
+            Some(n) => (true, n),
+            None => (false, s.trim()),
+        };
+        let sort = match name {
+            "created" => Self::Created,
+            "amount" => Self::Amount,
+            "expected_close" => Self::ExpectedClose,
+            "updated" => Self::Updated,
+            _ => {
+                return Err(crate::model::ValidationError::field(
+                    "sort",
+                    "created, amount, expected_close or updated, with - in front to descend",
+                ));
+            }
+        };
+        Ok((sort, desc))
+    }
+
+    /// The sort key of a deal (then its id): an i64 in ascending order.
+    fn key(self, d: &Deal) -> i64 {
+        match self {
+            Self::Created => 0,
+            Self::Amount => d.amount.minor,
+            Self::ExpectedClose => d.expected_close.map_or(i64::MAX, |c| i64::from(c.days())),
+            Self::Updated => d.updated_at.as_micros(),
+        }
+    }
+}
+
+/// Most matching deals a sorted search sorts (every match must be read to sort them); past it
+/// the search answers 422 asking for narrower filters. It reads at most
+/// [`MAX_SCANNED_PER_PAGE`](super::access::MAX_SCANNED_PER_PAGE) deals per 1,000 matches, so
+/// 100,000 at most.
+pub const MAX_SORTED_SCAN: usize = 20_000;
 
 /// Deals across pipelines matching `query` that the caller may read, oldest first. The owner
 /// filter (and a member's own view) reads the deal-owner index, the pipeline filter the
@@ -154,6 +210,119 @@ pub struct DealQuery {
 /// [`MAX_SCANNED_PER_PAGE`](super::access::MAX_SCANNED_PER_PAGE) per page (a page may then be
 /// short: follow its cursor).
 pub fn search(
+    store: &dyn Store,
+    tenant: &TenantSlug,
+    access: &Access,
+    query: &DealQuery,
+    page: &PageRequest,
+) -> Result<Page<Deal>> {
+    search_sorted(store, tenant, access, query, false, page)
+}
+
+/// As [`search`], in the order of `query.sort` (descending with `desc`). Other than the
+/// default order, every matching deal is read and sorted (at most [`MAX_SORTED_SCAN`]), and
+/// the cursor holds the last deal's sort key and id.
+pub fn search_sorted(
+    store: &dyn Store,
+    tenant: &TenantSlug,
+    access: &Access,
+    query: &DealQuery,
+    desc: bool,
+    page: &PageRequest,
+) -> Result<Page<Deal>> {
+    if query.sort == DealSort::Created && !desc {
+        return search_in_order(store, tenant, access, query, page);
+    }
+    if query.sort == DealSort::Amount && query.currency.is_none() {
+        return Err(crate::model::ValidationError::field(
+            "currency",
+            "a currency to sort by amount (amounts in different currencies are not compared)",
+        )
+        .into());
+    }
+    let after = match &page.after {
+        Some(c) => Some(sort_cursor::decode(c.as_str())?),
+        None => None,
+    };
+    let mut matched: Vec<Deal> = Vec::new();
+    let mut read = 0usize;
+    let mut p = PageRequest::first(1000);
+    loop {
+        let got = search_in_order(store, tenant, access, query, &p)?;
+        matched.extend(got.items);
+        read += 1000;
+        match got.next {
+            Some(c) if read < MAX_SORTED_SCAN => p = PageRequest::after(1000, c),
+            Some(_) => {
+                return Err(crate::model::ValidationError::field(
+                    "sort",
+                    format!(
+                        "filters that match fewer deals: sorting reads at most {MAX_SORTED_SCAN} deals (narrow with owner, team, pipeline or status, or use the default order)"
+                    ),
+                )
+                .into());
+            }
+            None => break,
+        }
+    }
+    let sort = query.sort;
+    let key = |d: &Deal| (sort.key(d), d.id.to_bytes());
+    matched.sort_by_key(key);
+    if desc {
+        matched.reverse();
+    }
+    let past = |d: &Deal| match &after {
+        None => true,
+        Some(a) if desc => key(d) < *a,
+        Some(a) => key(d) > *a,
+    };
+    let limit = page.limit.clamp(1, 1000);
+    let mut items: Vec<Deal> = matched
+        .into_iter()
+        .filter(|d| past(d))
+        .take(limit + 1)
+        .collect();
+    let next = (items.len() > limit).then(|| {
+        items.truncate(limit);
+        items
+            .last()
+            .map(|d| crate::store::Cursor::from_string(sort_cursor::encode(key(d))))
+    });
+    Ok(Page {
+        items,
+        next: next.flatten(),
+    })
+}
+
+/// The cursor of a sorted deal search: the last deal's sort key and id.
+mod sort_cursor {
+    use base64::Engine as _;
+
+    use crate::store::{Error, Result};
+
+    const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    pub(super) fn encode((key, id): (i64, [u8; 16])) -> String {
+        let mut raw = vec![b's'];
+        raw.extend_from_slice(&key.to_be_bytes());
+        raw.extend_from_slice(&id);
+        B64.encode(raw)
+    }
+
+    pub(super) fn decode(s: &str) -> Result<(i64, [u8; 16])> {
+        let raw = B64.decode(s).map_err(|_| Error::BadCursor)?;
+        match raw.split_first() {
+            Some((b's', rest)) if rest.len() == 24 => {
+                let key = i64::from_be_bytes(rest[..8].try_into().map_err(|_| Error::BadCursor)?);
+                let id = rest[8..].try_into().map_err(|_| Error::BadCursor)?;
+                Ok((key, id))
+            }
+            _ => Err(Error::BadCursor),
+        }
+    }
+}
+
+fn search_in_order(
     store: &dyn Store,
     tenant: &TenantSlug,
     access: &Access,

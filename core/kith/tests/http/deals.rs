@@ -363,7 +363,137 @@ async fn deals_carry_typed_attributes_and_lost_reasons_from_their_pipeline(backe
     assert_eq!(got["lost_reasons"], json!(["Price"]));
 }
 
+async fn deals_sort_by_amount_close_and_update_with_stable_pages(backend: Backend) {
+    let api = Api::on(backend);
+    api.tenant("acme").await;
+    let key = api.key("acme", false).await;
+    let base = "/v1/tenants/acme";
+    let c = api.customer("acme", &key, json!({ "name": "Ada" })).await;
+    let p = api.pipeline("acme", &key, "Sales").await;
+    let mut made = Vec::new();
+    for (n, (minor, close)) in [
+        (500, Some("2027-03-01")),
+        (100, None),
+        (500, Some("2027-01-15")),
+        (900, Some("2027-03-01")),
+        (100, Some("2026-12-31")),
+        (300, None),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut body = json!({ "customer": c["id"], "pipeline": p["id"], "title": format!("D{n}"),
+                               "amount": { "minor": minor, "currency": "EUR" } });
+        if let Some(close) = close {
+            body["expected_close"] = json!(close);
+        }
+        made.push(
+            api.call("POST", &format!("{base}/deals"), Some(&key), Some(body))
+                .await
+                .ok(201),
+        );
+    }
+    // One in another currency: left out when sorting by EUR amounts.
+    api.call(
+        "POST",
+        &format!("{base}/deals"),
+        Some(&key),
+        Some(
+            json!({ "customer": c["id"], "pipeline": p["id"], "title": "USD",
+                     "amount": { "minor": 1, "currency": "USD" } }),
+        ),
+    )
+    .await
+    .ok(201);
+    let order = |sort_key: &dyn Fn(&Value) -> (i64, String), desc: bool| {
+        let mut v: Vec<&Value> = made.iter().collect();
+        v.sort_by_key(|d| sort_key(d));
+        if desc {
+            v.reverse();
+        }
+        v.iter()
+            .map(|d| d["title"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let id = |d: &Value| d["id"].as_str().unwrap().to_owned();
+    let by_amount = |d: &Value| (d["amount"]["minor"].as_i64().unwrap(), id(d));
+    let by_close = |d: &Value| {
+        let days = d["expected_close"].as_str().map_or(i64::MAX, |c| {
+            kith::model::Date::parse("c", c).unwrap().days() as i64
+        });
+        (days, id(d))
+    };
+    let got = |deals: Vec<Value>| {
+        deals
+            .iter()
+            .map(|d| d["title"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        got(all_pages(
+            &api,
+            &key,
+            &format!("{base}/deals?sort=amount&currency=EUR")
+        )
+        .await),
+        order(&by_amount, false)
+    );
+    assert_eq!(
+        got(all_pages(
+            &api,
+            &key,
+            &format!("{base}/deals?sort=-amount&currency=EUR")
+        )
+        .await),
+        order(&by_amount, true)
+    );
+    let close = got(all_pages(
+        &api,
+        &key,
+        &format!("{base}/deals?sort=expected_close&currency=EUR"),
+    )
+    .await);
+    assert_eq!(close, order(&by_close, false));
+    // Updating one moves it to the end of `updated`.
+    let first = &made[0];
+    api.call(
+        "PATCH",
+        &format!("{base}/deals/{}", id(first)),
+        Some(&key),
+        Some(json!({ "title": "D0 renamed" })),
+    )
+    .await
+    .ok(200);
+    let updated = got(all_pages(&api, &key, &format!("{base}/deals?sort=updated")).await);
+    assert_eq!(updated.last().map(String::as_str), Some("D0 renamed"));
+    // Amounts need a currency; unknown sorts and foreign cursors are refused.
+    let r = api
+        .call(
+            "GET",
+            &format!("{base}/deals?sort=amount"),
+            Some(&key),
+            None,
+        )
+        .await
+        .problem(422, "invalid_input");
+    assert_eq!(r["errors"][0]["field"], "currency");
+    let r = api
+        .call("GET", &format!("{base}/deals?sort=size"), Some(&key), None)
+        .await
+        .problem(400, "invalid_query");
+    assert_eq!(r["errors"][0]["field"], "sort");
+    api.call(
+        "GET",
+        &format!("{base}/deals?sort=updated&cursor=bm9wZQ"),
+        Some(&key),
+        None,
+    )
+    .await
+    .problem(400, "bad_cursor");
+}
+
 on_both_backends! {
     deals_across_pipelines_match_every_filter_combined,
+    deals_sort_by_amount_close_and_update_with_stable_pages,
     deals_carry_typed_attributes_and_lost_reasons_from_their_pipeline,
 }
