@@ -217,6 +217,26 @@ pub async fn remove_quota(
     Ok(no_content())
 }
 
+/// A report's required date parameter.
+pub(super) fn required_date(field: &str, v: Option<&str>) -> ApiResult<Date> {
+    match v {
+        Some(d) => Date::parse(field, d).map_err(invalid_query),
+        None => Err(ApiError::field(
+            "invalid_query",
+            field,
+            "a date as YYYY-MM-DD",
+        )),
+    }
+}
+
+/// A report's period parameter (default month).
+pub(super) fn period(v: Option<&str>) -> ApiResult<Period> {
+    match v {
+        None => Ok(Period::Month),
+        Some(p) => Period::parse("period", p).map_err(invalid_query),
+    }
+}
+
 /// What the sales report covers.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -250,14 +270,6 @@ pub async fn sales(
     t: ScopedRead,
     ApiQuery(q): ApiQuery<SalesParams>,
 ) -> ApiResult<Response> {
-    let date = |field: &str, v: &Option<String>| match v.as_deref() {
-        Some(d) => Date::parse(field, d).map_err(invalid_query),
-        None => Err(ApiError::field(
-            "invalid_query",
-            field,
-            "a date as YYYY-MM-DD",
-        )),
-    };
     let owner = match q.owner.as_deref().map(str::trim) {
         None => None,
         Some("me") => Some(t.access.user().map(|u| u.id).or(t.user).ok_or_else(|| {
@@ -266,12 +278,9 @@ pub async fn sales(
         Some(o) => Some(UserId::parse("owner", o).map_err(invalid_query)?),
     };
     let query = SalesQuery {
-        from: date("from", &q.from)?,
-        to: date("to", &q.to)?,
-        period: match q.period.as_deref() {
-            None => Period::Month,
-            Some(p) => Period::parse("period", p).map_err(invalid_query)?,
-        },
+        from: required_date("from", q.from.as_deref())?,
+        to: required_date("to", q.to.as_deref())?,
+        period: period(q.period.as_deref())?,
         by: match q.by.as_deref() {
             None | Some("owner") => GroupBy::Owner,
             Some("team") => GroupBy::Team,

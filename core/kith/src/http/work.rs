@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 use super::auth::ScopedRead;
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiQuery, PageBody, invalid_query, json, page_request};
+use super::reports::{period, required_date};
 use super::{AppState, Routes};
-use crate::model::{Date, InteractionKind, Period, TaskStatus, TeamId, Timestamp, UserId};
+use crate::model::{InteractionKind, TaskStatus, TeamId, Timestamp, UserId};
 use crate::service::access::Access;
 use crate::service::interactions::{
     self, OverdueCount, QueueQuery, ServiceQuery, Whose, WorkGroup,
@@ -222,26 +223,15 @@ pub async fn service(
     t: ScopedRead,
     ApiQuery(q): ApiQuery<ServiceParams>,
 ) -> ApiResult<Response> {
-    let date = |field: &str, v: &Option<String>| match v.as_deref() {
-        Some(d) => Date::parse(field, d).map_err(invalid_query),
-        None => Err(ApiError::field(
-            "invalid_query",
-            field,
-            "a date as YYYY-MM-DD",
-        )),
-    };
     let assignee = match q.assignee.as_deref().map(str::trim) {
         None => None,
         Some("me") => Some(me(&t, "assignee")?),
         Some(u) => Some(user_id("assignee", u)?),
     };
     let query = ServiceQuery {
-        from: date("from", &q.from)?,
-        to: date("to", &q.to)?,
-        period: match q.period.as_deref() {
-            None => Period::Month,
-            Some(p) => Period::parse("period", p).map_err(invalid_query)?,
-        },
+        from: required_date("from", q.from.as_deref())?,
+        to: required_date("to", q.to.as_deref())?,
+        period: period(q.period.as_deref())?,
         by: match q.by.as_deref() {
             None | Some("assignee") => WorkGroup::Assignee,
             Some("team") => WorkGroup::Team,

@@ -375,52 +375,33 @@ impl Txn for PgTxn<'_, '_> {
         };
         let work = WorkColumns::of(new);
         let doc = crate::records::encode_interaction(new)?;
-        if old.is_some() {
-            self.tx.defer(
-                "UPDATE kith_interactions SET customer = $3, occurred_at = $4, ext_source = $5, \
-                 ext_id = $6, due_at = $7, doc = $8, deal = $9, assignee = $10, \
-                 work_status = $11, work_due = $12, priority = $13, kind = $14 \
-                 WHERE tenant_id = $1 AND id = $2",
-                &[
-                    &t,
-                    &id,
-                    &customer,
-                    &occurred,
-                    &source,
-                    &ext,
-                    &due,
-                    &doc,
-                    &work.deal,
-                    &work.assignee,
-                    &work.status,
-                    &work.due,
-                    &work.priority,
-                    &work.kind,
-                ],
-            )?;
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 14] = [
+            &t,
+            &id,
+            &customer,
+            &occurred,
+            &source,
+            &ext,
+            &due,
+            &doc,
+            &work.deal,
+            &work.assignee,
+            &work.status,
+            &work.due,
+            &work.priority,
+            &work.kind,
+        ];
+        let sql = if old.is_some() {
+            "UPDATE kith_interactions SET customer = $3, occurred_at = $4, ext_source = $5, \
+             ext_id = $6, due_at = $7, doc = $8, deal = $9, assignee = $10, \
+             work_status = $11, work_due = $12, priority = $13, kind = $14 \
+             WHERE tenant_id = $1 AND id = $2"
         } else {
-            self.tx.defer(
-                "INSERT INTO kith_interactions (tenant_id, id, customer, occurred_at, ext_source, \
-                 ext_id, due_at, doc, deal, assignee, work_status, work_due, priority, kind) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-                &[
-                    &t,
-                    &id,
-                    &customer,
-                    &occurred,
-                    &source,
-                    &ext,
-                    &due,
-                    &doc,
-                    &work.deal,
-                    &work.assignee,
-                    &work.status,
-                    &work.due,
-                    &work.priority,
-                    &work.kind,
-                ],
-            )?;
-        }
+            "INSERT INTO kith_interactions (tenant_id, id, customer, occurred_at, ext_source, \
+             ext_id, due_at, doc, deal, assignee, work_status, work_due, priority, kind) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+        };
+        self.tx.defer(sql, &params)?;
         Ok(())
     }
 

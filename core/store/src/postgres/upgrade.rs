@@ -30,18 +30,19 @@ fn done(client: &Client, step: &str) -> Result<()> {
     Ok(())
 }
 
-/// Fills `kith_deals.owner` from each deal's record, in chunks (each its own transaction;
-/// a chunk that ran already is found by `owner IS NULL` no more, or rewrites the same value).
-fn backfill_deal_owners(client: &mut Client) -> Result<()> {
+/// Reads every row of `select` (which takes the last tenant and id seen and a row count, and
+/// returns `tenant_id, id, doc` in that order) in chunks, and calls `update` on each row of a
+/// chunk inside one transaction per chunk. A chunk that ran already rewrites the same values.
+fn backfill(
+    client: &mut Client,
+    select: &str,
+    mut update: impl FnMut(&tokio_postgres::Transaction<'_>, i64, Uuid, &[u8]) -> Result<()>,
+) -> Result<()> {
     let mut after = Uuid::nil();
     let mut after_tenant = i64::MIN;
     loop {
-        let rows = wait(client.query(
-            "SELECT tenant_id, id, doc FROM kith_deals WHERE (tenant_id, id) > ($1, $2) \
-             ORDER BY tenant_id, id LIMIT $3",
-            &[&after_tenant, &after, &BACKFILL_CHUNK],
-        ))
-        .map_err(|e| pg(&e))?;
+        let rows = wait(client.query(select, &[&after_tenant, &after, &BACKFILL_CHUNK]))
+            .map_err(|e| pg(&e))?;
         let Some(last) = rows.last() else {
             return Ok(());
         };
@@ -49,42 +50,41 @@ fn backfill_deal_owners(client: &mut Client) -> Result<()> {
         after = last.get(1);
         let tx = wait(client.transaction()).map_err(|e| pg(&e))?;
         for row in &rows {
-            let deal: Deal = decode("deals", row.get::<_, &[u8]>(2))?;
+            update(&tx, row.get(0), row.get(1), row.get::<_, &[u8]>(2))?;
+        }
+        wait(tx.commit()).map_err(|e| pg(&e))?;
+    }
+}
+
+/// Fills `kith_deals.owner` from each deal's record.
+fn backfill_deal_owners(client: &mut Client) -> Result<()> {
+    backfill(
+        client,
+        "SELECT tenant_id, id, doc FROM kith_deals WHERE (tenant_id, id) > ($1, $2) \
+         ORDER BY tenant_id, id LIMIT $3",
+        |tx, t, id, doc| {
+            let deal: Deal = decode("deals", doc)?;
             if let Some(owner) = &deal.owner {
-                let (t, id): (i64, Uuid) = (row.get(0), row.get(1));
                 wait(tx.execute(
                     "UPDATE kith_deals SET owner = $3 WHERE tenant_id = $1 AND id = $2",
                     &[&t, &id, owner],
                 ))
                 .map_err(|e| pg(&e))?;
             }
-        }
-        wait(tx.commit()).map_err(|e| pg(&e))?;
-    }
+            Ok(())
+        },
+    )
 }
 
-/// Fills the work and deal columns of `kith_interactions` from each record, in chunks as
-/// [`backfill_deal_owners`] does.
+/// Fills the work and deal columns of `kith_interactions` from each record.
 fn backfill_work(client: &mut Client) -> Result<()> {
-    let mut after = Uuid::nil();
-    let mut after_tenant = i64::MIN;
-    loop {
-        let rows = wait(client.query(
-            "SELECT tenant_id, id, doc FROM kith_interactions WHERE (tenant_id, id) > ($1, $2) \
-             ORDER BY tenant_id, id LIMIT $3",
-            &[&after_tenant, &after, &BACKFILL_CHUNK],
-        ))
-        .map_err(|e| pg(&e))?;
-        let Some(last) = rows.last() else {
-            return Ok(());
-        };
-        after_tenant = last.get(0);
-        after = last.get(1);
-        let tx = wait(client.transaction()).map_err(|e| pg(&e))?;
-        for row in &rows {
-            let i = crate::records::decode_interaction(row.get::<_, &[u8]>(2))?;
+    backfill(
+        client,
+        "SELECT tenant_id, id, doc FROM kith_interactions WHERE (tenant_id, id) > ($1, $2) \
+         ORDER BY tenant_id, id LIMIT $3",
+        |tx, t, id, doc| {
+            let i = crate::records::decode_interaction(doc)?;
             let w = WorkColumns::of(&i);
-            let (t, id): (i64, Uuid) = (row.get(0), row.get(1));
             wait(tx.execute(
                 "UPDATE kith_interactions SET deal = $3, assignee = $4, work_status = $5, \
                  work_due = $6, priority = $7, kind = $8 WHERE tenant_id = $1 AND id = $2",
@@ -100,9 +100,9 @@ fn backfill_work(client: &mut Client) -> Result<()> {
                 ],
             ))
             .map_err(|e| pg(&e))?;
-        }
-        wait(tx.commit()).map_err(|e| pg(&e))?;
-    }
+            Ok(())
+        },
+    )
 }
 
 impl PgStore {
