@@ -42,7 +42,7 @@ pub struct TimelineQuery {
 
 /// The deal's own activities: the interactions linked to it (`deal` set when logged or
 /// edited), newest first.
-#[utoipa::path(get, path = "/v1/tenants/{tenant}/deals/{id}/timeline", tag = "deals",
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/deals/{id}/timeline", tag = "deals", operation_id = "deal_timeline",
     params(("tenant" = String, Path, description = "Tenant slug"), ("id" = String, Path, description = "Deal id"), TimelineQuery),
     responses((status = 200, description = "A page of interactions"), (status = 404, description = "not_found", body = super::Problem)))]
 pub async fn timeline(

@@ -69,7 +69,7 @@ pub async fn get(
 /// category and resolution of a task, ticket or complaint. The event records each field's old
 /// and new value. Moving to `resolved` or `closed` sets `resolved_at` (reopening clears it);
 /// leaving `open` the first time sets `first_answered_at`.
-#[utoipa::path(patch, path = "/v1/tenants/{tenant}/interactions/{id}", tag = "interactions",
+#[utoipa::path(patch, path = "/v1/tenants/{tenant}/interactions/{id}", tag = "interactions", operation_id = "update_interaction",
     params(("tenant" = String, Path, description = "Tenant slug"), ("id" = String, Path, description = "Interaction id"),
         ("If-Match" = Option<String>, Header, description = "The ETag from a GET")),
     request_body(content = Object, description = "InteractionPatch: subject?, body?, due_at?, priority?, assignee?, status?, category?, resolution?, deal? (null clears)"),

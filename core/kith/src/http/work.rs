@@ -113,7 +113,7 @@ fn user_id(field: &str, v: &str) -> ApiResult<String> {
 
 /// The work queue: tasks, tickets and complaints by due date (none last), then priority
 /// (urgent first), then id. A user key lists only the work its role lets it read.
-#[utoipa::path(get, path = "/v1/tenants/{tenant}/work", tag = "work",
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/work", tag = "work", operation_id = "work_queue",
     params(("tenant" = String, Path, description = "Tenant slug"), QueueParams),
     responses((status = 200, description = "A page of interactions"),
         (status = 400, description = "invalid_query", body = super::Problem)))]
@@ -170,7 +170,7 @@ pub struct OverdueBody {
 
 /// Work still to do and how much of it is overdue, per assignee, over the work the caller may
 /// read.
-#[utoipa::path(get, path = "/v1/tenants/{tenant}/work/overdue", tag = "work",
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/work/overdue", tag = "work", operation_id = "work_overdue",
     params(("tenant" = String, Path, description = "Tenant slug")),
     responses((status = 200, description = "Counts per assignee", body = OverdueBody)))]
 pub async fn overdue(State(state): State<AppState>, t: ScopedRead) -> ApiResult<Response> {
@@ -213,7 +213,7 @@ pub struct ServiceParams {
 /// answer and to resolution, and the share that ran late; and complaints per category and
 /// period (opened, resolved, still open). A user key's report covers the work its role lets it
 /// read.
-#[utoipa::path(get, path = "/v1/tenants/{tenant}/reports/service", tag = "reports",
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/reports/service", tag = "reports", operation_id = "service_report",
     params(("tenant" = String, Path, description = "Tenant slug"), ServiceParams),
     responses((status = 200, description = "The report: from, to, period, rows, complaints"),
         (status = 400, description = "invalid_query", body = super::Problem),

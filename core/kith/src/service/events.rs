@@ -23,8 +23,9 @@ pub fn after(
 
 /// [`after`], keeping the events the caller may see, and the sequence number of the last event
 /// read (to continue after, whether or not it was kept). A limited user sees events about the
-/// customers and deals they may read, and every event about the tenant, its pipelines, users and
-/// teams; events about erased customers, whose owner is gone with them, only with full access.
+/// customers and deals they may read, about work assigned to someone whose records they read,
+/// and every event about the tenant, its pipelines, users and teams; events about erased
+/// customers, whose owner is gone with them, only with full access.
 pub fn after_visible(
     store: &dyn Store,
     tenant: &TenantSlug,
@@ -61,6 +62,15 @@ pub fn after_visible(
                 }
             },
         };
+        // Work assigned to someone whose records the caller reads is theirs to follow, even
+        // on a customer they may not read.
+        let visible = visible
+            || match e.entity {
+                EntityRef::Interaction { id, .. } => store.interaction(tenant, id)?.is_some_and(|i| {
+                    i.assignee.is_some() && access.reads(i.assignee.as_deref())
+                }),
+                _ => false,
+            };
         if visible {
             kept.push(e);
         }

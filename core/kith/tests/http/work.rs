@@ -183,6 +183,19 @@ async fn a_team_s_day_in_the_work_queue(backend: Backend) {
         updates[1]["changed"],
         json!(["resolution", "status", "resolved_at"])
     );
+    // Ann's own event stream follows her work (on a customer she may not read), not Bob's.
+    let hers = api
+        .call("GET", &format!("{BASE}/events?limit=100"), Some(&ann_key), None)
+        .await
+        .ok(200);
+    let about: Vec<&str> = hers["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["entity"]["interaction"]["id"].as_str())
+        .collect();
+    let late_id = late["id"].as_str().unwrap();
+    assert_eq!(about, [late_id, late_id, late_id], "{hers}");
     // The manager sees the team's queue, the overdue counts and the figures.
     let team_queue = api
         .call(
