@@ -61,7 +61,7 @@ pub(super) enum UserCommand {
         #[arg(long)]
         activate: bool,
     },
-    /// Give another user all of a user's customers and open deals.
+    /// Give another user all of a user's customers, open deals and open work items.
     Reassign {
         /// The tenant's slug.
         #[arg(long)]
@@ -202,18 +202,19 @@ pub(super) fn run_user(cmd: UserCommand, store: &dyn Store) -> anyhow::Result<Ex
         UserCommand::Reassign { tenant, from, to } => {
             let t = tenant_of(store, &tenant)?;
             let (from, to) = (UserId::parse("from", &from)?, UserId::parse("to", &to)?);
-            let (mut customers, mut deals) = (0, 0);
+            let (mut customers, mut deals, mut work) = (0, 0, 0);
             loop {
                 let r = users::reassign(store, &t, &actor(), from, to)?;
                 customers += r.customers;
                 deals += r.deals;
+                work += r.work;
                 if !r.more {
                     break;
                 }
             }
             writeln!(
                 out,
-                "gave {to} {customers} customers and {deals} open deals of {from}"
+                "gave {to} {customers} customers, {deals} open deals and {work} open work items of {from}"
             )?;
         }
     }

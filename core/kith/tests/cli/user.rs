@@ -113,7 +113,7 @@ fn users_and_teams_are_managed_from_the_command_line() {
     let out = ok(d, &["user", "reassign", "--tenant", "acme", &ben, &mia]);
     assert_eq!(
         out.trim(),
-        format!("gave {mia} 2 customers and 0 open deals of {ben}")
+        format!("gave {mia} 2 customers, 0 open deals and 0 open work items of {ben}")
     );
     let out = kith(d, &["token", "create", "--tenant", "acme", "--user", &ben]);
     assert!(!out.status.success(), "no key for a deactivated user");

@@ -423,6 +423,32 @@ async fn the_queue_sorts_filters_and_pages_like_a_brute_force_sort(backend: Back
     api.call("GET", &format!("{BASE}/work?cursor=AAAA"), Some(&key), None)
         .await
         .problem(400, "bad_cursor");
+    // A team's queue merges at most 50 members' queues.
+    let big = api
+        .call(
+            "POST",
+            &format!("{BASE}/teams"),
+            Some(&key),
+            Some(json!({ "name": "Everyone" })),
+        )
+        .await
+        .ok(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for n in 0..51 {
+        api.user(
+            "acme",
+            &key,
+            json!({ "name": format!("Member {n}"), "teams": [big] }),
+        )
+        .await;
+    }
+    let r = api
+        .call("GET", &format!("{BASE}/work?team={big}"), Some(&key), None)
+        .await
+        .problem(422, "invalid_input");
+    assert_eq!(r["errors"][0]["field"], "team");
     api.call(
         "GET",
         &format!("{BASE}/reports/service?from=2024-01-01&to=2026-12-31&period=day"),
