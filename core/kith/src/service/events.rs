@@ -66,9 +66,9 @@ pub fn after_visible(
         // on a customer they may not read.
         let visible = visible
             || match e.entity {
-                EntityRef::Interaction { id, .. } => store.interaction(tenant, id)?.is_some_and(|i| {
-                    i.assignee.is_some() && access.reads(i.assignee.as_deref())
-                }),
+                EntityRef::Interaction { id, .. } => store
+                    .interaction(tenant, id)?
+                    .is_some_and(|i| i.assignee.is_some() && access.reads(i.assignee.as_deref())),
                 _ => false,
             };
         if visible {

@@ -185,7 +185,12 @@ async fn a_team_s_day_in_the_work_queue(backend: Backend) {
     );
     // Ann's own event stream follows her work (on a customer she may not read), not Bob's.
     let hers = api
-        .call("GET", &format!("{BASE}/events?limit=100"), Some(&ann_key), None)
+        .call(
+            "GET",
+            &format!("{BASE}/events?limit=100"),
+            Some(&ann_key),
+            None,
+        )
         .await
         .ok(200);
     let about: Vec<&str> = hers["items"]
