@@ -1265,6 +1265,63 @@ impl Store for PgStore {
                     });
                 }
             }
+            // The columns that index work items, deal timelines and deal owners agree with
+            // the records.
+            for row in tx.query(
+                "SELECT t.slug, i.doc, i.deal, i.assignee, i.work_status, i.work_due, i.priority, \
+                 i.kind FROM kith_interactions i JOIN kith_tenants t ON t.tenant_id = i.tenant_id",
+                &[],
+            )? {
+                let slug: String = row.get(0);
+                let i = match records::decode_interaction(row.get::<_, &[u8]>(1)) {
+                    Ok(i) => i,
+                    Err(e) => {
+                        problems.push(Inconsistency {
+                            tenant: slug,
+                            problem: e.to_string(),
+                        });
+                        continue;
+                    }
+                };
+                let w = super::txn::WorkColumns::of(&i);
+                let stored = super::txn::WorkColumns {
+                    deal: row.get(2),
+                    assignee: row.get(3),
+                    status: row.get(4),
+                    due: row.get(5),
+                    priority: row.get(6),
+                    kind: row.get::<_, Option<i16>>(7).unwrap_or(-1),
+                };
+                if stored != w {
+                    problems.push(Inconsistency {
+                        tenant: slug,
+                        problem: format!(
+                            "interaction {}: indexed deal, assignee or work columns differ",
+                            i.id
+                        ),
+                    });
+                }
+            }
+            for row in tx.query(
+                "SELECT t.slug, d.doc, d.owner FROM kith_deals d \
+                 JOIN kith_tenants t ON t.tenant_id = d.tenant_id",
+                &[],
+            )? {
+                let slug: String = row.get(0);
+                match decode::<Deal>("deals", row.get::<_, &[u8]>(1)) {
+                    Ok(d) if d.owner != row.get::<_, Option<String>>(2) => {
+                        problems.push(Inconsistency {
+                            tenant: slug,
+                            problem: format!("deal {}: indexed owner differs", d.id),
+                        });
+                    }
+                    Ok(_) => {}
+                    Err(e) => problems.push(Inconsistency {
+                        tenant: slug,
+                        problem: e.to_string(),
+                    }),
+                }
+            }
             Ok(problems)
         })
     }

@@ -1029,6 +1029,7 @@ impl Txn for PgTxn<'_, '_> {
 }
 
 /// The columns of `kith_interactions` that index work items and deal timelines.
+#[derive(Debug, PartialEq, Eq)]
 pub(super) struct WorkColumns {
     pub(super) deal: Option<Uuid>,
     pub(super) assignee: Option<String>,

@@ -408,6 +408,16 @@ fn tasks_and_tickets_of_older_data_are_indexed_as_work_on_upgrade(kind: Kind) {
         assert_eq!(*got, old, "read back as stored, priority normal");
     }
     assert_eq!(store.check().unwrap(), Vec::new());
+    // `kith check` notices a work column that disagrees with its record.
+    if let Some(db) = fx.db() {
+        db.execute(&format!(
+            "UPDATE kith_interactions SET priority = 0 WHERE id = '{}'",
+            old[0].id
+        ));
+        let problems = store.check().unwrap();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].problem.contains(&old[0].id.to_string()));
+    }
 }
 
 on_both_backends!(
