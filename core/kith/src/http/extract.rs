@@ -14,12 +14,25 @@ use super::error::{ApiError, ApiResult};
 use crate::model::TenantSlug;
 use crate::store::{Cursor, IdempotencyKey, Page, PageRequest};
 
-/// A JSON body: `Content-Type: application/json`, within the size limit, well-formed, of the right
-/// shape (unknown fields are refused by the model types).
+/// A JSON body: `Content-Type: application/json`, within the size limit, well-formed, an object
+/// (every body the API takes is one), of the right shape (unknown fields are refused by the
+/// model types).
 #[derive(Debug)]
 pub struct ApiJson<T>(pub T);
 
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
+    // serde reads a struct from an array by position (`["Bob"]` as `{"name": "Bob"}`): a body
+    // is an object, so an array (or any other value) is refused before it gets that far.
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') | None => {}
+        Some(_) => {
+            return Err(ApiError::field(
+                "invalid_body",
+                "",
+                "a JSON object ({...}) as the body",
+            ));
+        }
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();

@@ -70,6 +70,20 @@ async fn malformed_json_wrong_types_unknown_and_missing_fields_name_the_path(bac
     let r = api.raw("POST", p, &key, b"[1, 2]").await;
     r.problem(400, "invalid_body");
 
+    // A struct is never read from an array by position: `["Bob"]` once created a customer.
+    let seq = api.last_seq("acme");
+    for body in [&br#" ["Bob"]"#[..], b"\"Bob\"", b"null", b"42"] {
+        let r = api
+            .raw("POST", "/v1/tenants/acme/customers", &key, body)
+            .await;
+        let problem = r.problem(400, "invalid_body");
+        assert!(
+            problem["detail"].as_str().unwrap().contains("JSON object"),
+            "{problem}"
+        );
+    }
+    assert_eq!(api.last_seq("acme"), seq, "nothing was written");
+
     // Valid JSON, invalid values: 422 with every offending field.
     let r = api
         .call(
