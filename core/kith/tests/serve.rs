@@ -420,3 +420,85 @@ fn sigterm_ends_within_the_grace_period_whatever_a_client_sends() {
     assert!(status.success(), "{status}");
     assert!(read_until_closed(&mut slow).is_ok());
 }
+
+#[test]
+fn with_json_logs_every_line_on_stderr_is_json() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kith"))
+        .args([
+            "--log-format",
+            "json",
+            "--data-dir",
+            dir.path().to_str().expect("utf-8 path"),
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env("KITH_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start kith serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let mut seen = Vec::new();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("kith serve exited before listening")
+            .expect("read stderr");
+        let v: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        let message = v["fields"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        seen.push(message.clone());
+        if let Some(url) = message.strip_prefix("kith listening on http://") {
+            break url.to_owned();
+        }
+    };
+    assert!(
+        seen.iter()
+            .any(|m| m.starts_with("created the first admin token")),
+        "{seen:?}"
+    );
+    let (status, _) = get(&addr, "/healthz");
+    assert_eq!(status, 200);
+    assert!(sigterm(&mut child).success());
+    for line in lines.map_while(Result::ok) {
+        assert!(
+            serde_json::from_str::<serde_json::Value>(&line).is_ok(),
+            "not JSON: {line}"
+        );
+    }
+}
+
+#[test]
+fn a_busy_address_is_named_with_the_flag_and_nothing_is_created() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr").to_string();
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().join("data");
+    let out = Command::new(env!("CARGO_BIN_EXE_kith"))
+        .args([
+            "--data-dir",
+            data.to_str().expect("utf-8 path"),
+            "serve",
+            "--listen",
+            &addr,
+        ])
+        .env_remove("KITH_ADMIN_TOKEN")
+        .output()
+        .expect("run kith serve");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("cannot listen on {addr}")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--listen"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(out.stdout.is_empty(), "no admin token was made");
+    assert!(!data.exists(), "no data directory was created");
+}

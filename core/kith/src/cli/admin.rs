@@ -32,11 +32,15 @@ pub(super) fn backup(
     } else {
         args.path.clone()
     };
-    if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|source| crate::store::Error::Io {
-            path: parent.display().to_string(),
-            source,
-        })?;
+    // A mistyped directory is not created: the backup would land somewhere nobody looks.
+    if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty())
+        && !parent.is_dir()
+    {
+        anyhow::bail!(
+            "cannot write the backup to {}: the directory {} does not exist (create it first)",
+            dest.display(),
+            parent.display()
+        );
     }
     store.backup(&dest)?;
     let size = std::fs::metadata(&dest).map(|m| m.len()).unwrap_or(0);

@@ -63,7 +63,7 @@ pub(super) fn report(e: &anyhow::Error) -> i32 {
     if broken_pipe {
         return BROKEN_PIPE;
     }
-    let mut text = format!("{e:#}");
+    let mut text = chain_text(e);
     let store = e.downcast_ref::<StoreError>().or_else(|| {
         e.downcast_ref::<crate::Error>()
             .and_then(crate::Error::as_store)
@@ -71,8 +71,25 @@ pub(super) fn report(e: &anyhow::Error) -> i32 {
     if let Some(hint) = store.and_then(hint) {
         text.push_str(&hint);
     }
-    eprintln!("error: {}", one_line(&text));
+    super::logging::error(&format!("error: {}", one_line(&text)));
     super::Exit::Failed as i32
+}
+
+/// The error and its causes joined with `: `, leaving out a cause the text already says (an
+/// error that prints its source, like `path: os error`, would otherwise say it twice).
+fn chain_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let c = cause.to_string();
+        if text.contains(&c) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&c);
+    }
+    text
 }
 
 /// What to do about a store error, where the message alone does not say it.
@@ -93,4 +110,22 @@ fn one_line(s: &str) -> String {
         .filter(|l| !l.is_empty())
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_that_prints_its_source_says_it_once() {
+        let io = std::io::Error::new(ErrorKind::NotFound, "No such file or directory");
+        let e = anyhow::Error::new(StoreError::Io {
+            path: "/backups/x".into(),
+            source: io,
+        });
+        assert_eq!(chain_text(&e), "/backups/x: No such file or directory");
+        // A context and a cause that says something new are both kept.
+        let e = anyhow::Error::new(std::io::Error::other("disk full")).context("cannot write x");
+        assert_eq!(chain_text(&e), "cannot write x: disk full");
+    }
 }

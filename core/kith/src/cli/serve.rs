@@ -208,6 +208,16 @@ pub(super) fn run(
         .listen
         .or(file.listen)
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+    // Bind first: a busy address is named before the data directory, the store or the admin
+    // token are created.
+    let listener = std::net::TcpListener::bind(listen).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AddrInUse => anyhow::anyhow!(
+            "cannot listen on {listen}: the address is in use (is another kith running?); pick another with --listen or KITH_LISTEN"
+        ),
+        _ => anyhow::anyhow!(
+            "cannot listen on {listen}: {e}; pick another address with --listen or KITH_LISTEN"
+        ),
+    })?;
     let defaults = HttpConfig::default();
     let env_admin = match std::env::var("KITH_ADMIN_TOKEN") {
         Ok(t) if !t.is_empty() => Some(tokens::check_operator_token(&t)?),
@@ -248,7 +258,11 @@ pub(super) fn run(
             let mut pg = PgConfig::new(url.as_str());
             set(&mut pg.pool_size, file.database_pool_size);
             let store = PgStore::open(pg)?;
-            eprintln!("kith node {} on {}", store.node(), Location::Database(url));
+            super::logging::notice(&format!(
+                "kith node {} on {}",
+                store.node(),
+                Location::Database(url)
+            ));
             Arc::new(store)
         }
         None => super::open(&Location::Dir(dir.clone()))?,
@@ -257,8 +271,8 @@ pub(super) fn run(
         && let Some(token) = tokens::bootstrap_admin(store.as_ref())?
     {
         println!("admin token: {token}");
-        eprintln!(
-            "created the first admin token (printed on stdout above): store it now, it is not shown again"
+        super::logging::notice(
+            "created the first admin token (printed on stdout above): store it now, it is not shown again",
         );
     }
     // Plugins follow the event log while the server runs; a batch cut short by shutdown is
@@ -284,11 +298,11 @@ pub(super) fn run(
     };
     runtime.block_on(crate::http::serve(
         store,
-        listen,
+        listener,
         config,
         Some(plugins),
         |addr| {
-            eprintln!("kith listening on http://{addr}");
+            super::logging::notice(&format!("kith listening on http://{addr}"));
         },
     ))?;
     Ok(Exit::Ok)
@@ -304,9 +318,11 @@ fn seed_demo(
     if let Some(key) = &report.tenant_key {
         println!("demo tenant key: {key}");
     }
-    eprintln!("{report}");
+    for line in report.to_string().lines() {
+        super::logging::notice(line);
+    }
     for problem in report.problems() {
-        eprintln!("warning: demo plugin {problem}");
+        super::logging::notice(&format!("warning: demo plugin {problem}"));
     }
     Ok(())
 }

@@ -263,19 +263,21 @@ pub struct PluginRuntime {
 /// Serves until SIGTERM or SIGINT, then stops accepting, ends long-polls and event streams, lets
 /// in-flight requests finish for at most [`HttpConfig::shutdown_grace`] and closes what is left,
 /// stops the plugin dispatcher (interrupting running calls), and closes the store so that every
-/// acknowledged write is durable. `on_listening` is told the bound address (useful with port 0).
+/// acknowledged write is durable. `listener` is bound by the caller (so that a busy address is
+/// known before anything else starts); `on_listening` is told its address (useful with port 0).
 ///
 /// Connections are bounded: at most [`HttpConfig::max_connections`] at once, and one that does
 /// not send a request's headers within [`HttpConfig::header_timeout`] (slowly, half, or not at
 /// all between keep-alive requests) is closed.
 pub async fn serve(
     store: Arc<dyn Store>,
-    listen: SocketAddr,
+    listener: std::net::TcpListener,
     config: HttpConfig,
     plugins: Option<PluginRuntime>,
     on_listening: impl FnOnce(SocketAddr),
 ) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(listen).await?;
+    listener.set_nonblocking(true)?;
+    let listener = tokio::net::TcpListener::from_std(listener)?;
     let addr = listener.local_addr()?;
     info!(%addr, "kith listening");
     on_listening(addr);

@@ -210,6 +210,20 @@ fn a_backup_is_a_consistent_store_of_its_own() {
     let again = k.run(&["backup", &file.display().to_string()]);
     assert_eq!(again.code, 1, "never overwrites a backup");
     assert_eq!(again.errors().len(), 1);
+    // A missing directory is named and not created.
+    let missing = k.path("nowhere/backup.redb");
+    let r = k.run(&["backup", &missing.display().to_string()]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let errors = r.errors();
+    assert_eq!(errors.len(), 1, "{r:?}");
+    assert!(
+        errors[0].contains(&format!(
+            "the directory {} does not exist",
+            k.path("nowhere").display()
+        )),
+        "{r:?}"
+    );
+    assert!(!k.path("nowhere").exists());
 }
 
 #[test]
