@@ -330,3 +330,35 @@ fn the_data_directory_comes_from_the_environment() {
     assert!(k.data().join("kith.redb").is_file());
     assert!(!k.path("kith-data").exists());
 }
+
+#[test]
+fn the_readme_s_sample_files_import_without_a_rejected_row() {
+    let k = Kith::with_tenant();
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let file = |name: &str| examples.join(name).display().to_string();
+    let dry = k.run(&[
+        "import",
+        "customers",
+        &file("customers.csv"),
+        "--tenant",
+        "acme",
+        "--dry-run",
+    ]);
+    assert_eq!(dry.code, 0, "{dry:?}");
+    assert_eq!(
+        tenant_count(&k.stats(), "acme", "customers"),
+        0,
+        "a dry run writes nothing"
+    );
+    for (kind, name) in [
+        ("customers", "customers.csv"),
+        ("interactions", "interactions.csv"),
+    ] {
+        let r = k.run(&["import", kind, &file(name), "--tenant", "acme"]);
+        assert_eq!(r.code, 0, "{name}: {r:?}");
+    }
+    let stats = k.stats();
+    // Four people and the organization two of them work for.
+    assert_eq!(tenant_count(&stats, "acme", "customers"), 5);
+    assert_eq!(tenant_count(&stats, "acme", "interactions"), 4);
+}
