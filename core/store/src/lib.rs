@@ -32,7 +32,7 @@ use kith_model::{
 pub use self::admin::{CommitInfo, CommitListener, IdempotencyKey, Once, TokenRecord, TokenScope};
 pub use self::plugins::{CustomerBundle, JOBS_KEPT, PluginOp, PluginStore, ScoreRange};
 pub use self::postgres::{PG_SCHEMA_VERSION, PgConfig, PgStore};
-pub use self::redb::{RedbStore, SCHEMA_VERSION};
+pub use self::redb::{MAX_WORK_SCANNED, RedbStore, SCHEMA_VERSION};
 
 /// Whose work a queue lists.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -591,7 +591,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         page: &PageRequest,
     ) -> Result<Page<Interaction>>;
     /// Work items (tasks, tickets, complaints) matching `query`, by due date (none last), then
-    /// priority (urgent first), then id; read from the work index.
+    /// priority (urgent first), then id; read from the work index. The embedded store reads at
+    /// most [`MAX_WORK_SCANNED`] index entries per page: a rarely matching `kinds` filter gets
+    /// a short page with a cursor.
     fn work(
         &self,
         tenant: &TenantSlug,

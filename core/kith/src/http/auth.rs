@@ -201,6 +201,13 @@ pub struct ScopedRead {
     pub user: Option<UserId>,
 }
 
+impl ScopedRead {
+    /// The user `me` stands for: the user a user key acts as, whatever its role.
+    pub fn me(&self) -> Option<UserId> {
+        self.access.user().map(|u| u.id).or(self.user)
+    }
+}
+
 impl FromRequestParts<AppState> for ScopedRead {
     type Rejection = ApiError;
 

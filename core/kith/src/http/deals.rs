@@ -182,7 +182,7 @@ pub async fn search(
     ApiQuery(q): ApiQuery<DealSearch>,
 ) -> ApiResult<Response> {
     let page = page_request(q.limit, q.cursor.as_deref())?;
-    let me = t.access.user().map(|u| u.id).or(t.user);
+    let me = t.me();
     let (query, desc) = q.query(me)?;
     let found = state
         .run(move |s| deals::search_sorted(s, &t.tenant, &t.access, &query, desc, &page))

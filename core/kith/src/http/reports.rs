@@ -272,7 +272,7 @@ pub async fn sales(
 ) -> ApiResult<Response> {
     let owner = match q.owner.as_deref().map(str::trim) {
         None => None,
-        Some("me") => Some(t.access.user().map(|u| u.id).or(t.user).ok_or_else(|| {
+        Some("me") => Some(t.me().ok_or_else(|| {
             ApiError::field("invalid_query", "owner", "a user id: `me` needs a user key")
         })?),
         Some(o) => Some(UserId::parse("owner", o).map_err(invalid_query)?),

@@ -91,18 +91,13 @@ fn kinds(v: Option<&str>) -> ApiResult<Vec<InteractionKind>> {
 
 /// The user a `me` stands for.
 fn me(t: &ScopedRead, field: &str) -> ApiResult<String> {
-    t.access
-        .user()
-        .map(|u| u.id)
-        .or(t.user)
-        .map(|u| u.to_string())
-        .ok_or_else(|| {
-            ApiError::field(
-                "invalid_query",
-                field,
-                "a user id: `me` needs a user key (kind user), and this key acts for no user",
-            )
-        })
+    t.me().map(|u| u.to_string()).ok_or_else(|| {
+        ApiError::field(
+            "invalid_query",
+            field,
+            "a user id: `me` needs a user key (kind user), and this key acts for no user",
+        )
+    })
 }
 
 fn user_id(field: &str, v: &str) -> ApiResult<String> {

@@ -160,22 +160,6 @@ pub fn update(
     }
 }
 
-/// Changes the status of a work item.
-pub fn set_status(
-    store: &dyn Store,
-    tenant: &TenantSlug,
-    actor: &Actor,
-    access: &Access,
-    id: InteractionId,
-    status: TaskStatus,
-) -> Result<Interaction> {
-    let patch = InteractionPatch {
-        status: Some(status),
-        ..InteractionPatch::default()
-    };
-    update(store, tenant, actor, access, id, None, patch)
-}
-
 /// Open tasks and tickets due at or before `until`, earliest first.
 pub fn due(
     store: &dyn Store,

@@ -12,6 +12,8 @@ mod plugin_query;
 mod plugin_state;
 mod query;
 
+pub use query::MAX_WORK_SCANNED;
+
 mod tables;
 mod tx;
 mod txn;

@@ -1,5 +1,7 @@
 //! The read side: [`Store`] for [`RedbStore`]. Each query reads one consistent snapshot.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::ops::Bound;
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -112,6 +114,13 @@ pub(super) enum Scope {
     Work,
     DealTimeline,
 }
+
+/// Most work-index entries one page of a queue reads: a filter that matches rarely (a kind)
+/// gets a short page and a cursor rather than a scan of the tenant's whole queue.
+pub const MAX_WORK_SCANNED: usize = 5_000;
+
+/// A range over a byte table.
+type RangeOf<'a> = redb::Range<'a, &'static [u8], &'static [u8]>;
 
 /// Scans up to `limit` entries whose key starts with `prefix` (and is below `end`, when given),
 /// continuing after `after`. Returns the entries and the cursor of the next page.
@@ -546,9 +555,10 @@ impl Store for RedbStore {
         let before = query
             .due_before
             .map(|d| records::work_position(d.as_micros(), 0, [0; 16]));
-        // Each (slot, status) range is in queue order: the first `limit + 1` of each hold the
-        // page's items and tell whether more follow.
-        let mut found: Vec<Vec<u8>> = Vec::new();
+        // Each (slot, status) range is in queue order: merging them lazily reads the page's
+        // entries and one more per range, or stops at the scan budget (a rare kind) with a
+        // cursor at the last entry read, so the next page goes on from there.
+        let mut ranges = Vec::with_capacity(slots.len() * query.statuses.len());
         for slot in slots {
             for status in &query.statuses {
                 let prefix = K::t(n).word(slot).byte(status.code()).done();
@@ -561,30 +571,50 @@ impl Store for RedbStore {
                     None => K::t(n).word(slot).byte(status.code() + 1).done(),
                 };
                 let lo = lo.as_ref().map(Vec::as_slice);
-                let mut taken = 0;
-                for row in table.range::<&[u8]>((lo, Bound::Excluded(hi.as_slice())))? {
-                    let (k, v) = row?;
-                    if !kinds.is_empty() && !v.value().first().is_some_and(|c| kinds.contains(c)) {
-                        continue;
-                    }
-                    let key = k.value();
-                    found.push(key[key.len() - records::WORK_POSITION_LEN..].to_vec());
-                    taken += 1;
-                    if taken > limit {
-                        break;
-                    }
-                }
+                ranges.push(table.range::<&[u8]>((lo, Bound::Excluded(hi.as_slice())))?);
             }
         }
-        found.sort_unstable();
-        found.dedup();
-        let more = found.len() > limit;
-        found.truncate(limit);
-        let next = match (more, found.last()) {
-            (true, Some(last)) => Some(Cursor::encode(
+        let next_of = |r: &mut RangeOf<'_>| -> Result<Option<(Vec<u8>, u8)>> {
+            match r.next() {
+                Some(row) => {
+                    let (k, v) = row?;
+                    let key = k.value();
+                    let position = key[key.len() - records::WORK_POSITION_LEN..].to_vec();
+                    Ok(Some((
+                        position,
+                        v.value().first().copied().unwrap_or(u8::MAX),
+                    )))
+                }
+                None => Ok(None),
+            }
+        };
+        let mut heads = BinaryHeap::with_capacity(ranges.len());
+        for (i, r) in ranges.iter_mut().enumerate() {
+            if let Some((position, kind)) = next_of(r)? {
+                heads.push(Reverse((position, kind, i)));
+            }
+        }
+        let mut found: Vec<Vec<u8>> = Vec::with_capacity(limit.min(64));
+        let mut last: Option<Vec<u8>> = None;
+        let mut scanned = 0usize;
+        while found.len() < limit && scanned < MAX_WORK_SCANNED {
+            let Some(Reverse((position, kind, i))) = heads.pop() else {
+                break;
+            };
+            scanned += 1;
+            if let Some((p, k)) = next_of(&mut ranges[i])? {
+                heads.push(Reverse((p, k, i)));
+            }
+            if kinds.is_empty() || kinds.contains(&kind) {
+                found.push(position.clone());
+            }
+            last = Some(position);
+        }
+        let next = match (heads.is_empty(), last) {
+            (false, Some(last)) => Some(Cursor::encode(
                 Scope::Work as u8,
                 &base,
-                &[base.as_slice(), last].concat(),
+                &[base.as_slice(), &last].concat(),
             )),
             _ => None,
         };

@@ -425,3 +425,45 @@ on_both_backends!(
     edits_check_versions_and_users_and_reassign_moves_open_work_in_batches,
     tasks_and_tickets_of_older_data_are_indexed_as_work_on_upgrade,
 );
+
+/// A filter that matches rarely reads at most a budget of index entries per page: the page
+/// comes back short with a cursor, and the cursor goes on where the reading stopped.
+#[test]
+fn a_rare_kind_reads_a_bounded_part_of_the_queue_per_page() {
+    let fx = Fixture::new(Kind::Redb);
+    let store = fx.open();
+    let (t, c, _, _) = setup(&*store);
+    let n = kith_store::MAX_WORK_SCANNED + 100;
+    let ops = (0..n)
+        .map(|_| {
+            Op::LogInteraction(InteractionInput::new(
+                c.id,
+                Channel::Email,
+                InteractionKind::Task,
+            ))
+        })
+        .collect();
+    store.write(&t, &actor(), ops).unwrap();
+    let complaints = WorkQuery {
+        kinds: vec![InteractionKind::Complaint],
+        ..WorkQuery::open()
+    };
+    let first = store
+        .work(&t, &complaints, &PageRequest::first(50))
+        .unwrap();
+    assert!(first.items.is_empty());
+    let cursor = first.next.expect("a cursor where the budget ran out");
+    let second = store
+        .work(&t, &complaints, &PageRequest::after(50, cursor))
+        .unwrap();
+    assert!(second.items.is_empty());
+    assert!(
+        second.next.is_none(),
+        "the rest of the queue fits the budget"
+    );
+    // Without the filter, pages are full.
+    let all = store
+        .work(&t, &WorkQuery::open(), &PageRequest::first(50))
+        .unwrap();
+    assert_eq!(all.items.len(), 50);
+}
