@@ -17,6 +17,7 @@ use super::{
 /// How an action names a customer (WIT `customer-ref`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum CustomerRef {
     /// By the host's id.
     Id(CustomerId),
@@ -29,6 +30,7 @@ pub enum CustomerRef {
 /// How an action names a pipeline (WIT `pipeline-ref`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum PipelineRef {
     /// By the host's id.
     Id(PipelineId),
@@ -38,6 +40,7 @@ pub enum PipelineRef {
 
 /// Profile fields an upsert sets; `None` leaves a field unchanged (WIT `customer-fields`).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CustomerFields {
     /// Person or organization.
     pub kind: Option<CustomerKind>,
@@ -61,6 +64,7 @@ pub struct CustomerFields {
 
 /// An interaction a plugin asks to log (WIT `log-interaction`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LogInteraction {
     /// The customer it belongs to.
     pub customer: CustomerRef,
@@ -93,6 +97,7 @@ pub struct LogInteraction {
 /// currencies and finite numbers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "action")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Action {
     /// Find a customer by external id, then email; update it or create it.
     UpsertCustomer {

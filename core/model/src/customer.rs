@@ -11,6 +11,7 @@ use super::{Country, CustomerId, Date, Email, Money, Phone, Timestamp, Validatio
 /// Whether a customer is a person or an organization.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum CustomerKind {
     /// A natural person.
     #[default]
@@ -24,6 +25,7 @@ pub enum CustomerKind {
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
 )]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum LifecycleStage {
     /// Receives communication, not yet a lead.
     Subscriber,
@@ -166,6 +168,7 @@ pub fn attribute_key(field: &str, raw: &str) -> Result<String, ValidationError> 
 /// A typed custom attribute value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum AttributeValue {
     /// Free text (at most 4096 characters).
     Text(String),
@@ -197,6 +200,7 @@ impl AttributeValue {
 
 /// An id the customer has in another system, unique per tenant: `(source, id)`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ExternalId {
     /// The system, e.g. `shopify` (1 to 64 characters of a-z, 0-9, '_', '-', '.').
     pub source: String,
@@ -220,6 +224,7 @@ impl ExternalId {
 
 /// Where a customer is.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Location {
     /// Country.
     pub country: Option<Country>,
@@ -231,6 +236,7 @@ pub struct Location {
 
 /// Optional demographics of a person.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Demographics {
     /// Date of birth.
     pub birth_date: Option<Date>,
@@ -240,6 +246,7 @@ pub struct Demographics {
 
 /// A stored customer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Customer {
     /// Id.
     pub id: CustomerId,
@@ -284,6 +291,7 @@ pub struct Customer {
 /// The fields of a new customer as received (from JSON, CSV or a plugin), before validation.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CustomerInput {
     /// Person (default) or organization.
     pub kind: CustomerKind,
@@ -598,6 +606,7 @@ fn check_attributes(
 /// JSON) clears it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CustomerPatch {
     /// Display name.
     #[serde(deserialize_with = "super::patch::double_option")]

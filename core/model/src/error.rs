@@ -4,6 +4,7 @@ use std::fmt;
 
 /// One field that failed validation.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FieldError {
     /// Path of the field, e.g. `email` or `stages[2].probability`.
     pub field: String,

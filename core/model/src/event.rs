@@ -7,6 +7,7 @@ use super::{Actor, CustomerId, DealId, InteractionId, PipelineId, TeamId, Timest
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum EventKind {
     /// The tenant was created (always sequence number 1).
     TenantCreated,
@@ -62,6 +63,7 @@ pub enum EventKind {
 /// The entity an event is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum EntityRef {
     /// The tenant itself.
     Tenant,
@@ -110,6 +112,7 @@ impl EntityRef {
 
 /// One entry of a tenant's event log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Event {
     /// Sequence number: 1, 2, 3, ... per tenant, without gaps.
     pub seq: u64,
@@ -141,6 +144,7 @@ pub const MAX_CHANGE_VALUE_CHARS: usize = 1_000;
 
 /// One field's change: its value before and after, as text (`null`: empty).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FieldChange {
     /// The field.
     pub field: String,

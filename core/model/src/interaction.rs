@@ -22,6 +22,19 @@ macro_rules! kebab_enum {
             $($(#[$vdoc])* #[serde(rename = $text)] $variant),*
         }
 
+        #[cfg(feature = "openapi")]
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .enum_values(Some([$($text),*]))
+                    .into()
+            }
+        }
+
+        #[cfg(feature = "openapi")]
+        impl utoipa::ToSchema for $name {}
+
         impl $name {
             /// Every value, in declaration order.
             pub const ALL: &'static [$name] = &[$($name::$variant),*];
@@ -161,6 +174,7 @@ impl Priority {
 /// The declaration order is the stored encoding: the first release stored `done` and
 /// `cancelled` where `resolved` and `closed` are now, and those names are still accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum TaskStatus {
     /// Not started.
     #[serde(rename = "open")]
@@ -253,6 +267,7 @@ impl InteractionKind {
 
 /// A stored interaction.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Interaction {
     /// Id.
     pub id: InteractionId,
@@ -307,6 +322,7 @@ pub struct Interaction {
 /// An interaction as received, before validation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InteractionInput {
     /// The customer.
     pub customer: CustomerId,
@@ -702,6 +718,7 @@ impl Interaction {
 /// clears a field that may be empty.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InteractionPatch {
     /// Subject; `null` clears it.
     #[serde(deserialize_with = "double_option")]

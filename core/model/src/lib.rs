@@ -13,6 +13,8 @@ mod ids;
 mod interaction;
 mod merge;
 mod money;
+#[cfg(feature = "openapi")]
+mod openapi;
 mod patch;
 mod pipeline;
 mod plugin;

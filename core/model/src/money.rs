@@ -231,6 +231,7 @@ impl FromStr for Currency {
 
 /// An amount of money: integer minor units (cents) of one currency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Money {
     /// The amount in minor units (1234 USD = $12.34).
     pub minor: i64,

@@ -24,6 +24,7 @@ where
 /// A change to a tenant. The slug never changes: it is in every URL and key.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TenantPatch {
     /// Display name.
     pub name: Option<String>,
@@ -60,6 +61,7 @@ impl Tenant {
 /// A change to a deal's details. Stages change with a move, never with a patch.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DealPatch {
     /// Title.
     pub title: Option<String>,
@@ -72,6 +74,7 @@ pub struct DealPatch {
     #[serde(deserialize_with = "double_option")]
     pub owner: Option<Option<String>>,
     /// Attributes to set; an attribute given as `null` is removed, others stay.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<BTreeMap<String, AttributeValue>>))]
     pub attributes: Option<BTreeMap<String, Option<AttributeValue>>>,
     /// Why it was lost (only in a lost stage; see [`Deal::set_lost_reason`]); `null` clears
     /// it. Applied by the store, which knows the pipeline.
@@ -147,6 +150,7 @@ impl Deal {
 /// A change to one existing stage, named by its id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StageChange {
     /// The stage.
     pub id: StageId,
@@ -166,6 +170,7 @@ pub struct StageChange {
 /// keep their history in them).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PipelinePatch {
     /// New name (unique per tenant).
     pub name: Option<String>,

@@ -14,6 +14,7 @@ use super::{
 /// Whether a stage is still in play, or ends the deal won or lost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum StageCategory {
     /// The deal is still being worked.
     Open,
@@ -28,6 +29,7 @@ pub type DealStatus = StageCategory;
 
 /// One stage of a pipeline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Stage {
     /// Id.
     pub id: StageId,
@@ -42,6 +44,7 @@ pub struct Stage {
 /// A stage as received.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StageInput {
     /// Name.
     pub name: String,
@@ -59,6 +62,7 @@ fn open() -> StageCategory {
 /// A stored pipeline. In storage (postcard) it is its first shape followed by an extension
 /// (see [`compact`](super::compact)); in JSON, all its fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Pipeline {
     /// Id.
     pub id: PipelineId,
@@ -77,6 +81,7 @@ pub struct Pipeline {
 /// A pipeline as received.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PipelineInput {
     /// Name.
     pub name: String,
@@ -148,6 +153,7 @@ impl Pipeline {
 
 /// A deal's stay in one stage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StageVisit {
     /// The stage.
     pub stage: StageId,
@@ -160,6 +166,7 @@ pub struct StageVisit {
 /// A stored deal. In storage (postcard) it is its first shape followed by an extension (see
 /// [`compact`](super::compact)); in JSON, all its fields.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Deal {
     /// Id.
     pub id: DealId,
@@ -195,6 +202,7 @@ pub struct Deal {
 /// A deal as received.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DealInput {
     /// The customer.
     pub customer: CustomerId,

@@ -25,6 +25,7 @@ impl Actor {
 
 /// One installed plugin version. Its identity is the SHA-256 of its component bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InstalledPlugin {
     /// Lower-case hex SHA-256 of the component bytes.
     pub hash: String,
@@ -44,6 +45,7 @@ pub struct InstalledPlugin {
 
 /// Which plugin version produced a record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Producer {
     /// The plugin's id.
     pub plugin: String,
@@ -55,6 +57,7 @@ pub struct Producer {
 
 /// A plugin switched on for one tenant, with that tenant's configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Enablement {
     /// The plugin's id: a tenant enables at most one version of a plugin.
     pub plugin: String,
@@ -87,6 +90,7 @@ pub struct Enablement {
 /// scheme of Shopify, WooCommerce and Kith's generic orders).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WebhookSignature {
     /// The header that carries the signature, e.g. `X-Shopify-Hmac-Sha256`.
     pub header: String,
@@ -96,6 +100,7 @@ pub struct WebhookSignature {
 
 /// Per-tenant budgets of a plugin's calls; `None` keeps the host's default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LimitOverrides {
     /// Instructions per call.
     pub fuel: Option<u64>,
@@ -107,6 +112,7 @@ pub struct LimitOverrides {
 
 /// One reason behind a stored score.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ScoreReason {
     /// Stable machine-readable code.
     pub code: String,
@@ -118,6 +124,7 @@ pub struct ScoreReason {
 
 /// A scorer's latest score of one customer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StoredScore {
     /// The customer.
     pub customer: CustomerId,
@@ -138,6 +145,7 @@ pub struct StoredScore {
 
 /// A customer's membership of one segment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SegmentMembership {
     /// The segment's id, as the plugin's manifest declares it.
     pub segment: String,
@@ -147,6 +155,7 @@ pub struct SegmentMembership {
 
 /// A segmenter's latest classification of one customer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StoredSegments {
     /// The customer.
     pub customer: CustomerId,
@@ -162,6 +171,7 @@ pub struct StoredSegments {
 
 /// The model a population step produced, handed to every later call of that plugin version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StoredModel {
     /// The opaque model bytes (`None`: the plugin returned no model).
     pub bytes: Option<Vec<u8>>,
@@ -175,6 +185,7 @@ pub struct StoredModel {
 
 /// The last failure of a plugin for a tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FailureRecord {
     /// Stable code of the failure (`fuel_exhausted`, `invalid_action`, ...).
     pub code: String,
@@ -186,6 +197,7 @@ pub struct FailureRecord {
 
 /// A plugin's health for one tenant: the circuit breaker's state.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PluginHealth {
     /// Failures since the last success.
     pub consecutive_failures: u32,
@@ -199,6 +211,7 @@ pub struct PluginHealth {
 
 /// How a commerce-hook delivery was answered; kept so a redelivery gets the same answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Delivery {
     /// The sender's delivery id.
     pub id: String,
@@ -215,6 +228,7 @@ pub struct Delivery {
 /// Where a rescore job is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum JobState {
     /// Waiting for one of its node's rescore slots.
     Queued,
@@ -235,6 +249,7 @@ impl JobState {
 
 /// A rescore job, kept in the store so that every node can answer for it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StoredJob {
     /// The job's id, unique within its tenant.
     pub id: u64,

@@ -8,6 +8,7 @@ use super::{Currency, Deal, Money, Pipeline, PipelineId, StageCategory, StageId}
 
 /// One stage's figures.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StageReport {
     /// The stage.
     pub stage: StageId,
@@ -34,6 +35,7 @@ pub struct StageReport {
 
 /// The funnel of one pipeline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PipelineReport {
     /// The pipeline.
     pub pipeline: PipelineId,
@@ -49,6 +51,7 @@ pub struct PipelineReport {
 
 /// The deals lost for one reason.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LostReasonReport {
     /// The reason; none for deals lost without one.
     pub reason: Option<String>,

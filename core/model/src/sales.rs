@@ -16,6 +16,7 @@ use super::{Currency, Date, Deal, Money, Pipeline, StageCategory, ValidationErro
 /// The length of a report's periods.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Period {
     /// Calendar days (UTC).
     Day,
@@ -77,6 +78,7 @@ pub fn check_range(from: Date, to: Date, period: Period) -> Result<(), Validatio
 
 /// One group's figures in one period and currency.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SalesRow {
     /// The owner's user id or the team id; none for deals nobody owns (or whose owner is in
     /// no team).
@@ -109,6 +111,7 @@ pub struct SalesRow {
 
 /// One group's open deals now, in one currency.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PipelineRow {
     /// As in [`SalesRow::group`].
     pub group: Option<String>,
@@ -124,6 +127,7 @@ pub struct PipelineRow {
 
 /// One group's open deals expected to close in one month (within the report's range).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ForecastRow {
     /// As in [`SalesRow::group`].
     pub group: Option<String>,
@@ -141,6 +145,7 @@ pub struct ForecastRow {
 
 /// The whole report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SalesReport {
     /// First day covered.
     pub from: Date,
@@ -356,6 +361,7 @@ impl SalesReportBuilder {
 /// Whose target a quota is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum QuotaSubject {
     /// One user's.
     User(super::UserId),
@@ -365,6 +371,7 @@ pub enum QuotaSubject {
 
 /// A sales target: what `subject` should win in one period, in one currency.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Quota {
     /// The user or team.
     pub subject: QuotaSubject,

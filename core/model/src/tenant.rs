@@ -7,6 +7,7 @@ use super::{TenantSlug, Timestamp, ValidationError};
 
 /// A tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Tenant {
     /// Unique slug used in URLs and the CLI.
     pub slug: TenantSlug,
@@ -21,6 +22,7 @@ pub struct Tenant {
 /// A tenant as received.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TenantInput {
     /// Slug.
     pub slug: String,

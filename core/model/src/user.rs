@@ -21,6 +21,7 @@ pub const MAX_TEAMS_PER_USER: usize = 20;
 /// What a user may see and do in their tenant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Role {
     /// Everything in the tenant.
     Admin,
@@ -44,6 +45,7 @@ impl Role {
 
 /// A user of a tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct User {
     /// Id; what `owner` fields hold.
     pub id: UserId,
@@ -69,6 +71,7 @@ pub struct User {
 /// A user as received.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserInput {
     /// Display name.
     pub name: String,
@@ -86,6 +89,7 @@ pub struct UserInput {
 /// A change to a user: absent fields stay as they are.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserPatch {
     /// New name.
     #[serde(default)]
@@ -192,6 +196,7 @@ impl User {
 
 /// A team of users.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Team {
     /// Id.
     pub id: TeamId,
@@ -210,6 +215,7 @@ pub struct Team {
 /// A team as received.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TeamInput {
     /// Display name.
     pub name: String,
@@ -221,6 +227,7 @@ pub struct TeamInput {
 /// A change to a team.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TeamPatch {
     /// New name.
     #[serde(default)]

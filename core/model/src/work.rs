@@ -15,6 +15,7 @@ use super::{Date, Interaction, InteractionKind, Period, Timestamp};
 
 /// One group's figures in one period.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WorkRow {
     /// The assignee's user id or the team id; none for unassigned work (or whose assignee is
     /// in no team), or for the whole tenant when not grouped.
@@ -38,6 +39,7 @@ pub struct WorkRow {
 
 /// Complaints of one category in one period.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CategoryRow {
     /// The category; none for complaints without one.
     pub category: Option<String>,
@@ -53,6 +55,7 @@ pub struct CategoryRow {
 
 /// The whole report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WorkReport {
     /// First day covered.
     pub from: Date,

@@ -158,6 +158,7 @@ impl Percentiles {
 /// Fuel and latency percentiles come from log-linear histograms: each is an upper bound within
 /// 12.5%.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StatsSnapshot {
     /// Calls made.
     pub calls: u64,

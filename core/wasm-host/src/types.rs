@@ -15,6 +15,7 @@ use kith_model::{
 /// A capability a plugin implements; each is one WIT world.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Capability {
     /// World `scorer`: `populate` and `score`.
     Scorer,
@@ -43,6 +44,7 @@ impl std::fmt::Display for Capability {
 
 /// A plugin's validated description of itself (WIT `manifest`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Manifest {
     /// Reverse-DNS style id, e.g. `kith.rfm`.
     pub id: String,
@@ -66,6 +68,7 @@ pub struct Manifest {
 
 /// What input a plugin needs from the host (WIT `input-needs`).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InputNeeds {
     /// How many recent interactions to put in each [`CustomerView`].
     pub recent_interactions: u32,
@@ -77,6 +80,7 @@ pub struct InputNeeds {
 
 /// A segment a segmenter provides (WIT `segment-info`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SegmentInfo {
     /// Stable id, unique within the plugin.
     pub id: String,
@@ -336,6 +340,7 @@ pub struct HookOutput {
 /// A commerce hook's decision about a webhook (WIT `verdict`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "verdict")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Verdict {
     /// Understood and acted upon.
     Accepted,
@@ -356,6 +361,7 @@ pub enum Verdict {
 /// Why a webhook was rejected (WIT `rejection-kind`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum RejectionKind {
     /// Missing or wrong signature.
     BadSignature,

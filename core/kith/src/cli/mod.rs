@@ -109,6 +109,9 @@ enum Command {
     /// Create and list a tenant's teams (while the server is stopped).
     #[command(subcommand)]
     Team(user::TeamCommand),
+    /// Print the HTTP API's OpenAPI 3.1 document (what `GET /v1/openapi.json` serves), to
+    /// generate a client or validate it without a running server.
+    Openapi,
 }
 
 /// Runs the command line and returns the process exit code.
@@ -174,6 +177,11 @@ fn run(cli: Cli, dir_given: bool) -> anyhow::Result<Exit> {
         Command::Plugin(cmd) => plugin::run(cmd).map(|()| Exit::Ok),
         Command::User(cmd) => user::run_user(cmd, open_existing(&at)?.as_ref()),
         Command::Team(cmd) => user::run_team(cmd, open_existing(&at)?.as_ref()),
+        Command::Openapi => {
+            let doc = serde_json::to_string_pretty(&crate::http::openapi::document())?;
+            println!("{doc}");
+            Ok(Exit::Ok)
+        }
     }
 }
 

@@ -14,7 +14,8 @@ use super::extract::{
 };
 use super::{AppState, Routes};
 use crate::model::{
-    CustomerId, CustomerInput, CustomerPatch, Email, LifecycleStage, Phone, Tag, UserId,
+    Customer, CustomerId, CustomerInput, CustomerPatch, Email, Interaction, LifecycleStage, Phone,
+    Tag, UserId,
 };
 use crate::service::customers::{self, CustomerQuery};
 use crate::store::CustomerFilter;
@@ -32,11 +33,11 @@ pub fn routes() -> Routes {
 }
 
 /// Create a customer.
-#[utoipa::path(post, path = "/v1/tenants/{tenant}/customers", tag = "customers",
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/customers", tag = "customers", operation_id = "create_customer",
     params(("tenant" = String, Path, description = "Tenant slug"),
         ("Idempotency-Key" = Option<String>, Header, description = "Replays the first result on a retry")),
-    request_body(content = Object, description = "CustomerInput"),
-    responses((status = 201, description = "The customer, with its ETag"),
+    request_body = CustomerInput,
+    responses((status = 201, description = "The customer, with its ETag", body = Customer),
         (status = 409, description = "duplicate", body = super::Problem),
         (status = 422, description = "invalid_input", body = super::Problem)))]
 pub async fn create(
@@ -170,9 +171,9 @@ impl CustomerSearch {
 }
 
 /// List or search customers.
-#[utoipa::path(get, path = "/v1/tenants/{tenant}/customers", tag = "customers",
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/customers", tag = "customers", operation_id = "search_customers",
     params(("tenant" = String, Path, description = "Tenant slug"), CustomerSearch),
-    responses((status = 200, description = "A page of customers"),
+    responses((status = 200, description = "A page of customers (found by `score`: each with the `score` it was found by)", body = PageBody<Customer>),
         (status = 400, description = "invalid_query or bad_cursor", body = super::Problem)))]
 pub async fn search(
     State(state): State<AppState>,
@@ -252,9 +253,9 @@ async fn plugin_search(
 }
 
 /// Get a customer, with its version as ETag.
-#[utoipa::path(get, path = "/v1/tenants/{tenant}/customers/{id}", tag = "customers",
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/customers/{id}", tag = "customers", operation_id = "get_customer",
     params(("tenant" = String, Path, description = "Tenant slug"), ("id" = String, Path, description = "Customer id")),
-    responses((status = 200, description = "The customer"), (status = 404, description = "not_found", body = super::Problem)))]
+    responses((status = 200, description = "The customer", body = Customer), (status = 404, description = "not_found", body = super::Problem)))]
 pub async fn get(
     State(state): State<AppState>,
     t: ScopedRead,
@@ -273,11 +274,11 @@ pub async fn get(
 }
 
 /// Change a customer; with `If-Match`, only if it is still at that version (else 412).
-#[utoipa::path(patch, path = "/v1/tenants/{tenant}/customers/{id}", tag = "customers",
+#[utoipa::path(patch, path = "/v1/tenants/{tenant}/customers/{id}", tag = "customers", operation_id = "update_customer",
     params(("tenant" = String, Path, description = "Tenant slug"), ("id" = String, Path, description = "Customer id"),
         ("If-Match" = Option<String>, Header, description = "The ETag from a GET")),
-    request_body(content = Object, description = "CustomerPatch (null clears a field)"),
-    responses((status = 200, description = "The customer"), (status = 412, description = "version_conflict", body = super::Problem)))]
+    request_body(content = CustomerPatch, description = "The changes (null clears a field)"),
+    responses((status = 200, description = "The customer", body = Customer), (status = 412, description = "version_conflict", body = super::Problem)))]
 pub async fn update(
     State(state): State<AppState>,
     t: ScopedWrite,
@@ -294,7 +295,7 @@ pub async fn update(
 }
 
 /// Erase a customer with their interactions and deals (right to erasure).
-#[utoipa::path(delete, path = "/v1/tenants/{tenant}/customers/{id}", tag = "customers",
+#[utoipa::path(delete, path = "/v1/tenants/{tenant}/customers/{id}", tag = "customers", operation_id = "erase_customer",
     params(("tenant" = String, Path, description = "Tenant slug"), ("id" = String, Path, description = "Customer id")),
     responses((status = 204, description = "Erased")))]
 pub async fn erase(
@@ -320,11 +321,11 @@ pub struct MergeRequest {
 }
 
 /// Merge a duplicate into this customer, which keeps both histories.
-#[utoipa::path(post, path = "/v1/tenants/{tenant}/customers/{id}/merge", tag = "customers",
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/customers/{id}/merge", tag = "customers", operation_id = "merge_customers",
     params(("tenant" = String, Path, description = "Tenant slug"), ("id" = String, Path, description = "The surviving customer's id"),
         ("If-Match" = Option<String>, Header, description = "The survivor's ETag")),
     request_body = MergeRequest,
-    responses((status = 200, description = "The merged survivor")))]
+    responses((status = 200, description = "The merged survivor", body = Customer)))]
 pub async fn merge(
     State(state): State<AppState>,
     t: ScopedWrite,
@@ -341,9 +342,9 @@ pub async fn merge(
 }
 
 /// A customer's interactions, newest first.
-#[utoipa::path(get, path = "/v1/tenants/{tenant}/customers/{id}/timeline", tag = "interactions",
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/customers/{id}/timeline", tag = "interactions", operation_id = "customer_timeline",
     params(("tenant" = String, Path, description = "Tenant slug"), ("id" = String, Path, description = "Customer id"), super::extract::Paging),
-    responses((status = 200, description = "A page of interactions")))]
+    responses((status = 200, description = "A page of interactions", body = PageBody<Interaction>)))]
 pub async fn timeline(
     State(state): State<AppState>,
     t: ScopedRead,

@@ -1,5 +1,6 @@
 //! `/v1/tenants/{tenant}/deals`: create, get, update, move to a stage.
 
+use crate::model::{Deal, Interaction};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -44,7 +45,7 @@ pub struct TimelineQuery {
 /// edited), newest first.
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/deals/{id}/timeline", tag = "deals", operation_id = "deal_timeline",
     params(("tenant" = String, Path, description = "Tenant slug"), ("id" = String, Path, description = "Deal id"), TimelineQuery),
-    responses((status = 200, description = "A page of interactions"), (status = 404, description = "not_found", body = super::Problem)))]
+    responses((status = 200, description = "A page of interactions", body = PageBody<Interaction>), (status = 404, description = "not_found", body = super::Problem)))]
 pub async fn timeline(
     State(state): State<AppState>,
     t: ScopedRead,
@@ -172,9 +173,9 @@ impl DealSearch {
 /// Deals across pipelines, oldest first or in the order of `sort`, with filters combined; a
 /// user key lists only what its role lets it read. A page may hold fewer than `limit` deals when few match: follow
 /// `next_cursor` until it is null.
-#[utoipa::path(get, path = "/v1/tenants/{tenant}/deals", tag = "deals",
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/deals", tag = "deals", operation_id = "search_deals",
     params(("tenant" = String, Path, description = "Tenant slug"), DealSearch),
-    responses((status = 200, description = "A page of deals"),
+    responses((status = 200, description = "A page of deals", body = PageBody<Deal>),
         (status = 400, description = "invalid_query or bad_cursor", body = super::Problem)))]
 pub async fn search(
     State(state): State<AppState>,
@@ -191,11 +192,11 @@ pub async fn search(
 }
 
 /// Create a deal in its pipeline's first (or given) stage.
-#[utoipa::path(post, path = "/v1/tenants/{tenant}/deals", tag = "deals",
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/deals", tag = "deals", operation_id = "create_deal",
     params(("tenant" = String, Path, description = "Tenant slug"),
         ("Idempotency-Key" = Option<String>, Header, description = "Replays the first result on a retry")),
-    request_body(content = Object, description = "DealInput: customer, pipeline, stage?, title, amount {minor, currency}, expected_close?, owner?, attributes? {key: {text|number|boolean|date|money: value}}"),
-    responses((status = 201, description = "The deal")))]
+    request_body(content = DealInput, description = "DealInput: customer, pipeline, stage?, title, amount {minor, currency}, expected_close?, owner?, attributes? {key: {text|number|boolean|date|money: value}}"),
+    responses((status = 201, description = "The deal", body = Deal)))]
 pub async fn create(
     State(state): State<AppState>,
     t: ScopedWrite,
@@ -213,9 +214,9 @@ pub async fn create(
 }
 
 /// Get a deal with its stage history.
-#[utoipa::path(get, path = "/v1/tenants/{tenant}/deals/{id}", tag = "deals",
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/deals/{id}", tag = "deals", operation_id = "get_deal",
     params(("tenant" = String, Path, description = "Tenant slug"), ("id" = String, Path, description = "Deal id")),
-    responses((status = 200, description = "The deal")))]
+    responses((status = 200, description = "The deal", body = Deal)))]
 pub async fn get(
     State(state): State<AppState>,
     t: ScopedRead,
@@ -229,11 +230,11 @@ pub async fn get(
 }
 
 /// Change a deal's title, amount, expected close or owner.
-#[utoipa::path(patch, path = "/v1/tenants/{tenant}/deals/{id}", tag = "deals",
+#[utoipa::path(patch, path = "/v1/tenants/{tenant}/deals/{id}", tag = "deals", operation_id = "update_deal",
     params(("tenant" = String, Path, description = "Tenant slug"), ("id" = String, Path, description = "Deal id"),
         ("If-Match" = Option<String>, Header, description = "The ETag from a GET")),
-    request_body(content = Object, description = "DealPatch: title?, amount?, expected_close?, owner?, attributes? (a null attribute is removed), lost_reason? (in a lost stage; null clears)"),
-    responses((status = 200, description = "The deal"), (status = 412, description = "version_conflict", body = super::Problem)))]
+    request_body(content = DealPatch, description = "DealPatch: title?, amount?, expected_close?, owner?, attributes? (a null attribute is removed), lost_reason? (in a lost stage; null clears)"),
+    responses((status = 200, description = "The deal", body = Deal), (status = 412, description = "version_conflict", body = super::Problem)))]
 pub async fn update(
     State(state): State<AppState>,
     t: ScopedWrite,
@@ -267,11 +268,11 @@ pub struct Move {
 }
 
 /// Move a deal to another stage of its pipeline.
-#[utoipa::path(post, path = "/v1/tenants/{tenant}/deals/{id}/move", tag = "deals",
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/deals/{id}/move", tag = "deals", operation_id = "move_deal",
     params(("tenant" = String, Path, description = "Tenant slug"), ("id" = String, Path, description = "Deal id"),
         ("If-Match" = Option<String>, Header, description = "The ETag from a GET")),
     request_body = Move,
-    responses((status = 200, description = "The deal")))]
+    responses((status = 200, description = "The deal", body = Deal)))]
 pub async fn move_to(
     State(state): State<AppState>,
     t: ScopedWrite,

@@ -26,6 +26,14 @@ pub struct ApiError {
 
 /// The RFC 9457 body.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({
+    "type": "urn:kith:problem:invalid_input",
+    "title": "Unprocessable Entity",
+    "status": 422,
+    "detail": "1 field is invalid",
+    "code": "invalid_input",
+    "errors": [{ "field": "email", "expected": "an email address like name@example.com (missing '@')" }]
+}))]
 pub struct Problem {
     /// A URI naming the problem type: `urn:kith:problem:<code>`.
     #[serde(rename = "type")]
@@ -40,7 +48,6 @@ pub struct Problem {
     pub code: String,
     /// For input errors: each offending field (JSON path) and what was expected.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    #[schema(value_type = Vec<Object>)]
     pub errors: Vec<FieldError>,
 }
 

@@ -89,7 +89,7 @@ fn wants_stream(headers: &HeaderMap) -> bool {
 
 /// The event log from a sequence number: JSON (optionally long-polling) or a server-sent event
 /// stream.
-#[utoipa::path(get, path = "/v1/tenants/{tenant}/events", tag = "events",
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/events", tag = "events", operation_id = "list_events",
     params(("tenant" = String, Path, description = "Tenant slug"), EventsQuery,
         ("Last-Event-ID" = Option<String>, Header, description = "Resume a stream after this sequence number")),
     responses((status = 200, description = "A page of events (application/json), or a stream of them (text/event-stream) whose ids are sequence numbers", body = EventsPage)))]

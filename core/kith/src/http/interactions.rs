@@ -1,5 +1,6 @@
 //! `/v1/tenants/{tenant}/interactions` and due tasks: log, get, edit (`If-Match`), list due work.
 
+use crate::model::Interaction;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -25,11 +26,11 @@ pub fn routes() -> Routes {
 }
 
 /// Log an interaction. An external id seen before returns the stored one with 200.
-#[utoipa::path(post, path = "/v1/tenants/{tenant}/interactions", tag = "interactions",
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/interactions", tag = "interactions", operation_id = "log_interaction",
     params(("tenant" = String, Path, description = "Tenant slug"),
         ("Idempotency-Key" = Option<String>, Header, description = "Replays the first result on a retry")),
-    request_body(content = Object, description = "InteractionInput"),
-    responses((status = 201, description = "Logged"), (status = 200, description = "Already stored under its external id")))]
+    request_body(content = InteractionInput, description = "InteractionInput"),
+    responses((status = 201, description = "Logged", body = Interaction), (status = 200, description = "Already stored under its external id", body = Interaction)))]
 pub async fn log(
     State(state): State<AppState>,
     t: ScopedWrite,
@@ -50,9 +51,9 @@ pub async fn log(
 }
 
 /// Get an interaction.
-#[utoipa::path(get, path = "/v1/tenants/{tenant}/interactions/{id}", tag = "interactions",
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/interactions/{id}", tag = "interactions", operation_id = "get_interaction",
     params(("tenant" = String, Path, description = "Tenant slug"), ("id" = String, Path, description = "Interaction id")),
-    responses((status = 200, description = "The interaction"), (status = 404, description = "not_found", body = super::Problem)))]
+    responses((status = 200, description = "The interaction", body = Interaction), (status = 404, description = "not_found", body = super::Problem)))]
 pub async fn get(
     State(state): State<AppState>,
     t: ScopedRead,
@@ -72,8 +73,8 @@ pub async fn get(
 #[utoipa::path(patch, path = "/v1/tenants/{tenant}/interactions/{id}", tag = "interactions", operation_id = "update_interaction",
     params(("tenant" = String, Path, description = "Tenant slug"), ("id" = String, Path, description = "Interaction id"),
         ("If-Match" = Option<String>, Header, description = "The ETag from a GET")),
-    request_body(content = Object, description = "InteractionPatch: subject?, body?, due_at?, priority?, assignee?, status?, category?, resolution?, deal? (null clears)"),
-    responses((status = 200, description = "The interaction"),
+    request_body(content = InteractionPatch, description = "InteractionPatch: subject?, body?, due_at?, priority?, assignee?, status?, category?, resolution?, deal? (null clears)"),
+    responses((status = 200, description = "The interaction", body = Interaction),
         (status = 403, description = "not_permitted", body = super::Problem),
         (status = 412, description = "version_conflict", body = super::Problem),
         (status = 422, description = "invalid_input", body = super::Problem)))]
@@ -106,9 +107,9 @@ pub struct DueQuery {
 }
 
 /// Open tasks and tickets due by `until`, earliest first.
-#[utoipa::path(get, path = "/v1/tenants/{tenant}/tasks/due", tag = "interactions",
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/tasks/due", tag = "interactions", operation_id = "due_tasks",
     params(("tenant" = String, Path, description = "Tenant slug"), DueQuery),
-    responses((status = 200, description = "A page of interactions")))]
+    responses((status = 200, description = "A page of interactions", body = PageBody<Interaction>)))]
 pub async fn due(
     State(state): State<AppState>,
     t: ScopedRead,

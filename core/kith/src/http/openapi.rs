@@ -2,8 +2,10 @@
 //! checks that every route of the router is in it.
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
+use super::PROBLEM_JSON;
 use super::{
     customers, deals, events, interactions, ops, pipelines, plugins, reports, tenants, tokens,
     users, work,
@@ -36,7 +38,7 @@ use super::{
     ),
     components(schemas(super::Problem, users::ReassignRequest, crate::service::users::Reassigned, plugins::EnableBody, plugins::ConfigureBody,
         plugins::UpgradeBody, plugins::LimitsBody, work::OverdueBody, crate::service::interactions::OverdueCount)),
-    modifiers(&Bearer),
+    modifiers(&Bearer, &Problems),
     security(("bearer" = [])),
 )]
 struct ApiDoc;
@@ -50,6 +52,47 @@ impl Modify for Bearer {
                 "bearer",
                 SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
             );
+        }
+    }
+}
+
+/// Every error is an RFC 9457 problem: each documented 4xx/5xx answer, and a `default` answer on
+/// every operation for the ones it does not list (401, 403, 429, 500, ...).
+struct Problems;
+
+impl Modify for Problems {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let problem = || {
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build()
+        };
+        for item in doc.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for op in operations.into_iter().flatten() {
+                for (status, answer) in &mut op.responses.responses {
+                    if let (Some('4' | '5'), RefOr::T(answer)) = (status.chars().next(), answer) {
+                        answer.content.clear();
+                        answer.content.insert(PROBLEM_JSON.to_owned(), problem());
+                    }
+                }
+                op.responses.responses.entry("default".to_owned()).or_insert_with(|| {
+                    RefOr::T(
+                        ResponseBuilder::new()
+                            .description(
+                                "An error, with a stable `code` (e.g. unauthorized, forbidden, rate_limited)",
+                            )
+                            .content(PROBLEM_JSON, problem())
+                            .build(),
+                    )
+                });
+            }
         }
     }
 }

@@ -4,7 +4,6 @@
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 use super::extract::json;
 use super::{AppState, Routes};
@@ -18,21 +17,42 @@ pub fn routes() -> Routes {
         .get("/v1/openapi.json", openapi)
 }
 
+/// `/healthz`'s answer.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    #[schema(example = "ok")]
+    pub status: &'static str,
+}
+
+/// `/readyz`'s answer.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Readiness {
+    /// Always `ready`.
+    #[schema(example = "ready")]
+    pub status: &'static str,
+    /// How many tenants the store holds.
+    pub tenants: usize,
+}
+
 /// The process is up.
 #[utoipa::path(get, path = "/healthz", tag = "operations",
-    responses((status = 200, description = "Up")))]
+    responses((status = 200, description = "Up", body = Health)))]
 pub async fn healthz() -> Response {
-    json(StatusCode::OK, &json!({ "status": "ok" }))
+    json(StatusCode::OK, &Health { status: "ok" })
 }
 
 /// The store answers reads: the server can take traffic.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
-    responses((status = 200, description = "Ready"), (status = 503, description = "The store does not answer")))]
+    responses((status = 200, description = "Ready", body = Readiness), (status = 503, description = "The store does not answer")))]
 pub async fn readyz(State(state): State<AppState>) -> Response {
     match state.run(|s| Ok(s.tenants()?.len())).await {
         Ok(tenants) => json(
             StatusCode::OK,
-            &json!({ "status": "ready", "tenants": tenants }),
+            &Readiness {
+                status: "ready",
+                tenants,
+            },
         ),
         Err(e) => {
             let mut r = e.into_response();
@@ -44,7 +64,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 
 /// Prometheus metrics (text exposition format 0.0.4).
 #[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Metrics", content_type = "text/plain")))]
+    responses((status = 200, description = "Metrics", body = String, content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     (
         [(
@@ -57,8 +77,8 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 }
 
 /// This API's OpenAPI 3.1 document.
-#[utoipa::path(get, path = "/v1/openapi.json", tag = "operations",
-    responses((status = 200, description = "The OpenAPI document")))]
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "operations", operation_id = "openapi_document",
+    responses((status = 200, description = "The OpenAPI document", body = Object)))]
 pub async fn openapi() -> Response {
     json(StatusCode::OK, &super::openapi::document())
 }

@@ -1,6 +1,7 @@
 //! `/v1/tenants/{tenant}/pipelines`: create, list, get, update, reorder stages, delete when empty,
 //! report, and the deals of a pipeline.
 
+use crate::model::{Deal, Pipeline, PipelineReport};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -30,11 +31,11 @@ pub fn routes() -> Routes {
 }
 
 /// Create a pipeline with its stages.
-#[utoipa::path(post, path = "/v1/tenants/{tenant}/pipelines", tag = "pipelines",
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/pipelines", tag = "pipelines", operation_id = "create_pipeline",
     params(("tenant" = String, Path, description = "Tenant slug"),
         ("Idempotency-Key" = Option<String>, Header, description = "Replays the first result on a retry")),
-    request_body(content = Object, description = "PipelineInput: name, stages [{name, probability, category?}], lost_reasons? [text]"),
-    responses((status = 201, description = "The pipeline"), (status = 409, description = "duplicate name", body = super::Problem)))]
+    request_body(content = PipelineInput, description = "PipelineInput: name, stages [{name, probability, category?}], lost_reasons? [text]"),
+    responses((status = 201, description = "The pipeline", body = Pipeline), (status = 409, description = "duplicate name", body = super::Problem)))]
 pub async fn create(
     State(state): State<AppState>,
     t: TenantWrite,
@@ -51,9 +52,9 @@ pub async fn create(
 }
 
 /// List pipelines, oldest first.
-#[utoipa::path(get, path = "/v1/tenants/{tenant}/pipelines", tag = "pipelines",
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/pipelines", tag = "pipelines", operation_id = "list_pipelines",
     params(("tenant" = String, Path, description = "Tenant slug"), super::extract::Paging),
-    responses((status = 200, description = "A page of pipelines")))]
+    responses((status = 200, description = "A page of pipelines", body = PageBody<Pipeline>)))]
 pub async fn list(
     State(state): State<AppState>,
     t: ScopedRead,
@@ -67,9 +68,9 @@ pub async fn list(
 }
 
 /// Get a pipeline.
-#[utoipa::path(get, path = "/v1/tenants/{tenant}/pipelines/{id}", tag = "pipelines",
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/pipelines/{id}", tag = "pipelines", operation_id = "get_pipeline",
     params(("tenant" = String, Path, description = "Tenant slug"), ("id" = String, Path, description = "Pipeline id")),
-    responses((status = 200, description = "The pipeline")))]
+    responses((status = 200, description = "The pipeline", body = Pipeline)))]
 pub async fn get(
     State(state): State<AppState>,
     t: ScopedRead,
@@ -81,11 +82,11 @@ pub async fn get(
 }
 
 /// Rename a pipeline, change its stages, or append stages.
-#[utoipa::path(patch, path = "/v1/tenants/{tenant}/pipelines/{id}", tag = "pipelines",
+#[utoipa::path(patch, path = "/v1/tenants/{tenant}/pipelines/{id}", tag = "pipelines", operation_id = "update_pipeline",
     params(("tenant" = String, Path, description = "Tenant slug"), ("id" = String, Path, description = "Pipeline id"),
         ("If-Match" = Option<String>, Header, description = "The ETag from a GET")),
-    request_body(content = Object, description = "PipelinePatch: name?, stages [{id, name?, probability?, category?}], add_stages [...], lost_reasons? [text] (replaces the list)"),
-    responses((status = 200, description = "The pipeline"), (status = 412, description = "version_conflict", body = super::Problem)))]
+    request_body(content = PipelinePatch, description = "PipelinePatch: name?, stages [{id, name?, probability?, category?}], add_stages [...], lost_reasons? [text] (replaces the list)"),
+    responses((status = 200, description = "The pipeline", body = Pipeline), (status = 412, description = "version_conflict", body = super::Problem)))]
 pub async fn update(
     State(state): State<AppState>,
     t: TenantWrite,
@@ -111,11 +112,11 @@ pub struct StageOrder {
 }
 
 /// Reorder a pipeline's stages.
-#[utoipa::path(put, path = "/v1/tenants/{tenant}/pipelines/{id}/stage-order", tag = "pipelines",
+#[utoipa::path(put, path = "/v1/tenants/{tenant}/pipelines/{id}/stage-order", tag = "pipelines", operation_id = "reorder_stages",
     params(("tenant" = String, Path, description = "Tenant slug"), ("id" = String, Path, description = "Pipeline id"),
         ("If-Match" = Option<String>, Header, description = "The ETag from a GET")),
     request_body = StageOrder,
-    responses((status = 200, description = "The pipeline")))]
+    responses((status = 200, description = "The pipeline", body = Pipeline)))]
 pub async fn reorder(
     State(state): State<AppState>,
     t: TenantWrite,
@@ -132,7 +133,7 @@ pub async fn reorder(
 }
 
 /// Delete a pipeline that has no deals (else 409 `pipeline_not_empty`).
-#[utoipa::path(delete, path = "/v1/tenants/{tenant}/pipelines/{id}", tag = "pipelines",
+#[utoipa::path(delete, path = "/v1/tenants/{tenant}/pipelines/{id}", tag = "pipelines", operation_id = "delete_pipeline",
     params(("tenant" = String, Path, description = "Tenant slug"), ("id" = String, Path, description = "Pipeline id")),
     responses((status = 204, description = "Deleted"), (status = 409, description = "pipeline_not_empty", body = super::Problem)))]
 pub async fn delete(
@@ -149,9 +150,9 @@ pub async fn delete(
 }
 
 /// The pipeline's funnel: count, amount, weighted amount, conversion and time in stage.
-#[utoipa::path(get, path = "/v1/tenants/{tenant}/pipelines/{id}/report", tag = "pipelines",
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/pipelines/{id}/report", tag = "pipelines", operation_id = "pipeline_report",
     params(("tenant" = String, Path, description = "Tenant slug"), ("id" = String, Path, description = "Pipeline id")),
-    responses((status = 200, description = "The report")))]
+    responses((status = 200, description = "The report", body = PipelineReport)))]
 pub async fn report(
     State(state): State<AppState>,
     t: ScopedRead,
@@ -178,9 +179,9 @@ pub struct DealsQuery {
 }
 
 /// The deals of a pipeline, optionally of one stage.
-#[utoipa::path(get, path = "/v1/tenants/{tenant}/pipelines/{id}/deals", tag = "deals",
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/pipelines/{id}/deals", tag = "deals", operation_id = "pipeline_deals",
     params(("tenant" = String, Path, description = "Tenant slug"), ("id" = String, Path, description = "Pipeline id"), DealsQuery),
-    responses((status = 200, description = "A page of deals")))]
+    responses((status = 200, description = "A page of deals", body = PageBody<Deal>)))]
 pub async fn deals_of(
     State(state): State<AppState>,
     t: ScopedRead,

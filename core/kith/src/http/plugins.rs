@@ -19,6 +19,8 @@ use super::auth::{Admin, TenantRead, TenantWrite};
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiQuery, PageBody, Paging, Params, json, no_content, too_large};
 use super::{AppState, MetricsSource, Routes};
+use crate::model::Customer;
+use crate::model::StoredScore;
 use crate::model::{
     CustomerId, Enablement, LimitOverrides, PluginHealth, StoredModel, TenantSlug, Timestamp,
     WebhookSignature,
@@ -28,6 +30,7 @@ use crate::service::plugins::{
     Budgets, DryRunRequest, EnableRequest, HookResult, Job, PluginHost, PluginInfo, PluginStatus,
     RefusedActions, SettingsChange,
 };
+use crate::service::plugins::{CustomerInsights, DryRun, SegmentSummary};
 use crate::store::{Page, ScoreRange};
 
 /// Cursor namespaces of the lists kept in memory (see [`Page::of_sorted`]).
@@ -64,7 +67,7 @@ pub fn routes() -> Routes {
 // Views
 
 /// An installed plugin version.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct PluginView {
     hash: String,
     id: String,
@@ -91,7 +94,7 @@ impl From<PluginInfo> for PluginView {
 }
 
 /// A tenant's enablement, with its configuration as JSON and secrets redacted.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct EnablementView {
     plugin: String,
     version: String,
@@ -155,7 +158,7 @@ fn redact(v: Value) -> Value {
 }
 
 /// A plugin's state for one tenant.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct StatusView {
     enablement: EnablementView,
     capability: String,
@@ -196,14 +199,14 @@ impl From<PluginStatus> for StatusView {
 }
 
 /// The answer to enable and upgrade: the new state and the rescore job it started.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct ChangeView {
     status: StatusView,
     job: Option<Job>,
 }
 
 /// A population step's model, without its bytes.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct ModelView {
     plugin: String,
     version: String,
@@ -229,10 +232,10 @@ impl From<StoredModel> for ModelView {
 
 /// Install a plugin component (its bytes are the body). Installing the same bytes again is
 /// idempotent: 200 with `created: false`.
-#[utoipa::path(post, path = "/v1/plugins", tag = "plugins",
+#[utoipa::path(post, path = "/v1/plugins", tag = "plugins", operation_id = "install_plugin",
     request_body(content = Vec<u8>, content_type = "application/wasm", description = "A WebAssembly component (10 MiB at most by default)"),
-    responses((status = 201, description = "Installed: hash, manifest"),
-        (status = 200, description = "These bytes were installed already"),
+    responses((status = 201, description = "Installed: hash, manifest", body = PluginView),
+        (status = 200, description = "These bytes were installed already", body = PluginView),
         (status = 413, description = "payload_too_large", body = super::Problem),
         (status = 415, description = "unsupported_media_type", body = super::Problem),
         (status = 422, description = "not_a_component, unsupported_wit, bad_manifest or invalid_input (its configuration schema)", body = super::Problem)))]
@@ -308,8 +311,8 @@ pub async fn upload(
 }
 
 /// List installed plugin versions (by id, then hash).
-#[utoipa::path(get, path = "/v1/plugins", tag = "plugins", params(Paging),
-    responses((status = 200, description = "A page of installed versions")))]
+#[utoipa::path(get, path = "/v1/plugins", tag = "plugins", operation_id = "list_plugins", params(Paging),
+    responses((status = 200, description = "A page of installed versions", body = PageBody<PluginView>)))]
 pub async fn list(
     State(state): State<AppState>,
     _: Admin,
@@ -327,9 +330,9 @@ pub async fn list(
 }
 
 /// Get an installed version and its manifest.
-#[utoipa::path(get, path = "/v1/plugins/{hash}", tag = "plugins",
+#[utoipa::path(get, path = "/v1/plugins/{hash}", tag = "plugins", operation_id = "get_plugin",
     params(("hash" = String, Path, description = "The component's SHA-256, hex")),
-    responses((status = 200, description = "The version"), (status = 404, description = "not_found", body = super::Problem)))]
+    responses((status = 200, description = "The version", body = PluginView), (status = 404, description = "not_found", body = super::Problem)))]
 pub async fn get(State(state): State<AppState>, _: Admin, params: Params) -> ApiResult<Response> {
     let hash = params.get("hash").to_owned();
     let info = state.run_plugins(move |h| h.plugin(&hash)).await?;
@@ -337,7 +340,7 @@ pub async fn get(State(state): State<AppState>, _: Admin, params: Params) -> Api
 }
 
 /// Uninstall a version; refused while a tenant has it enabled.
-#[utoipa::path(delete, path = "/v1/plugins/{hash}", tag = "plugins",
+#[utoipa::path(delete, path = "/v1/plugins/{hash}", tag = "plugins", operation_id = "uninstall_plugin",
     params(("hash" = String, Path, description = "The component's SHA-256, hex")),
     responses((status = 204, description = "Uninstalled"),
         (status = 404, description = "not_found", body = super::Problem),
@@ -460,9 +463,9 @@ pub struct EnableBody {
 }
 
 /// The plugins enabled for the tenant.
-#[utoipa::path(get, path = "/v1/tenants/{tenant}/plugins", tag = "tenant plugins",
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/plugins", tag = "tenant plugins", operation_id = "list_enabled_plugins",
     params(("tenant" = String, Path, description = "Tenant slug"), Paging),
-    responses((status = 200, description = "A page of enablements (secrets redacted)")))]
+    responses((status = 200, description = "A page of enablements (secrets redacted)", body = PageBody<EnablementView>)))]
 pub async fn enabled(
     State(state): State<AppState>,
     t: TenantRead,
@@ -483,11 +486,11 @@ pub async fn enabled(
 /// Enable a plugin version for the tenant with a configuration. Scorers and segmenters start
 /// following the tenant's events and a rescore job scores the existing customers. A retry with
 /// the same `Idempotency-Key` and body, once enabled, answers 200 with the current state.
-#[utoipa::path(post, path = "/v1/tenants/{tenant}/plugins", tag = "tenant plugins",
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/plugins", tag = "tenant plugins", operation_id = "enable_plugin",
     params(("tenant" = String, Path, description = "Tenant slug"),
         ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry answer with the current state")),
     request_body = EnableBody,
-    responses((status = 201, description = "Enabled: status and the rescore job"),
+    responses((status = 201, description = "Enabled: status and the rescore job", body = ChangeView),
         (status = 404, description = "not_found (no such plugin or version)", body = super::Problem),
         (status = 409, description = "duplicate (already enabled)", body = super::Problem),
         (status = 422, description = "invalid_input (configuration errors by JSON pointer)", body = super::Problem)))]
@@ -576,9 +579,9 @@ fn same_enablement(
 
 /// A plugin's state for the tenant: enablement, health, suspension, progress, call counters
 /// (calls, failures by cause, fuel and latency percentiles).
-#[utoipa::path(get, path = "/v1/tenants/{tenant}/plugins/{plugin}", tag = "tenant plugins",
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/plugins/{plugin}", tag = "tenant plugins", operation_id = "plugin_status",
     params(("tenant" = String, Path, description = "Tenant slug"), ("plugin" = String, Path, description = "Plugin id")),
-    responses((status = 200, description = "The status"), (status = 404, description = "not_found", body = super::Problem)))]
+    responses((status = 200, description = "The status", body = StatusView), (status = 404, description = "not_found", body = super::Problem)))]
 pub async fn status(
     State(state): State<AppState>,
     t: TenantRead,
@@ -638,10 +641,10 @@ fn merge_patch(target: &mut Value, patch: Value) {
 
 /// Change an enabled plugin's configuration (merge patch, validated against its schema), budgets
 /// or population schedule.
-#[utoipa::path(patch, path = "/v1/tenants/{tenant}/plugins/{plugin}", tag = "tenant plugins",
+#[utoipa::path(patch, path = "/v1/tenants/{tenant}/plugins/{plugin}", tag = "tenant plugins", operation_id = "configure_plugin",
     params(("tenant" = String, Path, description = "Tenant slug"), ("plugin" = String, Path, description = "Plugin id")),
     request_body = ConfigureBody,
-    responses((status = 200, description = "The new status"), (status = 422, description = "invalid_input", body = super::Problem)))]
+    responses((status = 200, description = "The new status", body = StatusView), (status = 422, description = "invalid_input", body = super::Problem)))]
 pub async fn configure(
     State(state): State<AppState>,
     t: TenantWrite,
@@ -682,7 +685,7 @@ pub async fn configure(
 
 /// Disable a plugin for the tenant: it stops running there at once. Its stored scores and
 /// segments stay until it is enabled again and rescored.
-#[utoipa::path(delete, path = "/v1/tenants/{tenant}/plugins/{plugin}", tag = "tenant plugins",
+#[utoipa::path(delete, path = "/v1/tenants/{tenant}/plugins/{plugin}", tag = "tenant plugins", operation_id = "disable_plugin",
     params(("tenant" = String, Path, description = "Tenant slug"), ("plugin" = String, Path, description = "Plugin id")),
     responses((status = 204, description = "Disabled"), (status = 404, description = "not_found", body = super::Problem)))]
 pub async fn disable(
@@ -714,10 +717,10 @@ pub struct UpgradeBody {
 
 /// Move the tenant to another installed version (up or down); a rescore job re-scores every
 /// customer with it.
-#[utoipa::path(post, path = "/v1/tenants/{tenant}/plugins/{plugin}/upgrade", tag = "tenant plugins",
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/plugins/{plugin}/upgrade", tag = "tenant plugins", operation_id = "upgrade_plugin",
     params(("tenant" = String, Path, description = "Tenant slug"), ("plugin" = String, Path, description = "Plugin id")),
     request_body = UpgradeBody,
-    responses((status = 200, description = "The new status and the rescore job"),
+    responses((status = 200, description = "The new status and the rescore job", body = ChangeView),
         (status = 404, description = "not_found", body = super::Problem),
         (status = 422, description = "invalid_input", body = super::Problem)))]
 pub async fn upgrade(
@@ -740,9 +743,9 @@ pub async fn upgrade(
 }
 
 /// Clear a suspension and the failure count: the plugin runs again at once.
-#[utoipa::path(post, path = "/v1/tenants/{tenant}/plugins/{plugin}/reset", tag = "tenant plugins",
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/plugins/{plugin}/reset", tag = "tenant plugins", operation_id = "reset_plugin",
     params(("tenant" = String, Path, description = "Tenant slug"), ("plugin" = String, Path, description = "Plugin id")),
-    responses((status = 200, description = "The new status"), (status = 404, description = "not_found", body = super::Problem)))]
+    responses((status = 200, description = "The new status", body = StatusView), (status = 404, description = "not_found", body = super::Problem)))]
 pub async fn reset(
     State(state): State<AppState>,
     t: TenantWrite,
@@ -759,9 +762,9 @@ pub async fn reset(
 }
 
 /// Run the plugin's population step now; later calls use its model.
-#[utoipa::path(post, path = "/v1/tenants/{tenant}/plugins/{plugin}/populate", tag = "tenant plugins",
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/plugins/{plugin}/populate", tag = "tenant plugins", operation_id = "populate_plugin",
     params(("tenant" = String, Path, description = "Tenant slug"), ("plugin" = String, Path, description = "Plugin id")),
-    responses((status = 200, description = "The new model's summary"),
+    responses((status = 200, description = "The new model's summary", body = ModelView),
         (status = 422, description = "invalid_input (no population step)", body = super::Problem),
         (status = 502, description = "the step failed (its code)", body = super::Problem)))]
 pub async fn populate(
@@ -778,9 +781,9 @@ pub async fn populate(
 
 /// Re-score every customer in the background; the answer is the job, whose progress
 /// `GET /v1/tenants/{tenant}/jobs/{id}` reports.
-#[utoipa::path(post, path = "/v1/tenants/{tenant}/plugins/{plugin}/rescore", tag = "tenant plugins",
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/plugins/{plugin}/rescore", tag = "tenant plugins", operation_id = "rescore",
     params(("tenant" = String, Path, description = "Tenant slug"), ("plugin" = String, Path, description = "Plugin id")),
-    responses((status = 202, description = "The job, with Location"), (status = 404, description = "not_found", body = super::Problem)))]
+    responses((status = 202, description = "The job, with Location", body = Job), (status = 404, description = "not_found", body = super::Problem)))]
 pub async fn rescore(
     State(state): State<AppState>,
     t: TenantWrite,
@@ -804,9 +807,9 @@ pub async fn rescore(
 }
 
 /// A rescore job's progress (from any node: jobs live in the store).
-#[utoipa::path(get, path = "/v1/tenants/{tenant}/jobs/{id}", tag = "tenant plugins",
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/jobs/{id}", tag = "tenant plugins", operation_id = "get_job",
     params(("tenant" = String, Path, description = "Tenant slug"), ("id" = u64, Path, description = "Job id")),
-    responses((status = 200, description = "The job"), (status = 404, description = "not_found", body = super::Problem)))]
+    responses((status = 200, description = "The job", body = Job), (status = 404, description = "not_found", body = super::Problem)))]
 pub async fn job(
     State(state): State<AppState>,
     t: TenantRead,
@@ -823,10 +826,10 @@ pub async fn job(
 }
 
 /// Run a scorer or segmenter for some customers without writing anything: what it would change.
-#[utoipa::path(post, path = "/v1/tenants/{tenant}/plugins/{plugin}/dry-run", tag = "tenant plugins",
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/plugins/{plugin}/dry-run", tag = "tenant plugins", operation_id = "dry_run",
     params(("tenant" = String, Path, description = "Tenant slug"), ("plugin" = String, Path, description = "Plugin id (enabled or only installed)")),
-    request_body(content = Object, description = "version?, config?, customers? (ids, at most 100) or sample? (first N customers, default 10)"),
-    responses((status = 200, description = "Per customer: score or segments before and after, actions, or the call's error"),
+    request_body(content = DryRunRequest, description = "version?, config?, customers? (ids, at most 100) or sample? (first N customers, default 10)"),
+    responses((status = 200, description = "Per customer: score or segments before and after, actions, or the call's error", body = DryRun),
         (status = 404, description = "not_found", body = super::Problem),
         (status = 422, description = "invalid_input", body = super::Problem)))]
 pub async fn dry_run(
@@ -861,11 +864,11 @@ const HIDDEN_HEADERS: &[&str] = &["authorization", "proxy-authorization", "cooki
 /// token: the plugin checks the platform's signature. Accepted → 200, ignored → 202, bad
 /// signature → 401, malformed → 400, other rejections → 422. A delivery id seen before gets the
 /// first answer again (`replayed: true`) and changes nothing.
-#[utoipa::path(post, path = "/v1/tenants/{tenant}/hooks/{plugin}", tag = "webhooks",
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/hooks/{plugin}", tag = "webhooks", operation_id = "commerce_hook",
     params(("tenant" = String, Path, description = "Tenant slug"), ("plugin" = String, Path, description = "The commerce hook's id, e.g. kith.shopify-orders"),
         ("X-Shopify-Webhook-Id" = Option<String>, Header, description = "Delivery id (or X-WC-Webhook-Delivery-ID, X-Kith-Delivery-Id)")),
     request_body(content = Vec<u8>, description = "The platform's raw body, exactly as signed"),
-    responses((status = 200, description = "accepted"), (status = 202, description = "ignored, with the reason"),
+    responses((status = 200, description = "accepted", body = HookResult), (status = 202, description = "ignored, with the reason", body = HookResult),
         (status = 400, description = "malformed_webhook", body = super::Problem),
         (status = 401, description = "bad_signature", body = super::Problem),
         (status = 404, description = "hook_not_found", body = super::Problem),
@@ -977,9 +980,9 @@ pub async fn hook(
 // Segments and scores
 
 /// The segments of every segmenter enabled for the tenant, with member counts.
-#[utoipa::path(get, path = "/v1/tenants/{tenant}/segments", tag = "segments and scores",
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/segments", tag = "segments and scores", operation_id = "list_segments",
     params(("tenant" = String, Path, description = "Tenant slug"), Paging),
-    responses((status = 200, description = "A page of segments: plugin, segment, name, description, members")))]
+    responses((status = 200, description = "A page of segments: plugin, segment, name, description, members", body = PageBody<SegmentSummary>)))]
 pub async fn segments(
     State(state): State<AppState>,
     t: TenantRead,
@@ -1003,10 +1006,10 @@ pub async fn segments(
 }
 
 /// A segment's members (customers, by id).
-#[utoipa::path(get, path = "/v1/tenants/{tenant}/segments/{plugin}/{segment}", tag = "segments and scores",
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/segments/{plugin}/{segment}", tag = "segments and scores", operation_id = "segment_members",
     params(("tenant" = String, Path, description = "Tenant slug"), ("plugin" = String, Path, description = "The segmenter's id"),
         ("segment" = String, Path, description = "The segment's id"), Paging),
-    responses((status = 200, description = "A page of customers"), (status = 404, description = "not_found", body = super::Problem)))]
+    responses((status = 200, description = "A page of customers", body = PageBody<Customer>), (status = 404, description = "not_found", body = super::Problem)))]
 pub async fn members(
     State(state): State<AppState>,
     t: TenantRead,
@@ -1061,9 +1064,9 @@ pub fn score_range(
 }
 
 /// A scorer's leaderboard: its scores, highest first, optionally within `min`..=`max`.
-#[utoipa::path(get, path = "/v1/tenants/{tenant}/scores/{plugin}", tag = "segments and scores",
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/scores/{plugin}", tag = "segments and scores", operation_id = "leaderboard",
     params(("tenant" = String, Path, description = "Tenant slug"), ("plugin" = String, Path, description = "The scorer's id"), ScoreQuery),
-    responses((status = 200, description = "A page of scores with reasons"), (status = 404, description = "not_found", body = super::Problem)))]
+    responses((status = 200, description = "A page of scores with reasons", body = PageBody<StoredScore>), (status = 404, description = "not_found", body = super::Problem)))]
 pub async fn leaderboard(
     State(state): State<AppState>,
     t: TenantRead,
@@ -1080,9 +1083,9 @@ pub async fn leaderboard(
 }
 
 /// A customer's scores (with reasons) and segments, one per plugin.
-#[utoipa::path(get, path = "/v1/tenants/{tenant}/customers/{id}/scores", tag = "segments and scores",
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/customers/{id}/scores", tag = "segments and scores", operation_id = "customer_insights",
     params(("tenant" = String, Path, description = "Tenant slug"), ("id" = String, Path, description = "Customer id")),
-    responses((status = 200, description = "scores and segments"), (status = 404, description = "not_found", body = super::Problem)))]
+    responses((status = 200, description = "scores and segments", body = CustomerInsights), (status = 404, description = "not_found", body = super::Problem)))]
 pub async fn insights(
     State(state): State<AppState>,
     t: super::auth::ScopedRead,

@@ -40,9 +40,9 @@ pub struct FunnelParams {
 /// A pipeline's funnel (deals, amounts, conversion and time per stage) per lead source, tag
 /// or plugin segment of the deals' customers, over the deals the caller may read. A deal whose
 /// customer has several tags or segments counts in each.
-#[utoipa::path(get, path = "/v1/tenants/{tenant}/reports/funnel", tag = "reports",
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/reports/funnel", tag = "reports", operation_id = "funnel_report",
     params(("tenant" = String, Path, description = "Tenant slug"), FunnelParams),
-    responses((status = 200, description = "[{group, report}], one funnel per group"),
+    responses((status = 200, description = "[{group, report}], one funnel per group", body = Vec<reports::FunnelGroup>),
         (status = 400, description = "invalid_query", body = super::Problem),
         (status = 422, description = "invalid_input (too many groups)", body = super::Problem)))]
 pub async fn funnel(
@@ -161,7 +161,7 @@ impl QuotaBody {
 #[utoipa::path(put, path = "/v1/tenants/{tenant}/quotas", tag = "reports",
     params(("tenant" = String, Path, description = "Tenant slug")),
     request_body = QuotaBody,
-    responses((status = 200, description = "The quota"),
+    responses((status = 200, description = "The quota", body = crate::model::Quota),
         (status = 404, description = "not_found (user or team)", body = super::Problem),
         (status = 422, description = "invalid_input", body = super::Problem)))]
 pub async fn set_quota(
@@ -187,7 +187,7 @@ pub async fn set_quota(
 /// The tenant's sales targets, by subject, period and start.
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/quotas", tag = "reports",
     params(("tenant" = String, Path, description = "Tenant slug"), Paging),
-    responses((status = 200, description = "A page of quotas")))]
+    responses((status = 200, description = "A page of quotas", body = PageBody<crate::model::Quota>)))]
 pub async fn list_quotas(
     State(state): State<AppState>,
     t: TenantRead,
@@ -260,9 +260,9 @@ pub struct SalesParams {
 /// amount), win rate and average sales cycle; the open pipeline weighted by stage probability;
 /// and the forecast of open deals by expected-close month. A user key's report covers the deals
 /// its role lets it read.
-#[utoipa::path(get, path = "/v1/tenants/{tenant}/reports/sales", tag = "reports",
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/reports/sales", tag = "reports", operation_id = "sales_report",
     params(("tenant" = String, Path, description = "Tenant slug"), SalesParams),
-    responses((status = 200, description = "The report: from, to, period, rows, pipeline, forecast"),
+    responses((status = 200, description = "The report: from, to, period, rows, pipeline, forecast", body = crate::model::SalesReport),
         (status = 400, description = "invalid_query", body = super::Problem),
         (status = 422, description = "invalid_input (a range too long for its period)", body = super::Problem)))]
 pub async fn sales(

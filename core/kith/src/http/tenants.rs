@@ -1,5 +1,6 @@
 //! `/v1/tenants`: create, list, get, update, delete (admin; a tenant key may read its own tenant).
 
+use crate::model::Tenant;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -24,10 +25,10 @@ pub fn routes() -> Routes {
 }
 
 /// Create a tenant.
-#[utoipa::path(post, path = "/v1/tenants", tag = "tenants",
-    request_body(content = Object, description = "TenantInput: slug, name?, industry?"),
+#[utoipa::path(post, path = "/v1/tenants", tag = "tenants", operation_id = "create_tenant",
+    request_body(content = TenantInput, description = "TenantInput: slug, name?, industry?"),
     params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first result on a retry")),
-    responses((status = 201, description = "The tenant"), (status = 409, description = "tenant_exists", body = super::Problem)))]
+    responses((status = 201, description = "The tenant", body = Tenant), (status = 409, description = "tenant_exists", body = super::Problem)))]
 pub async fn create(
     State(state): State<AppState>,
     admin: Admin,
@@ -42,8 +43,8 @@ pub async fn create(
 }
 
 /// List tenants by slug.
-#[utoipa::path(get, path = "/v1/tenants", tag = "tenants", params(Paging),
-    responses((status = 200, description = "A page of tenants")))]
+#[utoipa::path(get, path = "/v1/tenants", tag = "tenants", operation_id = "list_tenants", params(Paging),
+    responses((status = 200, description = "A page of tenants", body = PageBody<Tenant>)))]
 pub async fn list(
     State(state): State<AppState>,
     _: Admin,
@@ -55,19 +56,19 @@ pub async fn list(
 }
 
 /// Get a tenant (admins, or the tenant's own keys).
-#[utoipa::path(get, path = "/v1/tenants/{tenant}", tag = "tenants",
+#[utoipa::path(get, path = "/v1/tenants/{tenant}", tag = "tenants", operation_id = "get_tenant",
     params(("tenant" = String, Path, description = "Tenant slug")),
-    responses((status = 200, description = "The tenant"), (status = 404, description = "tenant_not_found", body = super::Problem)))]
+    responses((status = 200, description = "The tenant", body = Tenant), (status = 404, description = "tenant_not_found", body = super::Problem)))]
 pub async fn get(State(state): State<AppState>, t: ScopedRead) -> ApiResult<Response> {
     let tenant = state.run(move |s| tenants::get(s, &t.tenant)).await?;
     Ok(json(StatusCode::OK, &tenant))
 }
 
 /// Change a tenant's name or industry.
-#[utoipa::path(patch, path = "/v1/tenants/{tenant}", tag = "tenants",
+#[utoipa::path(patch, path = "/v1/tenants/{tenant}", tag = "tenants", operation_id = "update_tenant",
     params(("tenant" = String, Path, description = "Tenant slug")),
-    request_body(content = Object, description = "TenantPatch: name?, industry? (null clears)"),
-    responses((status = 200, description = "The tenant")))]
+    request_body(content = TenantPatch, description = "TenantPatch: name?, industry? (null clears)"),
+    responses((status = 200, description = "The tenant", body = Tenant)))]
 pub async fn update(
     State(state): State<AppState>,
     admin: Admin,
@@ -83,7 +84,7 @@ pub async fn update(
 }
 
 /// Delete a tenant with all its data, events and API keys.
-#[utoipa::path(delete, path = "/v1/tenants/{tenant}", tag = "tenants",
+#[utoipa::path(delete, path = "/v1/tenants/{tenant}", tag = "tenants", operation_id = "delete_tenant",
     params(("tenant" = String, Path, description = "Tenant slug")),
     responses((status = 204, description = "Deleted")))]
 pub async fn delete(

@@ -103,7 +103,7 @@ impl TokenView {
 }
 
 /// Create an admin token or a tenant API key.
-#[utoipa::path(post, path = "/v1/tokens", tag = "tokens", request_body = NewToken,
+#[utoipa::path(post, path = "/v1/tokens", tag = "tokens", operation_id = "create_token", request_body = NewToken,
     params(("Idempotency-Key" = Option<String>, Header, description = "A replay returns the token without its secret")),
     responses((status = 201, description = "The token, with its secret shown once", body = TokenView)))]
 pub async fn create(
@@ -164,8 +164,8 @@ pub async fn create(
 }
 
 /// List tokens (without secrets or hashes).
-#[utoipa::path(get, path = "/v1/tokens", tag = "tokens", params(Paging),
-    responses((status = 200, description = "A page of tokens")))]
+#[utoipa::path(get, path = "/v1/tokens", tag = "tokens", operation_id = "list_tokens", params(Paging),
+    responses((status = 200, description = "A page of tokens", body = PageBody<TokenView>)))]
 pub async fn list(
     State(state): State<AppState>,
     _: Admin,
@@ -185,7 +185,7 @@ pub async fn list(
 }
 
 /// Revoke a token.
-#[utoipa::path(delete, path = "/v1/tokens/{id}", tag = "tokens",
+#[utoipa::path(delete, path = "/v1/tokens/{id}", tag = "tokens", operation_id = "revoke_token",
     params(("id" = String, Path, description = "Token id")),
     responses((status = 200, description = "The revoked token", body = TokenView), (status = 404, description = "not_found", body = super::Problem)))]
 pub async fn revoke(

@@ -2,6 +2,7 @@
 //! tenant may read the directory (to pick an owner); adding, changing, deactivating, deleting
 //! teams and reassigning need a tenant admin.
 
+use crate::model::{Team, User};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -34,11 +35,11 @@ pub fn routes() -> Routes {
 }
 
 /// Add a user (role `admin`, `manager` or `member`; default `member`).
-#[utoipa::path(post, path = "/v1/tenants/{tenant}/users", tag = "users",
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/users", tag = "users", operation_id = "create_user",
     params(("tenant" = String, Path, description = "Tenant slug"),
         ("Idempotency-Key" = Option<String>, Header, description = "Replays the first result on a retry")),
-    request_body(content = Object, description = "UserInput: name, email?, role?, teams? [team ids]"),
-    responses((status = 201, description = "The user, with its ETag"),
+    request_body(content = UserInput, description = "UserInput: name, email?, role?, teams? [team ids]"),
+    responses((status = 201, description = "The user, with its ETag", body = User),
         (status = 403, description = "role_required", body = super::Problem),
         (status = 409, description = "duplicate email", body = super::Problem),
         (status = 422, description = "invalid_input", body = super::Problem)))]
@@ -58,9 +59,9 @@ pub async fn create(
 }
 
 /// List users, oldest first (deactivated ones included, with `active: false`).
-#[utoipa::path(get, path = "/v1/tenants/{tenant}/users", tag = "users",
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/users", tag = "users", operation_id = "list_users",
     params(("tenant" = String, Path, description = "Tenant slug"), Paging),
-    responses((status = 200, description = "A page of users")))]
+    responses((status = 200, description = "A page of users", body = PageBody<User>)))]
 pub async fn list(
     State(state): State<AppState>,
     t: ScopedRead,
@@ -72,9 +73,9 @@ pub async fn list(
 }
 
 /// Get a user.
-#[utoipa::path(get, path = "/v1/tenants/{tenant}/users/{id}", tag = "users",
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/users/{id}", tag = "users", operation_id = "get_user",
     params(("tenant" = String, Path, description = "Tenant slug"), ("id" = String, Path, description = "User id")),
-    responses((status = 200, description = "The user"), (status = 404, description = "not_found", body = super::Problem)))]
+    responses((status = 200, description = "The user", body = User), (status = 404, description = "not_found", body = super::Problem)))]
 pub async fn get(
     State(state): State<AppState>,
     t: ScopedRead,
@@ -87,11 +88,11 @@ pub async fn get(
 
 /// Change a user's name, email, role or teams; `active: false` deactivates them: their keys
 /// stop working, their records stay theirs until reassigned.
-#[utoipa::path(patch, path = "/v1/tenants/{tenant}/users/{id}", tag = "users",
+#[utoipa::path(patch, path = "/v1/tenants/{tenant}/users/{id}", tag = "users", operation_id = "update_user",
     params(("tenant" = String, Path, description = "Tenant slug"), ("id" = String, Path, description = "User id"),
         ("If-Match" = Option<String>, Header, description = "The ETag from a GET")),
-    request_body(content = Object, description = "UserPatch: name?, email? (null removes), role?, teams?, active?"),
-    responses((status = 200, description = "The user"), (status = 412, description = "version_conflict", body = super::Problem)))]
+    request_body(content = UserPatch, description = "UserPatch: name?, email? (null removes), role?, teams?, active?"),
+    responses((status = 200, description = "The user", body = User), (status = 412, description = "version_conflict", body = super::Problem)))]
 pub async fn update(
     State(state): State<AppState>,
     t: TenantWrite,
@@ -118,7 +119,7 @@ pub struct ReassignRequest {
 
 /// Give another user this user's customers and open deals (won and lost deals stay credited
 /// to who closed them), up to 1,000 records per call: repeat while `more` is true.
-#[utoipa::path(post, path = "/v1/tenants/{tenant}/users/{id}/reassign", tag = "users",
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/users/{id}/reassign", tag = "users", operation_id = "reassign_user",
     params(("tenant" = String, Path, description = "Tenant slug"), ("id" = String, Path, description = "The current owner's user id")),
     request_body = ReassignRequest,
     responses((status = 200, description = "What moved", body = users::Reassigned),
@@ -141,8 +142,8 @@ pub async fn reassign(
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/teams", tag = "users",
     params(("tenant" = String, Path, description = "Tenant slug"),
         ("Idempotency-Key" = Option<String>, Header, description = "Replays the first result on a retry")),
-    request_body(content = Object, description = "TeamInput: name, shared?"),
-    responses((status = 201, description = "The team"), (status = 409, description = "duplicate name", body = super::Problem)))]
+    request_body(content = TeamInput, description = "TeamInput: name, shared?"),
+    responses((status = 201, description = "The team", body = Team), (status = 409, description = "duplicate name", body = super::Problem)))]
 pub async fn create_team(
     State(state): State<AppState>,
     t: TenantWrite,
@@ -161,7 +162,7 @@ pub async fn create_team(
 /// List teams, oldest first.
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/teams", tag = "users",
     params(("tenant" = String, Path, description = "Tenant slug"), Paging),
-    responses((status = 200, description = "A page of teams")))]
+    responses((status = 200, description = "A page of teams", body = PageBody<Team>)))]
 pub async fn list_teams(
     State(state): State<AppState>,
     t: ScopedRead,
@@ -177,7 +178,7 @@ pub async fn list_teams(
 /// Get a team.
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/teams/{id}", tag = "users",
     params(("tenant" = String, Path, description = "Tenant slug"), ("id" = String, Path, description = "Team id")),
-    responses((status = 200, description = "The team"), (status = 404, description = "not_found", body = super::Problem)))]
+    responses((status = 200, description = "The team", body = Team), (status = 404, description = "not_found", body = super::Problem)))]
 pub async fn get_team(
     State(state): State<AppState>,
     t: ScopedRead,
@@ -193,7 +194,7 @@ pub async fn get_team(
 /// The users who belong to a team.
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/teams/{id}/members", tag = "users",
     params(("tenant" = String, Path, description = "Tenant slug"), ("id" = String, Path, description = "Team id")),
-    responses((status = 200, description = "The team's users (every one: a team has at most as many as the tenant)")))]
+    responses((status = 200, description = "The team's users (every one: a team has at most as many as the tenant)", body = PageBody<User>)))]
 pub async fn team_members(
     State(state): State<AppState>,
     t: ScopedRead,
@@ -216,8 +217,8 @@ pub async fn team_members(
 #[utoipa::path(patch, path = "/v1/tenants/{tenant}/teams/{id}", tag = "users",
     params(("tenant" = String, Path, description = "Tenant slug"), ("id" = String, Path, description = "Team id"),
         ("If-Match" = Option<String>, Header, description = "The ETag from a GET")),
-    request_body(content = Object, description = "TeamPatch: name?, shared?"),
-    responses((status = 200, description = "The team"), (status = 412, description = "version_conflict", body = super::Problem)))]
+    request_body(content = TeamPatch, description = "TeamPatch: name?, shared?"),
+    responses((status = 200, description = "The team", body = Team), (status = 412, description = "version_conflict", body = super::Problem)))]
 pub async fn update_team(
     State(state): State<AppState>,
     t: TenantWrite,

@@ -1,6 +1,7 @@
 //! Work items: the queue (`/work`), open and overdue counts per assignee
 //! (`/work/overdue`), and service figures (`/reports/service`).
 
+use crate::model::Interaction;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -110,7 +111,7 @@ fn user_id(field: &str, v: &str) -> ApiResult<String> {
 /// (urgent first), then id. A user key lists only the work its role lets it read.
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/work", tag = "work", operation_id = "work_queue",
     params(("tenant" = String, Path, description = "Tenant slug"), QueueParams),
-    responses((status = 200, description = "A page of interactions"),
+    responses((status = 200, description = "A page of interactions", body = PageBody<Interaction>),
         (status = 400, description = "invalid_query", body = super::Problem)))]
 pub async fn queue(
     State(state): State<AppState>,
@@ -210,7 +211,7 @@ pub struct ServiceParams {
 /// read.
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/reports/service", tag = "reports", operation_id = "service_report",
     params(("tenant" = String, Path, description = "Tenant slug"), ServiceParams),
-    responses((status = 200, description = "The report: from, to, period, rows, complaints"),
+    responses((status = 200, description = "The report: from, to, period, rows, complaints", body = crate::model::WorkReport),
         (status = 400, description = "invalid_query", body = super::Problem),
         (status = 422, description = "invalid_input (a range too long for its period)", body = super::Problem)))]
 pub async fn service(

@@ -214,7 +214,7 @@ pub enum FunnelBy {
 }
 
 /// One group's funnel.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct FunnelGroup {
     /// The source, tag or segment; none for deals whose customer has none.
     pub group: Option<String>,

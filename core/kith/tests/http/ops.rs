@@ -173,3 +173,108 @@ async fn losing_the_database_is_a_503_and_the_server_recovers_by_itself() {
     api.customer("acme", &key, json!({ "email": "back@example.com" }))
         .await;
 }
+
+/// The document is a contract a client can be generated from: one unique operationId per
+/// operation, a schema for every success body and request body (no bare `object`), and every
+/// error as `application/problem+json` (with a `default` for the statuses an operation does not
+/// list). That answers match these schemas is checked by every HTTP test (`http_support`).
+#[test]
+fn the_openapi_document_is_a_complete_contract() {
+    let doc = serde_json::to_value(kith::http::openapi::document()).unwrap();
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    // A schema that says what the value is: a reference that resolves, a composition, or a type
+    // (an object with its properties, an array with its items).
+    fn specific(
+        s: &serde_json::Value,
+        schemas: &serde_json::Map<String, serde_json::Value>,
+    ) -> bool {
+        if let Some(r) = s["$ref"].as_str() {
+            return r
+                .strip_prefix("#/components/schemas/")
+                .is_some_and(|name| schemas.contains_key(name));
+        }
+        if ["oneOf", "allOf", "anyOf"]
+            .iter()
+            .any(|k| s.get(*k).is_some())
+        {
+            return true;
+        }
+        match s["type"].as_str() {
+            Some("object") => {
+                s.get("properties").is_some() || s.get("additionalProperties").is_some()
+            }
+            Some("array") => specific(&s["items"], schemas),
+            Some(_) => true,
+            None => false,
+        }
+    }
+    let mut ids = std::collections::HashSet::new();
+    let mut faults = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let name = format!("{} {path}", method.to_uppercase());
+            match op["operationId"].as_str() {
+                Some(id) if !ids.insert(id.to_owned()) => {
+                    faults.push(format!("{name}: operationId {id} is used twice"))
+                }
+                Some(_) => {}
+                None => faults.push(format!("{name}: no operationId")),
+            }
+            let responses = op["responses"].as_object().unwrap();
+            if !responses.contains_key("default") {
+                faults.push(format!("{name}: no default (error) response"));
+            }
+            for (status, answer) in responses {
+                let content = answer["content"].as_object();
+                if status.starts_with('2') && status != "204" {
+                    // The OpenAPI document itself is the one body described only as an object.
+                    let Some(content) = content else {
+                        faults.push(format!("{name} {status}: no body schema"));
+                        continue;
+                    };
+                    for (media, c) in content {
+                        if !specific(&c["schema"], schemas) && path != "/v1/openapi.json" {
+                            faults.push(format!(
+                                "{name} {status} {media}: unspecific schema {}",
+                                c["schema"]
+                            ));
+                        }
+                    }
+                } else if status.starts_with(['4', '5']) || status == "default" {
+                    let problem = content
+                        .and_then(|c| c.get("application/problem+json"))
+                        .map(|c| &c["schema"]["$ref"]);
+                    if problem.and_then(|r| r.as_str()) != Some("#/components/schemas/Problem")
+                        || content.unwrap().len() != 1
+                    {
+                        faults.push(format!(
+                            "{name} {status}: not an application/problem+json Problem"
+                        ));
+                    }
+                }
+            }
+            if let Some(body) = op.get("requestBody") {
+                for (media, c) in body["content"].as_object().unwrap() {
+                    if !specific(&c["schema"], schemas) {
+                        faults.push(format!(
+                            "{name} request body {media}: unspecific schema {}",
+                            c["schema"]
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        ids.len() >= 70,
+        "suspiciously few operations: {}",
+        ids.len()
+    );
+    assert!(
+        faults.is_empty(),
+        "the OpenAPI document is incomplete:\n{}",
+        faults.join("\n")
+    );
+    // An example for the error body, which every client meets first.
+    assert!(schemas["Problem"]["example"]["code"].is_string());
+}

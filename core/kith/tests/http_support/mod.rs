@@ -7,6 +7,8 @@
 //! `KITH_TEST_DATABASE_URL`).
 #![allow(dead_code, unused_macros, unused_imports)]
 
+mod contract;
+
 use std::sync::Arc;
 
 use axum::Router;
@@ -146,15 +148,19 @@ impl Api {
 
     /// Sends a prepared request.
     pub async fn send(&self, req: Request<Body>) -> Resp {
+        let (method, path) = (req.method().clone(), req.uri().to_string());
         let r = self.router.clone().oneshot(req).await.unwrap();
         let status = r.status();
         let headers = r.headers().clone();
         let bytes = r.into_body().collect().await.unwrap().to_bytes();
-        Resp {
+        let resp = Resp {
             status,
             headers,
             text: String::from_utf8_lossy(&bytes).into_owned(),
-        }
+        };
+        let content_type = resp.header("content-type").unwrap_or_default().to_owned();
+        contract::check(&method, &path, status, &content_type, &resp.text);
+        resp
     }
 
     /// Sends `method path` with a bearer token and an optional JSON body.

@@ -131,7 +131,7 @@ impl Ceilings {
 }
 
 /// The budgets a call runs with, as the plugin's status shows them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Budgets {
     /// Instructions.
     pub fuel: u64,
@@ -185,7 +185,7 @@ pub(super) enum Refusal {
 }
 
 /// Actions refused for one plugin of one tenant since the host started, by cause.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct RefusedActions {
     /// Refused because the chain of plugin reactions was deeper than the host allows.
     pub chain_depth: u64,

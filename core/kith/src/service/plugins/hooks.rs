@@ -156,7 +156,7 @@ fn verify(signature: &WebhookSignature, config_json: &str, webhook: &Webhook) ->
 }
 
 /// How a delivery was handled.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct HookResult {
     /// The plugin's verdict (or the host's, for a signature it refused).
     pub verdict: Verdict,

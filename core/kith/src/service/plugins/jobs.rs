@@ -30,7 +30,7 @@ use crate::{Error, Result};
 pub const NODE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// A rescore job's progress.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Job {
     /// The job's id (unique within its tenant).
     pub id: u64,

@@ -21,7 +21,7 @@ pub const MAX_DRY_RUN_CUSTOMERS: usize = 100;
 pub const DEFAULT_DRY_RUN_SAMPLE: usize = 10;
 
 /// One segment that an enabled segmenter provides.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct SegmentSummary {
     /// The segmenter's id.
     pub plugin: String,
@@ -38,7 +38,7 @@ pub struct SegmentSummary {
 }
 
 /// Everything plugins say about one customer.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct CustomerInsights {
     /// One score per scorer, with its reasons.
     pub scores: Vec<StoredScore>,
@@ -47,7 +47,7 @@ pub struct CustomerInsights {
 }
 
 /// A customer found by score, with that score.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ScoredCustomer {
     /// The customer.
     #[serde(flatten)]
@@ -59,6 +59,7 @@ pub struct ScoredCustomer {
 /// What a dry run evaluates.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct DryRunRequest {
     /// An installed version (semantic version or hash); by default the enabled one, or the
     /// highest installed when the plugin is not enabled.
@@ -76,7 +77,7 @@ pub struct DryRunRequest {
 }
 
 /// What a plugin would change for one customer.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DryRunOutcome {
     /// The customer.
     pub customer: CustomerId,
@@ -94,7 +95,7 @@ pub struct DryRunOutcome {
 }
 
 /// A score before and after.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ScoreChange {
     /// The stored score, if any.
     pub before: Option<f64>,
@@ -107,7 +108,7 @@ pub struct ScoreChange {
 }
 
 /// Memberships before and after.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct SegmentChange {
     /// Segments the customer is in now.
     pub before: Vec<String>,
@@ -120,7 +121,7 @@ pub struct SegmentChange {
 }
 
 /// A dry run's result.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DryRun {
     /// The plugin's id.
     pub plugin: String,
