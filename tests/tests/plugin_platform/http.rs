@@ -940,6 +940,28 @@ async fn shopify_webhooks_are_answered_by_the_plugins_verdict_and_applied_once(b
             .as_str()
             .is_some_and(|r| !r.is_empty())
     );
+    // A commerce hook has nothing to rescore: refused, and no job that would fail on every
+    // customer (and suspend the hook for the tenant's real webhooks).
+    let refused = w
+        .call(
+            "POST",
+            "/v1/tenants/acme/plugins/kith.shopify-orders/rescore",
+            &w.acme,
+            None,
+        )
+        .await;
+    refused.problem(422, "invalid_input");
+    assert!(refused.text.contains("commerce hook"), "{}", refused.text);
+    let status = w
+        .call(
+            "GET",
+            "/v1/tenants/acme/plugins/kith.shopify-orders",
+            &w.acme,
+            None,
+        )
+        .await
+        .ok(200);
+    assert_eq!(status["suspended"], false, "{status}");
     let junk = b"{not json";
     w.api
         .send(shopify(

@@ -491,6 +491,7 @@ pub async fn enabled(
         ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry answer with the current state")),
     request_body = EnableBody,
     responses((status = 201, description = "Enabled: status and the rescore job", body = ChangeView),
+        (status = 200, description = "A replay of the same Idempotency-Key: the status now", body = ChangeView),
         (status = 404, description = "not_found (no such plugin or version)", body = super::Problem),
         (status = 409, description = "duplicate (already enabled)", body = super::Problem),
         (status = 422, description = "invalid_input (configuration errors by JSON pointer)", body = super::Problem)))]

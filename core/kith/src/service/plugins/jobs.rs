@@ -20,7 +20,8 @@ use tracing::{info, warn};
 use super::PluginHost;
 use super::dispatch::failure_record;
 pub use crate::model::JobState;
-use crate::model::{Actor, StoredJob, TenantSlug, Timestamp};
+use crate::model::{Actor, StoredJob, TenantSlug, Timestamp, ValidationError};
+use crate::plugin::Capability;
 use crate::store::Error as StoreError;
 use crate::store::{CustomerBundle, Op, Output, PageRequest, PluginOp};
 use crate::{Error, Result};
@@ -139,7 +140,15 @@ impl PluginHost {
     ///
     /// Errors: not enabled (`not_found`), suspended (`plugin_suspended`).
     pub fn start_rescore(&self, tenant: &TenantSlug, plugin: &str) -> Result<u64> {
-        self.enabled(tenant, plugin)?;
+        let e = self.enabled(tenant, plugin)?;
+        // A commerce hook runs on webhooks: a job would fail on every customer and suspend it.
+        if self.loaded(&e.hash)?.capability() == Capability::CommerceHook {
+            return Err(ValidationError::field(
+                "plugin",
+                format!("a scorer or segmenter; {plugin} is a commerce hook, which runs on webhooks and has nothing to rescore"),
+            )
+            .into());
+        }
         self.require_not_suspended(tenant, plugin)?;
         let total = self
             .store
