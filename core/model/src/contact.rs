@@ -394,26 +394,28 @@ impl From<Country> for String {
     }
 }
 
-/// A phone number. Normalized to E.164 (`+4930123456`) when it is international or its country is
-/// known; otherwise kept as the digits given, which are still unique per tenant.
+/// A phone number, validated against libphonenumber's metadata (through the `phonenumber`
+/// crate) and stored in E.164 (`+4930123456`): the same number written any way is one identity.
+/// Numbers stored before validation existed (national digits without a country) read unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Phone(String);
 
 impl Phone {
-    /// Validates and normalizes `raw`; `country` supplies the calling code for national numbers.
-    ///
-    /// National numbers drop their trunk prefix (`0` in most countries, `1` in the North American
-    /// plan, `8` in Russia and Kazakhstan, `06` in Hungary) except in Italy, San Marino and the
-    /// Vatican, where the leading `0` is part of the number.
+    /// Validates `raw` and normalizes it to E.164. An international number (`+` or `00` and the
+    /// calling code) stands alone; a national one needs `country`, whose trunk prefix rules
+    /// (`0` in most countries, none in Italy, `8` in Russia, `06` in Hungary) libphonenumber knows.
     pub fn parse(
         field: &str,
         raw: &str,
         country: Option<Country>,
     ) -> Result<Self, ValidationError> {
-        let expected =
-            "a phone number of 4 to 15 digits, optionally starting with + and the country code";
+        let expected = "a phone number: + and the country code then the number (+49 30 1234567), or a national number with the customer's country";
         let s = raw.trim();
+        // Bounded before the parser sees it: separators and at most 15 digits.
+        if s.chars().count() > 40 {
+            return Err(ValidationError::field(field, expected));
+        }
         let mut digits = String::with_capacity(s.len());
         let mut international = false;
         for (i, c) in s.chars().enumerate() {
@@ -428,32 +430,45 @@ impl Phone {
             international = true;
             digits.drain(..2);
         }
-        if international {
-            if !(8..=15).contains(&digits.len()) || digits.starts_with('0') {
-                return Err(ValidationError::field(field, expected));
-            }
-            return Ok(Self(format!("+{digits}")));
-        }
         if !(4..=15).contains(&digits.len()) {
             return Err(ValidationError::field(field, expected));
         }
-        let Some(country) = country else {
-            return Ok(Self(digits));
+        let region = match (international, country) {
+            (true, _) => None,
+            (false, Some(c)) => Some(c.code().parse::<phonenumber::country::Id>().map_err(|_| {
+                ValidationError::field(
+                    field,
+                    format!("a number with + and its country code: national numbers of {} cannot be checked", c.code()),
+                )
+            })?),
+            (false, None) => {
+                return Err(ValidationError::field(
+                    field,
+                    "a number with + and its country code (+49 30 1234567): a national number needs the customer's country",
+                ));
+            }
         };
-        let cc = country.calling_code();
-        let national: &str = match (cc, country.code()) {
-            (39, _) | (378, _) => &digits,
-            (1, _) if digits.len() == 11 => digits.strip_prefix('1').unwrap_or(&digits),
-            (7, _) => digits.strip_prefix('8').unwrap_or(&digits),
-            (36, _) => digits.strip_prefix("06").unwrap_or(&digits),
-            _ => digits.strip_prefix('0').unwrap_or(&digits),
+        let text = if international {
+            format!("+{digits}")
+        } else {
+            digits
         };
-        let e164 = format!("+{cc}{national}");
-        // The bounds of an international number, so the stored form parses again unchanged.
-        if !(8..=15).contains(&(e164.len() - 1)) || national.len() < 4 {
-            return Err(ValidationError::field(field, expected));
-        }
-        Ok(Self(e164))
+        let number = phonenumber::parse(region, &text)
+            .ok()
+            .filter(phonenumber::is_valid)
+            .ok_or_else(|| {
+                let place = match country.filter(|_| !international) {
+                    Some(c) => format!(" in {}", c.code()),
+                    None => String::new(),
+                };
+                ValidationError::field(
+                    field,
+                    format!("a phone number in use{place} ({raw:?} is not a valid number: check its digits and country code)", raw = s),
+                )
+            })?;
+        Ok(Self(
+            number.format().mode(phonenumber::Mode::E164).to_string(),
+        ))
     }
 
     /// The normalized number.

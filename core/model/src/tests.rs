@@ -337,9 +337,45 @@ fn phone_in_hungary_drops_trunk_06() {
 }
 
 #[test]
-fn phone_without_country_keeps_national_digits() {
-    assert_eq!(phone("030 / 123 456", None).unwrap().as_str(), "030123456");
-    assert_eq!(phone("5550199", None).unwrap().to_string(), "5550199");
+fn phone_national_number_without_a_country_is_refused_with_what_to_do() {
+    let e = phone("030 / 123 456", None).unwrap_err();
+    assert!(
+        e.errors[0]
+            .expected
+            .contains("needs the customer's country"),
+        "{e:?}"
+    );
+    assert!(phone("5550199", None).is_err());
+    // The same digits with the country are a German number.
+    assert_eq!(
+        phone("030 / 123 456", Some("DE")).unwrap().as_str(),
+        "+4930123456"
+    );
+}
+
+#[test]
+fn phone_that_no_country_uses_is_refused() {
+    // Well-formed digits, but no such number: area code 555 does not exist in North America,
+    // and +1 needs ten digits.
+    for (raw, country) in [
+        ("555-625-1199", Some("US")),
+        ("+15550100", None),
+        ("+999 1234 5678", None),
+    ] {
+        let e = phone(raw, country).unwrap_err();
+        assert!(
+            e.errors[0].expected.contains("not a valid number"),
+            "{raw}: {e:?}"
+        );
+    }
+    // The same written in other ways is one number.
+    for raw in ["+1 212 555 0100", "001 (212) 555-0100", "+1.212.555.0100"] {
+        assert_eq!(phone(raw, None).unwrap().as_str(), "+12125550100", "{raw}");
+    }
+    assert_eq!(
+        phone("(212) 555-0100", Some("US")).unwrap().as_str(),
+        "+12125550100"
+    );
 }
 
 #[test]
@@ -348,21 +384,25 @@ fn phone_too_short_is_refused() {
     assert_eq!(error_fields(phone("+49 123", None)), ["phone"]);
     assert_eq!(error_fields(phone("0049 1234", None)), ["phone"]);
     assert_eq!(error_fields(phone("", Some("DE"))), ["phone"]);
-    assert!(phone("1234", None).is_ok());
+    assert_eq!(error_fields(phone("1234", Some("DE"))), ["phone"]);
 }
 
 #[test]
 fn phone_too_long_is_refused() {
     assert_eq!(error_fields(phone("+1234567890123456", None)), ["phone"]);
-    assert_eq!(error_fields(phone("1234567890123456", None)), ["phone"]);
-    // 15 national digits are fine alone but not once +49 is added.
+    assert_eq!(
+        error_fields(phone("1234567890123456", Some("DE"))),
+        ["phone"]
+    );
     assert_eq!(
         error_fields(phone("123456789012345", Some("DE"))),
         ["phone"]
     );
+    assert_eq!(error_fields(phone("+123456789012345", None)), ["phone"]);
+    // Hostile length is refused before the parser sees it.
     assert_eq!(
-        phone("+123456789012345", None).unwrap().as_str(),
-        "+123456789012345"
+        error_fields(phone(&"1 ".repeat(10_000), Some("DE"))),
+        ["phone"]
     );
 }
 

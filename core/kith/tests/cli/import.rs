@@ -72,7 +72,7 @@ fn malformed_rows_are_reported_one_line_each_and_good_rows_still_import() {
             "row 4, column email: duplicate of row 2 (email alan@example.com)",
             "row 5, column phone: missing: the row has 2 fields but the header has 4; quote values that contain commas",
             "row 6, column 5: an extra field: the row has 5 fields but the header has 4; quote values that contain commas",
-            "row 9, column phone: expected a phone number of 4 to 15 digits, optionally starting with + and the country code, got \"12ab\"",
+            "row 9, column phone: expected a phone number: + and the country code then the number (+49 30 1234567), or a national number with the customer's country, got \"12ab\"",
         ]
     );
     assert_eq!(k.customers(), 3);
