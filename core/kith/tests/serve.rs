@@ -434,7 +434,7 @@ fn with_json_logs_every_line_on_stderr_is_json() {
             "--listen",
             "127.0.0.1:0",
         ])
-        .env("KITH_LOG", "info")
+        .env_remove("KITH_LOG")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -466,12 +466,18 @@ fn with_json_logs_every_line_on_stderr_is_json() {
     let (status, _) = get(&addr, "/healthz");
     assert_eq!(status, 200);
     assert!(sigterm(&mut child).success());
+    // At the default level (no KITH_LOG), each request is logged with its route and status.
+    let mut requests = 0;
     for line in lines.map_while(Result::ok) {
-        assert!(
-            serde_json::from_str::<serde_json::Value>(&line).is_ok(),
-            "not JSON: {line}"
-        );
+        let v: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        if v["fields"]["message"] == "request finished" {
+            assert_eq!(v["span"]["route"], "/healthz", "{line}");
+            assert_eq!(v["span"]["status"], 200, "{line}");
+            requests += 1;
+        }
     }
+    assert_eq!(requests, 1, "one request, one request log line");
 }
 
 #[test]

@@ -434,6 +434,8 @@ async fn enabling_scores_customers_and_the_scores_are_searchable(backend: Backen
             .text
             .contains("kith_plugin_suspended{tenant=\"acme\",plugin=\"kith.rfm\"} 0")
     );
+    // Every family well-formed, the two per-tenant suspension families not interleaved.
+    crate::http_support::assert_exposition(&metrics.text);
 }
 
 async fn segments_are_listed_with_counts_and_their_members_paged(backend: Backend) {

@@ -1,4 +1,5 @@
-//! Logs on stderr through tracing, filtered by `KITH_LOG` (default `warn`).
+//! Logs on stderr through tracing, filtered by `KITH_LOG` (default `info` for `kith serve`, which
+//! logs each request, `warn` for the other commands).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -42,22 +43,24 @@ pub(super) enum Format {
     Json,
 }
 
-/// Installs the global subscriber. A bad `KITH_LOG` falls back to `warn` with a warning.
-pub(super) fn init(format: Format) {
+/// Installs the global subscriber at `default` (an `EnvFilter` spec). A bad `KITH_LOG` falls back to
+/// `default` with a warning.
+pub(super) fn init(format: Format, default: &str) {
     JSON.store(format == Format::Json, Ordering::Relaxed);
     let (filter, bad) = match std::env::var("KITH_LOG") {
         Ok(spec) => match EnvFilter::try_new(&spec) {
             Ok(f) => (f, None),
             Err(e) => (
-                EnvFilter::new("warn"),
+                EnvFilter::new(default),
                 Some(format!("KITH_LOG={spec}: {e}")),
             ),
         },
-        Err(_) => (EnvFilter::new("warn"), None),
+        Err(_) => (EnvFilter::new(default), None),
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let installed = match format {
         Format::Human => builder.try_init(),
         Format::Json => builder.json().try_init(),
@@ -66,6 +69,6 @@ pub(super) fn init(format: Format) {
         notice("warning: logging was already set up");
     }
     if let Some(bad) = bad {
-        notice(&format!("warning: ignoring {bad}; logging at warn"));
+        notice(&format!("warning: ignoring {bad}; logging at {default}"));
     }
 }

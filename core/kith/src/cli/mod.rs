@@ -137,7 +137,14 @@ pub fn main() -> i32 {
         matches.value_source("data_dir"),
         Some(clap::parser::ValueSource::DefaultValue) | None
     );
-    logging::init(cli.log_format);
+    // The server logs each request (and what it starts and stops) by default; the other
+    // commands only what goes wrong. KITH_LOG overrides both.
+    let default_level = if matches!(cli.command, Command::Serve(_)) {
+        "info"
+    } else {
+        "warn"
+    };
+    logging::init(cli.log_format, default_level);
     match run(cli, dir_given) {
         Ok(exit) => exit as i32,
         Err(e) => fail::report(&e),

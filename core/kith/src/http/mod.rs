@@ -9,6 +9,7 @@
 mod auth;
 mod customers;
 mod deals;
+mod docs;
 mod error;
 mod events;
 mod extract;
@@ -37,7 +38,7 @@ use tokio::sync::watch;
 use tracing::info;
 
 pub use self::error::{ApiError, ApiResult, PROBLEM_JSON, Problem};
-pub use self::metrics::{Metrics, MetricsSource};
+pub use self::metrics::Metrics;
 pub use self::routes::Routes;
 use crate::service::events::CommitFeed;
 use crate::service::plugins::{DispatcherHandle, PluginHost};
@@ -139,7 +140,7 @@ impl AppState {
         if self.inner.plugins.set(Arc::clone(&host)).is_ok() {
             self.inner
                 .metrics
-                .register(Arc::new(plugins::PluginMetrics::new(host)));
+                .register(Box::new(plugins::PluginMetrics::new(host)));
         }
         self
     }
@@ -181,7 +182,7 @@ impl AppState {
         self.inner.config.env_admin.as_ref()
     }
 
-    /// The metrics registry (plugin metrics register a [`MetricsSource`] here).
+    /// The metrics registry (plugin metrics register a collector here).
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
     }
@@ -215,6 +216,7 @@ fn all_routes() -> (Routes, Routes) {
     // Routes bounded by the request timeout, and routes that wait on purpose (long-poll, SSE).
     let bounded = Routes::new()
         .merge(ops::routes())
+        .merge(docs::routes())
         .merge(tenants::routes())
         .merge(tokens::routes())
         .merge(customers::routes())
@@ -279,7 +281,7 @@ pub async fn serve(
     listener.set_nonblocking(true)?;
     let listener = tokio::net::TcpListener::from_std(listener)?;
     let addr = listener.local_addr()?;
-    info!(%addr, "kith listening");
+    // The caller announces the address (`kith serve` prints `kith listening on ...`).
     on_listening(addr);
     let (stop, stopped) = watch::channel(false);
     let limits = (

@@ -7,15 +7,15 @@ use utoipa::{Modify, OpenApi};
 
 use super::PROBLEM_JSON;
 use super::{
-    customers, deals, events, interactions, ops, pipelines, plugins, reports, tenants, tokens,
-    users, work,
+    customers, deals, docs, events, interactions, ops, pipelines, plugins, reports, tenants,
+    tokens, users, work,
 };
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Kith admin API", description = "Tenants, users and teams, customers, interactions and work items, pipelines, deals, events, plugins, webhooks, segments and scores. Errors are RFC 9457 problem+json with a stable `code`."),
     paths(
-        ops::healthz, ops::readyz, ops::metrics, ops::openapi,
+        ops::healthz, ops::readyz, ops::metrics, ops::openapi, docs::page, docs::script, docs::style,
         tenants::create, tenants::list, tenants::get, tenants::update, tenants::delete,
         tokens::create, tokens::list, tokens::revoke,
         customers::create, customers::search, customers::get, customers::update, customers::erase,

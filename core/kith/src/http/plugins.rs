@@ -3,7 +3,6 @@
 //! commerce webhooks (`/v1/tenants/{tenant}/hooks/{plugin}`, authenticated by the plugin's
 //! signature check), segments and scores. Each handler calls one [`PluginHost`] function.
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -12,13 +11,18 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use http_body_util::BodyExt as _;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::auth::{Admin, TenantRead, TenantWrite};
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiQuery, PageBody, Paging, Params, json, no_content, too_large};
-use super::{AppState, MetricsSource, Routes};
+use super::{AppState, Routes};
 use crate::model::Customer;
 use crate::model::StoredScore;
 use crate::model::{
@@ -1137,125 +1141,157 @@ impl PluginMetrics {
     }
 }
 
-fn label(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+/// Encodes one family of constant values: `(labels, value)` per series.
+fn family<L: EncodeLabelSet, M: EncodeMetric>(
+    encoder: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    kind: MetricType,
+    series: impl IntoIterator<Item = (L, M)>,
+) -> Result<(), std::fmt::Error> {
+    let mut family = encoder.encode_descriptor(name, help, None, kind)?;
+    for (labels, value) in series {
+        value.encode(family.encode_family(&labels)?)?;
+    }
+    Ok(())
 }
 
-impl MetricsSource for PluginMetrics {
-    fn render(&self, out: &mut String) {
+impl Collector for PluginMetrics {
+    fn encode(&self, mut e: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
         let stats = self.host.call_stats();
-        out.push_str("# HELP kith_plugin_calls_total Plugin calls made since start, by plugin version.\n# TYPE kith_plugin_calls_total counter\n");
-        for (id, version, s) in &stats {
-            let _ = writeln!(
-                out,
-                "kith_plugin_calls_total{{plugin=\"{}\",version=\"{}\"}} {}",
-                label(id),
-                label(version),
-                s.calls
-            );
-        }
-        out.push_str("# HELP kith_plugin_failures_total Failed plugin calls since start, by cause.\n# TYPE kith_plugin_failures_total counter\n");
-        for (id, version, s) in &stats {
-            for (code, n) in &s.failures {
-                let _ = writeln!(
-                    out,
-                    "kith_plugin_failures_total{{plugin=\"{}\",version=\"{}\",code=\"{code}\"}} {n}",
-                    label(id),
-                    label(version)
-                );
-            }
-        }
-        out.push_str("# HELP kith_plugin_fuel Fuel (instructions) per plugin call: quantiles since start.\n# TYPE kith_plugin_fuel summary\n");
-        for (id, version, s) in &stats {
-            for (q, v) in [
-                ("0.5", s.fuel_p50),
-                ("0.9", s.fuel_p90),
-                ("0.99", s.fuel_p99),
-            ] {
-                let _ = writeln!(
-                    out,
-                    "kith_plugin_fuel{{plugin=\"{}\",version=\"{}\",quantile=\"{q}\"}} {v}",
-                    label(id),
-                    label(version)
-                );
-            }
-        }
-        out.push_str("# HELP kith_plugin_call_duration_seconds Wall time per plugin call: quantiles since start.\n# TYPE kith_plugin_call_duration_seconds summary\n");
-        for (id, version, s) in &stats {
-            for (q, v) in [
-                ("0.5", s.latency_micros_p50),
-                ("0.9", s.latency_micros_p90),
-                ("0.99", s.latency_micros_p99),
-            ] {
-                let _ = writeln!(
-                    out,
-                    "kith_plugin_call_duration_seconds{{plugin=\"{}\",version=\"{}\",quantile=\"{q}\"}} {}",
-                    label(id),
-                    label(version),
-                    v as f64 / 1e6
-                );
-            }
-            let _ = writeln!(
-                out,
-                "kith_plugin_call_duration_seconds_sum{{plugin=\"{}\",version=\"{}\"}} {}",
-                label(id),
-                label(version),
-                s.wall_micros_total as f64 / 1e6
-            );
-            let _ = writeln!(
-                out,
-                "kith_plugin_call_duration_seconds_count{{plugin=\"{}\",version=\"{}\"}} {}",
-                label(id),
-                label(version),
-                s.calls
-            );
-        }
-        out.push_str("# HELP kith_plugin_suspended Whether a plugin is suspended for a tenant (1) by its circuit breaker.\n# TYPE kith_plugin_suspended gauge\n");
-        out.push_str("# HELP kith_plugin_suspensions Times a plugin was suspended for a tenant since its last success or reset.\n# TYPE kith_plugin_suspensions gauge\n");
-        if let Ok(health) = self.host.health_of_all() {
-            for (tenant, plugin, suspended, h) in health {
-                let _ = writeln!(
-                    out,
-                    "kith_plugin_suspended{{tenant=\"{}\",plugin=\"{}\"}} {}",
-                    label(tenant.as_str()),
-                    label(&plugin),
-                    u8::from(suspended)
-                );
-                let _ = writeln!(
-                    out,
-                    "kith_plugin_suspensions{{tenant=\"{}\",plugin=\"{}\"}} {}",
-                    label(tenant.as_str()),
-                    label(&plugin),
-                    h.suspensions
-                );
-            }
-        }
-        out.push_str("# HELP kith_plugin_actions_refused_total Plugin actions refused by the write budgets since start, by cause (chain-depth, write-budget).\n# TYPE kith_plugin_actions_refused_total counter\n");
-        for (tenant, plugin, r) in self.host.refused_actions() {
-            for (cause, n) in [
-                ("chain-depth", r.chain_depth),
-                ("write-budget", r.write_budget),
-            ] {
-                let _ = writeln!(
-                    out,
-                    "kith_plugin_actions_refused_total{{tenant=\"{}\",plugin=\"{}\",cause=\"{cause}\"}} {n}",
-                    label(tenant.as_str()),
-                    label(&plugin),
-                );
-            }
-        }
+        let version = |id: &str, v: &str| [("plugin", id.to_owned()), ("version", v.to_owned())];
+        family(
+            &mut e,
+            "kith_plugin_calls",
+            "Plugin calls made since start, by plugin version",
+            MetricType::Counter,
+            stats
+                .iter()
+                .map(|(id, v, s)| (version(id, v), ConstCounter::new(s.calls))),
+        )?;
+        family(
+            &mut e,
+            "kith_plugin_failures",
+            "Failed plugin calls since start, by cause",
+            MetricType::Counter,
+            stats.iter().flat_map(|(id, v, s)| {
+                s.failures.iter().map(move |(code, n)| {
+                    let [p, v] = version(id, v);
+                    ([p, v, ("code", (*code).to_owned())], ConstCounter::new(*n))
+                })
+            }),
+        )?;
+        let quantiles = |id: &str, v: &str, values: [f64; 3]| {
+            let labels = version(id, v);
+            ["0.5", "0.9", "0.99"]
+                .into_iter()
+                .zip(values)
+                .map(move |(q, value)| {
+                    let [p, v] = labels.clone();
+                    ([p, v, ("quantile", q.to_owned())], ConstGauge::new(value))
+                })
+        };
+        family(
+            &mut e,
+            "kith_plugin_call_fuel",
+            "Fuel (instructions) per plugin call since start, at the 0.5, 0.9 and 0.99 quantiles",
+            MetricType::Gauge,
+            stats.iter().flat_map(|(id, v, s)| {
+                quantiles(
+                    id,
+                    v,
+                    [s.fuel_p50, s.fuel_p90, s.fuel_p99].map(|f| f as f64),
+                )
+            }),
+        )?;
+        family(
+            &mut e,
+            "kith_plugin_call_latency_seconds",
+            "Wall time per plugin call since start, at the 0.5, 0.9 and 0.99 quantiles",
+            MetricType::Gauge,
+            stats.iter().flat_map(|(id, v, s)| {
+                let micros = [
+                    s.latency_micros_p50,
+                    s.latency_micros_p90,
+                    s.latency_micros_p99,
+                ];
+                quantiles(id, v, micros.map(|m| m as f64 / 1e6))
+            }),
+        )?;
+        family(
+            &mut e,
+            "kith_plugin_call_wall_seconds",
+            "Wall time of all plugin calls since start",
+            MetricType::Counter,
+            stats.iter().map(|(id, v, s)| {
+                (
+                    version(id, v),
+                    ConstCounter::new(s.wall_micros_total as f64 / 1e6),
+                )
+            }),
+        )?;
+        let health = self.host.health_of_all().unwrap_or_default();
+        let tenant =
+            |t: &TenantSlug, p: &str| [("tenant", t.to_string()), ("plugin", p.to_owned())];
+        family(
+            &mut e,
+            "kith_plugin_suspended",
+            "Whether a plugin is suspended for a tenant (1) by its circuit breaker",
+            MetricType::Gauge,
+            health
+                .iter()
+                .map(|(t, p, suspended, _)| (tenant(t, p), ConstGauge::new(i64::from(*suspended)))),
+        )?;
+        family(
+            &mut e,
+            "kith_plugin_suspensions",
+            "Times a plugin was suspended for a tenant since its last success or reset",
+            MetricType::Gauge,
+            health
+                .iter()
+                .map(|(t, p, _, h)| (tenant(t, p), ConstGauge::new(i64::from(h.suspensions)))),
+        )?;
+        family(
+            &mut e,
+            "kith_plugin_actions_refused",
+            "Plugin actions refused by the write budgets since start, by cause (chain-depth, write-budget)",
+            MetricType::Counter,
+            self.host
+                .refused_actions()
+                .into_iter()
+                .flat_map(|(t, p, r)| {
+                    [
+                        ("chain-depth", r.chain_depth),
+                        ("write-budget", r.write_budget),
+                    ]
+                    .into_iter()
+                    .map(move |(cause, n)| {
+                        let [t, p] = tenant(&t, &p);
+                        ([t, p, ("cause", cause.to_owned())], ConstCounter::new(n))
+                    })
+                }),
+        )?;
         let runtime = self.host.runtime();
+        let in_use = e.encode_descriptor(
+            "kith_plugin_instances_in_use",
+            "Plugin instances running now",
+            None,
+            MetricType::Gauge,
+        )?;
+        ConstGauge::new(runtime.instances_in_use(None) as i64).encode(in_use)?;
         let (total, per_tenant, per_plugin) = runtime.instance_shares();
-        let _ = writeln!(
-            out,
-            "# HELP kith_plugin_instances_in_use Plugin instances running now.\n# TYPE kith_plugin_instances_in_use gauge\nkith_plugin_instances_in_use {}",
-            runtime.instances_in_use(None)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP kith_plugin_instances_limit Plugin instances that may run at once: in all, per tenant, per plugin.\n# TYPE kith_plugin_instances_limit gauge\nkith_plugin_instances_limit{{scope=\"host\"}} {total}\nkith_plugin_instances_limit{{scope=\"tenant\"}} {per_tenant}\nkith_plugin_instances_limit{{scope=\"plugin\"}} {per_plugin}"
-        );
+        family(
+            &mut e,
+            "kith_plugin_instances_limit",
+            "Plugin instances that may run at once: in all, per tenant, per plugin",
+            MetricType::Gauge,
+            [
+                ("host", total),
+                ("tenant", per_tenant),
+                ("plugin", per_plugin),
+            ]
+            .map(|(scope, n)| ([("scope", scope)], ConstGauge::new(n as i64))),
+        )?;
+        Ok(())
     }
 }

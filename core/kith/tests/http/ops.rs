@@ -51,7 +51,12 @@ async fn metrics_count_requests_by_route_and_commits_by_batch(backend: Backend) 
         .await;
     let r = api.call("GET", "/metrics", None, None).await;
     assert_eq!(r.status.as_u16(), 200);
-    assert!(r.header("content-type").unwrap().starts_with("text/plain"));
+    assert!(
+        r.header("content-type")
+            .unwrap()
+            .starts_with("application/openmetrics-text; version=1.0.0")
+    );
+    super::http_support::assert_exposition(&r.text);
     let text = &r.text;
     assert!(text.contains(
         r#"kith_http_request_duration_seconds_count{method="POST",route="/v1/tenants/{tenant}/customers",status="2xx"} 1"#
@@ -107,7 +112,61 @@ async fn a_request_over_the_timeout_is_a_408_problem(backend: Backend) {
         .problem(408, "request_timeout");
 }
 
+async fn the_api_reference_is_served_from_the_binary_under_a_strict_policy(backend: Backend) {
+    let api = Api::on(backend);
+    let page = api.call("GET", "/docs", None, None).await;
+    assert_eq!(page.status.as_u16(), 200);
+    assert!(
+        page.header("content-type")
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let csp = page.header("content-security-policy").unwrap();
+    for directive in [
+        "default-src 'none'",
+        "script-src 'self'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(csp.contains(directive), "{csp}");
+    }
+    assert!(
+        !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+        "{csp}"
+    );
+    assert!(
+        page.text
+            .contains(r#"<script type="module" src="/docs/docs.js"></script>"#)
+    );
+    // No inline script, nothing fetched from elsewhere (the assets ship in the binary).
+    assert_eq!(page.text.matches("<script").count(), 1, "{}", page.text);
+    for (path, kind) in [
+        ("/docs/docs.js", "text/javascript"),
+        ("/docs/docs.css", "text/css"),
+    ] {
+        let r = api.call("GET", path, None, None).await;
+        assert_eq!(r.status.as_u16(), 200, "{path}");
+        assert!(
+            r.header("content-type").unwrap().starts_with(kind),
+            "{path}"
+        );
+        assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
+        assert!(
+            !r.text.contains("http://") && !r.text.contains("https://"),
+            "{path} names another origin"
+        );
+    }
+    // The script reads the document this server serves, and writes values as text, never HTML.
+    let script = api.call("GET", "/docs/docs.js", None, None).await.text;
+    assert!(script.contains(r#"fetch("/v1/openapi.json")"#));
+    assert!(!script.contains("innerHTML") && !script.contains("insertAdjacentHTML"));
+    assert!(
+        !script.contains("localStorage") && !script.contains("document.cookie"),
+        "the token stays in the page"
+    );
+}
+
 on_both_backends! {
+    the_api_reference_is_served_from_the_binary_under_a_strict_policy,
     every_route_of_the_router_is_in_the_openapi_document,
     metrics_count_requests_by_route_and_commits_by_batch,
     request_ids_are_echoed_or_generated,

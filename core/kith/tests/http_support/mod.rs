@@ -344,3 +344,48 @@ macro_rules! on_both_backends_blocking {
     };
 }
 pub(crate) use on_both_backends_blocking;
+
+/// Asserts that `text` is a well-formed OpenMetrics exposition: each family declared once by its
+/// `# TYPE` line, its samples right after it (never interleaved with another family's), sample
+/// names of its own, and `# EOF` last.
+pub fn assert_exposition(text: &str) {
+    let mut families = std::collections::HashSet::new();
+    let mut current: Option<(String, String)> = None;
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines.last(),
+        Some(&"# EOF"),
+        "the exposition must end with # EOF"
+    );
+    for line in &lines[..lines.len() - 1] {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').expect("# TYPE name kind");
+            assert!(
+                families.insert(name.to_owned()),
+                "family {name} declared twice"
+            );
+            current = Some((name.to_owned(), kind.to_owned()));
+        } else if line.starts_with("# HELP ") || line.starts_with("# UNIT ") {
+            continue;
+        } else {
+            let sample = line.split(['{', ' ']).next().unwrap_or_default();
+            let (family, kind) = current
+                .as_ref()
+                .unwrap_or_else(|| panic!("{line}: no family"));
+            let suffixes: &[&str] = match kind.as_str() {
+                "counter" => &["_total", "_created"],
+                "histogram" => &["_bucket", "_sum", "_count", "_created"],
+                _ => &[""],
+            };
+            assert!(
+                suffixes.iter().any(|s| sample == format!("{family}{s}")),
+                "sample {sample} appears inside family {family} ({kind})"
+            );
+            let value = line.rsplit(' ').next().unwrap_or_default();
+            assert!(
+                value.parse::<f64>().is_ok(),
+                "{line}: the value is not a number"
+            );
+        }
+    }
+}
