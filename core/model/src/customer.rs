@@ -602,8 +602,7 @@ fn check_attributes(
     out
 }
 
-/// A change to a customer. `None` (a missing field) leaves a field alone; `Some(None)` (`null` in
-/// JSON) clears it.
+/// A change to a customer: a field left out is left alone, a field sent as `null` is cleared.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -59,8 +59,9 @@ fn open() -> StageCategory {
     StageCategory::Open
 }
 
-/// A stored pipeline. In storage (postcard) it is its first shape followed by an extension
-/// (see [`compact`](super::compact)); in JSON, all its fields.
+/// A sales pipeline: named stages in funnel order.
+// In storage (postcard) it is its first shape followed by an extension (see
+// [`compact`](super::compact)); in JSON, all its fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Pipeline {
@@ -163,8 +164,9 @@ pub struct StageVisit {
     pub left_at: Option<Timestamp>,
 }
 
-/// A stored deal. In storage (postcard) it is its first shape followed by an extension (see
-/// [`compact`](super::compact)); in JSON, all its fields.
+/// A deal with a customer, in one stage of a pipeline.
+// In storage (postcard) it is its first shape followed by an extension (see
+// [`compact`](super::compact)); in JSON, all its fields.
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Deal {

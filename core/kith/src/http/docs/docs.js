@@ -53,8 +53,14 @@ function schemaTree(schema, depth = 0, seen = new Set()) {
   const box = el("div", { class: "schema" });
   if (s.description && depth === 0) box.append(el("p", { class: "desc" }, s.description));
   if (s.enum) box.append(el("p", {}, "One of: ", el("code", {}, s.enum.map(String).join(", "))));
-  const variants = s.oneOf || s.anyOf;
-  if (variants && depth < MAX_DEPTH) {
+  // Variants worth expanding: objects with properties or enums (not `null`, not plain values).
+  const variants = (s.oneOf || s.anyOf || []).filter((v) => {
+    const r = resolve(v);
+    return r.properties || r.enum || r.oneOf;
+  });
+  if (variants.length === 1 && depth < MAX_DEPTH) {
+    box.append(schemaTree(variants[0], depth + 1, seen));
+  } else if (variants.length && depth < MAX_DEPTH) {
     const ul = el("ul");
     for (const v of variants) ul.append(el("li", {}, el("span", { class: "type" }, typeName(v)), schemaTree(v, depth + 1, seen)));
     box.append(el("p", {}, "One of:"), ul);
