@@ -244,6 +244,58 @@ pub struct Demographics {
     pub gender: Option<String>,
 }
 
+/// [`Location`] as sent: a field left out is left alone (on create: not set), `null` clears it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LocationPatch {
+    /// Country code (ISO 3166-1 alpha-2).
+    #[serde(deserialize_with = "super::patch::double_option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub country: Option<Option<String>>,
+    /// Region, state or province.
+    #[serde(deserialize_with = "super::patch::double_option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub region: Option<Option<String>>,
+    /// City.
+    #[serde(deserialize_with = "super::patch::double_option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub city: Option<Option<String>>,
+}
+
+/// [`Demographics`] as sent: a field left out is left alone (on create: not set), `null` clears it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DemographicsPatch {
+    /// Date of birth.
+    #[serde(deserialize_with = "super::patch::double_option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Date>))]
+    pub birth_date: Option<Option<Date>>,
+    /// Gender as the customer stated it.
+    #[serde(deserialize_with = "super::patch::double_option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub gender: Option<Option<String>>,
+}
+
+/// Puts a nested field's value into its flat twin (`location.city` into `city`); giving both is
+/// an error, since they would disagree.
+fn nest<T>(
+    c: &mut Checker,
+    flat: &mut Option<Option<T>>,
+    nested: Option<Option<T>>,
+    names: (&str, &str),
+) {
+    if nested.is_none() {
+        return;
+    }
+    if flat.is_some() {
+        c.fail(names.1, format!("{} or {}, not both", names.0, names.1));
+    } else {
+        *flat = nested;
+    }
+}
+
 /// A stored customer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -329,6 +381,18 @@ pub struct CustomerInput {
     pub owner: Option<String>,
     /// Marketing consent (default false).
     pub marketing_consent: bool,
+    /// Location, in the shape a GET returns (or the flat `country`, `region`, `city`).
+    pub location: Option<LocationPatch>,
+    /// Demographics, in the shape a GET returns (or the flat `birth_date`, `gender`).
+    pub demographics: Option<DemographicsPatch>,
+    /// Read-only (a GET's answer may be sent back as is): ignored, a new customer gets a new id.
+    pub id: Option<CustomerId>,
+    /// Read-only: ignored.
+    pub created_at: Option<Timestamp>,
+    /// Read-only: ignored.
+    pub updated_at: Option<Timestamp>,
+    /// Read-only: ignored (a new customer is at version 1).
+    pub version: Option<u64>,
 }
 
 fn opt_text(c: &mut Checker, field: &str, v: Option<&str>, max: usize) -> Option<String> {
@@ -344,6 +408,59 @@ impl Customer {
         now: Timestamp,
     ) -> Result<Self, ValidationError> {
         let mut c = Checker::default();
+        let mut input = input;
+        let location = input.location.take().unwrap_or_default();
+        let demographics = input.demographics.take().unwrap_or_default();
+        let mut flat = (
+            input.country.take().map(Some),
+            input.region.take().map(Some),
+            input.city.take().map(Some),
+            input.birth_date.take().map(Some),
+            input.gender.take().map(Some),
+        );
+        nest(
+            &mut c,
+            &mut flat.0,
+            location.country,
+            ("country", "location.country"),
+        );
+        nest(
+            &mut c,
+            &mut flat.1,
+            location.region,
+            ("region", "location.region"),
+        );
+        nest(
+            &mut c,
+            &mut flat.2,
+            location.city,
+            ("city", "location.city"),
+        );
+        nest(
+            &mut c,
+            &mut flat.3,
+            demographics.birth_date,
+            ("birth_date", "demographics.birth_date"),
+        );
+        nest(
+            &mut c,
+            &mut flat.4,
+            demographics.gender,
+            ("gender", "demographics.gender"),
+        );
+        (
+            input.country,
+            input.region,
+            input.city,
+            input.birth_date,
+            input.gender,
+        ) = (
+            flat.0.flatten(),
+            flat.1.flatten(),
+            flat.2.flatten(),
+            flat.3.flatten(),
+            flat.4.flatten(),
+        );
         let first_name = opt_text(&mut c, "first_name", input.first_name.as_deref(), 200);
         let last_name = opt_text(&mut c, "last_name", input.last_name.as_deref(), 200);
         let explicit = opt_text(&mut c, "name", input.name.as_deref(), 300);
@@ -466,7 +583,76 @@ impl Customer {
             attributes: self.attributes.clone(),
             owner: self.owner.clone(),
             marketing_consent: self.marketing_consent,
+            ..CustomerInput::default()
         };
+        let mut patch = patch;
+        let mut c = Checker::default();
+        if patch.kind.is_some_and(|k| k != self.kind) {
+            let kind = match self.kind {
+                CustomerKind::Person => "person",
+                CustomerKind::Organization => "organization",
+            };
+            c.fail("kind", format!("{kind} (a customer's kind cannot change)"));
+        }
+        let location = patch.location.take().unwrap_or_default();
+        nest(
+            &mut c,
+            &mut patch.country,
+            location.country,
+            ("country", "location.country"),
+        );
+        nest(
+            &mut c,
+            &mut patch.region,
+            location.region,
+            ("region", "location.region"),
+        );
+        nest(
+            &mut c,
+            &mut patch.city,
+            location.city,
+            ("city", "location.city"),
+        );
+        let demographics = patch.demographics.take().unwrap_or_default();
+        nest(
+            &mut c,
+            &mut patch.birth_date,
+            demographics.birth_date,
+            ("birth_date", "demographics.birth_date"),
+        );
+        nest(
+            &mut c,
+            &mut patch.gender,
+            demographics.gender,
+            ("gender", "demographics.gender"),
+        );
+        if let Some(tags) = patch.tags.take() {
+            if patch.add_tags.is_empty() && patch.remove_tags.is_empty() {
+                input.tags = tags;
+            } else {
+                c.fail("tags", "tags (every tag) or add_tags/remove_tags, not both");
+            }
+        }
+        if let Some(attributes) = patch.attributes.take() {
+            if patch.set_attributes.is_empty() && patch.remove_attributes.is_empty() {
+                input.attributes = attributes;
+            } else {
+                c.fail(
+                    "attributes",
+                    "attributes (every one) or set_attributes/remove_attributes, not both",
+                );
+            }
+        }
+        if let Some(ids) = patch.external_ids.take() {
+            if patch.add_external_ids.is_empty() {
+                input.external_ids = ids;
+            } else {
+                c.fail(
+                    "external_ids",
+                    "external_ids (every one) or add_external_ids, not both",
+                );
+            }
+        }
         let names_changed = patch.first_name.is_some() || patch.last_name.is_some();
         let derived = self.name.as_str()
             == full_name(self.first_name.as_deref(), self.last_name.as_deref()).unwrap_or_default();
@@ -497,7 +683,6 @@ impl Customer {
             input.external_ids.retain(|e| e.source != x.source);
             input.external_ids.push(x);
         }
-        let mut c = Checker::default();
         for t in &patch.remove_tags {
             if let Some(tag) = c.take(Tag::parse("remove_tags", t)) {
                 input
@@ -553,6 +738,45 @@ impl Customer {
             marketing_consent
         );
         out
+    }
+}
+
+impl CustomerInput {
+    /// A new customer from a change (the fields it sets), for an upsert that found no one to
+    /// change: whole lists or their additions, nested or flat location and demographics.
+    pub fn from_patch(patch: CustomerPatch) -> Self {
+        let location = patch.location.unwrap_or_default();
+        let demographics = patch.demographics.unwrap_or_default();
+        let either = |flat: Option<Option<String>>, nested: Option<Option<String>>| {
+            flat.or(nested).flatten()
+        };
+        let mut external_ids = patch.external_ids.unwrap_or_default();
+        external_ids.extend(patch.add_external_ids);
+        let mut tags = patch.tags.unwrap_or_default();
+        tags.extend(patch.add_tags);
+        let mut attributes = patch.attributes.unwrap_or_default();
+        attributes.extend(patch.set_attributes);
+        Self {
+            kind: patch.kind.unwrap_or_default(),
+            name: patch.name.flatten(),
+            first_name: patch.first_name.flatten(),
+            last_name: patch.last_name.flatten(),
+            organization: patch.organization.flatten(),
+            email: patch.email.flatten(),
+            phone: patch.phone.flatten(),
+            external_ids,
+            country: either(patch.country, location.country),
+            region: either(patch.region, location.region),
+            city: either(patch.city, location.city),
+            birth_date: patch.birth_date.or(demographics.birth_date).flatten(),
+            gender: either(patch.gender, demographics.gender),
+            lifecycle: patch.lifecycle,
+            tags,
+            attributes,
+            owner: patch.owner.flatten(),
+            marketing_consent: patch.marketing_consent.unwrap_or(false),
+            ..Self::default()
+        }
     }
 }
 
@@ -657,4 +881,25 @@ pub struct CustomerPatch {
     pub set_attributes: BTreeMap<String, AttributeValue>,
     /// Attributes to remove.
     pub remove_attributes: Vec<String>,
+    /// Location, in the shape a GET returns (or the flat `country`, `region`, `city`).
+    pub location: Option<LocationPatch>,
+    /// Demographics, in the shape a GET returns (or the flat `birth_date`, `gender`).
+    pub demographics: Option<DemographicsPatch>,
+    /// Every tag, replacing the current ones (instead of `add_tags` / `remove_tags`).
+    pub tags: Option<Vec<String>>,
+    /// Every custom attribute, replacing the current ones (instead of `set_attributes` /
+    /// `remove_attributes`).
+    pub attributes: Option<BTreeMap<String, AttributeValue>>,
+    /// Every external id, replacing the current ones (instead of `add_external_ids`).
+    pub external_ids: Option<Vec<ExternalId>>,
+    /// Read-only, as a GET returns it: must be the customer's kind, which cannot change.
+    pub kind: Option<CustomerKind>,
+    /// Read-only: must be the id of the customer changed.
+    pub id: Option<CustomerId>,
+    /// Read-only: like `If-Match`, the version the change expects.
+    pub version: Option<u64>,
+    /// Read-only: ignored.
+    pub created_at: Option<Timestamp>,
+    /// Read-only: ignored.
+    pub updated_at: Option<Timestamp>,
 }

@@ -32,8 +32,8 @@ pub use self::time::{Date, Timestamp};
 pub use action::{Action, CustomerFields, CustomerRef, LogInteraction, PipelineRef};
 pub use contact::{Country, Email, Phone};
 pub use customer::{
-    AttributeValue, Customer, CustomerInput, CustomerKind, CustomerPatch, Demographics, ExternalId,
-    LifecycleStage, Location, Tag, attribute_key,
+    AttributeValue, Customer, CustomerInput, CustomerKind, CustomerPatch, Demographics,
+    DemographicsPatch, ExternalId, LifecycleStage, Location, LocationPatch, Tag, attribute_key,
 };
 pub use error::{Checker, FieldError, ValidationError};
 pub use event::{EntityRef, Event, EventKind, FieldChange, MAX_CHANGE_VALUE_CHARS};

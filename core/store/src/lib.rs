@@ -96,6 +96,9 @@ pub enum Op {
         /// The change.
         patch: CustomerPatch,
     },
+    /// Change the customer this record names, or create it: matched by `id`, then each external
+    /// id, then email, then phone; the record's fields are set as a PATCH sets them.
+    UpsertCustomer(Box<CustomerPatch>),
     /// Erase a customer with their interactions and deals (right to erasure); members of an erased
     /// organization are unlinked from it.
     EraseCustomer(CustomerId),
@@ -248,6 +251,15 @@ pub enum Op {
 pub enum Output {
     /// The created or updated customer.
     Customer(Customer),
+    /// What an upsert did.
+    Upserted {
+        /// The customer now.
+        customer: Customer,
+        /// Whether it was created (false: an existing customer was matched).
+        created: bool,
+        /// Whether anything was written (false: the record changed nothing).
+        changed: bool,
+    },
     /// The erased customer's id.
     Erased(CustomerId),
     /// The interaction; `created` is false when its external id was already stored.

@@ -221,21 +221,29 @@ const PLUGIN_CODES: &[(&str, &str)] = &[
     ("too-complex", "plugin_too_complex"),
 ];
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = Problem {
+impl ApiError {
+    /// The RFC 9457 body (also one record's result in a batch answer).
+    pub fn into_problem(self) -> Problem {
+        Problem {
             kind: format!("urn:kith:problem:{}", self.code),
             title: self.status.canonical_reason().unwrap_or("Error").to_owned(),
             status: self.status.as_u16(),
             detail: self.detail,
             code: self.code.to_owned(),
             errors: self.errors,
-        };
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, challenge) = (self.status, self.challenge);
+        let body = self.into_problem();
         let bytes = serde_json::to_vec(&body).unwrap_or_default();
-        let mut response = (self.status, bytes).into_response();
+        let mut response = (status, bytes).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
-        if let Some(c) = self.challenge {
+        if let Some(c) = challenge {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(c));
         }
         response

@@ -19,7 +19,7 @@ use super::{
         tenants::create, tenants::list, tenants::get, tenants::update, tenants::delete,
         tokens::create, tokens::list, tokens::revoke,
         customers::create, customers::search, customers::get, customers::update, customers::erase,
-        customers::merge, customers::timeline,
+        customers::merge, customers::timeline, customers::upsert_batch,
         interactions::log, interactions::get, interactions::update, interactions::due,
         work::queue, work::overdue, work::service,
         pipelines::create, pipelines::list, pipelines::get, pipelines::update, pipelines::delete,

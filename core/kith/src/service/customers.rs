@@ -2,7 +2,7 @@
 
 use crate::model::{
     Actor, Customer, CustomerId, CustomerInput, CustomerPatch, Email, Interaction, Phone,
-    TenantSlug,
+    TenantSlug, ValidationError,
 };
 use crate::store::{
     CustomerFilter, IdempotencyKey, Once, Op, Output, Page, PageRequest, Store, one, unexpected,
@@ -139,6 +139,23 @@ pub fn update(
     expected_version: Option<u64>,
     patch: CustomerPatch,
 ) -> Result<Customer> {
+    // What a GET returned may be sent back as is: its id must be this customer's, and its
+    // version is the one expected (like If-Match, which it must then agree with).
+    if patch.id.is_some_and(|other| other != id) {
+        return Err(
+            ValidationError::field("id", format!("{id}, this customer's id (read-only)")).into(),
+        );
+    }
+    let expected_version = match (expected_version, patch.version) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(ValidationError::field(
+                "version",
+                format!("{a}, the version If-Match names (or leave one of them out)"),
+            )
+            .into());
+        }
+        (a, b) => a.or(b),
+    };
     let version = match (access, expected_version) {
         // Full access: the store checks the version; read only to learn the current one.
         (Access::Full, Some(v)) => v,
@@ -238,4 +255,29 @@ pub fn timeline(
 ) -> Result<Page<Interaction>> {
     get(store, tenant, access, id)?;
     store.timeline(tenant, id, page)
+}
+
+/// Records one batch upsert may carry.
+pub const MAX_UPSERT_BATCH: usize = 1_000;
+
+/// Upserts each record on its own (one record's failure leaves the others), all in one commit:
+/// matched by id, external ids, email or phone, changed or created.
+pub fn upsert_batch(
+    store: &dyn Store,
+    tenant: &TenantSlug,
+    actor: &Actor,
+    records: Vec<CustomerPatch>,
+) -> Result<Vec<Result<Output>>> {
+    if records.len() > MAX_UPSERT_BATCH {
+        return Err(ValidationError::field(
+            "records",
+            format!("at most {MAX_UPSERT_BATCH} records per batch (send more batches)"),
+        )
+        .into());
+    }
+    let ops = records
+        .into_iter()
+        .map(|r| Op::UpsertCustomer(Box::new(r)))
+        .collect();
+    store.write_each(tenant, actor, ops)
 }

@@ -371,7 +371,231 @@ async fn merge_keeps_both_histories_under_the_survivor_with_one_event(backend: B
     assert_eq!(items[0]["entity"]["merged"]["duplicate"], bid);
 }
 
+/// What GET returns goes back to PATCH (and POST) unchanged: one shape in and out.
+async fn a_customer_read_is_sent_back_unchanged(backend: Backend) {
+    let (api, key) = setup(backend).await;
+    let created = api
+        .customer(
+            "acme",
+            &key,
+            json!({
+                "first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com",
+                "phone": "+44 20 7946 0000", "tags": ["vip", "b2b"], "lifecycle": "customer",
+                "location": { "country": "GB", "city": "London" },
+                "demographics": { "birth_date": "1815-12-10" },
+                "external_ids": [{ "source": "shopify", "id": "1001" }],
+                "attributes": { "tier": { "text": "gold" } },
+                "marketing_consent": true,
+            }),
+        )
+        .await;
+    assert_eq!(created["location"]["city"], "London");
+    assert_eq!(created["demographics"]["birth_date"], "1815-12-10");
+    let path = format!(
+        "/v1/tenants/acme/customers/{}",
+        created["id"].as_str().unwrap()
+    );
+    let read = api.call("GET", &path, Some(&key), None).await.ok(200);
+    // Sent back as read: accepted, nothing changes (not even the version).
+    let same = api
+        .call("PATCH", &path, Some(&key), Some(read.clone()))
+        .await
+        .ok(200);
+    assert_eq!(same, read);
+    // Edited in place: the nested objects and whole lists are the fields.
+    let mut edited = read.clone();
+    edited["location"]["city"] = json!("Cambridge");
+    edited["demographics"]["gender"] = json!("female");
+    edited["tags"] = json!(["vip"]);
+    edited["attributes"] = json!({ "tier": { "text": "platinum" } });
+    let changed = api
+        .call("PATCH", &path, Some(&key), Some(edited))
+        .await
+        .ok(200);
+    assert_eq!(changed["location"]["city"], "Cambridge");
+    assert_eq!(changed["location"]["country"], "GB");
+    assert_eq!(changed["demographics"]["gender"], "female");
+    assert_eq!(changed["tags"], json!(["vip"]));
+    assert_eq!(changed["attributes"]["tier"]["text"], "platinum");
+    assert_eq!(changed["version"], 2);
+    // The read-only fields are checked: a stale version is a conflict, like If-Match.
+    api.call("PATCH", &path, Some(&key), Some(read.clone()))
+        .await
+        .problem(412, "version_conflict");
+    let mut other = changed.clone();
+    other["id"] = json!("01a244d8-2d88-733e-9953-a7f3eb2a898c");
+    api.call("PATCH", &path, Some(&key), Some(other))
+        .await
+        .problem(422, "invalid_input");
+    let mut kind = changed.clone();
+    kind["kind"] = json!("organization");
+    let r = api.call("PATCH", &path, Some(&key), Some(kind)).await;
+    r.problem(422, "invalid_input");
+    assert!(r.text.contains("cannot change"), "{}", r.text);
+    // A whole list and its add/remove form together disagree.
+    let r = api
+        .call(
+            "PATCH",
+            &path,
+            Some(&key),
+            Some(json!({ "tags": ["a"], "add_tags": ["b"] })),
+        )
+        .await;
+    r.problem(422, "invalid_input");
+    let r = api
+        .call(
+            "PATCH",
+            &path,
+            Some(&key),
+            Some(json!({ "city": "Oxford", "location": { "city": "Bath" } })),
+        )
+        .await;
+    r.problem(422, "invalid_input");
+    assert!(r.text.contains("location.city"), "{}", r.text);
+    assert_eq!(
+        api.call("GET", &path, Some(&key), None).await.ok(200),
+        changed,
+        "nothing written"
+    );
+    // And a read creates its copy (read-only fields ignored) once the original is gone.
+    api.call("DELETE", &path, Some(&key), None).await.ok(204);
+    let copy = api.customer("acme", &key, changed.clone()).await;
+    assert_ne!(copy["id"], changed["id"]);
+    assert_eq!(copy["version"], 1);
+    for field in [
+        "name",
+        "email",
+        "phone",
+        "location",
+        "demographics",
+        "tags",
+        "attributes",
+        "external_ids",
+        "lifecycle",
+        "marketing_consent",
+    ] {
+        assert_eq!(copy[field], changed[field], "{field}");
+    }
+}
+
+async fn events(api: &Api, key: &str) -> usize {
+    let r = api
+        .call(
+            "GET",
+            "/v1/tenants/acme/events?after=0&limit=1000",
+            Some(key),
+            None,
+        )
+        .await
+        .ok(200);
+    r["items"].as_array().unwrap().len()
+}
+
+/// A batch upsert: each record matched by id, external id, email or phone, created or changed
+/// on its own (a bad record fails alone), all in one request.
+async fn a_batch_upsert_creates_changes_or_leaves_each_record_on_its_own(backend: Backend) {
+    let (api, key) = setup(backend).await;
+    let ada = api
+        .customer(
+            "acme",
+            &key,
+            json!({ "name": "Ada", "email": "ada@example.com" }),
+        )
+        .await;
+    let url = "/v1/tenants/acme/customers/batch/upsert";
+    let before = events(&api, &key).await;
+    let batch = json!({ "records": [
+        { "email": "ada@example.com", "lifecycle": "customer" },
+        { "external_ids": [{ "source": "shopify", "id": "7" }], "name": "Bob" },
+        { "email": "ada@example.com", "lifecycle": "customer" },
+        { "email": "not-an-email", "name": "Eve" },
+        { "phone": "+44 20 7946 0000", "name": "Carol" },
+        { "id": "01a244d8-2d88-733e-9953-a7f3eb2a898c", "name": "Nobody" },
+    ]});
+    let r = api
+        .call("POST", url, Some(&key), Some(batch.clone()))
+        .await
+        .ok(200);
+    let status: Vec<&str> = r["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        status,
+        [
+            "updated",
+            "created",
+            "unchanged",
+            "failed",
+            "created",
+            "failed"
+        ],
+        "{r}"
+    );
+    assert_eq!(
+        (
+            r["created"].as_u64(),
+            r["updated"].as_u64(),
+            r["unchanged"].as_u64(),
+            r["failed"].as_u64()
+        ),
+        (Some(2), Some(1), Some(1), Some(2))
+    );
+    assert_eq!(r["results"][0]["customer"]["id"], ada["id"]);
+    assert_eq!(r["results"][0]["customer"]["lifecycle"], "customer");
+    assert_eq!(r["results"][3]["error"]["code"], "invalid_input");
+    assert_eq!(r["results"][3]["error"]["errors"][0]["field"], "email");
+    assert_eq!(r["results"][5]["error"]["code"], "not_found");
+    // Only what succeeded was written: one event per change (Ada changed, Bob and Carol created).
+    assert_eq!(events(&api, &key).await, before + 3);
+    let bob = api
+        .call(
+            "GET",
+            "/v1/tenants/acme/customers?external_source=shopify&external_id=7",
+            Some(&key),
+            None,
+        )
+        .await
+        .ok(200);
+    assert_eq!(bob["items"][0]["name"], "Bob");
+    // The same batch again changes nothing: the good records match what they created.
+    let again = api.call("POST", url, Some(&key), Some(batch)).await.ok(200);
+    assert_eq!(
+        (
+            again["created"].as_u64(),
+            again["unchanged"].as_u64(),
+            again["failed"].as_u64()
+        ),
+        (Some(0), Some(4), Some(2)),
+        "{again}"
+    );
+    assert_eq!(events(&api, &key).await, before + 3);
+    // More than 1,000 records is refused whole; a read-only key may not write.
+    let many: Vec<_> = (0..1001)
+        .map(|i| json!({ "name": format!("c{i}") }))
+        .collect();
+    let r = api
+        .call("POST", url, Some(&key), Some(json!({ "records": many })))
+        .await;
+    r.problem(422, "invalid_input");
+    assert!(r.text.contains("at most 1000"), "{}", r.text);
+    let read_only = api.key("acme", true).await;
+    api.call(
+        "POST",
+        url,
+        Some(&read_only),
+        Some(json!({ "records": [] })),
+    )
+    .await
+    .problem(403, "read_only_token");
+    assert_eq!(events(&api, &key).await, before + 3);
+}
+
 on_both_backends! {
+    a_batch_upsert_creates_changes_or_leaves_each_record_on_its_own,
+    a_customer_read_is_sent_back_unchanged,
     create_get_and_update_with_if_match_and_a_stale_etag_is_412,
     a_retried_create_with_the_same_idempotency_key_writes_nothing_new,
     search_by_every_filter_and_page_through_the_results,

@@ -4,9 +4,85 @@ use super::{Ctx, Txn, conflict, edit, event, load_customer, load_deal, load_pipe
 use crate::{Error, Result};
 use crate::{Op, Output};
 use kith_model::{
-    Customer, CustomerId, CustomerKind, Deal, DealId, EntityRef, EventKind, Interaction,
-    InteractionId, InteractionPatch, Pipeline, PipelineId, ValidationError,
+    Country, Customer, CustomerId, CustomerInput, CustomerKind, CustomerPatch, Deal, DealId, Email,
+    EntityRef, EventKind, Interaction, InteractionId, InteractionPatch, Phone, Pipeline,
+    PipelineId, ValidationError,
 };
+
+/// [`Op::UpsertCustomer`]: the customer the record's keys find (an id that finds no one is an
+/// error, not a creation), changed; or a new one.
+fn upsert_customer(txn: &mut dyn Txn, ctx: &Ctx<'_>, patch: CustomerPatch) -> Result<Output> {
+    let existing = match patch.id {
+        Some(id) => Some(load_customer(txn, id)?),
+        None => upsert_match(txn, &patch)?,
+    };
+    match existing {
+        Some(c) => {
+            let expected_version = match patch.version {
+                Some(v) if v != c.version => return Err(conflict("customer", c.id, v, c.version)),
+                _ => c.version,
+            };
+            let op = Op::UpdateCustomer {
+                id: c.id,
+                expected_version,
+                patch,
+            };
+            match apply(txn, ctx, op)? {
+                Output::Customer(customer) => Ok(Output::Upserted {
+                    changed: customer.version != c.version,
+                    customer,
+                    created: false,
+                }),
+                other => Ok(other),
+            }
+        }
+        None => match apply(
+            txn,
+            ctx,
+            Op::CreateCustomer(CustomerInput::from_patch(patch)),
+        )? {
+            Output::Customer(customer) => Ok(Output::Upserted {
+                customer,
+                created: true,
+                changed: true,
+            }),
+            other => Ok(other),
+        },
+    }
+}
+
+/// The customer an upsert record's external ids, email or phone (in that order) name.
+fn upsert_match(txn: &mut dyn Txn, patch: &CustomerPatch) -> Result<Option<Customer>> {
+    let ids = patch
+        .external_ids
+        .iter()
+        .flatten()
+        .chain(&patch.add_external_ids);
+    for x in ids {
+        if let Some(id) = txn.customer_by_external(&x.source, &x.id)? {
+            return txn.customer(id);
+        }
+    }
+    if let Some(Some(raw)) = &patch.email
+        && !raw.trim().is_empty()
+        && let Some(id) = txn.customer_by_email(&Email::parse("email", raw)?)?
+    {
+        return txn.customer(id);
+    }
+    if let Some(Some(raw)) = &patch.phone
+        && !raw.trim().is_empty()
+    {
+        let location = patch.location.as_ref().and_then(|l| l.country.clone());
+        let country = match patch.country.clone().or(location).flatten() {
+            Some(c) => Some(Country::parse("country", &c)?),
+            None => None,
+        };
+        if let Some(id) = txn.customer_by_phone(&Phone::parse("phone", raw, country)?)? {
+            return txn.customer(id);
+        }
+    }
+    Ok(None)
+}
 
 pub(super) fn apply(txn: &mut dyn Txn, ctx: &Ctx<'_>, op: Op) -> Result<Output> {
     match op {
@@ -53,6 +129,7 @@ pub(super) fn apply(txn: &mut dyn Txn, ctx: &Ctx<'_>, op: Op) -> Result<Output> 
             )?;
             Ok(Output::Customer(new))
         }
+        Op::UpsertCustomer(patch) => upsert_customer(txn, ctx, *patch),
         Op::EraseCustomer(id) => {
             erase_customer(txn, ctx, id)?;
             event(
