@@ -15,9 +15,9 @@ use super::extract::{
 use super::{AppState, Routes};
 use crate::model::{
     Customer, CustomerId, CustomerInput, CustomerPatch, Email, Interaction, LifecycleStage, Phone,
-    Tag, UserId,
+    Tag, Timestamp, UserId,
 };
-use crate::service::customers::{self, CustomerQuery};
+use crate::service::customers::{self, Condition, CustomerQuery};
 use crate::store::{CustomerFilter, Output};
 
 /// The customer routes.
@@ -57,7 +57,7 @@ pub async fn create(
     Ok(created(&c, &location, Some(c.version), once.replayed))
 }
 
-/// Search parameters: at most one filter (none lists all, oldest first).
+/// Search parameters: every filter given applies (AND); none lists all, oldest first.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -91,6 +91,17 @@ pub struct CustomerSearch {
     pub min_score: Option<f64>,
     /// With `score`: highest score included.
     pub max_score: Option<f64>,
+    /// Marketing consent given (`true`) or not (`false`).
+    pub consent: Option<bool>,
+    /// Changed at or after this time (RFC 3339).
+    pub updated_since: Option<String>,
+    /// Created at or after this time (RFC 3339).
+    pub created_since: Option<String>,
+    /// Created before this time (RFC 3339).
+    pub created_before: Option<String>,
+    /// The order: `created` (oldest first), `name` or `email`. By default: by name with
+    /// `name_prefix`, else by email with `email_prefix`, else oldest first.
+    pub sort: Option<String>,
     /// Page size (1 to 1000, default 50).
     pub limit: Option<usize>,
     /// The previous page's `next_cursor`.
@@ -98,8 +109,96 @@ pub struct CustomerSearch {
 }
 
 impl CustomerSearch {
-    /// The search; `me` is the user a user key acts as (for `owner=me`).
-    fn query(&self, me: Option<UserId>) -> ApiResult<CustomerQuery> {
+    /// The list to read and the conditions its customers must also meet: every filter given
+    /// applies (AND). For the order by creation, the most selective filter's list is read (a
+    /// unique email, phone or external id first, then organization, owner, tag, lifecycle); for
+    /// the order by name or email, the name or email list (from the prefix given).
+    fn plan(&self, me: Option<UserId>) -> ApiResult<(CustomerQuery, Vec<Condition>)> {
+        let mut found = self.filters(me)?;
+        let rank = |q: &CustomerQuery| match q {
+            CustomerQuery::Email(_)
+            | CustomerQuery::Phone(_)
+            | CustomerQuery::ExternalId { .. } => 0,
+            CustomerQuery::List(CustomerFilter::Organization(_)) => 1,
+            CustomerQuery::List(CustomerFilter::Owner(_)) => 2,
+            CustomerQuery::List(CustomerFilter::Tag(_)) => 3,
+            CustomerQuery::List(CustomerFilter::Lifecycle(_)) => 4,
+            CustomerQuery::List(CustomerFilter::NamePrefix(_)) => 5,
+            CustomerQuery::List(CustomerFilter::EmailPrefix(_)) => 6,
+            CustomerQuery::List(_) => 7,
+        };
+        found.sort_by_key(rank);
+        let sorted_by = |want: fn(&CustomerQuery) -> bool,
+                         all: CustomerFilter,
+                         found: &mut Vec<CustomerQuery>| {
+            match found.iter().position(want) {
+                Some(i) => found.remove(i),
+                None => CustomerQuery::List(all),
+            }
+        };
+        // The order asked for, or the one a prefix implies (as when it was the only filter).
+        let sort = self.sort.as_deref().map(str::trim).or_else(|| {
+            if self.name_prefix.is_some() {
+                Some("name")
+            } else if self.email_prefix.is_some() {
+                Some("email")
+            } else {
+                None
+            }
+        });
+        let driver = match sort {
+            None => {
+                if found.is_empty() {
+                    CustomerQuery::List(CustomerFilter::All)
+                } else {
+                    found.remove(0)
+                }
+            }
+            Some("name") => sorted_by(
+                |q| matches!(q, CustomerQuery::List(CustomerFilter::NamePrefix(_))),
+                CustomerFilter::NamePrefix(String::new()),
+                &mut found,
+            ),
+            Some("email") => sorted_by(
+                |q| matches!(q, CustomerQuery::List(CustomerFilter::EmailPrefix(_))),
+                CustomerFilter::EmailPrefix(String::new()),
+                &mut found,
+            ),
+            Some("created") => match found.iter().position(|q| rank(q) <= 4) {
+                Some(i) => found.remove(i),
+                None => CustomerQuery::List(CustomerFilter::All),
+            },
+            Some(_) => {
+                return Err(ApiError::field(
+                    "invalid_query",
+                    "sort",
+                    "created, name or email",
+                ));
+            }
+        };
+        let mut conditions: Vec<Condition> = found.into_iter().map(Condition::Is).collect();
+        if let Some(c) = self.consent {
+            conditions.push(Condition::Consent(c));
+        }
+        let time = |field: &str, v: &Option<String>| -> ApiResult<Option<Timestamp>> {
+            v.as_deref()
+                .map(|s| Timestamp::parse(field, s).map_err(invalid_query))
+                .transpose()
+        };
+        if let Some(t) = time("updated_since", &self.updated_since)? {
+            conditions.push(Condition::UpdatedSince(t));
+        }
+        if let Some(t) = time("created_since", &self.created_since)? {
+            conditions.push(Condition::CreatedSince(t));
+        }
+        if let Some(t) = time("created_before", &self.created_before)? {
+            conditions.push(Condition::CreatedBefore(t));
+        }
+        Ok((driver, conditions))
+    }
+
+    /// Every filter given; `me` is the user a user key acts as (for `owner=me`).
+    fn filters(&self, me: Option<UserId>) -> ApiResult<Vec<CustomerQuery>> {
         let mut found: Vec<CustomerQuery> = Vec::new();
         if let Some(e) = &self.email {
             found.push(CustomerQuery::Email(
@@ -158,16 +257,7 @@ impl CustomerSearch {
             let p = p.trim().to_owned();
             found.push(CustomerQuery::List(CustomerFilter::EmailPrefix(p)));
         }
-        if found.len() > 1 {
-            return Err(ApiError::field(
-                "invalid_query",
-                "query",
-                "at most one filter (email, phone, external id, tag, lifecycle, owner, organization, name_prefix or email_prefix)",
-            ));
-        }
-        Ok(found
-            .pop()
-            .unwrap_or(CustomerQuery::List(CustomerFilter::All)))
+        Ok(found)
     }
 }
 
@@ -192,9 +282,9 @@ pub async fn search(
             "min_score and max_score go with score=<scorer id>",
         ));
     }
-    let query = q.query(t.user)?;
+    let (query, conditions) = q.plan(t.user)?;
     let page = state
-        .run(move |s| customers::search(s, &t.tenant, &t.access, &query, &page))
+        .run(move |s| customers::search_where(s, &t.tenant, &t.access, &query, &conditions, &page))
         .await?;
     Ok(json(StatusCode::OK, &PageBody::from(page)))
 }
@@ -218,12 +308,17 @@ async fn plugin_search(
             ),
         ));
     }
-    let others = q.query(t.user)? != CustomerQuery::List(CustomerFilter::All);
+    let others = !q.filters(t.user)?.is_empty()
+        || q.consent.is_some()
+        || q.updated_since.is_some()
+        || q.created_since.is_some()
+        || q.created_before.is_some()
+        || q.sort.is_some();
     if others || (q.segment.is_some() && q.score.is_some()) {
         return Err(ApiError::field(
             "invalid_query",
             "query",
-            "at most one filter (email, phone, external id, tag, lifecycle, owner, organization, name_prefix, email_prefix, segment or score)",
+            "segment or score alone: they list a plugin's results and combine with no other filter (yet)",
         ));
     }
     let tenant = t.tenant.clone();

@@ -2,7 +2,7 @@
 
 use crate::model::{
     Actor, Customer, CustomerId, CustomerInput, CustomerPatch, Email, Interaction, Phone,
-    TenantSlug, ValidationError,
+    TenantSlug, Timestamp, ValidationError,
 };
 use crate::store::{
     CustomerFilter, IdempotencyKey, Once, Op, Output, Page, PageRequest, Store, one, unexpected,
@@ -27,6 +27,108 @@ pub enum CustomerQuery {
     },
     /// A page of a list.
     List(CustomerFilter),
+}
+
+/// A condition a found customer must meet besides the list it is read from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Condition {
+    /// What a [`CustomerQuery`] would find: this email, phone, external id or filter.
+    Is(CustomerQuery),
+    /// Marketing consent given (true) or not (false).
+    Consent(bool),
+    /// Changed at or after this time.
+    UpdatedSince(Timestamp),
+    /// Created at or after this time.
+    CreatedSince(Timestamp),
+    /// Created before this time.
+    CreatedBefore(Timestamp),
+}
+
+impl Condition {
+    /// Whether `c` meets it.
+    pub fn matches(&self, c: &Customer) -> bool {
+        match self {
+            Self::Is(CustomerQuery::Email(e)) => c.email.as_ref() == Some(e),
+            Self::Is(CustomerQuery::Phone(p)) => c.phone.as_ref() == Some(p),
+            Self::Is(CustomerQuery::ExternalId { source, id }) => c
+                .external_ids
+                .iter()
+                .any(|x| &x.source == source && &x.id == id),
+            Self::Is(CustomerQuery::List(f)) => match f {
+                CustomerFilter::Tag(t) => c.tags.contains(t),
+                CustomerFilter::Lifecycle(l) => c.lifecycle == *l,
+                CustomerFilter::Owner(o) => c.owner.as_deref() == Some(o.as_str()),
+                CustomerFilter::Organization(o) => c.organization == Some(*o),
+                // As the name index folds them.
+                CustomerFilter::NamePrefix(p) => c
+                    .name
+                    .trim()
+                    .to_lowercase()
+                    .starts_with(&p.trim().to_lowercase()),
+                CustomerFilter::EmailPrefix(p) => c
+                    .email
+                    .as_ref()
+                    .is_some_and(|e| e.as_str().starts_with(p.trim())),
+                _ => true,
+            },
+            Self::Consent(given) => c.marketing_consent == *given,
+            Self::UpdatedSince(t) => c.updated_at >= *t,
+            Self::CreatedSince(t) => c.created_at >= *t,
+            Self::CreatedBefore(t) => c.created_at < *t,
+        }
+    }
+}
+
+/// The list to read `filter` from for `access`: a member who sees only their own records reads
+/// their owner index alone; `None` when the caller may read nothing of it.
+fn visible_list(access: &Access, filter: &CustomerFilter) -> Option<CustomerFilter> {
+    let Access::Limited(v) = access else {
+        return Some(filter.clone());
+    };
+    match (filter, v.only_owner()) {
+        (CustomerFilter::All, Some(me)) => Some(CustomerFilter::Owner(me.to_owned())),
+        (CustomerFilter::Owner(o), _) if !v.reads(Some(o)) => None,
+        (f, _) => Some(f.clone()),
+    }
+}
+
+/// Finds customers read from `query`'s list that meet every one of `conditions`, among those the
+/// caller may read. The list is read through: a page reads at most
+/// [`MAX_SCANNED_PER_PAGE`](super::access::MAX_SCANNED_PER_PAGE) customers, so a rare
+/// combination answers a short page (even an empty one) with a cursor to go on from.
+pub fn search_where(
+    store: &dyn Store,
+    tenant: &TenantSlug,
+    access: &Access,
+    query: &CustomerQuery,
+    conditions: &[Condition],
+    page: &PageRequest,
+) -> Result<Page<Customer>> {
+    if conditions.is_empty() {
+        return search(store, tenant, access, query, page);
+    }
+    let meets =
+        |c: &Customer| access.reads(c.owner.as_deref()) && conditions.iter().all(|k| k.matches(c));
+    match query {
+        CustomerQuery::List(filter) => {
+            let Some(filter) = visible_list(access, filter) else {
+                return Ok(Page {
+                    items: Vec::new(),
+                    next: None,
+                });
+            };
+            filtered_page(
+                page,
+                |p| store.customers(tenant, &filter, p),
+                |c| Ok(meets(c)),
+            )
+        }
+        single => {
+            let mut found = search(store, tenant, access, single, page)?;
+            found.items.retain(meets);
+            Ok(found)
+        }
+    }
 }
 
 /// Writes `ops` (one op) once per key when a key is given.
@@ -192,20 +294,15 @@ pub fn search(
         next: None,
     };
     if let (CustomerQuery::List(filter), Access::Limited(v)) = (query, access) {
-        // A member who sees only their own records reads their owner index alone.
-        let filter = match (filter, v.only_owner()) {
-            (CustomerFilter::All, Some(me)) => &CustomerFilter::Owner(me.to_owned()),
-            (CustomerFilter::Owner(o), _) if !v.reads(Some(o)) => {
-                return Ok(Page {
-                    items: Vec::new(),
-                    next: None,
-                });
-            }
-            (f, _) => f,
+        let Some(filter) = visible_list(access, filter) else {
+            return Ok(Page {
+                items: Vec::new(),
+                next: None,
+            });
         };
         return filtered_page(
             page,
-            |p| store.customers(tenant, filter, p),
+            |p| store.customers(tenant, &filter, p),
             |c| Ok(v.reads(c.owner.as_deref())),
         );
     }
