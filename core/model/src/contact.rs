@@ -3,14 +3,35 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+use unicode_normalization::UnicodeNormalization as _;
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory as _};
 
 use super::ValidationError;
 
-/// A normalized email address: trimmed, domain lowercased; the local part keeps its case
-/// because RFC 5321 lets a mail server treat it as case-sensitive.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+/// A normalized email address: trimmed, in Unicode NFKC (so fullwidth letters and other
+/// compatibility forms become the plain ones, and NFC and NFD spellings are one address), domain
+/// lowercased. Invisible characters (zero-width spaces, joiners, bidirectional marks, soft
+/// hyphens, variation selectors) are refused rather than stripped: they come from copy and paste
+/// or from someone forging a look-alike, and either way the sender should see it. The local part
+/// keeps its case (RFC 5321 lets a mail server treat it as case-sensitive).
+///
+/// Read from JSON it is validated like any input; read from the store (a compact format) it is
+/// taken as it was written, so an address stored under older rules stays readable.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(into = "String")]
 pub struct Email(String);
+
+impl<'de> Deserialize<'de> for Email {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let human = d.is_human_readable();
+        let s = String::deserialize(d)?;
+        if human {
+            Self::parse("email", &s).map_err(serde::de::Error::custom)
+        } else {
+            Ok(Self(s))
+        }
+    }
+}
 
 impl Email {
     /// Validates and normalizes an address.
@@ -22,6 +43,21 @@ impl Email {
             )
         };
         let s = raw.trim();
+        if s.len() > 1024 {
+            return Err(bad("at most 254 characters"));
+        }
+        if let Some((at, c)) = s.chars().enumerate().find(|(_, c)| invisible(*c)) {
+            return Err(ValidationError::field(
+                field,
+                format!(
+                    "an email address without invisible characters (U+{:04X} at character {})",
+                    u32::from(c),
+                    at + 1
+                ),
+            ));
+        }
+        let s: String = s.nfkc().collect();
+        let s = s.as_str();
         if s.len() > 254 {
             return Err(bad("at most 254 characters"));
         }
@@ -71,6 +107,27 @@ impl Email {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// Whether `c` is invisible when shown: a format character (general category Cf: zero-width
+/// space and joiners, bidirectional marks, soft hyphen, word joiner, byte order mark, tags) or
+/// one of the other default-ignorable code points (variation selectors, the combining grapheme
+/// joiner, Hangul fillers).
+fn invisible(c: char) -> bool {
+    c.general_category() == GeneralCategory::Format
+        || matches!(
+            c,
+            '\u{034F}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{17B4}'
+                | '\u{17B5}'
+                | '\u{180B}'..='\u{180F}'
+                | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}'
+                | '\u{FFA0}'
+                | '\u{E0100}'..='\u{E01EF}'
+        )
 }
 
 impl fmt::Display for Email {

@@ -243,6 +243,61 @@ fn email_normalized_form_parses_again_unchanged() {
     assert_eq!(Email::parse("email", e.as_str()).unwrap(), e);
 }
 
+/// One address whatever the Unicode spelling: NFC and NFD, fullwidth letters and the fullwidth
+/// at sign are the same address as the plain one.
+#[test]
+fn email_spellings_of_one_address_normalize_to_one_form() {
+    let plain = Email::parse("email", "ada@example.com").unwrap();
+    for raw in [
+        "ａｄａ@example.com",
+        "ada＠example.com",
+        "ada@ｅｘａｍｐｌｅ.com",
+    ] {
+        assert_eq!(Email::parse("email", raw).unwrap(), plain, "{raw}");
+    }
+    let nfc = Email::parse("email", "ren\u{e9}@example.fr").unwrap();
+    let nfd = Email::parse("email", "rene\u{301}@example.fr").unwrap();
+    assert_eq!(nfc, nfd);
+    assert_eq!(nfc.as_str(), "ren\u{e9}@example.fr");
+    // The normalized form parses again unchanged.
+    assert_eq!(Email::parse("email", nfc.as_str()).unwrap(), nfc);
+}
+
+/// Invisible characters are refused, naming the character and where it is, never stripped.
+#[test]
+fn email_with_invisible_characters_is_refused_naming_the_character() {
+    for (raw, code) in [
+        ("ada\u{200B}@example.com", "U+200B at character 4"),
+        ("\u{FEFF}ada@example.com", "U+FEFF at character 1"),
+        ("ad\u{AD}a@example.com", "U+00AD at character 3"),
+        ("ada@exa\u{200D}mple.com", "U+200D at character 8"),
+        ("ada@example.com\u{202E}", "U+202E at character 16"),
+        ("a\u{FE0F}da@example.com", "U+FE0F at character 2"),
+    ] {
+        let e = Email::parse("email", raw).unwrap_err();
+        assert_eq!(e.errors[0].field, "email");
+        assert!(e.errors[0].expected.contains(code), "{raw:?}: {e:?}");
+    }
+    // A hostile length is refused before normalization.
+    assert_eq!(
+        error_fields(Email::parse("email", &"\u{FDFA}".repeat(2000))),
+        ["email"]
+    );
+}
+
+/// An address stored under older rules (here with a zero-width space) stays readable from the
+/// store, while the same text from JSON is refused.
+#[test]
+fn email_stored_under_older_rules_reads_back_but_json_is_validated() {
+    let old = String::from("ada\u{200B}@example.com");
+    let bytes = postcard::to_allocvec(&old).unwrap();
+    let stored: Email = postcard::from_bytes(&bytes).unwrap();
+    assert_eq!(stored.as_str(), old);
+    assert!(serde_json::from_value::<Email>(serde_json::json!(old)).is_err());
+    let plain: Email = serde_json::from_value(serde_json::json!(" ada@EXAMPLE.com ")).unwrap();
+    assert_eq!(plain.as_str(), "ada@example.com");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Phone
 

@@ -757,7 +757,56 @@ async fn combined_filters_answer_what_a_brute_force_filter_gives(backend: Backen
     }
 }
 
+/// One address is one customer whatever its Unicode spelling; invisible characters are refused.
+async fn email_spellings_are_one_identity_and_invisible_characters_are_refused(backend: Backend) {
+    let (api, key) = setup(backend).await;
+    api.customer("acme", &key, json!({ "email": "ada@example.com" }))
+        .await;
+    let url = "/v1/tenants/acme/customers";
+    for spelling in ["ａｄａ@example.com", "ada＠ｅｘａｍｐｌｅ.com"] {
+        api.call("POST", url, Some(&key), Some(json!({ "email": spelling })))
+            .await
+            .problem(409, "duplicate");
+        let found = api
+            .call(
+                "GET",
+                &format!("{url}?email={}", urlencode(spelling)),
+                Some(&key),
+                None,
+            )
+            .await
+            .ok(200);
+        assert_eq!(found["items"].as_array().unwrap().len(), 1, "{spelling}");
+    }
+    let r = api
+        .call(
+            "POST",
+            url,
+            Some(&key),
+            Some(json!({ "email": "ada\u{200B}@example.com" })),
+        )
+        .await;
+    r.problem(422, "invalid_input");
+    assert!(r.text.contains("U+200B"), "{}", r.text);
+    let all = api.call("GET", url, Some(&key), None).await.ok(200);
+    assert_eq!(
+        all["items"].as_array().unwrap().len(),
+        1,
+        "nothing else was created"
+    );
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'.' | b'-' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 on_both_backends! {
+    email_spellings_are_one_identity_and_invisible_characters_are_refused,
     combined_filters_answer_what_a_brute_force_filter_gives,
     a_batch_upsert_creates_changes_or_leaves_each_record_on_its_own,
     a_customer_read_is_sent_back_unchanged,

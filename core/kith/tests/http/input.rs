@@ -179,7 +179,13 @@ async fn bad_query_parameters_cursors_and_paths_are_refused(backend: Backend) {
     get(format!("{base}?limit=many"))
         .await
         .problem(400, "invalid_query");
-    get(format!("{base}?tag=vip&owner=ann"))
+    // Filters combine, but a plugin's segment stands alone.
+    get(format!(
+        "{base}?segment=kith.rfm-segments/champions&tag=vip"
+    ))
+    .await
+    .problem(400, "invalid_query");
+    get(format!("{base}?tag=vip&sort=colour"))
         .await
         .problem(400, "invalid_query");
     get(format!("{base}?lifecycle=royalty"))
