@@ -252,7 +252,9 @@ pub(super) fn run(
             .shutdown_grace
             .or(file.shutdown_grace_secs)
             .map_or(defaults.shutdown_grace, Duration::from_secs),
+        backup_dir: None,
     };
+    let mut config = config;
     let store: Arc<dyn PluginStore> = match database_url.or(file.database_url.clone()) {
         Some(url) => {
             let mut pg = PgConfig::new(url.as_str());
@@ -265,7 +267,11 @@ pub(super) fn run(
             ));
             Arc::new(store)
         }
-        None => super::open(&Location::Dir(dir.clone()))?,
+        None => {
+            // Backups over HTTP are written next to the store, then streamed.
+            config.backup_dir = Some(dir.clone());
+            super::open(&Location::Dir(dir.clone()))?
+        }
     };
     if config.env_admin.is_none()
         && let Some(token) = tokens::bootstrap_admin(store.as_ref())?

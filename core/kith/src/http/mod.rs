@@ -6,6 +6,7 @@
 //! ([`ApiError`]); lists page with `limit`, `cursor` and `next_cursor`; creating POSTs honour
 //! `Idempotency-Key`; updates honour `If-Match` with the ETag from a GET.
 
+mod admin;
 mod auth;
 mod customers;
 mod deals;
@@ -66,6 +67,10 @@ pub struct HttpConfig {
     pub header_timeout: Duration,
     /// How long a graceful stop lets in-flight requests finish before it closes what is left.
     pub shutdown_grace: Duration,
+    /// Where `POST /v1/admin/backup` writes its snapshot while it streams it (the embedded
+    /// store's data directory: same disk, and the file is gone once the answer ends); `None`
+    /// (a PostgreSQL store) answers that PostgreSQL is backed up with its own tools.
+    pub backup_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for HttpConfig {
@@ -79,6 +84,7 @@ impl Default for HttpConfig {
             max_connections: 1024,
             header_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(10),
+            backup_dir: None,
         }
     }
 }
@@ -100,6 +106,8 @@ struct Inner {
     _shutdown_sender: Option<watch::Sender<bool>>,
     /// The plugin host, when plugins run in this process (the plugin routes answer 503 without).
     plugins: OnceLock<Arc<PluginHost>>,
+    /// One backup at a time: each holds a snapshot the size of the store on disk.
+    backups: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -129,6 +137,7 @@ impl AppState {
                 shutdown,
                 _shutdown_sender: sender,
                 plugins: OnceLock::new(),
+                backups: Arc::new(tokio::sync::Semaphore::new(1)),
             }),
         }
     }
@@ -227,7 +236,8 @@ fn all_routes() -> (Routes, Routes) {
         .merge(users::routes())
         .merge(reports::routes())
         .merge(plugins::routes());
-    (bounded, events::routes())
+    // Routes that wait on purpose (long-poll, SSE) or copy the whole store (backup).
+    (bounded, events::routes().merge(admin::routes()))
 }
 
 /// The router with every route, ready to be served or tested with `tower::ServiceExt::oneshot`.

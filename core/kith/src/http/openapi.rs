@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::PROBLEM_JSON;
 use super::{
-    customers, deals, docs, events, interactions, ops, pipelines, plugins, reports, tenants,
+    admin, customers, deals, docs, events, interactions, ops, pipelines, plugins, reports, tenants,
     tokens, users, work,
 };
 
@@ -16,6 +16,7 @@ use super::{
     info(title = "Kith admin API", description = "Tenants, users and teams, customers, interactions and work items, pipelines, deals, events, plugins, webhooks, segments and scores. Errors are RFC 9457 problem+json with a stable `code`."),
     paths(
         ops::healthz, ops::readyz, ops::metrics, ops::openapi, docs::page, docs::script, docs::style,
+        admin::backup,
         tenants::create, tenants::list, tenants::get, tenants::update, tenants::delete,
         tokens::create, tokens::list, tokens::revoke,
         customers::create, customers::search, customers::get, customers::update, customers::erase,

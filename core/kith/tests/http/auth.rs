@@ -13,6 +13,7 @@ fn is_ops(path: &str) -> bool {
 fn admin_only(method: &str, path: &str) -> bool {
     path == "/v1/tenants"
         || path.starts_with("/v1/tokens")
+        || path.starts_with("/v1/admin")
         || path.starts_with("/v1/plugins")
         || (path == "/v1/tenants/{tenant}" && method != "GET")
 }

@@ -165,7 +165,80 @@ async fn the_api_reference_is_served_from_the_binary_under_a_strict_policy(backe
     );
 }
 
+/// `POST /v1/admin/backup` streams a consistent copy of a running server's store, one at a time,
+/// leaving nothing behind; an admin's only; PostgreSQL says to use its own tools.
+async fn a_running_server_streams_its_backup_one_at_a_time(backend: Backend) {
+    use axum::body::Body;
+    use axum::http::Request;
+    use http_body_util::BodyExt as _;
+    use tower::ServiceExt as _;
+
+    let place = super::http_support::Place::new(backend);
+    let store = place.open();
+    let data_dir = place.dir.path().to_owned();
+    let config = kith::http::HttpConfig {
+        backup_dir: (backend == Backend::Redb).then(|| data_dir.clone()),
+        ..Default::default()
+    };
+    let api = Api::over(place, store, config);
+    api.tenant("acme").await;
+    let key = api.key("acme", false).await;
+    api.customer(
+        "acme",
+        &key,
+        json!({ "name": "Ada", "email": "ada@example.com" }),
+    )
+    .await;
+    let r = api.call("POST", "/v1/admin/backup", Some(&key), None).await;
+    assert_eq!(r.status.as_u16(), 403, "{}", r.text);
+    let request = || {
+        Request::post("/v1/admin/backup")
+            .header("authorization", format!("Bearer {}", api.admin))
+            .body(Body::empty())
+            .unwrap()
+    };
+    if backend == Backend::Postgres {
+        api.send(request()).await.problem(409, "backup_unsupported");
+        return;
+    }
+    // The first answer is not read yet: its snapshot holds the one backup slot.
+    let first = api.router.clone().oneshot(request()).await.unwrap();
+    assert_eq!(first.status().as_u16(), 200);
+    assert_eq!(first.headers()["content-type"], "application/octet-stream");
+    api.send(request()).await.problem(409, "backup_running");
+    let len: usize = first.headers()["content-length"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let bytes = first.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(bytes.len(), len);
+    // Sent: the slot is free, and no snapshot file is left in the data directory.
+    let again = api.router.clone().oneshot(request()).await.unwrap();
+    assert_eq!(again.status().as_u16(), 200);
+    drop(again);
+    let leftovers: Vec<_> = std::fs::read_dir(&data_dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".backup-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    // The copy is a store of its own with the data.
+    let restored = tempfile::tempdir().unwrap();
+    std::fs::write(restored.path().join("kith.redb"), &bytes).unwrap();
+    let copy =
+        kith::store::RedbStore::open(restored.path(), kith::store::StoreConfig::default()).unwrap();
+    let acme = kith::model::TenantSlug::parse("acme").unwrap();
+    let email = kith::model::Email::parse("email", "ada@example.com").unwrap();
+    use kith::store::Store as _;
+    assert_eq!(
+        copy.customer_by_email(&acme, &email).unwrap().unwrap().name,
+        "Ada"
+    );
+}
+
 on_both_backends! {
+    a_running_server_streams_its_backup_one_at_a_time,
     the_api_reference_is_served_from_the_binary_under_a_strict_policy,
     every_route_of_the_router_is_in_the_openapi_document,
     metrics_count_requests_by_route_and_commits_by_batch,

@@ -8,10 +8,11 @@ fn is_ops(path: &str) -> bool {
     !path.starts_with("/v1/") || path == "/v1/openapi.json" || path.contains("/hooks/")
 }
 
-/// Routes for admin tokens only (managing tenants, tokens and the plugin registry).
+/// Routes for admin tokens only (managing tenants, tokens, the plugin registry, backups).
 fn global_admin(method: &str, path: &str) -> bool {
     path == "/v1/tenants"
         || path.starts_with("/v1/tokens")
+        || path.starts_with("/v1/admin")
         || path.starts_with("/v1/plugins")
         || (path == "/v1/tenants/{tenant}" && method != "GET")
 }
