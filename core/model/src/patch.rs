@@ -7,8 +7,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 use super::error::{Checker, text};
 use super::pipeline::MAX_DEAL_ATTRIBUTES;
 use super::{
-    AttributeValue, Date, Deal, Money, Pipeline, Stage, StageCategory, StageId, StageInput, Tenant,
-    Timestamp, ValidationError,
+    AttributeValue, CustomerId, Date, Deal, DealId, Money, Pipeline, PipelineId, Stage,
+    StageCategory, StageId, StageInput, StageVisit, Tenant, Timestamp, ValidationError,
 };
 
 /// Deserializes a field present as `null` into `Some(None)` (clear it), so that a missing field
@@ -80,6 +80,22 @@ pub struct DealPatch {
     /// it. Applied by the store, which knows the pipeline.
     #[serde(deserialize_with = "double_option")]
     pub lost_reason: Option<Option<String>>,
+    /// Read-only, as a GET returns it: must be this deal's id.
+    pub id: Option<DealId>,
+    /// Read-only: must be the deal's customer (a deal does not change customer).
+    pub customer: Option<CustomerId>,
+    /// Read-only: must be the deal's pipeline.
+    pub pipeline: Option<PipelineId>,
+    /// Read-only: must be the deal's stage (a deal changes stage with `POST .../move`).
+    pub stage: Option<StageId>,
+    /// Read-only: like `If-Match`, the version the change expects.
+    pub version: Option<u64>,
+    /// Read-only: ignored.
+    pub history: Option<Vec<StageVisit>>,
+    /// Read-only: ignored.
+    pub created_at: Option<Timestamp>,
+    /// Read-only: ignored.
+    pub updated_at: Option<Timestamp>,
 }
 
 impl Deal {
@@ -91,6 +107,27 @@ impl Deal {
         now: Timestamp,
     ) -> Result<Vec<&'static str>, ValidationError> {
         let mut c = Checker::default();
+        if patch.id.is_some_and(|id| id != self.id) {
+            c.fail("id", format!("{}, this deal's id (read-only)", self.id));
+        }
+        if patch.customer.is_some_and(|x| x != self.customer) {
+            c.fail(
+                "customer",
+                format!("{} (a deal does not change customer)", self.customer),
+            );
+        }
+        if patch.pipeline.is_some_and(|x| x != self.pipeline) {
+            c.fail(
+                "pipeline",
+                format!("{} (a deal does not change pipeline)", self.pipeline),
+            );
+        }
+        if patch.stage.is_some_and(|x| x != self.stage) {
+            c.fail(
+                "stage",
+                format!("{} (move a deal with POST .../move)", self.stage),
+            );
+        }
         let title = patch
             .title
             .and_then(|t| c.take(text("title", &t, 300, false)));

@@ -7,6 +7,7 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::auth::{ScopedRead, ScopedWrite, TenantWrite};
+use super::batch::{BatchAnswer, BatchStatus};
 use super::error::{ApiError, ApiResult};
 use super::extract::{
     ApiJson, ApiQuery, Create, IfMatch, PageBody, Params, created, invalid_query, json, no_content,
@@ -464,54 +465,12 @@ pub struct UpsertBatch {
     pub records: Vec<CustomerPatch>,
 }
 
-/// What became of one record.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum UpsertStatus {
-    /// No customer matched: a new one.
-    Created,
-    /// A customer matched and changed.
-    Updated,
-    /// A customer matched and the record changed nothing.
-    Unchanged,
-    /// The record was refused; nothing of it was written.
-    Failed,
-}
-
-/// One record's result, at the record's position.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct UpsertResult {
-    /// What happened.
-    pub status: UpsertStatus,
-    /// The customer now (not for a failed record).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub customer: Option<Customer>,
-    /// Why the record failed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<super::Problem>,
-}
-
-/// The answer to a batch upsert.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct UpsertAnswer {
-    /// One result per record, in order.
-    pub results: Vec<UpsertResult>,
-    /// Records that created a customer.
-    pub created: usize,
-    /// Records that changed a customer.
-    pub updated: usize,
-    /// Records that matched a customer and changed nothing.
-    pub unchanged: usize,
-    /// Records refused.
-    pub failed: usize,
-}
-
 /// Create or change up to 1,000 customers in one request and one commit; each record succeeds or
 /// fails on its own. Needs a key for the whole tenant.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/customers/batch/upsert", tag = "customers", operation_id = "upsert_customers",
     params(("tenant" = String, Path, description = "Tenant slug")),
     request_body = UpsertBatch,
-    responses((status = 200, description = "A result per record (some may have failed)", body = UpsertAnswer),
+    responses((status = 200, description = "A result per record (some may have failed)", body = BatchAnswer<Customer>),
         (status = 422, description = "invalid_input (more than 1,000 records)", body = super::Problem)))]
 pub async fn upsert_batch(
     State(state): State<AppState>,
@@ -522,45 +481,20 @@ pub async fn upsert_batch(
     let outcomes = state
         .run(move |s| customers::upsert_batch(s, &t.tenant, &actor, batch.records))
         .await?;
-    let mut answer = UpsertAnswer {
-        results: Vec::with_capacity(outcomes.len()),
-        created: 0,
-        updated: 0,
-        unchanged: 0,
-        failed: 0,
-    };
-    for outcome in outcomes {
-        let result = match outcome {
-            Ok(Output::Upserted {
-                customer,
-                created,
-                changed,
-            }) => {
-                let status = match (created, changed) {
-                    (true, _) => UpsertStatus::Created,
-                    (false, true) => UpsertStatus::Updated,
-                    (false, false) => UpsertStatus::Unchanged,
-                };
-                UpsertResult {
-                    status,
-                    customer: Some(customer),
-                    error: None,
-                }
-            }
-            Ok(other) => return Err(ApiError::internal(&format!("an upsert answered {other:?}"))),
-            Err(e) => UpsertResult {
-                status: UpsertStatus::Failed,
-                customer: None,
-                error: Some(ApiError::from(e).into_problem()),
-            },
-        };
-        match result.status {
-            UpsertStatus::Created => answer.created += 1,
-            UpsertStatus::Updated => answer.updated += 1,
-            UpsertStatus::Unchanged => answer.unchanged += 1,
-            UpsertStatus::Failed => answer.failed += 1,
+    let answer = BatchAnswer::of(outcomes, |o| match o {
+        Output::Upserted {
+            customer,
+            created,
+            changed,
+        } => {
+            let status = match (created, changed) {
+                (true, _) => BatchStatus::Created,
+                (false, true) => BatchStatus::Updated,
+                (false, false) => BatchStatus::Unchanged,
+            };
+            Ok((status, customer))
         }
-        answer.results.push(result);
-    }
+        other => Err(ApiError::internal(&format!("an upsert answered {other:?}"))),
+    })?;
     Ok(json(StatusCode::OK, &answer))
 }

@@ -6,8 +6,9 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::auth::{ScopedRead, ScopedWrite};
-use super::error::ApiResult;
+use super::auth::{ScopedRead, ScopedWrite, TenantWrite};
+use super::batch::{BatchAnswer, BatchStatus};
+use super::error::{ApiError, ApiResult};
 use super::extract::{
     ApiJson, ApiQuery, Create, IfMatch, PageBody, Params, created, invalid_query, json,
     page_request, versioned,
@@ -15,11 +16,13 @@ use super::extract::{
 use super::{AppState, Routes};
 use crate::model::{InteractionId, InteractionInput, InteractionPatch, Timestamp};
 use crate::service::interactions;
+use crate::store::Output;
 
 /// The interaction routes.
 pub fn routes() -> Routes {
     Routes::new()
         .post("/v1/tenants/{tenant}/interactions", log)
+        .post("/v1/tenants/{tenant}/interactions/batch", log_batch)
         .get("/v1/tenants/{tenant}/interactions/{id}", get)
         .patch("/v1/tenants/{tenant}/interactions/{id}", update)
         .get("/v1/tenants/{tenant}/tasks/due", due)
@@ -124,4 +127,45 @@ pub async fn due(
         .run(move |s| interactions::due(s, &t.tenant, &t.access, until, &page))
         .await?;
     Ok(json(StatusCode::OK, &PageBody::from(page)))
+}
+
+/// Interactions to log.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InteractionBatch {
+    /// 1 to 1,000 interactions; one whose external id is stored already is `unchanged`.
+    pub records: Vec<InteractionInput>,
+}
+
+/// Log up to 1,000 interactions in one request and one commit; each record succeeds or fails on
+/// its own. Needs a key for the whole tenant.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/interactions/batch", tag = "interactions", operation_id = "log_interactions",
+    params(("tenant" = String, Path, description = "Tenant slug")),
+    request_body = InteractionBatch,
+    responses((status = 200, description = "A result per record (some may have failed)", body = BatchAnswer<Interaction>),
+        (status = 422, description = "invalid_input (more than 1,000 records)", body = super::Problem)))]
+pub async fn log_batch(
+    State(state): State<AppState>,
+    t: TenantWrite,
+    ApiJson(batch): ApiJson<InteractionBatch>,
+) -> ApiResult<Response> {
+    let actor = t.actor();
+    let outcomes = state
+        .run(move |s| interactions::log_batch(s, &t.tenant, &actor, batch.records))
+        .await?;
+    let answer = BatchAnswer::of(outcomes, |o| match o {
+        Output::Interaction {
+            interaction,
+            created,
+        } => Ok((
+            if created {
+                BatchStatus::Created
+            } else {
+                BatchStatus::Unchanged
+            },
+            interaction,
+        )),
+        other => Err(ApiError::internal(&format!("logging answered {other:?}"))),
+    })?;
+    Ok(json(StatusCode::OK, &answer))
 }

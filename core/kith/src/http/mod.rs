@@ -8,6 +8,7 @@
 
 mod admin;
 mod auth;
+mod batch;
 mod customers;
 mod deals;
 mod docs;

@@ -21,7 +21,7 @@ use super::{
         tokens::create, tokens::list, tokens::revoke,
         customers::create, customers::search, customers::get, customers::update, customers::erase,
         customers::merge, customers::timeline, customers::upsert_batch,
-        interactions::log, interactions::get, interactions::update, interactions::due,
+        interactions::log, interactions::log_batch, interactions::get, interactions::update, interactions::due,
         work::queue, work::overdue, work::service,
         pipelines::create, pipelines::list, pipelines::get, pipelines::update, pipelines::delete,
         pipelines::reorder, pipelines::report, pipelines::deals_of,

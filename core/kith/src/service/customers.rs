@@ -354,8 +354,8 @@ pub fn timeline(
     store.timeline(tenant, id, page)
 }
 
-/// Records one batch upsert may carry.
-pub const MAX_UPSERT_BATCH: usize = 1_000;
+/// Records one batch may carry.
+pub const MAX_BATCH: usize = 1_000;
 
 /// Upserts each record on its own (one record's failure leaves the others), all in one commit:
 /// matched by id, external ids, email or phone, changed or created.
@@ -365,10 +365,10 @@ pub fn upsert_batch(
     actor: &Actor,
     records: Vec<CustomerPatch>,
 ) -> Result<Vec<Result<Output>>> {
-    if records.len() > MAX_UPSERT_BATCH {
+    if records.len() > MAX_BATCH {
         return Err(ValidationError::field(
             "records",
-            format!("at most {MAX_UPSERT_BATCH} records per batch (send more batches)"),
+            format!("at most {MAX_BATCH} records per batch (send more batches)"),
         )
         .into());
     }

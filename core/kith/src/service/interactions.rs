@@ -435,3 +435,23 @@ pub fn deal_timeline(
     super::deals::get(store, tenant, access, deal)?;
     store.deal_timeline(tenant, deal, page)
 }
+
+/// Logs each record on its own (one record's failure leaves the others), all in one commit; a
+/// record whose external id is stored already answers the stored interaction.
+pub fn log_batch(
+    store: &dyn Store,
+    tenant: &TenantSlug,
+    actor: &Actor,
+    records: Vec<InteractionInput>,
+) -> Result<Vec<Result<Output>>> {
+    use super::customers::MAX_BATCH;
+    if records.len() > MAX_BATCH {
+        return Err(crate::model::ValidationError::field(
+            "records",
+            format!("at most {MAX_BATCH} records per batch (send more batches)"),
+        )
+        .into());
+    }
+    let ops = records.into_iter().map(Op::LogInteraction).collect();
+    store.write_each(tenant, actor, ops)
+}

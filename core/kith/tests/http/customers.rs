@@ -543,8 +543,8 @@ async fn a_batch_upsert_creates_changes_or_leaves_each_record_on_its_own(backend
         ),
         (Some(2), Some(1), Some(1), Some(2))
     );
-    assert_eq!(r["results"][0]["customer"]["id"], ada["id"]);
-    assert_eq!(r["results"][0]["customer"]["lifecycle"], "customer");
+    assert_eq!(r["results"][0]["item"]["id"], ada["id"]);
+    assert_eq!(r["results"][0]["item"]["lifecycle"], "customer");
     assert_eq!(r["results"][3]["error"]["code"], "invalid_input");
     assert_eq!(r["results"][3]["error"]["errors"][0]["field"], "email");
     assert_eq!(r["results"][5]["error"]["code"], "not_found");
@@ -805,7 +805,65 @@ fn urlencode(s: &str) -> String {
         .collect()
 }
 
+/// A batch of interactions: each logged on its own, an external id seen before answers the
+/// stored one (`unchanged`), a bad record fails alone.
+async fn a_batch_of_interactions_logs_each_on_its_own(backend: Backend) {
+    let (api, key) = setup(backend).await;
+    let ada = api.customer("acme", &key, json!({ "name": "Ada" })).await;
+    let url = "/v1/tenants/acme/interactions/batch";
+    let note = |ext: &str| {
+        json!({ "customer": ada["id"], "channel": "email", "kind": "note", "direction": "inbound",
+                "subject": format!("note {ext}"), "source": "mail", "external_id": ext })
+    };
+    let batch = json!({ "records": [
+        note("m1"),
+        { "customer": "01a244d8-2d88-733e-9953-a7f3eb2a898c", "channel": "email", "kind": "note", "direction": "inbound" },
+        note("m2"),
+        note("m1"),
+    ]});
+    let before = events(&api, &key).await;
+    let r = api
+        .call("POST", url, Some(&key), Some(batch.clone()))
+        .await
+        .ok(200);
+    let status: Vec<&str> = r["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(status, ["created", "failed", "created", "unchanged"], "{r}");
+    assert_eq!(r["results"][1]["error"]["code"], "not_found");
+    assert_eq!(r["results"][3]["item"]["id"], r["results"][0]["item"]["id"]);
+    assert_eq!(events(&api, &key).await, before + 2);
+    let timeline = api
+        .call(
+            "GET",
+            &format!(
+                "/v1/tenants/acme/customers/{}/timeline",
+                ada["id"].as_str().unwrap()
+            ),
+            Some(&key),
+            None,
+        )
+        .await
+        .ok(200);
+    assert_eq!(timeline["items"].as_array().unwrap().len(), 2);
+    // Again: nothing new.
+    let again = api.call("POST", url, Some(&key), Some(batch)).await.ok(200);
+    assert_eq!(
+        (again["created"].as_u64(), again["unchanged"].as_u64()),
+        (Some(0), Some(3))
+    );
+    let many: Vec<_> = (0..1001).map(|i| note(&format!("x{i}"))).collect();
+    api.call("POST", url, Some(&key), Some(json!({ "records": many })))
+        .await
+        .problem(422, "invalid_input");
+    assert_eq!(events(&api, &key).await, before + 2);
+}
+
 on_both_backends! {
+    a_batch_of_interactions_logs_each_on_its_own,
     email_spellings_are_one_identity_and_invisible_characters_are_refused,
     combined_filters_answer_what_a_brute_force_filter_gives,
     a_batch_upsert_creates_changes_or_leaves_each_record_on_its_own,

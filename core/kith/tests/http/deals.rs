@@ -492,7 +492,65 @@ async fn deals_sort_by_amount_close_and_update_with_stable_pages(backend: Backen
     .problem(400, "bad_cursor");
 }
 
+/// What GET returns for a deal goes back to PATCH unchanged; the read-only fields are checked.
+async fn a_deal_read_is_sent_back_unchanged(backend: Backend) {
+    let api = Api::on(backend);
+    api.tenant("acme").await;
+    let key = api.key("acme", false).await;
+    let p = api.pipeline("acme", &key, "Sales").await;
+    let c = api.customer("acme", &key, json!({ "name": "Ada" })).await;
+    let created = api
+        .call(
+            "POST",
+            "/v1/tenants/acme/deals",
+            Some(&key),
+            Some(
+                json!({ "customer": c["id"], "pipeline": p["id"], "title": "Engine",
+                         "amount": { "minor": 5000, "currency": "EUR" },
+                         "attributes": { "seats": { "number": 25 } } }),
+            ),
+        )
+        .await
+        .ok(201);
+    let path = format!("/v1/tenants/acme/deals/{}", created["id"].as_str().unwrap());
+    let read = api.call("GET", &path, Some(&key), None).await.ok(200);
+    let same = api
+        .call("PATCH", &path, Some(&key), Some(read.clone()))
+        .await
+        .ok(200);
+    assert_eq!(same, read, "sent back as read: nothing changes");
+    let mut edited = read.clone();
+    edited["title"] = json!("Difference engine");
+    let changed = api
+        .call("PATCH", &path, Some(&key), Some(edited))
+        .await
+        .ok(200);
+    assert_eq!(changed["title"], "Difference engine");
+    assert_eq!(changed["version"], 2);
+    api.call("PATCH", &path, Some(&key), Some(read.clone()))
+        .await
+        .problem(412, "version_conflict");
+    for (field, value) in [
+        ("stage", p["stages"][1]["id"].clone()),
+        ("customer", json!("01a244d8-2d88-733e-9953-a7f3eb2a898c")),
+        ("id", json!("01a244d8-2d88-733e-9953-a7f3eb2a898c")),
+    ] {
+        let mut bad = changed.clone();
+        bad[field] = value;
+        let r = api
+            .call("PATCH", &path, Some(&key), Some(bad))
+            .await
+            .problem(422, "invalid_input");
+        assert_eq!(r["errors"][0]["field"], field, "{r}");
+    }
+    assert_eq!(
+        api.call("GET", &path, Some(&key), None).await.ok(200),
+        changed
+    );
+}
+
 on_both_backends! {
+    a_deal_read_is_sent_back_unchanged,
     deals_across_pipelines_match_every_filter_combined,
     deals_sort_by_amount_close_and_update_with_stable_pages,
     deals_carry_typed_attributes_and_lost_reasons_from_their_pipeline,
