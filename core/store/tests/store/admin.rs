@@ -698,6 +698,7 @@ fn deal_update_changes_details_at_a_version_and_keeps_the_stage_index_covering(k
             amount: Some(usd(900)),
             expected_close: None,
             owner: Some(None),
+            ..DealPatch::default()
         },
     };
     let Some(Output::Deal(d)) = store.write(&t, &actor(), vec![op]).unwrap().pop() else {
