@@ -454,6 +454,27 @@ async fn segments_are_listed_with_counts_and_their_members_paged(backend: Backen
     assert!(items.iter().any(|s| s["segment"] == "champions"), "{list}");
     let total: u64 = items.iter().map(|s| s["members"].as_u64().unwrap()).sum();
     assert_eq!(total, 6, "each buyer is in exactly one RFM segment: {list}");
+    // One segmenter's segments: the same list; another's (or none enabled): empty.
+    let mine = w
+        .call(
+            "GET",
+            "/v1/tenants/acme/segments?plugin=kith.rfm-segments",
+            &w.acme,
+            None,
+        )
+        .await
+        .ok(200);
+    assert_eq!(mine["items"], list["items"]);
+    let other = w
+        .call(
+            "GET",
+            "/v1/tenants/acme/segments?plugin=kith.value-tiers",
+            &w.acme,
+            None,
+        )
+        .await
+        .ok(200);
+    assert_eq!(other["items"], json!([]));
     let (seg, n) = items
         .iter()
         .find(|s| s["members"].as_u64().unwrap() > 0)

@@ -984,23 +984,44 @@ pub async fn hook(
 // ---------------------------------------------------------------------------------------------
 // Segments and scores
 
-/// The segments of every segmenter enabled for the tenant, with member counts.
+/// Which segments to list.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SegmentsQuery {
+    /// Only this segmenter's segments (e.g. `kith.value-tiers`).
+    pub plugin: Option<String>,
+    /// At most this many items (1 to 1000, default 50).
+    pub limit: Option<usize>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// The segments of every segmenter enabled for the tenant (or of one), with member counts, by
+/// plugin and segment id.
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/segments", tag = "segments and scores", operation_id = "list_segments",
-    params(("tenant" = String, Path, description = "Tenant slug"), Paging),
+    params(("tenant" = String, Path, description = "Tenant slug"), SegmentsQuery),
     responses((status = 200, description = "A page of segments: plugin, segment, name, description, members", body = PageBody<SegmentSummary>)))]
 pub async fn segments(
     State(state): State<AppState>,
     t: TenantRead,
-    ApiQuery(q): ApiQuery<Paging>,
+    ApiQuery(q): ApiQuery<SegmentsQuery>,
 ) -> ApiResult<Response> {
-    let page = q.request()?;
+    let page = Paging {
+        limit: q.limit,
+        cursor: q.cursor.clone(),
+    }
+    .request()?;
     let tenant = t.tenant.clone();
-    let all = state
+    let mut all = state
         .run_plugins(move |h| {
             require_tenant(h, &tenant)?;
             h.segments(&tenant)
         })
         .await?;
+    if let Some(plugin) = q.plugin.as_deref().map(str::trim) {
+        all.retain(|s| s.plugin == plugin);
+    }
     let page = Page::of_sorted(
         all,
         |s| format!("{}\u{1}{}", s.plugin, s.segment),

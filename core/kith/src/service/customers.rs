@@ -357,6 +357,18 @@ pub fn timeline(
 /// Records one batch may carry.
 pub const MAX_BATCH: usize = 1_000;
 
+/// Refuses a batch of more than [`MAX_BATCH`] records.
+pub(crate) fn check_batch(records: usize) -> Result<()> {
+    if records > MAX_BATCH {
+        return Err(ValidationError::field(
+            "records",
+            format!("at most {MAX_BATCH} records per batch (send more batches)"),
+        )
+        .into());
+    }
+    Ok(())
+}
+
 /// Upserts each record on its own (one record's failure leaves the others), all in one commit:
 /// matched by id, external ids, email or phone, changed or created.
 pub fn upsert_batch(
@@ -365,13 +377,7 @@ pub fn upsert_batch(
     actor: &Actor,
     records: Vec<CustomerPatch>,
 ) -> Result<Vec<Result<Output>>> {
-    if records.len() > MAX_BATCH {
-        return Err(ValidationError::field(
-            "records",
-            format!("at most {MAX_BATCH} records per batch (send more batches)"),
-        )
-        .into());
-    }
+    check_batch(records.len())?;
     let ops = records
         .into_iter()
         .map(|r| Op::UpsertCustomer(Box::new(r)))

@@ -444,14 +444,7 @@ pub fn log_batch(
     actor: &Actor,
     records: Vec<InteractionInput>,
 ) -> Result<Vec<Result<Output>>> {
-    use super::customers::MAX_BATCH;
-    if records.len() > MAX_BATCH {
-        return Err(crate::model::ValidationError::field(
-            "records",
-            format!("at most {MAX_BATCH} records per batch (send more batches)"),
-        )
-        .into());
-    }
+    super::customers::check_batch(records.len())?;
     let ops = records.into_iter().map(Op::LogInteraction).collect();
     store.write_each(tenant, actor, ops)
 }
