@@ -92,6 +92,9 @@ pub struct CustomerSearch {
     pub min_score: Option<f64>,
     /// With `score`: highest score included.
     pub max_score: Option<f64>,
+    /// Text contained in the name, email, phone or an external id, ignoring case and accents
+    /// (1 to 100 characters; checked on each customer read, see the page budget).
+    pub q: Option<String>,
     /// Marketing consent given (`true`) or not (`false`).
     pub consent: Option<bool>,
     /// Changed at or after this time (RFC 3339).
@@ -178,6 +181,17 @@ impl CustomerSearch {
             }
         };
         let mut conditions: Vec<Condition> = found.into_iter().map(Condition::Is).collect();
+        if let Some(q) = &self.q {
+            let folded = customers::fold(q.trim());
+            if folded.is_empty() || folded.chars().count() > 100 {
+                return Err(ApiError::field(
+                    "invalid_query",
+                    "q",
+                    "a text of 1 to 100 characters",
+                ));
+            }
+            conditions.push(Condition::Text(folded));
+        }
         if let Some(c) = self.consent {
             conditions.push(Condition::Consent(c));
         }
@@ -311,6 +325,7 @@ async fn plugin_search(
     }
     let others = !q.filters(t.user)?.is_empty()
         || q.consent.is_some()
+        || q.q.is_some()
         || q.updated_since.is_some()
         || q.created_since.is_some()
         || q.created_before.is_some()

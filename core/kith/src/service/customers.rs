@@ -42,6 +42,20 @@ pub enum Condition {
     CreatedSince(Timestamp),
     /// Created before this time.
     CreatedBefore(Timestamp),
+    /// Text ([`fold`]ed) contained in the name, email, phone or an external id; digits of a
+    /// query of three or more digits are also looked for in the phone's digits.
+    Text(String),
+}
+
+/// Text as a search compares it: compatibility-decomposed (NFKD), without combining marks
+/// (accents), lowercase. "Émile" and "EMILE" fold to "emile".
+pub fn fold(text: &str) -> String {
+    use unicode_normalization::UnicodeNormalization as _;
+    use unicode_normalization::char::is_combining_mark;
+    text.nfkd()
+        .filter(|c| !is_combining_mark(*c))
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 impl Condition {
@@ -75,6 +89,20 @@ impl Condition {
             Self::UpdatedSince(t) => c.updated_at >= *t,
             Self::CreatedSince(t) => c.created_at >= *t,
             Self::CreatedBefore(t) => c.created_at < *t,
+            Self::Text(q) => {
+                let digits: String = q.chars().filter(char::is_ascii_digit).collect();
+                fold(&c.name).contains(q.as_str())
+                    || c.email
+                        .as_ref()
+                        .is_some_and(|e| fold(e.as_str()).contains(q.as_str()))
+                    || c.external_ids
+                        .iter()
+                        .any(|x| fold(&x.id).contains(q.as_str()))
+                    || (digits.len() >= 3
+                        && c.phone
+                            .as_ref()
+                            .is_some_and(|p| p.as_str().contains(digits.as_str())))
+            }
         }
     }
 }

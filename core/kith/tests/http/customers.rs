@@ -698,6 +698,16 @@ async fn combined_filters_answer_what_a_brute_force_filter_gives(backend: Backen
             Box::new(|c| c["marketing_consent"] == true),
             Some("email"),
         ),
+        (
+            "q=B.EXAMPLE&tag=b2b".into(),
+            Box::new(move |c| c["email"].as_str().unwrap().contains("b.example") && has(c, "b2b")),
+            None,
+        ),
+        (
+            "q=cy%201&sort=name".into(),
+            Box::new(|c| c["name"].as_str().unwrap().to_lowercase().contains("cy 1")),
+            Some("name"),
+        ),
     ];
     for (q, keep, order) in cases {
         if q.contains("tag_unused") {
@@ -739,11 +749,48 @@ async fn combined_filters_answer_what_a_brute_force_filter_gives(backend: Backen
         }
         assert_eq!(got, want, "{q}");
     }
-    // Bad input: an unknown order, a time that is not one, segment with another filter.
+    // Text ignores case and accents, and finds phones by their digits.
+    let emile = api
+        .customer(
+            "acme",
+            &key,
+            json!({ "name": "Émile Zoë", "phone": "+33 1 42 68 53 00" }),
+        )
+        .await;
+    for q in [
+        "emile",
+        "ZOE",
+        "%C3%A9mile%20zo%C3%AB",
+        "142685",
+        "%2B33%201%2042",
+    ] {
+        let r = api
+            .call(
+                "GET",
+                &format!("/v1/tenants/acme/customers?q={q}"),
+                Some(&key),
+                None,
+            )
+            .await
+            .ok(200);
+        let ids: Vec<&str> = r["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, [emile["id"].as_str().unwrap()], "q={q}");
+    }
+    // Bad input: an unknown order, a time that is not one, segment with another filter, a text
+    // too long or empty once folded.
+    let long = format!("q={}", "x".repeat(101));
     for q in [
         "sort=shoe_size",
         "updated_since=yesterday",
         "segment=kith.rfm-segments/champions&tag=b2b",
+        long.as_str(),
+        "q=%CC%81",
+        "q=%20",
     ] {
         let r = api
             .call(
