@@ -92,6 +92,9 @@ pub struct CustomerSearch {
     pub min_score: Option<f64>,
     /// With `score`: highest score included.
     pub max_score: Option<f64>,
+    /// With `true`: also count every match (`total`), reading at most 10,000 customers;
+    /// `total_exact` says whether the count is exact or a lower bound.
+    pub total: Option<bool>,
     /// Text contained in the name, email, phone or an external id, ignoring case and accents
     /// (1 to 100 characters; checked on each customer read, see the page budget).
     pub q: Option<String>,
@@ -276,10 +279,26 @@ impl CustomerSearch {
     }
 }
 
+/// A page of customers, with the count of every match when `total=true` was asked.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct CustomerPage {
+    /// The customers.
+    pub items: Vec<Customer>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    pub next_cursor: Option<String>,
+    /// With `total=true`: how many customers match, over all pages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+    /// With `total=true`: whether `total` is exact (false: at least that many; the count reads
+    /// at most 10,000 customers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_exact: Option<bool>,
+}
+
 /// List or search customers.
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/customers", tag = "customers", operation_id = "search_customers",
     params(("tenant" = String, Path, description = "Tenant slug"), CustomerSearch),
-    responses((status = 200, description = "A page of customers (found by `score`: each with the `score` it was found by)", body = PageBody<Customer>),
+    responses((status = 200, description = "A page of customers (found by `score`: each with the `score` it was found by)", body = CustomerPage),
         (status = 400, description = "invalid_query or bad_cursor", body = super::Problem)))]
 pub async fn search(
     State(state): State<AppState>,
@@ -298,10 +317,27 @@ pub async fn search(
         ));
     }
     let (query, conditions) = q.plan(t.user)?;
-    let page = state
-        .run(move |s| customers::search_where(s, &t.tenant, &t.access, &query, &conditions, &page))
+    let counted = q.total == Some(true);
+    let (page, total) = state
+        .run(move |s| {
+            let page =
+                customers::search_where(s, &t.tenant, &t.access, &query, &conditions, &page)?;
+            let total = counted
+                .then(|| customers::count_where(s, &t.tenant, &t.access, &query, &conditions))
+                .transpose()?;
+            Ok((page, total))
+        })
         .await?;
-    Ok(json(StatusCode::OK, &PageBody::from(page)))
+    let page = PageBody::from(page);
+    Ok(json(
+        StatusCode::OK,
+        &CustomerPage {
+            items: page.items,
+            next_cursor: page.next_cursor,
+            total: total.map(|(n, _)| n),
+            total_exact: total.map(|(_, exact)| exact),
+        },
+    ))
 }
 
 /// Answers a search by segment or score (which plugins produced), or `None` for other searches.
@@ -326,6 +362,7 @@ async fn plugin_search(
     let others = !q.filters(t.user)?.is_empty()
         || q.consent.is_some()
         || q.q.is_some()
+        || q.total.is_some()
         || q.updated_since.is_some()
         || q.created_since.is_some()
         || q.created_before.is_some()

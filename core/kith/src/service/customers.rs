@@ -159,6 +159,41 @@ pub fn search_where(
     }
 }
 
+/// Customers a count may read: beyond it the count is a lower bound.
+pub const MAX_COUNTED: usize = 10_000;
+
+/// How many customers [`search_where`] would find over all pages, reading at most
+/// [`MAX_COUNTED`]; `true` when the count is exact (the list ended within the budget).
+pub fn count_where(
+    store: &dyn Store,
+    tenant: &TenantSlug,
+    access: &Access,
+    query: &CustomerQuery,
+    conditions: &[Condition],
+) -> Result<(u64, bool)> {
+    let meets =
+        |c: &Customer| access.reads(c.owner.as_deref()) && conditions.iter().all(|k| k.matches(c));
+    let CustomerQuery::List(filter) = query else {
+        let found = search(store, tenant, access, query, &PageRequest::first(1))?;
+        return Ok((found.items.iter().filter(|c| meets(c)).count() as u64, true));
+    };
+    let Some(filter) = visible_list(access, filter) else {
+        return Ok((0, true));
+    };
+    let (mut count, mut read) = (0u64, 0usize);
+    let mut page = PageRequest::first(1000);
+    loop {
+        let got = store.customers(tenant, &filter, &page)?;
+        read += got.items.len();
+        count += got.items.iter().filter(|c| meets(c)).count() as u64;
+        match got.next {
+            None => return Ok((count, true)),
+            Some(_) if read >= MAX_COUNTED => return Ok((count, false)),
+            Some(next) => page.after = Some(next),
+        }
+    }
+}
+
 /// Writes `ops` (one op) once per key when a key is given.
 pub(crate) fn write_one(
     store: &dyn Store,

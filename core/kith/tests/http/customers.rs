@@ -729,6 +729,18 @@ async fn combined_filters_answer_what_a_brute_force_filter_gives(backend: Backen
         }
         let want: Vec<&str> = want.iter().map(|c| c["id"].as_str().unwrap()).collect();
         assert!(!want.is_empty(), "{q}: the case finds nobody");
+        // The count of every match, asked with the first page.
+        let counted = api
+            .call(
+                "GET",
+                &format!("/v1/tenants/acme/customers?{q}&limit=3&total=true"),
+                Some(&key),
+                None,
+            )
+            .await
+            .ok(200);
+        assert_eq!(counted["total"], want.len(), "{q}");
+        assert_eq!(counted["total_exact"], true, "{q}");
         let mut got = Vec::new();
         let mut url = format!("/v1/tenants/acme/customers?{q}&limit=3");
         loop {
