@@ -626,15 +626,63 @@ impl Interaction {
         now: Timestamp,
     ) -> Result<Vec<FieldChange>, ValidationError> {
         let mut c = Checker::default();
+        let r = &patch;
+        for (field, differs) in [
+            ("id", r.id.is_some_and(|v| v != self.id)),
+            ("customer", r.customer.is_some_and(|v| v != self.customer)),
+            ("channel", r.channel.is_some_and(|v| v != self.channel)),
+            ("kind", r.kind.is_some_and(|v| v != self.kind)),
+            (
+                "direction",
+                r.direction.is_some_and(|v| v != self.direction),
+            ),
+            (
+                "occurred_at",
+                r.occurred_at.is_some_and(|v| v != self.occurred_at),
+            ),
+            ("amount", r.amount.is_some_and(|v| v != self.amount)),
+            ("rating", r.rating.is_some_and(|v| v != self.rating)),
+            (
+                "attributes",
+                r.attributes.as_ref().is_some_and(|v| *v != self.attributes),
+            ),
+            (
+                "source",
+                r.source.as_ref().is_some_and(|v| *v != self.source),
+            ),
+            (
+                "external_id",
+                r.external_id
+                    .as_ref()
+                    .is_some_and(|v| *v != self.external_id),
+            ),
+        ] {
+            if differs {
+                c.fail(
+                    field,
+                    "its recorded value: an interaction's subject, body, deal and work fields change, not what it recorded",
+                );
+            }
+        }
         let work = self.kind.has_status();
         if !work {
+            // Sent back as a GET returns them (null), they change nothing.
             for (field, given) in [
                 ("status", patch.status.is_some()),
-                ("due_at", patch.due_at.is_some()),
-                ("assignee", patch.assignee.is_some()),
+                ("due_at", patch.due_at.is_some_and(|v| v.is_some())),
+                (
+                    "assignee",
+                    patch.assignee.as_ref().is_some_and(|v| v.is_some()),
+                ),
                 ("priority", patch.priority.is_some()),
-                ("category", patch.category.is_some()),
-                ("resolution", patch.resolution.is_some()),
+                (
+                    "category",
+                    patch.category.as_ref().is_some_and(|v| v.is_some()),
+                ),
+                (
+                    "resolution",
+                    patch.resolution.as_ref().is_some_and(|v| v.is_some()),
+                ),
             ] {
                 if given {
                     c.fail(
@@ -745,4 +793,48 @@ pub struct InteractionPatch {
     /// The deal it is about; `null` unlinks it.
     #[serde(deserialize_with = "double_option")]
     pub deal: Option<Option<DealId>>,
+    /// Read-only (a GET's answer may be sent back): like `If-Match`, the version expected.
+    pub version: Option<u64>,
+    // What the interaction recorded, as a GET returns it: sent back, each must be what it is
+    // (only the subject, body, deal and work fields change). The times Kith keeps are ignored.
+    /// Read-only: must be the interaction's id.
+    pub id: Option<InteractionId>,
+    /// Must be its customer.
+    pub customer: Option<CustomerId>,
+    /// Must be its channel.
+    pub channel: Option<Channel>,
+    /// Must be its kind.
+    pub kind: Option<InteractionKind>,
+    /// Must be its direction.
+    pub direction: Option<Direction>,
+    /// Must be when it happened.
+    pub occurred_at: Option<Timestamp>,
+    /// Must be its amount.
+    #[serde(deserialize_with = "double_option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Money>))]
+    pub amount: Option<Option<Money>>,
+    /// Must be its rating.
+    #[serde(deserialize_with = "double_option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<u8>))]
+    pub rating: Option<Option<u8>>,
+    /// Must be its attributes.
+    pub attributes: Option<BTreeMap<String, AttributeValue>>,
+    /// Must be its source.
+    #[serde(deserialize_with = "double_option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub source: Option<Option<String>>,
+    /// Must be its external id.
+    #[serde(deserialize_with = "double_option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub external_id: Option<Option<String>>,
+    /// Ignored.
+    pub created_at: Option<Timestamp>,
+    /// Ignored (Kith sets it).
+    #[serde(deserialize_with = "double_option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Timestamp>))]
+    pub first_answered_at: Option<Option<Timestamp>>,
+    /// Ignored (Kith sets it).
+    #[serde(deserialize_with = "double_option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Timestamp>))]
+    pub resolved_at: Option<Option<Timestamp>>,
 }

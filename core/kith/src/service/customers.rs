@@ -311,16 +311,7 @@ pub fn update(
             ValidationError::field("id", format!("{id}, this customer's id (read-only)")).into(),
         );
     }
-    let expected_version = match (expected_version, patch.version) {
-        (Some(a), Some(b)) if a != b => {
-            return Err(ValidationError::field(
-                "version",
-                format!("{a}, the version If-Match names (or leave one of them out)"),
-            )
-            .into());
-        }
-        (a, b) => a.or(b),
-    };
+    let expected_version = super::expected_version(expected_version, patch.version)?;
     let version = match (access, expected_version) {
         // Full access: the store checks the version; read only to learn the current one.
         (Access::Full, Some(v)) => v,

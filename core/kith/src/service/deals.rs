@@ -77,16 +77,7 @@ pub fn update(
     patch: DealPatch,
 ) -> Result<Deal> {
     // A GET's answer sent back: its version is the one expected, like If-Match.
-    let expected_version = match (expected_version, patch.version) {
-        (Some(a), Some(b)) if a != b => {
-            return Err(crate::model::ValidationError::field(
-                "version",
-                format!("{a}, the version If-Match names (or leave one of them out)"),
-            )
-            .into());
-        }
-        (a, b) => a.or(b),
-    };
+    let expected_version = super::expected_version(expected_version, patch.version)?;
     let (expected_version, current) = pinned(store, tenant, access, id, expected_version)?;
     if let (Some(d), Some(owner)) = (&current, &patch.owner) {
         access.check_owner_change(d.owner.as_deref(), owner.as_deref())?;

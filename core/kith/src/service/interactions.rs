@@ -132,7 +132,7 @@ pub fn update(
     expected_version: Option<u64>,
     patch: InteractionPatch,
 ) -> Result<Interaction> {
-    let mut expected_version = expected_version;
+    let mut expected_version = super::expected_version(expected_version, patch.version)?;
     if !access.is_full() {
         let i = get(store, tenant, access, id)?;
         let mut owners = Owners::default();

@@ -52,3 +52,16 @@ pub(crate) mod scope {
     /// Tokens, by id.
     pub(crate) const TOKENS: u8 = 101;
 }
+
+/// The version a change expects: `If-Match`, or the `version` of a GET's answer sent back as the
+/// body (which must then agree with `If-Match`).
+pub(crate) fn expected_version(if_match: Option<u64>, body: Option<u64>) -> Result<Option<u64>> {
+    match (if_match, body) {
+        (Some(a), Some(b)) if a != b => Err(crate::model::ValidationError::field(
+            "version",
+            format!("{a}, the version If-Match names (or leave one of them out)"),
+        )
+        .into()),
+        (a, b) => Ok(a.or(b)),
+    }
+}

@@ -627,7 +627,62 @@ async fn hostile_edits_are_refused_whole_and_write_nothing(backend: Backend) {
     assert_eq!(api.last_seq("acme"), before);
 }
 
+/// What GET returns for an interaction goes back to PATCH unchanged: what it recorded is checked,
+/// the work fields and subject change.
+async fn an_interaction_read_is_sent_back_unchanged(backend: Backend) {
+    let api = Api::on(backend);
+    api.tenant("acme").await;
+    let key = api.key("acme", false).await;
+    let c = api.customer("acme", &key, json!({ "name": "Ada" })).await;
+    for body in [
+        json!({ "customer": c["id"], "channel": "email", "kind": "note", "direction": "inbound", "subject": "Hi" }),
+        json!({ "customer": c["id"], "channel": "phone", "kind": "ticket", "direction": "inbound",
+                "subject": "Broken", "priority": "high", "category": "Delivery" }),
+    ] {
+        let i = log(&api, &key, body).await;
+        let path = format!("{BASE}/interactions/{}", i["id"].as_str().unwrap());
+        let read = api.call("GET", &path, Some(&key), None).await.ok(200);
+        let same = api
+            .call("PATCH", &path, Some(&key), Some(read.clone()))
+            .await
+            .ok(200);
+        assert_eq!(same, read, "sent back as read: nothing changes");
+        let mut edited = read.clone();
+        edited["subject"] = json!("Changed");
+        let changed = api
+            .call("PATCH", &path, Some(&key), Some(edited))
+            .await
+            .ok(200);
+        assert_eq!(changed["subject"], "Changed");
+        assert_eq!(changed["version"], 2);
+        api.call("PATCH", &path, Some(&key), Some(read.clone()))
+            .await
+            .problem(412, "version_conflict");
+        for (field, value) in [
+            ("kind", json!("call")),
+            ("occurred_at", json!("2020-01-01T00:00:00Z")),
+            ("rating", json!(5)),
+        ] {
+            let mut bad = changed.clone();
+            bad[field] = value;
+            let r = api
+                .call("PATCH", &path, Some(&key), Some(bad))
+                .await
+                .problem(422, "invalid_input");
+            assert_eq!(r["errors"][0]["field"], field, "{r}");
+        }
+        api.call("PATCH", &path, Some(&key), Some(json!({ "colour": "red" })))
+            .await
+            .problem(400, "invalid_body");
+        assert_eq!(
+            api.call("GET", &path, Some(&key), None).await.ok(200),
+            changed
+        );
+    }
+}
+
 on_both_backends!(
+    an_interaction_read_is_sent_back_unchanged,
     a_team_s_day_in_the_work_queue,
     the_queue_sorts_filters_and_pages_like_a_brute_force_sort,
     a_deal_has_a_timeline_of_its_own_activities,
