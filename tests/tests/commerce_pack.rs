@@ -181,7 +181,7 @@ fn rejection(output: &HookOutput) -> Option<RejectionKind> {
 fn shopify_order_lifecycle_logs_purchase_refunds_and_cancellation_once_each() {
     let rt = runtime();
     let shop = Platform::shopify(&rt);
-    assert_eq!(shop.plugin.manifest().version, "0.2.0");
+    assert_eq!(shop.plugin.manifest().version, "0.2.1");
     let john = by_ext("shopify", "115310627314723954");
 
     let created = shop.handle(&rt, "orders/create", fixture("shopify/orders-create.json"));

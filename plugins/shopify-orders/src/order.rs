@@ -33,6 +33,8 @@ pub struct Order {
     created_at: Option<String>,
     cancelled_at: Option<String>,
     cancel_reason: Option<String>,
+    /// Shopify's test orders (placed with a test gateway): never a purchase or a customer.
+    test: Option<bool>,
     buyer_accepts_marketing: Option<bool>,
     customer: Option<Customer>,
     billing_address: Option<Address>,
@@ -55,8 +57,9 @@ impl Order {
     /// The actions of an order delivery on `topic`, or why the order is malformed.
     ///
     /// Every order topic upserts the customer and logs the order's refunds; the configured
-    /// purchase topic also logs the purchase, `orders/cancelled` the cancellation. An order
-    /// with neither a customer id nor an email is ignored.
+    /// purchase topic also logs the purchase (unless the order is voided or cancelled already),
+    /// `orders/cancelled` the cancellation. An order with neither a customer id nor an email,
+    /// and a test order, are ignored.
     pub fn actions(
         self,
         config: &Config,
@@ -65,6 +68,11 @@ impl Order {
     ) -> Result<Outcome, String> {
         let source = config.source.as_str();
         let id = required_id("id", self.id.as_ref())?;
+        if self.test == Some(true) {
+            return Ok(Outcome::Ignored(
+                "a test order (test: true) is neither a purchase nor a customer".to_owned(),
+            ));
+        }
         let currency = match self.currency.as_deref() {
             Some(c) => c,
             None => return Err("currency is missing".to_owned()),
@@ -120,7 +128,13 @@ impl Order {
             PurchaseTopic::Create => Topic::OrderCreated,
             PurchaseTopic::Paid => Topic::OrderPaid,
         };
-        if topic == purchase_topic {
+        // A voided order (its payment authorization cancelled) or one cancelled already is no
+        // revenue: the purchase is not logged.
+        let voided = self
+            .financial_status
+            .as_deref()
+            .is_some_and(|s| s.eq_ignore_ascii_case("voided"));
+        if topic == purchase_topic && !voided && self.cancelled_at.is_none() {
             actions.push(self.purchase(source, &id, &reference, total, occurred_at));
         }
         if topic == Topic::OrderCancelled {

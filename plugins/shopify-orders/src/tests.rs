@@ -114,7 +114,7 @@ fn attribute<'a>(log: &'a LogInteraction, name: &str) -> Option<&'a AttributeVal
 fn manifest_is_valid_and_reports_version_0_2_0() {
     let manifest = assert_manifest_valid::<ShopifyOrders>();
     assert_eq!(manifest.id, "kith.shopify-orders");
-    assert_eq!(manifest.version, "0.2.0");
+    assert_eq!(manifest.version, "0.2.1");
 }
 
 #[test]
@@ -294,6 +294,41 @@ fn purchase_is_logged_on_the_configured_topic_only() {
     assert_eq!(kinds(paid_config, "orders/create"), ["upsert"]);
     assert_eq!(kinds(paid_config, "orders/paid"), ["upsert", "purchase"]);
     assert_eq!(kinds(CONFIG, "orders/updated"), ["upsert"]);
+    // A voided order, or one cancelled already, is no revenue: no purchase.
+    for (field, value) in [
+        ("financial_status", json!("voided")),
+        ("cancelled_at", json!("2024-05-01T11:00:00-04:00")),
+    ] {
+        let mut o = order();
+        o[field] = value;
+        let body = serde_json::to_vec(&o).unwrap();
+        let output = handle_with(CONFIG, signed("orders/create", body));
+        assert!(
+            output.actions.iter().all(
+                |a| !matches!(a, Action::LogInteraction(l) if l.kind == InteractionKind::Purchase)
+            ),
+            "{field}: {output:?}"
+        );
+        assert!(
+            matches!(output.actions.first(), Some(Action::UpsertCustomer(_))),
+            "{field}"
+        );
+    }
+}
+
+#[test]
+fn a_test_order_is_ignored_whole() {
+    let mut o = order();
+    o["test"] = json!(true);
+    let output = handle_with(
+        CONFIG,
+        signed("orders/create", serde_json::to_vec(&o).unwrap()),
+    );
+    assert!(output.actions.is_empty(), "{output:?}");
+    assert!(
+        format!("{:?}", output.verdict).contains("test order"),
+        "{output:?}"
+    );
 }
 
 #[test]
