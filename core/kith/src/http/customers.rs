@@ -185,15 +185,10 @@ impl CustomerSearch {
         };
         let mut conditions: Vec<Condition> = found.into_iter().map(Condition::Is).collect();
         if let Some(q) = &self.q {
-            let folded = customers::fold(q.trim());
-            if folded.is_empty() || folded.chars().count() > 100 {
-                return Err(ApiError::field(
-                    "invalid_query",
-                    "q",
-                    "a text of 1 to 100 characters",
-                ));
-            }
-            conditions.push(Condition::Text(folded));
+            let text = Condition::text(q).ok_or_else(|| {
+                ApiError::field("invalid_query", "q", "a text of 1 to 100 characters")
+            })?;
+            conditions.push(text);
         }
         if let Some(c) = self.consent {
             conditions.push(Condition::Consent(c));

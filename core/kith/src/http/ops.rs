@@ -1,6 +1,7 @@
 //! Operational endpoints: health, readiness, Prometheus metrics and the OpenAPI document. They need
 //! no token (bind the server to a private address, or put it behind a proxy, to restrict them).
 
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -77,5 +78,14 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 #[utoipa::path(get, path = "/v1/openapi.json", tag = "operations", operation_id = "openapi_document",
     responses((status = 200, description = "The OpenAPI document", body = Object)))]
 pub async fn openapi() -> Response {
-    json(StatusCode::OK, &super::openapi::document())
+    // Built once: the document is fixed for the binary, and anyone may ask for it.
+    static DOCUMENT: std::sync::OnceLock<Bytes> = std::sync::OnceLock::new();
+    let body = DOCUMENT.get_or_init(|| match serde_json::to_vec(&super::openapi::document()) {
+        Ok(bytes) => Bytes::from(bytes),
+        Err(e) => {
+            tracing::error!(error = %e, "encoding the OpenAPI document failed");
+            Bytes::new()
+        }
+    });
+    ([(header::CONTENT_TYPE, "application/json")], body.clone()).into_response()
 }

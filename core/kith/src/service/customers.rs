@@ -42,9 +42,13 @@ pub enum Condition {
     CreatedSince(Timestamp),
     /// Created before this time.
     CreatedBefore(Timestamp),
-    /// Text ([`fold`]ed) contained in the name, email, phone or an external id; digits of a
-    /// query of three or more digits are also looked for in the phone's digits.
-    Text(String),
+    /// Text contained in the name, email, phone or an external id: see [`Condition::text`].
+    Text {
+        /// The query, [`fold`]ed.
+        folded: String,
+        /// Its digits, looked for in the phone when there are three or more.
+        digits: String,
+    },
 }
 
 /// Text as a search compares it: compatibility-decomposed (NFKD), without combining marks
@@ -59,6 +63,22 @@ pub fn fold(text: &str) -> String {
 }
 
 impl Condition {
+    /// The text condition of a query `q`: `None` when it is empty once folded or longer than
+    /// 100 characters (a raw text of more than 400 is refused before folding, which may
+    /// lengthen it).
+    pub fn text(q: &str) -> Option<Self> {
+        let q = q.trim();
+        if q.chars().count() > 400 {
+            return None;
+        }
+        let folded = fold(q);
+        if folded.is_empty() || folded.chars().count() > 100 {
+            return None;
+        }
+        let digits = folded.chars().filter(char::is_ascii_digit).collect();
+        Some(Self::Text { folded, digits })
+    }
+
     /// Whether `c` meets it.
     pub fn matches(&self, c: &Customer) -> bool {
         match self {
@@ -89,8 +109,7 @@ impl Condition {
             Self::UpdatedSince(t) => c.updated_at >= *t,
             Self::CreatedSince(t) => c.created_at >= *t,
             Self::CreatedBefore(t) => c.created_at < *t,
-            Self::Text(q) => {
-                let digits: String = q.chars().filter(char::is_ascii_digit).collect();
+            Self::Text { folded: q, digits } => {
                 fold(&c.name).contains(q.as_str())
                     || c.email
                         .as_ref()

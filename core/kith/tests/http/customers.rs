@@ -796,12 +796,15 @@ async fn combined_filters_answer_what_a_brute_force_filter_gives(backend: Backen
     // Bad input: an unknown order, a time that is not one, segment with another filter, a text
     // too long or empty once folded.
     let long = format!("q={}", "x".repeat(101));
+    // One letter and 500 combining accents: refused before it is folded.
+    let hostile = format!("q=a{}", "%CC%81".repeat(500));
     for q in [
         "sort=shoe_size",
         "updated_since=yesterday",
         "segment=kith.rfm-segments/champions&tag=b2b",
         long.as_str(),
         "q=%CC%81",
+        hostile.as_str(),
         "q=%20",
     ] {
         let r = api
@@ -921,7 +924,53 @@ async fn a_batch_of_interactions_logs_each_on_its_own(backend: Backend) {
     assert_eq!(events(&api, &key).await, before + 2);
 }
 
+/// Counting reads at most its budget of customers, then says the count is a lower bound.
+async fn a_count_stops_at_its_budget_and_says_so(backend: Backend) {
+    let (api, key) = setup(backend).await;
+    let budget = kith::service::customers::MAX_COUNTED;
+    for chunk in 0..=budget / 1000 {
+        let records: Vec<_> = (0..1000)
+            .map(|i| json!({ "name": format!("c{chunk}-{i}"), "tags": ["bulk"] }))
+            .collect();
+        let r = api
+            .call(
+                "POST",
+                "/v1/tenants/acme/customers/batch/upsert",
+                Some(&key),
+                Some(json!({ "records": records })),
+            )
+            .await
+            .ok(200);
+        assert_eq!(r["created"], 1000);
+    }
+    let page = api
+        .call(
+            "GET",
+            "/v1/tenants/acme/customers?tag=bulk&limit=1&total=true",
+            Some(&key),
+            None,
+        )
+        .await
+        .ok(200);
+    assert_eq!(page["total_exact"], false, "{}", page["total"]);
+    assert_eq!(page["total"], budget);
+    let small = api
+        .call(
+            "GET",
+            "/v1/tenants/acme/customers?tag=bulk&name_prefix=c0-99&total=true",
+            Some(&key),
+            None,
+        )
+        .await
+        .ok(200);
+    assert_eq!(
+        (small["total"].as_u64(), small["total_exact"].as_bool()),
+        (Some(11), Some(true))
+    );
+}
+
 on_both_backends! {
+    a_count_stops_at_its_budget_and_says_so,
     a_batch_of_interactions_logs_each_on_its_own,
     email_spellings_are_one_identity_and_invisible_characters_are_refused,
     combined_filters_answer_what_a_brute_force_filter_gives,
