@@ -13,7 +13,9 @@ use super::ValidationError;
 /// lowercased. Invisible characters (zero-width spaces, joiners, bidirectional marks, soft
 /// hyphens, variation selectors) are refused rather than stripped: they come from copy and paste
 /// or from someone forging a look-alike, and either way the sender should see it. The local part
-/// keeps its case (RFC 5321 lets a mail server treat it as case-sensitive).
+/// keeps its case as typed, for display; identity ignores it ([`Email::identity`]): RFC 5321 lets
+/// a mail server treat the local part as case-sensitive, but no mail service in use does, and
+/// `Ada@` and `ada@` as two customers is the duplicate users complain about.
 ///
 /// Read from JSON it is validated like any input; read from the store (a compact format) it is
 /// taken as it was written, so an address stored under older rules stays readable.
@@ -107,6 +109,57 @@ impl Email {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The address as identity compares it: lowercased whole, in NFC. Two customers of a tenant
+    /// never share it.
+    pub fn identity(&self) -> String {
+        self.0.to_lowercase().nfc().collect()
+    }
+
+    /// A looser key grouping addresses that probably belong to one person, for duplicate
+    /// suggestions only: the identity with the local part's dots and `+tag` removed (mail
+    /// services such as Gmail ignore both), then every character replaced by its Unicode
+    /// look-alike prototype (the TR39 skeleton), so that `аda@example.com` with a Cyrillic `а`
+    /// meets `ada@example.com`.
+    pub fn likeness(&self) -> String {
+        let identity = self.identity();
+        let (local, domain) = identity.rsplit_once('@').unwrap_or((identity.as_str(), ""));
+        let local = local.split_once('+').map_or(local, |(base, _)| base);
+        let local: String = local.chars().filter(|c| *c != '.').collect();
+        let mut out: String = unicode_security::skeleton(&local).collect();
+        out.push('@');
+        out.extend(unicode_security::skeleton(domain));
+        out
+    }
+
+    /// Why two different addresses were grouped by [`Email::likeness`].
+    pub fn likeness_reason(&self, other: &Email) -> EmailLikeness {
+        if self.identity() == other.identity() {
+            return EmailLikeness::Case;
+        }
+        let plain = |e: &Email| {
+            let id = e.identity();
+            let (local, domain) = id.rsplit_once('@').unwrap_or((id.as_str(), ""));
+            let local = local.split_once('+').map_or(local, |(base, _)| base);
+            format!("{}@{domain}", local.replace('.', ""))
+        };
+        if plain(self) == plain(other) {
+            EmailLikeness::DotsOrTag
+        } else {
+            EmailLikeness::LookAlike
+        }
+    }
+}
+
+/// How two addresses with one [`Email::likeness`] differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmailLikeness {
+    /// Only by letter case (or Unicode normalization): the same identity.
+    Case,
+    /// By dots or a `+tag` in the local part.
+    DotsOrTag,
+    /// By characters that look alike (often from different scripts).
+    LookAlike,
 }
 
 /// Whether `c` is invisible when shown: a format character (general category Cf: zero-width

@@ -30,7 +30,7 @@ mod tests;
 
 pub use self::time::{Date, Timestamp};
 pub use action::{Action, CustomerFields, CustomerRef, LogInteraction, PipelineRef};
-pub use contact::{Country, Email, Phone};
+pub use contact::{Country, Email, EmailLikeness, Phone};
 pub use customer::{
     AttributeValue, Customer, CustomerInput, CustomerKind, CustomerPatch, Demographics,
     DemographicsPatch, ExternalId, LifecycleStage, Location, LocationPatch, Tag, attribute_key,

@@ -2912,3 +2912,33 @@ mod service_report {
         }
     }
 }
+
+/// Identity ignores case (the local part keeps its case for display); likeness also ignores the
+/// local part's dots and `+tag`, and characters that look alike, and says which of these made
+/// two addresses alike.
+#[test]
+fn email_identity_ignores_case_and_likeness_groups_probable_duplicates() {
+    let e = |s: &str| Email::parse("email", s).unwrap();
+    let ada = e("ada@example.com");
+    assert_eq!(e("ADA@Example.COM").as_str(), "ADA@example.com");
+    assert_eq!(e("ADA@Example.COM").identity(), ada.identity());
+    assert_eq!(
+        e("\u{C9}mile@example.fr").identity(),
+        "\u{E9}mile@example.fr"
+    );
+    assert_ne!(e("a.da@example.com").identity(), ada.identity());
+    for (other, why) in [
+        ("Ada@example.com", EmailLikeness::Case),
+        ("a.da@example.com", EmailLikeness::DotsOrTag),
+        ("ada+news@example.com", EmailLikeness::DotsOrTag),
+        // A Cyrillic a (U+0430) in place of the Latin one.
+        ("\u{430}da@example.com", EmailLikeness::LookAlike),
+    ] {
+        let other = e(other);
+        assert_eq!(other.likeness(), ada.likeness(), "{other}");
+        assert_eq!(ada.likeness_reason(&other), why, "{other}");
+    }
+    for unlike in ["bob@example.com", "ada@example.org", "adam@example.com"] {
+        assert_ne!(e(unlike).likeness(), ada.likeness(), "{unlike}");
+    }
+}

@@ -569,6 +569,23 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     }
     /// A customer by normalized email.
     fn customer_by_email(&self, tenant: &TenantSlug, email: &Email) -> Result<Option<Customer>>;
+    /// Up to `limit` customers whose email has this likeness ([`Email::likeness`]): the same
+    /// identity in another case, or a probable duplicate.
+    fn customers_by_email_likeness(
+        &self,
+        tenant: &TenantSlug,
+        likeness: &str,
+        limit: usize,
+    ) -> Result<Vec<Customer>>;
+    /// Groups of two or more customers sharing an email likeness, in likeness order, from the
+    /// first likeness after `after`, reading at most `budget` customers' index entries. Returns
+    /// the groups and the likeness to pass as `after` for the rest (`None`: nothing is left).
+    fn email_likeness_groups(
+        &self,
+        tenant: &TenantSlug,
+        after: Option<&str>,
+        budget: usize,
+    ) -> Result<(Vec<Vec<CustomerId>>, Option<String>)>;
     /// A customer by normalized phone.
     fn customer_by_phone(&self, tenant: &TenantSlug, phone: &Phone) -> Result<Option<Customer>>;
     /// A customer by external id.

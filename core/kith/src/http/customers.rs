@@ -1,12 +1,12 @@
 //! `/v1/tenants/{tenant}/customers`: create, get, update (`If-Match`), erase, search, merge,
-//! timeline.
+//! timeline, duplicate suggestions.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-use super::auth::{ScopedRead, ScopedWrite, TenantWrite};
+use super::auth::{ScopedRead, ScopedWrite, TenantRead, TenantWrite};
 use super::batch::{BatchAnswer, BatchStatus};
 use super::error::{ApiError, ApiResult};
 use super::extract::{
@@ -19,7 +19,8 @@ use crate::model::{
     Tag, Timestamp, UserId,
 };
 use crate::service::customers::{self, Condition, CustomerQuery};
-use crate::store::{CustomerFilter, Output};
+use crate::service::duplicates;
+use crate::store::{Cursor, CustomerFilter, Output};
 
 /// The customer routes.
 pub fn routes() -> Routes {
@@ -32,6 +33,8 @@ pub fn routes() -> Routes {
         .post("/v1/tenants/{tenant}/customers/{id}/merge", merge)
         .post("/v1/tenants/{tenant}/customers/batch/upsert", upsert_batch)
         .get("/v1/tenants/{tenant}/customers/{id}/timeline", timeline)
+        .get("/v1/tenants/{tenant}/customers/{id}/duplicates", duplicates)
+        .get("/v1/tenants/{tenant}/customers/duplicates", duplicate_pairs)
 }
 
 /// Create a customer.
@@ -501,6 +504,60 @@ pub async fn timeline(
         .run(move |s| customers::timeline(s, &t.tenant, &t.access, id, &page))
         .await?;
     Ok(json(StatusCode::OK, &PageBody::from(page)))
+}
+
+/// A customer's probable duplicates.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DuplicatesAnswer {
+    /// Strongest first: most reasons, then the strongest reason, then oldest.
+    pub candidates: Vec<duplicates::Candidate>,
+}
+
+/// Probable duplicates of a customer, each with the reasons (emails differing by case, dots, a
+/// `+tag` or look-alike characters; alike names at one organization). Merge one with
+/// `POST .../customers/{id}/merge`.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/customers/{id}/duplicates", tag = "customers", operation_id = "customer_duplicates",
+    params(("tenant" = String, Path, description = "Tenant slug"), ("id" = String, Path, description = "Customer id")),
+    responses((status = 200, description = "The candidates the caller may read", body = DuplicatesAnswer),
+        (status = 404, description = "not_found", body = super::Problem)))]
+pub async fn duplicates(
+    State(state): State<AppState>,
+    t: ScopedRead,
+    params: Params,
+) -> ApiResult<Response> {
+    let id: CustomerId = params.id("id", "customer")?;
+    let candidates = state
+        .run(move |s| duplicates::of_customer(s, &t.tenant, &t.access, id))
+        .await?;
+    Ok(json(StatusCode::OK, &DuplicatesAnswer { candidates }))
+}
+
+/// Where the list of duplicate pairs continues.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PairsQuery {
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// The tenant's probable duplicate pairs by email (differing by case, dots, a `+tag` or
+/// look-alike characters), oldest customer as the survivor. Each page reads at most 10,000
+/// customers' index entries, so a page may hold no pair and still have a `next_cursor`. Needs a
+/// key for the whole tenant.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/customers/duplicates", tag = "customers", operation_id = "duplicate_customer_pairs",
+    params(("tenant" = String, Path, description = "Tenant slug"), PairsQuery),
+    responses((status = 200, description = "A page of pairs", body = duplicates::PairPage)))]
+pub async fn duplicate_pairs(
+    State(state): State<AppState>,
+    t: TenantRead,
+    ApiQuery(q): ApiQuery<PairsQuery>,
+) -> ApiResult<Response> {
+    let after = q.cursor.map(Cursor::from_string);
+    let page = state
+        .run(move |s| duplicates::pairs(s, &t.tenant, after.as_ref()))
+        .await?;
+    Ok(json(StatusCode::OK, &page))
 }
 
 /// A batch of customers to create or change.

@@ -10,6 +10,7 @@ pub mod access;
 pub mod customers;
 pub mod deals;
 pub mod demo;
+pub mod duplicates;
 pub mod events;
 pub mod interactions;
 pub mod pipelines;
@@ -51,6 +52,8 @@ pub(crate) mod scope {
     pub(crate) const TENANTS: u8 = 100;
     /// Tokens, by id.
     pub(crate) const TOKENS: u8 = 101;
+    /// Probable duplicate pairs, by email likeness.
+    pub(crate) const DUPLICATES: u8 = 102;
 }
 
 /// The version a change expects: `If-Match`, or the `version` of a GET's answer sent back as the

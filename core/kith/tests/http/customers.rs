@@ -825,7 +825,12 @@ async fn email_spellings_are_one_identity_and_invisible_characters_are_refused(b
     api.customer("acme", &key, json!({ "email": "ada@example.com" }))
         .await;
     let url = "/v1/tenants/acme/customers";
-    for spelling in ["ａｄａ@example.com", "ada＠ｅｘａｍｐｌｅ.com"] {
+    for spelling in [
+        "ａｄａ@example.com",
+        "ada＠ｅｘａｍｐｌｅ.com",
+        "ADA@EXAMPLE.COM",
+        "Ada@example.com",
+    ] {
         api.call("POST", url, Some(&key), Some(json!({ "email": spelling })))
             .await
             .problem(409, "duplicate");
@@ -856,6 +861,182 @@ async fn email_spellings_are_one_identity_and_invisible_characters_are_refused(b
         1,
         "nothing else was created"
     );
+}
+
+/// Probable duplicates: by email likeness (dots, look-alike characters, case of older data) and
+/// by alike names at one organization, each with its reason; the tenant-wide pairs; the merge
+/// they lead to.
+async fn duplicates_are_suggested_with_their_reasons_and_merged_from_there(backend: Backend) {
+    let (api, key) = setup(backend).await;
+    let id = |v: &serde_json::Value| v["id"].as_str().unwrap().to_owned();
+    let ada = id(&api
+        .customer(
+            "acme",
+            &key,
+            json!({ "name": "Ada Lovelace", "email": "ada@example.com" }),
+        )
+        .await);
+    let dotted = id(&api
+        .customer(
+            "acme",
+            &key,
+            json!({ "name": "A. Lovelace", "email": "a.da@example.com" }),
+        )
+        .await);
+    let cyrillic = id(&api
+        .customer(
+            "acme",
+            &key,
+            json!({ "name": "Ada L", "email": "\u{430}da@example.com" }),
+        )
+        .await);
+    api.customer(
+        "acme",
+        &key,
+        json!({ "name": "Bob", "email": "bob@example.com" }),
+    )
+    .await;
+    let org = id(&api
+        .customer(
+            "acme",
+            &key,
+            json!({ "name": "Analytical Engines", "kind": "organization" }),
+        )
+        .await);
+    let charles = id(&api
+        .customer(
+            "acme",
+            &key,
+            json!({ "name": "Charles Babbage", "organization": org }),
+        )
+        .await);
+    let charlie = id(&api
+        .customer(
+            "acme",
+            &key,
+            json!({ "name": "Charles  Babage", "organization": org }),
+        )
+        .await);
+    api.customer(
+        "acme",
+        &key,
+        json!({ "name": "Augusta King", "organization": org }),
+    )
+    .await;
+
+    let url = |c: &str| format!("/v1/tenants/acme/customers/{c}/duplicates");
+    let got = api.call("GET", &url(&ada), Some(&key), None).await.ok(200);
+    let found: Vec<(String, String)> = got["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                id(&c["customer"]),
+                c["reasons"][0]["code"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        vec![
+            (dotted.clone(), "email_dots_or_tag".to_owned()),
+            (cyrillic.clone(), "email_look_alike".to_owned()),
+        ]
+    );
+    assert!(
+        got["candidates"][1]["reasons"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("look-alike"),
+        "{got}"
+    );
+    let got = api
+        .call("GET", &url(&charles), Some(&key), None)
+        .await
+        .ok(200);
+    let candidates = got["candidates"].as_array().unwrap();
+    assert_eq!(candidates.len(), 1, "{got}");
+    assert_eq!(id(&candidates[0]["customer"]), charlie);
+    assert_eq!(candidates[0]["reasons"][0]["code"], "name_at_organization");
+    let bob_like = api.call("GET", &url(&org), Some(&key), None).await.ok(200);
+    assert_eq!(bob_like["candidates"], json!([]));
+
+    // Tenant-wide: the oldest of a group survives.
+    let pairs = api
+        .call(
+            "GET",
+            "/v1/tenants/acme/customers/duplicates",
+            Some(&key),
+            None,
+        )
+        .await
+        .ok(200);
+    let listed: Vec<(String, String)> = pairs["pairs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["survivor"].as_str().unwrap().to_owned(),
+                p["duplicate"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        vec![
+            (ada.clone(), dotted.clone()),
+            (ada.clone(), cyrillic.clone())
+        ]
+    );
+    assert!(
+        pairs
+            .get("next_cursor")
+            .is_none_or(serde_json::Value::is_null),
+        "{pairs}"
+    );
+
+    // Hostile and wrong input.
+    api.call("GET", &url("not-an-id"), Some(&key), None)
+        .await
+        .problem(404, "not_found");
+    api.call(
+        "GET",
+        &url("01890000-0000-7000-8000-000000000000"),
+        Some(&key),
+        None,
+    )
+    .await
+    .problem(404, "not_found");
+    api.call(
+        "GET",
+        "/v1/tenants/acme/customers/duplicates?cursor=AAAA",
+        Some(&key),
+        None,
+    )
+    .await
+    .problem(400, "bad_cursor");
+    api.call(
+        "GET",
+        "/v1/tenants/acme/customers/duplicates?limit=5",
+        Some(&key),
+        None,
+    )
+    .await
+    .problem(400, "invalid_query");
+
+    // Merging a suggestion removes it.
+    api.call(
+        "POST",
+        &format!("/v1/tenants/acme/customers/{ada}/merge"),
+        Some(&key),
+        Some(json!({ "duplicate": dotted })),
+    )
+    .await
+    .ok(200);
+    let got = api.call("GET", &url(&ada), Some(&key), None).await.ok(200);
+    assert_eq!(got["candidates"].as_array().unwrap().len(), 1, "{got}");
 }
 
 fn urlencode(s: &str) -> String {
@@ -970,6 +1151,7 @@ async fn a_count_stops_at_its_budget_and_says_so(backend: Backend) {
 }
 
 on_both_backends! {
+    duplicates_are_suggested_with_their_reasons_and_merged_from_there,
     a_count_stops_at_its_budget_and_says_so,
     a_batch_of_interactions_logs_each_on_its_own,
     email_spellings_are_one_identity_and_invisible_characters_are_refused,

@@ -491,11 +491,99 @@ impl Store for PgStore {
     }
 
     fn customer_by_email(&self, tenant: &TenantSlug, email: &Email) -> Result<Option<Customer>> {
-        self.customer_where(
+        let exact = self.customer_where(
             tenant,
             "SELECT doc FROM kith_customers WHERE tenant_id = $1 AND email = $2",
             email.as_str(),
+        )?;
+        if exact.is_some() {
+            return Ok(exact);
+        }
+        let (likeness, identity) = (email.likeness(), email.identity());
+        self.one_doc(
+            tenant,
+            "customers",
+            "SELECT doc FROM kith_customers WHERE tenant_id = $1 AND email_like = $2 \
+             AND email_identity = $3 ORDER BY id LIMIT 1",
+            move |t| vec![Box::new(t), Box::new(likeness), Box::new(identity)],
         )
+    }
+
+    fn customers_by_email_likeness(
+        &self,
+        tenant: &TenantSlug,
+        likeness: &str,
+        limit: usize,
+    ) -> Result<Vec<Customer>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(|r| {
+            let t = self.tenant_id(r, tenant)?;
+            r.query(
+                "SELECT doc FROM kith_customers WHERE tenant_id = $1 AND email_like = $2 \
+                 ORDER BY email_identity, id LIMIT $3",
+                &[&t, &likeness, &limit],
+            )?
+            .iter()
+            .map(|row| decode("customers", row.get::<_, &[u8]>(0)))
+            .collect()
+        })
+    }
+
+    fn email_likeness_groups(
+        &self,
+        tenant: &TenantSlug,
+        after: Option<&str>,
+        budget: usize,
+    ) -> Result<(Vec<Vec<CustomerId>>, Option<String>)> {
+        let budget = i64::try_from(budget.max(1)).unwrap_or(i64::MAX);
+        let after = after.unwrap_or("");
+        self.read(|r| {
+            let t = self.tenant_id(r, tenant)?;
+            // At most `budget` index entries, grouped; each group's first MAX_GROUP members.
+            let rows = r.query(
+                "SELECT email_like, count(*), \
+                 (array_agg(id ORDER BY email_identity, id))[1:50] \
+                 FROM (SELECT email_like, email_identity, id FROM kith_customers \
+                       WHERE tenant_id = $1 AND email_like IS NOT NULL AND email_like > $2 \
+                       ORDER BY email_like, email_identity, id LIMIT $3) scanned \
+                 GROUP BY email_like ORDER BY email_like",
+                &[&t, &after, &budget],
+            )?;
+            let read: i64 = rows.iter().map(|row| row.get::<_, i64>(1)).sum();
+            let mut groups: Vec<(String, Vec<CustomerId>)> = rows
+                .iter()
+                .map(|row| {
+                    let ids: Vec<Uuid> = row.get(2);
+                    let ids = ids
+                        .iter()
+                        .map(|u| CustomerId::from_bytes(*u.as_bytes()))
+                        .collect();
+                    (row.get(0), ids)
+                })
+                .collect();
+            if read < budget {
+                groups.retain(|(_, ids)| ids.len() > 1);
+                return Ok((groups.into_iter().map(|(_, ids)| ids).collect(), None));
+            }
+            // The budget may have cut the last group: it is read again on the next page, or,
+            // when it is the only one, read here whole (its first 50 members).
+            if groups.len() > 1 {
+                groups.pop();
+            } else if let Some((likeness, ids)) = groups.first_mut() {
+                *ids = r
+                    .query(
+                        "SELECT id FROM kith_customers WHERE tenant_id = $1 AND email_like = $2 \
+                         ORDER BY email_identity, id LIMIT 50",
+                        &[&t, &*likeness],
+                    )?
+                    .iter()
+                    .map(|row| CustomerId::from_bytes(*row.get::<_, Uuid>(0).as_bytes()))
+                    .collect();
+            }
+            let next = groups.last().map(|(l, _)| l.clone());
+            groups.retain(|(_, ids)| ids.len() > 1);
+            Ok((groups.into_iter().map(|(_, ids)| ids).collect(), next))
+        })
     }
 
     fn customer_by_phone(&self, tenant: &TenantSlug, phone: &Phone) -> Result<Option<Customer>> {
@@ -1239,7 +1327,8 @@ impl Store for PgStore {
                 }
             }
             for row in tx.query(
-                "SELECT t.slug, c.doc, c.email, c.phone FROM kith_customers c \
+                "SELECT t.slug, c.doc, c.email, c.phone, c.email_like, c.email_identity \
+                 FROM kith_customers c \
                  JOIN kith_tenants t ON t.tenant_id = c.tenant_id",
                 &[],
             )? {
@@ -1256,12 +1345,19 @@ impl Store for PgStore {
                 };
                 let email: Option<String> = row.get(2);
                 let phone: Option<String> = row.get(3);
+                let like: Option<String> = row.get(4);
+                let identity: Option<String> = row.get(5);
                 if email.as_deref() != c.email.as_ref().map(Email::as_str)
                     || phone.as_deref() != c.phone.as_ref().map(Phone::as_str)
+                    || like != c.email.as_ref().map(Email::likeness)
+                    || identity != c.email.as_ref().map(Email::identity)
                 {
                     problems.push(Inconsistency {
                         tenant: slug,
-                        problem: format!("customer {}: indexed email or phone differ", c.id),
+                        problem: format!(
+                            "customer {}: indexed email, email identity or phone differ",
+                            c.id
+                        ),
                     });
                 }
             }

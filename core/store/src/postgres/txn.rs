@@ -176,10 +176,17 @@ impl Txn for PgTxn<'_, '_> {
 
     fn customer_by_email(&mut self, email: &Email) -> Result<Option<CustomerId>> {
         let t = self.tenant;
+        if let Some(id) = self.id_of(
+            "SELECT id FROM kith_customers WHERE tenant_id = $1 AND email = $2",
+            &[&t, &email.as_str()],
+        )? {
+            return Ok(Some(CustomerId::from_bytes(id)));
+        }
         Ok(self
             .id_of(
-                "SELECT id FROM kith_customers WHERE tenant_id = $1 AND email = $2",
-                &[&t, &email.as_str()],
+                "SELECT id FROM kith_customers WHERE tenant_id = $1 AND email_like = $2 \
+                 AND email_identity = $3 ORDER BY id LIMIT 1",
+                &[&t, &email.likeness(), &email.identity()],
             )?
             .map(CustomerId::from_bytes))
     }
@@ -217,6 +224,29 @@ impl Txn for PgTxn<'_, '_> {
             )?;
             Self::check_holder(holder, new.id, "email", e.as_str())?;
         }
+        let identity = new.email.as_ref().map(Email::identity);
+        let likeness = new.email.as_ref().map(Email::likeness);
+        if let (Some(e), Some(identity), Some(likeness)) = (&new.email, &identity, &likeness)
+            && old
+                .and_then(|o| o.email.as_ref())
+                .map(Email::identity)
+                .as_ref()
+                != Some(identity)
+        {
+            // Two writers of one identity in different cases would each find no holder: the
+            // lock (per tenant and identity, held to commit) makes the second wait and see the
+            // first.
+            self.tx.query_opt(
+                "SELECT pg_advisory_xact_lock(hashtextextended($1, $2))",
+                &[identity, &t],
+            )?;
+            let holder = self.id_of(
+                "SELECT id FROM kith_customers WHERE tenant_id = $1 AND email_like = $2 \
+                 AND email_identity = $3 AND id <> $4 LIMIT 1",
+                &[&t, likeness, identity, &id],
+            )?;
+            Self::check_holder(holder, new.id, "email", e.as_str())?;
+        }
         if let Some(p) = &new.phone
             && old.and_then(|o| o.phone.as_ref()) != Some(p)
         {
@@ -245,13 +275,8 @@ impl Txn for PgTxn<'_, '_> {
         if old.is_some() {
             self.tx.defer(
                 "UPDATE kith_customers SET email = $3, phone = $4, name_lower = $5, lifecycle = $6, \
-                 owner = $7, organization = $8, doc = $9 WHERE tenant_id = $1 AND id = $2",
-                &[&t, &id, &email, &phone, &name, &lifecycle, &new.owner, &organization, &doc],
-            )?;
-        } else {
-            self.tx.defer(
-                "INSERT INTO kith_customers (tenant_id, id, email, phone, name_lower, lifecycle, \
-                 owner, organization, doc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                 owner = $7, organization = $8, doc = $9, email_like = $10, email_identity = $11 \
+                 WHERE tenant_id = $1 AND id = $2",
                 &[
                     &t,
                     &id,
@@ -262,6 +287,27 @@ impl Txn for PgTxn<'_, '_> {
                     &new.owner,
                     &organization,
                     &doc,
+                    &likeness,
+                    &identity,
+                ],
+            )?;
+        } else {
+            self.tx.defer(
+                "INSERT INTO kith_customers (tenant_id, id, email, phone, name_lower, lifecycle, \
+                 owner, organization, doc, email_like, email_identity) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                &[
+                    &t,
+                    &id,
+                    &email,
+                    &phone,
+                    &name,
+                    &lifecycle,
+                    &new.owner,
+                    &organization,
+                    &doc,
+                    &likeness,
+                    &identity,
                 ],
             )?;
         }

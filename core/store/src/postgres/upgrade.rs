@@ -10,7 +10,7 @@ use super::conn::{pg, wait};
 use super::txn::WorkColumns;
 use crate::Result;
 use crate::records::decode;
-use kith_model::Deal;
+use kith_model::{Customer, Deal, Email};
 
 /// Arbitrary but fixed: the advisory lock that serializes upgrade steps between nodes.
 const UPGRADE_LOCK: i64 = 0x006b_6974_6875_7067;
@@ -105,6 +105,27 @@ fn backfill_work(client: &mut Client) -> Result<()> {
     )
 }
 
+/// Fills `kith_customers.email_like` and `email_identity` from each record.
+fn backfill_email_identity(client: &mut Client) -> Result<()> {
+    backfill(
+        client,
+        "SELECT tenant_id, id, doc FROM kith_customers WHERE (tenant_id, id) > ($1, $2) \
+         AND email IS NOT NULL ORDER BY tenant_id, id LIMIT $3",
+        |tx, t, id, doc| {
+            let c: Customer = decode("customers", doc)?;
+            let like = c.email.as_ref().map(Email::likeness);
+            let identity = c.email.as_ref().map(Email::identity);
+            wait(tx.execute(
+                "UPDATE kith_customers SET email_like = $3, email_identity = $4 \
+                 WHERE tenant_id = $1 AND id = $2",
+                &[&t, &id, &like, &identity],
+            ))
+            .map_err(|e| pg(&e))?;
+            Ok(())
+        },
+    )
+}
+
 impl PgStore {
     /// Whether an upgrade step is left (on a pooled connection: no extra connection at a
     /// start that has nothing to do, which is every start after the first).
@@ -130,6 +151,11 @@ impl PgStore {
                 backfill_work(client)?;
                 done(client, "backfill-work")?;
                 tracing::info!("filled the work-item columns of stored interactions");
+            }
+            if pending(client, "backfill-email-identity")? {
+                backfill_email_identity(client)?;
+                done(client, "backfill-email-identity")?;
+                tracing::info!("filled the email identity columns of stored customers");
             }
             if pending(client, "adopt-owners")? {
                 crate::adopt_owners(self)?;

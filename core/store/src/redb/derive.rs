@@ -14,6 +14,11 @@ pub(crate) fn customer_entries(t: u32, c: &Customer) -> Vec<Entry> {
     let mut out = Vec::with_capacity(8 + c.tags.len());
     if let Some(e) = &c.email {
         out.push((T::IdxEmail, K::t(t).text(e.as_str()).done(), id.to_vec()));
+        out.push((
+            T::IdxEmailLike,
+            email_like_key(t, e).id(id).done(),
+            Vec::new(),
+        ));
     }
     if let Some(p) = &c.phone {
         out.push((T::IdxPhone, K::t(t).text(p.as_str()).done(), id.to_vec()));
@@ -53,6 +58,12 @@ pub(crate) fn customer_entries(t: u32, c: &Customer) -> Vec<Entry> {
         Vec::new(),
     ));
     out
+}
+
+/// The email likeness index's key for `e` up to the customer id: likeness, then identity, so
+/// that the holders of one identity are one short range inside the likeness's.
+pub(crate) fn email_like_key(t: u32, e: &kith_model::Email) -> K {
+    K::t(t).word(&e.likeness()).word(&e.identity())
 }
 
 /// Index entries that must be unique per tenant (their value is the owner's id).

@@ -41,7 +41,7 @@ use crate::{Error, Result};
 use kith_model::{Actor, InstalledPlugin, Tenant, TenantInput, TenantPatch, TenantSlug, Timestamp};
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// The data file inside a data directory.
 const FILE_NAME: &str = "kith.redb";
@@ -318,6 +318,30 @@ fn index_deal_owners(txn: &redb::WriteTransaction) -> Result<()> {
     Ok(())
 }
 
+/// Builds the email likeness index of a file older than version 4.
+fn index_email_likeness(txn: &redb::WriteTransaction) -> Result<()> {
+    let customers = txn.open_table(T::Customers.def())?;
+    let mut index = txn.open_table(T::IdxEmailLike.def())?;
+    for row in customers.iter()? {
+        let (k, v) = row?;
+        let Some(n) = k
+            .value()
+            .get(..4)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_be_bytes)
+        else {
+            continue;
+        };
+        let c: kith_model::Customer = tx::decode(T::Customers, v.value())?;
+        for (t, key, value) in derive::customer_entries(n, &c) {
+            if t == T::IdxEmailLike {
+                index.insert(key.as_slice(), value.as_slice())?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Builds the work and deal-timeline indexes of a version 1 or 2 file.
 fn index_work(txn: &redb::WriteTransaction) -> Result<()> {
     let interactions = txn.open_table(T::Interactions.def())?;
@@ -394,8 +418,12 @@ fn init_schema(db: &Database) -> Result<HashMap<String, u32>> {
                     if found == 1 {
                         index_deal_owners(&txn)?;
                     }
-                    // Version 3 indexes work items (queues) and interactions by deal.
-                    index_work(&txn)?;
+                    if found < 3 {
+                        // Version 3 indexes work items (queues) and interactions by deal.
+                        index_work(&txn)?;
+                    }
+                    // Version 4 indexes customers' emails by likeness and identity.
+                    index_email_likeness(&txn)?;
                 }
             }
         }

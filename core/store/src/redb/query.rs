@@ -27,6 +27,9 @@ use kith_model::{
     TenantInput, TenantPatch, TenantSlug, Timestamp, User, UserId,
 };
 
+/// The most members of one email likeness group that [`Store::email_likeness_groups`] lists.
+const MAX_GROUP: usize = 50;
+
 pub(super) type Table = ReadOnlyTable<&'static [u8], &'static [u8]>;
 
 pub(super) fn open(txn: &ReadTransaction, t: T) -> Result<Table> {
@@ -255,6 +258,25 @@ impl RedbStore {
         get_as(txn.table(t)?, t, &K::t(n).id(id).done())
     }
 
+    /// Up to `limit` customers under `prefix` in the email likeness index.
+    fn customers_by_email_key(&self, n: u32, prefix: &[u8], limit: usize) -> Result<Vec<Customer>> {
+        let txn = self.read()?;
+        let (index, customers) = (txn.table(T::IdxEmailLike)?, txn.table(T::Customers)?);
+        let range = match prefix_end(prefix) {
+            Some(e) => index.range::<&[u8]>(prefix..e.as_slice())?,
+            None => index.range::<&[u8]>(prefix..)?,
+        };
+        let mut out = Vec::new();
+        for row in range.take(limit) {
+            let (k, _) = row?;
+            let id = trailing_id(k.value()).ok_or_else(|| super::txn::dangling(T::IdxEmailLike))?;
+            let c = get_as(customers, T::Customers, &K::t(n).id(id).done())?
+                .ok_or_else(|| super::txn::dangling(T::IdxEmailLike))?;
+            out.push(c);
+        }
+        Ok(out)
+    }
+
     fn customer_by_index(
         &self,
         tenant: &TenantSlug,
@@ -370,7 +392,78 @@ impl Store for RedbStore {
     }
 
     fn customer_by_email(&self, tenant: &TenantSlug, email: &Email) -> Result<Option<Customer>> {
-        self.customer_by_index(tenant, T::IdxEmail, |n| K::t(n).text(email.as_str()).done())
+        let exact =
+            self.customer_by_index(tenant, T::IdxEmail, |n| K::t(n).text(email.as_str()).done())?;
+        if exact.is_some() {
+            return Ok(exact);
+        }
+        let n = self.tenant_number(tenant)?;
+        let prefix = derive::email_like_key(n, email).done();
+        Ok(self.customers_by_email_key(n, &prefix, 1)?.pop())
+    }
+
+    fn customers_by_email_likeness(
+        &self,
+        tenant: &TenantSlug,
+        likeness: &str,
+        limit: usize,
+    ) -> Result<Vec<Customer>> {
+        let n = self.tenant_number(tenant)?;
+        self.customers_by_email_key(n, &K::t(n).word(likeness).done(), limit)
+    }
+
+    fn email_likeness_groups(
+        &self,
+        tenant: &TenantSlug,
+        after: Option<&str>,
+        budget: usize,
+    ) -> Result<(Vec<Vec<CustomerId>>, Option<String>)> {
+        let n = self.tenant_number(tenant)?;
+        let txn = self.read()?;
+        let table = txn.table(T::IdxEmailLike)?;
+        let tenant_end = prefix_end(&K::t(n).done());
+        let past = |likeness: &[u8]| prefix_end(&K::t(n).bytes(likeness).byte(0).done());
+        let mut lo = match after {
+            Some(a) => past(a.as_bytes()),
+            None => Some(K::t(n).done()),
+        };
+        let (mut groups, mut read) = (Vec::new(), 0usize);
+        while let Some(from) = lo.take() {
+            let range = match &tenant_end {
+                Some(e) => table.range::<&[u8]>(from.as_slice()..e.as_slice())?,
+                None => table.range::<&[u8]>(from.as_slice()..)?,
+            };
+            let mut likeness: Option<Vec<u8>> = None;
+            let mut ids = Vec::new();
+            for row in range {
+                let (k, _) = row?;
+                let key = k.value();
+                let this = key
+                    .get(4..)
+                    .and_then(|rest| rest.split(|b| *b == 0).next())
+                    .ok_or_else(|| super::txn::dangling(T::IdxEmailLike))?;
+                if likeness.as_deref().is_some_and(|l| l != this) || ids.len() == MAX_GROUP {
+                    break;
+                }
+                likeness.get_or_insert_with(|| this.to_vec());
+                ids.push(CustomerId::from_bytes(
+                    trailing_id(key).ok_or_else(|| super::txn::dangling(T::IdxEmailLike))?,
+                ));
+                read += 1;
+            }
+            let Some(likeness) = likeness else { break };
+            if ids.len() > 1 {
+                groups.push(ids);
+            }
+            lo = past(&likeness);
+            if lo.is_some() && read >= budget {
+                return Ok((
+                    groups,
+                    Some(String::from_utf8_lossy(&likeness).into_owned()),
+                ));
+            }
+        }
+        Ok((groups, None))
     }
 
     fn customer_by_phone(&self, tenant: &TenantSlug, phone: &Phone) -> Result<Option<Customer>> {

@@ -47,6 +47,10 @@ tables! {
     Deals = "deals",
     /// t + email -> customer (unique).
     IdxEmail = "idx_email",
+    /// t + email likeness ([`kith_model::Email::likeness`]) + 0 + identity + 0 + customer -> ().
+    /// Not unique: it finds the holder of an identity (case-insensitive) and the
+    /// probable duplicates.
+    IdxEmailLike = "idx_email_like",
     /// t + phone -> customer (unique).
     IdxPhone = "idx_phone",
     /// t + source + 0 + external id -> customer (unique).
@@ -127,6 +131,7 @@ impl T {
     /// Tables whose entries are derived from primary data; `kith check` verifies them.
     pub(crate) const INDEXES: &'static [T] = &[
         T::IdxEmail,
+        T::IdxEmailLike,
         T::IdxPhone,
         T::IdxExternal,
         T::IdxTag,
@@ -164,6 +169,7 @@ impl T {
             | T::Pipelines
             | T::Deals
             | T::IdxEmail
+            | T::IdxEmailLike
             | T::IdxPhone
             | T::IdxExternal
             | T::IdxTag

@@ -54,6 +54,20 @@ impl<'a, 'txn> RedbTxn<'a, 'txn> {
             .collect()
     }
 
+    /// Up to `limit` customers whose email has `email`'s identity (any case).
+    fn identity_holders(&self, email: &Email, limit: usize) -> Result<Vec<CustomerId>> {
+        let prefix = derive::email_like_key(self.tenant, email).done();
+        self.tx
+            .scan_keys(T::IdxEmailLike, &prefix, limit)?
+            .iter()
+            .map(|k| {
+                trailing_id(k)
+                    .map(CustomerId::from_bytes)
+                    .ok_or_else(|| dangling(T::IdxEmailLike))
+            })
+            .collect()
+    }
+
     /// Inserts index entries, refusing a unique key that belongs to another entity.
     fn insert_entries(
         &mut self,
@@ -118,9 +132,10 @@ impl Txn for RedbTxn<'_, '_> {
 
     fn customer_by_email(&mut self, email: &Email) -> Result<Option<CustomerId>> {
         let key = K::t(self.tenant).text(email.as_str()).done();
-        Ok(self
-            .index_id(T::IdxEmail, &key)?
-            .map(CustomerId::from_bytes))
+        if let Some(id) = self.index_id(T::IdxEmail, &key)? {
+            return Ok(Some(CustomerId::from_bytes(id)));
+        }
+        Ok(self.identity_holders(email, 1)?.first().copied())
     }
 
     fn customer_by_phone(&mut self, phone: &Phone) -> Result<Option<CustomerId>> {
@@ -139,6 +154,18 @@ impl Txn for RedbTxn<'_, '_> {
 
     fn put_customer(&mut self, old: Option<&Customer>, new: &Customer) -> Result<()> {
         let t = self.tenant;
+        if let Some(e) = &new.email
+            && old.and_then(|o| o.email.as_ref()).map(Email::identity) != Some(e.identity())
+        {
+            // Two holders at most: this customer (not yet re-indexed) and one other.
+            if let Some(holder) = self
+                .identity_holders(e, 2)?
+                .into_iter()
+                .find(|h| *h != new.id)
+            {
+                return Err(Error::duplicate_customer("email", e.as_str(), holder));
+            }
+        }
         let old_entries = old
             .map(|c| derive::customer_entries(t, c))
             .unwrap_or_default();

@@ -464,6 +464,238 @@ fn stale_version_update_is_a_conflict_and_writes_nothing(kind: Kind) {
     assert_eq!(store.check().unwrap(), vec![]);
 }
 
+/// Every group of customers sharing an email likeness, paging with `budget`.
+fn likeness_groups(store: &dyn Store, t: &TenantSlug, budget: usize) -> Vec<Vec<CustomerId>> {
+    let (mut all, mut after) = (Vec::new(), None::<String>);
+    for _ in 0..100 {
+        let (groups, next) = store
+            .email_likeness_groups(t, after.as_deref(), budget)
+            .unwrap();
+        all.extend(groups);
+        match next {
+            Some(n) => after = Some(n),
+            None => return all,
+        }
+    }
+    panic!("the groups never ended");
+}
+
+fn email_identity_ignores_case_and_likeness_finds_probable_duplicates(kind: Kind) {
+    let fx = Fixture::new(kind);
+    let store = fx.open();
+    let t = tenant(&*store, "acme");
+    let other = tenant(&*store, "other");
+    let ada = create(&*store, &t, person("Ada@Example.com"));
+    assert_eq!(ada.email, Some(email("Ada@example.com")), "typed case kept");
+    let seq = store.last_seq(&t).unwrap();
+    // Another case of the same address is the same identity: refused, naming the holder.
+    for raw in ["ada@example.com", "ADA@EXAMPLE.COM"] {
+        let err = store
+            .create_customer(&t, &actor(), person(raw))
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::Duplicate { field: "email", existing, .. } if *existing == format!("customer {}", ada.id)),
+            "{raw}: {err:?}"
+        );
+    }
+    assert_eq!(
+        store.last_seq(&t).unwrap(),
+        seq,
+        "a refused write left an event"
+    );
+    // Found in any case; another tenant may hold it.
+    let found = store
+        .customer_by_email(&t, &email("ADA@example.COM"))
+        .unwrap();
+    assert_eq!(found.map(|c| c.id), Some(ada.id));
+    create(&*store, &other, person("ada@example.com"));
+    // Its holder may change the case; someone else may not take it.
+    let ada = store
+        .update_customer(
+            &t,
+            &actor(),
+            ada.id,
+            ada.version,
+            CustomerPatch {
+                email: Some(Some("ADA@example.com".into())),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let bob = create(&*store, &t, person("bob@example.com"));
+    let err = store
+        .update_customer(
+            &t,
+            &actor(),
+            bob.id,
+            bob.version,
+            CustomerPatch {
+                email: Some(Some("ada@example.com".into())),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Duplicate { field: "email", .. }),
+        "{err:?}"
+    );
+    // Dots, a +tag and a Cyrillic look-alike are other identities, but alike.
+    let alike: Vec<Customer> = [
+        "a.da@example.com",
+        "ada+news@example.com",
+        "\u{430}da@example.com",
+    ]
+    .into_iter()
+    .map(|e| create(&*store, &t, person(e)))
+    .collect();
+    let zed = create(&*store, &t, person("zed@example.org"));
+    let z_ed = create(&*store, &t, person("z.ed@example.org"));
+    let mut group: Vec<CustomerId> = alike.iter().map(|c| c.id).collect();
+    group.push(ada.id);
+    group.sort();
+    let mut found: Vec<CustomerId> = store
+        .customers_by_email_likeness(&t, &email("ada@example.com").likeness(), 50)
+        .unwrap()
+        .iter()
+        .map(|c| c.id)
+        .collect();
+    found.sort();
+    assert_eq!(found, group);
+    let sorted = |groups: Vec<Vec<CustomerId>>| {
+        let mut groups: Vec<Vec<CustomerId>> = groups
+            .into_iter()
+            .map(|mut g| {
+                g.sort();
+                g
+            })
+            .collect();
+        groups.sort();
+        groups
+    };
+    let mut expected = vec![group, vec![zed.id, z_ed.id]];
+    expected.iter_mut().for_each(|g| g.sort());
+    expected.sort();
+    // The whole list in one page, or one group per page with a tiny budget: the same groups.
+    assert_eq!(sorted(likeness_groups(&*store, &t, 10_000)), expected);
+    assert_eq!(sorted(likeness_groups(&*store, &t, 1)), expected);
+    assert!(likeness_groups(&*store, &other, 10_000).is_empty());
+    // Erasing a customer takes it out of the index.
+    store.erase_customer(&t, &actor(), z_ed.id).unwrap();
+    assert_eq!(
+        sorted(likeness_groups(&*store, &t, 10_000)),
+        expected[..1].to_vec()
+    );
+    assert_eq!(store.check().unwrap(), vec![]);
+}
+
+/// Customers stored before identity ignored case are indexed on upgrade, and two that differ
+/// only by case stay (both readable, listed as a pair) until someone merges them.
+fn emails_stored_before_identity_are_indexed_on_upgrade(kind: Kind) {
+    let fx = Fixture::new(kind);
+    let (t, a, b) = {
+        let store = fx.open();
+        let t = tenant(&*store, "acme");
+        let a = create(&*store, &t, person("ada@example.com"));
+        let b = create(&*store, &t, person("bob@example.com"));
+        store.close();
+        (t, a, b)
+    };
+    // Make it look as an older release left it: b holds `ADA@example.com` too, and the
+    // identity index is missing.
+    let b_old = Customer {
+        email: Some(email("ADA@example.com")),
+        ..b.clone()
+    };
+    match kind {
+        Kind::Redb => {
+            type Raw = TableDefinition<'static, &'static [u8], &'static [u8]>;
+            let db = redb::Database::create(fx.dir().join("kith.redb")).unwrap();
+            let txn = db.begin_write().unwrap();
+            {
+                let mut customers = txn.open_table(Raw::new("customers")).unwrap();
+                let key: Vec<u8> = customers
+                    .iter()
+                    .unwrap()
+                    .map(|r| r.unwrap().0.value().to_vec())
+                    .find(|k| k.ends_with(&b.id.to_bytes()))
+                    .unwrap();
+                let bytes = postcard::to_allocvec(&b_old).unwrap();
+                customers.insert(key.as_slice(), bytes.as_slice()).unwrap();
+                let mut by_email = txn.open_table(Raw::new("idx_email")).unwrap();
+                let old_key: Vec<u8> = by_email
+                    .iter()
+                    .unwrap()
+                    .map(|r| r.unwrap())
+                    .find(|(_, v)| v.value() == b.id.to_bytes())
+                    .map(|(k, _)| k.value().to_vec())
+                    .unwrap();
+                by_email.remove(old_key.as_slice()).unwrap();
+                let mut new_key = old_key[..4].to_vec();
+                new_key.extend_from_slice(b"ADA@example.com");
+                by_email
+                    .insert(new_key.as_slice(), b.id.to_bytes().as_slice())
+                    .unwrap();
+            }
+            txn.delete_table(Raw::new("idx_email_like")).unwrap();
+            txn.open_table(Raw::new("meta"))
+                .unwrap()
+                .insert(b"schema_version".as_slice(), 3u32.to_le_bytes().as_slice())
+                .unwrap();
+            txn.commit().unwrap();
+        }
+        Kind::Postgres => {
+            let db = fx.db().unwrap();
+            let hex: String = postcard::to_allocvec(&b_old)
+                .unwrap()
+                .iter()
+                .map(|x| format!("{x:02x}"))
+                .collect();
+            db.execute(&format!(
+                "UPDATE kith_customers SET doc = '\\x{hex}', email = 'ADA@example.com' \
+                 WHERE id = '{}'",
+                b.id
+            ));
+            db.execute("UPDATE kith_customers SET email_like = NULL, email_identity = NULL");
+            db.execute("INSERT INTO kith_upgrades (step) VALUES ('backfill-email-identity')");
+        }
+    }
+    let store = fx.open();
+    assert_eq!(store.check().unwrap(), vec![]);
+    let mut pair = vec![a.id, b.id];
+    pair.sort();
+    assert_eq!(likeness_groups(&*store, &t, 10_000), vec![pair]);
+    // Each is still found by its exact address; a third spelling finds the older.
+    let by = |e: &str| {
+        store
+            .customer_by_email(&t, &email(e))
+            .unwrap()
+            .map(|c| c.id)
+    };
+    assert_eq!(by("ADA@example.com"), Some(b.id));
+    assert_eq!(by("ada@example.com"), Some(a.id));
+    assert_eq!(by("Ada@example.com"), Some(a.id.min(b.id)));
+    // Either can still be changed without touching the email; a new one may not join them.
+    store
+        .update_customer(
+            &t,
+            &actor(),
+            b.id,
+            b.version,
+            CustomerPatch {
+                name: Some(Some("Ada Lovelace".into())),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let err = store
+        .create_customer(&t, &actor(), person("adA@example.com"))
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Duplicate { field: "email", .. }),
+        "{err:?}"
+    );
+}
+
 fn duplicate_email_phone_or_external_id_names_the_holder_and_writes_nothing(kind: Kind) {
     let fx = Fixture::new(kind);
     let store = fx.open();
@@ -1657,6 +1889,8 @@ on_both_backends! {
     pipeline_report_matches_the_sales_training_funnel,
     stale_version_update_is_a_conflict_and_writes_nothing,
     duplicate_email_phone_or_external_id_names_the_holder_and_writes_nothing,
+    email_identity_ignores_case_and_likeness_finds_probable_duplicates,
+    emails_stored_before_identity_are_indexed_on_upgrade,
     write_each_applies_the_good_ops_and_reports_the_bad,
     interaction_with_a_known_external_id_is_stored_once_with_one_event,
     erasure_removes_customer_interactions_deals_and_index_entries_leaving_one_event,

@@ -482,9 +482,17 @@ impl TenantModel {
                 .find(|c| c.id != new.id && f(c))
                 .map(|c| format!("customer {}", c.id))
         };
+        // One exact address, and one identity (any case) among the addresses that change it.
+        let identity = |c: &Customer| c.email.as_ref().map(Email::identity);
         if let Some(e) = &new.email
-            && old.is_none_or(|o| o.email.as_ref() != Some(e))
-            && let Some(existing) = holder(&|c| c.email.as_ref() == Some(e))
+            && let Some(existing) = (old.is_none_or(|o| o.email.as_ref() != Some(e)))
+                .then(|| holder(&|c| c.email.as_ref() == Some(e)))
+                .flatten()
+                .or_else(|| {
+                    (old.and_then(identity) != Some(e.identity()))
+                        .then(|| holder(&|c| identity(c) == Some(e.identity())))
+                        .flatten()
+                })
         {
             return Err(Fail::Duplicate {
                 field: "email",
@@ -1352,7 +1360,17 @@ fn verify(store: &dyn Store, world: &World, limit: usize) {
         }
         for raw in EMAILS {
             if let Ok(e) = Email::parse("email", raw) {
-                let want = m.customers.values().find(|c| c.email.as_ref() == Some(&e));
+                // The exact address, else the oldest holder of its identity.
+                let want = m
+                    .customers
+                    .values()
+                    .find(|c| c.email.as_ref() == Some(&e))
+                    .or_else(|| {
+                        m.customers
+                            .values()
+                            .filter(|c| c.email.as_ref().map(Email::identity) == Some(e.identity()))
+                            .min_by_key(|c| c.id)
+                    });
                 assert_eq!(store.customer_by_email(slug, &e).unwrap().as_ref(), want);
             }
         }
