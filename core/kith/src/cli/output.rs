@@ -1,23 +1,4 @@
-//! Small output helpers: JSON Lines records and readable numbers.
-
-use std::io::Write;
-
-use serde::Serialize;
-
-/// Writes `value` as one JSON object on its own line, with `"type": kind` as its first key.
-pub(super) fn record(
-    out: &mut impl Write,
-    kind: &str,
-    value: &impl Serialize,
-) -> anyhow::Result<()> {
-    let body = serde_json::to_string(value)?;
-    match body.strip_prefix('{') {
-        Some("}") => writeln!(out, "{{\"type\":\"{kind}\"}}")?,
-        Some(rest) => writeln!(out, "{{\"type\":\"{kind}\",{rest}")?,
-        None => anyhow::bail!("cannot export a {kind} that is not a JSON object"),
-    }
-    Ok(())
-}
+//! Small output helpers: readable numbers.
 
 /// `1234567` as `1,234,567`.
 pub(super) fn thousands(n: u64) -> String {
@@ -67,16 +48,5 @@ mod tests {
         assert_eq!(thousands(1000), "1,000");
         assert_eq!(thousands(99_998), "99,998");
         assert_eq!(thousands(1_234_567), "1,234,567");
-    }
-
-    #[test]
-    fn records_start_with_their_type() {
-        let mut out = Vec::new();
-        record(&mut out, "x", &serde_json::json!({"a": 1})).ok();
-        record(&mut out, "y", &serde_json::json!({})).ok();
-        assert_eq!(
-            String::from_utf8_lossy(&out),
-            "{\"type\":\"x\",\"a\":1}\n{\"type\":\"y\"}\n"
-        );
     }
 }

@@ -14,6 +14,7 @@ mod deals;
 mod docs;
 mod error;
 mod events;
+mod export;
 mod extract;
 mod interactions;
 mod metrics;
@@ -109,6 +110,8 @@ struct Inner {
     plugins: OnceLock<Arc<PluginHost>>,
     /// One backup at a time: each holds a snapshot the size of the store on disk.
     backups: Arc<tokio::sync::Semaphore>,
+    /// Exports running: one per tenant, [`export::MAX_EXPORTS`] in all.
+    exports: Arc<export::Running>,
 }
 
 impl AppState {
@@ -139,6 +142,7 @@ impl AppState {
                 _shutdown_sender: sender,
                 plugins: OnceLock::new(),
                 backups: Arc::new(tokio::sync::Semaphore::new(1)),
+                exports: Arc::default(),
             }),
         }
     }
@@ -237,8 +241,14 @@ fn all_routes() -> (Routes, Routes) {
         .merge(users::routes())
         .merge(reports::routes())
         .merge(plugins::routes());
-    // Routes that wait on purpose (long-poll, SSE) or copy the whole store (backup).
-    (bounded, events::routes().merge(admin::routes()))
+    // Routes that wait on purpose (long-poll, SSE) or copy a whole store or tenant (backup,
+    // export): these bound their own work.
+    (
+        bounded,
+        events::routes()
+            .merge(admin::routes())
+            .merge(export::routes()),
+    )
 }
 
 /// The router with every route, ready to be served or tested with `tower::ServiceExt::oneshot`.

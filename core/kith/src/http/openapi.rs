@@ -7,8 +7,8 @@ use utoipa::{Modify, OpenApi};
 
 use super::PROBLEM_JSON;
 use super::{
-    admin, customers, deals, docs, events, interactions, ops, pipelines, plugins, reports, tenants,
-    tokens, users, work,
+    admin, customers, deals, docs, events, export, interactions, ops, pipelines, plugins, reports,
+    tenants, tokens, users, work,
 };
 
 #[derive(OpenApi)]
@@ -16,7 +16,7 @@ use super::{
     info(title = "Kith admin API", description = "Tenants, users and teams, customers, interactions and work items, pipelines, deals, events, plugins, webhooks, segments and scores. Errors are RFC 9457 problem+json with a stable `code`."),
     paths(
         ops::healthz, ops::readyz, ops::metrics, ops::openapi, docs::page, docs::script, docs::style,
-        admin::backup,
+        admin::backup, export::export,
         tenants::create, tenants::list, tenants::get, tenants::update, tenants::delete,
         tokens::create, tokens::list, tokens::revoke,
         customers::create, customers::search, customers::get, customers::update, customers::erase,

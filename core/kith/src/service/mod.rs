@@ -12,6 +12,7 @@ pub mod deals;
 pub mod demo;
 pub mod duplicates;
 pub mod events;
+pub mod export;
 pub mod interactions;
 pub mod pipelines;
 pub mod plugins;

@@ -138,6 +138,13 @@ fn export_round_trip_contains_what_was_imported() {
         .collect();
     assert_eq!(records[0]["type"], "tenant");
     assert_eq!(records[0]["slug"], "acme");
+    assert_eq!(
+        records.last(),
+        Some(&serde_json::json!({
+            "type": "end", "customers": 4, "interactions": 3, "pipelines": 0, "deals": 0
+        })),
+        "the last record says the export is whole"
+    );
     let of = |t: &str| {
         records
             .iter()

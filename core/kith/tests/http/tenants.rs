@@ -180,7 +180,119 @@ async fn a_deleted_tenant_leaves_nothing_behind_for_its_successor_or_its_old_key
     );
 }
 
+/// A running tenant exports as JSON Lines, streamed: the tenant, each customer with their
+/// interactions, each pipeline with its deals, and an `end` record with the counts. Another
+/// tenant's data never appears; only a key for the whole tenant may export.
+async fn a_tenant_exports_as_json_lines_ending_with_its_counts(backend: Backend) {
+    let api = Api::on(backend);
+    api.tenant("acme").await;
+    api.tenant("beta").await;
+    let key = api.key("acme", false).await;
+    let beta = api.key("beta", false).await;
+    let mut customers = Vec::new();
+    for i in 0..3 {
+        let c = api
+            .customer(
+                "acme",
+                &key,
+                json!({ "email": format!("c{i}@example.com") }),
+            )
+            .await;
+        for n in 0..=i {
+            api.call(
+                "POST",
+                "/v1/tenants/acme/interactions",
+                Some(&key),
+                Some(json!({ "customer": c["id"], "channel": "email", "kind": "email", "subject": format!("s{i}-{n}") })),
+            )
+            .await
+            .ok(201);
+        }
+        customers.push(c);
+    }
+    let p = api.pipeline("acme", &key, "Sales").await;
+    api.call(
+        "POST",
+        "/v1/tenants/acme/deals",
+        Some(&key),
+        Some(json!({ "customer": customers[0]["id"], "pipeline": p["id"], "title": "Big one", "amount": { "minor": 5000, "currency": "EUR" } })),
+    )
+    .await
+    .ok(201);
+    api.customer("beta", &beta, json!({ "email": "secret@beta.example" }))
+        .await;
+
+    let r = api
+        .call("GET", "/v1/tenants/acme/export", Some(&key), None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.header("content-type"), Some("application/x-ndjson"));
+    assert_eq!(
+        r.header("content-disposition"),
+        Some("attachment; filename=\"acme.jsonl\"")
+    );
+    let records: Vec<serde_json::Value> = r
+        .text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
+    let types: Vec<&str> = records
+        .iter()
+        .map(|r| r["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "tenant",
+            "customer",
+            "interaction",
+            "customer",
+            "interaction",
+            "interaction",
+            "customer",
+            "interaction",
+            "interaction",
+            "interaction",
+            "pipeline",
+            "deal",
+            "end"
+        ]
+    );
+    assert_eq!(records[0]["slug"], "acme");
+    assert_eq!(
+        records.last().unwrap(),
+        &json!({ "type": "end", "customers": 3, "interactions": 6, "pipelines": 1, "deals": 1 })
+    );
+    assert!(!r.text.contains("beta.example"), "another tenant's data");
+    // The same again: nothing was left running.
+    let again = api
+        .call("GET", "/v1/tenants/acme/export", Some(&key), None)
+        .await;
+    assert_eq!(again.text, r.text);
+
+    // Who may not.
+    let reader = api.key("acme", true).await;
+    assert_eq!(
+        api.call("GET", "/v1/tenants/acme/export", Some(&reader), None)
+            .await
+            .status,
+        200,
+        "a read-only key reads everything anyway"
+    );
+    api.call("GET", "/v1/tenants/acme/export", Some(&beta), None)
+        .await
+        .problem(404, "tenant_not_found");
+    api.call("GET", "/v1/tenants/acme/export", None, None)
+        .await
+        .problem(401, "unauthorized");
+    let admin = api.admin.clone();
+    api.call("GET", "/v1/tenants/nobody/export", Some(&admin), None)
+        .await
+        .problem(404, "tenant_not_found");
+}
+
 on_both_backends! {
+    a_tenant_exports_as_json_lines_ending_with_its_counts,
     tenants_are_created_listed_read_updated_and_conflicts_are_409,
     a_deleted_tenant_leaves_nothing_behind_for_its_successor_or_its_old_keys,
 }
