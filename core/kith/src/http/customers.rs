@@ -124,28 +124,6 @@ impl CustomerSearch {
     /// unique email, phone or external id first, then organization, owner, tag, lifecycle); for
     /// the order by name or email, the name or email list (from the prefix given).
     fn plan(&self, me: Option<UserId>) -> ApiResult<(CustomerQuery, Vec<Condition>)> {
-        let mut found = self.filters(me)?;
-        let rank = |q: &CustomerQuery| match q {
-            CustomerQuery::Email(_)
-            | CustomerQuery::Phone(_)
-            | CustomerQuery::ExternalId { .. } => 0,
-            CustomerQuery::List(CustomerFilter::Organization(_)) => 1,
-            CustomerQuery::List(CustomerFilter::Owner(_)) => 2,
-            CustomerQuery::List(CustomerFilter::Tag(_)) => 3,
-            CustomerQuery::List(CustomerFilter::Lifecycle(_)) => 4,
-            CustomerQuery::List(CustomerFilter::NamePrefix(_)) => 5,
-            CustomerQuery::List(CustomerFilter::EmailPrefix(_)) => 6,
-            CustomerQuery::List(_) => 7,
-        };
-        found.sort_by_key(rank);
-        let sorted_by = |want: fn(&CustomerQuery) -> bool,
-                         all: CustomerFilter,
-                         found: &mut Vec<CustomerQuery>| {
-            match found.iter().position(want) {
-                Some(i) => found.remove(i),
-                None => CustomerQuery::List(all),
-            }
-        };
         // The order asked for, or the one a prefix implies (as when it was the only filter).
         let sort = self.sort.as_deref().map(str::trim).or_else(|| {
             if self.name_prefix.is_some() {
@@ -156,36 +134,7 @@ impl CustomerSearch {
                 None
             }
         });
-        let driver = match sort {
-            None => {
-                if found.is_empty() {
-                    CustomerQuery::List(CustomerFilter::All)
-                } else {
-                    found.remove(0)
-                }
-            }
-            Some("name") => sorted_by(
-                |q| matches!(q, CustomerQuery::List(CustomerFilter::NamePrefix(_))),
-                CustomerFilter::NamePrefix(String::new()),
-                &mut found,
-            ),
-            Some("email") => sorted_by(
-                |q| matches!(q, CustomerQuery::List(CustomerFilter::EmailPrefix(_))),
-                CustomerFilter::EmailPrefix(String::new()),
-                &mut found,
-            ),
-            Some("created") => match found.iter().position(|q| rank(q) <= 4) {
-                Some(i) => found.remove(i),
-                None => CustomerQuery::List(CustomerFilter::All),
-            },
-            Some(_) => {
-                return Err(ApiError::field(
-                    "invalid_query",
-                    "sort",
-                    "created, name or email",
-                ));
-            }
-        };
+        let (driver, found) = choose_driver(self.filters(me)?, sort)?;
         let mut conditions: Vec<Condition> = found.into_iter().map(Condition::Is).collect();
         if let Some(q) = &self.q {
             let text = Condition::text(q).ok_or_else(|| {
@@ -275,6 +224,65 @@ impl CustomerSearch {
         }
         Ok(found)
     }
+}
+
+/// The list to read for `sort` among the filters `found`, and the filters left to check on each
+/// customer read. For the order by creation, the most selective filter's list is read (a unique
+/// email, phone or external id first, then organization, owner, tag, lifecycle); for the order
+/// by name or email, the name or email list (from the prefix given).
+pub(super) fn choose_driver(
+    mut found: Vec<CustomerQuery>,
+    sort: Option<&str>,
+) -> ApiResult<(CustomerQuery, Vec<CustomerQuery>)> {
+    let rank = |q: &CustomerQuery| match q {
+        CustomerQuery::Email(_) | CustomerQuery::Phone(_) | CustomerQuery::ExternalId { .. } => 0,
+        CustomerQuery::List(CustomerFilter::Organization(_)) => 1,
+        CustomerQuery::List(CustomerFilter::Owner(_)) => 2,
+        CustomerQuery::List(CustomerFilter::Tag(_)) => 3,
+        CustomerQuery::List(CustomerFilter::Lifecycle(_)) => 4,
+        CustomerQuery::List(CustomerFilter::NamePrefix(_)) => 5,
+        CustomerQuery::List(CustomerFilter::EmailPrefix(_)) => 6,
+        CustomerQuery::List(_) => 7,
+    };
+    found.sort_by_key(rank);
+    let sorted_by =
+        |want: fn(&CustomerQuery) -> bool, all: CustomerFilter, found: &mut Vec<CustomerQuery>| {
+            match found.iter().position(want) {
+                Some(i) => found.remove(i),
+                None => CustomerQuery::List(all),
+            }
+        };
+    let driver = match sort {
+        None => {
+            if found.is_empty() {
+                CustomerQuery::List(CustomerFilter::All)
+            } else {
+                found.remove(0)
+            }
+        }
+        Some("name") => sorted_by(
+            |q| matches!(q, CustomerQuery::List(CustomerFilter::NamePrefix(_))),
+            CustomerFilter::NamePrefix(String::new()),
+            &mut found,
+        ),
+        Some("email") => sorted_by(
+            |q| matches!(q, CustomerQuery::List(CustomerFilter::EmailPrefix(_))),
+            CustomerFilter::EmailPrefix(String::new()),
+            &mut found,
+        ),
+        Some("created") => match found.iter().position(|q| rank(q) <= 4) {
+            Some(i) => found.remove(i),
+            None => CustomerQuery::List(CustomerFilter::All),
+        },
+        Some(_) => {
+            return Err(ApiError::field(
+                "invalid_query",
+                "sort",
+                "created, name or email",
+            ));
+        }
+    };
+    Ok((driver, found))
 }
 
 /// A page of customers, with the count of every match when `total=true` was asked.

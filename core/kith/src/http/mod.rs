@@ -9,6 +9,7 @@
 mod admin;
 mod auth;
 mod batch;
+mod customer_search;
 mod customers;
 mod deals;
 mod docs;
@@ -234,6 +235,7 @@ fn all_routes() -> (Routes, Routes) {
         .merge(tenants::routes())
         .merge(tokens::routes())
         .merge(customers::routes())
+        .merge(customer_search::routes())
         .merge(interactions::routes())
         .merge(work::routes())
         .merge(pipelines::routes())

@@ -6,9 +6,10 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::PROBLEM_JSON;
+use super::customer_search::PartialCustomer;
 use super::{
-    admin, customers, deals, docs, events, export, interactions, ops, pipelines, plugins, reports,
-    tenants, tokens, users, work,
+    admin, customer_search, customers, deals, docs, events, export, interactions, ops, pipelines,
+    plugins, reports, tenants, tokens, users, work,
 };
 
 #[derive(OpenApi)]
@@ -16,7 +17,7 @@ use super::{
     info(title = "Kith admin API", description = "Tenants, users and teams, customers, interactions and work items, pipelines, deals, events, plugins, webhooks, segments and scores. Errors are RFC 9457 problem+json with a stable `code`."),
     paths(
         ops::healthz, ops::readyz, ops::metrics, ops::openapi, docs::page, docs::script, docs::style,
-        admin::backup, export::export,
+        admin::backup, export::export, customer_search::search,
         tenants::create, tenants::list, tenants::get, tenants::update, tenants::delete,
         tokens::create, tokens::list, tokens::revoke,
         customers::create, customers::search, customers::get, customers::update, customers::erase,
@@ -40,7 +41,7 @@ use super::{
     ),
     components(schemas(super::Problem, users::ReassignRequest, crate::service::users::Reassigned, plugins::EnableBody, plugins::ConfigureBody,
         plugins::UpgradeBody, plugins::LimitsBody, work::OverdueBody, crate::service::interactions::OverdueCount)),
-    modifiers(&Bearer, &Problems),
+    modifiers(&Bearer, &Problems, &PartialCustomer),
     security(("bearer" = [])),
 )]
 struct ApiDoc;

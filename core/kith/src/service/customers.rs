@@ -49,6 +49,31 @@ pub enum Condition {
         /// Its digits, looked for in the phone when there are three or more.
         digits: String,
     },
+    /// Changed before this time.
+    UpdatedBefore(Timestamp),
+    /// Text contained in the name ([`fold`]ed).
+    NameContains(String),
+    /// The field has a value.
+    Has(Field),
+    /// The condition does not hold.
+    Not(Box<Condition>),
+    /// Every one holds.
+    All(Vec<Condition>),
+    /// At least one holds.
+    Any(Vec<Condition>),
+}
+
+/// An optional field of a customer, for [`Condition::Has`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    /// `email`.
+    Email,
+    /// `phone`.
+    Phone,
+    /// `owner`.
+    Owner,
+    /// `organization`.
+    Organization,
 }
 
 /// Text as a search compares it: compatibility-decomposed (NFKD), without combining marks
@@ -82,7 +107,10 @@ impl Condition {
     /// Whether `c` meets it.
     pub fn matches(&self, c: &Customer) -> bool {
         match self {
-            Self::Is(CustomerQuery::Email(e)) => c.email.as_ref() == Some(e),
+            // As a lookup by email finds it: in any case.
+            Self::Is(CustomerQuery::Email(e)) => {
+                c.email.as_ref().map(Email::identity) == Some(e.identity())
+            }
             Self::Is(CustomerQuery::Phone(p)) => c.phone.as_ref() == Some(p),
             Self::Is(CustomerQuery::ExternalId { source, id }) => c
                 .external_ids
@@ -122,6 +150,15 @@ impl Condition {
                             .as_ref()
                             .is_some_and(|p| p.as_str().contains(digits.as_str())))
             }
+            Self::UpdatedBefore(t) => c.updated_at < *t,
+            Self::NameContains(q) => fold(&c.name).contains(q.as_str()),
+            Self::Has(Field::Email) => c.email.is_some(),
+            Self::Has(Field::Phone) => c.phone.is_some(),
+            Self::Has(Field::Owner) => c.owner.is_some(),
+            Self::Has(Field::Organization) => c.organization.is_some(),
+            Self::Not(k) => !k.matches(c),
+            Self::All(ks) => ks.iter().all(|k| k.matches(c)),
+            Self::Any(ks) => ks.iter().any(|k| k.matches(c)),
         }
     }
 }

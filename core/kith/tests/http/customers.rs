@@ -1039,6 +1039,179 @@ async fn duplicates_are_suggested_with_their_reasons_and_merged_from_there(backe
     assert_eq!(got["candidates"].as_array().unwrap().len(), 1, "{got}");
 }
 
+/// `POST .../customers/search`: OR groups of filters answer what a brute-force filter over every
+/// customer gives, in the order asked, over pages; `fields` keeps only those; bad or oversized
+/// searches are 422 naming the filter.
+async fn a_search_with_or_groups_answers_what_a_brute_force_filter_gives(backend: Backend) {
+    let (api, key) = setup(backend).await;
+    let ann = api.user("acme", &key, json!({ "name": "Ann" })).await;
+    let mut all = Vec::new();
+    for i in 0..30u32 {
+        let body = json!({
+            "name": format!("{} {i}", ["Ada", "Bob", "Cy"][(i % 3) as usize]),
+            "email": if i % 7 == 0 { None } else { Some(format!("p{i}@example.com")) },
+            "tags": if i % 2 == 0 { vec!["b2b"] } else { vec![] },
+            "lifecycle": if i % 4 == 0 { "customer" } else { "lead" },
+            "marketing_consent": i % 3 != 1,
+            "owner": if i % 5 == 0 { Some(ann.clone()) } else { None },
+        });
+        all.push(api.customer("acme", &key, body).await);
+    }
+    let url = "/v1/tenants/acme/customers/search";
+    let has =
+        |c: &serde_json::Value, tag: &str| c["tags"].as_array().unwrap().iter().any(|t| t == tag);
+    type Pred = Box<dyn Fn(&serde_json::Value) -> bool>;
+    let ann2 = ann.clone();
+    let cases: Vec<(serde_json::Value, Pred)> = vec![
+        (
+            json!({ "filter_groups": [
+                { "filters": [{ "property": "tag", "operator": "eq", "value": "b2b" },
+                              { "property": "lifecycle", "operator": "eq", "value": "customer" }] },
+                { "filters": [{ "property": "owner", "operator": "eq", "value": ann2 }] },
+            ]}),
+            Box::new(move |c| {
+                (has(c, "b2b") && c["lifecycle"] == "customer") || c["owner"] == ann.as_str()
+            }),
+        ),
+        (
+            json!({ "filter_groups": [{ "filters": [
+                { "property": "email", "operator": "not_has_property" }] },
+                { "filters": [{ "property": "name", "operator": "starts_with", "value": "cy" },
+                              { "property": "consent", "operator": "eq", "value": "false" }] },
+            ]}),
+            Box::new(|c| {
+                c["email"].is_null()
+                    || (c["name"].as_str().unwrap().starts_with("Cy")
+                        && c["marketing_consent"] == false)
+            }),
+        ),
+        (
+            json!({ "filter_groups": [{ "filters": [
+                { "property": "lifecycle", "operator": "in", "values": ["customer", "lead"] },
+                { "property": "tag", "operator": "neq", "value": "b2b" },
+                { "property": "name", "operator": "contains", "value": "ADA" },
+            ]}]}),
+            Box::new(move |c| !has(c, "b2b") && c["name"].as_str().unwrap().starts_with("Ada")),
+        ),
+        (json!({}), Box::new(|_| true)),
+        (
+            json!({ "q": "p1", "filter_groups": [{ "filters": [
+                { "property": "email", "operator": "has_property" }] }] }),
+            Box::new(|c| c["email"].as_str().is_some_and(|e| e.contains("p1"))),
+        ),
+    ];
+    for (sort, order) in [
+        ("created", "created_at"),
+        ("name", "name"),
+        ("email", "email"),
+    ] {
+        for (search, pred) in &cases {
+            let mut want: Vec<&serde_json::Value> = all.iter().filter(|c| pred(c)).collect();
+            want.sort_by_key(|c| match order {
+                "created_at" => String::new(),
+                field => c[field].as_str().unwrap_or_default().to_lowercase(),
+            });
+            if sort == "email" {
+                want.retain(|c| c["email"].is_string());
+            }
+            let mut got: Vec<serde_json::Value> = Vec::new();
+            let mut cursor: Option<String> = None;
+            for _ in 0..20 {
+                let mut body = search.clone();
+                body["sort"] = json!(sort);
+                body["limit"] = json!(4);
+                body["total"] = json!(true);
+                if let Some(c) = &cursor {
+                    body["cursor"] = json!(c);
+                }
+                let page = api.call("POST", url, Some(&key), Some(body)).await.ok(200);
+                assert_eq!(page["total"], want.len(), "{search} by {sort}");
+                got.extend(page["items"].as_array().unwrap().iter().cloned());
+                match page["next_cursor"].as_str() {
+                    Some(c) => cursor = Some(c.to_owned()),
+                    None => break,
+                }
+            }
+            let ids =
+                |v: Vec<&serde_json::Value>| v.iter().map(|c| c["id"].clone()).collect::<Vec<_>>();
+            assert_eq!(ids(got.iter().collect()), ids(want), "{search} by {sort}");
+        }
+    }
+    // Only the fields asked for, and the id.
+    let page = api
+        .call(
+            "POST",
+            url,
+            Some(&key),
+            Some(json!({ "fields": ["email", "name", "email"], "limit": 2 })),
+        )
+        .await
+        .ok(200);
+    for item in page["items"].as_array().unwrap() {
+        let mut keys: Vec<&String> = item.as_object().unwrap().keys().collect();
+        keys.sort();
+        assert_eq!(keys, ["email", "id", "name"], "{item}");
+    }
+    // Bad and oversized searches: 422 naming the part, 400 for what does not parse.
+    let filter = json!({ "property": "tag", "operator": "eq", "value": "b2b" });
+    let group = json!({ "filters": [filter] });
+    for (body, field) in [
+        (
+            json!({ "filter_groups": vec![group.clone(); 6] }),
+            "filter_groups",
+        ),
+        (
+            json!({ "filter_groups": [{ "filters": vec![filter.clone(); 11] }] }),
+            "filter_groups[0].filters",
+        ),
+        (
+            json!({ "filter_groups": [{ "filters": [] }] }),
+            "filter_groups[0].filters",
+        ),
+        (
+            json!({ "filter_groups": [group, { "filters": [{ "property": "tag", "operator": "in", "values": vec!["x"; 101] }] }] }),
+            "filter_groups[1].filters[0].values",
+        ),
+        (
+            json!({ "filter_groups": [{ "filters": [{ "property": "tag", "operator": "eq" }] }] }),
+            "filter_groups[0].filters[0].value",
+        ),
+        (
+            json!({ "filter_groups": [{ "filters": [{ "property": "lifecycle", "operator": "eq", "value": "zombie" }] }] }),
+            "filter_groups[0].filters[0].value",
+        ),
+        (
+            json!({ "filter_groups": [{ "filters": [{ "property": "consent", "operator": "contains", "value": "x" }] }] }),
+            "filter_groups[0].filters[0].operator",
+        ),
+        (
+            json!({ "filter_groups": [{ "filters": [{ "property": "created_at", "operator": "gte", "value": "yesterday" }] }] }),
+            "filter_groups[0].filters[0].value",
+        ),
+        (json!({ "fields": ["email", "password"] }), "fields[1]"),
+        (json!({ "q": "x".repeat(500) }), "q"),
+    ] {
+        let r = api.call("POST", url, Some(&key), Some(body.clone())).await;
+        assert_eq!(r.status, 422, "{body}: {}", r.text);
+        let problem = r.problem(422, "invalid_input");
+        assert_eq!(problem["errors"][0]["field"], field, "{body}");
+    }
+    for body in [
+        json!({ "filter_groups": [{ "filters": [{ "property": "password", "operator": "eq", "value": "x" }] }] }),
+        json!({ "filter_groups": {} }),
+        json!({ "sort": "random" }),
+        json!({ "unknown": 1 }),
+        json!([]),
+    ] {
+        api.call("POST", url, Some(&key), Some(body))
+            .await
+            .problem(400, "invalid_body");
+    }
+    api.call("POST", url, Some(&key), Some(json!({ "cursor": "AAAA" })))
+        .await
+        .problem(400, "bad_cursor");
+}
+
 fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
@@ -1151,6 +1324,7 @@ async fn a_count_stops_at_its_budget_and_says_so(backend: Backend) {
 }
 
 on_both_backends! {
+    a_search_with_or_groups_answers_what_a_brute_force_filter_gives,
     duplicates_are_suggested_with_their_reasons_and_merged_from_there,
     a_count_stops_at_its_budget_and_says_so,
     a_batch_of_interactions_logs_each_on_its_own,
