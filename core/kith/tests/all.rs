@@ -3,7 +3,7 @@
 //!   backup, check and token commands);
 //! - the HTTP API through the router with `tower::ServiceExt::oneshot` (`http_*`:
 //!   authentication and scopes, customers, events, bad input, operations, pipelines, users and
-//!   roles, tenants);
+//!   roles, tenants, imports);
 //! - `kith serve` end to end, the real binary on an ephemeral port (`serve`);
 //! - API tokens (`tokens`).
 
@@ -26,6 +26,8 @@ mod http_customers;
 mod http_deals;
 #[path = "http/events.rs"]
 mod http_events;
+#[path = "http/imports.rs"]
+mod http_imports;
 #[path = "http/input.rs"]
 mod http_input;
 #[path = "http/ops.rs"]

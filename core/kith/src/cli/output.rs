@@ -1,26 +1,6 @@
 //! Small output helpers: readable numbers.
 
-/// `1234567` as `1,234,567`.
-pub(super) fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// `n thing` or `n things`.
-pub(super) fn count(n: u64, singular: &str, plural: &str) -> String {
-    format!(
-        "{} {}",
-        thousands(n),
-        if n == 1 { singular } else { plural }
-    )
-}
+pub(super) use crate::service::{count, thousands};
 
 /// A byte count for people: `812 B`, `1.4 MiB`.
 pub(super) fn bytes(n: u64) -> String {

@@ -12,6 +12,7 @@
 //! json_limit_bytes = 1048576     # largest JSON body
 //! max_wait_secs = 60             # longest event long-poll `wait`
 //! plugin_limit_bytes = 10485760  # largest plugin component accepted by POST /v1/plugins
+//! import_limit_bytes = 67108864  # largest CSV file accepted by POST .../customers/import
 //! max_connections = 1024         # connections served at once (more wait in the backlog)
 //! header_timeout_secs = 10       # to send a request's headers, or to sit idle between requests
 //! shutdown_grace_secs = 10       # in-flight requests may finish this long after SIGTERM
@@ -107,6 +108,7 @@ struct FileSettings {
     json_limit_bytes: Option<usize>,
     max_wait_secs: Option<u64>,
     plugin_limit_bytes: Option<usize>,
+    import_limit_bytes: Option<usize>,
     max_connections: Option<usize>,
     header_timeout_secs: Option<u64>,
     shutdown_grace_secs: Option<u64>,
@@ -181,7 +183,7 @@ fn read_file(path: &Path) -> anyhow::Result<FileSettings> {
         std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     toml::from_str(&text).map_err(|e| {
         anyhow::anyhow!(
-            "{}: {} (keys: listen, data_dir, database_url, database_pool_size, request_timeout_secs, json_limit_bytes, max_wait_secs, plugin_limit_bytes, max_connections, header_timeout_secs, shutdown_grace_secs, and a [plugins] table)",
+            "{}: {} (keys: listen, data_dir, database_url, database_pool_size, request_timeout_secs, json_limit_bytes, max_wait_secs, plugin_limit_bytes, import_limit_bytes, max_connections, header_timeout_secs, shutdown_grace_secs, and a [plugins] table)",
             path.display(),
             e.message()
         )
@@ -253,6 +255,7 @@ pub(super) fn run(
             .or(file.shutdown_grace_secs)
             .map_or(defaults.shutdown_grace, Duration::from_secs),
         backup_dir: None,
+        import_limit: file.import_limit_bytes.unwrap_or(defaults.import_limit),
     };
     let mut config = config;
     let store: Arc<dyn PluginStore> = match database_url.or(file.database_url.clone()) {

@@ -17,6 +17,7 @@ mod error;
 mod events;
 mod export;
 mod extract;
+mod imports;
 mod interactions;
 mod metrics;
 mod middleware;
@@ -74,6 +75,9 @@ pub struct HttpConfig {
     /// store's data directory: same disk, and the file is gone once the answer ends); `None`
     /// (a PostgreSQL store) answers that PostgreSQL is backed up with its own tools.
     pub backup_dir: Option<std::path::PathBuf>,
+    /// Largest CSV file accepted by `POST .../customers/import` and `.../interactions/import`
+    /// (bytes); saved to the system's temporary directory while it is imported.
+    pub import_limit: usize,
 }
 
 impl Default for HttpConfig {
@@ -88,6 +92,7 @@ impl Default for HttpConfig {
             header_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(10),
             backup_dir: None,
+            import_limit: 64 * 1024 * 1024,
         }
     }
 }
@@ -113,6 +118,8 @@ struct Inner {
     backups: Arc<tokio::sync::Semaphore>,
     /// Exports running: one per tenant, [`export::MAX_EXPORTS`] in all.
     exports: Arc<export::Running>,
+    /// Import jobs, running and recent.
+    imports: imports::Imports,
 }
 
 impl AppState {
@@ -144,6 +151,7 @@ impl AppState {
                 plugins: OnceLock::new(),
                 backups: Arc::new(tokio::sync::Semaphore::new(1)),
                 exports: Arc::default(),
+                imports: imports::Imports::default(),
             }),
         }
     }
@@ -249,7 +257,8 @@ fn all_routes() -> (Routes, Routes) {
         bounded,
         events::routes()
             .merge(admin::routes())
-            .merge(export::routes()),
+            .merge(export::routes())
+            .merge(imports::routes()),
     )
 }
 

@@ -13,6 +13,7 @@ pub mod demo;
 pub mod duplicates;
 pub mod events;
 pub mod export;
+pub mod import;
 pub mod interactions;
 pub mod pipelines;
 pub mod plugins;
@@ -45,6 +46,28 @@ pub(crate) fn page_of<T>(
         _ => None,
     };
     Ok(Page { items: chunk, next })
+}
+
+/// `1234567` as `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `n thing` or `n things`, with `n` in [`thousands`].
+pub fn count(n: u64, singular: &str, plural: &str) -> String {
+    format!(
+        "{} {}",
+        thousands(n),
+        if n == 1 { singular } else { plural }
+    )
 }
 
 /// Cursor scopes of the lists this module pages itself (the store's own lists use 1 to 99).

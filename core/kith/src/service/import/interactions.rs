@@ -9,11 +9,11 @@ use super::report::{Report, RowError};
 use super::source::Row;
 use super::writer::{Meta, Writer, Written};
 use super::{Importer, RowResult, field_errors};
-use crate::cli::output::count;
 use crate::model::{
     AttributeValue, Channel, Currency, CustomerId, Direction, Email, Interaction, InteractionId,
     InteractionInput, InteractionKind, Money, TaskStatus, TenantSlug, Timestamp, ValidationError,
 };
+use crate::service::count;
 use crate::store::Error;
 use crate::store::{Op, Output, Store};
 
@@ -345,7 +345,7 @@ impl Importer for InteractionImport {
 }
 
 fn thousands_of(n: u64) -> String {
-    crate::cli::output::thousands(n)
+    crate::service::thousands(n)
 }
 
 fn first(mut errors: Vec<RowError>) -> RowError {

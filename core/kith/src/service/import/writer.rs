@@ -3,8 +3,7 @@
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::thread::Scope;
 
-use crate::cli::actor;
-use crate::model::TenantSlug;
+use crate::model::{Actor, TenantSlug};
 use crate::store::{Op, Output, Store};
 
 /// What an importer keeps about each written row: its line and the columns its errors may name.
@@ -29,11 +28,11 @@ impl Writer {
         scope: &'scope Scope<'scope, 'env>,
         store: &'env dyn Store,
         tenant: &'env TenantSlug,
+        actor: Actor,
     ) -> Self {
         let (jobs, next) = mpsc::sync_channel::<Vec<Op>>(1);
         let (finished, done) = mpsc::sync_channel(1);
         scope.spawn(move || {
-            let actor = actor();
             while let Ok(ops) = next.recv() {
                 if finished
                     .send(store.write_each(tenant, &actor, ops))

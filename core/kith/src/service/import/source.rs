@@ -210,8 +210,8 @@ impl Shape {
                     &self.headers[i],
                     format!(
                         "the value has {} bytes, more than the limit of {} (64 KiB)",
-                        super::super::output::thousands(raw.len() as u64),
-                        super::super::output::thousands(MAX_FIELD as u64),
+                        crate::service::thousands(raw.len() as u64),
+                        crate::service::thousands(MAX_FIELD as u64),
                     ),
                 ));
                 values.push(None);

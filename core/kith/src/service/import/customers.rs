@@ -9,12 +9,11 @@ use super::report::{Report, RowError};
 use super::source::Row;
 use super::writer::{Meta, Writer, Written};
 use super::{Importer, RowResult, field_errors};
-use crate::cli::actor;
-use crate::cli::output::count;
 use crate::model::{
-    AttributeValue, Customer, CustomerId, CustomerInput, CustomerKind, Date, ExternalId,
+    Actor, AttributeValue, Customer, CustomerId, CustomerInput, CustomerKind, Date, ExternalId,
     LifecycleStage, TenantSlug, Timestamp, ValidationError,
 };
+use crate::service::count;
 use crate::store::Error;
 use crate::store::{CustomerFilter, Op, Output, PageRequest, Store};
 
@@ -40,6 +39,7 @@ struct Pending {
 pub(super) struct CustomerImport {
     columns: Columns<CustomerField>,
     tenant: TenantSlug,
+    actor: Actor,
     dry_run: bool,
     now: Timestamp,
     /// Email, phone and external id of every accepted row, with its line.
@@ -56,10 +56,16 @@ pub(super) struct CustomerImport {
 }
 
 impl CustomerImport {
-    pub(super) fn new(columns: Columns<CustomerField>, tenant: TenantSlug, dry_run: bool) -> Self {
+    pub(super) fn new(
+        columns: Columns<CustomerField>,
+        tenant: TenantSlug,
+        actor: Actor,
+        dry_run: bool,
+    ) -> Self {
         Self {
             columns,
             tenant,
+            actor,
             dry_run,
             now: Timestamp::now(),
             seen: HashMap::new(),
@@ -363,7 +369,7 @@ impl CustomerImport {
                 })
             })
             .collect();
-        let results = store.write_each(&self.tenant, &actor(), ops)?;
+        let results = store.write_each(&self.tenant, &self.actor, ops)?;
         for (name, r) in missing.into_iter().zip(results) {
             let org = match r {
                 Ok(Output::Customer(c)) => {
@@ -418,7 +424,7 @@ impl CustomerImport {
             ..crate::model::UserInput::default()
         };
         match store
-            .write(&self.tenant, &actor(), vec![Op::CreateUser(input)])?
+            .write(&self.tenant, &self.actor, vec![Op::CreateUser(input)])?
             .pop()
         {
             Some(Output::User(u)) => {
@@ -526,7 +532,7 @@ impl Importer for CustomerImport {
             self.imported += orgs.len() as u64;
         } else if !orgs.is_empty() {
             let (meta, ops) = Self::ops(orgs);
-            let results = store.write_each(&self.tenant, &actor(), ops)?;
+            let results = store.write_each(&self.tenant, &self.actor, ops)?;
             self.absorb(meta.into_iter().zip(results).collect(), report);
         }
         self.pending = people;

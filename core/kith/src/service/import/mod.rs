@@ -1,5 +1,7 @@
-//! `kith import customers|interactions FILE.csv`: header-based column mapping, validation through
-//! the model, a per-row error report that never stops the good rows, and batched writes.
+//! Importing customers or interactions from CSV: header-based column mapping, validation through
+//! the model, a per-row error report that never stops the good rows, and batched writes. Run by
+//! `kith import customers|interactions FILE.csv` and by an HTTP import job
+//! (`POST /v1/tenants/{t}/imports/{kind}`).
 
 mod columns;
 mod customer_fields;
@@ -10,25 +12,68 @@ mod report;
 mod source;
 mod writer;
 
-use std::path::PathBuf;
+use std::path::Path;
 
-use clap::{Args, Subcommand};
-use tracing::info;
+use serde::{Deserialize, Serialize};
 
 use self::columns::Columns;
 use self::customers::CustomerImport;
 use self::interactions::InteractionImport;
-use self::report::{Report, RowError};
+use self::report::RowError;
+pub use self::report::{ImportProgress, MAX_KEPT_ERRORS, Report, RowProblem};
 use self::source::{Shape, Source};
 use self::writer::{Writer, Written};
-use super::{Exit, tenant_of};
-use crate::model::ValidationError;
+use crate::model::{Actor, TenantSlug, ValidationError};
 use crate::store::Store;
 
-/// Rows written per `Store::write_each` call: one commit each.
-const BATCH: usize = 5_000;
+/// What a file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportKind {
+    /// Customers.
+    Customers,
+    /// Interactions.
+    Interactions,
+}
 
-const CUSTOMER_FIELDS: &str = "\
+/// How to import.
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    /// What the file holds.
+    pub kind: ImportKind,
+    /// Validate every row, including duplicates against the store, and write nothing.
+    pub dry_run: bool,
+    /// `COLUMN=FIELD` overrides of the header mapping (`FIELD` `ignore` skips the column).
+    pub maps: Vec<String>,
+    /// Rows written per commit.
+    pub batch: usize,
+}
+
+/// What an import did.
+#[derive(Debug)]
+pub struct Outcome {
+    /// One line: what was imported (or would be, in a dry run).
+    pub summary: String,
+    /// Rows rejected.
+    pub rejected: u64,
+    /// Rows rejected because they were not UTF-8.
+    pub badly_encoded: u64,
+    /// What stopped the import part way (a file that cannot be read on, a failing store),
+    /// after the rows before it were written.
+    pub stopped: Option<anyhow::Error>,
+}
+
+/// The hint for rows that were not UTF-8, when there were some.
+pub fn encoding_hint(badly_encoded: u64) -> Option<String> {
+    (badly_encoded > 0).then(|| {
+        format!(
+            "{} not valid UTF-8; the file was probably saved as Latin-1 or Windows-1252: save it as UTF-8 (in Excel: CSV UTF-8) and import it again",
+            crate::service::count(badly_encoded, "row is", "rows are")
+        )
+    })
+}
+
+pub const CUSTOMER_FIELDS: &str = "\
 Columns are matched by header, ignoring case, spaces and punctuation. Fields (aliases):
   kind (type): person or organization       name (full_name, display_name)
   first_name (first name, given_name)        last_name (surname, family_name)
@@ -43,7 +88,7 @@ Columns are matched by header, ignoring case, spaces and punctuation. Fields (al
   attr.NAME (attributes.NAME): a text attribute NAME
 Other columns are ignored with a warning unless mapped with --map COLUMN=FIELD.";
 
-const INTERACTION_FIELDS: &str = "\
+pub const INTERACTION_FIELDS: &str = "\
 Columns are matched by header, ignoring case, spaces and punctuation. Fields (aliases):
   customer_id, customer_email (email) or customer_external (SOURCE:ID): the customer (one is
     required; tried in that order)
@@ -53,31 +98,6 @@ Columns are matched by header, ignoring case, spaces and punctuation. Fields (al
   rating (0-10)   source   external_id (the same source and external id is stored once)
   attr.NAME (attributes.NAME): a text attribute NAME
 Other columns are ignored with a warning unless mapped with --map COLUMN=FIELD.";
-
-#[derive(Debug, Subcommand)]
-pub(super) enum ImportCommand {
-    /// Import customers from CSV.
-    #[command(after_help = CUSTOMER_FIELDS)]
-    Customers(ImportArgs),
-    /// Import interactions from CSV.
-    #[command(after_help = INTERACTION_FIELDS)]
-    Interactions(ImportArgs),
-}
-
-#[derive(Debug, Args)]
-pub(super) struct ImportArgs {
-    /// The CSV file, UTF-8 with a header line (- reads stdin).
-    file: PathBuf,
-    /// The tenant to import into.
-    #[arg(long)]
-    tenant: String,
-    /// Validate every row, including duplicates against the store, and write nothing.
-    #[arg(long)]
-    dry_run: bool,
-    /// Read COLUMN as FIELD (repeatable); FIELD `ignore` skips the column.
-    #[arg(long = "map", value_name = "COLUMN=FIELD")]
-    maps: Vec<String>,
-}
 
 /// The outcome of one row: accepted, or its errors.
 type RowResult = Result<(), Vec<RowError>>;
@@ -106,39 +126,54 @@ trait Importer {
     fn summary(&self, rejected: u64) -> String;
 }
 
-pub(super) fn run(cmd: ImportCommand, store: &dyn Store) -> anyhow::Result<Exit> {
-    let (args, customers) = match cmd {
-        ImportCommand::Customers(a) => (a, true),
-        ImportCommand::Interactions(a) => (a, false),
+/// Imports the CSV file at `path` (`-`: stdin) into `tenant` as `actor`. `report` makes the
+/// report once the file's size is known. Rows that fail are reported and skipped. An error is a
+/// file that cannot be opened or a header that cannot be mapped (nothing was written); what
+/// stops the import part way is in [`Outcome::stopped`].
+pub fn import(
+    store: &dyn Store,
+    tenant: &TenantSlug,
+    actor: &Actor,
+    path: &Path,
+    options: &ImportOptions,
+    report: impl FnOnce(Option<u64>) -> Report,
+) -> anyhow::Result<Outcome> {
+    let mut source = Source::open(path)?;
+    let mut report = report(source.size());
+    let (shape, mut importer): (Shape, Box<dyn Importer>) = match options.kind {
+        ImportKind::Customers => {
+            let columns = Columns::new(source.headers(), &options.maps)?;
+            customer_fields::check_header(&columns)?;
+            columns.warn_unknown(&report);
+            let shape = columns.shape();
+            (
+                shape,
+                Box::new(CustomerImport::new(
+                    columns,
+                    tenant.clone(),
+                    actor.clone(),
+                    options.dry_run,
+                )),
+            )
+        }
+        ImportKind::Interactions => {
+            let columns = Columns::new(source.headers(), &options.maps)?;
+            interaction_fields::check_header(&columns)?;
+            columns.warn_unknown(&report);
+            let shape = columns.shape();
+            (
+                shape,
+                Box::new(InteractionImport::new(
+                    columns,
+                    tenant.clone(),
+                    options.dry_run,
+                )),
+            )
+        }
     };
-    let tenant = tenant_of(store, &args.tenant)?;
-    let mut source = Source::open(&args.file)?;
-    let mut report = Report::new(source.size());
-    let (shape, mut importer): (Shape, Box<dyn Importer>) = if customers {
-        let columns = Columns::new(source.headers(), &args.maps)?;
-        customer_fields::check_header(&columns)?;
-        columns.warn_unknown(&report);
-        let shape = columns.shape();
-        (
-            shape,
-            Box::new(CustomerImport::new(columns, tenant.clone(), args.dry_run)),
-        )
-    } else {
-        let columns = Columns::new(source.headers(), &args.maps)?;
-        interaction_fields::check_header(&columns)?;
-        columns.warn_unknown(&report);
-        let shape = columns.shape();
-        (
-            shape,
-            Box::new(InteractionImport::new(
-                columns,
-                tenant.clone(),
-                args.dry_run,
-            )),
-        )
-    };
+    let batch = options.batch.max(1);
     let outcome = std::thread::scope(|scope| {
-        let mut writer = Writer::spawn(scope, store, &tenant);
+        let mut writer = Writer::spawn(scope, store, tenant, actor.clone());
         let read = drive(
             &mut source,
             &shape,
@@ -146,6 +181,7 @@ pub(super) fn run(cmd: ImportCommand, store: &dyn Store) -> anyhow::Result<Exit>
             store,
             &mut writer,
             &mut report,
+            batch,
         );
         // Whatever stopped the reading, the batch in flight is counted and reported.
         let last = writer.wait();
@@ -158,19 +194,11 @@ pub(super) fn run(cmd: ImportCommand, store: &dyn Store) -> anyhow::Result<Exit>
     });
     report.finish();
     let rejected = report.rejected();
-    println!("{}", importer.summary(rejected));
-    if report.badly_encoded() > 0 {
-        eprintln!(
-            "hint: {} not valid UTF-8; the file was probably saved as Latin-1 or Windows-1252: save it as UTF-8 (in Excel: CSV UTF-8) and import it again",
-            super::output::count(report.badly_encoded(), "row is", "rows are")
-        );
-    }
-    info!(tenant = %tenant, file = %args.file.display(), rejected, dry_run = args.dry_run, "import finished");
-    outcome?;
-    Ok(if rejected > 0 {
-        Exit::Rejected
-    } else {
-        Exit::Ok
+    Ok(Outcome {
+        summary: importer.summary(rejected),
+        rejected,
+        badly_encoded: report.badly_encoded(),
+        stopped: outcome.err(),
     })
 }
 
@@ -182,6 +210,7 @@ fn drive(
     store: &dyn Store,
     writer: &mut Writer,
     report: &mut Report,
+    batch: usize,
 ) -> anyhow::Result<()> {
     let mut record = csv::ByteRecord::new();
     loop {
@@ -203,7 +232,7 @@ fn drive(
         if let Err(errors) = outcome {
             report.reject(line, &errors);
         }
-        if importer.pending() >= BATCH {
+        if importer.pending() >= batch {
             importer.flush(store, writer, report)?;
         }
         report.progress(source.position());

@@ -1,0 +1,238 @@
+//! CSV imports into a running server: a job per upload, its progress and row errors, a dry run,
+//! the interactions of imported customers, and the bounds on what an upload may be.
+
+use axum::body::Body;
+use axum::http::Request;
+use serde_json::{Value, json};
+
+use super::http_support::{Api, Backend, on_both_backends};
+
+const CUSTOMERS: &str = include_str!("../../../../examples/customers.csv");
+const INTERACTIONS: &str = include_str!("../../../../examples/interactions.csv");
+
+async fn upload(
+    api: &Api,
+    key: &str,
+    path: &str,
+    content_type: &str,
+    body: &str,
+) -> super::http_support::Resp {
+    let req = Request::builder()
+        .method("POST")
+        .uri(path)
+        .header("authorization", format!("Bearer {key}"))
+        .header("content-type", content_type)
+        .body(Body::from(body.to_owned()))
+        .unwrap();
+    api.send(req).await
+}
+
+/// Starts an import and waits (long-poll) until it ends; returns the finished job.
+async fn import(api: &Api, key: &str, kind: &str, query: &str, csv: &str) -> Value {
+    let r = upload(
+        api,
+        key,
+        &format!("/v1/tenants/acme/{kind}/import{query}"),
+        "text/csv",
+        csv,
+    )
+    .await;
+    let job = r.ok(202);
+    assert_eq!(job["status"], "running", "{job}");
+    let location = r.header("location").unwrap().to_owned();
+    assert_eq!(
+        location,
+        format!("/v1/tenants/acme/imports/{}", job["id"].as_str().unwrap())
+    );
+    let done = api
+        .call("GET", &format!("{location}?wait=60"), Some(key), None)
+        .await
+        .ok(200);
+    assert_ne!(
+        done["status"], "running",
+        "the long-poll ended before the job: {done}"
+    );
+    done
+}
+
+async fn customers(api: &Api, key: &str) -> Vec<Value> {
+    api.call(
+        "GET",
+        "/v1/tenants/acme/customers?limit=100",
+        Some(key),
+        None,
+    )
+    .await
+    .ok(200)["items"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+async fn a_csv_upload_imports_as_a_job_with_its_row_report(backend: Backend) {
+    let api = Api::on(backend);
+    api.tenant("acme").await;
+    let key = api.key("acme", false).await;
+
+    // A dry run validates every row and writes nothing.
+    let dry = import(&api, &key, "customers", "?dry_run=true", CUSTOMERS).await;
+    assert_eq!(dry["status"], "done", "{dry}");
+    assert_eq!(dry["dry_run"], true);
+    assert!(customers(&api, &key).await.is_empty(), "a dry run wrote");
+
+    // A bad row is reported with its line and column, and the good rows are imported.
+    let csv = format!("{CUSTOMERS}Bad,Row,not-an-email,,,,,,,\n");
+    let job = import(&api, &key, "customers", "", &csv).await;
+    assert_eq!(job["status"], "done", "{job}");
+    assert_eq!(job["rejected"], 1);
+    let lines = CUSTOMERS.lines().count() as u64 + 1;
+    assert_eq!(job["errors"][0]["line"], lines, "{job}");
+    assert_eq!(job["errors"][0]["column"], "Email");
+    assert_eq!(job["bytes_read"], job["bytes_total"]);
+    assert!(
+        job["summary"].as_str().unwrap().contains("imported"),
+        "{job}"
+    );
+    let imported = customers(&api, &key).await;
+    let mut emails: Vec<&str> = imported
+        .iter()
+        .filter_map(|c| c["email"].as_str())
+        .collect();
+    emails.sort_unstable();
+    assert!(
+        emails.contains(&"ada@example.com") && emails.contains(&"grace@example.com"),
+        "{emails:?}"
+    );
+
+    // Interactions find their customers by email.
+    let job = import(&api, &key, "interactions", "", INTERACTIONS).await;
+    assert_eq!(
+        (job["status"].as_str(), job["rejected"].as_u64()),
+        (Some("done"), Some(0)),
+        "{job}"
+    );
+    let ada = imported
+        .iter()
+        .find(|c| c["email"] == "ada@example.com")
+        .unwrap();
+    let timeline = api
+        .call(
+            "GET",
+            &format!(
+                "/v1/tenants/acme/customers/{}/timeline",
+                ada["id"].as_str().unwrap()
+            ),
+            Some(&key),
+            None,
+        )
+        .await
+        .ok(200);
+    assert!(!timeline["items"].as_array().unwrap().is_empty());
+
+    // A header that cannot be mapped fails the job, naming the problem; nothing is written.
+    let before = customers(&api, &key).await.len();
+    let job = import(
+        &api,
+        &key,
+        "customers",
+        "?map=Email=nonsense",
+        "Email\nx@example.com\n",
+    )
+    .await;
+    assert_eq!(job["status"], "failed", "{job}");
+    assert!(job["error"].as_str().unwrap().contains("nonsense"), "{job}");
+    assert_eq!(customers(&api, &key).await.len(), before);
+
+    // The list, newest first; another tenant sees none of it.
+    let list = api
+        .call("GET", "/v1/tenants/acme/imports", Some(&key), None)
+        .await
+        .ok(200);
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 4);
+    assert_eq!(items[0]["id"], job["id"]);
+    api.tenant("beta").await;
+    let beta = api.key("beta", false).await;
+    api.call(
+        "GET",
+        &format!("/v1/tenants/beta/imports/{}", job["id"].as_str().unwrap()),
+        Some(&beta),
+        None,
+    )
+    .await
+    .problem(404, "not_found");
+    let read_only = api.key("acme", true).await;
+    upload(
+        &api,
+        &read_only,
+        "/v1/tenants/acme/customers/import",
+        "text/csv",
+        CUSTOMERS,
+    )
+    .await
+    .problem(403, "read_only_token");
+}
+
+/// What an upload may not be: another media type, bigger than the limit, a bad query.
+async fn an_upload_that_breaks_a_bound_is_refused_and_writes_nothing(backend: Backend) {
+    let config = kith::http::HttpConfig {
+        import_limit: 100,
+        ..Default::default()
+    };
+    let api = Api::on_with_config(backend, config);
+    api.tenant("acme").await;
+    let key = api.key("acme", false).await;
+    let path = "/v1/tenants/acme/customers/import";
+    upload(&api, &key, path, "application/json", "[]")
+        .await
+        .problem(415, "unsupported_media_type");
+    upload(&api, &key, path, "text/csv", CUSTOMERS)
+        .await
+        .problem(413, "payload_too_large");
+    // Without a declared length, the limit is met while reading.
+    let chunks = futures_util::stream::iter(
+        CUSTOMERS
+            .as_bytes()
+            .chunks(32)
+            .map(|c| Ok::<_, std::io::Error>(c.to_vec()))
+            .collect::<Vec<_>>(),
+    );
+    let req = Request::builder()
+        .method("POST")
+        .uri(path)
+        .header("authorization", format!("Bearer {key}"))
+        .header("content-type", "text/csv")
+        .body(Body::from_stream(chunks))
+        .unwrap();
+    api.send(req).await.problem(413, "payload_too_large");
+    upload(
+        &api,
+        &key,
+        &format!("{path}?dry_run=maybe"),
+        "text/csv",
+        "Email\n",
+    )
+    .await
+    .problem(400, "invalid_query");
+    let many = vec!["a=ignore"; 201].join(",");
+    upload(
+        &api,
+        &key,
+        &format!("{path}?map={many}"),
+        "text/csv",
+        "Email\n",
+    )
+    .await
+    .problem(400, "invalid_query");
+    let list = api
+        .call("GET", "/v1/tenants/acme/imports", Some(&key), None)
+        .await
+        .ok(200);
+    assert_eq!(list["items"], json!([]), "a refused upload left a job");
+    assert!(customers(&api, &key).await.is_empty());
+}
+
+on_both_backends! {
+    a_csv_upload_imports_as_a_job_with_its_row_report,
+    an_upload_that_breaks_a_bound_is_refused_and_writes_nothing,
+}
