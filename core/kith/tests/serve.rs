@@ -508,3 +508,205 @@ fn a_busy_address_is_named_with_the_flag_and_nothing_is_created() {
     assert!(out.stdout.is_empty(), "no admin token was made");
     assert!(!data.exists(), "no data directory was created");
 }
+
+/// Runs `kith --server http://ADDR --token TOKEN args...` and returns (exit code, stdout, stderr).
+fn remote(addr: &str, token: &str, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_kith"))
+        .args(["--server", &format!("http://{addr}"), "--token", token])
+        .args(args)
+        .env_remove("KITH_SERVER")
+        .env_remove("KITH_TOKEN")
+        .env_remove("KITH_DATA_DIR")
+        .env_remove("KITH_LOG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run kith");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `import`, `export`, `stats`, `backup` and `customer` run against a running server with
+/// `--server URL --token T`, printing what their local forms print; nobody stops Kith.
+#[test]
+fn the_data_commands_run_against_a_running_server() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let admin = "remote-test-admin-token-0123456789abcdef";
+    let args = [
+        "--data-dir",
+        data.to_str().expect("utf-8"),
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+    ];
+    let (mut child, addr, _) = start_with(&args, &[("KITH_ADMIN_TOKEN", admin)]);
+    let (status, _) = request(
+        &addr,
+        "POST",
+        "/v1/tenants",
+        admin,
+        Some(r#"{"slug":"acme"}"#),
+    );
+    assert_eq!(status, 201);
+    let (status, body) = request(
+        &addr,
+        "POST",
+        "/v1/tokens",
+        admin,
+        Some(r#"{"kind":"tenant","tenant":"acme"}"#),
+    );
+    assert_eq!(status, 201, "{body}");
+    let key = json_field(&body, "token");
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples");
+    let customers = format!("{examples}/customers.csv");
+    let interactions = format!("{examples}/interactions.csv");
+
+    // A dry run writes nothing; the import writes; a second import reports its rows as duplicates.
+    let (code, out, err) = remote(
+        &addr,
+        &key,
+        &[
+            "import",
+            "customers",
+            &customers,
+            "--tenant",
+            "acme",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = remote(
+        &addr,
+        &key,
+        &["import", "customers", &customers, "--tenant", "acme"],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("imported"), "{out}");
+    let (code, _, err) = remote(
+        &addr,
+        &key,
+        &["import", "customers", &customers, "--tenant", "acme"],
+    );
+    assert_eq!(code, 3, "rows rejected: {err}");
+    assert!(err.contains("row 2, column"), "{err}");
+    let (code, out, err) = remote(
+        &addr,
+        &key,
+        &["import", "interactions", &interactions, "--tenant", "acme"],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+
+    // Customers by any spelling of their email, and lists.
+    let (code, out, err) = remote(
+        &addr,
+        &key,
+        &[
+            "customer",
+            "get",
+            "--tenant",
+            "acme",
+            "--email",
+            "ADA@example.com",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let ada: serde_json::Value = serde_json::from_str(&out).expect("a customer as JSON");
+    assert_eq!(ada["email"], "ada@example.com");
+    let (code, out, _) = remote(
+        &addr,
+        &key,
+        &["customer", "find", "--tenant", "acme", "--tag", "vip"],
+    );
+    assert_eq!(code, 0);
+    assert_eq!(out.lines().count(), 2, "{out}");
+    let (code, _, err) = remote(
+        &addr,
+        &key,
+        &[
+            "customer",
+            "get",
+            "--tenant",
+            "acme",
+            "--email",
+            "nobody@example.com",
+        ],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("no customer with email nobody@example.com"),
+        "{err}"
+    );
+
+    // An export to a file, ending with its counts.
+    let file = dir.path().join("acme.jsonl");
+    let (code, _, err) = remote(
+        &addr,
+        &key,
+        &[
+            "export",
+            "--tenant",
+            "acme",
+            "--output",
+            file.to_str().expect("utf-8"),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.starts_with("exported tenant acme: 5 customers, 4 interactions"),
+        "{err}"
+    );
+    let text = std::fs::read_to_string(&file).expect("export file");
+    assert!(
+        text.lines()
+            .last()
+            .is_some_and(|l| l.contains(r#""type":"end""#))
+    );
+
+    // Stats and a backup need the admin token.
+    let (code, _, err) = remote(&addr, &key, &["stats"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("403 admin_required"), "{err}");
+    let (code, out, err) = remote(&addr, admin, &["stats", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let stats: serde_json::Value = serde_json::from_str(&out).expect("stats JSON");
+    assert_eq!(stats["tenants"][0]["customers"], 5, "{stats}");
+    let copy = dir.path().join("copy");
+    std::fs::create_dir(&copy).expect("mkdir");
+    let (code, out, err) = remote(&addr, admin, &["backup", copy.to_str().expect("utf-8")]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("backup written to"), "{out}");
+    let (code, _, err) = remote(&addr, admin, &["backup", copy.to_str().expect("utf-8")]);
+    assert_eq!(code, 1, "an existing backup is not overwritten");
+    assert!(err.contains("exists"), "{err}");
+
+    // What goes wrong is said plainly.
+    let (code, _, err) = remote(&addr, "kith_not_a_real_token", &["stats"]);
+    assert_eq!((code, err.contains("401 unauthorized")), (1, true), "{err}");
+    let (code, _, err) = remote(&addr, &key, &["check"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("with --server, kith runs import, export"),
+        "{err}"
+    );
+    assert!(sigterm(&mut child).success());
+    let (code, _, err) = remote(&addr, &key, &["stats"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("cannot reach the server"), "{err}");
+
+    // The backup is a store of its own.
+    let out = Command::new(env!("CARGO_BIN_EXE_kith"))
+        .args([
+            "--data-dir",
+            copy.to_str().expect("utf-8"),
+            "stats",
+            "--json",
+        ])
+        .env_remove("KITH_SERVER")
+        .output()
+        .expect("run kith");
+    let stats: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stats JSON");
+    assert_eq!(stats["tenants"][0]["customers"], 5, "{stats}");
+}

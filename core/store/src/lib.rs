@@ -460,7 +460,7 @@ impl<T> Page<T> {
 }
 
 /// Counts of what a tenant holds.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TenantStats {
     /// The tenant.
     pub tenant: String,
@@ -477,7 +477,7 @@ pub struct TenantStats {
 }
 
 /// Counts for the whole store.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stats {
     /// Schema version of the file.
     pub schema_version: u32,

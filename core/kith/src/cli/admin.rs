@@ -7,19 +7,19 @@ use clap::Args;
 
 use super::output::{bytes, count, thousands};
 use super::{DATA_FILE, Exit, Location};
-use crate::store::{PgStore, Store};
+use crate::store::{PgStore, Stats, Store};
 
 #[derive(Debug, Args)]
 pub(super) struct BackupArgs {
     /// A new file to write, or an existing directory to write kith.redb into.
-    path: PathBuf,
+    pub(super) path: PathBuf,
 }
 
 #[derive(Debug, Args)]
 pub(super) struct StatsArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
-    json: bool,
+    pub(super) json: bool,
 }
 
 pub(super) fn backup(
@@ -116,16 +116,22 @@ pub(super) fn migrate(at: &Location) -> anyhow::Result<Exit> {
 
 pub(super) fn stats(args: &StatsArgs, store: &dyn Store, at: &Location) -> anyhow::Result<Exit> {
     let stats = store.stats()?;
+    let place = match at {
+        Location::Dir(_) => format!("data file: {at}"),
+        Location::Database(_) => format!("database: {at}"),
+    };
+    print_stats(&stats, args.json, &place)
+}
+
+/// Prints stats as JSON or as a table; `place` says where the data is.
+pub(super) fn print_stats(stats: &Stats, json: bool, place: &str) -> anyhow::Result<Exit> {
     let mut out = std::io::stdout().lock();
-    if args.json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&stats)?)?;
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(stats)?)?;
         return Ok(Exit::Ok);
     }
     writeln!(out, "schema version: {}", stats.schema_version)?;
-    match at {
-        Location::Dir(_) => writeln!(out, "data file: {at} ({})", bytes(stats.file_bytes))?,
-        Location::Database(_) => writeln!(out, "database: {at} ({})", bytes(stats.file_bytes))?,
-    }
+    writeln!(out, "{place} ({})", bytes(stats.file_bytes))?;
     if stats.tenants.is_empty() {
         writeln!(out, "no tenants")?;
         return Ok(Exit::Ok);

@@ -21,21 +21,21 @@ pub(super) enum CustomerCommand {
 pub(super) struct GetArgs {
     /// The tenant.
     #[arg(long)]
-    tenant: String,
+    pub(super) tenant: String,
     /// The customer's id.
-    id: Option<String>,
+    pub(super) id: Option<String>,
     /// Look up by email.
     #[arg(long)]
-    email: Option<String>,
+    pub(super) email: Option<String>,
     /// Look up by phone (national numbers need --country).
     #[arg(long)]
-    phone: Option<String>,
+    pub(super) phone: Option<String>,
     /// The country of a national phone number, e.g. DE.
     #[arg(long, requires = "phone", value_name = "CC")]
-    country: Option<String>,
+    pub(super) country: Option<String>,
     /// Look up by an id in another system.
     #[arg(long, value_name = "SOURCE:ID")]
-    external: Option<String>,
+    pub(super) external: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -43,31 +43,31 @@ pub(super) struct GetArgs {
 pub(super) struct FindArgs {
     /// The tenant.
     #[arg(long)]
-    tenant: String,
+    pub(super) tenant: String,
     /// With this tag.
     #[arg(long)]
-    tag: Option<String>,
+    pub(super) tag: Option<String>,
     /// In this lifecycle stage, e.g. lead or customer.
     #[arg(long)]
-    lifecycle: Option<String>,
+    pub(super) lifecycle: Option<String>,
     /// Owned by this user.
     #[arg(long)]
-    owner: Option<String>,
+    pub(super) owner: Option<String>,
     /// Members of this organization (its customer id).
     #[arg(long, value_name = "ID")]
-    org: Option<String>,
+    pub(super) org: Option<String>,
     /// Whose name starts with this text.
     #[arg(long, value_name = "PREFIX")]
-    name: Option<String>,
+    pub(super) name: Option<String>,
     /// Whose email starts with this text.
     #[arg(long, value_name = "P")]
-    email_prefix: Option<String>,
+    pub(super) email_prefix: Option<String>,
     /// At most this many customers (1 to 1000).
     #[arg(long, default_value_t = 50)]
-    limit: usize,
+    pub(super) limit: usize,
     /// Continue after this cursor (printed by the previous page).
     #[arg(long, value_name = "C")]
-    cursor: Option<String>,
+    pub(super) cursor: Option<String>,
 }
 
 pub(super) fn run(cmd: CustomerCommand, store: &dyn Store) -> anyhow::Result<Exit> {

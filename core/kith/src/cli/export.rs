@@ -17,10 +17,10 @@ use crate::store::Store;
 pub(super) struct ExportArgs {
     /// The tenant.
     #[arg(long)]
-    tenant: String,
+    pub(super) tenant: String,
     /// Write here instead of stdout.
     #[arg(long, short, value_name = "FILE")]
-    output: Option<PathBuf>,
+    pub(super) output: Option<PathBuf>,
 }
 
 pub(super) fn run(args: &ExportArgs, store: &dyn Store) -> anyhow::Result<Exit> {

@@ -27,16 +27,16 @@ pub(super) enum ImportCommand {
 #[derive(Debug, Args)]
 pub(super) struct ImportArgs {
     /// The CSV file, UTF-8 with a header line (- reads stdin).
-    file: PathBuf,
+    pub(super) file: PathBuf,
     /// The tenant to import into.
     #[arg(long)]
-    tenant: String,
+    pub(super) tenant: String,
     /// Validate every row, including duplicates against the store, and write nothing.
     #[arg(long)]
-    dry_run: bool,
+    pub(super) dry_run: bool,
     /// Read COLUMN as FIELD (repeatable); FIELD `ignore` skips the column.
     #[arg(long = "map", value_name = "COLUMN=FIELD")]
-    maps: Vec<String>,
+    pub(super) maps: Vec<String>,
 }
 
 pub(super) fn run(cmd: ImportCommand, store: &dyn Store) -> anyhow::Result<Exit> {

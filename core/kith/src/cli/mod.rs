@@ -13,6 +13,7 @@ mod import;
 mod logging;
 mod output;
 mod plugin;
+mod remote;
 mod serve;
 mod tenant;
 mod token;
@@ -66,6 +67,19 @@ struct Cli {
         value_name = "URL"
     )]
     database_url: Option<String>,
+    /// A running Kith server (http://host:port) to run `import`, `export`, `stats`, `backup`
+    /// and `customer` against, over its HTTP API, instead of the data directory.
+    #[arg(long, global = true, env = "KITH_SERVER", value_name = "URL")]
+    server: Option<String>,
+    /// The token for --server: an admin token, or a tenant key for one tenant's commands.
+    #[arg(
+        long,
+        global = true,
+        env = "KITH_TOKEN",
+        hide_env_values = true,
+        value_name = "T"
+    )]
+    token: Option<String>,
     /// Log format on stderr; the level comes from KITH_LOG (default warn).
     #[arg(long, global = true, value_enum, default_value_t = logging::Format::Human)]
     log_format: logging::Format,
@@ -152,6 +166,10 @@ pub fn main() -> i32 {
 }
 
 fn run(cli: Cli, dir_given: bool) -> anyhow::Result<Exit> {
+    if let Some(server) = &cli.server {
+        let remote = remote::Remote::new(server, cli.token.as_deref())?;
+        return run_remote(&remote, cli.command);
+    }
     let dir = cli.data_dir.as_path();
     let at = match &cli.database_url {
         Some(url) => Location::Database(url.clone()),
@@ -189,6 +207,67 @@ fn run(cli: Cli, dir_given: bool) -> anyhow::Result<Exit> {
             println!("{doc}");
             Ok(Exit::Ok)
         }
+    }
+}
+
+/// Runs a command against a running server (`--server`).
+fn run_remote(remote: &remote::Remote, command: Command) -> anyhow::Result<Exit> {
+    match command {
+        Command::Export(args) => remote::export(remote, &args.tenant, args.output.as_deref()),
+        Command::Backup(args) => remote::backup(remote, &args.path),
+        Command::Stats(args) => remote::stats(remote, args.json),
+        Command::Import(cmd) => {
+            let (args, kind) = match cmd {
+                import::ImportCommand::Customers(a) => (a, "customers"),
+                import::ImportCommand::Interactions(a) => (a, "interactions"),
+            };
+            remote::import(
+                remote,
+                &args.tenant,
+                kind,
+                &args.file,
+                args.dry_run,
+                &args.maps,
+            )
+        }
+        Command::Customer(customer::CustomerCommand::Get(a)) => {
+            if a.country.is_some() {
+                anyhow::bail!(
+                    "--country with --server: give the phone number in international format (+49 ...)"
+                );
+            }
+            let mut query = Vec::new();
+            if let Some(e) = a.email {
+                query.push(("email", e));
+            } else if let Some(p) = a.phone {
+                query.push(("phone", p));
+            } else if let Some(x) = a.external {
+                let Some((source, id)) = x.split_once(':') else {
+                    anyhow::bail!("--external {x}: expected SOURCE:ID, e.g. shopify:1234");
+                };
+                query.push(("external_source", source.trim().to_owned()));
+                query.push(("external_id", id.trim().to_owned()));
+            }
+            remote::customer_get(remote, &a.tenant, a.id.as_deref(), &query)
+        }
+        Command::Customer(customer::CustomerCommand::Find(a)) => {
+            let mut query = vec![("limit", a.limit.to_string())];
+            let filters = [
+                ("tag", a.tag),
+                ("lifecycle", a.lifecycle),
+                ("owner", a.owner),
+                ("organization", a.org),
+                ("name_prefix", a.name),
+                ("email_prefix", a.email_prefix),
+                ("cursor", a.cursor),
+            ];
+            query.extend(filters.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))));
+            remote::customer_find(remote, &a.tenant, &query)
+        }
+        Command::Serve(_) => anyhow::bail!("kith serve runs a server; it has no --server form"),
+        _ => anyhow::bail!(
+            "with --server, kith runs import, export, stats, backup and customer; use the HTTP API (see /docs) for the rest, or run the command where the data is"
+        ),
     }
 }
 

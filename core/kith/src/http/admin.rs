@@ -20,7 +20,9 @@ const CHUNK: usize = 256 * 1024;
 
 /// The admin routes.
 pub fn routes() -> Routes {
-    Routes::new().post("/v1/admin/backup", backup)
+    Routes::new()
+        .post("/v1/admin/backup", backup)
+        .get("/v1/admin/stats", stats)
 }
 
 /// A consistent copy of the whole embedded store (every tenant), as a redb file: save it as
@@ -86,4 +88,57 @@ pub async fn backup(State(state): State<AppState>, _: Admin) -> ApiResult<Respon
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     Ok(r)
+}
+
+/// Counts of one tenant's records.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct TenantCounts {
+    /// The tenant's slug.
+    pub tenant: String,
+    /// Customers.
+    pub customers: u64,
+    /// Interactions.
+    pub interactions: u64,
+    /// Pipelines.
+    pub pipelines: u64,
+    /// Deals.
+    pub deals: u64,
+    /// Events in its log.
+    pub events: u64,
+}
+
+/// The store's schema version, size and per-tenant counts (what `kith stats` prints).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct StatsBody {
+    /// The store's schema version.
+    pub schema_version: u32,
+    /// The data file's size (the embedded store) or the database's (PostgreSQL), in bytes.
+    pub file_bytes: u64,
+    /// Every tenant's counts.
+    pub tenants: Vec<TenantCounts>,
+}
+
+/// The store's schema version, size and every tenant's counts, as `kith stats` prints them.
+/// Counting reads every record: on a big store it takes seconds.
+#[utoipa::path(get, path = "/v1/admin/stats", tag = "operations", operation_id = "store_stats",
+    responses((status = 200, description = "The counts", body = StatsBody)))]
+pub async fn stats(State(state): State<AppState>, _: Admin) -> ApiResult<Response> {
+    let s = state.run(|s| s.stats()).await?;
+    let body = StatsBody {
+        schema_version: s.schema_version,
+        file_bytes: s.file_bytes,
+        tenants: s
+            .tenants
+            .into_iter()
+            .map(|t| TenantCounts {
+                tenant: t.tenant,
+                customers: t.customers,
+                interactions: t.interactions,
+                pipelines: t.pipelines,
+                deals: t.deals,
+                events: t.events,
+            })
+            .collect(),
+    };
+    Ok(super::extract::json(StatusCode::OK, &body))
 }

@@ -159,7 +159,6 @@ pub async fn export(State(state): State<AppState>, t: TenantRead) -> ApiResult<R
     let store = state.store_arc();
     let runtime = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
-        let _slot = slot;
         let mut out = ChannelWriter {
             buf: Vec::with_capacity(CHUNK),
             tx,
@@ -180,6 +179,10 @@ pub async fn export(State(state): State<AppState>, t: TenantRead) -> ApiResult<R
                 let _ = out.send(Err(io::Error::other(e.to_string())));
             }
         }
+        // The slot is free before the answer ends (when `out`, the last sender, drops), so a
+        // client may start the next export as soon as it has read this one.
+        drop(slot);
+        drop(out);
     });
     let chunks = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
     let mut r = Response::new(Body::from_stream(chunks));

@@ -17,7 +17,7 @@ use super::{
     info(title = "Kith admin API", description = "Tenants, users and teams, customers, interactions and work items, pipelines, deals, events, plugins, webhooks, segments and scores. Errors are RFC 9457 problem+json with a stable `code`."),
     paths(
         ops::healthz, ops::readyz, ops::metrics, ops::openapi, docs::page, docs::script, docs::style,
-        admin::backup, export::export, customer_search::search, imports::import_customers,
+        admin::backup, admin::stats, export::export, customer_search::search, imports::import_customers,
         imports::import_interactions, imports::list, imports::get,
         tenants::create, tenants::list, tenants::get, tenants::update, tenants::delete,
         tokens::create, tokens::list, tokens::revoke,

@@ -243,14 +243,17 @@ fn check_and_stats_describe_the_store() {
         "ok: 2 tenants, no inconsistencies\n"
     );
     let stats = k.stats();
-    assert_eq!(stats["schema_version"], 3);
+    assert_eq!(stats["schema_version"], kith::store::SCHEMA_VERSION);
     assert!(stats["file_bytes"].as_u64().is_some_and(|b| b > 0));
     assert_eq!(tenant_count(&stats, "acme", "customers"), 4);
     assert_eq!(tenant_count(&stats, "acme", "interactions"), 3);
     assert_eq!(tenant_count(&stats, "empty", "customers"), 0);
     let table = k.ok(&["stats"]).stdout;
     let lines: Vec<_> = table.lines().collect();
-    assert_eq!(lines[0], "schema version: 3");
+    assert_eq!(
+        lines[0],
+        format!("schema version: {}", kith::store::SCHEMA_VERSION)
+    );
     assert!(lines[1].starts_with(&format!(
         "data file: {}",
         k.data().join("kith.redb").display()

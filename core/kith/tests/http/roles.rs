@@ -28,6 +28,8 @@ const SCOPED: &[(&str, &str)] = &[
     ("POST", "/v1/tenants/{tenant}/customers/{id}/merge"),
     ("GET", "/v1/tenants/{tenant}/customers/{id}/timeline"),
     ("GET", "/v1/tenants/{tenant}/customers/{id}/scores"),
+    ("GET", "/v1/tenants/{tenant}/customers/{id}/duplicates"),
+    ("POST", "/v1/tenants/{tenant}/customers/search"),
     ("POST", "/v1/tenants/{tenant}/interactions"),
     ("GET", "/v1/tenants/{tenant}/interactions/{id}"),
     ("PATCH", "/v1/tenants/{tenant}/interactions/{id}"),
