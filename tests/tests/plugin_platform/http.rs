@@ -359,6 +359,29 @@ async fn enabling_scores_customers_and_the_scores_are_searchable(backend: Backen
         .await
         .ok(200);
     assert_eq!(over["items"].as_array().unwrap().len(), 1);
+    // Other filters combine with the score list: checked on each customer, highest first still.
+    for (q, want) in [
+        ("q=small", vec!["small@example.com"]),
+        ("email_prefix=big", vec!["big@example.com"]),
+        ("q=example&created_before=2000-01-01T00:00:00Z", vec![]),
+    ] {
+        let found = w
+            .call(
+                "GET",
+                &format!("/v1/tenants/acme/customers?score=kith.rfm&{q}"),
+                &w.acme,
+                None,
+            )
+            .await
+            .ok(200);
+        let emails: Vec<&str> = found["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["email"].as_str().unwrap())
+            .collect();
+        assert_eq!(emails, want, "{q}: {found}");
+    }
 
     // Status: progress, call counters with fuel and latency percentiles.
     let status = w
@@ -509,6 +532,21 @@ async fn segments_are_listed_with_counts_and_their_members_paged(backend: Backen
         .await
         .ok(200);
     assert_eq!(by_search["items"], members["items"]);
+    let email = members["items"][0]["email"].as_str().unwrap();
+    let one = w
+        .call(
+            "GET",
+            &format!("/v1/tenants/acme/customers?segment=kith.rfm-segments/{seg}&email={email}"),
+            &w.acme,
+            None,
+        )
+        .await
+        .ok(200);
+    assert_eq!(
+        one["items"],
+        json!([members["items"][0]]),
+        "segment and email"
+    );
     w.call(
         "GET",
         "/v1/tenants/acme/segments/kith.rfm-segments/no-such-segment",
@@ -822,7 +860,9 @@ async fn enabling_configuring_and_upgrading_refuse_bad_input_and_change_nothing(
     for q in [
         "segment=nope",
         "segment=kith.x/",
-        "score=kith.rfm&email=a@b.co",
+        "score=kith.rfm&sort=name",
+        "score=kith.rfm&total=true",
+        "score=kith.rfm&segment=kith.rfm-segments/champions",
         "min_score=1",
     ] {
         let r = w

@@ -18,6 +18,7 @@ use crate::model::{
     Customer, CustomerId, CustomerInput, CustomerPatch, Email, Interaction, LifecycleStage, Phone,
     Tag, Timestamp, UserId,
 };
+use crate::service::access::filtered_page;
 use crate::service::customers::{self, Condition, CustomerQuery};
 use crate::service::duplicates;
 use crate::store::{Cursor, CustomerFilter, Output};
@@ -86,10 +87,12 @@ pub struct CustomerSearch {
     pub name_prefix: Option<String>,
     /// Emails starting with this, by email.
     pub email_prefix: Option<String>,
-    /// Members of a plugin's segment, as `plugin/segment` (e.g. `kith.rfm-segments/champions`).
+    /// Members of a plugin's segment, as `plugin/segment` (e.g. `kith.rfm-segments/champions`);
+    /// the other filters are checked on each member. Not with `score`, `sort` or `total`.
     pub segment: Option<String>,
     /// Customers scored by this scorer (e.g. `kith.rfm`), highest score first; each item has the
-    /// `score` it was found by.
+    /// `score` it was found by; the other filters are checked on each. Not with `segment`,
+    /// `sort` or `total`.
     pub score: Option<String>,
     /// With `score`: lowest score included.
     pub min_score: Option<f64>,
@@ -136,6 +139,13 @@ impl CustomerSearch {
         });
         let (driver, found) = choose_driver(self.filters(me)?, sort)?;
         let mut conditions: Vec<Condition> = found.into_iter().map(Condition::Is).collect();
+        conditions.extend(self.other_conditions()?);
+        Ok((driver, conditions))
+    }
+
+    /// The conditions of the parameters that are not lists: `q`, `consent` and the times.
+    fn other_conditions(&self) -> ApiResult<Vec<Condition>> {
+        let mut conditions = Vec::new();
         if let Some(q) = &self.q {
             let text = Condition::text(q).ok_or_else(|| {
                 ApiError::field("invalid_query", "q", "a text of 1 to 100 characters")
@@ -159,7 +169,7 @@ impl CustomerSearch {
         if let Some(t) = time("created_before", &self.created_before)? {
             conditions.push(Condition::CreatedBefore(t));
         }
-        Ok((driver, conditions))
+        Ok(conditions)
     }
 
     /// Every filter given; `me` is the user a user key acts as (for `owner=me`).
@@ -365,21 +375,25 @@ async fn plugin_search(
             ),
         ));
     }
-    let others = !q.filters(t.user)?.is_empty()
-        || q.consent.is_some()
-        || q.q.is_some()
-        || q.total.is_some()
-        || q.updated_since.is_some()
-        || q.created_since.is_some()
-        || q.created_before.is_some()
-        || q.sort.is_some();
-    if others || (q.segment.is_some() && q.score.is_some()) {
+    if q.segment.is_some() && q.score.is_some() {
         return Err(ApiError::field(
             "invalid_query",
-            "query",
-            "segment or score alone: they list a plugin's results and combine with no other filter (yet)",
+            "score",
+            "segment or score: one plugin list at a time",
         ));
     }
+    if q.sort.is_some() || q.total.is_some() {
+        return Err(ApiError::field(
+            "invalid_query",
+            if q.sort.is_some() { "sort" } else { "total" },
+            "no sort or total with segment or score: their order is the plugin's (segment members by id, scores highest first)",
+        ));
+    }
+    // Every other filter is checked on each customer of the plugin's list, under the page
+    // budget of any combined search.
+    let mut conditions: Vec<Condition> =
+        q.filters(t.user)?.into_iter().map(Condition::Is).collect();
+    conditions.extend(q.other_conditions()?);
     let tenant = t.tenant.clone();
     let page = page.clone();
     if let Some(seg) = &q.segment {
@@ -395,14 +409,26 @@ async fn plugin_search(
         };
         let (plugin, segment) = (plugin.to_owned(), segment.to_owned());
         let found = state
-            .run_plugins(move |h| h.segment_members(&tenant, &plugin, &segment, &page))
+            .run_plugins(move |h| {
+                filtered_page(
+                    &page,
+                    |p| h.segment_members(&tenant, &plugin, &segment, p),
+                    |c| Ok(conditions.iter().all(|k| k.matches(c))),
+                )
+            })
             .await?;
         return Ok(Some(json(StatusCode::OK, &PageBody::from(found))));
     }
     let plugin = q.score.clone().unwrap_or_default();
     let range = super::plugins::score_range(q.min_score, q.max_score, ("min_score", "max_score"))?;
     let found = state
-        .run_plugins(move |h| h.customers_by_score(&tenant, &plugin, range, &page))
+        .run_plugins(move |h| {
+            filtered_page(
+                &page,
+                |p| h.customers_by_score(&tenant, &plugin, range, p),
+                |sc| Ok(conditions.iter().all(|k| k.matches(&sc.customer))),
+            )
+        })
         .await?;
     Ok(Some(json(StatusCode::OK, &PageBody::from(found))))
 }

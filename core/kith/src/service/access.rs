@@ -251,11 +251,11 @@ impl Access {
 /// A page of the records `read` returns that `keep` accepts, reading further pages until
 /// `page.limit` are found, the list ends, or [`MAX_SCANNED_PER_PAGE`] were read; the cursor
 /// continues where the reading stopped.
-pub fn filtered_page<T>(
+pub fn filtered_page<T, E>(
     page: &PageRequest,
-    mut read: impl FnMut(&PageRequest) -> Result<Page<T>>,
-    mut keep: impl FnMut(&T) -> Result<bool>,
-) -> Result<Page<T>> {
+    mut read: impl FnMut(&PageRequest) -> std::result::Result<Page<T>, E>,
+    mut keep: impl FnMut(&T) -> std::result::Result<bool, E>,
+) -> std::result::Result<Page<T>, E> {
     let limit = page.limit.clamp(1, 1000);
     let mut items = Vec::new();
     let mut after = page.after.clone();
