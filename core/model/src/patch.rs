@@ -31,12 +31,22 @@ pub struct TenantPatch {
     /// Industry; `null` clears it.
     #[serde(deserialize_with = "double_option")]
     pub industry: Option<Option<String>>,
+    /// Read-only, as a GET returns it: must be this tenant's slug.
+    pub slug: Option<String>,
+    /// Read-only: ignored.
+    pub created_at: Option<Timestamp>,
 }
 
 impl Tenant {
     /// Applies `patch`; returns the names of the fields that changed.
     pub fn apply(&mut self, patch: TenantPatch) -> Result<Vec<&'static str>, ValidationError> {
         let mut c = Checker::default();
+        if patch.slug.is_some_and(|s| s != self.slug.as_str()) {
+            c.fail(
+                "slug",
+                format!("{}, this tenant's slug (read-only)", self.slug),
+            );
+        }
         let name = patch
             .name
             .and_then(|n| c.take(text("name", &n, 200, false)));
@@ -204,7 +214,8 @@ pub struct StageChange {
 
 /// A change to a pipeline: its name, its stages' names, probabilities and categories, and new
 /// stages appended at the end. Stages are reordered with [`Pipeline::reorder`], never removed (deals
-/// keep their history in them).
+/// keep their history in them). A pipeline as a GET returns it is a patch too: its stages are
+/// changes by id (a stage left out is unchanged), `id` is checked, `version` acts as `If-Match`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -218,6 +229,12 @@ pub struct PipelinePatch {
     /// The reasons a deal may be lost for, replacing the list (deals lost for a reason no
     /// longer listed keep it).
     pub lost_reasons: Option<Vec<String>>,
+    /// Read-only, as a GET returns it: must be this pipeline's id.
+    pub id: Option<PipelineId>,
+    /// Read-only: like `If-Match`, the version the change expects.
+    pub version: Option<u64>,
+    /// Read-only: ignored.
+    pub created_at: Option<Timestamp>,
 }
 
 impl Pipeline {
@@ -225,6 +242,9 @@ impl Pipeline {
     /// any did).
     pub fn apply(&mut self, patch: PipelinePatch) -> Result<Vec<&'static str>, ValidationError> {
         let mut c = Checker::default();
+        if patch.id.is_some_and(|id| id != self.id) {
+            c.fail("id", format!("{}, this pipeline's id (read-only)", self.id));
+        }
         let name = patch
             .name
             .and_then(|n| c.take(text("name", &n, 200, false)));

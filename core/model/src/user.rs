@@ -106,6 +106,18 @@ pub struct UserPatch {
     /// False deactivates the user, true reactivates them.
     #[serde(default)]
     pub active: Option<bool>,
+    /// Read-only, as a GET returns it: must be this user's id.
+    #[serde(default)]
+    pub id: Option<UserId>,
+    /// Read-only: like `If-Match`, the version the change expects.
+    #[serde(default)]
+    pub version: Option<u64>,
+    /// Read-only: ignored.
+    #[serde(default)]
+    pub created_at: Option<Timestamp>,
+    /// Read-only: ignored.
+    #[serde(default)]
+    pub updated_at: Option<Timestamp>,
 }
 
 fn teams(c: &mut Checker, teams: &[TeamId]) -> Vec<TeamId> {
@@ -156,6 +168,9 @@ impl User {
         now: Timestamp,
     ) -> Result<Vec<&'static str>, ValidationError> {
         let mut c = Checker::default();
+        if patch.id.is_some_and(|id| id != self.id) {
+            c.fail("id", format!("{}, this user's id (read-only)", self.id));
+        }
         let name = patch
             .name
             .and_then(|n| c.take(text("name", &n, 200, false)));
@@ -235,6 +250,18 @@ pub struct TeamPatch {
     /// New sharing setting.
     #[serde(default)]
     pub shared: Option<bool>,
+    /// Read-only, as a GET returns it: must be this team's id.
+    #[serde(default)]
+    pub id: Option<TeamId>,
+    /// Read-only: like `If-Match`, the version the change expects.
+    #[serde(default)]
+    pub version: Option<u64>,
+    /// Read-only: ignored.
+    #[serde(default)]
+    pub created_at: Option<Timestamp>,
+    /// Read-only: ignored.
+    #[serde(default)]
+    pub updated_at: Option<Timestamp>,
 }
 
 impl Team {
@@ -257,6 +284,12 @@ impl Team {
         patch: TeamPatch,
         now: Timestamp,
     ) -> Result<Vec<&'static str>, ValidationError> {
+        if patch.id.is_some_and(|id| id != self.id) {
+            return Err(ValidationError::field(
+                "id",
+                format!("{}, this team's id (read-only)", self.id),
+            ));
+        }
         let name = patch
             .name
             .map(|n| text("name", &n, 100, false))

@@ -188,6 +188,7 @@ pub(super) fn run_user(cmd: UserCommand, store: &dyn Store) -> anyhow::Result<Ex
                 role,
                 teams: teams.as_deref().map(team_ids).transpose()?,
                 active: (deactivate || activate).then_some(activate),
+                ..Default::default()
             };
             let u = users::update(store, &t, &actor(), id, None, patch)?;
             let state = if u.active { "active" } else { "deactivated" };

@@ -81,11 +81,13 @@ pub async fn get(
     Ok(versioned(StatusCode::OK, &p, p.version))
 }
 
-/// Rename a pipeline, change its stages, or append stages.
+/// Rename a pipeline, change its stages, or append stages. What a GET returns may be sent back
+/// unchanged: `id` is checked, `version` acts as `If-Match`, `created_at` is ignored, and each
+/// stage is a change by id.
 #[utoipa::path(patch, path = "/v1/tenants/{tenant}/pipelines/{id}", tag = "pipelines", operation_id = "update_pipeline",
     params(("tenant" = String, Path, description = "Tenant slug"), ("id" = String, Path, description = "Pipeline id"),
         ("If-Match" = Option<String>, Header, description = "The ETag from a GET")),
-    request_body(content = PipelinePatch, description = "PipelinePatch: name?, stages [{id, name?, probability?, category?}], add_stages [...], lost_reasons? [text] (replaces the list)"),
+    request_body(content = PipelinePatch, description = "PipelinePatch: name?, stages [{id, name?, probability?, category?}], add_stages [...], lost_reasons? [text] (replaces the list); or a GET's answer"),
     responses((status = 200, description = "The pipeline", body = Pipeline), (status = 412, description = "version_conflict", body = super::Problem)))]
 pub async fn update(
     State(state): State<AppState>,

@@ -53,6 +53,7 @@ pub fn update(
     expected_version: Option<u64>,
     patch: PipelinePatch,
 ) -> Result<Pipeline> {
+    let expected_version = super::expected_version(expected_version, patch.version)?;
     let op = Op::UpdatePipeline {
         id,
         expected_version,

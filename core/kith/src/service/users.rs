@@ -62,6 +62,7 @@ pub fn update(
     expected_version: Option<u64>,
     patch: UserPatch,
 ) -> Result<User> {
+    let expected_version = super::expected_version(expected_version, patch.version)?;
     let op = Op::UpdateUser {
         id,
         expected_version,
@@ -177,6 +178,7 @@ pub fn update_team(
     expected_version: Option<u64>,
     patch: TeamPatch,
 ) -> Result<Team> {
+    let expected_version = super::expected_version(expected_version, patch.version)?;
     let op = Op::UpdateTeam {
         id,
         expected_version,

@@ -291,7 +291,98 @@ async fn a_tenant_exports_as_json_lines_ending_with_its_counts(backend: Backend)
         .problem(404, "tenant_not_found");
 }
 
+/// What a GET of a tenant, pipeline, user or team returns goes back to its PATCH unchanged
+/// (nothing changes, not even the version), edited in place (the edit applies), with another
+/// id (422 naming it) or an old version (412).
+async fn every_read_goes_back_to_its_patch_unchanged(backend: Backend) {
+    let api = Api::on(backend);
+    api.tenant("acme").await;
+    let key = api.key("acme", false).await;
+    let admin = api.admin.clone();
+    let pipeline = api.pipeline("acme", &key, "Sales").await;
+    let team = api
+        .call(
+            "POST",
+            "/v1/tenants/acme/teams",
+            Some(&key),
+            Some(json!({ "name": "North", "shared": true })),
+        )
+        .await
+        .ok(201);
+    let user = api
+        .user(
+            "acme",
+            &key,
+            json!({ "name": "Ann", "email": "ann@acme.example", "role": "manager", "teams": [team["id"]] }),
+        )
+        .await;
+    let cases = [
+        (
+            "/v1/tenants/acme".to_owned(),
+            admin.clone(),
+            "name",
+            "slug",
+            json!("another"),
+        ),
+        (
+            format!(
+                "/v1/tenants/acme/pipelines/{}",
+                pipeline["id"].as_str().unwrap()
+            ),
+            key.clone(),
+            "name",
+            "id",
+            json!("01890000-0000-7000-8000-000000000000"),
+        ),
+        (
+            format!("/v1/tenants/acme/users/{user}"),
+            key.clone(),
+            "name",
+            "id",
+            json!("01890000-0000-7000-8000-000000000000"),
+        ),
+        (
+            format!("/v1/tenants/acme/teams/{}", team["id"].as_str().unwrap()),
+            key.clone(),
+            "name",
+            "id",
+            json!("01890000-0000-7000-8000-000000000000"),
+        ),
+    ];
+    for (path, token, field, id_field, other_id) in cases {
+        let read = api.call("GET", &path, Some(&token), None).await.ok(200);
+        let same = api
+            .call("PATCH", &path, Some(&token), Some(read.clone()))
+            .await
+            .ok(200);
+        assert_eq!(same, read, "{path}: sent back as read, nothing changes");
+        let mut edited = read.clone();
+        edited[field] = json!("Renamed");
+        let changed = api
+            .call("PATCH", &path, Some(&token), Some(edited))
+            .await
+            .ok(200);
+        assert_eq!(changed[field], "Renamed", "{path}");
+        let mut wrong = changed.clone();
+        wrong[id_field] = other_id;
+        let problem = api
+            .call("PATCH", &path, Some(&token), Some(wrong))
+            .await
+            .problem(422, "invalid_input");
+        assert_eq!(problem["errors"][0]["field"], id_field, "{path}");
+        if read.get("version").is_some() {
+            // The read's version is old now: the change is refused.
+            let mut stale = read.clone();
+            stale[field] = json!("Stale");
+            api.call("PATCH", &path, Some(&token), Some(stale))
+                .await
+                .problem(412, "version_conflict");
+        }
+    }
+}
+
 on_both_backends! {
+    every_read_goes_back_to_its_patch_unchanged,
     a_tenant_exports_as_json_lines_ending_with_its_counts,
     tenants_are_created_listed_read_updated_and_conflicts_are_409,
     a_deleted_tenant_leaves_nothing_behind_for_its_successor_or_its_old_keys,

@@ -73,6 +73,7 @@ fn tenant_update_changes_name_and_clears_industry_with_one_event(kind: Kind) {
     let patch = TenantPatch {
         name: Some("Acme Inc".into()),
         industry: Some(None),
+        ..Default::default()
     };
     let updated = store.update_tenant(&t, &actor(), patch).unwrap();
     assert_eq!(updated.name, "Acme Inc");
@@ -85,7 +86,7 @@ fn tenant_update_changes_name_and_clears_industry_with_one_event(kind: Kind) {
     // An empty name is refused, nothing written.
     let bad = TenantPatch {
         name: Some("  ".into()),
-        industry: None,
+        ..Default::default()
     };
     assert!(matches!(
         store.update_tenant(&t, &actor(), bad),
@@ -518,6 +519,7 @@ fn pipelines_are_renamed_restaged_reordered_and_deleted_only_when_empty(kind: Ki
             probability: 0,
             category: StageCategory::Lost,
         }],
+        ..Default::default()
     };
     let op = Op::UpdatePipeline {
         id: sales.id,
