@@ -793,15 +793,15 @@ async fn combined_filters_answer_what_a_brute_force_filter_gives(backend: Backen
             .collect();
         assert_eq!(ids, [emile["id"].as_str().unwrap()], "q={q}");
     }
-    // Bad input: an unknown order, a time that is not one, segment with another filter, a text
-    // too long or empty once folded.
+    // Bad input: an unknown order, a time that is not one, segment with a sort, a text too long
+    // or empty once folded.
     let long = format!("q={}", "x".repeat(101));
     // One letter and 500 combining accents: refused before it is folded.
     let hostile = format!("q=a{}", "%CC%81".repeat(500));
     for q in [
         "sort=shoe_size",
         "updated_since=yesterday",
-        "segment=kith.rfm-segments/champions&tag=b2b",
+        "segment=kith.rfm-segments/champions&sort=name",
         long.as_str(),
         "q=%CC%81",
         hostile.as_str(),

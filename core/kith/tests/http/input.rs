@@ -179,9 +179,9 @@ async fn bad_query_parameters_cursors_and_paths_are_refused(backend: Backend) {
     get(format!("{base}?limit=many"))
         .await
         .problem(400, "invalid_query");
-    // Filters combine, but a plugin's segment stands alone.
+    // Filters combine, but a plugin's segment takes no sort and no score.
     get(format!(
-        "{base}?segment=kith.rfm-segments/champions&tag=vip"
+        "{base}?segment=kith.rfm-segments/champions&score=kith.rfm"
     ))
     .await
     .problem(400, "invalid_query");
