@@ -14,14 +14,14 @@ use serde::{Deserialize, Serialize};
 use utoipa::openapi::{ArrayBuilder, Ref, RefOr, Schema};
 
 use super::auth::ScopedRead;
-use super::customers::choose_driver;
+use super::customers::{choose_driver, search_and_count};
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, PageBody, json, page_request};
 use super::{AppState, Routes};
 use crate::model::{
     CustomerId, Email, FieldError, LifecycleStage, Phone, Tag, Timestamp, UserId, ValidationError,
 };
-use crate::service::customers::{self, Condition, CustomerQuery, Field, fold};
+use crate::service::customers::{Condition, CustomerQuery, Field, fold};
 use crate::store::CustomerFilter;
 
 /// The most filter groups (OR) in one search.
@@ -487,17 +487,7 @@ pub async fn search(
     let fields = req
         .fields()?
         .map(|f| f.into_iter().map(str::to_owned).collect::<Vec<_>>());
-    let counted = req.total;
-    let (page, total) = state
-        .run(move |s| {
-            let page =
-                customers::search_where(s, &t.tenant, &t.access, &query, &conditions, &page)?;
-            let total = counted
-                .then(|| customers::count_where(s, &t.tenant, &t.access, &query, &conditions))
-                .transpose()?;
-            Ok((page, total))
-        })
-        .await?;
+    let (page, total) = search_and_count(&state, t, query, conditions, page, req.total).await?;
     let page = PageBody::from(page);
     let mut items = Vec::with_capacity(page.items.len());
     for c in &page.items {

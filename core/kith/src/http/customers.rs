@@ -333,17 +333,8 @@ pub async fn search(
         ));
     }
     let (query, conditions) = q.plan(t.user)?;
-    let counted = q.total == Some(true);
-    let (page, total) = state
-        .run(move |s| {
-            let page =
-                customers::search_where(s, &t.tenant, &t.access, &query, &conditions, &page)?;
-            let total = counted
-                .then(|| customers::count_where(s, &t.tenant, &t.access, &query, &conditions))
-                .transpose()?;
-            Ok((page, total))
-        })
-        .await?;
+    let (page, total) =
+        search_and_count(&state, t, query, conditions, page, q.total == Some(true)).await?;
     let page = PageBody::from(page);
     Ok(json(
         StatusCode::OK,
@@ -354,6 +345,27 @@ pub async fn search(
             total_exact: total.map(|(_, exact)| exact),
         },
     ))
+}
+
+/// A page of the customers `query` and `conditions` find, and their count when `counted`.
+pub(super) async fn search_and_count(
+    state: &AppState,
+    t: ScopedRead,
+    query: CustomerQuery,
+    conditions: Vec<Condition>,
+    page: crate::store::PageRequest,
+    counted: bool,
+) -> ApiResult<(crate::store::Page<Customer>, Option<(u64, bool)>)> {
+    state
+        .run(move |s| {
+            let page =
+                customers::search_where(s, &t.tenant, &t.access, &query, &conditions, &page)?;
+            let total = counted
+                .then(|| customers::count_where(s, &t.tenant, &t.access, &query, &conditions))
+                .transpose()?;
+            Ok((page, total))
+        })
+        .await
 }
 
 /// Answers a search by segment or score (which plugins produced), or `None` for other searches.

@@ -373,6 +373,15 @@ pub fn page_request(limit: Option<usize>, cursor: Option<&str>) -> ApiResult<Pag
     .request()
 }
 
+/// The body length a request declares (`Content-Length`), when it declares one: a body over a
+/// limit is refused before any of it is read.
+pub fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
 /// A 400 `invalid_query` from a validation error of a query parameter.
 pub fn invalid_query(e: crate::model::ValidationError) -> ApiError {
     let mut err = ApiError::new(

@@ -8,7 +8,8 @@
 //! within [`UPLOAD_TIMEOUT`]; one import running per tenant (409 `import_running`) and
 //! [`MAX_RUNNING`] per server (429 `imports_busy`); rows written [`BATCH`] per commit, so other
 //! writers interleave; the first 1,000 row errors kept; the last [`KEPT_JOBS`] jobs of a tenant
-//! kept in memory (jobs do not survive a restart; the rows they wrote do).
+//! kept in memory, each for [`KEPT_FOR`] after it ends (jobs do not survive a restart; the rows
+//! they wrote do).
 
 use std::collections::{HashMap, VecDeque};
 use std::io::Write as _;
@@ -40,6 +41,8 @@ pub const KEPT_JOBS: usize = 20;
 pub const BATCH: usize = 1000;
 /// How long an upload may take.
 pub const UPLOAD_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long a finished job is kept (with its row errors) before it is forgotten.
+pub const KEPT_FOR: Duration = Duration::from_secs(3600);
 
 /// The import routes.
 pub fn routes() -> Routes {
@@ -183,6 +186,19 @@ impl Imports {
                 ),
             ));
         }
+        // Finished jobs older than KEPT_FOR go, in every tenant: what jobs hold stays bounded by
+        // what ran in the last hour, not by every tenant that ever imported.
+        let cutoff = Timestamp::now().as_micros() - KEPT_FOR.as_micros() as i64;
+        tenants.retain(|_, jobs| {
+            jobs.retain(|j| {
+                j.view
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .finished_at
+                    .is_none_or(|at| at.as_micros() > cutoff)
+            });
+            !jobs.is_empty()
+        });
         let jobs = tenants.entry(tenant.to_string()).or_default();
         jobs.push_front(job);
         while jobs.len() > KEPT_JOBS {
@@ -321,12 +337,7 @@ async fn start(
             ),
         )
     };
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
+    if super::extract::declared_length(request.headers()).is_some_and(|n| n > limit as u64) {
         return Err(too_big());
     }
     let id = uuid::Uuid::now_v7().to_string();
@@ -553,5 +564,14 @@ mod tests {
         }
         assert_eq!(imports.jobs(&slug("a")).len(), KEPT_JOBS);
         assert!(imports.jobs(&slug("z")).is_empty());
+        // A job that ended more than KEPT_FOR ago is forgotten at the next admission, in any
+        // tenant; a running one never is.
+        let old = job(JobStatus::Done);
+        old.view.lock().unwrap().finished_at = Some(Timestamp::from_secs(1_000));
+        imports.admit(&slug("old"), Arc::clone(&old)).unwrap();
+        let running = job(JobStatus::Running);
+        imports.admit(&slug("busy"), Arc::clone(&running)).unwrap();
+        assert!(imports.jobs(&slug("old")).is_empty(), "an old job was kept");
+        assert_eq!(imports.jobs(&slug("busy")).len(), 1);
     }
 }

@@ -273,12 +273,7 @@ pub async fn upload(
             format!("plugin components may be at most {limit} bytes (kith serve --plugin-limit)"),
         )
     };
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
+    if super::extract::declared_length(request.headers()).is_some_and(|n| n > limit as u64) {
         return Err(too_big());
     }
     let body = http_body_util::Limited::new(request.into_body(), limit)

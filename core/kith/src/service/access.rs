@@ -298,7 +298,7 @@ mod tests {
                     next: Some(Cursor::from_string(format!("after-{read}"))),
                 })
             },
-            |_| Ok(false),
+            |_| Ok::<_, Error>(false),
         )
         .unwrap();
         assert!(page.items.is_empty());

@@ -1813,6 +1813,47 @@ fn concurrent_writers_every_write_is_kept_and_the_log_stays_gap_free(kind: Kind)
     assert_eq!(store.check().unwrap(), vec![]);
 }
 
+/// Writers racing to create one address in different cases: exactly one wins, every other is
+/// refused as a duplicate (on PostgreSQL, where writers run in parallel transactions, the lock
+/// per identity is what makes the second see the first).
+fn racing_writers_of_one_email_in_different_cases_create_one_customer(kind: Kind) {
+    let fx = Fixture::new(kind);
+    let store = fx.open();
+    let t = tenant(&*store, "acme");
+    let spellings = [
+        "ada@example.com",
+        "ADA@example.com",
+        "Ada@example.com",
+        "aDa@example.com",
+    ];
+    for round in 0..5 {
+        let start = Arc::new(Barrier::new(spellings.len() * 2));
+        let writers: Vec<_> = spellings
+            .iter()
+            .chain(spellings.iter())
+            .map(|e| {
+                let (store, t, start) = (store.clone(), t.clone(), start.clone());
+                let email = e.replace("@", &format!("{round}@"));
+                std::thread::spawn(move || {
+                    start.wait();
+                    store.create_customer(&t, &actor(), person(&email))
+                })
+            })
+            .collect();
+        let results: Vec<_> = writers.into_iter().map(|w| w.join().unwrap()).collect();
+        let created = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(created, 1, "round {round}: {results:?}");
+        for r in results.iter().filter_map(|r| r.as_ref().err()) {
+            assert!(
+                matches!(r, Error::Duplicate { field: "email", .. }),
+                "{r:?}"
+            );
+        }
+    }
+    assert_eq!(store.stats().unwrap().tenants[0].customers, 5);
+    assert_eq!(store.check().unwrap(), vec![]);
+}
+
 fn reopening_after_drop_keeps_everything(kind: Kind) {
     let fx = Fixture::new(kind);
     let (t, customers, events, report, pipeline) = {
@@ -1900,5 +1941,6 @@ on_both_backends! {
     cursor_from_another_query_or_tenant_or_forged_is_a_bad_cursor,
     unknown_tenant_is_an_error_for_reads_and_writes,
     concurrent_writers_every_write_is_kept_and_the_log_stays_gap_free,
+    racing_writers_of_one_email_in_different_cases_create_one_customer,
     reopening_after_drop_keeps_everything,
 }
