@@ -18,7 +18,7 @@
 //!   that fails, cannot be untangled from the others: the batch is rolled back whole and every
 //!   member runs again in a transaction of its own, which reports its own outcome.
 //!
-//! A member waits at most `BATCH_LOCK_TIMEOUT_MS` for a row lock: two batches (of two nodes,
+//! A member waits at most `PgConfig::batch_lock_timeout` (200 ms) for a row lock: two batches (of two nodes,
 //! or the two of one node) could each hold a row the other's next member wants, a deadlock that
 //! PostgreSQL breaks only after `deadlock_timeout`. A batch whose members all failed before
 //! writing commits nothing and announces nothing.

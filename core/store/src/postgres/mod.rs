@@ -38,11 +38,8 @@ use crate::{Clock, CommitInfo, CommitListener, Error, Result, SystemClock};
 /// How many times a transaction that lost a race is run again before giving up.
 pub const MAX_ATTEMPTS: u32 = 20;
 
-/// The longest a batch's member waits for a row lock, in milliseconds. Batches on two nodes
-/// (or a batch and another writer) can each hold a row the other's next member wants; PostgreSQL
-/// would break that deadlock only after `deadlock_timeout` (1 s by default). Past this wait the
-/// batch runs again as separate transactions, which wait as long as they must.
-const BATCH_LOCK_TIMEOUT_MS: u32 = 200;
+/// The default of [`PgConfig::batch_lock_timeout`].
+const BATCH_LOCK_TIMEOUT: Duration = Duration::from_millis(200);
 
 /// The advisory lock one node holds while it refreshes planner statistics.
 const STATISTICS_LOCK: i64 = 0x006b_6974_6873_7461;
@@ -59,6 +56,12 @@ pub struct PgConfig {
     pub connect_timeout: Duration,
     /// Where timestamps come from.
     pub clock: Arc<dyn Clock>,
+    /// The longest a batch's member waits for a row lock (default 200 ms). Batches on two nodes
+    /// (or a batch and another writer) can each hold a row the other's next member wants;
+    /// PostgreSQL would break that deadlock only after `deadlock_timeout` (1 s by default).
+    /// Past this wait the batch runs again as separate transactions, which wait as long as they
+    /// must.
+    pub batch_lock_timeout: Duration,
 }
 
 impl PgConfig {
@@ -69,6 +72,7 @@ impl PgConfig {
             pool_size: 16,
             connect_timeout: Duration::from_secs(5),
             clock: Arc::new(SystemClock),
+            batch_lock_timeout: BATCH_LOCK_TIMEOUT,
         }
     }
 }
@@ -544,7 +548,10 @@ impl PgStore {
         let conn = self.connection().ok()?;
         let mut tx = Tx::begin_on(
             Held::Owned(Box::new(conn)),
-            &format!("BEGIN; SET LOCAL lock_timeout = {BATCH_LOCK_TIMEOUT_MS}"),
+            &format!(
+                "BEGIN; SET LOCAL lock_timeout = {}",
+                self.shared.config.batch_lock_timeout.as_millis().max(1)
+            ),
         );
         match self.tenant_in(&mut tx, tenant) {
             Ok(found) if found == id => Some(tx),

@@ -587,7 +587,10 @@ fn awaited_customer_reads_match_the_ordinary_ones_within_the_tenant() {
 /// writer waits for the first row, is a deadlock PostgreSQL breaks only after
 /// `deadlock_timeout`. The batch gives its wait up much sooner and runs again on its own, so the
 /// other writer goes on and both writes land. (`deadlock_timeout` is raised here so that only the
-/// batch's own limit can end the wait within the other writer's 5 s.)
+/// batch's own limit can end the wait within the other writer's 5 s; that limit is raised from
+/// 200 ms to 2 s so that the test, on a loaded machine, surely asks for the second row while the
+/// batch still waits: asked later, the batch's rerun holds the row again and the deadlock is
+/// real.)
 #[test]
 #[cfg_attr(not(kith_pg), ignore = "needs KITH_TEST_DATABASE_URL")]
 fn a_batch_gives_up_a_deadlocked_row_wait_and_runs_again_alone() {
@@ -597,7 +600,10 @@ fn a_batch_gives_up_a_deadlocked_row_wait_and_runs_again_alone() {
         "ALTER DATABASE {} SET deadlock_timeout = '60s'",
         db.name()
     ));
-    let store = Arc::new(open(&db));
+    let mut config = PgConfig::new(db.url());
+    config.pool_size = 8;
+    config.batch_lock_timeout = Duration::from_secs(2);
+    let store = Arc::new(PgStore::open(config).unwrap());
     let t = tenant(store.as_ref(), "acme");
     let x = store
         .create_customer(&t, &actor(), person("x@x.test"))
