@@ -12,7 +12,6 @@
 //! they wrote do).
 
 use std::collections::{HashMap, VecDeque};
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -23,6 +22,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
+use tokio::io::AsyncWriteExt as _;
 
 use super::auth::{TenantRead, TenantWrite};
 use super::error::{ApiError, ApiResult};
@@ -425,8 +425,12 @@ async fn save(body: Body, path: &std::path::Path, limit: usize) -> ApiResult<Opt
             format!("the request body could not be read: {e}"),
         )
     };
-    let mut out =
-        std::io::BufWriter::new(std::fs::File::create(path).map_err(|e| ApiError::internal(&e))?);
+    // Written through tokio's file (on its blocking pool), so a big upload never holds a
+    // runtime thread on the disk.
+    let file = tokio::fs::File::create(path)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    let mut out = tokio::io::BufWriter::new(file);
     let mut stream = body.into_data_stream();
     let mut size = 0u64;
     while let Some(chunk) = stream.next().await {
@@ -435,10 +439,11 @@ async fn save(body: Body, path: &std::path::Path, limit: usize) -> ApiResult<Opt
         if size > limit as u64 {
             return Ok(None);
         }
-        out.write_all(&chunk).map_err(|e| ApiError::internal(&e))?;
+        out.write_all(&chunk)
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
     }
-    out.into_inner()
-        .map_err(|e| ApiError::internal(&e.into_error()))?;
+    out.flush().await.map_err(|e| ApiError::internal(&e))?;
     Ok(Some(size))
 }
 
