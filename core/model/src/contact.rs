@@ -122,28 +122,26 @@ impl Email {
     /// look-alike prototype (the TR39 skeleton), so that `аda@example.com` with a Cyrillic `а`
     /// meets `ada@example.com`.
     pub fn likeness(&self) -> String {
+        let (local, domain) = self.plain();
+        let mut out: String = unicode_security::skeleton(&local).collect();
+        out.push('@');
+        out.extend(unicode_security::skeleton(&domain));
+        out
+    }
+
+    /// The identity's local part without dots and `+tag`, and its domain.
+    fn plain(&self) -> (String, String) {
         let identity = self.identity();
         let (local, domain) = identity.rsplit_once('@').unwrap_or((identity.as_str(), ""));
         let local = local.split_once('+').map_or(local, |(base, _)| base);
-        let local: String = local.chars().filter(|c| *c != '.').collect();
-        let mut out: String = unicode_security::skeleton(&local).collect();
-        out.push('@');
-        out.extend(unicode_security::skeleton(domain));
-        out
+        (local.replace('.', ""), domain.to_owned())
     }
 
     /// Why two different addresses were grouped by [`Email::likeness`].
     pub fn likeness_reason(&self, other: &Email) -> EmailLikeness {
         if self.identity() == other.identity() {
-            return EmailLikeness::Case;
-        }
-        let plain = |e: &Email| {
-            let id = e.identity();
-            let (local, domain) = id.rsplit_once('@').unwrap_or((id.as_str(), ""));
-            let local = local.split_once('+').map_or(local, |(base, _)| base);
-            format!("{}@{domain}", local.replace('.', ""))
-        };
-        if plain(self) == plain(other) {
+            EmailLikeness::Case
+        } else if self.plain() == other.plain() {
             EmailLikeness::DotsOrTag
         } else {
             EmailLikeness::LookAlike

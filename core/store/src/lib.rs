@@ -459,6 +459,10 @@ impl<T> Page<T> {
     }
 }
 
+/// The most members of one email likeness group that [`Store::email_likeness_groups`] lists: a
+/// group of thousands (`ada+1@`, `ada+2@`, ...) is read this deep, then skipped.
+pub const MAX_LIKENESS_GROUP: usize = 50;
+
 /// Counts of what a tenant holds.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TenantStats {
@@ -578,8 +582,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         limit: usize,
     ) -> Result<Vec<Customer>>;
     /// Groups of two or more customers sharing an email likeness, in likeness order, from the
-    /// first likeness after `after`, reading at most `budget` customers' index entries. Returns
-    /// the groups and the likeness to pass as `after` for the rest (`None`: nothing is left).
+    /// first likeness after `after`, reading at most `budget` customers' index entries (and each
+    /// group's first [`MAX_LIKENESS_GROUP`] members). Returns the groups and the likeness to pass
+    /// as `after` for the rest (`None`: nothing is left).
     fn email_likeness_groups(
         &self,
         tenant: &TenantSlug,

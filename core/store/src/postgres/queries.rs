@@ -536,51 +536,47 @@ impl Store for PgStore {
         budget: usize,
     ) -> Result<(Vec<Vec<CustomerId>>, Option<String>)> {
         let budget = i64::try_from(budget.max(1)).unwrap_or(i64::MAX);
+        let depth = i32::try_from(crate::MAX_LIKENESS_GROUP).unwrap_or(i32::MAX);
         let after = after.unwrap_or("");
         self.read(|r| {
             let t = self.tenant_id(r, tenant)?;
-            // At most `budget` index entries, grouped; each group's first MAX_GROUP members.
+            // At most `budget` index entries, grouped; each group's first `depth` members.
             let rows = r.query(
                 "SELECT email_like, count(*), \
-                 (array_agg(id ORDER BY email_identity, id))[1:50] \
+                 (array_agg(id ORDER BY email_identity, id))[1:$4] \
                  FROM (SELECT email_like, email_identity, id FROM kith_customers \
                        WHERE tenant_id = $1 AND email_like IS NOT NULL AND email_like > $2 \
                        ORDER BY email_like, email_identity, id LIMIT $3) scanned \
                  GROUP BY email_like ORDER BY email_like",
-                &[&t, &after, &budget],
+                &[&t, &after, &budget, &depth],
             )?;
             let read: i64 = rows.iter().map(|row| row.get::<_, i64>(1)).sum();
-            let mut groups: Vec<(String, Vec<CustomerId>)> = rows
-                .iter()
-                .map(|row| {
-                    let ids: Vec<Uuid> = row.get(2);
-                    let ids = ids
-                        .iter()
-                        .map(|u| CustomerId::from_bytes(*u.as_bytes()))
-                        .collect();
-                    (row.get(0), ids)
-                })
-                .collect();
-            if read < budget {
-                groups.retain(|(_, ids)| ids.len() > 1);
-                return Ok((groups.into_iter().map(|(_, ids)| ids).collect(), None));
-            }
-            // The budget may have cut the last group: it is read again on the next page, or,
-            // when it is the only one, read here whole (its first 50 members).
-            if groups.len() > 1 {
-                groups.pop();
-            } else if let Some((likeness, ids)) = groups.first_mut() {
-                *ids = r
-                    .query(
-                        "SELECT id FROM kith_customers WHERE tenant_id = $1 AND email_like = $2 \
-                         ORDER BY email_identity, id LIMIT 50",
-                        &[&t, &*likeness],
-                    )?
+            let ids = |row: &Row, i: usize| -> Vec<CustomerId> {
+                row.get::<_, Vec<Uuid>>(i)
                     .iter()
-                    .map(|row| CustomerId::from_bytes(*row.get::<_, Uuid>(0).as_bytes()))
-                    .collect();
+                    .map(|u| CustomerId::from_bytes(*u.as_bytes()))
+                    .collect()
+            };
+            let mut groups: Vec<(String, Vec<CustomerId>)> =
+                rows.iter().map(|row| (row.get(0), ids(row, 2))).collect();
+            let mut next = None;
+            if read >= budget {
+                // The budget may have cut the last group: it is read again on the next page,
+                // or, when it is the only one, read here whole (its first `depth` members).
+                if groups.len() > 1 {
+                    groups.pop();
+                } else if let Some((likeness, members)) = groups.first_mut() {
+                    let found = r.query(
+                        "SELECT array(SELECT id FROM kith_customers WHERE tenant_id = $1 \
+                         AND email_like = $2 ORDER BY email_identity, id LIMIT $3)",
+                        &[&t, &*likeness, &i64::from(depth)],
+                    )?;
+                    if let Some(row) = found.first() {
+                        *members = ids(row, 0);
+                    }
+                }
+                next = groups.last().map(|(l, _)| l.clone());
             }
-            let next = groups.last().map(|(l, _)| l.clone());
             groups.retain(|(_, ids)| ids.len() > 1);
             Ok((groups.into_iter().map(|(_, ids)| ids).collect(), next))
         })

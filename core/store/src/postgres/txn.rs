@@ -272,45 +272,31 @@ impl Txn for PgTxn<'_, '_> {
         let lifecycle = i16::from(new.lifecycle.code());
         let organization = new.organization.map(|o| uuid(o.to_bytes()));
         let doc = encode(new)?;
-        if old.is_some() {
-            self.tx.defer(
-                "UPDATE kith_customers SET email = $3, phone = $4, name_lower = $5, lifecycle = $6, \
-                 owner = $7, organization = $8, doc = $9, email_like = $10, email_identity = $11 \
-                 WHERE tenant_id = $1 AND id = $2",
-                &[
-                    &t,
-                    &id,
-                    &email,
-                    &phone,
-                    &name,
-                    &lifecycle,
-                    &new.owner,
-                    &organization,
-                    &doc,
-                    &likeness,
-                    &identity,
-                ],
-            )?;
+        let sql = if old.is_some() {
+            "UPDATE kith_customers SET email = $3, phone = $4, name_lower = $5, lifecycle = $6, \
+             owner = $7, organization = $8, doc = $9, email_like = $10, email_identity = $11 \
+             WHERE tenant_id = $1 AND id = $2"
         } else {
-            self.tx.defer(
-                "INSERT INTO kith_customers (tenant_id, id, email, phone, name_lower, lifecycle, \
-                 owner, organization, doc, email_like, email_identity) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                &[
-                    &t,
-                    &id,
-                    &email,
-                    &phone,
-                    &name,
-                    &lifecycle,
-                    &new.owner,
-                    &organization,
-                    &doc,
-                    &likeness,
-                    &identity,
-                ],
-            )?;
-        }
+            "INSERT INTO kith_customers (tenant_id, id, email, phone, name_lower, lifecycle, \
+             owner, organization, doc, email_like, email_identity) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        };
+        self.tx.defer(
+            sql,
+            &[
+                &t,
+                &id,
+                &email,
+                &phone,
+                &name,
+                &lifecycle,
+                &new.owner,
+                &organization,
+                &doc,
+                &likeness,
+                &identity,
+            ],
+        )?;
         for (source, ext) in old_ext.difference(&new_ext) {
             self.tx.defer(
                 "DELETE FROM kith_customer_external_ids \

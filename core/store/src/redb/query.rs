@@ -27,9 +27,6 @@ use kith_model::{
     TenantInput, TenantPatch, TenantSlug, Timestamp, User, UserId,
 };
 
-/// The most members of one email likeness group that [`Store::email_likeness_groups`] lists.
-const MAX_GROUP: usize = 50;
-
 pub(super) type Table = ReadOnlyTable<&'static [u8], &'static [u8]>;
 
 pub(super) fn open(txn: &ReadTransaction, t: T) -> Result<Table> {
@@ -442,7 +439,9 @@ impl Store for RedbStore {
                     .get(4..)
                     .and_then(|rest| rest.split(|b| *b == 0).next())
                     .ok_or_else(|| super::txn::dangling(T::IdxEmailLike))?;
-                if likeness.as_deref().is_some_and(|l| l != this) || ids.len() == MAX_GROUP {
+                if likeness.as_deref().is_some_and(|l| l != this)
+                    || ids.len() == crate::MAX_LIKENESS_GROUP
+                {
                     break;
                 }
                 likeness.get_or_insert_with(|| this.to_vec());
