@@ -26,6 +26,8 @@ mod http_customers;
 mod http_deals;
 #[path = "http/events.rs"]
 mod http_events;
+#[path = "http/fields.rs"]
+mod http_fields;
 #[path = "http/imports.rs"]
 mod http_imports;
 #[path = "http/input.rs"]

@@ -13,9 +13,11 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{
-    AttributeValue, CustomerId, Date, Deal, DealId, Money, Pipeline, PipelineId, Stage, StageId,
-    StageVisit, Timestamp,
+    AttributeValue, Consent, ConsentChannel, ConsentSource, ConsentStatus, Customer, CustomerId,
+    CustomerKind, Date, Deal, DealId, Demographics, Email, ExternalId, LifecycleStage, Location,
+    MARKETING, Money, Phone, Pipeline, PipelineId, Stage, StageId, StageVisit, Tag, Timestamp,
 };
+use std::collections::BTreeSet;
 
 /// An extension read leniently: where the record ends before it (a record of an older
 /// release), its defaults.
@@ -213,6 +215,162 @@ impl<'de> Deserialize<'de> for Pipeline {
             created_at: s.created_at,
             version: s.version,
             lost_reasons: s.ext.0.lost_reasons,
+        })
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "Customer")]
+struct CustomerJson {
+    id: CustomerId,
+    kind: CustomerKind,
+    name: String,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    organization: Option<CustomerId>,
+    email: Option<Email>,
+    phone: Option<Phone>,
+    external_ids: Vec<ExternalId>,
+    location: Location,
+    demographics: Demographics,
+    lifecycle: LifecycleStage,
+    tags: BTreeSet<Tag>,
+    attributes: BTreeMap<String, AttributeValue>,
+    owner: Option<String>,
+    marketing_consent: bool,
+    #[serde(default)]
+    consents: Vec<Consent>,
+    #[serde(default)]
+    consent_history: Vec<Consent>,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    version: u64,
+}
+
+/// What customers gained after their first shape.
+#[derive(Serialize, Deserialize)]
+struct CustomerExt<C> {
+    consents: C,
+    consent_history: C,
+}
+
+/// A customer's stored layout: the first release's fields, then [`CustomerExt`] (absent from a
+/// record written before consent records existed).
+#[derive(Serialize, Deserialize)]
+struct CustomerStored<S, O, E, P, I, L, M, T, A, C> {
+    id: CustomerId,
+    kind: CustomerKind,
+    name: S,
+    first_name: O,
+    last_name: O,
+    organization: Option<CustomerId>,
+    email: E,
+    phone: P,
+    external_ids: I,
+    location: L,
+    demographics: M,
+    lifecycle: LifecycleStage,
+    tags: T,
+    attributes: A,
+    owner: O,
+    marketing_consent: bool,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    version: u64,
+    ext: C,
+}
+
+impl Serialize for Customer {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            return CustomerJson::serialize(self, s);
+        }
+        CustomerStored {
+            id: self.id,
+            kind: self.kind,
+            name: &self.name,
+            first_name: &self.first_name,
+            last_name: &self.last_name,
+            organization: self.organization,
+            email: &self.email,
+            phone: &self.phone,
+            external_ids: &self.external_ids,
+            location: &self.location,
+            demographics: &self.demographics,
+            lifecycle: self.lifecycle,
+            tags: &self.tags,
+            attributes: &self.attributes,
+            owner: &self.owner,
+            marketing_consent: self.marketing_consent,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            version: self.version,
+            ext: Some(CustomerExt {
+                consents: &self.consents,
+                consent_history: &self.consent_history,
+            }),
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Customer {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if d.is_human_readable() {
+            return CustomerJson::deserialize(d);
+        }
+        type Owned = CustomerStored<
+            String,
+            Option<String>,
+            Option<Email>,
+            Option<Phone>,
+            Vec<ExternalId>,
+            Location,
+            Demographics,
+            BTreeSet<Tag>,
+            BTreeMap<String, AttributeValue>,
+            Lenient<Option<CustomerExt<Vec<Consent>>>>,
+        >;
+        let s = Owned::deserialize(d)?;
+        let (consents, consent_history) = match s.ext.0 {
+            Some(ext) => (ext.consents, ext.consent_history),
+            // Written before consent records: `marketing_consent` was all there was, so it
+            // becomes the (email, marketing) record, dated no later than the last change.
+            None if s.marketing_consent => (
+                vec![Consent {
+                    channel: ConsentChannel::Email,
+                    purpose: MARKETING.to_owned(),
+                    status: ConsentStatus::Granted,
+                    source: ConsentSource::Api,
+                    at: s.updated_at,
+                    note: Some("recorded as marketing_consent, before consent records".to_owned()),
+                }],
+                Vec::new(),
+            ),
+            None => (Vec::new(), Vec::new()),
+        };
+        Ok(Customer {
+            id: s.id,
+            kind: s.kind,
+            name: s.name,
+            first_name: s.first_name,
+            last_name: s.last_name,
+            organization: s.organization,
+            email: s.email,
+            phone: s.phone,
+            external_ids: s.external_ids,
+            location: s.location,
+            demographics: s.demographics,
+            lifecycle: s.lifecycle,
+            tags: s.tags,
+            attributes: s.attributes,
+            owner: s.owner,
+            marketing_consent: s.marketing_consent,
+            consents,
+            consent_history,
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+            version: s.version,
         })
     }
 }

@@ -5,6 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::consent::{Consent, ConsentChannel, ConsentInput, ConsentSource, Consents, MARKETING};
 use super::error::{Checker, text};
 use super::{Country, CustomerId, Date, Email, Money, Phone, Timestamp, ValidationError};
 
@@ -180,6 +181,8 @@ pub enum AttributeValue {
     Date(Date),
     /// An amount of money.
     Money(Money),
+    /// Several texts: a multi-select field's options (at most 100, each at most 200 characters).
+    List(Vec<String>),
 }
 
 impl AttributeValue {
@@ -192,6 +195,14 @@ impl AttributeValue {
             )),
             Self::Number(n) if !n.is_finite() => {
                 Err(ValidationError::field(field, "a finite number"))
+            }
+            Self::List(items)
+                if items.len() > 100 || items.iter().any(|i| i.chars().count() > 200) =>
+            {
+                Err(ValidationError::field(
+                    field,
+                    "a list of at most 100 texts of at most 200 characters",
+                ))
             }
             _ => Ok(()),
         }
@@ -297,7 +308,9 @@ fn nest<T>(
 }
 
 /// A stored customer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Serialized by name in JSON and in its stored layout in the store (see `compact`).
+#[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Customer {
     /// Id.
@@ -330,8 +343,14 @@ pub struct Customer {
     pub attributes: BTreeMap<String, AttributeValue>,
     /// The user responsible for this customer.
     pub owner: Option<String>,
-    /// Whether the customer agreed to marketing communication.
+    /// Whether the customer may be emailed for marketing: what its (email, marketing) consent
+    /// record says.
     pub marketing_consent: bool,
+    /// The current consent record of each channel and purpose, ordered by channel and purpose.
+    pub consents: Vec<Consent>,
+    /// The records the current ones replaced, newest last (at most 50; every change is also in
+    /// the event log).
+    pub consent_history: Vec<Consent>,
     /// Creation time.
     pub created_at: Timestamp,
     /// Last change.
@@ -379,8 +398,16 @@ pub struct CustomerInput {
     pub attributes: BTreeMap<String, AttributeValue>,
     /// Owner.
     pub owner: Option<String>,
-    /// Marketing consent (default false).
+    /// Marketing consent: `true` records the (email, marketing) consent as granted (default
+    /// false: nothing recorded).
     pub marketing_consent: bool,
+    /// Consent records (a GET's `consents`): each sets its channel and purpose.
+    pub consents: Vec<ConsentInput>,
+    /// Read-only: ignored.
+    pub consent_history: Option<Vec<Consent>>,
+    /// The source of consent records that name none: set by where the input came from.
+    #[serde(skip)]
+    pub consent_source: ConsentSource,
     /// Location, in the shape a GET returns (or the flat `country`, `region`, `city`).
     pub location: Option<LocationPatch>,
     /// Demographics, in the shape a GET returns (or the flat `birth_date`, `gender`).
@@ -526,6 +553,12 @@ impl Customer {
         let city = opt_text(&mut c, "city", input.city.as_deref(), 200);
         let gender = opt_text(&mut c, "gender", input.gender.as_deref(), 32);
         let owner = opt_text(&mut c, "owner", input.owner.as_deref(), 200);
+        let mut consents = Consents::default();
+        let mut changes = input.consents;
+        if input.marketing_consent {
+            Consents::marketing(&mut c, &[], true, &mut changes);
+        }
+        consents.record(&mut c, "consents", &changes, input.consent_source, now);
         c.finish()?;
         Ok(Self {
             id,
@@ -550,7 +583,13 @@ impl Customer {
             tags,
             attributes,
             owner,
-            marketing_consent: input.marketing_consent,
+            marketing_consent: Consents::granted(
+                &consents.current,
+                ConsentChannel::Email,
+                MARKETING,
+            ),
+            consents: consents.current,
+            consent_history: consents.history,
             created_at: now,
             updated_at: now,
             version: 1,
@@ -582,11 +621,19 @@ impl Customer {
             tags: self.tags.iter().map(|t| t.as_str().to_owned()).collect(),
             attributes: self.attributes.clone(),
             owner: self.owner.clone(),
-            marketing_consent: self.marketing_consent,
             ..CustomerInput::default()
         };
         let mut patch = patch;
         let mut c = Checker::default();
+        let mut consents = Consents {
+            current: self.consents.clone(),
+            history: self.consent_history.clone(),
+        };
+        let mut changes = patch.consents.take().unwrap_or_default();
+        if let Some(m) = patch.marketing_consent {
+            Consents::marketing(&mut c, &consents.current, m, &mut changes);
+        }
+        consents.record(&mut c, "consents", &changes, patch.consent_source, now);
         if patch.kind.is_some_and(|k| k != self.kind) {
             let kind = match self.kind {
                 CustomerKind::Person => "person",
@@ -676,9 +723,6 @@ impl Customer {
         if let Some(l) = patch.lifecycle {
             input.lifecycle = Some(l);
         }
-        if let Some(m) = patch.marketing_consent {
-            input.marketing_consent = m;
-        }
         for x in patch.add_external_ids {
             input.external_ids.retain(|e| e.source != x.source);
             input.external_ids.push(x);
@@ -705,6 +749,10 @@ impl Customer {
         }
         next.created_at = self.created_at;
         next.version = self.version;
+        next.marketing_consent =
+            Consents::granted(&consents.current, ConsentChannel::Email, MARKETING);
+        next.consents = consents.current;
+        next.consent_history = consents.history;
         let changed = self.diff(&next);
         if !changed.is_empty() {
             next.version = self.version + 1;
@@ -712,6 +760,18 @@ impl Customer {
             *self = next;
         }
         Ok(changed)
+    }
+
+    /// What the event log records of the consent changes from `old` (none for a new customer)
+    /// to `self`: one change per channel and purpose, `consents.<channel>.<purpose>`.
+    pub fn consent_changes(&self, old: Option<&Customer>) -> Vec<super::FieldChange> {
+        Consents::changes(old.map_or(&[], |o| &o.consents), &self.consents)
+    }
+
+    /// Whether the customer may be contacted on `channel` for `purpose`: its record of that
+    /// pair says granted.
+    pub fn may_contact(&self, channel: ConsentChannel, purpose: &str) -> bool {
+        Consents::granted(&self.consents, channel, purpose)
     }
 
     /// Names of the fields that differ between `self` and `other`.
@@ -735,7 +795,8 @@ impl Customer {
             tags,
             attributes,
             owner,
-            marketing_consent
+            marketing_consent,
+            consents
         );
         out
     }
@@ -775,6 +836,9 @@ impl CustomerInput {
             attributes,
             owner: patch.owner.flatten(),
             marketing_consent: patch.marketing_consent.unwrap_or(false),
+            consents: patch.consents.unwrap_or_default(),
+            consent_history: None,
+            consent_source: patch.consent_source,
             ..Self::default()
         }
     }
@@ -869,8 +933,16 @@ pub struct CustomerPatch {
     pub owner: Option<Option<String>>,
     /// Lifecycle stage.
     pub lifecycle: Option<LifecycleStage>,
-    /// Marketing consent.
+    /// Marketing consent: records a change of the (email, marketing) consent.
     pub marketing_consent: Option<bool>,
+    /// Consent records to set, one per channel and purpose; pairs left out are left alone (a
+    /// GET's records sent back unchanged change nothing).
+    pub consents: Option<Vec<ConsentInput>>,
+    /// Read-only: ignored.
+    pub consent_history: Option<Vec<Consent>>,
+    /// The source of consent records that name none: set by where the change came from.
+    #[serde(skip)]
+    pub consent_source: ConsentSource,
     /// External ids to add (replacing one of the same source).
     pub add_external_ids: Vec<ExternalId>,
     /// Tags to add.

@@ -58,6 +58,11 @@ pub enum EventKind {
     QuotaSet,
     /// A sales target was removed (`changed` as for [`EventKind::QuotaSet`]).
     QuotaRemoved,
+    /// A custom field was defined or redefined (entity: the tenant; `changed`:
+    /// `<object>.<key>`).
+    FieldDefined,
+    /// A custom field's definition was removed (`changed` as for [`EventKind::FieldDefined`]).
+    FieldRemoved,
 }
 
 /// The entity an event is about.

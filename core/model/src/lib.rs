@@ -5,10 +5,12 @@
 
 mod action;
 mod compact;
+mod consent;
 mod contact;
 mod customer;
 mod error;
 mod event;
+mod fields;
 mod ids;
 mod interaction;
 mod merge;
@@ -30,6 +32,10 @@ mod tests;
 
 pub use self::time::{Date, Timestamp};
 pub use action::{Action, CustomerFields, CustomerRef, LogInteraction, PipelineRef};
+pub use consent::{
+    Consent, ConsentChannel, ConsentInput, ConsentSource, ConsentStatus, MARKETING,
+    MAX_CONSENT_HISTORY, MAX_CONSENTS, consent_purpose,
+};
 pub use contact::{Country, Email, EmailLikeness, Phone};
 pub use customer::{
     AttributeValue, Customer, CustomerInput, CustomerKind, CustomerPatch, Demographics,
@@ -37,6 +43,10 @@ pub use customer::{
 };
 pub use error::{Checker, FieldError, ValidationError};
 pub use event::{EntityRef, Event, EventKind, FieldChange, MAX_CHANGE_VALUE_CHARS};
+pub use fields::{
+    FieldDefinition, FieldDefinitionInput, FieldObject, FieldType, MAX_FIELD_DEFINITIONS,
+    MAX_FIELD_OPTIONS, check_fields,
+};
 pub use ids::{
     Actor, CustomerId, DealId, InteractionId, PipelineId, StageId, TeamId, TenantSlug, UserId,
 };

@@ -9,9 +9,11 @@
 //! - External ids: the union, one per source. For a source both have, the survivor's id stays
 //!   and the duplicate's is kept as the text attribute `merged_external_id.<source>`.
 //! - Tags: the union. Attributes: the union; the survivor's value wins for a name both have.
-//! - Lifecycle stage and marketing consent: the survivor's.
+//! - Lifecycle stage: the survivor's. Consent: per channel and purpose, the newer record (the
+//!   other joins the history); `marketing_consent` follows the (email, marketing) record.
 //! - Both must be of the same kind (two people or two organizations).
 
+use super::consent::{ConsentChannel, Consents, MARKETING};
 use super::{AttributeValue, Customer, Timestamp, ValidationError};
 
 /// The most tags, attributes and external ids a customer may have (as in [`Customer::new`]).
@@ -100,6 +102,18 @@ impl Customer {
                 format!("customers with at most {MAX_EXTERNAL_IDS} external ids together"),
             ));
         }
+        let mut consents = Consents {
+            current: std::mem::take(&mut m.consents),
+            history: std::mem::take(&mut m.consent_history),
+        };
+        consents.merge(Consents {
+            current: d.consents.clone(),
+            history: d.consent_history.clone(),
+        })?;
+        m.marketing_consent =
+            Consents::granted(&consents.current, ConsentChannel::Email, MARKETING);
+        m.consents = consents.current;
+        m.consent_history = consents.history;
         m.version = self.version + 1;
         m.updated_at = now;
         Ok(m)

@@ -1237,7 +1237,7 @@ fn customer_patch_bumps_version_and_lists_changed_fields() {
     };
     assert_eq!(
         c.apply(patch, later()).unwrap(),
-        ["email", "lifecycle", "marketing_consent"]
+        ["email", "lifecycle", "marketing_consent", "consents"]
     );
     assert_eq!(c.email.as_ref().unwrap().as_str(), "ada@analytical.example");
     assert_eq!(c.lifecycle, LifecycleStage::Customer);
@@ -1436,7 +1436,10 @@ fn customer_with_longest_first_and_last_name_can_still_be_patched() {
         marketing_consent: Some(true),
         ..Default::default()
     };
-    assert_eq!(c.apply(patch, later()).unwrap(), ["marketing_consent"]);
+    assert_eq!(
+        c.apply(patch, later()).unwrap(),
+        ["marketing_consent", "consents"]
+    );
     assert_eq!(c.version, 2);
 }
 
@@ -2941,4 +2944,483 @@ fn email_identity_ignores_case_and_likeness_groups_probable_duplicates() {
     for unlike in ["bob@example.com", "ada@example.org", "adam@example.com"] {
         assert_ne!(e(unlike).likeness(), ada.likeness(), "{unlike}");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Consent records
+
+fn consent(channel: ConsentChannel, purpose: &str, status: ConsentStatus) -> ConsentInput {
+    ConsentInput {
+        channel,
+        purpose: purpose.into(),
+        status,
+        source: None,
+        at: None,
+        note: None,
+    }
+}
+
+#[test]
+fn marketing_consent_is_the_email_marketing_record() {
+    let c = Customer::new(
+        CustomerId::generate(),
+        CustomerInput {
+            marketing_consent: true,
+            consent_source: ConsentSource::Import,
+            ..ada_input()
+        },
+        now(),
+    )
+    .unwrap();
+    assert!(c.marketing_consent);
+    assert_eq!(c.consents.len(), 1);
+    let r = &c.consents[0];
+    assert_eq!(
+        (r.channel, r.purpose.as_str(), r.status, r.source, r.at),
+        (
+            ConsentChannel::Email,
+            MARKETING,
+            ConsentStatus::Granted,
+            ConsentSource::Import,
+            now()
+        )
+    );
+    let changes = c.consent_changes(None);
+    assert_eq!(changes.len(), 1);
+    assert_eq!(changes[0].field, "consents.email.marketing");
+    assert_eq!(changes[0].old, None);
+    assert!(
+        changes[0]
+            .new
+            .as_deref()
+            .unwrap()
+            .starts_with("granted (import) at 2024-05-01"),
+        "{changes:?}"
+    );
+    // Never asked is not withdrawn: no record.
+    assert!(ada().consents.is_empty());
+    assert!(!ada().marketing_consent);
+}
+
+#[test]
+fn a_withdrawal_replaces_the_record_and_keeps_the_old_one_in_history() {
+    let mut c = ada();
+    let granted = CustomerPatch {
+        consents: Some(vec![ConsentInput {
+            source: Some(ConsentSource::Form),
+            note: Some("https://example.com/signup".into()),
+            ..consent(ConsentChannel::Email, "Marketing", ConsentStatus::Granted)
+        }]),
+        ..Default::default()
+    };
+    assert_eq!(
+        c.apply(granted, now()).unwrap(),
+        ["marketing_consent", "consents"]
+    );
+    assert!(c.marketing_consent && c.may_contact(ConsentChannel::Email, "marketing"));
+    assert!(!c.may_contact(ConsentChannel::Sms, "marketing"));
+    let before = c.clone();
+    // The shorthand withdraws it too, with the source of where the change came from.
+    let withdraw = CustomerPatch {
+        marketing_consent: Some(false),
+        consent_source: ConsentSource::Plugin,
+        ..Default::default()
+    };
+    c.apply(withdraw, later()).unwrap();
+    assert!(!c.marketing_consent && !c.may_contact(ConsentChannel::Email, "marketing"));
+    assert_eq!(c.consents[0].status, ConsentStatus::Withdrawn);
+    assert_eq!(c.consents[0].source, ConsentSource::Plugin);
+    assert_eq!(c.consents[0].at, later());
+    assert_eq!(c.consent_history, before.consents);
+    let changes = c.consent_changes(Some(&before));
+    assert_eq!(changes.len(), 1);
+    assert!(
+        changes[0]
+            .old
+            .as_deref()
+            .unwrap()
+            .starts_with("granted (form)")
+    );
+    assert!(
+        changes[0]
+            .new
+            .as_deref()
+            .unwrap()
+            .starts_with("withdrawn (plugin)")
+    );
+    // The note stays on the record, not in the event log (an erasure removes it).
+    assert!(!changes[0].old.as_deref().unwrap().contains("example.com"));
+}
+
+#[test]
+fn consent_records_sent_back_unchanged_change_nothing() {
+    let mut c = ada();
+    let patch = CustomerPatch {
+        consents: Some(vec![
+            consent(ConsentChannel::Sms, "reminders", ConsentStatus::Granted),
+            consent(ConsentChannel::Post, "catalogue", ConsentStatus::Withdrawn),
+        ]),
+        ..Default::default()
+    };
+    c.apply(patch, now()).unwrap();
+    let same = CustomerPatch {
+        consents: Some(c.consents.iter().map(ConsentInput::from).collect()),
+        marketing_consent: Some(false),
+        consent_history: Some(Vec::new()),
+        ..Default::default()
+    };
+    assert!(c.clone().apply(same, later()).unwrap().is_empty());
+    // Leaving a pair out leaves it alone; the same status without a time keeps the record's.
+    let one = CustomerPatch {
+        consents: Some(vec![consent(
+            ConsentChannel::Sms,
+            "reminders",
+            ConsentStatus::Granted,
+        )]),
+        ..Default::default()
+    };
+    assert!(c.clone().apply(one, later()).unwrap().is_empty());
+    // JSON and the store's layout carry the records.
+    let json = serde_json::to_value(&c).unwrap();
+    assert_eq!(json["consents"][0]["channel"], "sms");
+    assert_eq!(json["consents"][1]["status"], "withdrawn");
+    assert_eq!(serde_json::from_value::<Customer>(json).unwrap(), c);
+    let bytes = postcard::to_allocvec(&c).unwrap();
+    assert_eq!(postcard::from_bytes::<Customer>(&bytes).unwrap(), c);
+}
+
+#[test]
+fn bad_consent_records_name_their_field() {
+    let bad = |changes: Vec<ConsentInput>| {
+        let patch = CustomerPatch {
+            consents: Some(changes),
+            ..Default::default()
+        };
+        error_fields(ada().apply(patch, now()))
+    };
+    let mut r = consent(ConsentChannel::Email, "news letter", ConsentStatus::Granted);
+    assert_eq!(bad(vec![r.clone()]), ["consents[0].purpose"]);
+    r.purpose = "n".repeat(65);
+    assert_eq!(bad(vec![r.clone()]), ["consents[0].purpose"]);
+    r.purpose = "news".into();
+    r.at = Some(now().plus_micros(6 * 60 * 1_000_000));
+    assert_eq!(bad(vec![r.clone()]), ["consents[0].at"]);
+    r.at = Some(now().plus_micros(60 * 1_000_000)); // clock skew is fine
+    assert!(
+        ada()
+            .apply(
+                CustomerPatch {
+                    consents: Some(vec![r.clone()]),
+                    ..Default::default()
+                },
+                now()
+            )
+            .is_ok()
+    );
+    r.at = None;
+    r.note = Some("x".repeat(501));
+    assert_eq!(bad(vec![r.clone()]), ["consents[0].note"]);
+    r.note = None;
+    let twice = vec![
+        r.clone(),
+        ConsentInput {
+            purpose: "NEWS".into(),
+            ..r.clone()
+        },
+    ];
+    assert_eq!(bad(twice), ["consents[1]"]);
+    let many = (0..=MAX_CONSENTS)
+        .map(|i| {
+            consent(
+                ConsentChannel::Post,
+                &format!("p{i}"),
+                ConsentStatus::Granted,
+            )
+        })
+        .collect();
+    assert_eq!(bad(many), ["consents"]);
+    // The shorthand and a record of the same pair must agree.
+    let patch = CustomerPatch {
+        marketing_consent: Some(true),
+        consents: Some(vec![consent(
+            ConsentChannel::Email,
+            "marketing",
+            ConsentStatus::Withdrawn,
+        )]),
+        ..Default::default()
+    };
+    assert_eq!(
+        error_fields(ada().apply(patch, now())),
+        ["marketing_consent"]
+    );
+    // JSON refuses unknown channels and fields.
+    let json = serde_json::json!({"name": "A", "consents": [{"channel": "fax", "purpose": "x", "status": "granted"}]});
+    assert!(serde_json::from_value::<CustomerInput>(json).is_err());
+}
+
+#[test]
+fn consent_history_is_bounded() {
+    let mut c = ada();
+    for i in 0..(MAX_CONSENT_HISTORY + 20) {
+        let patch = CustomerPatch {
+            marketing_consent: Some(i % 2 == 0),
+            ..Default::default()
+        };
+        c.apply(patch, now().plus_micros(i as i64)).unwrap();
+    }
+    assert_eq!(c.consents.len(), 1);
+    assert_eq!(c.consent_history.len(), MAX_CONSENT_HISTORY);
+    // Newest last: the one just replaced.
+    assert_eq!(
+        c.consent_history.last().unwrap().at,
+        now().plus_micros((MAX_CONSENT_HISTORY + 18) as i64)
+    );
+}
+
+#[test]
+fn merging_keeps_the_newer_record_of_each_pair() {
+    let mut survivor = ada();
+    let mut dup = Customer::new(
+        CustomerId::generate(),
+        CustomerInput {
+            email: None,
+            ..ada_input()
+        },
+        now(),
+    )
+    .unwrap();
+    let set = |c: &mut Customer, r: ConsentInput, at| {
+        let patch = CustomerPatch {
+            consents: Some(vec![r]),
+            ..Default::default()
+        };
+        c.apply(patch, at).unwrap();
+    };
+    set(
+        &mut survivor,
+        consent(ConsentChannel::Email, "marketing", ConsentStatus::Granted),
+        now(),
+    );
+    set(
+        &mut dup,
+        consent(ConsentChannel::Email, "marketing", ConsentStatus::Withdrawn),
+        later(),
+    );
+    set(
+        &mut dup,
+        consent(ConsentChannel::Sms, "alerts", ConsentStatus::Granted),
+        later(),
+    );
+    let m = survivor.merge(&dup, later()).unwrap();
+    assert!(
+        !m.marketing_consent,
+        "the duplicate's later withdrawal wins"
+    );
+    assert_eq!(m.consents.len(), 2);
+    assert!(m.may_contact(ConsentChannel::Sms, "alerts"));
+    assert_eq!(m.consent_history.len(), 1);
+    assert_eq!(m.consent_history[0].status, ConsentStatus::Granted);
+}
+
+#[test]
+fn customers_stored_before_consent_records_read_their_marketing_consent_as_one() {
+    let c = Customer::new(
+        CustomerId::generate(),
+        CustomerInput {
+            marketing_consent: true,
+            ..ada_input()
+        },
+        now(),
+    )
+    .unwrap();
+    let bytes = postcard::to_allocvec(&c).unwrap();
+    // The first release's layout is this one without the extension (its last 3 + 3 + ... bytes):
+    // encode a customer without consents, then cut the extension's `Some` tag and two empty
+    // lists, and set `marketing_consent` as the old record had it.
+    let mut plain = c.clone();
+    plain.consents.clear();
+    plain.marketing_consent = true;
+    let mut old = postcard::to_allocvec(&plain).unwrap();
+    assert_eq!(old.split_off(old.len() - 3), [1, 0, 0]);
+    let read: Customer = postcard::from_bytes(&old).unwrap();
+    assert!(read.marketing_consent);
+    assert_eq!(read.consents.len(), 1);
+    assert_eq!(read.consents[0].status, ConsentStatus::Granted);
+    assert_eq!(read.consents[0].at, c.updated_at);
+    assert!(bytes.len() > old.len());
+    // Without consent, no record.
+    let mut none = ada();
+    none.marketing_consent = false;
+    let mut old = postcard::to_allocvec(&none).unwrap();
+    old.truncate(old.len() - 3);
+    assert!(
+        postcard::from_bytes::<Customer>(&old)
+            .unwrap()
+            .consents
+            .is_empty()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Custom field definitions
+
+fn field_input(field_type: FieldType, options: &[&str]) -> FieldDefinitionInput {
+    serde_json::from_value(serde_json::json!({
+        "label": "Tier", "type": field_type, "options": options,
+    }))
+    .unwrap()
+}
+
+#[test]
+fn a_definition_checks_values_by_type_and_options() {
+    let select = FieldDefinition::new(
+        FieldObject::Customer,
+        "tier",
+        field_input(FieldType::Select, &["gold", "silver"]),
+        None,
+        now(),
+    )
+    .unwrap();
+    assert_eq!(
+        (select.version, select.filterable, select.required),
+        (1, true, false)
+    );
+    let text = |s: &str| AttributeValue::Text(s.into());
+    assert!(select.check("a", Some(&text("gold"))).is_ok());
+    assert!(select.check("a", None).is_ok());
+    assert_eq!(error_fields(select.check("a", Some(&text("Gold")))), ["a"]);
+    assert_eq!(
+        error_fields(select.check("a", Some(&AttributeValue::Number(1.0)))),
+        ["a"]
+    );
+    let multi = FieldDefinition::new(
+        FieldObject::Deal,
+        "topics",
+        field_input(FieldType::MultiSelect, &["a", "b"]),
+        None,
+        now(),
+    )
+    .unwrap();
+    let list = |v: &[&str]| AttributeValue::List(v.iter().map(|s| (*s).to_owned()).collect());
+    assert!(multi.check("x", Some(&list(&["b", "a"]))).is_ok());
+    assert!(multi.check("x", Some(&list(&[]))).is_ok());
+    assert!(multi.check("x", Some(&list(&["a", "a"]))).is_err());
+    assert!(multi.check("x", Some(&list(&["c"]))).is_err());
+    assert!(multi.check("x", Some(&text("a"))).is_err());
+    for (t, ok) in [
+        (FieldType::Number, AttributeValue::Number(2.5)),
+        (FieldType::Boolean, AttributeValue::Boolean(true)),
+        (
+            FieldType::Date,
+            AttributeValue::Date("2026-01-02".parse().unwrap()),
+        ),
+        (
+            FieldType::Money,
+            AttributeValue::Money(Money::new(5, cur("EUR"))),
+        ),
+        (FieldType::Text, text("anything")),
+    ] {
+        let mut input = field_input(t, &[]);
+        input.required = true;
+        let d = FieldDefinition::new(FieldObject::WorkItem, "f", input, None, now()).unwrap();
+        assert!(d.check("f", Some(&ok)).is_ok(), "{t:?}");
+        assert_eq!(error_fields(d.check("f", None)), ["f"], "{t:?} is required");
+        let other = if t == FieldType::Text {
+            AttributeValue::Number(1.0)
+        } else {
+            text("x")
+        };
+        assert!(d.check("f", Some(&other)).is_err(), "{t:?}");
+    }
+    // Several definitions at once name each attribute.
+    let attrs = BTreeMap::from([("tier".to_owned(), text("tin"))]);
+    let mut required = field_input(FieldType::Number, &[]);
+    required.required = true;
+    let seats =
+        FieldDefinition::new(FieldObject::Customer, "seats", required, None, now()).unwrap();
+    let err = check_fields(&[select, seats], &attrs).unwrap_err();
+    let fields: Vec<&str> = err.errors.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(fields, ["attributes.tier", "attributes.seats"]);
+}
+
+#[test]
+fn a_redefinition_keeps_its_creation_and_counts_versions() {
+    let first = FieldDefinition::new(
+        FieldObject::Customer,
+        "tier",
+        field_input(FieldType::Text, &[]),
+        None,
+        now(),
+    )
+    .unwrap();
+    let second = FieldDefinition::new(
+        FieldObject::Customer,
+        "tier",
+        field_input(FieldType::Number, &[]),
+        Some(&first),
+        later(),
+    )
+    .unwrap();
+    assert_eq!(
+        (second.version, second.created_at, second.updated_at),
+        (2, now(), later())
+    );
+    // What a GET returns goes back unchanged.
+    let json = serde_json::to_value(&second).unwrap();
+    assert_eq!(json["type"], "number");
+    let back: FieldDefinitionInput = serde_json::from_value(json).unwrap();
+    assert!(
+        FieldDefinition::new(FieldObject::Customer, "tier", back, Some(&second), later()).is_ok()
+    );
+}
+
+#[test]
+fn bad_definitions_name_their_field() {
+    let bad = |key: &str, input: FieldDefinitionInput| {
+        error_fields(FieldDefinition::new(
+            FieldObject::Customer,
+            key,
+            input,
+            None,
+            now(),
+        ))
+    };
+    assert_eq!(bad("Tier", field_input(FieldType::Text, &[])), ["key"]);
+    assert_eq!(
+        bad("tier", field_input(FieldType::Select, &[])),
+        ["options"]
+    );
+    assert_eq!(
+        bad("tier", field_input(FieldType::Select, &["a", " a "])),
+        ["options[1]"]
+    );
+    assert_eq!(
+        bad("tier", field_input(FieldType::Select, &[""])),
+        ["options[0]"]
+    );
+    assert_eq!(
+        bad("tier", field_input(FieldType::Number, &["a"])),
+        ["options"]
+    );
+    let many: Vec<String> = (0..=MAX_FIELD_OPTIONS).map(|i| format!("o{i}")).collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    assert_eq!(
+        bad("tier", field_input(FieldType::Select, &many)),
+        ["options"]
+    );
+    let mut unique = field_input(FieldType::Text, &[]);
+    unique.unique = true;
+    assert_eq!(bad("tier", unique), ["unique"]);
+    let mut label = field_input(FieldType::Text, &[]);
+    label.label = "l".repeat(101);
+    assert_eq!(bad("tier", label), ["label"]);
+    let mut moved = field_input(FieldType::Text, &[]);
+    moved.object = Some(FieldObject::Deal);
+    assert_eq!(bad("tier", moved), ["object"]);
+    // A list value is bounded on its own.
+    let long = AttributeValue::List(vec!["x".into(); 101]);
+    assert_eq!(
+        error_fields(long.validate("attributes.t")),
+        ["attributes.t"]
+    );
 }

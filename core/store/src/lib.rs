@@ -23,10 +23,11 @@ use serde::{Deserialize, Serialize};
 pub use self::error::{Error, Result};
 use kith_model::{
     Action, Actor, Customer, CustomerId, CustomerInput, CustomerPatch, Deal, DealId, DealInput,
-    DealPatch, Email, Event, Interaction, InteractionId, InteractionInput, InteractionKind,
-    InteractionPatch, LifecycleStage, Phone, Pipeline, PipelineId, PipelineInput, PipelinePatch,
-    PipelineReport, Quota, StageId, Tag, TaskStatus, Team, TeamId, TeamInput, TeamPatch, Tenant,
-    TenantInput, TenantPatch, TenantSlug, Timestamp, User, UserId, UserInput, UserPatch,
+    DealPatch, Email, Event, FieldDefinition, FieldDefinitionInput, FieldObject, Interaction,
+    InteractionId, InteractionInput, InteractionKind, InteractionPatch, LifecycleStage, Phone,
+    Pipeline, PipelineId, PipelineInput, PipelinePatch, PipelineReport, Quota, StageId, Tag,
+    TaskStatus, Team, TeamId, TeamInput, TeamPatch, Tenant, TenantInput, TenantPatch, TenantSlug,
+    Timestamp, User, UserId, UserInput, UserPatch,
 };
 
 pub use self::admin::{CommitInfo, CommitListener, IdempotencyKey, Once, TokenRecord, TokenScope};
@@ -243,6 +244,25 @@ pub enum Op {
     SetQuota(Quota),
     /// Remove the target of this subject, period, start and currency (nothing if none).
     RemoveQuota(Quota),
+    /// Define (or redefine) a custom field. The data is checked against it by the caller after
+    /// the commit (see `kith::service::fields`).
+    SetField {
+        /// The object.
+        object: FieldObject,
+        /// The attribute's key.
+        key: String,
+        /// The definition.
+        input: FieldDefinitionInput,
+        /// The version the change expects (`None`: any, or none yet).
+        expected_version: Option<u64>,
+    },
+    /// Remove a custom field's definition (its values stay, as free-form attributes).
+    RemoveField {
+        /// The object.
+        object: FieldObject,
+        /// The attribute's key.
+        key: String,
+    },
 }
 
 /// What an op produced. Serializable so that an idempotent write can store it and replay it.
@@ -314,6 +334,9 @@ pub enum Output {
         /// Whether this op created it.
         started: bool,
     },
+    /// The field definition set; none when a removed one was not there. (Variants are only
+    /// added at the end: idempotency records store outputs.)
+    Field(Option<FieldDefinition>),
 }
 
 /// Which customers to list.
@@ -679,6 +702,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn team_members(&self, tenant: &TenantSlug, team: TeamId) -> Result<Vec<UserId>>;
     /// A page of the tenant's sales targets, by subject, period, start and currency.
     fn quotas(&self, tenant: &TenantSlug, page: &PageRequest) -> Result<Page<Quota>>;
+    /// The custom field definitions of `object`, by key (at most 100).
+    fn field_definitions(
+        &self,
+        tenant: &TenantSlug,
+        object: FieldObject,
+    ) -> Result<Vec<FieldDefinition>>;
 
     /// Events with sequence numbers greater than `after`, oldest first, at most `limit`.
     fn events(&self, tenant: &TenantSlug, after: u64, limit: usize) -> Result<Vec<Event>>;

@@ -214,6 +214,8 @@ impl From<&AttributeValue> for wit::AttributeValue {
             AttributeValue::Boolean(b) => Self::Boolean(*b),
             AttributeValue::Date(date) => Self::Date(Timestamp::start_of(*date).as_micros()),
             AttributeValue::Money(money) => Self::Money(money.into()),
+            // The 0.1 contract has no list: a multi-select's options reach plugins as one text.
+            AttributeValue::List(items) => Self::Text(items.join("; ")),
         }
     }
 }

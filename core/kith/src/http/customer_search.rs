@@ -19,9 +19,12 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, PageBody, json, page_request};
 use super::{AppState, Routes};
 use crate::model::{
-    CustomerId, Email, FieldError, LifecycleStage, Phone, Tag, Timestamp, UserId, ValidationError,
+    CustomerId, Email, FieldDefinition, FieldError, FieldObject, LifecycleStage, Phone, Tag,
+    Timestamp, UserId, ValidationError,
 };
-use crate::service::customers::{Condition, CustomerQuery, Field, fold};
+use crate::service::customers::{
+    AttributeMatch, AttributeOp, Condition, CustomerQuery, Field, fold,
+};
 use crate::store::CustomerFilter;
 
 /// The most filter groups (OR) in one search.
@@ -80,10 +83,13 @@ pub struct Filter {
     /// `gte`, `lt` (created_at, updated_at, RFC 3339); `has_property`, `not_has_property`
     /// (email, phone, owner, organization; no value).
     pub operator: Operator,
-    /// The value, as text (`true`/`false` for consent, `me` as an owner with a user key).
+    /// The value, as text (`true`/`false` or `channel:purpose` such as `email:marketing` for
+    /// consent, `me` as an owner with a user key).
     pub value: Option<String>,
     /// For `in` and `not_in`: 1 to 100 values.
     pub values: Option<Vec<String>>,
+    /// With `property: attribute`: the key of a filterable custom field of customers.
+    pub key: Option<String>,
 }
 
 /// A customer property a filter compares.
@@ -102,7 +108,8 @@ pub enum Property {
     Owner,
     /// The organization (its id).
     Organization,
-    /// Marketing consent.
+    /// Consent: marketing consent (`true`/`false`), or whether the customer may be contacted on
+    /// a channel for a purpose (`email:marketing`).
     Consent,
     /// The display name.
     Name,
@@ -110,6 +117,10 @@ pub enum Property {
     CreatedAt,
     /// When last changed.
     UpdatedAt,
+    /// A custom field (named by `key`): `eq`, `neq`, `in`, `not_in` (a multi-select holds the
+    /// value), `gte`, `lt` (number, date, money amount in minor units), `has_property`,
+    /// `not_has_property`.
+    Attribute,
 }
 
 /// A filter's operator.
@@ -178,6 +189,8 @@ pub const CUSTOMER_FIELDS: &[&str] = &[
     "attributes",
     "owner",
     "marketing_consent",
+    "consents",
+    "consent_history",
     "created_at",
     "updated_at",
     "version",
@@ -259,12 +272,9 @@ fn equal(property: Property, value: &str, path: &str, me: Option<UserId>) -> Api
         Property::Organization => Condition::Is(CustomerQuery::List(CustomerFilter::Organization(
             CustomerId::parse("value", value).map_err(invalid(path))?,
         ))),
-        Property::Consent => match value.trim() {
-            "true" => Condition::Consent(true),
-            "false" => Condition::Consent(false),
-            _ => return Err(bad(path.to_owned(), "true or false")),
-        },
-        Property::Name | Property::CreatedAt | Property::UpdatedAt => {
+        Property::Consent => Condition::consent(value)
+            .ok_or_else(|| bad(path.to_owned(), Condition::CONSENT_VALUES))?,
+        Property::Name | Property::CreatedAt | Property::UpdatedAt | Property::Attribute => {
             return Err(bad(
                 path.to_owned(),
                 "a property that eq, neq, in and not_in compare: email, phone, tag, lifecycle, owner, organization or consent",
@@ -273,8 +283,22 @@ fn equal(property: Property, value: &str, path: &str, me: Option<UserId>) -> Api
     })
 }
 
-/// The condition one filter states.
-fn condition(f: &Filter, at: &str, me: Option<UserId>) -> ApiResult<Condition> {
+/// The condition one filter states; `fields` are the customers' custom field definitions.
+fn condition(
+    f: &Filter,
+    at: &str,
+    me: Option<UserId>,
+    fields: &[FieldDefinition],
+) -> ApiResult<Condition> {
+    if f.property == Property::Attribute {
+        return attribute_condition(f, at, fields);
+    }
+    if f.key.is_some() {
+        return Err(bad(
+            format!("{at}.key"),
+            "no key (only with property attribute)",
+        ));
+    }
     let value_at = format!("{at}.value");
     let values_at = format!("{at}.values");
     let one = || -> ApiResult<&str> {
@@ -382,9 +406,117 @@ fn condition(f: &Filter, at: &str, me: Option<UserId>) -> ApiResult<Condition> {
     }
 }
 
+/// The condition a filter on a custom field states: the field must be defined and filterable,
+/// the value of its type.
+fn attribute_condition(f: &Filter, at: &str, fields: &[FieldDefinition]) -> ApiResult<Condition> {
+    let key_at = format!("{at}.key");
+    let filterable = || {
+        let keys: Vec<&str> = fields
+            .iter()
+            .filter(|d| d.filterable)
+            .map(|d| d.key.as_str())
+            .collect();
+        if keys.is_empty() {
+            "the key of a filterable custom field (customers have none)".to_owned()
+        } else {
+            format!("the key of a filterable custom field: {}", keys.join(", "))
+        }
+    };
+    let key = f
+        .key
+        .as_deref()
+        .ok_or_else(|| bad(key_at.clone(), filterable()))?;
+    let def = fields
+        .iter()
+        .find(|d| d.key == key && d.filterable)
+        .ok_or_else(|| bad(key_at.clone(), filterable()))?;
+    let value_at = format!("{at}.value");
+    let values_at = format!("{at}.values");
+    let parse = |raw: &str, path: &str| {
+        AttributeMatch::value(def, raw).map_err(|expected| bad(path.to_owned(), expected))
+    };
+    let key = def.key.clone();
+    let cond = |op: AttributeOp, value: Option<AttributeMatch>| Condition::Attribute {
+        key: key.clone(),
+        op,
+        value,
+    };
+    let one = || -> ApiResult<&str> {
+        f.value
+            .as_deref()
+            .filter(|_| f.values.is_none())
+            .ok_or_else(|| bad(value_at.clone(), "a value (and no values)"))
+    };
+    Ok(match f.operator {
+        Operator::Eq => cond(AttributeOp::Eq, Some(parse(one()?, &value_at)?)),
+        Operator::Neq => Condition::Not(Box::new(cond(
+            AttributeOp::Eq,
+            Some(parse(one()?, &value_at)?),
+        ))),
+        Operator::In | Operator::NotIn => {
+            let values = match (f.value.as_ref(), f.values.as_deref()) {
+                (None, Some(v)) if !v.is_empty() && v.len() <= MAX_VALUES => v,
+                _ => {
+                    return Err(bad(
+                        values_at,
+                        format!("1 to {MAX_VALUES} values (and no value)"),
+                    ));
+                }
+            };
+            let any = values
+                .iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    parse(v, &format!("{values_at}[{i}]")).map(|m| cond(AttributeOp::Eq, Some(m)))
+                })
+                .collect::<ApiResult<Vec<_>>>()?;
+            if f.operator == Operator::In {
+                Condition::Any(any)
+            } else {
+                Condition::Not(Box::new(Condition::Any(any)))
+            }
+        }
+        Operator::Gte | Operator::Lt => {
+            let m = parse(one()?, &value_at)?;
+            if !m.ordered() {
+                return Err(bad(
+                    format!("{at}.operator"),
+                    "eq, neq, in or not_in for this field (gte and lt compare numbers, dates and money)",
+                ));
+            }
+            let op = if f.operator == Operator::Gte {
+                AttributeOp::Gte
+            } else {
+                AttributeOp::Lt
+            };
+            cond(op, Some(m))
+        }
+        Operator::HasProperty => cond(AttributeOp::Has, None),
+        Operator::NotHasProperty => Condition::Not(Box::new(cond(AttributeOp::Has, None))),
+        Operator::StartsWith | Operator::Contains => {
+            return Err(bad(
+                format!("{at}.operator"),
+                "eq, neq, in, not_in, gte, lt, has_property or not_has_property for a custom field",
+            ));
+        }
+    })
+}
+
 impl SearchRequest {
+    /// Whether a filter names a custom field (whose definitions are then read).
+    fn names_attributes(&self) -> bool {
+        self.filter_groups
+            .iter()
+            .flat_map(|g| &g.filters)
+            .any(|f| f.property == Property::Attribute)
+    }
+
     /// The list to read and the conditions its customers must meet.
-    fn plan(&self, me: Option<UserId>) -> ApiResult<(CustomerQuery, Vec<Condition>)> {
+    fn plan(
+        &self,
+        me: Option<UserId>,
+        fields: &[FieldDefinition],
+    ) -> ApiResult<(CustomerQuery, Vec<Condition>)> {
         if self.filter_groups.len() > MAX_GROUPS {
             return Err(bad(
                 "filter_groups".into(),
@@ -403,7 +535,7 @@ impl SearchRequest {
                 .filters
                 .iter()
                 .enumerate()
-                .map(|(i, f)| condition(f, &format!("filter_groups[{g}].filters[{i}]"), me))
+                .map(|(i, f)| condition(f, &format!("filter_groups[{g}].filters[{i}]"), me, fields))
                 .collect::<ApiResult<Vec<_>>>()?;
             groups.push(conditions);
         }
@@ -483,7 +615,15 @@ pub async fn search(
     ApiJson(req): ApiJson<SearchRequest>,
 ) -> ApiResult<Response> {
     let page = page_request(req.limit, req.cursor.as_deref())?;
-    let (query, conditions) = req.plan(t.user)?;
+    let definitions = if req.names_attributes() {
+        let tenant = t.tenant.clone();
+        state
+            .run(move |s| s.field_definitions(&tenant, FieldObject::Customer))
+            .await?
+    } else {
+        Vec::new()
+    };
+    let (query, conditions) = req.plan(t.user, &definitions)?;
     let fields = req
         .fields()?
         .map(|f| f.into_iter().map(str::to_owned).collect::<Vec<_>>());

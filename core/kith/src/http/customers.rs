@@ -104,8 +104,9 @@ pub struct CustomerSearch {
     /// Text contained in the name, email, phone or an external id, ignoring case and accents
     /// (1 to 100 characters; checked on each customer read, see the page budget).
     pub q: Option<String>,
-    /// Marketing consent given (`true`) or not (`false`).
-    pub consent: Option<bool>,
+    /// Consent: `true` or `false` (marketing consent given or not), or `channel:purpose`, e.g.
+    /// `email:marketing`: may be contacted by email for marketing (its record says granted).
+    pub consent: Option<String>,
     /// Changed at or after this time (RFC 3339).
     pub updated_since: Option<String>,
     /// Created at or after this time (RFC 3339).
@@ -152,8 +153,10 @@ impl CustomerSearch {
             })?;
             conditions.push(text);
         }
-        if let Some(c) = self.consent {
-            conditions.push(Condition::Consent(c));
+        if let Some(c) = &self.consent {
+            conditions.push(Condition::consent(c).ok_or_else(|| {
+                ApiError::field("invalid_query", "consent", Condition::CONSENT_VALUES)
+            })?);
         }
         let time = |field: &str, v: &Option<String>| -> ApiResult<Option<Timestamp>> {
             v.as_deref()

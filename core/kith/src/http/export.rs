@@ -39,14 +39,28 @@ pub fn routes() -> Routes {
     Routes::new().get("/v1/tenants/{tenant}/export", export)
 }
 
-/// The tenants with an export running.
-#[derive(Debug, Default)]
+/// Work that runs one at a time per tenant and a few at a time on the server (exports, the
+/// data checks of field definitions): which tenants hold a slot.
+#[derive(Debug)]
 pub struct Running {
     tenants: Mutex<HashSet<String>>,
+    /// Slots on the server.
+    max: usize,
+    /// What runs, in messages ("an export").
+    what: &'static str,
+    /// The 409 code when the tenant has one running, and the 429 code when the server is full.
+    codes: (&'static str, &'static str),
+}
+
+impl Default for Running {
+    /// The exports' slots.
+    fn default() -> Self {
+        Self::new("an export", MAX_EXPORTS, ("export_running", "exports_busy"))
+    }
 }
 
 /// A running export's place, given back when dropped.
-struct Slot {
+pub(super) struct Slot {
     running: Arc<Running>,
     tenant: String,
 }
@@ -62,20 +76,38 @@ impl Drop for Slot {
 }
 
 impl Running {
-    fn start(self: &Arc<Self>, tenant: &TenantSlug) -> ApiResult<Slot> {
+    /// `max` slots on the server for `what`, refused with `codes` (409, 429).
+    pub fn new(what: &'static str, max: usize, codes: (&'static str, &'static str)) -> Self {
+        Self {
+            tenants: Mutex::default(),
+            max,
+            what,
+            codes,
+        }
+    }
+
+    /// A slot for `tenant`: 409 when it holds one, 429 when the server's are taken.
+    pub(super) fn start(self: &Arc<Self>, tenant: &TenantSlug) -> ApiResult<Slot> {
         let mut tenants = self.tenants.lock().unwrap_or_else(PoisonError::into_inner);
         if tenants.contains(tenant.as_str()) {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
-                "export_running",
-                format!("an export of tenant {tenant} is running; wait for it to finish"),
+                self.codes.0,
+                format!(
+                    "{} of tenant {tenant} is running; wait for it to finish",
+                    self.what
+                ),
             ));
         }
-        if tenants.len() >= MAX_EXPORTS {
+        if tenants.len() >= self.max {
             return Err(ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
-                "exports_busy",
-                format!("{MAX_EXPORTS} exports are running on this server; try again in a minute"),
+                self.codes.1,
+                format!(
+                    "this server runs {} for at most {} tenants at a time, all busy; try again \
+                     in a minute",
+                    self.what, self.max
+                ),
             ));
         }
         tenants.insert(tenant.to_string());

@@ -17,6 +17,7 @@ mod error;
 mod events;
 mod export;
 mod extract;
+mod fields;
 mod imports;
 mod interactions;
 mod metrics;
@@ -120,6 +121,8 @@ struct Inner {
     exports: Arc<export::Running>,
     /// Import jobs, running and recent.
     imports: imports::Imports,
+    /// Field definition checks running: one per tenant, [`fields::MAX_CHECKS`] in all.
+    field_checks: Arc<export::Running>,
 }
 
 impl AppState {
@@ -152,8 +155,14 @@ impl AppState {
                 backups: Arc::new(tokio::sync::Semaphore::new(1)),
                 exports: Arc::default(),
                 imports: imports::Imports::default(),
+                field_checks: Arc::new(fields::checks()),
             }),
         }
+    }
+
+    /// The slots of field definition checks.
+    fn field_checks(&self) -> &Arc<export::Running> {
+        &self.inner.field_checks
     }
 
     /// Serves the plugin routes with `host` (whose store must be this state's store), and adds
@@ -258,7 +267,10 @@ fn all_routes() -> (Routes, Routes) {
         events::routes()
             .merge(admin::routes())
             .merge(export::routes())
-            .merge(imports::routes()),
+            .merge(imports::routes())
+            // A definition's check reads every record of its object (one per tenant, a few on
+            // the server).
+            .merge(fields::routes()),
     )
 }
 

@@ -8,8 +8,8 @@ use utoipa::{Modify, OpenApi};
 use super::PROBLEM_JSON;
 use super::customer_search::PartialCustomer;
 use super::{
-    admin, customer_search, customers, deals, docs, events, export, imports, interactions, ops,
-    pipelines, plugins, reports, tenants, tokens, users, work,
+    admin, customer_search, customers, deals, docs, events, export, fields, imports, interactions,
+    ops, pipelines, plugins, reports, tenants, tokens, users, work,
 };
 
 #[derive(OpenApi)]
@@ -39,6 +39,7 @@ use super::{
         users::create_team, users::list_teams, users::get_team, users::update_team,
         users::delete_team, users::team_members,
         reports::sales, reports::funnel, reports::set_quota, reports::list_quotas, reports::remove_quota,
+        fields::list, fields::get, fields::put, fields::delete,
     ),
     components(schemas(super::Problem, users::ReassignRequest, crate::service::users::Reassigned, plugins::EnableBody, plugins::ConfigureBody,
         plugins::UpgradeBody, plugins::LimitsBody, work::OverdueBody, crate::service::interactions::OverdueCount)),

@@ -1,9 +1,10 @@
 //! Customers: create, read, change (at a version), erase, search, merge, timeline.
 
 use crate::model::{
-    Actor, Customer, CustomerId, CustomerInput, CustomerPatch, Email, Interaction, Phone,
-    TenantSlug, Timestamp, ValidationError,
+    Actor, AttributeValue, ConsentChannel, Customer, CustomerId, CustomerInput, CustomerPatch,
+    Email, Interaction, Phone, TenantSlug, Timestamp, ValidationError, consent_purpose,
 };
+use crate::model::{Date, FieldDefinition, FieldType};
 use crate::store::{
     CustomerFilter, IdempotencyKey, Once, Op, Output, Page, PageRequest, Store, one, unexpected,
 };
@@ -36,6 +37,8 @@ pub enum Condition {
     Is(CustomerQuery),
     /// Marketing consent given (true) or not (false).
     Consent(bool),
+    /// May be contacted on this channel for this purpose: its consent record says granted.
+    MayContact(ConsentChannel, String),
     /// Changed at or after this time.
     UpdatedSince(Timestamp),
     /// Created at or after this time.
@@ -57,10 +60,110 @@ pub enum Condition {
     Has(Field),
     /// The condition does not hold.
     Not(Box<Condition>),
+    /// A custom attribute compares with a value (or has one, for [`AttributeOp::Has`]).
+    Attribute {
+        /// The attribute's key.
+        key: String,
+        /// How.
+        op: AttributeOp,
+        /// With what (none for [`AttributeOp::Has`]).
+        value: Option<AttributeMatch>,
+    },
     /// Every one holds.
     All(Vec<Condition>),
     /// At least one holds.
     Any(Vec<Condition>),
+}
+
+/// How a [`Condition::Attribute`] compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttributeOp {
+    /// Equal (a multi-select: holds the value).
+    Eq,
+    /// At least.
+    Gte,
+    /// Less than.
+    Lt,
+    /// Has a value.
+    Has,
+}
+
+/// A value a custom attribute is compared with, of its field's type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AttributeMatch {
+    /// Text, select and multi-select fields.
+    Text(String),
+    /// Numbers.
+    Number(f64),
+    /// Booleans.
+    Boolean(bool),
+    /// Dates.
+    Date(Date),
+    /// Money: the amount in minor units, whatever the currency.
+    Minor(i64),
+}
+
+impl AttributeMatch {
+    /// `raw` as a value of `def`'s type; Err says what was expected.
+    pub fn value(def: &FieldDefinition, raw: &str) -> std::result::Result<Self, String> {
+        let raw = raw.trim();
+        match def.field_type {
+            FieldType::Text => Ok(Self::Text(raw.to_owned())),
+            FieldType::Select | FieldType::MultiSelect => {
+                if def.options.iter().any(|o| o == raw) {
+                    Ok(Self::Text(raw.to_owned()))
+                } else {
+                    Err(format!("one of the options: {}", def.options.join(", ")))
+                }
+            }
+            FieldType::Number => raw
+                .parse::<f64>()
+                .ok()
+                .filter(|n| n.is_finite())
+                .map(Self::Number)
+                .ok_or_else(|| "a number".to_owned()),
+            FieldType::Boolean => match raw {
+                "true" => Ok(Self::Boolean(true)),
+                "false" => Ok(Self::Boolean(false)),
+                _ => Err("true or false".to_owned()),
+            },
+            FieldType::Date => Date::parse("value", raw)
+                .map(Self::Date)
+                .map_err(|_| "a date as YYYY-MM-DD".to_owned()),
+            FieldType::Money => raw
+                .parse::<i64>()
+                .map(Self::Minor)
+                .map_err(|_| "an amount in minor units (1234 for 12.34)".to_owned()),
+        }
+    }
+
+    /// Whether `gte` and `lt` compare it.
+    pub fn ordered(&self) -> bool {
+        matches!(self, Self::Number(_) | Self::Date(_) | Self::Minor(_))
+    }
+
+    /// Whether `v` compares to it as `op` says.
+    pub fn holds(&self, op: AttributeOp, v: &AttributeValue) -> bool {
+        use std::cmp::Ordering;
+        let ord = match (self, v) {
+            (Self::Text(a), AttributeValue::Text(b)) => Some(b.as_str().cmp(a.as_str())),
+            (Self::Text(a), AttributeValue::List(items)) => {
+                return op == AttributeOp::Eq && items.contains(a);
+            }
+            (Self::Number(a), AttributeValue::Number(b)) => b.partial_cmp(a),
+            (Self::Boolean(a), AttributeValue::Boolean(b)) => Some(b.cmp(a)),
+            (Self::Date(a), AttributeValue::Date(b)) => Some(b.cmp(a)),
+            (Self::Minor(a), AttributeValue::Money(m)) => Some(m.minor.cmp(a)),
+            _ => None,
+        };
+        match (op, ord) {
+            (AttributeOp::Has, _) => true,
+            (_, None) => false,
+            (AttributeOp::Eq, Some(o)) => o == Ordering::Equal,
+            (AttributeOp::Gte, Some(o)) => o != Ordering::Less,
+            (AttributeOp::Lt, Some(o)) => o == Ordering::Less,
+        }
+    }
 }
 
 /// An optional field of a customer, for [`Condition::Has`].
@@ -104,6 +207,26 @@ impl Condition {
         Some(Self::Text { folded, digits })
     }
 
+    /// The condition a `consent` filter's value states: `true` or `false` (marketing consent,
+    /// as `marketing_consent`), or `channel:purpose` (e.g. `email:marketing`: may be contacted
+    /// by email for marketing). `None` when the value is neither.
+    pub fn consent(value: &str) -> Option<Self> {
+        match value.trim() {
+            "true" => Some(Self::Consent(true)),
+            "false" => Some(Self::Consent(false)),
+            v => {
+                let (channel, purpose) = v.split_once(':')?;
+                let channel = ConsentChannel::parse("consent", channel).ok()?;
+                let purpose = consent_purpose("consent", purpose).ok()?;
+                Some(Self::MayContact(channel, purpose))
+            }
+        }
+    }
+
+    /// What [`Condition::consent`] accepts, for errors.
+    pub const CONSENT_VALUES: &str =
+        "true, false, or channel:purpose (e.g. email:marketing; channels: email, sms, phone, post)";
+
     /// Whether `c` meets it.
     pub fn matches(&self, c: &Customer) -> bool {
         match self {
@@ -134,6 +257,7 @@ impl Condition {
                 _ => true,
             },
             Self::Consent(given) => c.marketing_consent == *given,
+            Self::MayContact(channel, purpose) => c.may_contact(*channel, purpose),
             Self::UpdatedSince(t) => c.updated_at >= *t,
             Self::CreatedSince(t) => c.created_at >= *t,
             Self::CreatedBefore(t) => c.created_at < *t,
@@ -156,6 +280,12 @@ impl Condition {
             Self::Has(Field::Phone) => c.phone.is_some(),
             Self::Has(Field::Owner) => c.owner.is_some(),
             Self::Has(Field::Organization) => c.organization.is_some(),
+            Self::Attribute { key, op, value } => {
+                c.attributes.get(key).is_some_and(|v| match value {
+                    None => true,
+                    Some(m) => m.holds(*op, v),
+                })
+            }
             Self::Not(k) => !k.matches(c),
             Self::All(ks) => ks.iter().all(|k| k.matches(c)),
             Self::Any(ks) => ks.iter().any(|k| k.matches(c)),

@@ -13,6 +13,7 @@ pub mod demo;
 pub mod duplicates;
 pub mod events;
 pub mod export;
+pub mod fields;
 pub mod import;
 pub mod interactions;
 pub mod pipelines;

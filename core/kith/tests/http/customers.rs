@@ -1323,7 +1323,182 @@ async fn a_count_stops_at_its_budget_and_says_so(backend: Backend) {
     );
 }
 
+/// Consent as records per channel and purpose: given with its source and evidence, withdrawn
+/// with the old record kept, in the event log, and a filter "may be contacted by email for
+/// marketing"; bad records are refused by field and write nothing.
+async fn consent_is_recorded_per_channel_and_purpose_and_filtered(backend: Backend) {
+    let (api, key) = setup(backend).await;
+    let base = "/v1/tenants/acme/customers";
+    let ada = api
+        .customer(
+            "acme",
+            &key,
+            json!({
+                "name": "Ada", "email": "ada@example.com",
+                "consents": [{
+                    "channel": "email", "purpose": "marketing", "status": "granted",
+                    "source": "form", "at": "2026-01-02T03:04:05Z",
+                    "note": "https://example.com/signup",
+                }],
+            }),
+        )
+        .await;
+    assert_eq!(ada["marketing_consent"], true);
+    assert_eq!(ada["consents"][0]["source"], "form");
+    assert_eq!(ada["consents"][0]["at"], "2026-01-02T03:04:05Z");
+    let bob = api
+        .customer(
+            "acme",
+            &key,
+            json!({"name": "Bob", "consents": [
+                {"channel": "sms", "purpose": "Marketing", "status": "granted"},
+                {"channel": "email", "purpose": "marketing", "status": "withdrawn"},
+            ]}),
+        )
+        .await;
+    assert_eq!(bob["marketing_consent"], false);
+    assert_eq!(bob["consents"][1]["purpose"], "marketing");
+    assert_eq!(bob["consents"][1]["source"], "api");
+    let cy = api.customer("acme", &key, json!({"name": "Cy"})).await;
+    assert_eq!(cy["consents"], json!([]));
+    let names = |page: &serde_json::Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let get = |q: &str| {
+        let path = format!("{base}?{q}");
+        let api = &api;
+        let key = &key;
+        async move { api.call("GET", &path, Some(key), None).await }
+    };
+    assert_eq!(
+        names(&get("consent=email:marketing").await.ok(200)),
+        ["Ada"]
+    );
+    assert_eq!(names(&get("consent=sms:marketing").await.ok(200)), ["Bob"]);
+    assert_eq!(names(&get("consent=true").await.ok(200)), ["Ada"]);
+    assert_eq!(
+        names(&get("consent=post:marketing").await.ok(200)),
+        Vec::<String>::new()
+    );
+    let not = json!({"filter_groups": [{"filters": [
+        {"property": "consent", "operator": "neq", "value": "email:marketing"}
+    ]}]});
+    let page = api
+        .call("POST", &format!("{base}/search"), Some(&key), Some(not))
+        .await
+        .ok(200);
+    assert_eq!(names(&page), ["Bob", "Cy"]);
+    for bad in ["fax:marketing", "email:", "email:news letter", "yes"] {
+        get(&format!("consent={}", urlencode(bad)))
+            .await
+            .problem(400, "invalid_query");
+    }
+
+    // Withdrawn: the granted record joins the history, and the event log has both.
+    let path = format!("{base}/{}", ada["id"].as_str().unwrap());
+    let withdrawn = api
+        .call(
+            "PATCH",
+            &path,
+            Some(&key),
+            Some(json!({"consents": [
+                {"channel": "email", "purpose": "marketing", "status": "withdrawn"}
+            ]})),
+        )
+        .await
+        .ok(200);
+    assert_eq!(withdrawn["marketing_consent"], false);
+    assert_eq!(withdrawn["consents"][0]["status"], "withdrawn");
+    assert_eq!(withdrawn["consent_history"][0]["status"], "granted");
+    assert_eq!(
+        withdrawn["consent_history"][0]["note"],
+        "https://example.com/signup"
+    );
+    let log = api
+        .call(
+            "GET",
+            "/v1/tenants/acme/events?after=0&limit=1000",
+            Some(&key),
+            None,
+        )
+        .await
+        .ok(200);
+    let last = log["items"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["kind"], "customer-updated");
+    let change = last["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["field"] == "consents.email.marketing")
+        .unwrap_or_else(|| panic!("{last}"));
+    assert!(
+        change["old"]
+            .as_str()
+            .unwrap()
+            .starts_with("granted (form) at 2026-01-02")
+    );
+    assert!(
+        change["new"]
+            .as_str()
+            .unwrap()
+            .starts_with("withdrawn (api)")
+    );
+    assert_eq!(
+        names(&get("consent=email:marketing").await.ok(200)),
+        Vec::<String>::new()
+    );
+
+    // Hostile records: refused by field, nothing written.
+    for (record, field) in [
+        (
+            json!({"channel": "email", "purpose": "x", "status": "granted", "at": "2999-01-01T00:00:00Z"}),
+            "consents[0].at",
+        ),
+        (
+            json!({"channel": "email", "purpose": "x".repeat(65), "status": "granted"}),
+            "consents[0].purpose",
+        ),
+        (
+            json!({"channel": "email", "purpose": "x", "status": "granted", "note": "n".repeat(501)}),
+            "consents[0].note",
+        ),
+    ] {
+        let p = api
+            .call(
+                "PATCH",
+                &path,
+                Some(&key),
+                Some(json!({"consents": [record]})),
+            )
+            .await
+            .problem(422, "invalid_input");
+        assert_eq!(p["errors"][0]["field"], field, "{p}");
+    }
+    let many: Vec<_> = (0..33)
+        .map(|i| json!({"channel": "post", "purpose": format!("p{i}"), "status": "granted"}))
+        .collect();
+    api.call("PATCH", &path, Some(&key), Some(json!({"consents": many})))
+        .await
+        .problem(422, "invalid_input");
+    api.call(
+        "PATCH",
+        &path,
+        Some(&key),
+        Some(json!({"consents": [{"channel": "fax", "purpose": "x", "status": "granted"}]})),
+    )
+    .await
+    .problem(400, "invalid_body");
+    let now = api.call("GET", &path, Some(&key), None).await.ok(200);
+    assert_eq!(now["version"], withdrawn["version"]);
+}
+
 on_both_backends! {
+    consent_is_recorded_per_channel_and_purpose_and_filtered,
     a_search_with_or_groups_answers_what_a_brute_force_filter_gives,
     duplicates_are_suggested_with_their_reasons_and_merged_from_there,
     a_count_stops_at_its_budget_and_says_so,

@@ -7,9 +7,9 @@ use super::{Ctx, Txn, apply as apply_op, load_deal};
 use crate::{Error, Result};
 use crate::{Op, Output};
 use kith_model::{
-    Action, Channel, Country, Customer, CustomerFields, CustomerInput, CustomerPatch, CustomerRef,
-    DealInput, Direction, InteractionInput, InteractionKind, Phone, Pipeline, PipelineRef,
-    TaskStatus, ValidationError,
+    Action, Channel, ConsentSource, Country, Customer, CustomerFields, CustomerInput,
+    CustomerPatch, CustomerRef, DealInput, Direction, InteractionInput, InteractionKind, Phone,
+    Pipeline, PipelineRef, TaskStatus, ValidationError,
 };
 
 pub(super) fn apply(tx: &mut dyn Txn, ctx: &Ctx<'_>, action: Action) -> Result<Output> {
@@ -73,6 +73,7 @@ pub(super) fn apply(tx: &mut dyn Txn, ctx: &Ctx<'_>, action: Action) -> Result<O
                         region: fields.region,
                         city: fields.city,
                         marketing_consent: fields.marketing_consent.unwrap_or(false),
+                        consent_source: ConsentSource::Plugin,
                         ..CustomerInput::default()
                     };
                     apply_op(tx, ctx, Op::CreateCustomer(input))
@@ -219,6 +220,7 @@ fn fields_patch(f: CustomerFields) -> CustomerPatch {
         region: f.region.map(Some),
         city: f.city.map(Some),
         marketing_consent: f.marketing_consent,
+        consent_source: ConsentSource::Plugin,
         ..CustomerPatch::default()
     }
 }

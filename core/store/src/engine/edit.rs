@@ -6,8 +6,8 @@ use super::{Ctx, Txn, conflict, event, load_customer, load_deal, load_pipeline};
 use crate::Output;
 use crate::{Error, Result};
 use kith_model::{
-    CustomerId, CustomerKind, DealId, DealPatch, EntityRef, EventKind, Pipeline, PipelineId,
-    ValidationError,
+    CustomerId, CustomerKind, DealId, DealPatch, EntityRef, EventKind, FieldObject, Pipeline,
+    PipelineId, ValidationError,
 };
 
 pub(super) fn merge_customers(
@@ -28,6 +28,7 @@ pub(super) fn merge_customers(
     }
     let duplicate = load_customer(txn, duplicate_id)?;
     let merged = survivor.merge(&duplicate, ctx.now)?;
+    super::fields::check(txn, FieldObject::Customer, &merged.attributes)?;
 
     // Remove the duplicate first, so that its email, phone and external ids are free for the
     // survivor.
@@ -165,6 +166,9 @@ pub(super) fn update_deal(
         return Ok(Output::Deal(old));
     }
     super::check_owner(txn, old.owner.as_deref(), new.owner.as_deref())?;
+    if new.attributes != old.attributes {
+        super::fields::check(txn, FieldObject::Deal, &new.attributes)?;
+    }
     txn.put_deal(Some(&old), &new)?;
     let entity = EntityRef::Deal {
         id,

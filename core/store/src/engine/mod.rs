@@ -10,6 +10,7 @@
 
 mod actions;
 mod edit;
+mod fields;
 mod ops;
 mod plugins;
 mod users;
@@ -20,9 +21,9 @@ use crate::{Error, Result};
 use crate::{Op, Output};
 use kith_model::{
     Actor, Customer, CustomerId, Deal, DealId, Delivery, Email, Enablement, EntityRef, Event,
-    EventKind, FieldChange, Interaction, InteractionId, Phone, Pipeline, PipelineId, PluginHealth,
-    Quota, StoredJob, StoredModel, StoredScore, StoredSegments, Team, TeamId, Timestamp, User,
-    UserId,
+    EventKind, FieldChange, FieldDefinition, FieldObject, Interaction, InteractionId, Phone,
+    Pipeline, PipelineId, PluginHealth, Quota, StoredJob, StoredModel, StoredScore, StoredSegments,
+    Team, TeamId, Timestamp, User, UserId,
 };
 
 /// Who writes, when, and how deep in a chain of plugin reactions.
@@ -112,6 +113,19 @@ pub(crate) trait Txn {
     fn put_quota(&mut self, q: &Quota) -> Result<()>;
     /// Removes a quota.
     fn delete_quota(&mut self, q: &Quota) -> Result<()>;
+    /// The custom field definitions of `object`, by key. Writes check their values against
+    /// them; a change of a definition waits for such writes and is seen by the ones after it.
+    fn field_definitions(&mut self, object: FieldObject) -> Result<Vec<FieldDefinition>>;
+    /// Waits for the writes checking values against the field definitions and holds the writes
+    /// after it until this transaction ends: before a definition changes. (A backend with one
+    /// writer at a time has nothing to do.)
+    fn lock_field_definitions(&mut self) -> Result<()> {
+        Ok(())
+    }
+    /// Stores a field definition, replacing the one of its object and key.
+    fn put_field_definition(&mut self, d: &FieldDefinition) -> Result<()>;
+    /// Removes a field definition.
+    fn delete_field_definition(&mut self, d: &FieldDefinition) -> Result<()>;
     /// Every distinct `owner` value of the tenant's customers and deals.
     fn owners(&mut self) -> Result<Vec<String>>;
     /// The customers whose owner is `owner`, oldest first.
@@ -219,6 +233,19 @@ pub(crate) fn event(
     entity: EntityRef,
     changed: Vec<String>,
 ) -> Result<()> {
+    event_with(txn, ctx, kind, entity, changed, Vec::new())
+}
+
+/// Appends one event for this write naming the `changed` fields and recording the old and new
+/// values of some (`changes`).
+pub(crate) fn event_with(
+    txn: &mut dyn Txn,
+    ctx: &Ctx<'_>,
+    kind: EventKind,
+    entity: EntityRef,
+    changed: Vec<String>,
+    changes: Vec<FieldChange>,
+) -> Result<()> {
     txn.append(NewEvent {
         kind,
         entity,
@@ -226,7 +253,7 @@ pub(crate) fn event(
         actor: ctx.actor.clone(),
         at: ctx.now,
         depth: ctx.depth,
-        changes: Vec::new(),
+        changes,
     })
 }
 
@@ -291,6 +318,7 @@ pub(crate) fn apply(txn: &mut dyn Txn, ctx: &Ctx<'_>, op: Op) -> Result<Output> 
         | Op::AdoptOwners
         | Op::SetQuota(_)
         | Op::RemoveQuota(_)) => users::apply(txn, ctx, op),
+        op @ (Op::SetField { .. } | Op::RemoveField { .. }) => fields::apply(txn, ctx, op),
         other => ops::apply(txn, ctx, other),
     }
 }

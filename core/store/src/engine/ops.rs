@@ -1,12 +1,14 @@
 //! The domain ops: customers, interactions, pipelines and deals.
 
-use super::{Ctx, Txn, conflict, edit, event, load_customer, load_deal, load_pipeline};
+use super::{
+    Ctx, Txn, conflict, edit, event, event_with, fields, load_customer, load_deal, load_pipeline,
+};
 use crate::{Error, Result};
 use crate::{Op, Output};
 use kith_model::{
     Country, Customer, CustomerId, CustomerInput, CustomerKind, CustomerPatch, Deal, DealId, Email,
-    EntityRef, EventKind, Interaction, InteractionId, InteractionPatch, Phone, Pipeline,
-    PipelineId, ValidationError,
+    EntityRef, EventKind, FieldObject, Interaction, InteractionId, InteractionPatch, Phone,
+    Pipeline, PipelineId, ValidationError,
 };
 
 /// [`Op::UpsertCustomer`]: the customer the record's keys find (an id that finds no one is an
@@ -88,15 +90,18 @@ pub(super) fn apply(txn: &mut dyn Txn, ctx: &Ctx<'_>, op: Op) -> Result<Output> 
     match op {
         Op::CreateCustomer(input) => {
             let customer = Customer::new(CustomerId::generate(), input, ctx.now)?;
+            fields::check(txn, FieldObject::Customer, &customer.attributes)?;
             check_organization(txn, &customer)?;
             super::check_owner(txn, None, customer.owner.as_deref())?;
             txn.put_customer(None, &customer)?;
-            event(
+            let consents = customer.consent_changes(None);
+            event_with(
                 txn,
                 ctx,
                 EventKind::CustomerCreated,
                 EntityRef::Customer(customer.id),
                 Vec::new(),
+                consents,
             )?;
             Ok(Output::Customer(customer))
         }
@@ -114,18 +119,23 @@ pub(super) fn apply(txn: &mut dyn Txn, ctx: &Ctx<'_>, op: Op) -> Result<Output> 
             if changed.is_empty() {
                 return Ok(Output::Customer(old));
             }
+            if new.attributes != old.attributes {
+                fields::check(txn, FieldObject::Customer, &new.attributes)?;
+            }
             if new.organization != old.organization {
                 check_organization(txn, &new)?;
             }
             super::check_owner(txn, old.owner.as_deref(), new.owner.as_deref())?;
             txn.put_customer(Some(&old), &new)?;
             let changed = changed.into_iter().map(str::to_owned).collect();
-            event(
+            let consents = new.consent_changes(Some(&old));
+            event_with(
                 txn,
                 ctx,
                 EventKind::CustomerUpdated,
                 EntityRef::Customer(id),
                 changed,
+                consents,
             )?;
             Ok(Output::Customer(new))
         }
@@ -144,6 +154,9 @@ pub(super) fn apply(txn: &mut dyn Txn, ctx: &Ctx<'_>, op: Op) -> Result<Output> 
         Op::LogInteraction(input) => {
             load_customer(txn, input.customer)?;
             let interaction = Interaction::new(InteractionId::generate(), input, ctx.now)?;
+            if interaction.status.is_some() {
+                fields::check(txn, FieldObject::WorkItem, &interaction.attributes)?;
+            }
             check_deal(txn, &interaction)?;
             super::check_user(txn, "assignee", None, interaction.assignee.as_deref())?;
             if let Some((source, ext)) = interaction.idempotency_key()
@@ -393,6 +406,7 @@ fn create_deal(
     load_customer(txn, input.customer)?;
     let pipeline = load_pipeline(txn, input.pipeline)?;
     let deal = Deal::new(DealId::generate(), input, &pipeline, opened_at)?;
+    fields::check(txn, FieldObject::Deal, &deal.attributes)?;
     super::check_owner(txn, None, deal.owner.as_deref())?;
     txn.put_deal(None, &deal)?;
     let entity = EntityRef::Deal {

@@ -5,10 +5,10 @@ use std::path::Path;
 use std::time::Instant;
 
 use kith_model::{
-    Actor, Customer, CustomerId, Deal, DealId, Email, EntityRef, Event, EventKind, Interaction,
-    InteractionId, InteractionKind, Phone, Pipeline, PipelineId, PipelineReport, Quota,
-    ReportBuilder, StageId, Team, TeamId, Tenant, TenantInput, TenantPatch, TenantSlug, Timestamp,
-    User, UserId,
+    Actor, Customer, CustomerId, Deal, DealId, Email, EntityRef, Event, EventKind, FieldDefinition,
+    FieldObject, Interaction, InteractionId, InteractionKind, Phone, Pipeline, PipelineId,
+    PipelineReport, Quota, ReportBuilder, StageId, Team, TeamId, Tenant, TenantInput, TenantPatch,
+    TenantSlug, Timestamp, User, UserId,
 };
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
@@ -398,6 +398,7 @@ const TENANT_TABLES: &[&str] = &[
     "DELETE FROM kith_teams WHERE tenant_id = $1",
     "DELETE FROM kith_team_members WHERE tenant_id = $1",
     "DELETE FROM kith_quotas WHERE tenant_id = $1",
+    "DELETE FROM kith_field_definitions WHERE tenant_id = $1",
     "DELETE FROM kith_idempotency WHERE tenant_id = $1",
     "DELETE FROM kith_tokens WHERE tenant_id = $1",
     "DELETE FROM kith_enablements WHERE tenant_id = $1",
@@ -975,6 +976,24 @@ impl Store for PgStore {
             "teams",
             "SELECT doc, id FROM kith_teams WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3",
         )
+    }
+
+    fn field_definitions(
+        &self,
+        tenant: &TenantSlug,
+        object: FieldObject,
+    ) -> Result<Vec<FieldDefinition>> {
+        self.read(|r| {
+            let t = self.tenant_id(r, tenant)?;
+            r.query(
+                "SELECT doc FROM kith_field_definitions WHERE tenant_id = $1 AND object = $2 \
+                 ORDER BY key",
+                &[&t, &i16::from(object.code())],
+            )?
+            .iter()
+            .map(|row| decode("field_definitions", row.get::<_, &[u8]>(0)))
+            .collect()
+        })
     }
 
     fn quotas(&self, tenant: &TenantSlug, page: &PageRequest) -> Result<Page<Quota>> {

@@ -17,6 +17,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0004_users_teams.sql"),
     include_str!("../../migrations/postgres/0005_work_items.sql"),
     include_str!("../../migrations/postgres/0006_email_identity.sql"),
+    include_str!("../../migrations/postgres/0007_field_definitions.sql"),
 ];
 
 /// The schema version this build writes.

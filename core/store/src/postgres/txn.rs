@@ -12,9 +12,9 @@
 use std::collections::BTreeSet;
 
 use kith_model::{
-    Customer, CustomerId, Deal, DealId, Delivery, Email, Enablement, Interaction, InteractionId,
-    Phone, Pipeline, PipelineId, PluginHealth, Quota, StoredJob, StoredModel, StoredScore,
-    StoredSegments, TaskStatus, Team, TeamId, User, UserId,
+    Customer, CustomerId, Deal, DealId, Delivery, Email, Enablement, FieldDefinition, FieldObject,
+    Interaction, InteractionId, Phone, Pipeline, PipelineId, PluginHealth, Quota, StoredJob,
+    StoredModel, StoredScore, StoredSegments, TaskStatus, Team, TeamId, User, UserId,
 };
 use uuid::Uuid;
 
@@ -164,6 +164,14 @@ impl<'t, 'a> PgTxn<'t, 'a> {
         }
     }
 }
+
+/// The advisory lock of a tenant's field definitions, held to commit: shared by the writes that
+/// check values against them, exclusive by a change of one.
+const FIELDS_LOCK_SHARED: &str =
+    "SELECT pg_advisory_xact_lock_shared(hashtextextended('kith_field_definitions', $1))";
+/// [`FIELDS_LOCK_SHARED`], exclusive.
+const FIELDS_LOCK: &str =
+    "SELECT pg_advisory_xact_lock(hashtextextended('kith_field_definitions', $1))";
 
 impl Txn for PgTxn<'_, '_> {
     fn customer(&mut self, id: CustomerId) -> Result<Option<Customer>> {
@@ -710,6 +718,46 @@ impl Txn for PgTxn<'_, '_> {
         self.tx.defer(
             "DELETE FROM kith_quotas WHERE tenant_id = $1 AND key = $2",
             &[&t, &quota_key(q)],
+        )
+    }
+
+    fn field_definitions(&mut self, object: FieldObject) -> Result<Vec<FieldDefinition>> {
+        let t = self.tenant;
+        // Shared: writes that check values hold it to their commit, so a definition's change
+        // (exclusive) waits for them, and the writes after it read the changed definitions.
+        self.tx.query_opt(FIELDS_LOCK_SHARED, &[&t])?;
+        self.tx
+            .query(
+                "SELECT doc FROM kith_field_definitions WHERE tenant_id = $1 AND object = $2 \
+                 ORDER BY key",
+                &[&t, &i16::from(object.code())],
+            )?
+            .iter()
+            .map(|r| decode("field_definitions", r.get::<_, &[u8]>(0)))
+            .collect()
+    }
+
+    fn lock_field_definitions(&mut self) -> Result<()> {
+        let t = self.tenant;
+        self.tx.query_opt(FIELDS_LOCK, &[&t])?;
+        Ok(())
+    }
+
+    fn put_field_definition(&mut self, d: &FieldDefinition) -> Result<()> {
+        let t = self.tenant;
+        self.tx.defer(
+            "INSERT INTO kith_field_definitions (tenant_id, object, key, doc) \
+             VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (tenant_id, object, key) DO UPDATE SET doc = EXCLUDED.doc",
+            &[&t, &i16::from(d.object.code()), &d.key, &encode(d)?],
+        )
+    }
+
+    fn delete_field_definition(&mut self, d: &FieldDefinition) -> Result<()> {
+        let t = self.tenant;
+        self.tx.defer(
+            "DELETE FROM kith_field_definitions WHERE tenant_id = $1 AND object = $2 AND key = $3",
+            &[&t, &i16::from(d.object.code()), &d.key],
         )
     }
 

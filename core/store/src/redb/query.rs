@@ -22,9 +22,9 @@ use crate::{
 };
 use crate::{Error, Result};
 use kith_model::{
-    Actor, Customer, CustomerId, Deal, DealId, Email, Event, Interaction, InteractionId, Phone,
-    Pipeline, PipelineId, PipelineReport, Quota, ReportBuilder, StageId, Team, TeamId, Tenant,
-    TenantInput, TenantPatch, TenantSlug, Timestamp, User, UserId,
+    Actor, Customer, CustomerId, Deal, DealId, Email, Event, FieldDefinition, FieldObject,
+    Interaction, InteractionId, Phone, Pipeline, PipelineId, PipelineReport, Quota, ReportBuilder,
+    StageId, Team, TeamId, Tenant, TenantInput, TenantPatch, TenantSlug, Timestamp, User, UserId,
 };
 
 pub(super) type Table = ReadOnlyTable<&'static [u8], &'static [u8]>;
@@ -799,6 +799,28 @@ impl Store for RedbStore {
 
     fn quotas(&self, tenant: &TenantSlug, page: &PageRequest) -> Result<Page<Quota>> {
         self.list_records(tenant, T::Quotas, Scope::Quotas, page)
+    }
+
+    fn field_definitions(
+        &self,
+        tenant: &TenantSlug,
+        object: FieldObject,
+    ) -> Result<Vec<FieldDefinition>> {
+        let n = self.tenant_number(tenant)?;
+        let txn = self.read()?;
+        let table = txn.table(T::FieldDefinitions)?;
+        let prefix = K::t(n).byte(object.code()).done();
+        let end = prefix_end(&prefix);
+        let range = match &end {
+            Some(e) => table.range(prefix.as_slice()..e.as_slice())?,
+            None => table.range(prefix.as_slice()..)?,
+        };
+        let mut out = Vec::new();
+        for row in range {
+            let (_, v) = row?;
+            out.push(decode(T::FieldDefinitions, v.value())?);
+        }
+        Ok(out)
     }
 
     fn team_members(&self, tenant: &TenantSlug, team: TeamId) -> Result<Vec<UserId>> {

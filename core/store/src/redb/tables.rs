@@ -125,6 +125,8 @@ tables! {
     IdxWork = "idx_work",
     /// t + deal + occurred_at + interaction -> () for interactions linked to a deal.
     IdxDealTimeline = "idx_deal_timeline",
+    /// t + object code + key -> FieldDefinition (custom fields).
+    FieldDefinitions = "field_definitions",
 }
 
 impl T {
@@ -202,7 +204,8 @@ impl T {
             | T::IdxDealOwner
             | T::Quotas
             | T::IdxWork
-            | T::IdxDealTimeline => true,
+            | T::IdxDealTimeline
+            | T::FieldDefinitions => true,
         }
     }
 }

@@ -12,9 +12,9 @@ use crate::records::{decode_enablement, encode_enablement, encode_event, quota_k
 use crate::{Error, Result};
 use kith_model::StoredJob;
 use kith_model::{
-    Customer, CustomerId, Deal, DealId, Delivery, Email, Enablement, Interaction, InteractionId,
-    Phone, Pipeline, PipelineId, PluginHealth, Quota, StoredModel, StoredScore, StoredSegments,
-    TaskStatus, Team, TeamId, User, UserId,
+    Customer, CustomerId, Deal, DealId, Delivery, Email, Enablement, FieldDefinition, FieldObject,
+    Interaction, InteractionId, Phone, Pipeline, PipelineId, PluginHealth, Quota, StoredModel,
+    StoredScore, StoredSegments, TaskStatus, Team, TeamId, User, UserId,
 };
 
 /// One tenant's view of a redb write transaction.
@@ -404,6 +404,32 @@ impl Txn for RedbTxn<'_, '_> {
     fn delete_quota(&mut self, q: &Quota) -> Result<()> {
         let k = K::t(self.tenant).bytes(&quota_key(q)).done();
         self.tx.del(T::Quotas, &k)
+    }
+
+    fn field_definitions(&mut self, object: FieldObject) -> Result<Vec<FieldDefinition>> {
+        let prefix = K::t(self.tenant).byte(object.code()).done();
+        self.tx
+            .scan(T::FieldDefinitions, &prefix)?
+            .iter()
+            .map(|(_, v)| decode(T::FieldDefinitions, v))
+            .collect()
+    }
+
+    fn put_field_definition(&mut self, d: &FieldDefinition) -> Result<()> {
+        let k = K::t(self.tenant)
+            .byte(d.object.code())
+            .bytes(d.key.as_bytes())
+            .done();
+        self.tx.put_as(T::FieldDefinitions, &k, d)?;
+        Ok(())
+    }
+
+    fn delete_field_definition(&mut self, d: &FieldDefinition) -> Result<()> {
+        let k = K::t(self.tenant)
+            .byte(d.object.code())
+            .bytes(d.key.as_bytes())
+            .done();
+        self.tx.del(T::FieldDefinitions, &k)
     }
 
     fn owners(&mut self) -> Result<Vec<String>> {

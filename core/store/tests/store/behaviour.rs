@@ -6,10 +6,10 @@ use std::sync::{Arc, Barrier, Condvar, Mutex, mpsc};
 
 use crate::backend::{Fixture, Kind, on_both_backends};
 use kith_model::{
-    Actor, Channel, Currency, Customer, CustomerId, CustomerInput, CustomerKind, CustomerPatch,
-    DealInput, Email, EntityRef, Event, EventKind, ExternalId, InteractionInput, InteractionKind,
-    LifecycleStage, Money, Phone, PipelineInput, StageCategory, StageInput, Tag, TaskStatus,
-    TenantInput, TenantSlug, Timestamp,
+    Actor, AttributeValue, Channel, Currency, Customer, CustomerId, CustomerInput, CustomerKind,
+    CustomerPatch, DealInput, Email, EntityRef, Event, EventKind, ExternalId, FieldObject,
+    InteractionInput, InteractionKind, LifecycleStage, Money, Phone, PipelineInput, StageCategory,
+    StageInput, Tag, TaskStatus, TenantInput, TenantSlug, Timestamp,
 };
 use kith_store::Error;
 use kith_store::{
@@ -1926,6 +1926,70 @@ fn reopening_after_drop_keeps_everything(kind: Kind) {
     assert_eq!(store.check().unwrap(), vec![]);
 }
 
+/// A custom field defined while writers store values it refuses: every refused value that was
+/// stored is visible to a read made right after the definition's commit (the data check a
+/// definition change runs), and none is stored after it. On PostgreSQL, where writers run in
+/// parallel transactions, the definitions' advisory lock is what holds them to that.
+fn a_field_defined_under_concurrent_writes_misses_no_stored_value(kind: Kind) {
+    let fx = Fixture::new(kind);
+    let store = fx.open();
+    let t = tenant(&*store, "acme");
+    for round in 0..4 {
+        let key = format!("tier{round}");
+        let start = Arc::new(Barrier::new(5));
+        let writers: Vec<_> = (0..4)
+            .map(|w| {
+                let (store, t, start, key) = (store.clone(), t.clone(), start.clone(), key.clone());
+                std::thread::spawn(move || {
+                    start.wait();
+                    let mut bad = Vec::new();
+                    for i in 0..30 {
+                        let mut input = person(&format!("w{w}i{i}r{round}@example.com"));
+                        input
+                            .attributes
+                            .insert(key.clone(), AttributeValue::Text("bronze".into()));
+                        match store.create_customer(&t, &actor(), input) {
+                            Ok(c) => bad.push(c.id),
+                            Err(Error::Invalid(_)) => {}
+                            Err(e) => panic!("{e:?}"),
+                        }
+                    }
+                    bad
+                })
+            })
+            .collect();
+        start.wait();
+        let define = Op::SetField {
+            object: FieldObject::Customer,
+            key: key.clone(),
+            input: serde_json::from_value(serde_json::json!({
+                "label": "Tier", "type": "select", "options": ["gold"]
+            }))
+            .unwrap(),
+            expected_version: None,
+        };
+        store.write(&t, &actor(), vec![define]).unwrap();
+        let mut seen = std::collections::HashSet::new();
+        let mut page = PageRequest::first(1000);
+        loop {
+            let p = store.customers(&t, &CustomerFilter::All, &page).unwrap();
+            seen.extend(p.items.iter().map(|c| c.id));
+            match p.next {
+                Some(c) => page = PageRequest::after(1000, c),
+                None => break,
+            }
+        }
+        for w in writers {
+            for id in w.join().unwrap() {
+                assert!(
+                    seen.contains(&id),
+                    "round {round}: {id} was stored with a refused value after the definition"
+                );
+            }
+        }
+    }
+}
+
 on_both_backends! {
     pipeline_report_matches_the_sales_training_funnel,
     stale_version_update_is_a_conflict_and_writes_nothing,
@@ -1942,5 +2006,6 @@ on_both_backends! {
     unknown_tenant_is_an_error_for_reads_and_writes,
     concurrent_writers_every_write_is_kept_and_the_log_stays_gap_free,
     racing_writers_of_one_email_in_different_cases_create_one_customer,
+    a_field_defined_under_concurrent_writes_misses_no_stored_value,
     reopening_after_drop_keeps_everything,
 }

@@ -1,0 +1,468 @@
+//! Custom field definitions over HTTP: defined per object, checked on every write, a stricter
+//! change checked against the stored data, filtered on in a search.
+
+use super::http_support::{Api, Backend, on_both_backends};
+use serde_json::{Value, json};
+
+const FIELDS: &str = "/v1/tenants/acme/fields";
+
+async fn setup(backend: Backend) -> (Api, String) {
+    let api = Api::on(backend);
+    api.tenant("acme").await;
+    let key = api.key("acme", false).await;
+    (api, key)
+}
+
+async fn define(api: &Api, key: &str, object: &str, field: &str, body: Value) -> Value {
+    api.call(
+        "PUT",
+        &format!("{FIELDS}/{object}/{field}"),
+        Some(key),
+        Some(body),
+    )
+    .await
+    .ok(201)
+}
+
+fn names(page: &Value) -> Vec<String> {
+    let mut v: Vec<String> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+async fn search(api: &Api, key: &str, filter: Value) -> Value {
+    let body = json!({"filter_groups": [{"filters": [filter]}]});
+    api.call(
+        "POST",
+        "/v1/tenants/acme/customers/search",
+        Some(key),
+        Some(body),
+    )
+    .await
+    .ok(200)
+}
+
+/// A select field: values checked on create and change, filtered on; a change that stored
+/// customers break is refused with them, and nothing changes.
+async fn a_defined_field_is_checked_on_every_write_and_filtered_on(backend: Backend) {
+    let (api, key) = setup(backend).await;
+    let tier = define(
+        &api,
+        &key,
+        "customer",
+        "tier",
+        json!({"label": "Tier", "type": "select", "options": ["gold", "silver"]}),
+    )
+    .await;
+    assert_eq!(
+        (
+            tier["key"].as_str(),
+            tier["version"].as_u64(),
+            tier["filterable"].as_bool()
+        ),
+        (Some("tier"), Some(1), Some(true))
+    );
+    let customers = "/v1/tenants/acme/customers";
+    let bronze = json!({"name": "Bo", "attributes": {"tier": {"text": "bronze"}}});
+    let p = api
+        .call("POST", customers, Some(&key), Some(bronze.clone()))
+        .await
+        .problem(422, "invalid_input");
+    assert_eq!(p["errors"][0]["field"], "attributes.tier", "{p}");
+    assert!(
+        p["errors"][0]["expected"]
+            .as_str()
+            .unwrap()
+            .contains("gold, silver")
+    );
+    let wrong_type = json!({"name": "Bo", "attributes": {"tier": {"number": 1}}});
+    api.call("POST", customers, Some(&key), Some(wrong_type))
+        .await
+        .problem(422, "invalid_input");
+    let gold = api
+        .customer(
+            "acme",
+            &key,
+            json!({"name": "Gil", "attributes": {"tier": {"text": "gold"}}}),
+        )
+        .await;
+    let plain = api.customer("acme", &key, json!({"name": "Pat"})).await;
+    // A change of a stored customer is checked too (a batch upsert goes through the same).
+    let path = format!("{customers}/{}", gold["id"].as_str().unwrap());
+    api.call(
+        "PATCH",
+        &path,
+        Some(&key),
+        Some(json!({"set_attributes": {"tier": {"text": "tin"}}})),
+    )
+    .await
+    .problem(422, "invalid_input");
+
+    // Required: Pat has no tier, so the change is refused naming Pat, and the definition stays.
+    let strict =
+        json!({"label": "Tier", "type": "select", "options": ["gold", "silver"], "required": true});
+    let p = api
+        .call(
+            "PUT",
+            &format!("{FIELDS}/customer/tier"),
+            Some(&key),
+            Some(strict.clone()),
+        )
+        .await
+        .problem(409, "field_conflicts_with_data");
+    assert_eq!(p["errors"].as_array().unwrap().len(), 1, "{p}");
+    assert!(
+        p["errors"][0]["expected"]
+            .as_str()
+            .unwrap()
+            .contains(plain["id"].as_str().unwrap()),
+        "{p}"
+    );
+    let now = api
+        .call("GET", &format!("{FIELDS}/customer/tier"), Some(&key), None)
+        .await
+        .ok(200);
+    assert_eq!(now["required"], false);
+    api.call("POST", customers, Some(&key), Some(json!({"name": "Nia"})))
+        .await
+        .ok(201);
+    // Removing an option a customer holds is refused the same way.
+    let p = api
+        .call(
+            "PUT",
+            &format!("{FIELDS}/customer/tier"),
+            Some(&key),
+            Some(json!({"label": "Tier", "type": "select", "options": ["silver"]})),
+        )
+        .await
+        .problem(409, "field_conflicts_with_data");
+    assert!(
+        p["errors"][0]["expected"]
+            .as_str()
+            .unwrap()
+            .contains(gold["id"].as_str().unwrap())
+    );
+    // A label change needs no check; a stale If-Match is 412; the GET's answer goes back as is.
+    let relabel = api
+        .call(
+            "PUT",
+            &format!("{FIELDS}/customer/tier"),
+            Some(&key),
+            Some(
+                json!({"label": "Customer tier", "type": "select", "options": ["gold", "silver"]}),
+            ),
+        )
+        .await
+        .ok(200);
+    assert_eq!(relabel["label"], "Customer tier");
+    let mut stale = relabel.clone();
+    stale["version"] = json!(1);
+    api.call(
+        "PUT",
+        &format!("{FIELDS}/customer/tier"),
+        Some(&key),
+        Some(stale),
+    )
+    .await
+    .problem(412, "version_conflict");
+    let same = api
+        .call(
+            "PUT",
+            &format!("{FIELDS}/customer/tier"),
+            Some(&key),
+            Some(relabel.clone()),
+        )
+        .await
+        .ok(200);
+    assert_eq!(same, relabel);
+
+    // Filters: eq, in, not_in, has_property; an unknown key or a value that is no option is 422.
+    let eq = search(
+        &api,
+        &key,
+        json!({"property": "attribute", "key": "tier", "operator": "eq", "value": "gold"}),
+    )
+    .await;
+    assert_eq!(names(&eq), ["Gil"]);
+    let not_in = search(
+        &api,
+        &key,
+        json!({"property": "attribute", "key": "tier", "operator": "not_in", "values": ["gold"]}),
+    )
+    .await;
+    assert_eq!(names(&not_in), ["Nia", "Pat"]);
+    let has = search(
+        &api,
+        &key,
+        json!({"property": "attribute", "key": "tier", "operator": "has_property"}),
+    )
+    .await;
+    assert_eq!(names(&has), ["Gil"]);
+    for (filter, field) in [
+        (
+            json!({"property": "attribute", "key": "nope", "operator": "eq", "value": "x"}),
+            "filter_groups[0].filters[0].key",
+        ),
+        (
+            json!({"property": "attribute", "operator": "eq", "value": "x"}),
+            "filter_groups[0].filters[0].key",
+        ),
+        (
+            json!({"property": "attribute", "key": "tier", "operator": "eq", "value": "tin"}),
+            "filter_groups[0].filters[0].value",
+        ),
+        (
+            json!({"property": "attribute", "key": "tier", "operator": "gte", "value": "gold"}),
+            "filter_groups[0].filters[0].operator",
+        ),
+        (
+            json!({"property": "tag", "key": "tier", "operator": "eq", "value": "x"}),
+            "filter_groups[0].filters[0].key",
+        ),
+    ] {
+        let body = json!({"filter_groups": [{"filters": [filter]}]});
+        let p = api
+            .call(
+                "POST",
+                "/v1/tenants/acme/customers/search",
+                Some(&key),
+                Some(body),
+            )
+            .await
+            .problem(422, "invalid_input");
+        assert_eq!(p["errors"][0]["field"], field, "{p}");
+    }
+
+    // Removed: the values stay, as free-form attributes, and are no longer checked.
+    api.call(
+        "DELETE",
+        &format!("{FIELDS}/customer/tier"),
+        Some(&key),
+        None,
+    )
+    .await
+    .ok(204);
+    api.call("POST", customers, Some(&key), Some(bronze))
+        .await
+        .ok(201);
+    let list = api
+        .call("GET", &format!("{FIELDS}/customer"), Some(&key), None)
+        .await
+        .ok(200);
+    assert_eq!(list["items"], json!([]));
+}
+
+/// Number, date and multi-select fields, on customers and deals; ranges filter numbers.
+async fn typed_fields_compare_by_their_type(backend: Backend) {
+    let (api, key) = setup(backend).await;
+    define(
+        &api,
+        &key,
+        "customer",
+        "employees",
+        json!({"label": "Employees", "type": "number"}),
+    )
+    .await;
+    define(
+        &api,
+        &key,
+        "customer",
+        "interests",
+        json!({"label": "Interests", "type": "multi_select", "options": ["golf", "sailing", "chess"]}),
+    )
+    .await;
+    for (name, n, interests) in [
+        ("Small", 5.0, vec!["golf"]),
+        ("Mid", 50.0, vec!["chess", "sailing"]),
+        ("Big", 500.0, vec![]),
+    ] {
+        api.customer(
+            "acme",
+            &key,
+            json!({"name": name, "attributes": {"employees": {"number": n}, "interests": {"list": interests}}}),
+        )
+        .await;
+    }
+    let twice = json!({"name": "X", "attributes": {"interests": {"list": ["golf", "golf"]}}});
+    api.call(
+        "POST",
+        "/v1/tenants/acme/customers",
+        Some(&key),
+        Some(twice),
+    )
+    .await
+    .problem(422, "invalid_input");
+    let ge = search(
+        &api,
+        &key,
+        json!({"property": "attribute", "key": "employees", "operator": "gte", "value": "50"}),
+    )
+    .await;
+    assert_eq!(names(&ge), ["Big", "Mid"]);
+    let lt = search(
+        &api,
+        &key,
+        json!({"property": "attribute", "key": "employees", "operator": "lt", "value": "50"}),
+    )
+    .await;
+    assert_eq!(names(&lt), ["Small"]);
+    let sailing = search(
+        &api,
+        &key,
+        json!({"property": "attribute", "key": "interests", "operator": "eq", "value": "sailing"}),
+    )
+    .await;
+    assert_eq!(names(&sailing), ["Mid"]);
+    let bad = json!({"filter_groups": [{"filters": [{"property": "attribute", "key": "employees", "operator": "gte", "value": "many"}]}]});
+    api.call(
+        "POST",
+        "/v1/tenants/acme/customers/search",
+        Some(&key),
+        Some(bad),
+    )
+    .await
+    .problem(422, "invalid_input");
+
+    // Deals: a required date, checked when a deal is created.
+    define(
+        &api,
+        &key,
+        "deal",
+        "signed",
+        json!({"label": "Signed", "type": "date", "required": true}),
+    )
+    .await;
+    let customer = api.customer("acme", &key, json!({"name": "Dee"})).await;
+    let pipeline = api.pipeline("acme", &key, "Sales").await;
+    let deal = |attributes: Value| {
+        json!({
+            "customer": customer["id"], "pipeline": pipeline["id"], "title": "Renewal",
+            "amount": {"minor": 100, "currency": "EUR"}, "attributes": attributes,
+        })
+    };
+    let p = api
+        .call(
+            "POST",
+            "/v1/tenants/acme/deals",
+            Some(&key),
+            Some(deal(json!({}))),
+        )
+        .await
+        .problem(422, "invalid_input");
+    assert_eq!(p["errors"][0]["field"], "attributes.signed", "{p}");
+    api.call(
+        "POST",
+        "/v1/tenants/acme/deals",
+        Some(&key),
+        Some(deal(json!({"signed": {"date": "2026-12-01"}}))),
+    )
+    .await
+    .ok(201);
+}
+
+/// Bad definitions are refused by field; only a key that writes the whole tenant may define;
+/// an unknown object is 404.
+async fn bad_definitions_are_refused_and_write_nothing(backend: Backend) {
+    let (api, key) = setup(backend).await;
+    let put = |field: &str, body: Value| {
+        let path = format!("{FIELDS}/customer/{field}");
+        let api = &api;
+        let key = &key;
+        async move { api.call("PUT", &path, Some(key), Some(body)).await }
+    };
+    for (field, body, error) in [
+        ("Tier", json!({"label": "T", "type": "text"}), "key"),
+        ("tier", json!({"label": "", "type": "text"}), "label"),
+        ("tier", json!({"label": "T", "type": "select"}), "options"),
+        (
+            "tier",
+            json!({"label": "T", "type": "select", "options": ["a", "a"]}),
+            "options[1]",
+        ),
+        (
+            "tier",
+            json!({"label": "T", "type": "text", "options": ["a"]}),
+            "options",
+        ),
+        (
+            "tier",
+            json!({"label": "T", "type": "text", "unique": true}),
+            "unique",
+        ),
+        (
+            "tier",
+            json!({"label": "T", "type": "text", "key": "other"}),
+            "key",
+        ),
+    ] {
+        let p = put(field, body).await.problem(422, "invalid_input");
+        assert_eq!(p["errors"][0]["field"], error, "{p}");
+    }
+    let many: Vec<String> = (0..101).map(|i| format!("o{i}")).collect();
+    put(
+        "tier",
+        json!({"label": "T", "type": "select", "options": many}),
+    )
+    .await
+    .problem(422, "invalid_input");
+    put("tier", json!({"label": "T", "type": "colour"}))
+        .await
+        .problem(400, "invalid_body");
+    api.call(
+        "PUT",
+        "/v1/tenants/acme/fields/invoice/x",
+        Some(&key),
+        Some(json!({"label": "T", "type": "text"})),
+    )
+    .await
+    .problem(404, "not_found");
+    let read_only = api.key("acme", true).await;
+    api.call(
+        "PUT",
+        &format!("{FIELDS}/customer/tier"),
+        Some(&read_only),
+        Some(json!({"label": "T", "type": "text"})),
+    )
+    .await
+    .problem(403, "read_only_token");
+    let list = api
+        .call("GET", &format!("{FIELDS}/customer"), Some(&read_only), None)
+        .await
+        .ok(200);
+    assert_eq!(list["items"], json!([]));
+    api.call("GET", &format!("{FIELDS}/customer/tier"), Some(&key), None)
+        .await
+        .problem(404, "not_found");
+    // At most 100 per object (deals count on their own).
+    for i in 0..100 {
+        put(&format!("f{i}"), json!({"label": "F", "type": "boolean"}))
+            .await
+            .ok(201);
+    }
+    let p = put("f100", json!({"label": "F", "type": "boolean"}))
+        .await
+        .problem(422, "invalid_input");
+    assert!(p["detail"].as_str().unwrap().contains("at most 100"), "{p}");
+    put("f0", json!({"label": "Changed", "type": "boolean"}))
+        .await
+        .ok(200);
+    api.call(
+        "PUT",
+        &format!("{FIELDS}/deal/f100"),
+        Some(&key),
+        Some(json!({"label": "F", "type": "boolean"})),
+    )
+    .await
+    .ok(201);
+}
+
+on_both_backends! {
+    a_defined_field_is_checked_on_every_write_and_filtered_on,
+    typed_fields_compare_by_their_type,
+    bad_definitions_are_refused_and_write_nothing,
+}
