@@ -232,7 +232,81 @@ async fn an_upload_that_breaks_a_bound_is_refused_and_writes_nothing(backend: Ba
     assert!(customers(&api, &key).await.is_empty());
 }
 
+/// `attr.` cells are read as their custom field's type and checked as a write would be (a dry
+/// run too); `consent:CHANNEL:PURPOSE` columns record consent with the source `import`.
+async fn typed_attribute_and_consent_columns_import_as_their_definitions_say(backend: Backend) {
+    let api = Api::on(backend);
+    api.tenant("acme").await;
+    let key = api.key("acme", false).await;
+    for (field, body) in [
+        ("seats", json!({"label": "Seats", "type": "number"})),
+        ("renewal", json!({"label": "Renewal", "type": "date"})),
+        ("arr", json!({"label": "ARR", "type": "money"})),
+        (
+            "topics",
+            json!({"label": "Topics", "type": "multi_select", "options": ["billing", "api"]}),
+        ),
+        (
+            "tier",
+            json!({"label": "Tier", "type": "select", "options": ["gold"], "required": true}),
+        ),
+    ] {
+        api.call(
+            "PUT",
+            &format!("/v1/tenants/acme/fields/customer/{field}"),
+            Some(&key),
+            Some(body),
+        )
+        .await
+        .ok(201);
+    }
+    let csv = "name,attr.seats,attr.renewal,attr.arr,attr.topics,attr.tier,consent:email:newsletter,consent:sms:alerts\n\
+               Ada,12,2027-01-31,1200.50 EUR,billing;api,gold,yes,no\n\
+               Bob,twelve,2027-01-31,,,gold,,\n\
+               Cy,3,,,,silver,,\n\
+               Di,3,,,,,maybe,\n";
+    let dry = import(&api, &key, "customers", "?dry_run=true", csv).await;
+    assert_eq!(dry["rejected"], 3, "{dry}");
+    let job = import(&api, &key, "customers", "", csv).await;
+    assert_eq!(job["rejected"], 3, "{job}");
+    assert!(
+        job["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("imported 1 customer;"),
+        "{job}"
+    );
+    let columns: Vec<&str> = job["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["column"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        columns,
+        ["attr.seats", "attr.tier", "consent:email:newsletter"],
+        "{job}"
+    );
+    let all = customers(&api, &key).await;
+    assert_eq!(all.len(), 1);
+    let ada = &all[0];
+    assert_eq!(ada["attributes"]["seats"], json!({"number": 12.0}));
+    assert_eq!(ada["attributes"]["renewal"], json!({"date": "2027-01-31"}));
+    assert_eq!(ada["attributes"]["arr"]["money"]["minor"], 120050);
+    assert_eq!(
+        ada["attributes"]["topics"],
+        json!({"list": ["billing", "api"]})
+    );
+    let consents = ada["consents"].as_array().unwrap();
+    assert_eq!(consents.len(), 2, "{ada}");
+    assert!(consents.iter().all(|c| c["source"] == "import"), "{ada}");
+    assert_eq!(consents[0]["channel"], "email");
+    assert_eq!(consents[0]["status"], "granted");
+    assert_eq!(consents[1]["status"], "withdrawn");
+}
+
 on_both_backends! {
+    typed_attribute_and_consent_columns_import_as_their_definitions_say,
     a_csv_upload_imports_as_a_job_with_its_row_report,
     an_upload_that_breaks_a_bound_is_refused_and_writes_nothing,
 }

@@ -5,7 +5,7 @@ use std::fmt;
 
 use super::report::Report;
 use super::source::Shape;
-use crate::model::attribute_key;
+use crate::model::{ConsentChannel, attribute_key, consent_purpose};
 
 /// The fields one kind of import fills from columns.
 pub(super) trait Field: Clone + PartialEq + fmt::Display + Sized {
@@ -15,6 +15,10 @@ pub(super) trait Field: Clone + PartialEq + fmt::Display + Sized {
     fn attribute(key: String) -> Self;
     /// An external id column, `external:SOURCE`, where this import has them.
     fn external(source: String) -> Option<Self>;
+    /// A consent column, `consent:CHANNEL:PURPOSE`, where this import has them.
+    fn consent(_channel: ConsentChannel, _purpose: String) -> Option<Self> {
+        None
+    }
 }
 
 /// Which field each column of the file fills.
@@ -169,6 +173,18 @@ fn resolve<F: Field>(header: &str) -> anyhow::Result<Option<F>> {
             })?;
             return Ok(Some(F::attribute(key)));
         }
+    }
+    if let Some(rest) = lower.strip_prefix("consent:") {
+        let bad = || {
+            anyhow::anyhow!(
+                "column '{}': expected consent:CHANNEL:PURPOSE, such as consent:email:marketing (channels: email, sms, phone, post)",
+                header.trim()
+            )
+        };
+        let (channel, purpose) = rest.split_once(':').ok_or_else(bad)?;
+        let channel = ConsentChannel::parse("channel", channel).map_err(|_| bad())?;
+        let purpose = consent_purpose("purpose", purpose).map_err(|_| bad())?;
+        return Ok(F::consent(channel, purpose));
     }
     if let Some(rest) = lower.strip_prefix("external:") {
         let source = rest.trim().to_owned();

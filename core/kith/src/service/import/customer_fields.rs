@@ -3,6 +3,7 @@
 use std::fmt;
 
 use super::columns::{Columns, Field};
+use crate::model::ConsentChannel;
 
 /// What a column of a customers file fills.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +30,9 @@ pub(super) enum CustomerField {
     ExternalSource,
     External(String),
     Attribute(String),
+    /// `consent:CHANNEL:PURPOSE`: yes records it granted, no withdrawn (an empty cell is
+    /// skipped like any other).
+    Consent(ConsentChannel, String),
 }
 
 impl fmt::Display for CustomerField {
@@ -55,6 +59,7 @@ impl fmt::Display for CustomerField {
             Self::ExternalSource => "external_source",
             Self::External(s) => return write!(f, "external:{s}"),
             Self::Attribute(k) => return write!(f, "attr.{k}"),
+            Self::Consent(c, p) => return write!(f, "consent:{}:{p}", c.as_str()),
         };
         f.write_str(name)
     }
@@ -95,6 +100,10 @@ impl Field for CustomerField {
 
     fn external(source: String) -> Option<Self> {
         Some(Self::External(source))
+    }
+
+    fn consent(channel: ConsentChannel, purpose: String) -> Option<Self> {
+        Some(Self::Consent(channel, purpose))
     }
 }
 

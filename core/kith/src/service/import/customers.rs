@@ -10,8 +10,9 @@ use super::source::Row;
 use super::writer::{Meta, Writer, Written};
 use super::{Importer, RowResult, field_errors};
 use crate::model::{
-    Actor, AttributeValue, Customer, CustomerId, CustomerInput, CustomerKind, Date, ExternalId,
-    LifecycleStage, TenantSlug, Timestamp, ValidationError,
+    Actor, AttributeValue, ConsentInput, ConsentSource, ConsentStatus, Currency, Customer,
+    CustomerId, CustomerInput, CustomerKind, Date, ExternalId, FieldDefinition, FieldType,
+    LifecycleStage, Money, TenantSlug, Timestamp, ValidationError, check_fields,
 };
 use crate::service::count;
 use crate::store::Error;
@@ -53,6 +54,9 @@ pub(super) struct CustomerImport {
     imported: u64,
     new_orgs: u64,
     new_users: u64,
+    /// The customers' custom field definitions: `attr.` cells are read as their type, and a
+    /// dry run checks them as a write would.
+    definitions: Vec<FieldDefinition>,
 }
 
 impl CustomerImport {
@@ -61,12 +65,14 @@ impl CustomerImport {
         tenant: TenantSlug,
         actor: Actor,
         dry_run: bool,
+        definitions: Vec<FieldDefinition>,
     ) -> Self {
         Self {
             columns,
             tenant,
             actor,
             dry_run,
+            definitions,
             now: Timestamp::now(),
             seen: HashMap::new(),
             pending: Vec::new(),
@@ -81,7 +87,10 @@ impl CustomerImport {
     /// Reads the row's cells into an input; errors name the column.
     fn input(&self, row: &Row<'_>) -> Result<Pending, Vec<RowError>> {
         use CustomerField as F;
-        let mut input = CustomerInput::default();
+        let mut input = CustomerInput {
+            consent_source: ConsentSource::Import,
+            ..CustomerInput::default()
+        };
         let mut company = None;
         let mut external_columns = Vec::new();
         let mut errors = Vec::new();
@@ -163,11 +172,44 @@ impl CustomerImport {
                         id: v.to_owned(),
                     });
                 }
+                F::Consent(channel, purpose) => match super::boolean(v) {
+                    Some(granted) => input.consents.push(ConsentInput {
+                        channel: *channel,
+                        purpose: purpose.clone(),
+                        status: if granted {
+                            ConsentStatus::Granted
+                        } else {
+                            ConsentStatus::Withdrawn
+                        },
+                        source: None,
+                        at: None,
+                        note: None,
+                    }),
+                    None => bad(ValidationError::field(
+                        "consent",
+                        "yes or no (also true/false, 1/0), or empty to leave it",
+                    )),
+                },
                 F::Attribute(k) => {
-                    input
-                        .attributes
-                        .insert(k.clone(), AttributeValue::Text(v.to_owned()));
+                    let def = self.definitions.iter().find(|d| &d.key == k);
+                    match cell_value(def, &format!("attributes.{k}"), v) {
+                        Ok(value) => {
+                            input.attributes.insert(k.clone(), value);
+                        }
+                        Err(e) => bad(e),
+                    }
                 }
+            }
+        }
+        if errors.is_empty()
+            && let Err(e) = check_fields(&self.definitions, &input.attributes)
+        {
+            for fe in e.errors {
+                let key = fe.field.strip_prefix("attributes.").unwrap_or(&fe.field);
+                errors.push(RowError::at(
+                    format!("attr.{key}"),
+                    format!("expected {}", fe.expected),
+                ));
             }
         }
         if errors.is_empty() {
@@ -632,4 +674,47 @@ fn find_organization(
             None => return Ok(None),
         }
     }
+}
+
+/// A cell of an `attr.` column as its field's type (text without a definition): numbers as
+/// `1234.5`, booleans as yes/no, dates as YYYY-MM-DD, money as `12.34 EUR`, multi-selects as
+/// options separated by `;` or `|`.
+fn cell_value(
+    def: Option<&FieldDefinition>,
+    field: &str,
+    v: &str,
+) -> Result<AttributeValue, ValidationError> {
+    let v = v.trim();
+    let Some(def) = def else {
+        return Ok(AttributeValue::Text(v.to_owned()));
+    };
+    Ok(match def.field_type {
+        FieldType::Text | FieldType::Select => AttributeValue::Text(v.to_owned()),
+        FieldType::Number => AttributeValue::Number(
+            v.parse::<f64>()
+                .ok()
+                .filter(|n| n.is_finite())
+                .ok_or_else(|| ValidationError::field(field, "a number such as 1234.5"))?,
+        ),
+        FieldType::Boolean => AttributeValue::Boolean(
+            super::boolean(v).ok_or_else(|| ValidationError::field(field, "yes or no"))?,
+        ),
+        FieldType::Date => AttributeValue::Date(Date::parse(field, v)?),
+        FieldType::Money => {
+            let money = v.rsplit_once(' ').and_then(|(amount, code)| {
+                let currency = Currency::parse(field, code).ok()?;
+                Money::parse_decimal(field, amount, currency).ok()
+            });
+            AttributeValue::Money(money.ok_or_else(|| {
+                ValidationError::field(field, "an amount and its currency, such as 12.34 EUR")
+            })?)
+        }
+        FieldType::MultiSelect => AttributeValue::List(
+            v.split([';', '|'])
+                .map(str::trim)
+                .filter(|o| !o.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        ),
+    })
 }

@@ -23,7 +23,7 @@ use self::report::RowError;
 pub use self::report::{ImportProgress, MAX_KEPT_ERRORS, Report, RowProblem};
 use self::source::{Shape, Source};
 use self::writer::{Writer, Written};
-use crate::model::{Actor, TenantSlug, ValidationError};
+use crate::model::{Actor, FieldObject, TenantSlug, ValidationError};
 use crate::store::Store;
 
 /// What a file holds.
@@ -85,7 +85,10 @@ Columns are matched by header, ignoring case, spaces and punctuation. Fields (al
     name, created when the tenant has none
   organization_id: the id of an existing organization
   external_id with external_source, or external:SOURCE columns: ids in other systems
-  attr.NAME (attributes.NAME): a text attribute NAME
+  consent:CHANNEL:PURPOSE (e.g. consent:email:newsletter): yes grants, no withdraws, empty
+    leaves it (source: import)
+  attr.NAME (attributes.NAME): the attribute NAME, as its custom field's type (1234.5, yes/no,
+    YYYY-MM-DD, 12.34 EUR, options separated by ; or |), text when NAME has no definition
 Other columns are ignored with a warning unless mapped with --map COLUMN=FIELD.";
 
 pub const INTERACTION_FIELDS: &str = "\
@@ -153,6 +156,7 @@ pub fn import(
                     tenant.clone(),
                     actor.clone(),
                     options.dry_run,
+                    store.field_definitions(tenant, FieldObject::Customer)?,
                 )),
             )
         }
