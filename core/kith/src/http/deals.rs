@@ -6,7 +6,8 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::auth::{ScopedRead, ScopedWrite};
+use super::auth::{ScopedRead, ScopedWrite, TenantWrite};
+use super::batch::{BatchAnswer, BatchStatus};
 use super::error::{ApiError, ApiResult};
 use super::extract::{
     ApiJson, ApiQuery, Create, IfMatch, PageBody, Params, created, invalid_query, json,
@@ -17,12 +18,13 @@ use crate::model::{
     Currency, Date, DealId, DealInput, DealPatch, PipelineId, StageCategory, StageId, TeamId,
     Timestamp, UserId,
 };
-use crate::service::deals::{self, DealQuery};
+use crate::service::deals::{self, DealQuery, DealRecord, Upserted};
 
 /// The deal routes.
 pub fn routes() -> Routes {
     Routes::new()
         .post("/v1/tenants/{tenant}/deals", create)
+        .post("/v1/tenants/{tenant}/deals/batch/upsert", upsert_batch)
         .get("/v1/tenants/{tenant}/deals", search)
         .get("/v1/tenants/{tenant}/deals/{id}", get)
         .patch("/v1/tenants/{tenant}/deals/{id}", update)
@@ -295,4 +297,88 @@ pub async fn move_to(
         })
         .await?;
     Ok(versioned(StatusCode::OK, &d, d.version))
+}
+
+/// A record of a deal batch: with an `id`, a change of that deal in the shape of a PATCH (a
+/// GET's answer works too); without, a new deal in the shape of a POST.
+#[derive(Debug)]
+pub struct DealRecordBody(pub DealRecord);
+
+impl<'de> Deserialize<'de> for DealRecordBody {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let value = serde_json::Value::deserialize(d)?;
+        let serde_json::Value::Object(map) = &value else {
+            return Err(D::Error::custom("a deal as a JSON object"));
+        };
+        let named = map.get("id").is_some_and(|id| !id.is_null());
+        // The record's own path within it, as the body's errors give paths.
+        fn parse<T: serde::de::DeserializeOwned, E: serde::de::Error>(
+            v: serde_json::Value,
+        ) -> Result<T, E> {
+            serde_path_to_error::deserialize(v).map_err(|e| {
+                let path = e.path().to_string();
+                E::custom(format!("{path}: {}", e.into_inner()))
+            })
+        }
+        if named {
+            let patch: DealPatch = parse(value)?;
+            let id = patch.id.ok_or_else(|| D::Error::custom("id: a deal id"))?;
+            Ok(Self(DealRecord::Change(id, patch)))
+        } else {
+            parse(value).map(|input| Self(DealRecord::New(input)))
+        }
+    }
+}
+
+fn records_schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+    use utoipa::openapi::schema::{ArrayBuilder, OneOfBuilder, Ref};
+    ArrayBuilder::new()
+        .items(
+            OneOfBuilder::new()
+                .item(Ref::from_schema_name("DealInput"))
+                .item(Ref::from_schema_name("DealPatch")),
+        )
+        .min_items(Some(1))
+        .max_items(Some(crate::service::customers::MAX_BATCH))
+        .into()
+}
+
+/// A batch of deals to create or change.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DealBatch {
+    /// 1 to 1,000 records: with an `id`, a change of that deal (PATCH's shape; `version` acts
+    /// as `If-Match`); without, a new deal (POST's shape).
+    #[schema(schema_with = records_schema)]
+    pub records: Vec<DealRecordBody>,
+}
+
+/// Create or change up to 1,000 deals in one request and one commit; each record succeeds or
+/// fails on its own (its custom fields checked, its customer and pipeline found). Deals have no
+/// external ids, so a record names the deal to change by `id`. Needs a key for the whole tenant.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/deals/batch/upsert", tag = "deals", operation_id = "upsert_deals",
+    params(("tenant" = String, Path, description = "Tenant slug")),
+    request_body = DealBatch,
+    responses((status = 200, description = "A result per record (some may have failed)", body = BatchAnswer<Deal>),
+        (status = 422, description = "invalid_input (more than 1,000 records)", body = super::Problem)))]
+pub async fn upsert_batch(
+    State(state): State<AppState>,
+    t: TenantWrite,
+    ApiJson(batch): ApiJson<DealBatch>,
+) -> ApiResult<Response> {
+    let actor = t.actor();
+    let records = batch.records.into_iter().map(|r| r.0).collect();
+    let outcomes = state
+        .run(move |s| deals::upsert_batch(s, &t.tenant, &actor, records))
+        .await?;
+    let answer = BatchAnswer::of(outcomes, |(deal, done)| {
+        let status = match done {
+            Upserted::Created => BatchStatus::Created,
+            Upserted::Updated => BatchStatus::Updated,
+            Upserted::Unchanged => BatchStatus::Unchanged,
+        };
+        Ok((status, deal))
+    })?;
+    Ok(json(StatusCode::OK, &answer))
 }

@@ -28,7 +28,7 @@ use super::{
         work::queue, work::overdue, work::service,
         pipelines::create, pipelines::list, pipelines::get, pipelines::update, pipelines::delete,
         pipelines::reorder, pipelines::report, pipelines::deals_of,
-        deals::create, deals::search, deals::get, deals::update, deals::move_to, deals::timeline,
+        deals::create, deals::upsert_batch, deals::search, deals::get, deals::update, deals::move_to, deals::timeline,
         events::list,
         plugins::upload, plugins::list, plugins::get, plugins::uninstall,
         plugins::enabled, plugins::enable, plugins::status, plugins::configure, plugins::disable,

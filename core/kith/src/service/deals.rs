@@ -90,6 +90,77 @@ pub fn update(
     deal(write_one(store, tenant, actor, op, None)?.value)
 }
 
+/// A record of a deal batch: a new deal, or a change of the deal it names.
+#[derive(Debug, Clone)]
+pub enum DealRecord {
+    /// Create this deal.
+    New(DealInput),
+    /// Change the deal with this id (at the patch's `version`, when given).
+    Change(DealId, DealPatch),
+}
+
+/// What a record of a deal batch did, with the deal now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upserted {
+    /// Created.
+    Created,
+    /// Changed.
+    Updated,
+    /// Named a deal and changed nothing.
+    Unchanged,
+}
+
+/// Creates or changes each record on its own (one record's failure leaves the others), all in
+/// one commit, for a key that writes the whole tenant.
+pub fn upsert_batch(
+    store: &dyn Store,
+    tenant: &TenantSlug,
+    actor: &Actor,
+    records: Vec<DealRecord>,
+) -> Result<Vec<Result<(Deal, Upserted)>>> {
+    super::customers::check_batch(records.len())?;
+    // The version each change starts from, to tell a change from a no-op (the op answers the
+    // deal as it is either way); a deal changed in between is only labelled `updated`.
+    let mut before = Vec::with_capacity(records.len());
+    let ops = records
+        .into_iter()
+        .map(|r| {
+            Ok(match r {
+                DealRecord::New(input) => {
+                    before.push(None);
+                    Op::CreateDeal(input)
+                }
+                DealRecord::Change(id, patch) => {
+                    let version = match patch.version {
+                        Some(v) => Some(v),
+                        None => store.deal(tenant, id)?.map(|d| d.version),
+                    };
+                    before.push(Some(version));
+                    Op::UpdateDeal {
+                        id,
+                        expected_version: patch.version,
+                        patch,
+                    }
+                }
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let outcomes = store.write_each(tenant, actor, ops)?;
+    Ok(outcomes
+        .into_iter()
+        .zip(before)
+        .map(|(outcome, before)| {
+            let d = deal(outcome?)?;
+            let status = match before {
+                None => Upserted::Created,
+                Some(v) if v == Some(d.version) => Upserted::Unchanged,
+                Some(_) => Upserted::Updated,
+            };
+            Ok((d, status))
+        })
+        .collect())
+}
+
 /// Where a deal moves.
 #[derive(Debug, Clone)]
 pub struct StageMove {

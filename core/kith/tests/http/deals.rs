@@ -549,7 +549,141 @@ async fn a_deal_read_is_sent_back_unchanged(backend: Backend) {
     );
 }
 
+/// A deal batch: records with an `id` change that deal (a GET's answer changes nothing), records
+/// without create one; each succeeds or fails on its own, in one commit.
+async fn a_deal_batch_creates_changes_or_leaves_each_record_on_its_own(backend: Backend) {
+    let api = Api::on(backend);
+    api.tenant("acme").await;
+    let key = api.key("acme", false).await;
+    let p = api.pipeline("acme", &key, "Sales").await;
+    let c = api.customer("acme", &key, json!({ "name": "Ada" })).await;
+    let new = |title: &str| {
+        json!({ "customer": c["id"], "pipeline": p["id"], "title": title,
+                "amount": { "minor": 5000, "currency": "EUR" } })
+    };
+    let existing = api
+        .call(
+            "POST",
+            "/v1/tenants/acme/deals",
+            Some(&key),
+            Some(new("Engine")),
+        )
+        .await
+        .ok(201);
+    let other = api
+        .call(
+            "POST",
+            "/v1/tenants/acme/deals",
+            Some(&key),
+            Some(new("Loom")),
+        )
+        .await
+        .ok(201);
+    let mut renamed = existing.clone();
+    renamed["title"] = json!("Difference engine");
+    let mut stale = other.clone();
+    stale["version"] = json!(7);
+    let mut lost_customer = new("Orphan");
+    lost_customer["customer"] = json!("01a244d8-2d88-733e-9953-a7f3eb2a898c");
+    let seq = api.last_seq("acme");
+    let answer = api
+        .call(
+            "POST",
+            "/v1/tenants/acme/deals/batch/upsert",
+            Some(&key),
+            Some(json!({"records": [new("Analytical"), renamed, other.clone(), stale, lost_customer]})),
+        )
+        .await
+        .ok(200);
+    let statuses: Vec<&str> = answer["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["created", "updated", "unchanged", "failed", "failed"],
+        "{answer}"
+    );
+    assert_eq!(
+        (
+            answer["created"].as_u64(),
+            answer["updated"].as_u64(),
+            answer["unchanged"].as_u64(),
+            answer["failed"].as_u64()
+        ),
+        (Some(1), Some(1), Some(1), Some(2))
+    );
+    assert_eq!(answer["results"][1]["item"]["title"], "Difference engine");
+    assert_eq!(answer["results"][1]["item"]["version"], 2);
+    assert_eq!(answer["results"][3]["error"]["code"], "version_conflict");
+    assert_eq!(answer["results"][4]["error"]["code"], "not_found");
+    // One event per written record, nothing for the others.
+    assert_eq!(api.last_seq("acme"), seq + 2);
+    let loom = api
+        .call(
+            "GET",
+            &format!("/v1/tenants/acme/deals/{}", other["id"].as_str().unwrap()),
+            Some(&key),
+            None,
+        )
+        .await
+        .ok(200);
+    assert_eq!(loom, other);
+
+    // The body's bounds: a bad record is 400 naming it, too many are 422.
+    let p_missing = api
+        .call(
+            "POST",
+            "/v1/tenants/acme/deals/batch/upsert",
+            Some(&key),
+            Some(json!({"records": [new("Fine"), {"customer": c["id"], "title": "No amount"}]})),
+        )
+        .await
+        .problem(400, "invalid_body");
+    assert!(
+        p_missing["errors"][0]["field"]
+            .as_str()
+            .unwrap()
+            .starts_with("records[1]"),
+        "{p_missing}"
+    );
+    api.call(
+        "POST",
+        "/v1/tenants/acme/deals/batch/upsert",
+        Some(&key),
+        Some(json!({"records": [["Bob"]]})),
+    )
+    .await
+    .problem(400, "invalid_body");
+    let many: Vec<Value> = (0..1001).map(|i| new(&format!("d{i}"))).collect();
+    api.call(
+        "POST",
+        "/v1/tenants/acme/deals/batch/upsert",
+        Some(&key),
+        Some(json!({"records": many})),
+    )
+    .await
+    .problem(422, "invalid_input");
+    let read_only = api.key("acme", true).await;
+    api.call(
+        "POST",
+        "/v1/tenants/acme/deals/batch/upsert",
+        Some(&read_only),
+        Some(json!({"records": [new("x")]})),
+    )
+    .await
+    .problem(403, "read_only_token");
+    assert_eq!(
+        api.last_seq("acme"),
+        seq + 2,
+        "refused batches wrote nothing"
+    );
+}
+
 on_both_backends! {
+    a_deal_batch_creates_changes_or_leaves_each_record_on_its_own,
     a_deal_read_is_sent_back_unchanged,
     deals_across_pipelines_match_every_filter_combined,
     deals_sort_by_amount_close_and_update_with_stable_pages,
