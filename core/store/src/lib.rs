@@ -262,6 +262,8 @@ pub enum Op {
         object: FieldObject,
         /// The attribute's key.
         key: String,
+        /// When given, fails with a conflict unless the definition is at this version.
+        expected_version: Option<u64>,
     },
 }
 

@@ -164,18 +164,21 @@ pub async fn put(
 #[utoipa::path(delete, path = "/v1/tenants/{tenant}/fields/{object}/{key}", tag = "fields", operation_id = "delete_field",
     params(("tenant" = String, Path, description = "Tenant slug"),
         ("object" = String, Path, description = "customer, deal or work_item"),
-        ("key" = String, Path, description = "The attribute's key")),
-    responses((status = 204, description = "Removed (or there was none)")))]
+        ("key" = String, Path, description = "The attribute's key"),
+        ("If-Match" = Option<String>, Header, description = "The version the removal expects")),
+    responses((status = 204, description = "Removed (or there was none)"),
+        (status = 412, description = "version_conflict", body = super::Problem)))]
 pub async fn delete(
     State(state): State<AppState>,
     t: TenantWrite,
     params: Params,
+    IfMatch(version): IfMatch,
 ) -> ApiResult<Response> {
     let object = object(&params)?;
     let key = params.get("key").to_owned();
     let actor = t.actor();
     state
-        .run(move |s| fields::remove(s, &t.tenant, &actor, object, &key))
+        .run(move |s| fields::remove(s, &t.tenant, &actor, (object, &key), version))
         .await?;
     Ok(no_content())
 }

@@ -81,7 +81,7 @@ pub fn set(
     input: FieldDefinitionInput,
     expected_version: Option<u64>,
 ) -> Result<Change> {
-    let expected_version = input.version.or(expected_version);
+    let expected_version = super::expected_version(expected_version, input.version)?;
     let old = list(store, tenant, object)?
         .into_iter()
         .find(|d| d.key == key);
@@ -118,6 +118,7 @@ pub fn set(
         None => Op::RemoveField {
             object,
             key: key.to_owned(),
+            expected_version: Some(new.version),
         },
     };
     store.write(tenant, actor, vec![undo])?;
@@ -127,17 +128,19 @@ pub fn set(
     })
 }
 
-/// Removes a definition: its values stay, as free-form attributes.
+/// Removes a definition (at `expected_version`, when given): its values stay, as free-form
+/// attributes.
 pub fn remove(
     store: &dyn Store,
     tenant: &TenantSlug,
     actor: &Actor,
-    object: FieldObject,
-    key: &str,
+    (object, key): (FieldObject, &str),
+    expected_version: Option<u64>,
 ) -> Result<()> {
     let op = Op::RemoveField {
         object,
         key: key.to_owned(),
+        expected_version,
     };
     store.write(tenant, actor, vec![op]).map(drop)
 }

@@ -238,15 +238,17 @@ async fn a_defined_field_is_checked_on_every_write_and_filtered_on(backend: Back
         assert_eq!(p["errors"][0]["field"], field, "{p}");
     }
 
-    // Removed: the values stay, as free-form attributes, and are no longer checked.
-    api.call(
-        "DELETE",
-        &format!("{FIELDS}/customer/tier"),
-        Some(&key),
-        None,
-    )
-    .await
-    .ok(204);
+    // Removed (at the version read, or any): the values stay, as free-form attributes, and are
+    // no longer checked.
+    let tier = format!("{FIELDS}/customer/tier");
+    api.call_with("DELETE", &tier, Some(&key), None, &[("if-match", "\"1\"")])
+        .await
+        .problem(412, "version_conflict");
+    let version = format!("\"{}\"", same["version"]);
+    api.call_with("DELETE", &tier, Some(&key), None, &[("if-match", &version)])
+        .await
+        .ok(204);
+    api.call("DELETE", &tier, Some(&key), None).await.ok(204);
     api.call("POST", customers, Some(&key), Some(bronze))
         .await
         .ok(201);

@@ -57,12 +57,20 @@ pub(super) fn apply(txn: &mut dyn Txn, ctx: &Ctx<'_>, op: Op) -> Result<Output> 
             )?;
             Ok(Output::Field(Some(new)))
         }
-        Op::RemoveField { object, key } => {
+        Op::RemoveField {
+            object,
+            key,
+            expected_version,
+        } => {
             txn.lock_field_definitions()?;
             let defs = txn.field_definitions(object)?;
             let Some(old) = defs.into_iter().find(|d| d.key == key) else {
                 return Ok(Output::Field(None));
             };
+            if let Some(v) = expected_version.filter(|v| *v != old.version) {
+                let id = format!("{}.{key}", object.as_str());
+                return Err(conflict("field", id, v, old.version));
+            }
             txn.delete_field_definition(&old)?;
             let changed = vec![format!("{}.{key}", object.as_str())];
             event(

@@ -986,8 +986,7 @@ impl Store for PgStore {
         self.read(|r| {
             let t = self.tenant_id(r, tenant)?;
             r.query(
-                "SELECT doc FROM kith_field_definitions WHERE tenant_id = $1 AND object = $2 \
-                 ORDER BY key",
+                super::txn::FIELD_DEFINITIONS,
                 &[&t, &i16::from(object.code())],
             )?
             .iter()

@@ -169,6 +169,9 @@ impl<'t, 'a> PgTxn<'t, 'a> {
 /// check values against them, exclusive by a change of one.
 const FIELDS_LOCK_SHARED: &str =
     "SELECT pg_advisory_xact_lock_shared(hashtextextended('kith_field_definitions', $1))";
+/// A tenant's field definitions of one object, by key.
+pub(super) const FIELD_DEFINITIONS: &str =
+    "SELECT doc FROM kith_field_definitions WHERE tenant_id = $1 AND object = $2 ORDER BY key";
 /// [`FIELDS_LOCK_SHARED`], exclusive.
 const FIELDS_LOCK: &str =
     "SELECT pg_advisory_xact_lock(hashtextextended('kith_field_definitions', $1))";
@@ -727,11 +730,7 @@ impl Txn for PgTxn<'_, '_> {
         // (exclusive) waits for them, and the writes after it read the changed definitions.
         self.tx.query_opt(FIELDS_LOCK_SHARED, &[&t])?;
         self.tx
-            .query(
-                "SELECT doc FROM kith_field_definitions WHERE tenant_id = $1 AND object = $2 \
-                 ORDER BY key",
-                &[&t, &i16::from(object.code())],
-            )?
+            .query(FIELD_DEFINITIONS, &[&t, &i16::from(object.code())])?
             .iter()
             .map(|r| decode("field_definitions", r.get::<_, &[u8]>(0)))
             .collect()
