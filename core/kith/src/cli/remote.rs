@@ -134,6 +134,19 @@ impl Remote {
             .map_err(|e| self.unreachable(&e))?;
         self.check(what, r)
     }
+
+    /// POSTs nothing to `path` (`Content-Length: 0`) and checks the answer. Not an empty
+    /// streamed body: the server answers without reading one, and may close the connection
+    /// while a slow client is still sending its end, cutting the answer off.
+    fn post_empty(&self, what: &str, path: &str) -> anyhow::Result<Response<ureq::Body>> {
+        let r = self
+            .agent
+            .post(self.url(path))
+            .header("Authorization", self.auth())
+            .send_empty()
+            .map_err(|e| self.unreachable(&e))?;
+        self.check(what, r)
+    }
 }
 
 /// Percent-encodes a query value.
@@ -209,12 +222,7 @@ pub(super) fn backup(remote: &Remote, path: &Path) -> anyhow::Result<Exit> {
             parent.display()
         );
     }
-    let mut r = remote.post(
-        "backing up the server",
-        "/v1/admin/backup",
-        "application/json",
-        std::io::empty(),
-    )?;
+    let mut r = remote.post_empty("backing up the server", "/v1/admin/backup")?;
     let expected = r
         .headers()
         .get("content-length")
