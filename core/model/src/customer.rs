@@ -185,6 +185,19 @@ pub enum AttributeValue {
     List(Vec<String>),
 }
 
+impl fmt::Display for AttributeValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Text(t) => f.write_str(t),
+            Self::Number(n) => write!(f, "{n}"),
+            Self::Boolean(b) => write!(f, "{b}"),
+            Self::Date(d) => write!(f, "{d}"),
+            Self::Money(m) => write!(f, "{m}"),
+            Self::List(items) => f.write_str(&items.join(", ")),
+        }
+    }
+}
+
 impl AttributeValue {
     /// Checks the value's own rules (finite numbers, bounded text).
     pub fn validate(&self, field: &str) -> Result<(), ValidationError> {

@@ -118,6 +118,10 @@ pub struct FieldDefinition {
     pub required: bool,
     /// May be filtered on in a search.
     pub filterable: bool,
+    /// No two records of the tenant hold one value (kept in an index).
+    pub unique: bool,
+    /// Customers may be listed in the order of its value (kept in an index).
+    pub sortable: bool,
     /// Creation time.
     pub created_at: Timestamp,
     /// Last change.
@@ -146,9 +150,12 @@ pub struct FieldDefinitionInput {
     /// May be filtered on (default true).
     #[serde(default = "yes")]
     pub filterable: bool,
-    /// Values unique per tenant: not supported yet, only `false` is accepted.
+    /// No two records of the tenant hold one value (default false; not for multi_select).
     #[serde(default)]
     pub unique: bool,
+    /// Records may be listed in the order of its value (default false).
+    #[serde(default)]
+    pub sortable: bool,
     /// Read-only: must be the path's key when given.
     #[serde(default)]
     pub key: Option<String>,
@@ -194,11 +201,13 @@ impl FieldDefinition {
                 format!("{} (the object in the path)", object.as_str()),
             );
         }
-        if input.unique {
-            c.fail(
-                "unique",
-                "false: unique values are not supported yet (emails, phones and external ids are)",
-            );
+        if input.field_type == FieldType::MultiSelect {
+            if input.unique {
+                c.fail("unique", "false for a multi_select (its values are sets)");
+            }
+            if input.sortable {
+                c.fail("sortable", "false for a multi_select (its values are sets)");
+            }
         }
         let label = c
             .take(text("label", &input.label, 100, false))
@@ -233,10 +242,56 @@ impl FieldDefinition {
             options,
             required: input.required,
             filterable: input.filterable,
+            unique: input.unique,
+            sortable: input.sortable,
             created_at: old.map_or(now, |o| o.created_at),
             updated_at: now,
             version: old.map_or(1, |o| o.version + 1),
         })
+    }
+
+    /// Whether its values are kept in an index (for `unique` or `sortable`).
+    pub fn indexed(&self) -> bool {
+        self.unique || self.sortable
+    }
+
+    /// The index entries of a value of this field: each an order-preserving encoding (a
+    /// multi-select has one per option). Nothing for no value or a value of another type.
+    pub fn index_values(&self, value: Option<&AttributeValue>) -> Vec<Vec<u8>> {
+        let one = |v: &AttributeValue| -> Option<Vec<u8>> {
+            Some(match (self.field_type, v) {
+                (FieldType::Text | FieldType::Select, AttributeValue::Text(t)) => {
+                    escaped(t.as_bytes())
+                }
+                (FieldType::Number, AttributeValue::Number(n)) => {
+                    // IEEE 754 bits in an order that compares as the numbers do (-0.0 as 0.0).
+                    let bits = (n + 0.0).to_bits();
+                    let ordered = if bits >> 63 == 1 {
+                        !bits
+                    } else {
+                        bits | 1 << 63
+                    };
+                    ordered.to_be_bytes().to_vec()
+                }
+                (FieldType::Boolean, AttributeValue::Boolean(b)) => vec![u8::from(*b)],
+                (FieldType::Date, AttributeValue::Date(d)) => {
+                    ((d.days() as u32) ^ (1 << 31)).to_be_bytes().to_vec()
+                }
+                (FieldType::Money, AttributeValue::Money(m)) => {
+                    let mut out = m.currency.code().as_bytes().to_vec();
+                    out.extend(((m.minor as u64) ^ (1 << 63)).to_be_bytes());
+                    out
+                }
+                _ => return None,
+            })
+        };
+        match value {
+            None => Vec::new(),
+            Some(AttributeValue::List(items)) if self.field_type == FieldType::MultiSelect => {
+                items.iter().map(|i| escaped(i.as_bytes())).collect()
+            }
+            Some(v) => one(v).into_iter().collect(),
+        }
     }
 
     /// Checks one record's value of this field (`None`: it has none), naming `field`.
@@ -298,4 +353,18 @@ pub fn check_fields(
         c.take(d.check(&format!("attributes.{}", d.key), attributes.get(&d.key)));
     }
     c.finish()
+}
+
+/// `bytes` with each 0 written as 0, 1 and a 0, 0 end: fixed-width values need no end, and this
+/// keeps byte order and makes no value a prefix of another.
+fn escaped(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len() + 2);
+    for &b in bytes {
+        out.push(b);
+        if b == 0 {
+            out.push(1);
+        }
+    }
+    out.extend([0, 0]);
+    out
 }

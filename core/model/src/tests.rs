@@ -3408,7 +3408,7 @@ fn bad_definitions_name_their_field() {
         bad("tier", field_input(FieldType::Select, &many)),
         ["options"]
     );
-    let mut unique = field_input(FieldType::Text, &[]);
+    let mut unique = field_input(FieldType::MultiSelect, &["a"]);
     unique.unique = true;
     assert_eq!(bad("tier", unique), ["unique"]);
     let mut label = field_input(FieldType::Text, &[]);
@@ -3422,5 +3422,98 @@ fn bad_definitions_name_their_field() {
     assert_eq!(
         error_fields(long.validate("attributes.t")),
         ["attributes.t"]
+    );
+}
+
+#[test]
+fn index_values_sort_as_the_values_do() {
+    let def = |t: FieldType| {
+        let mut input = field_input(
+            t,
+            if t == FieldType::MultiSelect {
+                &["a", "b"]
+            } else {
+                &[]
+            },
+        );
+        // A multi-select may be neither unique nor sortable: its entries are still defined.
+        input.sortable = t != FieldType::MultiSelect;
+        FieldDefinition::new(FieldObject::Customer, "f", input, None, now()).unwrap()
+    };
+    let sorted = |t: FieldType, values: Vec<AttributeValue>| {
+        let d = def(t);
+        let keys: Vec<Vec<u8>> = values
+            .iter()
+            .map(|v| d.index_values(Some(v)).pop().unwrap())
+            .collect();
+        let mut again = keys.clone();
+        again.sort();
+        assert_eq!(keys, again, "{t:?}: {values:?}");
+        // No value's key is the start of another's: an exact lookup is a prefix scan.
+        for (i, a) in keys.iter().enumerate() {
+            for b in &keys[i + 1..] {
+                assert!(!b.starts_with(a) && !a.starts_with(b), "{t:?}");
+            }
+        }
+    };
+    let n = AttributeValue::Number;
+    sorted(
+        FieldType::Number,
+        vec![
+            n(f64::MIN),
+            n(-2.5),
+            n(-0.5),
+            n(0.0),
+            n(1e-9),
+            n(3.0),
+            n(f64::MAX),
+        ],
+    );
+    let text = |s: &str| AttributeValue::Text(s.into());
+    sorted(
+        FieldType::Text,
+        vec![
+            text(""),
+            text("a"),
+            text("a\0"),
+            text("a\0b"),
+            text("ab"),
+            text("b"),
+        ],
+    );
+    let day = |s: &str| AttributeValue::Date(s.parse().unwrap());
+    sorted(
+        FieldType::Date,
+        vec![
+            day("1815-12-10"),
+            day("1969-12-31"),
+            day("1970-01-01"),
+            day("2026-12-05"),
+        ],
+    );
+    let eur = |m: i64| AttributeValue::Money(Money::new(m, cur("EUR")));
+    sorted(
+        FieldType::Money,
+        vec![eur(-5), eur(0), eur(7), eur(i64::MAX)],
+    );
+    sorted(
+        FieldType::Boolean,
+        vec![
+            AttributeValue::Boolean(false),
+            AttributeValue::Boolean(true),
+        ],
+    );
+    // -0.0 is 0.0; a multi-select has an entry per option; another type has none.
+    let d = def(FieldType::Number);
+    assert_eq!(
+        d.index_values(Some(&n(-0.0))),
+        d.index_values(Some(&n(0.0)))
+    );
+    assert!(d.index_values(Some(&text("1"))).is_empty());
+    assert!(d.index_values(None).is_empty());
+    let list = AttributeValue::List(vec!["a".into(), "b".into()]);
+    assert_eq!(
+        def(FieldType::MultiSelect).index_values(Some(&list)).len(),
+        2
     );
 }

@@ -265,6 +265,16 @@ pub enum Op {
         /// When given, fails with a conflict unless the definition is at this version.
         expected_version: Option<u64>,
     },
+    /// Index a record's value of a unique or sortable field (after the field became one): a
+    /// unique value another record holds fails as a duplicate.
+    IndexField {
+        /// The object.
+        object: FieldObject,
+        /// The field's key.
+        key: String,
+        /// The record's id.
+        id: [u8; 16],
+    },
 }
 
 /// What an op produced. Serializable so that an idempotent write can store it and replay it.
@@ -358,6 +368,8 @@ pub enum CustomerFilter {
     NamePrefix(String),
     /// Whose normalized email starts with this text, by email.
     EmailPrefix(String),
+    /// With a value of this sortable custom field, in the order of that value (then id).
+    Field(String),
 }
 
 /// An opaque position in a list, returned as `next` and passed back to get the following page.

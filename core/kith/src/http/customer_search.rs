@@ -53,6 +53,9 @@ pub struct SearchRequest {
     /// The order. Default: the order of the most selective indexed filter of a single group
     /// (oldest first for most), else oldest first.
     pub sort: Option<Sort>,
+    /// Instead of `sort`: the key of a sortable custom field. Only customers with a value are
+    /// listed, in the order of that value (then id), read from its index.
+    pub sort_field: Option<String>,
     /// Page size (1 to 1000, default 50).
     pub limit: Option<usize>,
     /// The previous page's `next_cursor` (with the same search).
@@ -503,12 +506,14 @@ fn attribute_condition(f: &Filter, at: &str, fields: &[FieldDefinition]) -> ApiR
 }
 
 impl SearchRequest {
-    /// Whether a filter names a custom field (whose definitions are then read).
+    /// Whether a filter or the order names a custom field (whose definitions are then read).
     fn names_attributes(&self) -> bool {
-        self.filter_groups
-            .iter()
-            .flat_map(|g| &g.filters)
-            .any(|f| f.property == Property::Attribute)
+        self.sort_field.is_some()
+            || self
+                .filter_groups
+                .iter()
+                .flat_map(|g| &g.filters)
+                .any(|f| f.property == Property::Attribute)
     }
 
     /// The list to read and the conditions its customers must meet.
@@ -575,7 +580,34 @@ impl SearchRequest {
                     .ok_or_else(|| bad("q".into(), "a text of 1 to 100 characters"))?,
             );
         }
-        Ok((driver, conditions))
+        let Some(key) = &self.sort_field else {
+            return Ok((driver, conditions));
+        };
+        if self.sort.is_some() {
+            return Err(bad("sort_field".into(), "sort or sort_field, not both"));
+        }
+        if !fields.iter().any(|d| &d.key == key && d.sortable) {
+            let keys: Vec<&str> = fields
+                .iter()
+                .filter(|d| d.sortable)
+                .map(|d| d.key.as_str())
+                .collect();
+            return Err(bad(
+                "sort_field".into(),
+                format!(
+                    "the key of a sortable custom field (customers have: {})",
+                    keys.join(", ")
+                ),
+            ));
+        }
+        // The field's index is read; what the plan would have read is checked on each.
+        if driver != CustomerQuery::List(CustomerFilter::All) {
+            conditions.push(Condition::Is(driver));
+        }
+        Ok((
+            CustomerQuery::List(CustomerFilter::Field(key.clone())),
+            conditions,
+        ))
     }
 
     /// The fields to keep, `None` for all.

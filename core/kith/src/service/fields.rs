@@ -11,8 +11,9 @@ use serde::Serialize;
 use crate::model::{
     Actor, AttributeValue, FieldDefinition, FieldDefinitionInput, FieldObject, TenantSlug,
 };
-use crate::store::{CustomerFilter, Error};
+use crate::store::{Cursor, CustomerFilter, Error};
 use crate::store::{Op, Output, PageRequest, Result, Store, WorkQuery, one, unexpected};
+use std::collections::BTreeMap;
 
 /// How many breaking records a refused change reports.
 pub const MAX_VIOLATIONS: usize = 10;
@@ -95,13 +96,19 @@ pub fn set(
         Output::Field(Some(d)) => d,
         other => return Err(unexpected(&other)),
     };
-    if !stricter(old.as_ref(), &new) {
+    // A unique or sortable field's index is built from the stored records (the records
+    // written from the commit on index themselves).
+    let build = new.indexed()
+        && old
+            .as_ref()
+            .is_none_or(|o| !o.indexed() || o.field_type != new.field_type);
+    if !build && !stricter(old.as_ref(), &new) {
         return Ok(Change::Set {
             created: old.is_none(),
             definition: new,
         });
     }
-    let (checked, violations) = check(store, tenant, &new)?;
+    let (checked, violations) = check(store, tenant, actor, &new, build)?;
     if violations.is_empty() {
         return Ok(Change::Set {
             created: old.is_none(),
@@ -121,7 +128,14 @@ pub fn set(
             expected_version: Some(new.version),
         },
     };
-    store.write(tenant, actor, vec![undo])?;
+    let restored = match one(store.write(tenant, actor, vec![undo])?)? {
+        Output::Field(d) => d,
+        other => return Err(unexpected(&other)),
+    };
+    // Putting back an indexed definition whose index the change dropped: build it again.
+    if let Some(d) = restored.filter(|d| d.indexed() && build) {
+        check(store, tenant, actor, &d, true)?;
+    }
     Ok(Change::Refused {
         checked,
         violations,
@@ -157,56 +171,37 @@ fn stricter(old: Option<&FieldDefinition>, new: &FieldDefinition) -> bool {
 }
 
 /// Reads every record of the definition's object and returns how many were read and the first
-/// [`MAX_VIOLATIONS`] that break it.
+/// [`MAX_VIOLATIONS`] that break it; with `build`, also indexes each (a unique value another
+/// record holds is a violation).
 fn check(
     store: &dyn Store,
     tenant: &TenantSlug,
+    actor: &Actor,
     d: &FieldDefinition,
+    build: bool,
 ) -> Result<(u64, Vec<Violation>)> {
-    let mut checked = 0;
-    let mut violations = Vec::new();
+    let (mut checked, mut violations) = (0, Vec::new());
     let field = format!("attributes.{}", d.key);
-    let mut note = |id: String, value: Option<&AttributeValue>| {
-        checked += 1;
-        if let Err(e) = d.check(&field, value)
-            && violations.len() < MAX_VIOLATIONS
-        {
-            violations.extend(e.errors.into_iter().map(|f| Violation {
-                id: id.clone(),
-                field: f.field,
-                expected: f.expected,
-            }));
-        }
-        violations.len() < MAX_VIOLATIONS
-    };
     let mut page = PageRequest::first(CHECK_PAGE);
     loop {
-        let (next, go_on) = match d.object {
-            FieldObject::Customer => {
-                let p = store.customers(tenant, &CustomerFilter::All, &page)?;
-                let go_on = p
-                    .items
-                    .iter()
-                    .all(|c| note(c.id.to_string(), c.attributes.get(&d.key)));
-                (p.next, go_on)
+        let (records, next) = records_of(store, tenant, d.object, &page)?;
+        for (id, attributes) in &records {
+            checked += 1;
+            if let Err(e) = d.check(&field, attributes.get(&d.key)) {
+                violations.extend(e.errors.into_iter().map(|f| Violation {
+                    id: uuid::Uuid::from_bytes(*id).to_string(),
+                    field: f.field,
+                    expected: f.expected,
+                }));
+                if violations.len() >= MAX_VIOLATIONS {
+                    break;
+                }
             }
-            FieldObject::Deal => {
-                let p = store.all_deals(tenant, None, &page)?;
-                let go_on = p
-                    .items
-                    .iter()
-                    .all(|x| note(x.id.to_string(), x.attributes.get(&d.key)));
-                (p.next, go_on)
-            }
-            FieldObject::WorkItem => {
-                let p = store.work(tenant, &WorkQuery::all(), &page)?;
-                let go_on = p
-                    .items
-                    .iter()
-                    .all(|x| note(x.id.to_string(), x.attributes.get(&d.key)));
-                (p.next, go_on)
-            }
-        };
+        }
+        let mut go_on = violations.len() < MAX_VIOLATIONS;
+        if build && go_on {
+            go_on = index(store, tenant, actor, d, &records, &mut violations)?;
+        }
         match next {
             Some(cursor) if go_on => page = PageRequest::after(CHECK_PAGE, cursor),
             _ => break,
@@ -223,11 +218,83 @@ fn input_of(d: &FieldDefinition) -> FieldDefinitionInput {
         options: d.options.clone(),
         required: d.required,
         filterable: d.filterable,
-        unique: false,
+        unique: d.unique,
+        sortable: d.sortable,
         key: None,
         object: None,
         version: None,
         created_at: None,
         updated_at: None,
     }
+}
+
+/// The ids and attributes of one page of `object`'s records, and the cursor of the next.
+type Records = (
+    Vec<([u8; 16], BTreeMap<String, AttributeValue>)>,
+    Option<Cursor>,
+);
+
+fn records_of(
+    store: &dyn Store,
+    tenant: &TenantSlug,
+    object: FieldObject,
+    page: &PageRequest,
+) -> Result<Records> {
+    Ok(match object {
+        FieldObject::Customer => {
+            let p = store.customers(tenant, &CustomerFilter::All, page)?;
+            let items = p.items.into_iter().map(|c| (c.id.to_bytes(), c.attributes));
+            (items.collect(), p.next)
+        }
+        FieldObject::Deal => {
+            let p = store.all_deals(tenant, None, page)?;
+            let items = p.items.into_iter().map(|x| (x.id.to_bytes(), x.attributes));
+            (items.collect(), p.next)
+        }
+        FieldObject::WorkItem => {
+            let p = store.work(tenant, &WorkQuery::all(), page)?;
+            let items = p.items.into_iter().map(|x| (x.id.to_bytes(), x.attributes));
+            (items.collect(), p.next)
+        }
+    })
+}
+
+/// Indexes the records that have a value, each on its own, all in one commit; a value another
+/// record holds is a violation. False once [`MAX_VIOLATIONS`] are found.
+fn index(
+    store: &dyn Store,
+    tenant: &TenantSlug,
+    actor: &Actor,
+    d: &FieldDefinition,
+    records: &[([u8; 16], BTreeMap<String, AttributeValue>)],
+    violations: &mut Vec<Violation>,
+) -> Result<bool> {
+    let ids: Vec<[u8; 16]> = records
+        .iter()
+        .filter(|(_, a)| a.contains_key(&d.key))
+        .map(|(id, _)| *id)
+        .collect();
+    let ops = ids
+        .iter()
+        .map(|&id| Op::IndexField {
+            object: d.object,
+            key: d.key.clone(),
+            id,
+        })
+        .collect();
+    for (id, outcome) in ids.iter().zip(store.write_each(tenant, actor, ops)?) {
+        match outcome {
+            Ok(_) => {}
+            Err(e @ Error::Duplicate { .. }) if violations.len() < MAX_VIOLATIONS => {
+                violations.push(Violation {
+                    id: uuid::Uuid::from_bytes(*id).to_string(),
+                    field: format!("attributes.{}", d.key),
+                    expected: format!("a value no other record holds ({e})"),
+                });
+            }
+            Err(Error::Duplicate { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(violations.len() < MAX_VIOLATIONS)
 }

@@ -393,8 +393,13 @@ async fn bad_definitions_are_refused_and_write_nothing(backend: Backend) {
         ),
         (
             "tier",
-            json!({"label": "T", "type": "text", "unique": true}),
+            json!({"label": "T", "type": "multi_select", "options": ["a"], "unique": true}),
             "unique",
+        ),
+        (
+            "tier",
+            json!({"label": "T", "type": "multi_select", "options": ["a"], "sortable": true}),
+            "sortable",
         ),
         (
             "tier",
@@ -463,7 +468,211 @@ async fn bad_definitions_are_refused_and_write_nothing(backend: Backend) {
     .ok(201);
 }
 
+/// The names of the customers with a score, in its order, two per page.
+async fn sorted_by_score(api: &Api, key: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut body = json!({"sort_field": "score", "limit": 2, "fields": ["name"]});
+        if let Some(c) = &cursor {
+            body["cursor"] = json!(c);
+        }
+        let page = api
+            .call(
+                "POST",
+                "/v1/tenants/acme/customers/search",
+                Some(key),
+                Some(body),
+            )
+            .await
+            .ok(200);
+        let items = page["items"].as_array().unwrap();
+        names.extend(items.iter().map(|c| c["name"].as_str().unwrap().to_owned()));
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => return names,
+        }
+    }
+}
+
+/// A unique field refuses a value another customer holds (stored data with duplicates refuses
+/// the definition); a sortable field lists customers in its order, pages and all, and its index
+/// follows every change, erasure and redefinition.
+async fn unique_and_sortable_fields_keep_an_index(backend: Backend) {
+    let (api, key) = setup(backend).await;
+    let customers = "/v1/tenants/acme/customers";
+    let with = |name: &str, attrs: Value| json!({"name": name, "attributes": attrs});
+    let a = api
+        .customer("acme", &key, with("A", json!({"code": {"text": "X1"}})))
+        .await;
+    let b = api
+        .customer("acme", &key, with("B", json!({"code": {"text": "X1"}})))
+        .await;
+    api.customer("acme", &key, with("C", json!({"code": {"text": "X2"}})))
+        .await;
+    let code = json!({"label": "Code", "type": "text", "unique": true});
+    let p = api
+        .call(
+            "PUT",
+            &format!("{FIELDS}/customer/code"),
+            Some(&key),
+            Some(code.clone()),
+        )
+        .await
+        .problem(409, "field_conflicts_with_data");
+    assert!(
+        p["errors"][0]["expected"]
+            .as_str()
+            .unwrap()
+            .contains("no other record holds"),
+        "{p}"
+    );
+    api.call("GET", &format!("{FIELDS}/customer/code"), Some(&key), None)
+        .await
+        .problem(404, "not_found");
+    let b_path = format!("{customers}/{}", b["id"].as_str().unwrap());
+    api.call(
+        "PATCH",
+        &b_path,
+        Some(&key),
+        Some(json!({"set_attributes": {"code": {"text": "X3"}}})),
+    )
+    .await
+    .ok(200);
+    define(&api, &key, "customer", "code", code).await;
+    let p = api
+        .call(
+            "POST",
+            customers,
+            Some(&key),
+            Some(with("D", json!({"code": {"text": "X1"}}))),
+        )
+        .await
+        .problem(409, "duplicate");
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .contains(a["id"].as_str().unwrap()),
+        "{p}"
+    );
+    // A holder that lets go of a value frees it; so does an erased one.
+    let a_path = format!("{customers}/{}", a["id"].as_str().unwrap());
+    api.call(
+        "PATCH",
+        &a_path,
+        Some(&key),
+        Some(json!({"set_attributes": {"code": {"text": "X9"}}})),
+    )
+    .await
+    .ok(200);
+    api.customer("acme", &key, with("D", json!({"code": {"text": "X1"}})))
+        .await;
+    api.call(
+        "POST",
+        customers,
+        Some(&key),
+        Some(with("E", json!({"code": {"text": "X9"}}))),
+    )
+    .await
+    .problem(409, "duplicate");
+    api.call("DELETE", &a_path, Some(&key), None).await.ok(204);
+    api.customer("acme", &key, with("E", json!({"code": {"text": "X9"}})))
+        .await;
+
+    // Sortable: customers with a value, in its order, paged.
+    for (name, score) in [("S5", json!(5)), ("Sm1", json!(-1)), ("S35", json!(3.5))] {
+        api.customer(
+            "acme",
+            &key,
+            with(name, json!({"score": {"number": score}})),
+        )
+        .await;
+    }
+    define(
+        &api,
+        &key,
+        "customer",
+        "score",
+        json!({"label": "Score", "type": "number", "sortable": true}),
+    )
+    .await;
+    api.customer("acme", &key, with("S0", json!({"score": {"number": 0}})))
+        .await;
+    assert_eq!(
+        sorted_by_score(&api, &key).await,
+        ["Sm1", "S0", "S35", "S5"]
+    );
+    // A change moves a customer in the order.
+    let s5 = api
+        .call("GET", &format!("{customers}?q=S5"), Some(&key), None)
+        .await
+        .ok(200)["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    api.call(
+        "PATCH",
+        &format!("{customers}/{s5}"),
+        Some(&key),
+        Some(json!({"set_attributes": {"score": {"number": -7}}})),
+    )
+    .await
+    .ok(200);
+    assert_eq!(
+        sorted_by_score(&api, &key).await,
+        ["S5", "Sm1", "S0", "S35"]
+    );
+    // A redefinition the data refuses puts the old one back, its index rebuilt.
+    api.call(
+        "PUT",
+        &format!("{FIELDS}/customer/score"),
+        Some(&key),
+        Some(json!({"label": "Score", "type": "text", "sortable": true})),
+    )
+    .await
+    .problem(409, "field_conflicts_with_data");
+    assert_eq!(
+        sorted_by_score(&api, &key).await,
+        ["S5", "Sm1", "S0", "S35"]
+    );
+    for (body, field) in [
+        (json!({"sort_field": "score", "sort": "name"}), "sort_field"),
+        (json!({"sort_field": "code"}), "sort_field"),
+        (json!({"sort_field": "nope"}), "sort_field"),
+    ] {
+        let p = api
+            .call(
+                "POST",
+                "/v1/tenants/acme/customers/search",
+                Some(&key),
+                Some(body),
+            )
+            .await
+            .problem(422, "invalid_input");
+        assert_eq!(p["errors"][0]["field"], field, "{p}");
+    }
+    // No longer sortable: its index is gone and the order is refused.
+    api.call(
+        "PUT",
+        &format!("{FIELDS}/customer/score"),
+        Some(&key),
+        Some(json!({"label": "Score", "type": "number"})),
+    )
+    .await
+    .ok(200);
+    api.call(
+        "POST",
+        "/v1/tenants/acme/customers/search",
+        Some(&key),
+        Some(json!({"sort_field": "score"})),
+    )
+    .await
+    .problem(422, "invalid_input");
+}
+
 on_both_backends! {
+    unique_and_sortable_fields_keep_an_index,
     a_defined_field_is_checked_on_every_write_and_filtered_on,
     typed_fields_compare_by_their_type,
     bad_definitions_are_refused_and_write_nothing,

@@ -28,10 +28,14 @@ pub(super) fn merge_customers(
     }
     let duplicate = load_customer(txn, duplicate_id)?;
     let merged = survivor.merge(&duplicate, ctx.now)?;
-    super::fields::check(txn, FieldObject::Customer, &merged.attributes)?;
 
-    // Remove the duplicate first, so that its email, phone and external ids are free for the
-    // survivor.
+    // Remove the duplicate first, so that its email, phone, external ids and unique field
+    // values are free for the survivor.
+    let customer = FieldObject::Customer;
+    let (dup, kept) = (duplicate_id.to_bytes(), survivor_id.to_bytes());
+    super::fields::write(txn, customer, dup, Some(&duplicate.attributes), None)?;
+    let after = Some(&merged.attributes);
+    super::fields::write(txn, customer, kept, Some(&survivor.attributes), after)?;
     txn.delete_customer(&duplicate)?;
     for iid in txn.interactions_of(duplicate_id)? {
         let Some(old) = txn.interaction(iid)? else {
@@ -166,9 +170,8 @@ pub(super) fn update_deal(
         return Ok(Output::Deal(old));
     }
     super::check_owner(txn, old.owner.as_deref(), new.owner.as_deref())?;
-    if new.attributes != old.attributes {
-        super::fields::check(txn, FieldObject::Deal, &new.attributes)?;
-    }
+    let (before, after) = (Some(&old.attributes), Some(&new.attributes));
+    super::fields::write(txn, FieldObject::Deal, id.to_bytes(), before, after)?;
     txn.put_deal(Some(&old), &new)?;
     let entity = EntityRef::Deal {
         id,

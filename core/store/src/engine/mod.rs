@@ -126,6 +126,34 @@ pub(crate) trait Txn {
     fn put_field_definition(&mut self, d: &FieldDefinition) -> Result<()>;
     /// Removes a field definition.
     fn delete_field_definition(&mut self, d: &FieldDefinition) -> Result<()>;
+    /// The records whose field `key` of `object` has the index entry `value` (at most
+    /// `limit`). Writers of one value serialize from here to their commit (PostgreSQL: a lock
+    /// per tenant, field and value), so two cannot both find it free.
+    fn field_index_holders(
+        &mut self,
+        object: FieldObject,
+        key: &str,
+        value: &[u8],
+        limit: usize,
+    ) -> Result<Vec<[u8; 16]>>;
+    /// Adds an index entry of a record's field value.
+    fn put_field_index(
+        &mut self,
+        object: FieldObject,
+        key: &str,
+        value: &[u8],
+        id: [u8; 16],
+    ) -> Result<()>;
+    /// Removes an index entry of a record's field value.
+    fn delete_field_index(
+        &mut self,
+        object: FieldObject,
+        key: &str,
+        value: &[u8],
+        id: [u8; 16],
+    ) -> Result<()>;
+    /// Removes every index entry of a field.
+    fn purge_field_index(&mut self, object: FieldObject, key: &str) -> Result<()>;
     /// Every distinct `owner` value of the tenant's customers and deals.
     fn owners(&mut self) -> Result<Vec<String>>;
     /// The customers whose owner is `owner`, oldest first.
@@ -318,7 +346,9 @@ pub(crate) fn apply(txn: &mut dyn Txn, ctx: &Ctx<'_>, op: Op) -> Result<Output> 
         | Op::AdoptOwners
         | Op::SetQuota(_)
         | Op::RemoveQuota(_)) => users::apply(txn, ctx, op),
-        op @ (Op::SetField { .. } | Op::RemoveField { .. }) => fields::apply(txn, ctx, op),
+        op @ (Op::SetField { .. } | Op::RemoveField { .. } | Op::IndexField { .. }) => {
+            fields::apply(txn, ctx, op)
+        }
         other => ops::apply(txn, ctx, other),
     }
 }

@@ -90,7 +90,14 @@ pub(super) fn apply(txn: &mut dyn Txn, ctx: &Ctx<'_>, op: Op) -> Result<Output> 
     match op {
         Op::CreateCustomer(input) => {
             let customer = Customer::new(CustomerId::generate(), input, ctx.now)?;
-            fields::check(txn, FieldObject::Customer, &customer.attributes)?;
+            let attributes = Some(&customer.attributes);
+            fields::write(
+                txn,
+                FieldObject::Customer,
+                customer.id.to_bytes(),
+                None,
+                attributes,
+            )?;
             check_organization(txn, &customer)?;
             super::check_owner(txn, None, customer.owner.as_deref())?;
             txn.put_customer(None, &customer)?;
@@ -119,9 +126,8 @@ pub(super) fn apply(txn: &mut dyn Txn, ctx: &Ctx<'_>, op: Op) -> Result<Output> 
             if changed.is_empty() {
                 return Ok(Output::Customer(old));
             }
-            if new.attributes != old.attributes {
-                fields::check(txn, FieldObject::Customer, &new.attributes)?;
-            }
+            let (before, after) = (Some(&old.attributes), Some(&new.attributes));
+            fields::write(txn, FieldObject::Customer, id.to_bytes(), before, after)?;
             if new.organization != old.organization {
                 check_organization(txn, &new)?;
             }
@@ -154,9 +160,6 @@ pub(super) fn apply(txn: &mut dyn Txn, ctx: &Ctx<'_>, op: Op) -> Result<Output> 
         Op::LogInteraction(input) => {
             load_customer(txn, input.customer)?;
             let interaction = Interaction::new(InteractionId::generate(), input, ctx.now)?;
-            if interaction.status.is_some() {
-                fields::check(txn, FieldObject::WorkItem, &interaction.attributes)?;
-            }
             check_deal(txn, &interaction)?;
             super::check_user(txn, "assignee", None, interaction.assignee.as_deref())?;
             if let Some((source, ext)) = interaction.idempotency_key()
@@ -177,6 +180,11 @@ pub(super) fn apply(txn: &mut dyn Txn, ctx: &Ctx<'_>, op: Op) -> Result<Output> 
                     interaction: stored,
                     created: false,
                 });
+            }
+            if interaction.status.is_some() {
+                let attributes = Some(&interaction.attributes);
+                let id = interaction.id.to_bytes();
+                fields::write(txn, FieldObject::WorkItem, id, None, attributes)?;
             }
             txn.put_interaction(None, &interaction)?;
             let entity = EntityRef::Interaction {
@@ -374,11 +382,27 @@ fn erase_customer(txn: &mut dyn Txn, ctx: &Ctx<'_>, id: CustomerId) -> Result<()
     let customer = load_customer(txn, id)?;
     for iid in txn.interactions_of(id)? {
         if let Some(i) = txn.interaction(iid)? {
+            if i.status.is_some() {
+                fields::write(
+                    txn,
+                    FieldObject::WorkItem,
+                    iid.to_bytes(),
+                    Some(&i.attributes),
+                    None,
+                )?;
+            }
             txn.delete_interaction(&i)?;
         }
     }
     for did in txn.deals_of(id)? {
         if let Some(d) = txn.deal(did)? {
+            fields::write(
+                txn,
+                FieldObject::Deal,
+                did.to_bytes(),
+                Some(&d.attributes),
+                None,
+            )?;
             txn.delete_deal(&d)?;
         }
     }
@@ -394,6 +418,13 @@ fn erase_customer(txn: &mut dyn Txn, ctx: &Ctx<'_>, id: CustomerId) -> Result<()
         }
     }
     txn.delete_outputs(id)?;
+    fields::write(
+        txn,
+        FieldObject::Customer,
+        id.to_bytes(),
+        Some(&customer.attributes),
+        None,
+    )?;
     txn.delete_customer(&customer)
 }
 
@@ -406,7 +437,13 @@ fn create_deal(
     load_customer(txn, input.customer)?;
     let pipeline = load_pipeline(txn, input.pipeline)?;
     let deal = Deal::new(DealId::generate(), input, &pipeline, opened_at)?;
-    fields::check(txn, FieldObject::Deal, &deal.attributes)?;
+    fields::write(
+        txn,
+        FieldObject::Deal,
+        deal.id.to_bytes(),
+        None,
+        Some(&deal.attributes),
+    )?;
     super::check_owner(txn, None, deal.owner.as_deref())?;
     txn.put_deal(None, &deal)?;
     let entity = EntityRef::Deal {

@@ -50,6 +50,7 @@ pub(super) enum List {
     Quotas,
     Work,
     DealTimeline,
+    Field,
 }
 
 /// The lowest and highest UUIDs: the open ends of keyset pages.
@@ -399,6 +400,7 @@ const TENANT_TABLES: &[&str] = &[
     "DELETE FROM kith_team_members WHERE tenant_id = $1",
     "DELETE FROM kith_quotas WHERE tenant_id = $1",
     "DELETE FROM kith_field_definitions WHERE tenant_id = $1",
+    "DELETE FROM kith_field_index WHERE tenant_id = $1",
     "DELETE FROM kith_idempotency WHERE tenant_id = $1",
     "DELETE FROM kith_tokens WHERE tenant_id = $1",
     "DELETE FROM kith_enablements WHERE tenant_id = $1",
@@ -697,6 +699,35 @@ impl Store for PgStore {
                         |r| {
                             let mut k = r.get::<_, &str>(2).as_bytes().to_vec();
                             k.push(0);
+                            k.extend_from_slice(r.get::<_, Uuid>(1).as_bytes());
+                            k
+                        },
+                        customer_doc,
+                    )
+                }
+                CustomerFilter::Field(key) => {
+                    let keys = Keys::new(List::Field, tenant, key.as_bytes());
+                    let (after_value, after_id) = match keys.after(page)? {
+                        None => (Vec::new(), FIRST),
+                        Some(k) => {
+                            let split = k.len().checked_sub(16).ok_or(Error::BadCursor)?;
+                            (k[..split].to_vec(), key_uuid(&k, split)?)
+                        }
+                    };
+                    let code = i16::from(FieldObject::Customer.code());
+                    let rows = r.query(
+                        "SELECT c.doc, i.id, i.value FROM kith_field_index i JOIN kith_customers c \
+                         ON c.tenant_id = i.tenant_id AND c.id = i.id \
+                         WHERE i.tenant_id = $1 AND i.object = $2 AND i.key = $3 \
+                         AND (i.value, i.id) > ($4, $5) ORDER BY i.value, i.id LIMIT $6",
+                        &[&t, &code, key, &after_value, &after_id, &n],
+                    )?;
+                    paged(
+                        rows,
+                        limit,
+                        &keys,
+                        |r| {
+                            let mut k = r.get::<_, Vec<u8>>(2);
                             k.extend_from_slice(r.get::<_, Uuid>(1).as_bytes());
                             k
                         },

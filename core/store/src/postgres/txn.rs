@@ -760,6 +760,72 @@ impl Txn for PgTxn<'_, '_> {
         )
     }
 
+    fn field_index_holders(
+        &mut self,
+        object: FieldObject,
+        key: &str,
+        value: &[u8],
+        limit: usize,
+    ) -> Result<Vec<[u8; 16]>> {
+        let t = self.tenant;
+        let code = i16::from(object.code());
+        // Writers of one value wait here for each other (to commit): the second sees the first.
+        let field = format!("{code}:{key}:");
+        self.tx.query_opt(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1 || encode($2, 'hex'), $3))",
+            &[&field, &value, &t],
+        )?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        Ok(self
+            .tx
+            .query(
+                "SELECT id FROM kith_field_index WHERE tenant_id = $1 AND object = $2 \
+                 AND key = $3 AND value = $4 ORDER BY id LIMIT $5",
+                &[&t, &code, &key, &value, &limit],
+            )?
+            .iter()
+            .map(|r| *r.get::<_, Uuid>(0).as_bytes())
+            .collect())
+    }
+
+    fn put_field_index(
+        &mut self,
+        object: FieldObject,
+        key: &str,
+        value: &[u8],
+        id: [u8; 16],
+    ) -> Result<()> {
+        let t = self.tenant;
+        self.tx.defer(
+            "INSERT INTO kith_field_index (tenant_id, object, key, value, id) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            &[&t, &i16::from(object.code()), &key, &value, &uuid(id)],
+        )
+    }
+
+    fn delete_field_index(
+        &mut self,
+        object: FieldObject,
+        key: &str,
+        value: &[u8],
+        id: [u8; 16],
+    ) -> Result<()> {
+        let t = self.tenant;
+        self.tx.defer(
+            "DELETE FROM kith_field_index WHERE tenant_id = $1 AND object = $2 AND key = $3 \
+             AND value = $4 AND id = $5",
+            &[&t, &i16::from(object.code()), &key, &value, &uuid(id)],
+        )
+    }
+
+    fn purge_field_index(&mut self, object: FieldObject, key: &str) -> Result<()> {
+        let t = self.tenant;
+        self.tx.defer(
+            "DELETE FROM kith_field_index WHERE tenant_id = $1 AND object = $2 AND key = $3",
+            &[&t, &i16::from(object.code()), &key],
+        )
+    }
+
     fn owners(&mut self) -> Result<Vec<String>> {
         let t = self.tenant;
         Ok(self

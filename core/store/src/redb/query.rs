@@ -113,6 +113,7 @@ pub(super) enum Scope {
     Quotas,
     Work,
     DealTimeline,
+    Field,
 }
 
 /// Most work-index entries one page of a queue reads: a filter that matches rarely (a kind)
@@ -518,6 +519,11 @@ impl Store for RedbStore {
                 T::IdxOrg,
                 Scope::Organization,
                 K::t(n).id(org.to_bytes()).done(),
+            ),
+            CustomerFilter::Field(key) => (
+                T::IdxField,
+                Scope::Field,
+                super::txn::field_index_key(n, FieldObject::Customer, key).done(),
             ),
             CustomerFilter::NamePrefix(p) => (
                 T::IdxName,

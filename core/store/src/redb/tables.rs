@@ -127,6 +127,9 @@ tables! {
     IdxDealTimeline = "idx_deal_timeline",
     /// t + object code + key -> FieldDefinition (custom fields).
     FieldDefinitions = "field_definitions",
+    /// t + object code + key + 0 + encoded value + record -> () for unique or sortable custom
+    /// fields (see `FieldDefinition::index_values`).
+    IdxField = "idx_field",
 }
 
 impl T {
@@ -205,7 +208,8 @@ impl T {
             | T::Quotas
             | T::IdxWork
             | T::IdxDealTimeline
-            | T::FieldDefinitions => true,
+            | T::FieldDefinitions
+            | T::IdxField => true,
         }
     }
 }

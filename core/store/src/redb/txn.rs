@@ -432,6 +432,60 @@ impl Txn for RedbTxn<'_, '_> {
         self.tx.del(T::FieldDefinitions, &k)
     }
 
+    fn field_index_holders(
+        &mut self,
+        object: FieldObject,
+        key: &str,
+        value: &[u8],
+        limit: usize,
+    ) -> Result<Vec<[u8; 16]>> {
+        let prefix = field_index_key(self.tenant, object, key)
+            .bytes(value)
+            .done();
+        self.tx
+            .scan_keys(T::IdxField, &prefix, limit)?
+            .iter()
+            .map(|k| trailing_id(k).ok_or_else(|| dangling(T::IdxField)))
+            .collect()
+    }
+
+    fn put_field_index(
+        &mut self,
+        object: FieldObject,
+        key: &str,
+        value: &[u8],
+        id: [u8; 16],
+    ) -> Result<()> {
+        let k = field_index_key(self.tenant, object, key)
+            .bytes(value)
+            .id(id)
+            .done();
+        self.tx.put(T::IdxField, &k, &[])
+    }
+
+    fn delete_field_index(
+        &mut self,
+        object: FieldObject,
+        key: &str,
+        value: &[u8],
+        id: [u8; 16],
+    ) -> Result<()> {
+        let k = field_index_key(self.tenant, object, key)
+            .bytes(value)
+            .id(id)
+            .done();
+        self.tx.del(T::IdxField, &k)
+    }
+
+    fn purge_field_index(&mut self, object: FieldObject, key: &str) -> Result<()> {
+        // Entry by entry, so that an op undone (a failed record of a batch) puts them back.
+        let prefix = field_index_key(self.tenant, object, key).done();
+        for k in self.tx.scan_keys(T::IdxField, &prefix, usize::MAX)? {
+            self.tx.del(T::IdxField, &k)?;
+        }
+        Ok(())
+    }
+
     fn owners(&mut self) -> Result<Vec<String>> {
         let prefix = K::t(self.tenant).done();
         let mut out = std::collections::BTreeSet::new();
@@ -626,4 +680,9 @@ impl Txn for RedbTxn<'_, '_> {
         self.tx
             .rollback(usize::try_from(mark).unwrap_or(usize::MAX))
     }
+}
+
+/// The start of a field's index entries: tenant, object, key.
+pub(super) fn field_index_key(tenant: u32, object: FieldObject, key: &str) -> K {
+    K::t(tenant).byte(object.code()).word(key)
 }

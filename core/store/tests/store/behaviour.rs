@@ -1990,6 +1990,59 @@ fn a_field_defined_under_concurrent_writes_misses_no_stored_value(kind: Kind) {
     }
 }
 
+/// Writers racing to store one value of a unique custom field: exactly one wins, every other is
+/// refused as a duplicate (on PostgreSQL, the lock per field and value makes the second see
+/// the first).
+fn racing_writers_of_one_unique_field_value_store_it_once(kind: Kind) {
+    let fx = Fixture::new(kind);
+    let store = fx.open();
+    let t = tenant(&*store, "acme");
+    let define = Op::SetField {
+        object: FieldObject::Customer,
+        key: "code".into(),
+        input: serde_json::from_value(serde_json::json!({
+            "label": "Code", "type": "text", "unique": true
+        }))
+        .unwrap(),
+        expected_version: None,
+    };
+    store.write(&t, &actor(), vec![define]).unwrap();
+    for round in 0..5 {
+        let start = Arc::new(Barrier::new(8));
+        let writers: Vec<_> = (0..8)
+            .map(|w| {
+                let (store, t, start) = (store.clone(), t.clone(), start.clone());
+                std::thread::spawn(move || {
+                    let mut input = person(&format!("w{w}r{round}@example.com"));
+                    let code = AttributeValue::Text(format!("C{round}"));
+                    input.attributes.insert("code".into(), code);
+                    start.wait();
+                    store.create_customer(&t, &actor(), input)
+                })
+            })
+            .collect();
+        let results: Vec<_> = writers.into_iter().map(|w| w.join().unwrap()).collect();
+        assert_eq!(
+            results.iter().filter(|r| r.is_ok()).count(),
+            1,
+            "round {round}: {results:?}"
+        );
+        for r in results.iter().filter_map(|r| r.as_ref().err()) {
+            assert!(
+                matches!(
+                    r,
+                    Error::Duplicate {
+                        field: "attributes",
+                        ..
+                    }
+                ),
+                "{r:?}"
+            );
+        }
+    }
+    assert_eq!(store.stats().unwrap().tenants[0].customers, 5);
+}
+
 on_both_backends! {
     pipeline_report_matches_the_sales_training_funnel,
     stale_version_update_is_a_conflict_and_writes_nothing,
@@ -2007,5 +2060,6 @@ on_both_backends! {
     concurrent_writers_every_write_is_kept_and_the_log_stays_gap_free,
     racing_writers_of_one_email_in_different_cases_create_one_customer,
     a_field_defined_under_concurrent_writes_misses_no_stored_value,
+    racing_writers_of_one_unique_field_value_store_it_once,
     reopening_after_drop_keeps_everything,
 }

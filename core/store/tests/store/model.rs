@@ -802,6 +802,8 @@ impl TenantModel {
                     .email
                     .as_ref()
                     .is_some_and(|e| e.as_str().starts_with(p.trim())),
+                // The model defines no custom fields: no field has an index.
+                CustomerFilter::Field(_) => false,
             })
             .cloned()
             .collect();
