@@ -628,6 +628,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         after: Option<&str>,
         budget: usize,
     ) -> Result<(Vec<Vec<CustomerId>>, Option<String>)>;
+    /// Up to `limit` (organization, member) pairs of the organizations after `after` (all when
+    /// `None`), in organization then member order: organizations read a slice at a time.
+    fn organization_members(
+        &self,
+        tenant: &TenantSlug,
+        after: Option<CustomerId>,
+        limit: usize,
+    ) -> Result<Vec<(CustomerId, CustomerId)>>;
     /// A customer by normalized phone.
     fn customer_by_phone(&self, tenant: &TenantSlug, phone: &Phone) -> Result<Option<Customer>>;
     /// A customer by external id.

@@ -590,10 +590,11 @@ pub struct PairsQuery {
     pub cursor: Option<String>,
 }
 
-/// The tenant's probable duplicate pairs by email (differing by case, dots, a `+tag` or
-/// look-alike characters), oldest customer as the survivor. Each page reads at most 10,000
-/// customers' index entries, so a page may hold no pair and still have a `next_cursor`. Needs a
-/// key for the whole tenant.
+/// The tenant's probable duplicate pairs: first by email (differing by case, dots, a `+tag` or
+/// look-alike characters), then members of one organization with alike names; the older
+/// customer as the survivor. Each page reads at most 10,000 customers' email index entries or
+/// 2,000 organization memberships, so a page may hold no pair and still have a `next_cursor`.
+/// Needs a key for the whole tenant.
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/customers/duplicates", tag = "customers", operation_id = "duplicate_customer_pairs",
     params(("tenant" = String, Path, description = "Tenant slug"), PairsQuery),
     responses((status = 200, description = "A page of pairs", body = duplicates::PairPage)))]

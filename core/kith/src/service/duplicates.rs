@@ -11,7 +11,9 @@
 //!
 //! Every read is bounded: at most [`MAX_EMAIL_MATCHES`] customers per likeness and
 //! [`MAX_ORGANIZATION_MEMBERS`] members per organization for one customer, and at most
-//! [`PAIRS_SCAN_BUDGET`] index entries per page of the tenant-wide list.
+//! [`PAIRS_SCAN_BUDGET`] email index entries or [`ORGANIZATION_SCAN_BUDGET`] memberships per
+//! page of the tenant-wide list (an organization's first [`MAX_ORGANIZATION_GROUP`] members
+//! compared pairwise).
 
 use serde::Serialize;
 
@@ -29,6 +31,12 @@ pub const MAX_EMAIL_MATCHES: usize = 50;
 pub const MAX_ORGANIZATION_MEMBERS: usize = 1000;
 /// The most email index entries one page of the tenant-wide list reads.
 pub const PAIRS_SCAN_BUDGET: usize = 10_000;
+/// The most organization memberships one page of the tenant-wide list reads (each member is
+/// then read, and the members of one organization compared pairwise).
+pub const ORGANIZATION_SCAN_BUDGET: usize = 2_000;
+/// The members of one organization compared pairwise in the tenant-wide list (at most
+/// 19,900 comparisons).
+pub const MAX_ORGANIZATION_GROUP: usize = 200;
 
 /// Why two customers are probably one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
@@ -164,19 +172,72 @@ pub fn of_customer(
     Ok(out)
 }
 
-/// One page of the tenant's probable duplicate pairs by email likeness. Each group of
-/// customers sharing a likeness gives one pair per newer member, with the oldest as survivor.
-/// Needs a key for the whole tenant: a limited user's page would be a partial view of the
-/// index whose cost the tenant pays anyway.
+/// One page of the tenant's probable duplicate pairs: first by email likeness (each group of
+/// customers sharing a likeness gives one pair per newer member, with the oldest as survivor),
+/// then, once those are done, members of one organization with alike names (each alike pair,
+/// the older as survivor; an organization's first [`MAX_ORGANIZATION_GROUP`] members). A pair
+/// alike in both ways is listed in both. Needs a key for the whole tenant: a limited user's
+/// page would be a partial view of the index whose cost the tenant pays anyway.
 pub fn pairs(store: &dyn Store, tenant: &TenantSlug, after: Option<&Cursor>) -> Result<PairPage> {
-    let after = match after {
-        Some(c) => Some(
-            String::from_utf8(c.decode(scope::DUPLICATES, b"")?).map_err(|_| Error::BadCursor)?,
-        ),
-        None => None,
+    let phase = match after {
+        None => Phase::Email(None),
+        Some(c) => match c.decode(scope::DUPLICATES, b"") {
+            Ok(raw) => Phase::Email(Some(String::from_utf8(raw).map_err(|_| Error::BadCursor)?)),
+            Err(_) => {
+                let raw = c.decode(scope::DUPLICATES, ORGANIZATIONS)?;
+                let org = match &raw[ORGANIZATIONS.len()..] {
+                    [] => None,
+                    raw => Some(CustomerId::from_bytes(
+                        raw.try_into().map_err(|_| Error::BadCursor)?,
+                    )),
+                };
+                Phase::Organizations(org)
+            }
+        },
     };
-    let (groups, next) =
-        store.email_likeness_groups(tenant, after.as_deref(), PAIRS_SCAN_BUDGET)?;
+    match phase {
+        Phase::Email(after) => {
+            let (pairs, next) = email_pairs(store, tenant, after.as_deref())?;
+            Ok(PairPage {
+                pairs,
+                next_cursor: Some(match next {
+                    Some(l) => Cursor::encode(scope::DUPLICATES, b"", l.as_bytes()),
+                    // The emails are done: the organizations come next, from the first.
+                    None => Cursor::encode(scope::DUPLICATES, ORGANIZATIONS, ORGANIZATIONS),
+                }),
+            })
+        }
+        Phase::Organizations(after) => {
+            let (pairs, next) = organization_pairs(store, tenant, after)?;
+            Ok(PairPage {
+                pairs,
+                next_cursor: next.map(|o| {
+                    let key = [ORGANIZATIONS, &o.to_bytes()].concat();
+                    Cursor::encode(scope::DUPLICATES, ORGANIZATIONS, &key)
+                }),
+            })
+        }
+    }
+}
+
+/// The cursor prefix of the organizations' part of the tenant-wide list.
+const ORGANIZATIONS: &[u8] = b"org";
+
+/// Where a page of the tenant-wide list starts.
+enum Phase {
+    /// In the email likeness index, after this likeness.
+    Email(Option<String>),
+    /// In the organizations, after this one.
+    Organizations(Option<CustomerId>),
+}
+
+/// A page of pairs by email likeness, and the likeness to go on after.
+fn email_pairs(
+    store: &dyn Store,
+    tenant: &TenantSlug,
+    after: Option<&str>,
+) -> Result<(Vec<Pair>, Option<String>)> {
+    let (groups, next) = store.email_likeness_groups(tenant, after, PAIRS_SCAN_BUDGET)?;
     let mut pairs = Vec::new();
     for mut ids in groups {
         ids.sort();
@@ -199,8 +260,65 @@ pub fn pairs(store: &dyn Store, tenant: &TenantSlug, after: Option<&Cursor>) -> 
             }
         }
     }
-    Ok(PairPage {
-        pairs,
-        next_cursor: next.map(|l| Cursor::encode(scope::DUPLICATES, b"", l.as_bytes())),
-    })
+    Ok((pairs, next))
+}
+
+/// A page of pairs of alike names at one organization: organizations after `after`, reading
+/// at most [`ORGANIZATION_SCAN_BUDGET`] memberships. Returns the pairs and the organization to
+/// go on after (`None`: the list is done).
+fn organization_pairs(
+    store: &dyn Store,
+    tenant: &TenantSlug,
+    after: Option<CustomerId>,
+) -> Result<(Vec<Pair>, Option<CustomerId>)> {
+    let rows = store.organization_members(tenant, after, ORGANIZATION_SCAN_BUDGET)?;
+    let cut = rows.len() >= ORGANIZATION_SCAN_BUDGET;
+    let mut groups: Vec<(CustomerId, Vec<CustomerId>)> = Vec::new();
+    for (org, member) in rows {
+        match groups.last_mut() {
+            Some((o, members)) if *o == org => members.push(member),
+            _ => groups.push((org, vec![member])),
+        }
+    }
+    if cut && groups.len() > 1 {
+        // The budget may have cut the last organization: the next page reads it whole.
+        groups.pop();
+    }
+    let next = if cut {
+        groups.last().map(|(o, _)| *o)
+    } else {
+        None
+    };
+    let mut pairs = Vec::new();
+    for (org, mut members) in groups {
+        members.truncate(MAX_ORGANIZATION_GROUP);
+        if members.len() < 2 {
+            continue;
+        }
+        let mut named = Vec::with_capacity(members.len());
+        for id in members {
+            if let Some(c) = store.customer(tenant, id)? {
+                named.push((c.id, fold(&c.name), c.name));
+            }
+        }
+        named.sort_by_key(|(id, _, _)| *id);
+        for (i, (a, folded_a, name_a)) in named.iter().enumerate() {
+            for (b, folded_b, name_b) in &named[i + 1..] {
+                let similarity = strsim::jaro_winkler(folded_a, folded_b);
+                if similarity >= NAME_SIMILARITY {
+                    pairs.push(Pair {
+                        survivor: *a,
+                        duplicate: *b,
+                        reasons: vec![Reason {
+                            code: ReasonCode::NameAtOrganization,
+                            detail: format!(
+                                "{name_a:?} and {name_b:?} at organization {org} (similarity {similarity:.2})"
+                            ),
+                        }],
+                    });
+                }
+            }
+        }
+    }
+    Ok((pairs, next))
 }

@@ -990,11 +990,33 @@ async fn duplicates_are_suggested_with_their_reasons_and_merged_from_there(backe
             (ada.clone(), cyrillic.clone())
         ]
     );
+    // Then the organizations: members with alike names, the older as survivor; then the end.
+    let cursor = pairs["next_cursor"]
+        .as_str()
+        .expect("the organizations come next");
+    let orgs = api
+        .call(
+            "GET",
+            &format!("/v1/tenants/acme/customers/duplicates?cursor={cursor}"),
+            Some(&key),
+            None,
+        )
+        .await
+        .ok(200);
+    let listed = orgs["pairs"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{orgs}");
+    assert_eq!(
+        (
+            listed[0]["survivor"].as_str(),
+            listed[0]["duplicate"].as_str()
+        ),
+        (Some(charles.as_str()), Some(charlie.as_str()))
+    );
+    assert_eq!(listed[0]["reasons"][0]["code"], "name_at_organization");
     assert!(
-        pairs
-            .get("next_cursor")
+        orgs.get("next_cursor")
             .is_none_or(serde_json::Value::is_null),
-        "{pairs}"
+        "{orgs}"
     );
 
     // Hostile and wrong input.

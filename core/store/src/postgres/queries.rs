@@ -585,6 +585,31 @@ impl Store for PgStore {
         })
     }
 
+    fn organization_members(
+        &self,
+        tenant: &TenantSlug,
+        after: Option<CustomerId>,
+        limit: usize,
+    ) -> Result<Vec<(CustomerId, CustomerId)>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let after = after.map_or(FIRST, |o| uuid(o.to_bytes()));
+        self.read(|r| {
+            let t = self.tenant_id(r, tenant)?;
+            let rows = r.query(
+                "SELECT organization, id FROM kith_customers WHERE tenant_id = $1 \
+                 AND organization > $2 ORDER BY organization, id LIMIT $3",
+                &[&t, &after, &limit],
+            )?;
+            Ok(rows
+                .iter()
+                .map(|row| {
+                    let id = |i| CustomerId::from_bytes(*row.get::<_, Uuid>(i).as_bytes());
+                    (id(0), id(1))
+                })
+                .collect())
+        })
+    }
+
     fn customer_by_phone(&self, tenant: &TenantSlug, phone: &Phone) -> Result<Option<Customer>> {
         self.customer_where(
             tenant,

@@ -466,6 +466,40 @@ impl Store for RedbStore {
         Ok((groups, None))
     }
 
+    fn organization_members(
+        &self,
+        tenant: &TenantSlug,
+        after: Option<CustomerId>,
+        limit: usize,
+    ) -> Result<Vec<(CustomerId, CustomerId)>> {
+        let n = self.tenant_number(tenant)?;
+        let txn = self.read()?;
+        let table = txn.table(T::IdxOrg)?;
+        let from = match after {
+            Some(org) => prefix_end(&K::t(n).id(org.to_bytes()).done()),
+            None => Some(K::t(n).done()),
+        };
+        let (Some(from), Some(end)) = (from, prefix_end(&K::t(n).done())) else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for row in table
+            .range::<&[u8]>(from.as_slice()..end.as_slice())?
+            .take(limit)
+        {
+            let (k, _) = row?;
+            let key = k.value();
+            let id = |at: usize| {
+                key.get(at..at + 16)
+                    .and_then(|b| <[u8; 16]>::try_from(b).ok())
+                    .map(CustomerId::from_bytes)
+                    .ok_or_else(|| super::txn::dangling(T::IdxOrg))
+            };
+            out.push((id(4)?, id(20)?));
+        }
+        Ok(out)
+    }
+
     fn customer_by_phone(&self, tenant: &TenantSlug, phone: &Phone) -> Result<Option<Customer>> {
         self.customer_by_index(tenant, T::IdxPhone, |n| K::t(n).text(phone.as_str()).done())
     }

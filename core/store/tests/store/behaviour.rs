@@ -2043,6 +2043,56 @@ fn racing_writers_of_one_unique_field_value_store_it_once(kind: Kind) {
     assert_eq!(store.stats().unwrap().tenants[0].customers, 5);
 }
 
+/// Organizations' memberships, read a slice at a time: in organization then member order,
+/// after an organization, at most `limit`.
+fn organization_members_are_read_in_order_a_slice_at_a_time(kind: Kind) {
+    let fx = Fixture::new(kind);
+    let store = fx.open();
+    let t = tenant(&*store, "acme");
+    let other = tenant(&*store, "other");
+    let org = |store: &dyn Store, t: &TenantSlug, name: &str| {
+        let input = CustomerInput {
+            kind: CustomerKind::Organization,
+            name: Some(name.into()),
+            ..CustomerInput::default()
+        };
+        create(store, t, input).id
+    };
+    let mut orgs: Vec<CustomerId> = (0..3).map(|i| org(&*store, &t, &format!("O{i}"))).collect();
+    orgs.sort();
+    let mut expected = Vec::new();
+    for (i, o) in orgs.iter().enumerate() {
+        for m in 0..=i {
+            let input = CustomerInput {
+                organization: Some(*o),
+                ..person(&format!("m{m}o{i}@example.com"))
+            };
+            expected.push((*o, create(&*store, &t, input).id));
+        }
+    }
+    expected.sort();
+    // Another tenant's memberships are not read.
+    let theirs = org(&*store, &other, "Theirs");
+    let input = CustomerInput {
+        organization: Some(theirs),
+        ..person("x@example.com")
+    };
+    create(&*store, &other, input);
+    assert_eq!(store.organization_members(&t, None, 100).unwrap(), expected);
+    assert_eq!(
+        store.organization_members(&t, None, 4).unwrap(),
+        expected[..4]
+    );
+    assert_eq!(
+        store.organization_members(&t, Some(orgs[0]), 100).unwrap(),
+        expected[1..]
+    );
+    assert_eq!(
+        store.organization_members(&t, Some(orgs[2]), 100).unwrap(),
+        vec![]
+    );
+}
+
 on_both_backends! {
     pipeline_report_matches_the_sales_training_funnel,
     stale_version_update_is_a_conflict_and_writes_nothing,
@@ -2061,5 +2111,6 @@ on_both_backends! {
     racing_writers_of_one_email_in_different_cases_create_one_customer,
     a_field_defined_under_concurrent_writes_misses_no_stored_value,
     racing_writers_of_one_unique_field_value_store_it_once,
+    organization_members_are_read_in_order_a_slice_at_a_time,
     reopening_after_drop_keeps_everything,
 }
