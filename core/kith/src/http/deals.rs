@@ -15,9 +15,10 @@ use super::extract::{
 };
 use super::{AppState, Routes};
 use crate::model::{
-    Currency, Date, DealId, DealInput, DealPatch, PipelineId, StageCategory, StageId, TeamId,
-    Timestamp, UserId,
+    Currency, Date, DealId, DealInput, DealPatch, FieldDefinition, FieldObject, PipelineId,
+    StageCategory, StageId, TeamId, Timestamp, UserId,
 };
+use crate::service::customers::AttributeMatch;
 use crate::service::deals::{self, DealQuery, DealRecord, Upserted};
 
 /// The deal routes.
@@ -89,6 +90,9 @@ pub struct DealSearch {
     pub max_amount: Option<i64>,
     /// Changed at or after this time (RFC 3339).
     pub updated_since: Option<String>,
+    /// `KEY:VALUE`: the filterable custom field KEY of deals holds VALUE (of its type; a
+    /// multi-select holds it among its options); checked on each deal read.
+    pub attribute: Option<String>,
     /// `created` (default: oldest first), `amount` (with `currency`), `expected_close` (none
     /// last) or `updated`; `-` in front descends. Ties go by creation. Other than the default,
     /// the search reads every match to sort it: at most 20,000 matching deals (422 beyond:
@@ -101,7 +105,39 @@ pub struct DealSearch {
 }
 
 impl DealSearch {
-    fn query(&self, me: Option<UserId>) -> ApiResult<(DealQuery, bool)> {
+    fn query(
+        &self,
+        me: Option<UserId>,
+        fields: &[FieldDefinition],
+    ) -> ApiResult<(DealQuery, bool)> {
+        let attribute = match self.attribute.as_deref() {
+            None => None,
+            Some(raw) => {
+                let keys: Vec<&str> = fields
+                    .iter()
+                    .filter(|d| d.filterable)
+                    .map(|d| d.key.as_str())
+                    .collect();
+                let expected = format!(
+                    "KEY:VALUE with KEY a filterable custom field of deals ({})",
+                    if keys.is_empty() {
+                        "none is defined".to_owned()
+                    } else {
+                        keys.join(", ")
+                    }
+                );
+                let (key, value) = raw.split_once(':').ok_or_else(|| {
+                    ApiError::field("invalid_query", "attribute", expected.clone())
+                })?;
+                let def = fields
+                    .iter()
+                    .find(|d| d.key == key && d.filterable)
+                    .ok_or_else(|| ApiError::field("invalid_query", "attribute", expected))?;
+                let value = AttributeMatch::value(def, value)
+                    .map_err(|e| ApiError::field("invalid_query", "attribute", e))?;
+                Some((def.key.clone(), value))
+            }
+        };
         let owner = match self.owner.as_deref().map(str::trim) {
             None => None,
             Some("me") => Some(me.ok_or_else(|| {
@@ -167,6 +203,7 @@ impl DealSearch {
                 .as_deref()
                 .map(|u| Timestamp::parse("updated_since", u).map_err(invalid_query))
                 .transpose()?,
+            attribute,
         };
         Ok((query, desc))
     }
@@ -186,7 +223,16 @@ pub async fn search(
 ) -> ApiResult<Response> {
     let page = page_request(q.limit, q.cursor.as_deref())?;
     let me = t.me();
-    let (query, desc) = q.query(me)?;
+    let fields = match q.attribute {
+        Some(_) => {
+            let tenant = t.tenant.clone();
+            state
+                .run(move |s| s.field_definitions(&tenant, FieldObject::Deal))
+                .await?
+        }
+        None => Vec::new(),
+    };
+    let (query, desc) = q.query(me, &fields)?;
     let found = state
         .run(move |s| deals::search_sorted(s, &t.tenant, &t.access, &query, desc, &page))
         .await?;

@@ -11,6 +11,7 @@ use crate::store::{IdempotencyKey, Once, Op, Output, Page, PageRequest, Store, u
 
 use super::access::{Access, filtered_page};
 use super::customers::write_one;
+use super::customers::{AttributeMatch, AttributeOp};
 
 fn deal(o: Output) -> Result<Deal> {
     match o {
@@ -196,7 +197,7 @@ pub fn move_to(
 }
 
 /// Which deals to list across pipelines: every filter given must hold.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct DealQuery {
     /// Owned by this user (id).
     pub owner: Option<UserId>,
@@ -219,6 +220,8 @@ pub struct DealQuery {
     pub max_amount: Option<i64>,
     /// Changed at or after this time.
     pub updated_since: Option<Timestamp>,
+    /// A custom field (its key) holds this value (a multi-select: among its options).
+    pub attribute: Option<(String, AttributeMatch)>,
     /// The order (default: oldest first).
     pub sort: DealSort,
 }
@@ -428,7 +431,12 @@ fn search_in_order(
             && q.currency.is_none_or(|c| d.amount.currency == c)
             && q.min_amount.is_none_or(|m| d.amount.minor >= m)
             && q.max_amount.is_none_or(|m| d.amount.minor <= m)
-            && q.updated_since.is_none_or(|u| d.updated_at >= u);
+            && q.updated_since.is_none_or(|u| d.updated_at >= u)
+            && q.attribute.as_ref().is_none_or(|(key, value)| {
+                d.attributes
+                    .get(key)
+                    .is_some_and(|v| value.holds(AttributeOp::Eq, v))
+            });
         let Some(status) = q.status.filter(|_| basic) else {
             return Ok(basic);
         };

@@ -365,6 +365,55 @@ async fn typed_fields_compare_by_their_type(backend: Backend) {
     )
     .await
     .ok(201);
+
+    // The deals list filters on a deal field: KEY:VALUE, of its type.
+    define(
+        &api,
+        &key,
+        "deal",
+        "region",
+        json!({"label": "Region", "type": "select", "options": ["emea", "apac"]}),
+    )
+    .await;
+    for region in ["emea", "apac", "emea"] {
+        let attrs = json!({"signed": {"date": "2026-12-02"}, "region": {"text": region}});
+        api.call(
+            "POST",
+            "/v1/tenants/acme/deals",
+            Some(&key),
+            Some(deal(attrs)),
+        )
+        .await
+        .ok(201);
+    }
+    let emea = api
+        .call(
+            "GET",
+            "/v1/tenants/acme/deals?attribute=region:emea",
+            Some(&key),
+            None,
+        )
+        .await
+        .ok(200);
+    let items = emea["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{emea}");
+    assert!(
+        items
+            .iter()
+            .all(|d| d["attributes"]["region"]["text"] == "emea")
+    );
+    for bad in ["region:mars", "nope:x", "region", "signed:yesterday"] {
+        let p = api
+            .call(
+                "GET",
+                &format!("/v1/tenants/acme/deals?attribute={bad}"),
+                Some(&key),
+                None,
+            )
+            .await
+            .problem(400, "invalid_query");
+        assert_eq!(p["errors"][0]["field"], "attribute", "{p}");
+    }
 }
 
 /// Bad definitions are refused by field; only a key that writes the whole tenant may define;
