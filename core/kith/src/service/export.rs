@@ -1,4 +1,6 @@
-//! A tenant as JSON Lines: the `tenant` first, each `customer` followed by their
+//! A tenant as JSON Lines: the `tenant` first, then its custom `field` definitions (of
+//! customers, deals and work items; each under `field`, whose own `type` is the field's),
+//! each `customer` followed by their
 //! `interaction`s (newest first), each `pipeline` followed by its `deal`s, and last an `end`
 //! record with the counts, so that a reader can tell a whole export from a cut one. Each line
 //! is a record's JSON with its `type` first. `kith export` writes it to a file;
@@ -11,7 +13,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::model::TenantSlug;
+use crate::model::{FieldObject, TenantSlug};
 use crate::store::{CustomerFilter, PageRequest, Store};
 
 /// Items per page read from the store.
@@ -28,6 +30,8 @@ pub struct Counts {
     pub pipelines: u64,
     /// Deals.
     pub deals: u64,
+    /// Custom field definitions.
+    pub fields: u64,
 }
 
 /// Why an export stopped.
@@ -64,6 +68,16 @@ pub fn export(
         return Err(crate::store::Error::TenantNotFound(tenant.to_string()).into());
     };
     record(out, "tenant", &t)?;
+    for object in [
+        FieldObject::Customer,
+        FieldObject::Deal,
+        FieldObject::WorkItem,
+    ] {
+        for d in store.field_definitions(tenant, object)? {
+            record(out, "field", &serde_json::json!({ "field": d }))?;
+            counts.fields += 1;
+        }
+    }
     let mut page = PageRequest::first(PAGE);
     loop {
         let customers = store.customers(tenant, &CustomerFilter::All, &page)?;

@@ -141,7 +141,8 @@ fn export_round_trip_contains_what_was_imported() {
     assert_eq!(
         records.last(),
         Some(&serde_json::json!({
-            "type": "end", "customers": 4, "interactions": 3, "pipelines": 0, "deals": 0
+            "type": "end", "customers": 4, "interactions": 3, "pipelines": 0, "deals": 0,
+            "fields": 0
         })),
         "the last record says the export is whole"
     );

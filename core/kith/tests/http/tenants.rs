@@ -221,6 +221,14 @@ async fn a_tenant_exports_as_json_lines_ending_with_its_counts(backend: Backend)
     .ok(201);
     api.customer("beta", &beta, json!({ "email": "secret@beta.example" }))
         .await;
+    api.call(
+        "PUT",
+        "/v1/tenants/acme/fields/customer/tier",
+        Some(&key),
+        Some(json!({ "label": "Tier", "type": "text" })),
+    )
+    .await
+    .ok(201);
 
     let r = api
         .call("GET", "/v1/tenants/acme/export", Some(&key), None)
@@ -244,6 +252,7 @@ async fn a_tenant_exports_as_json_lines_ending_with_its_counts(backend: Backend)
         types,
         [
             "tenant",
+            "field",
             "customer",
             "interaction",
             "customer",
@@ -259,9 +268,11 @@ async fn a_tenant_exports_as_json_lines_ending_with_its_counts(backend: Backend)
         ]
     );
     assert_eq!(records[0]["slug"], "acme");
+    assert_eq!(records[1]["field"]["key"], "tier");
+    assert_eq!(records[1]["field"]["type"], "text");
     assert_eq!(
         records.last().unwrap(),
-        &json!({ "type": "end", "customers": 3, "interactions": 6, "pipelines": 1, "deals": 1 })
+        &json!({ "type": "end", "customers": 3, "interactions": 6, "pipelines": 1, "deals": 1, "fields": 1 })
     );
     assert!(!r.text.contains("beta.example"), "another tenant's data");
     // The same again: nothing was left running.
