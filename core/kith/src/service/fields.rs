@@ -97,11 +97,12 @@ pub fn set(
         other => return Err(unexpected(&other)),
     };
     // A unique or sortable field's index is built from the stored records (the records
-    // written from the commit on index themselves).
+    // written from the commit on index themselves); a field turning unique is indexed again,
+    // which finds the values two records hold.
     let build = new.indexed()
-        && old
-            .as_ref()
-            .is_none_or(|o| !o.indexed() || o.field_type != new.field_type);
+        && old.as_ref().is_none_or(|o| {
+            !o.indexed() || o.field_type != new.field_type || (new.unique && !o.unique)
+        });
     if !build && !stricter(old.as_ref(), &new) {
         return Ok(Change::Set {
             created: old.is_none(),

@@ -701,6 +701,30 @@ async fn unique_and_sortable_fields_keep_an_index(backend: Backend) {
             .problem(422, "invalid_input");
         assert_eq!(p["errors"][0]["field"], field, "{p}");
     }
+    // Turning unique a sortable field two customers share a value of is refused; the order
+    // stays.
+    api.customer("acme", &key, with("S5b", json!({"score": {"number": 3.5}})))
+        .await;
+    let p = api
+        .call(
+            "PUT",
+            &format!("{FIELDS}/customer/score"),
+            Some(&key),
+            Some(json!({"label": "Score", "type": "number", "sortable": true, "unique": true})),
+        )
+        .await
+        .problem(409, "field_conflicts_with_data");
+    assert!(
+        p["errors"][0]["expected"]
+            .as_str()
+            .unwrap()
+            .contains("no other record holds"),
+        "{p}"
+    );
+    assert_eq!(
+        sorted_by_score(&api, &key).await,
+        ["S5", "Sm1", "S0", "S35", "S5b"]
+    );
     // No longer sortable: its index is gone and the order is refused.
     api.call(
         "PUT",

@@ -9,9 +9,13 @@ use super::derive::{self, Entry};
 use super::query::open;
 use super::tables::T;
 use super::tx::decode;
+use super::txn::field_index_key;
 use crate::Inconsistency;
 use crate::Result;
-use kith_model::{Customer, Deal, Pipeline, StoredScore, StoredSegments, Team, User};
+use kith_model::{
+    AttributeValue, Customer, Deal, FieldDefinition, FieldObject, Pipeline, StoredScore,
+    StoredSegments, Team, User,
+};
 
 /// Derives the index entries of one primary record (tenant number, key, value), or says what is wrong.
 type Derive<'a> = dyn FnMut(u32, &[u8], &[u8]) -> std::result::Result<Vec<Entry>, String> + 'a;
@@ -40,6 +44,35 @@ pub(super) fn check(txn: &ReadTransaction) -> Result<Vec<Inconsistency>> {
             .map(|(_, s)| s)
             .unwrap_or_else(|| "(unknown tenant)".into());
         problems.push(Inconsistency { tenant, problem });
+    };
+
+    // The unique and sortable custom fields, whose values the field index holds.
+    let mut indexed: BTreeMap<(u32, FieldObject), Vec<FieldDefinition>> = BTreeMap::new();
+    for row in open(txn, T::FieldDefinitions)?.iter()? {
+        let (k, v) = row?;
+        let n = k
+            .value()
+            .get(..4)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_be_bytes);
+        match (n, decode::<FieldDefinition>(T::FieldDefinitions, v.value())) {
+            (Some(n), Ok(d)) if d.indexed() => indexed.entry((n, d.object)).or_default().push(d),
+            (_, Err(e)) => report(k.value(), e.to_string()),
+            _ => {}
+        }
+    }
+    let field_entries = |n: u32,
+                         object: FieldObject,
+                         id: [u8; 16],
+                         attributes: &BTreeMap<String, AttributeValue>| {
+        let mut out = Vec::new();
+        for d in indexed.get(&(n, object)).into_iter().flatten() {
+            for v in d.index_values(attributes.get(&d.key)) {
+                let key = field_index_key(n, object, &d.key).bytes(&v).id(id).done();
+                out.push((T::IdxField, key, Vec::new()));
+            }
+        }
+        out
     };
 
     // What the primary data says the indexes must hold.
@@ -73,11 +106,23 @@ pub(super) fn check(txn: &ReadTransaction) -> Result<Vec<Inconsistency>> {
         if k.get(4..) != Some(&c.id.to_bytes()[..]) {
             return Err(format!("customer {} stored under another key", c.id));
         }
-        Ok(derive::customer_entries(n, &c))
+        let mut entries = derive::customer_entries(n, &c);
+        entries.extend(field_entries(
+            n,
+            FieldObject::Customer,
+            c.id.to_bytes(),
+            &c.attributes,
+        ));
+        Ok(entries)
     })?);
     bad.extend(scan(T::Interactions, &mut |n, _, v| {
         let i = crate::records::decode_interaction(v).map_err(|e| e.to_string())?;
-        Ok(derive::interaction_entries(n, &i))
+        let mut entries = derive::interaction_entries(n, &i);
+        if i.status.is_some() {
+            let id = i.id.to_bytes();
+            entries.extend(field_entries(n, FieldObject::WorkItem, id, &i.attributes));
+        }
+        Ok(entries)
     })?);
     bad.extend(scan(T::Pipelines, &mut |n, _, v| {
         let p: Pipeline = decode(T::Pipelines, v).map_err(|e| e.to_string())?;
@@ -85,7 +130,14 @@ pub(super) fn check(txn: &ReadTransaction) -> Result<Vec<Inconsistency>> {
     })?);
     bad.extend(scan(T::Deals, &mut |n, _, v| {
         let d: Deal = decode(T::Deals, v).map_err(|e| e.to_string())?;
-        Ok(derive::deal_entries(n, &d, v))
+        let mut entries = derive::deal_entries(n, &d, v);
+        entries.extend(field_entries(
+            n,
+            FieldObject::Deal,
+            d.id.to_bytes(),
+            &d.attributes,
+        ));
+        Ok(entries)
     })?);
     bad.extend(scan(T::Users, &mut |n, _, v| {
         let u: User = decode(T::Users, v).map_err(|e| e.to_string())?;

@@ -158,6 +158,7 @@ impl T {
         T::IdxDealOwner,
         T::IdxWork,
         T::IdxDealTimeline,
+        T::IdxField,
     ];
 }
 

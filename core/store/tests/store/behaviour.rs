@@ -24,6 +24,7 @@ const EVENTS: Raw = TableDefinition::new("events");
 const IDX_EMAIL: Raw = TableDefinition::new("idx_email");
 const IDX_PHONE: Raw = TableDefinition::new("idx_phone");
 const IDX_TAG: Raw = TableDefinition::new("idx_tag");
+const IDX_FIELD: Raw = TableDefinition::new("idx_field");
 
 /// 2023-11-14T22:13:20Z.
 const T0: i64 = 1_700_000_000;
@@ -1688,6 +1689,54 @@ fn check_reports_tampered_index_entries() {
 }
 
 #[test]
+fn check_verifies_the_custom_field_index() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(dir.path());
+        let t = tenant(&store, "acme");
+        let define = Op::SetField {
+            object: FieldObject::Customer,
+            key: "score".into(),
+            input: serde_json::from_value(serde_json::json!({
+                "label": "Score", "type": "number", "sortable": true
+            }))
+            .unwrap(),
+            expected_version: None,
+        };
+        store.write(&t, &actor(), vec![define]).unwrap();
+        for (i, e) in ["a@example.com", "b@example.com"].into_iter().enumerate() {
+            let mut input = person(e);
+            input
+                .attributes
+                .insert("score".into(), AttributeValue::Number(i as f64));
+            create(&store, &t, input);
+        }
+        assert_eq!(store.check().unwrap(), vec![]);
+    }
+    {
+        // Drop one entry.
+        let db = raw_db(dir.path());
+        let txn = db.begin_write().unwrap();
+        {
+            let mut index = txn.open_table(IDX_FIELD).unwrap();
+            let first = index
+                .first()
+                .unwrap()
+                .map(|(k, _)| k.value().to_vec())
+                .unwrap();
+            index.remove(first.as_slice()).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let problems = open(dir.path()).check().unwrap();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].problem.contains("idx_field: missing entry"),
+        "{problems:?}"
+    );
+}
+
+#[test]
 fn check_reports_a_gap_in_the_event_log() {
     let dir = tempfile::tempdir().unwrap();
     {
@@ -2041,6 +2090,7 @@ fn racing_writers_of_one_unique_field_value_store_it_once(kind: Kind) {
         }
     }
     assert_eq!(store.stats().unwrap().tenants[0].customers, 5);
+    assert_eq!(store.check().unwrap(), vec![], "the field index matches the records");
 }
 
 /// Organizations' memberships, read a slice at a time: in organization then member order,
