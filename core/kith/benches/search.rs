@@ -5,21 +5,26 @@
 //! value looked for.
 //!
 //! Run: `cargo bench -p kith --bench search`. The data set (fixed seed) is built once into
-//! `target/bench-data/search-v1-1000000` (about 25 s and 650 MB here) and reused; delete the folder to
-//! rebuild it. `KITH_BENCH_CUSTOMERS=100000` builds a smaller one elsewhere for a quick look.
+//! `target/bench-data/search-v2-1000000` and reused; delete the folder to rebuild it. Each
+//! customer has a sortable custom field `score` (kept in the field index), a select `region`
+//! and, for 40%, a granted (email, marketing) consent record. `KITH_BENCH_CUSTOMERS=100000` builds a smaller one elsewhere for a quick look.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use kith::model::{Actor, CustomerInput, Email, LifecycleStage, Tag, TenantInput, TenantSlug};
+use kith::model::{
+    Actor, AttributeValue, ConsentChannel, CustomerInput, Email, FieldObject, LifecycleStage, Tag,
+    TenantInput, TenantSlug,
+};
 use kith::service::access::Access;
-use kith::service::customers::{self, Condition, CustomerQuery};
+use kith::service::customers::{self, AttributeMatch, AttributeOp, Condition, CustomerQuery};
 use kith::store::{CustomerFilter, Op, PageRequest, RedbStore, Store, StoreConfig};
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 
 /// Calls per case.
 const CALLS: usize = 300;
 const TAGS: usize = 20;
+const REGIONS: [&str; 4] = ["emea", "apac", "amer", "latam"];
 const SURNAMES: &[&str] = &[
     "Smith", "Jones", "Garcia", "Müller", "Rossi", "Dubois", "Novak", "Kowalski", "Tanaka",
     "Silva", "Nguyen", "Okafor", "Hansen", "Lefèvre", "Costa", "Ivanova",
@@ -36,7 +41,7 @@ fn data_dir(n: usize) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    target.join(format!("bench-data/search-v1-{n}"))
+    target.join(format!("bench-data/search-v2-{n}"))
 }
 
 fn build(dir: &std::path::Path, n: usize) {
@@ -54,6 +59,25 @@ fn build(dir: &std::path::Path, n: usize) {
         )
         .expect("tenant")
         .slug;
+    let fields = [
+        (
+            "score",
+            serde_json::json!({"label": "Score", "type": "number", "sortable": true}),
+        ),
+        (
+            "region",
+            serde_json::json!({"label": "Region", "type": "select", "options": REGIONS}),
+        ),
+    ];
+    for (key, def) in fields {
+        let op = Op::SetField {
+            object: FieldObject::Customer,
+            key: key.into(),
+            input: serde_json::from_value(def).expect("definition"),
+            expected_version: None,
+        };
+        store.write(&tenant, &actor, vec![op]).expect("define");
+    }
     let mut rng = StdRng::seed_from_u64(7);
     let lifecycles = [
         "subscriber",
@@ -81,6 +105,17 @@ fn build(dir: &std::path::Path, n: usize) {
                         .expect("stage"),
                     ),
                     marketing_consent: rng.random_bool(0.4),
+                    attributes: [
+                        (
+                            "score".to_owned(),
+                            AttributeValue::Number(rng.random_range(0.0..1e6)),
+                        ),
+                        (
+                            "region".to_owned(),
+                            AttributeValue::Text(REGIONS[i % REGIONS.len()].into()),
+                        ),
+                    ]
+                    .into(),
                     ..CustomerInput::default()
                 })
             })
@@ -177,6 +212,44 @@ fn main() {
                 ))),
                 Condition::Consent(true),
             ],
+        )
+    });
+    case("consent: may be emailed for marketing (a record)", |_| {
+        let c = Condition::MayContact(ConsentChannel::Email, "marketing".into());
+        search(&list(CustomerFilter::All), &[c])
+    });
+    case("custom field: region = a value (checked on each)", |i| {
+        let c = Condition::Attribute {
+            key: "region".into(),
+            op: AttributeOp::Eq,
+            value: Some(AttributeMatch::Text(REGIONS[i % REGIONS.len()].into())),
+        };
+        search(&list(CustomerFilter::All), &[c])
+    });
+    // Cursors at 300 places in the score order (a page of 1,000 apart), read before timing.
+    let by_score = list(CustomerFilter::Field("score".into()));
+    let mut cursors = Vec::with_capacity(CALLS);
+    let mut at = PageRequest::first(1000);
+    while cursors.len() < CALLS {
+        let p = customers::search_where(store, &tenant, &all, &by_score, &[], &at).expect("page");
+        let Some(next) = p.next else { break };
+        cursors.push(next.clone());
+        at = PageRequest::after(1000, next);
+    }
+    case("custom field: sorted by score (its index), a page", |i| {
+        let p = match cursors.get(i) {
+            Some(c) => PageRequest::after(50, c.clone()),
+            None => PageRequest::first(50),
+        };
+        customers::search_where(store, &tenant, &all, &by_score, &[], &p)
+            .expect("sorted")
+            .items
+            .len()
+    });
+    case("custom field: sorted by score + tag condition", |i| {
+        search(
+            &list(CustomerFilter::Field("score".into())),
+            &[Condition::Is(list(CustomerFilter::Tag(tag(i))))],
         )
     });
     case("OR groups: (tag a AND customer) OR tag b", |i| {
