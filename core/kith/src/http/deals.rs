@@ -15,8 +15,8 @@ use super::extract::{
 };
 use super::{AppState, Routes};
 use crate::model::{
-    Currency, Date, DealId, DealInput, DealPatch, FieldDefinition, FieldObject, PipelineId,
-    StageCategory, StageId, TeamId, Timestamp, UserId,
+    Currency, Date, DealId, DealInput, DealPatch, FieldObject, PipelineId, StageCategory, StageId,
+    TeamId, Timestamp, UserId,
 };
 use crate::service::customers::AttributeMatch;
 use crate::service::deals::{self, DealQuery, DealRecord, Upserted};
@@ -108,36 +108,8 @@ impl DealSearch {
     fn query(
         &self,
         me: Option<UserId>,
-        fields: &[FieldDefinition],
+        attribute: Option<(String, AttributeMatch)>,
     ) -> ApiResult<(DealQuery, bool)> {
-        let attribute = match self.attribute.as_deref() {
-            None => None,
-            Some(raw) => {
-                let keys: Vec<&str> = fields
-                    .iter()
-                    .filter(|d| d.filterable)
-                    .map(|d| d.key.as_str())
-                    .collect();
-                let expected = format!(
-                    "KEY:VALUE with KEY a filterable custom field of deals ({})",
-                    if keys.is_empty() {
-                        "none is defined".to_owned()
-                    } else {
-                        keys.join(", ")
-                    }
-                );
-                let (key, value) = raw.split_once(':').ok_or_else(|| {
-                    ApiError::field("invalid_query", "attribute", expected.clone())
-                })?;
-                let def = fields
-                    .iter()
-                    .find(|d| d.key == key && d.filterable)
-                    .ok_or_else(|| ApiError::field("invalid_query", "attribute", expected))?;
-                let value = AttributeMatch::value(def, value)
-                    .map_err(|e| ApiError::field("invalid_query", "attribute", e))?;
-                Some((def.key.clone(), value))
-            }
-        };
         let owner = match self.owner.as_deref().map(str::trim) {
             None => None,
             Some("me") => Some(me.ok_or_else(|| {
@@ -223,16 +195,14 @@ pub async fn search(
 ) -> ApiResult<Response> {
     let page = page_request(q.limit, q.cursor.as_deref())?;
     let me = t.me();
-    let fields = match q.attribute {
-        Some(_) => {
-            let tenant = t.tenant.clone();
-            state
-                .run(move |s| s.field_definitions(&tenant, FieldObject::Deal))
-                .await?
-        }
-        None => Vec::new(),
-    };
-    let (query, desc) = q.query(me, &fields)?;
+    let attribute = super::fields::attribute_filter(
+        &state,
+        &t.tenant,
+        FieldObject::Deal,
+        q.attribute.as_deref(),
+    )
+    .await?;
+    let (query, desc) = q.query(me, attribute)?;
     let found = state
         .run(move |s| deals::search_sorted(s, &t.tenant, &t.access, &query, desc, &page))
         .await?;

@@ -13,6 +13,7 @@ use super::extract::{ApiJson, IfMatch, Params, json, no_content, versioned};
 use super::{AppState, Routes};
 use crate::model::FieldError;
 use crate::model::{FieldDefinition, FieldDefinitionInput, FieldObject};
+use crate::service::customers::AttributeMatch;
 use crate::service::fields::{self, Change};
 
 /// Field definition checks (each reads every record of its object) running at once on the
@@ -181,4 +182,43 @@ pub async fn delete(
         .run(move |s| fields::remove(s, &t.tenant, &actor, (object, &key), version))
         .await?;
     Ok(no_content())
+}
+
+/// The condition of a list's `attribute=KEY:VALUE` parameter: the filterable custom field KEY of
+/// `object` holds VALUE (parsed as the field's type). Reads the definitions only when given.
+pub(super) async fn attribute_filter(
+    state: &AppState,
+    tenant: &crate::model::TenantSlug,
+    object: FieldObject,
+    raw: Option<&str>,
+) -> ApiResult<Option<(String, AttributeMatch)>> {
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    let tenant = tenant.clone();
+    let defs = state
+        .run(move |s| s.field_definitions(&tenant, object))
+        .await?;
+    let keys: Vec<&str> = defs
+        .iter()
+        .filter(|d| d.filterable)
+        .map(|d| d.key.as_str())
+        .collect();
+    let expected = format!(
+        "KEY:VALUE with KEY a filterable custom field of {}s ({})",
+        object.as_str().replace('_', " "),
+        if keys.is_empty() {
+            "none is defined".to_owned()
+        } else {
+            keys.join(", ")
+        }
+    );
+    let bad = |expected: String| ApiError::field("invalid_query", "attribute", expected);
+    let (key, value) = raw.split_once(':').ok_or_else(|| bad(expected.clone()))?;
+    let def = defs
+        .iter()
+        .find(|d| d.key == key && d.filterable)
+        .ok_or_else(|| bad(expected))?;
+    let value = AttributeMatch::value(def, value).map_err(bad)?;
+    Ok(Some((def.key.clone(), value)))
 }

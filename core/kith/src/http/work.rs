@@ -12,7 +12,7 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{ApiQuery, PageBody, invalid_query, json, page_request};
 use super::reports::{period, required_date};
 use super::{AppState, Routes};
-use crate::model::{InteractionKind, TaskStatus, TeamId, Timestamp, UserId};
+use crate::model::{FieldObject, InteractionKind, TaskStatus, TeamId, Timestamp, UserId};
 use crate::service::access::Access;
 use crate::service::interactions::{
     self, OverdueCount, QueueQuery, ServiceQuery, Whose, WorkGroup,
@@ -44,6 +44,9 @@ pub struct QueueParams {
     /// Only work due strictly before this time (RFC 3339); work without a due date is then
     /// left out.
     pub due_before: Option<String>,
+    /// `KEY:VALUE`: the filterable custom field KEY of work items holds VALUE (of its type);
+    /// checked on each item read.
+    pub attribute: Option<String>,
     /// Page size (1 to 1000, default 50).
     pub limit: Option<usize>,
     /// The previous page's `next_cursor`.
@@ -143,6 +146,13 @@ pub async fn queue(
             .as_deref()
             .map(|d| Timestamp::parse("due_before", d).map_err(invalid_query))
             .transpose()?,
+        attribute: super::fields::attribute_filter(
+            &state,
+            &t.tenant,
+            FieldObject::WorkItem,
+            q.attribute.as_deref(),
+        )
+        .await?,
     };
     let page = page_request(q.limit, q.cursor.as_deref())?;
     let page = state

@@ -18,7 +18,7 @@ use crate::store::{Assignees, Error, MAX_QUEUE_ASSIGNEES, Result, WorkQuery};
 use crate::store::{IdempotencyKey, Once, Op, Output, Page, PageRequest, Store, unexpected};
 
 use super::access::{Access, filtered_page};
-use super::customers::write_one;
+use super::customers::{AttributeMatch, AttributeOp, write_one};
 
 /// A logged interaction and whether this request stored it (false: its external id, or the
 /// idempotency key, was seen before).
@@ -193,7 +193,7 @@ pub enum Whose {
 }
 
 /// What a work queue lists.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct QueueQuery {
     /// Whose.
     pub whose: Whose,
@@ -203,6 +203,8 @@ pub struct QueueQuery {
     pub kinds: Vec<InteractionKind>,
     /// Due strictly before.
     pub due_before: Option<Timestamp>,
+    /// A custom field (its key) holds this value.
+    pub attribute: Option<(String, AttributeMatch)>,
 }
 
 /// The work queue: work items by due date (none last), then priority (urgent first).
@@ -256,14 +258,21 @@ pub fn queue(
         kinds: q.kinds.clone(),
         due_before: q.due_before,
     };
-    if access.is_full() {
+    if access.is_full() && q.attribute.is_none() {
         return store.work(tenant, &query, page);
     }
+    let holds = |i: &Interaction| {
+        q.attribute.as_ref().is_none_or(|(key, value)| {
+            i.attributes
+                .get(key)
+                .is_some_and(|v| value.holds(AttributeOp::Eq, v))
+        })
+    };
     let mut owners = Owners::default();
     filtered_page(
         page,
         |p| store.work(tenant, &query, p),
-        |i| readable(store, tenant, access, &mut owners, i),
+        |i| Ok(holds(i) && readable(store, tenant, access, &mut owners, i)?),
     )
 }
 

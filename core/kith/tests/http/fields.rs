@@ -402,6 +402,65 @@ async fn typed_fields_compare_by_their_type(backend: Backend) {
             .iter()
             .all(|d| d["attributes"]["region"]["text"] == "emea")
     );
+    // The work queue too, on a work item field.
+    define(
+        &api,
+        &key,
+        "work_item",
+        "severity",
+        json!({"label": "Severity", "type": "select", "options": ["low", "high"]}),
+    )
+    .await;
+    for severity in ["high", "low", "high"] {
+        let task = json!({
+            "customer": customer["id"], "channel": "email", "kind": "task",
+            "attributes": {"severity": {"text": severity}},
+        });
+        api.call(
+            "POST",
+            "/v1/tenants/acme/interactions",
+            Some(&key),
+            Some(task),
+        )
+        .await
+        .ok(201);
+    }
+    let high = api
+        .call(
+            "GET",
+            "/v1/tenants/acme/work?attribute=severity:high",
+            Some(&key),
+            None,
+        )
+        .await
+        .ok(200);
+    let items = high["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{high}");
+    assert!(
+        items
+            .iter()
+            .all(|i| i["attributes"]["severity"]["text"] == "high")
+    );
+    let bad_task = json!({
+        "customer": customer["id"], "channel": "email", "kind": "task",
+        "attributes": {"severity": {"text": "meh"}},
+    });
+    api.call(
+        "POST",
+        "/v1/tenants/acme/interactions",
+        Some(&key),
+        Some(bad_task),
+    )
+    .await
+    .problem(422, "invalid_input");
+    api.call(
+        "GET",
+        "/v1/tenants/acme/work?attribute=severity:meh",
+        Some(&key),
+        None,
+    )
+    .await
+    .problem(400, "invalid_query");
     for bad in ["region:mars", "nope:x", "region", "signed:yesterday"] {
         let p = api
             .call(

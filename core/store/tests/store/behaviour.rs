@@ -2090,7 +2090,11 @@ fn racing_writers_of_one_unique_field_value_store_it_once(kind: Kind) {
         }
     }
     assert_eq!(store.stats().unwrap().tenants[0].customers, 5);
-    assert_eq!(store.check().unwrap(), vec![], "the field index matches the records");
+    assert_eq!(
+        store.check().unwrap(),
+        vec![],
+        "the field index matches the records"
+    );
 }
 
 /// Organizations' memberships, read a slice at a time: in organization then member order,
