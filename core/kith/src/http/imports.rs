@@ -31,6 +31,7 @@ use super::{AppState, Routes};
 use crate::model::{Actor, TenantSlug, Timestamp};
 use crate::service::import::{
     ImportKind, ImportOptions, ImportProgress, Report, RowProblem, encoding_hint, import,
+    import_jsonl,
 };
 
 /// Imports running at once on one server.
@@ -248,11 +249,12 @@ impl Drop for TempFile {
 }
 
 /// Import customers from a CSV file (UTF-8, a header line; the columns `kith import customers
-/// --help` lists). Answers 202 with the job at once; follow it with `GET .../imports/{id}`.
-/// Needs a key for the whole tenant that may write.
+/// --help` lists) or from JSON Lines (`application/x-ndjson`: each line a record as the batch
+/// upsert takes, matched the same way). Answers 202 with the job at once; follow it with
+/// `GET .../imports/{id}`. Needs a key for the whole tenant that may write.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/customers/import", tag = "customers", operation_id = "import_customers",
     params(("tenant" = String, Path, description = "Tenant slug"), ImportQuery),
-    request_body(content = String, content_type = "text/csv", description = "The CSV file"),
+    request_body(content((String = "text/csv"), (String = "application/x-ndjson")), description = "A CSV file, or JSON Lines: one record per line in the shape the API takes (an export's lines work)"),
     responses((status = 202, description = "The job, started (Location: its URL)", body = ImportJob),
         (status = 409, description = "import_running", body = super::Problem),
         (status = 413, description = "payload_too_large", body = super::Problem),
@@ -267,11 +269,12 @@ pub async fn import_customers(
     start(state, t, q, request, ImportKind::Customers).await
 }
 
-/// Import interactions from a CSV file (the columns `kith import interactions --help` lists),
-/// as a job like `POST .../customers/import`.
+/// Import interactions from a CSV file (the columns `kith import interactions --help` lists)
+/// or JSON Lines (each line an interaction as `POST .../interactions` takes), as a job like
+/// `POST .../customers/import`.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/interactions/import", tag = "interactions", operation_id = "import_interactions",
     params(("tenant" = String, Path, description = "Tenant slug"), ImportQuery),
-    request_body(content = String, content_type = "text/csv", description = "The CSV file"),
+    request_body(content((String = "text/csv"), (String = "application/x-ndjson")), description = "A CSV file, or JSON Lines: one record per line in the shape the API takes (an export's lines work)"),
     responses((status = 202, description = "The job, started (Location: its URL)", body = ImportJob),
         (status = 409, description = "import_running", body = super::Problem),
         (status = 413, description = "payload_too_large", body = super::Problem),
@@ -299,14 +302,23 @@ async fn start(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .map(|v| v.trim().to_ascii_lowercase());
-    if !matches!(
-        media.as_deref(),
-        Some("text/csv" | "text/plain" | "application/octet-stream")
-    ) {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send the CSV file with Content-Type: text/csv",
+    let jsonl = match media.as_deref() {
+        Some("text/csv" | "text/plain" | "application/octet-stream") => false,
+        Some("application/x-ndjson" | "application/jsonl" | "application/json-lines") => true,
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send a CSV file with Content-Type: text/csv, or JSON Lines with \
+                 Content-Type: application/x-ndjson",
+            ));
+        }
+    };
+    if jsonl && q.map.is_some() {
+        return Err(ApiError::field(
+            "invalid_query",
+            "map",
+            "no column map for JSON Lines (its records name their fields)",
         ));
     }
     let maps: Vec<String> = q
@@ -341,7 +353,8 @@ async fn start(
         return Err(too_big());
     }
     let id = uuid::Uuid::now_v7().to_string();
-    let path = std::env::temp_dir().join(format!("kith-import-{id}.csv"));
+    let suffix = if jsonl { "jsonl" } else { "csv" };
+    let path = std::env::temp_dir().join(format!("kith-import-{id}.{suffix}"));
     let file = TempFile(path.clone());
     let size = tokio::time::timeout(UPLOAD_TIMEOUT, save(request.into_body(), &path, limit))
         .await
@@ -391,9 +404,13 @@ async fn start(
     tokio::task::spawn_blocking(move || {
         let _file = file;
         let progress = Arc::clone(&running.progress);
-        match import(store.as_ref(), &tenant, &actor, &path, &options, |_| {
-            Report::shared(progress)
-        }) {
+        let report = |_| Report::shared(progress);
+        let done = if jsonl {
+            import_jsonl(store.as_ref(), &tenant, &actor, &path, &options, report)
+        } else {
+            import(store.as_ref(), &tenant, &actor, &path, &options, report)
+        };
+        match done {
             Ok(outcome) => {
                 let hint = encoding_hint(outcome.badly_encoded);
                 let (status, error) = match outcome.stopped {

@@ -305,7 +305,134 @@ async fn typed_attribute_and_consent_columns_import_as_their_definitions_say(bac
     assert_eq!(consents[1]["status"], "withdrawn");
 }
 
+/// JSON Lines: each line a record in the API's shape, upserted (customers) or logged
+/// (interactions); bad lines are reported by number and field, an export's lines of other types
+/// are skipped, a line past 1 MiB is refused without stopping the rest, a dry run writes nothing.
+async fn json_lines_import_as_records_of_the_api(backend: Backend) {
+    let api = Api::on(backend);
+    api.tenant("acme").await;
+    let key = api.key("acme", false).await;
+    let ada = api
+        .customer(
+            "acme",
+            &key,
+            json!({"name": "Ada", "email": "ada@example.com"}),
+        )
+        .await;
+    let lines = [
+        r#"{"email": "ada@example.com", "tags": ["vip"]}"#.to_owned(),
+        r#"{"name": "Bob", "phone": "+44 20 7946 0000"}"#.to_owned(),
+        String::new(),
+        "not json".to_owned(),
+        r#"["an", "array"]"#.to_owned(),
+        r#"{"name": "Cy", "tags": 5}"#.to_owned(),
+        r#"{"name": "Di", "email": "not-an-email"}"#.to_owned(),
+        r#"{"type": "pipeline", "name": "Sales"}"#.to_owned(),
+        r#"{"type": "customer", "name": "Eve", "consents": [{"channel": "email", "purpose": "news", "status": "granted"}]}"#.to_owned(),
+        format!(r#"{{"name": "{}"}}"#, "x".repeat(1024 * 1024 + 10)),
+        r#"{"name": "Fay"}"#.to_owned(),
+    ];
+    let body = lines.join("\n") + "\n";
+    let import_lines = |query: &str, body: String| {
+        let path = format!("/v1/tenants/acme/customers/import{query}");
+        let (api, key) = (&api, &key);
+        async move {
+            let r = upload(api, key, &path, "application/x-ndjson", &body).await;
+            let job = r.ok(202);
+            let location = r.header("location").unwrap().to_owned();
+            let done = api
+                .call("GET", &format!("{location}?wait=60"), Some(key), None)
+                .await
+                .ok(200);
+            assert_eq!(done["status"], "done", "{job} {done}");
+            done
+        }
+    };
+    let dry = import_lines("?dry_run=true", body.clone()).await;
+    assert_eq!(
+        customers(&api, &key).await.len(),
+        1,
+        "a dry run wrote: {dry}"
+    );
+    let job = import_lines("", body).await;
+    // Shape errors are found as lines are read, the store's as each batch is written.
+    let mut errors: Vec<(u64, Option<&str>)> = job["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["line"].as_u64().unwrap(), e["column"].as_str()))
+        .collect();
+    errors.sort_unstable();
+    assert_eq!(
+        errors,
+        [
+            (4, None),
+            (5, None),
+            (6, Some("tags")),
+            (7, Some("email")),
+            (10, None)
+        ],
+        "{job}"
+    );
+    assert_eq!(job["rejected"], 5);
+    let summary = job["summary"].as_str().unwrap();
+    assert!(
+        summary
+            .starts_with("imported 4 customers; 5 lines rejected; 1 line of other types skipped"),
+        "{summary}"
+    );
+    let all = customers(&api, &key).await;
+    let mut names: Vec<&str> = all.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["Ada", "Bob", "Eve", "Fay"]);
+    let ada_now = all.iter().find(|c| c["id"] == ada["id"]).unwrap();
+    assert_eq!(
+        ada_now["tags"],
+        json!(["vip"]),
+        "matched by email and changed"
+    );
+    let eve = all.iter().find(|c| c["name"] == "Eve").unwrap();
+    assert_eq!(eve["consents"][0]["source"], "import");
+    // Running it again changes nothing.
+    let again = import_lines("", lines[..2].join("\n")).await;
+    assert_eq!(customers(&api, &key).await.len(), 4, "{again}");
+
+    // Interactions: each line as POST .../interactions takes it.
+    let bob = all.iter().find(|c| c["name"] == "Bob").unwrap();
+    let body = format!(
+        "{}\n{}\n",
+        json!({"customer": bob["id"], "channel": "email", "kind": "note", "subject": "hello"}),
+        json!({"customer": bob["id"], "channel": "pigeon", "kind": "note"}),
+    );
+    let r = upload(
+        &api,
+        &key,
+        "/v1/tenants/acme/interactions/import",
+        "application/x-ndjson",
+        &body,
+    )
+    .await;
+    let location = r.header("location").unwrap().to_owned();
+    let done = api
+        .call("GET", &format!("{location}?wait=60"), Some(&key), None)
+        .await
+        .ok(200);
+    assert_eq!(done["rejected"], 1, "{done}");
+    assert_eq!(done["errors"][0]["line"], 2);
+    // A column map means nothing to JSON Lines.
+    upload(
+        &api,
+        &key,
+        "/v1/tenants/acme/customers/import?map=a=b",
+        "application/x-ndjson",
+        "{}",
+    )
+    .await
+    .problem(400, "invalid_query");
+}
+
 on_both_backends! {
+    json_lines_import_as_records_of_the_api,
     typed_attribute_and_consent_columns_import_as_their_definitions_say,
     a_csv_upload_imports_as_a_job_with_its_row_report,
     an_upload_that_breaks_a_bound_is_refused_and_writes_nothing,
