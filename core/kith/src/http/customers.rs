@@ -107,6 +107,10 @@ pub struct CustomerSearch {
     /// Consent: `true` or `false` (marketing consent given or not), or `channel:purpose`, e.g.
     /// `email:marketing`: may be contacted by email for marketing (its record says granted).
     pub consent: Option<String>,
+    /// `KEY:VALUE`: the filterable custom field KEY holds VALUE (of its type; a multi-select
+    /// among its options); checked on each customer read. POST `.../customers/search` takes
+    /// ranges and OR groups.
+    pub attribute: Option<String>,
     /// Changed at or after this time (RFC 3339).
     pub updated_since: Option<String>,
     /// Created at or after this time (RFC 3339).
@@ -335,7 +339,21 @@ pub async fn search(
             "min_score and max_score go with score=<scorer id>",
         ));
     }
-    let (query, conditions) = q.plan(t.user)?;
+    let (query, mut conditions) = q.plan(t.user)?;
+    let attribute = super::fields::attribute_filter(
+        &state,
+        &t.tenant,
+        crate::model::FieldObject::Customer,
+        q.attribute.as_deref(),
+    )
+    .await?;
+    if let Some((key, value)) = attribute {
+        conditions.push(Condition::Attribute {
+            key,
+            op: customers::AttributeOp::Eq,
+            value: Some(value),
+        });
+    }
     let (page, total) =
         search_and_count(&state, t, query, conditions, page, q.total == Some(true)).await?;
     let page = PageBody::from(page);

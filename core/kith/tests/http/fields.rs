@@ -196,6 +196,24 @@ async fn a_defined_field_is_checked_on_every_write_and_filtered_on(backend: Back
     )
     .await;
     assert_eq!(names(&not_in), ["Nia", "Pat"]);
+    let get = api
+        .call(
+            "GET",
+            "/v1/tenants/acme/customers?attribute=tier:gold",
+            Some(&key),
+            None,
+        )
+        .await
+        .ok(200);
+    assert_eq!(names(&get), ["Gil"]);
+    api.call(
+        "GET",
+        "/v1/tenants/acme/customers?attribute=tier:tin",
+        Some(&key),
+        None,
+    )
+    .await
+    .problem(400, "invalid_query");
     let has = search(
         &api,
         &key,
