@@ -140,13 +140,20 @@ pub async fn put(
             checked,
             violations,
         } => {
+            let found = if violations.len() >= fields::MAX_VIOLATIONS {
+                format!(
+                    "the first {} found are listed; the check stopped there, after {checked} records",
+                    violations.len()
+                )
+            } else {
+                format!("{} of the {checked} records break it", violations.len())
+            };
             let mut e = ApiError::new(
                 StatusCode::CONFLICT,
                 "field_conflicts_with_data",
                 format!(
-                    "stored records break this definition (the first {} of {checked} read are \
-                     listed); change them, or the definition, and try again",
-                    violations.len()
+                    "stored records break this definition ({found}); the definition is \
+                     unchanged: change those records, or the definition, and try again"
                 ),
             );
             e.errors = violations

@@ -45,6 +45,12 @@ pub enum ExportError {
     Write(#[from] io::Error),
 }
 
+/// A field definition's record: under `field`, since its own `type` is the field's type.
+#[derive(Serialize)]
+struct FieldRecord<'a> {
+    field: &'a crate::model::FieldDefinition,
+}
+
 /// Writes one record: its JSON object with `"type": kind` first.
 pub fn record(out: &mut impl Write, kind: &str, value: &impl Serialize) -> io::Result<()> {
     let body = serde_json::to_string(value).map_err(io::Error::other)?;
@@ -74,7 +80,7 @@ pub fn export(
         FieldObject::WorkItem,
     ] {
         for d in store.field_definitions(tenant, object)? {
-            record(out, "field", &serde_json::json!({ "field": d }))?;
+            record(out, "field", &FieldRecord { field: &d })?;
             counts.fields += 1;
         }
     }
