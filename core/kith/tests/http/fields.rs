@@ -24,6 +24,15 @@ async fn define(api: &Api, key: &str, object: &str, field: &str, body: Value) ->
     .ok(201)
 }
 
+/// The items of the first page of a tenant list (`deals?...`, `work?...`).
+async fn listed(api: &Api, key: &str, list: &str) -> Vec<Value> {
+    let page = api
+        .call("GET", &format!("/v1/tenants/acme/{list}"), Some(key), None)
+        .await
+        .ok(200);
+    page["items"].as_array().unwrap().clone()
+}
+
 fn names(page: &Value) -> Vec<String> {
     let mut v: Vec<String> = page["items"]
         .as_array()
@@ -404,20 +413,10 @@ async fn typed_fields_compare_by_their_type(backend: Backend) {
         .await
         .ok(201);
     }
-    let emea = api
-        .call(
-            "GET",
-            "/v1/tenants/acme/deals?attribute=region:emea",
-            Some(&key),
-            None,
-        )
-        .await
-        .ok(200);
-    let items = emea["items"].as_array().unwrap();
-    assert_eq!(items.len(), 2, "{emea}");
+    let emea = listed(&api, &key, "deals?attribute=region:emea").await;
+    assert_eq!(emea.len(), 2);
     assert!(
-        items
-            .iter()
+        emea.iter()
             .all(|d| d["attributes"]["region"]["text"] == "emea")
     );
     // The work queue too, on a work item field.
@@ -443,20 +442,10 @@ async fn typed_fields_compare_by_their_type(backend: Backend) {
         .await
         .ok(201);
     }
-    let high = api
-        .call(
-            "GET",
-            "/v1/tenants/acme/work?attribute=severity:high",
-            Some(&key),
-            None,
-        )
-        .await
-        .ok(200);
-    let items = high["items"].as_array().unwrap();
-    assert_eq!(items.len(), 2, "{high}");
+    let high = listed(&api, &key, "work?attribute=severity:high").await;
+    assert_eq!(high.len(), 2);
     assert!(
-        items
-            .iter()
+        high.iter()
             .all(|i| i["attributes"]["severity"]["text"] == "high")
     );
     let bad_task = json!({

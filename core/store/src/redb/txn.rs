@@ -456,11 +456,11 @@ impl Txn for RedbTxn<'_, '_> {
         value: &[u8],
         id: [u8; 16],
     ) -> Result<()> {
-        let k = field_index_key(self.tenant, object, key)
-            .bytes(value)
-            .id(id)
-            .done();
-        self.tx.put(T::IdxField, &k, &[])
+        self.tx.put(
+            T::IdxField,
+            &field_entry(self.tenant, (object, key), value, id),
+            &[],
+        )
     }
 
     fn delete_field_index(
@@ -470,11 +470,10 @@ impl Txn for RedbTxn<'_, '_> {
         value: &[u8],
         id: [u8; 16],
     ) -> Result<()> {
-        let k = field_index_key(self.tenant, object, key)
-            .bytes(value)
-            .id(id)
-            .done();
-        self.tx.del(T::IdxField, &k)
+        self.tx.del(
+            T::IdxField,
+            &field_entry(self.tenant, (object, key), value, id),
+        )
     }
 
     fn purge_field_index(&mut self, object: FieldObject, key: &str) -> Result<()> {
@@ -685,4 +684,17 @@ impl Txn for RedbTxn<'_, '_> {
 /// The start of a field's index entries: tenant, object, key.
 pub(super) fn field_index_key(tenant: u32, object: FieldObject, key: &str) -> K {
     K::t(tenant).byte(object.code()).word(key)
+}
+
+/// The index entry of a record's field value: tenant, object, key, value, record.
+fn field_entry(
+    tenant: u32,
+    (object, key): (FieldObject, &str),
+    value: &[u8],
+    id: [u8; 16],
+) -> Vec<u8> {
+    field_index_key(tenant, object, key)
+        .bytes(value)
+        .id(id)
+        .done()
 }
