@@ -63,6 +63,12 @@ impl ApiError {
         }
     }
 
+    /// The same error with another status.
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+
     /// A 400 naming one offending field.
     pub fn field(
         code: &'static str,
@@ -123,7 +129,10 @@ impl From<Error> for ApiError {
         let status = match &e {
             Error::Store(s) => return Self::from_store(s),
             Error::Plugin(f) => return Self::plugin(f),
-            Error::PluginSuspended { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            // The tenant's plugin is in a state (suspended until a time, or until reset) that
+            // refuses the request: not the server failing. The webhook route answers 503
+            // instead, so that the platform retries the delivery later.
+            Error::PluginSuspended { .. } => StatusCode::CONFLICT,
             Error::PopulationFailed { .. } => StatusCode::BAD_GATEWAY,
             _ => return Self::internal(&e),
         };
@@ -252,3 +261,26 @@ impl IntoResponse for ApiError {
 
 /// The result of a handler.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_suspended_plugin_is_a_conflict_not_a_server_error() {
+        let e = ApiError::from(Error::PluginSuspended {
+            plugin: "kith.rfm".into(),
+            until: "2026-12-05T13:45:26Z".into(),
+            failures: 5,
+            last: "memory-limit".into(),
+        });
+        assert_eq!(
+            (e.status(), e.code()),
+            (StatusCode::CONFLICT, "plugin_suspended")
+        );
+        // The webhook route turns it into a 503 so that the platform retries.
+        let hook = e.with_status(StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(hook.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(hook.code(), "plugin_suspended");
+    }
+}

@@ -783,7 +783,8 @@ pub async fn populate(
 /// `GET /v1/tenants/{tenant}/jobs/{id}` reports.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/plugins/{plugin}/rescore", tag = "tenant plugins", operation_id = "rescore",
     params(("tenant" = String, Path, description = "Tenant slug"), ("plugin" = String, Path, description = "Plugin id")),
-    responses((status = 202, description = "The job, with Location", body = Job), (status = 404, description = "not_found", body = super::Problem)))]
+    responses((status = 202, description = "The job, with Location", body = Job), (status = 404, description = "not_found", body = super::Problem),
+        (status = 409, description = "plugin_suspended: reset it, or wait until the time the detail names", body = super::Problem)))]
 pub async fn rescore(
     State(state): State<AppState>,
     t: TenantWrite,
@@ -938,6 +939,11 @@ pub async fn hook(
     let result: HookResult = match result {
         Ok(r) => r,
         Err(e) if e.status() == StatusCode::NOT_FOUND => return Err(not_found()),
+        // Suspended until a time: the platform retries a 5xx delivery, and it will be taken
+        // then.
+        Err(e) if e.code() == "plugin_suspended" => {
+            return Err(e.with_status(StatusCode::SERVICE_UNAVAILABLE));
+        }
         // The caller is anonymous: the plugin's message (and its stderr, quoted in traps) is
         // for the tenant, who sees it in the plugin's status.
         Err(e) if e.status() == StatusCode::BAD_GATEWAY => {
