@@ -16,6 +16,9 @@ use super::{AttributeValue, Checker, Timestamp, ValidationError, attribute_key};
 pub const MAX_FIELD_DEFINITIONS: usize = 100;
 /// The most options of a select field.
 pub const MAX_FIELD_OPTIONS: usize = 100;
+/// The longest text value of a unique or sortable field, in characters: its index entry must
+/// fit a PostgreSQL B-tree row (about 2.7 KB) whatever the characters.
+pub const MAX_INDEXED_TEXT: usize = 500;
 
 /// What a definition applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -327,7 +330,19 @@ impl FieldDefinition {
             _ => false,
         };
         if ok {
-            return Ok(());
+            return match v {
+                AttributeValue::Text(t)
+                    if self.indexed() && t.chars().count() > MAX_INDEXED_TEXT =>
+                {
+                    Err(ValidationError::field(
+                        field,
+                        format!(
+                            "text of at most {MAX_INDEXED_TEXT} characters (a unique or sortable field is indexed)"
+                        ),
+                    ))
+                }
+                _ => Ok(()),
+            };
         }
         let expected = if self.field_type.has_options() {
             format!(

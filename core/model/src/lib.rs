@@ -45,7 +45,7 @@ pub use error::{Checker, FieldError, ValidationError};
 pub use event::{EntityRef, Event, EventKind, FieldChange, MAX_CHANGE_VALUE_CHARS};
 pub use fields::{
     FieldDefinition, FieldDefinitionInput, FieldObject, FieldType, MAX_FIELD_DEFINITIONS,
-    MAX_FIELD_OPTIONS, check_fields,
+    MAX_FIELD_OPTIONS, MAX_INDEXED_TEXT, check_fields,
 };
 pub use ids::{
     Actor, CustomerId, DealId, InteractionId, PipelineId, StageId, TeamId, TenantSlug, UserId,

@@ -3517,3 +3517,26 @@ fn index_values_sort_as_the_values_do() {
         2
     );
 }
+
+#[test]
+fn an_indexed_text_value_is_bounded() {
+    let mut input = field_input(FieldType::Text, &[]);
+    input.unique = true;
+    let d = FieldDefinition::new(FieldObject::Customer, "code", input, None, now()).unwrap();
+    let text = |n: usize| AttributeValue::Text("é".repeat(n));
+    assert!(d.check("a", Some(&text(MAX_INDEXED_TEXT))).is_ok());
+    assert_eq!(
+        error_fields(d.check("a", Some(&text(MAX_INDEXED_TEXT + 1)))),
+        ["a"]
+    );
+    // Not indexed: any text an attribute may hold.
+    let free = FieldDefinition::new(
+        FieldObject::Customer,
+        "note",
+        field_input(FieldType::Text, &[]),
+        None,
+        now(),
+    )
+    .unwrap();
+    assert!(free.check("a", Some(&text(4096))).is_ok());
+}

@@ -270,9 +270,11 @@ fn index(
     records: &[([u8; 16], BTreeMap<String, AttributeValue>)],
     violations: &mut Vec<Violation>,
 ) -> Result<bool> {
+    // A record whose value breaks the definition is a violation already, and is not indexed.
+    let field = format!("attributes.{}", d.key);
     let ids: Vec<[u8; 16]> = records
         .iter()
-        .filter(|(_, a)| a.contains_key(&d.key))
+        .filter(|(_, a)| a.contains_key(&d.key) && d.check(&field, a.get(&d.key)).is_ok())
         .map(|(id, _)| *id)
         .collect();
     let ops = ids
