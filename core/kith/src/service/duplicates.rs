@@ -25,6 +25,9 @@ use crate::store::{Cursor, CustomerFilter, Error, PageRequest, Result, Store};
 
 /// Jaro-Winkler similarity from which two members' names count as alike.
 pub const NAME_SIMILARITY: f64 = 0.92;
+/// Characters of a folded name compared: Jaro-Winkler costs up to the product of the lengths,
+/// and names may be 300 characters (an organization's 200 members are compared pairwise).
+pub const COMPARED_NAME_CHARS: usize = 64;
 /// The most customers sharing one email likeness read for one customer.
 pub const MAX_EMAIL_MATCHES: usize = 50;
 /// The most members of an organization compared with one customer.
@@ -131,7 +134,7 @@ pub fn of_customer(
         }
     }
     if let Some(org) = me.organization {
-        let mine = fold(&me.name);
+        let mine = comparable(&me.name);
         let members = store.customers(
             tenant,
             &CustomerFilter::Organization(org),
@@ -141,7 +144,7 @@ pub fn of_customer(
             if other.id == me.id || !access.reads(other.owner.as_deref()) {
                 continue;
             }
-            let similarity = strsim::jaro_winkler(&mine, &fold(&other.name));
+            let similarity = strsim::jaro_winkler(&mine, &comparable(&other.name));
             if similarity < NAME_SIMILARITY {
                 continue;
             }
@@ -298,7 +301,7 @@ fn organization_pairs(
         let mut named = Vec::with_capacity(members.len());
         for id in members {
             if let Some(c) = store.customer(tenant, id)? {
-                named.push((c.id, fold(&c.name), c.name));
+                named.push((c.id, comparable(&c.name), c.name));
             }
         }
         named.sort_by_key(|(id, _, _)| *id);
@@ -321,4 +324,9 @@ fn organization_pairs(
         }
     }
     Ok((pairs, next))
+}
+
+/// A name as two are compared: [`fold`]ed, its first [`COMPARED_NAME_CHARS`] characters.
+fn comparable(name: &str) -> String {
+    fold(name).chars().take(COMPARED_NAME_CHARS).collect()
 }
