@@ -551,13 +551,13 @@ fn non_components_and_oversized_plugins_are_refused() {
         other => panic!("expected UnsupportedWit, got {other:?}"),
     }
 
-    let big = vec![0u8; 10 * 1024 * 1024 + 1];
+    let big = vec![0u8; 32 * 1024 * 1024 + 1];
     let err = rt.load(&big).unwrap_err();
     assert_eq!(
         err,
         PluginFailure::TooLarge {
             size: big.len(),
-            limit: 10 * 1024 * 1024
+            limit: 32 * 1024 * 1024
         }
     );
     assert_eq!(err.code(), "too-large");

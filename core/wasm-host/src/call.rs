@@ -92,6 +92,8 @@ pub struct CallReport {
     pub wall_time: Duration,
     /// The most linear memory the instance had at once.
     pub peak_memory_bytes: u64,
+    /// Outgoing HTTP requests the plugin tried to send (all denied).
+    pub http_requests_denied: u32,
     /// How it ended.
     pub outcome: Outcome,
 }
@@ -125,6 +127,8 @@ struct Usage {
     wall_time: Duration,
     /// Peak linear memory.
     peak_memory_bytes: u64,
+    /// Outgoing HTTP requests denied.
+    http_requests_denied: u32,
 }
 
 /// Clock, randomness and input size of one call.
@@ -253,10 +257,17 @@ fn run<R: EncodedSize>(
         }
         Err(e) => Err(classify(&e, state, limits, &stderr)),
     };
+    if state.deny_http.attempts > 0 {
+        debug!(
+            attempts = state.deny_http.attempts,
+            "plugin tried to send HTTP requests; plugins have no network"
+        );
+    }
     let usage = Usage {
         fuel_used,
         wall_time,
         peak_memory_bytes: state.limiter.peak_memory as u64,
+        http_requests_denied: state.deny_http.attempts,
     };
     (result, usage)
 }
@@ -382,6 +393,7 @@ fn report(usage: Usage, failure: Option<&PluginFailure>) -> CallReport {
         fuel_used: usage.fuel_used,
         wall_time: usage.wall_time,
         peak_memory_bytes: usage.peak_memory_bytes,
+        http_requests_denied: usage.http_requests_denied,
         outcome: failure.map_or(Outcome::Ok, |f| Outcome::Failed(f.code())),
     }
 }

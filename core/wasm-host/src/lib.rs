@@ -38,8 +38,10 @@
 //!   it, but it is the deny-all implementation: no preopened directories (file opens fail), no
 //!   environment or arguments, stdin closed, TCP/UDP/name lookup refused, clocks frozen at the
 //!   call's `now`, randomness seeded from its `seed`, stdout/stderr captured (64 KiB each) into
-//!   tracing, and waiting on a clock (`sleep`) traps. A plugin that imports anything else (another
-//!   interface, `wasi:http`, a `kith:plugin` version other than 0.1.0) fails at load with
+//!   tracing, and waiting on a clock (`sleep`) traps. `wasi:http` is linked too (componentize-js
+//!   imports it for `fetch`), as a deny-all stub: sending a request fails with
+//!   `HTTP-request-denied` and never reaches the network. A plugin that imports anything else
+//!   (another interface, a `kith:plugin` version other than 0.1.0) fails at load with
 //!   `UnsupportedWit` naming the import.
 
 mod bindings;

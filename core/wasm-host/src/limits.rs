@@ -57,4 +57,16 @@ impl Limits {
             ..Limits::default()
         }
     }
+
+    /// Defaults for reading a plugin's manifest at load: 1 G fuel, 10 s, 128 MiB of memory.
+    /// The manifest is read once per load, outside any request, and an interpreted plugin
+    /// starts its interpreter for it (a componentize-py component's image alone is 20 MiB).
+    pub fn manifest() -> Limits {
+        Limits {
+            fuel: 1_000_000_000,
+            deadline: Duration::from_secs(10),
+            memory_bytes: 128 * MIB,
+            ..Limits::default()
+        }
+    }
 }

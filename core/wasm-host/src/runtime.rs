@@ -25,8 +25,9 @@ use super::share::{Shares, Slots};
 use super::stats::{PluginStats, StatsSnapshot};
 use super::{Capability, Limits, Manifest, PluginFailure};
 
-/// Default largest plugin accepted: 10 MiB.
-pub const DEFAULT_MAX_PLUGIN_BYTES: usize = 10 << 20;
+/// Default largest plugin accepted: 32 MiB, room for an interpreter (componentize-py: about
+/// 18 MiB, componentize-js: about 12 MiB).
+pub const DEFAULT_MAX_PLUGIN_BYTES: usize = 32 << 20;
 
 /// How the runtime is set up. `RuntimeConfig::default()` suits a small server.
 #[derive(Debug, Clone)]
@@ -38,6 +39,9 @@ pub struct RuntimeConfig {
     pub limits: Limits,
     /// Default budgets of population calls.
     pub population_limits: Limits,
+    /// Budgets of the `manifest()` call that loading makes: [`Limits::manifest`] by default,
+    /// room for an interpreter to start (componentize-py, componentize-js).
+    pub manifest_limits: Limits,
     /// Largest component accepted, in bytes.
     pub max_plugin_bytes: usize,
     /// Instances that may run at the same time (the pooling allocator's slots).
@@ -62,6 +66,7 @@ impl Default for RuntimeConfig {
             cache_dir: None,
             limits: Limits::default(),
             population_limits: Limits::population(),
+            manifest_limits: Limits::manifest(),
             max_plugin_bytes: DEFAULT_MAX_PLUGIN_BYTES,
             max_concurrent_instances: 32,
             instances_per_tenant: 8,
@@ -453,9 +458,9 @@ impl Runtime {
         }
     }
 
-    /// Calls `manifest()` with the default limits and validates the result.
+    /// Calls `manifest()` with the manifest budgets and validates the result.
     fn read_manifest(&self, pre: &WorldPre, world: Capability) -> Result<Manifest, PluginFailure> {
-        let (raw, _report) = super::call::manifest(self, pre, &self.config.limits);
+        let (raw, _report) = super::call::manifest(self, pre, &self.config.manifest_limits);
         let raw = raw.map_err(|e| PluginFailure::BadManifest(format!("manifest() failed: {e}")))?;
         super::convert::manifest(raw, world)
     }
@@ -597,6 +602,7 @@ pub(super) fn codegen_config() -> Config {
 fn linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)?;
     linker.instance(bindings::TYPES_INTERFACE)?;
     deny_sleeping(&mut linker)?;
     Ok(linker)

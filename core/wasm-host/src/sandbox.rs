@@ -7,6 +7,11 @@
 //! `now`, randomness seeded from the call's `seed`, stdout/stderr captured into bounded buffers
 //! that go to tracing after the call. Waiting on a clock traps (see `runtime::deny_sleeping`),
 //! because a host-side sleep would escape the epoch deadline.
+//!
+//! `wasi:http` is linked for the toolchains whose runtimes import it whether or not a plugin
+//! uses it (componentize-js's StarlingMonkey, for `fetch`): a plugin may build requests and
+//! headers, but sending one fails at once with `HTTP-request-denied` ([`DenyHttp`]); nothing
+//! reaches the network, and the attempt is counted in the call's report.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -21,6 +26,9 @@ use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
 use wasmtime_wasi::{
     HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView,
+};
+use wasmtime_wasi_http::{
+    RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView,
 };
 
 use super::Limits;
@@ -40,6 +48,10 @@ pub(super) struct HostState {
     pub(super) stdout: Capture,
     /// The plugin's stderr.
     pub(super) stderr: Capture,
+    /// `wasi:http`'s state (header size limits).
+    http: WasiHttpCtx,
+    /// Refuses every outgoing request and counts the attempts.
+    pub(super) deny_http: DenyHttp,
 }
 
 impl std::fmt::Debug for HostState {
@@ -56,6 +68,45 @@ impl WasiView for HostState {
             ctx: &mut self.wasi,
             table: &mut self.table,
         }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            hooks: &mut self.deny_http,
+            table: &mut self.table,
+            ctx: &mut self.http,
+        }
+    }
+}
+
+/// Plugins have no network: every outgoing HTTP request fails with `HTTP-request-denied`
+/// before anything is resolved or connected. Counts the attempts, for the call's report.
+#[derive(Debug, Default)]
+pub(super) struct DenyHttp {
+    /// Requests the plugin tried to send.
+    pub(super) attempts: u32,
+}
+
+/// What `send_request` returns: the response and a future reporting body errors.
+type SendResult = wasmtime_wasi_http::Result<(
+    http::Response<WasiBody>,
+    Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+)>;
+
+impl WasiHttpHooks for DenyHttp {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        _options: Option<RequestOptions>,
+        _fut: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+    ) -> Box<dyn Future<Output = SendResult> + Send> {
+        self.attempts = self.attempts.saturating_add(1);
+        tracing::debug!(uri = %request.uri(), "plugin's outgoing HTTP request denied");
+        Box::new(std::future::ready(Err(
+            wasmtime_wasi_http::Error::HttpRequestDenied,
+        )))
     }
 }
 
@@ -94,6 +145,8 @@ impl HostState {
             limiter: CallLimiter::new(limits),
             stdout,
             stderr,
+            http: WasiHttpCtx::new(),
+            deny_http: DenyHttp::default(),
         }
     }
 }

@@ -11,7 +11,7 @@
 //! request_timeout_secs = 30      # answer 408 after this long
 //! json_limit_bytes = 1048576     # largest JSON body
 //! max_wait_secs = 60             # longest event long-poll `wait`
-//! plugin_limit_bytes = 10485760  # largest plugin component accepted by POST /v1/plugins
+//! plugin_limit_bytes = 33554432  # largest plugin component accepted by POST /v1/plugins
 //! import_limit_bytes = 67108864  # largest CSV file accepted by POST .../customers/import
 //! max_connections = 1024         # connections served at once (more wait in the backlog)
 //! header_timeout_secs = 10       # to send a request's headers, or to sit idle between requests
@@ -70,7 +70,7 @@ pub(super) struct ServeArgs {
     /// Largest JSON request body in bytes [default: 1048576].
     #[arg(long, env = "KITH_JSON_LIMIT", value_name = "BYTES")]
     json_limit: Option<usize>,
-    /// Largest plugin component accepted by `POST /v1/plugins`, in bytes [default: 10485760].
+    /// Largest plugin component accepted by `POST /v1/plugins`, in bytes [default: 33554432].
     #[arg(long, env = "KITH_PLUGIN_LIMIT", value_name = "BYTES")]
     plugin_limit: Option<usize>,
     /// Connections served at once; more wait in the listen backlog [default: 1024].

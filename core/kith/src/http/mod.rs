@@ -88,7 +88,7 @@ impl Default for HttpConfig {
             request_timeout: Duration::from_secs(30),
             max_wait: Duration::from_secs(60),
             env_admin: None,
-            plugin_limit: 10 * 1024 * 1024,
+            plugin_limit: crate::plugin::DEFAULT_MAX_PLUGIN_BYTES,
             max_connections: 1024,
             header_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(10),
