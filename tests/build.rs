@@ -27,6 +27,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+#[path = "build_languages.rs"]
+mod languages;
+
 /// The target plugins are built for.
 const TARGET: &str = "wasm32-wasip2";
 
@@ -99,7 +102,14 @@ fn main() {
     }
     println!("cargo:rerun-if-env-changed=KITH_WORKSPACE_ROOT");
     let root = workspace_root();
-    for watched in ["plugins", "plugin-sdk", "wit", "Cargo.toml", "Cargo.lock"] {
+    for watched in [
+        "plugins",
+        "plugin-sdk",
+        "wit",
+        "tests/data/js",
+        "Cargo.toml",
+        "Cargo.lock",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     let target_dir = root.join("target").join("plugin-artifacts");
@@ -112,7 +122,9 @@ fn main() {
     let out_dir =
         PathBuf::from(env::var_os("OUT_DIR").unwrap_or_else(|| fail("OUT_DIR is not set")));
     let generated = out_dir.join("plugins.rs");
-    if let Err(err) = fs::write(&generated, generate(&plugins)) {
+    let mut source = generate(&plugins);
+    source.push_str(&languages::build(&root, &out_dir));
+    if let Err(err) = fs::write(&generated, source) {
         fail(&format!("cannot write {}: {err}", generated.display()));
     }
 }

@@ -1,5 +1,7 @@
 //! Shared helpers for Kith's integration and end-to-end tests.
 
+pub mod cdnow;
+
 /// Paths of the plugin components built by `build.rs`, one constant per crate in `plugins/`
 /// (`plugins/rfm-scorer` -> `RFM_SCORER`), and `ALL` as (directory, path) pairs.
 pub mod plugins {

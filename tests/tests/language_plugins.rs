@@ -1,0 +1,176 @@
+//! Plugins written in Python (componentize-py) and JavaScript (componentize-js on
+//! StarlingMonkey, componentize-qjs on QuickJS) run in the same sandbox as Rust ones, and the
+//! reference ports of `kith.rfm` give exactly the Rust plugin's model, scores, grades and
+//! reasons on the CDNOW sample. Their SDKs' native test suites (pytest, `node --test`) pass.
+//!
+//! Each test needs its toolchain (see `tests/build_languages.rs`) and is reported as ignored,
+//! by name, without it; `.ci/run` installs them all.
+
+use std::process::Command;
+
+use kith::plugin::{LoadedPlugin, Runtime, ScoreOutput};
+use kith_tests::cdnow::{CdnowCustomer, call, load, population, runtime, sample};
+use kith_tests::plugins::{self, languages};
+
+const CONFIGS: [&str; 3] = [
+    r#"{"currency":"USD"}"#,
+    r#"{"currency":"USD","weights":{"recency":2,"frequency":0.5,"monetary":1.25}}"#,
+    // Another currency: nobody has spent any, every monetary quintile is 1.
+    r#"{"currency":"JPY"}"#,
+];
+
+/// Score outputs of every CDNOW customer (and one who never bought), with the model the
+/// plugin's own population step built, under `config`.
+fn scores(
+    rt: &Runtime,
+    plugin: &LoadedPlugin,
+    customers: &[CdnowCustomer],
+    config: &str,
+) -> (Option<Vec<u8>>, Vec<ScoreOutput>) {
+    let (model, report) = rt.populate(
+        plugin,
+        &population(customers, config),
+        &rt.config().population_limits,
+    );
+    let model = model.unwrap_or_else(|e| panic!("{}: populate: {e}", plugin.manifest().id));
+    eprintln!("{} populate: {report:?}", plugin.manifest().id);
+    let mut out = Vec::new();
+    let never = CdnowCustomer {
+        id: "never".into(),
+        ..CdnowCustomer::default()
+    };
+    for (i, c) in customers.iter().chain([&never]).enumerate() {
+        let input = call(c.view(), config, model.clone());
+        let (output, report) = rt.score(plugin, &input, &rt.config().limits);
+        let output = output.unwrap_or_else(|e| panic!("{} on {}: {e}", plugin.manifest().id, c.id));
+        if i == 0 {
+            eprintln!("{} score: {report:?}", plugin.manifest().id);
+        }
+        out.push(output);
+    }
+    (model, out)
+}
+
+/// The port gives the Rust plugin's model bytes and, for every customer, the same score (to
+/// the bit), grade and reasons (code, message, contribution).
+fn assert_port_matches_rust(port: &str) {
+    // The stock budgets: a Python or JS RFM call fits them (measured figures in the README).
+    let rt = runtime();
+    let rust = load(&rt, plugins::RFM_SCORER);
+    let ported = load(&rt, port);
+    // A small slice of the sample keeps the interpreters' share of the test time reasonable;
+    // the population step sees all of it.
+    let customers = sample();
+    for config in CONFIGS {
+        let (want_model, want) = scores(&rt, &rust, &customers[..], config);
+        let (got_model, got) = scores(&rt, &ported, &customers[..], config);
+        assert_eq!(got_model, want_model, "{config}: model");
+        assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(&want) {
+            assert_eq!(
+                g.score.to_bits(),
+                w.score.to_bits(),
+                "{config}: {g:?} vs {w:?}"
+            );
+            assert_eq!(g.grade, w.grade, "{config}");
+            assert_eq!(g.reasons, w.reasons, "{config}");
+            assert_eq!(g.actions, w.actions, "{config}");
+        }
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not(kith_python),
+    ignore = "needs componentize-py and pytest (.ci/run installs them)"
+)]
+fn python_rfm_port_matches_rust_on_cdnow() {
+    assert_port_matches_rust(languages::RFM_PYTHON);
+}
+
+#[test]
+#[cfg_attr(
+    not(kith_js),
+    ignore = "needs componentize-js and node (.ci/run installs them)"
+)]
+fn javascript_rfm_port_on_starlingmonkey_matches_rust_on_cdnow() {
+    assert_port_matches_rust(languages::RFM_JS);
+}
+
+#[test]
+#[cfg_attr(not(kith_qjs), ignore = "needs componentize-qjs (.ci/run installs it)")]
+fn javascript_rfm_port_on_quickjs_matches_rust_on_cdnow() {
+    assert_port_matches_rust(languages::RFM_QJS);
+}
+
+fn run(cmd: &mut Command) {
+    let output = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    eprintln!("{text}");
+    assert!(output.status.success(), "{cmd:?} failed:\n{text}");
+}
+
+#[test]
+#[cfg_attr(
+    not(kith_python),
+    ignore = "needs componentize-py and pytest (.ci/run installs them)"
+)]
+fn python_sdk_and_port_pass_their_native_tests() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let path = std::env::join_paths([
+        languages::PYTHON_BINDINGS.to_owned(),
+        format!("{root}/plugin-sdk/python/native"),
+        format!("{root}/plugin-sdk/python"),
+    ])
+    .expect("PYTHONPATH");
+    run(Command::new(languages::PYTHON)
+        .current_dir(format!("{root}/plugins/rfm-scorer/python"))
+        .env("PYTHONPATH", path)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"]));
+}
+
+#[test]
+#[cfg_attr(
+    not(kith_js),
+    ignore = "needs componentize-js and node (.ci/run installs them)"
+)]
+fn javascript_sdk_and_port_pass_their_native_tests() {
+    run(Command::new("node")
+        .current_dir(languages::JS_PROJECT)
+        .arg("--test"));
+}
+
+/// StarlingMonkey imports wasi:http for `fetch`; the host links it, but a request fails at once
+/// and nothing reaches the network: a listener on the URL the plugin calls sees no connection.
+#[test]
+#[cfg_attr(
+    not(kith_js),
+    ignore = "needs componentize-js and node (.ci/run installs them)"
+)]
+fn a_javascript_plugins_fetch_is_denied_and_reaches_no_network() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+    listener.set_nonblocking(true).expect("non-blocking");
+    let url = format!("http://{}/", listener.local_addr().expect("address"));
+    let rt = runtime();
+    let plugin = load(&rt, languages::HOSTILE_FETCH_JS);
+    let config = format!(r#"{{"url": {url:?}}}"#);
+    let customer = sample().remove(0);
+    let (output, report) = rt.score(
+        &plugin,
+        &call(customer.view(), &config, None),
+        &rt.config().limits,
+    );
+    let output = output.expect("the call itself succeeds");
+    eprintln!("{output:?} {report:?}");
+    assert!(report.http_requests_denied >= 1, "{report:?}");
+    let connection = listener.accept();
+    assert!(
+        matches!(&connection, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "a plugin reached the network: {connection:?}"
+    );
+}
