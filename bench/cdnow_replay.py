@@ -277,7 +277,7 @@ def main():
         ids = {}
         for name in ["kith_plugin_generic_orders"] + [n for n, _ in RETAIL_PACK]:
             with open(os.path.join(WASM_DIR, name + ".wasm"), "rb") as f:
-                p = adm.call("POST", "/v1/plugins", f.read(), content_type="application/wasm")
+                p = adm.call("POST", "/v1/plugins?wait=60", f.read(), content_type="application/wasm")
             ids[name] = p["id"]
         api.call("POST", f"/v1/tenants/{TENANT}/plugins",
                  {"plugin": ids["kith_plugin_generic_orders"],

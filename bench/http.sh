@@ -111,7 +111,7 @@ wrk_run "POST interaction (durable)" post_interaction.lua
 echo "after writes: $(rss)"
 
 say "shopify-orders plugin: upload and enable"
-api -X POST "$BASE/v1/plugins" -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/wasm' \
+api -X POST "$BASE/v1/plugins?wait=60" -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/wasm' \
   --data-binary @"$WASM" | head -c 200; echo
 api -X POST "$BASE/v1/tenants/$TENANT/plugins" -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \
   -d "{\"plugin\": \"kith.shopify-orders\", \"config\": {\"secret\": \"$SECRET\"}}" | head -c 200; echo

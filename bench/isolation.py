@@ -88,7 +88,7 @@ class Server:
 
     def install(self, path):
         with open(path, "rb") as f:
-            return self.request("POST", "/v1/plugins", raw=f.read(),
+            return self.request("POST", "/v1/plugins?wait=60", raw=f.read(),
                                 headers={"Content-Type": "application/wasm"})
 
     def enable(self, tenant, body):
@@ -339,7 +339,7 @@ def scenario_impostor(a):
     s1, genuine = srv.install(component(a.plugins, "rfm-scorer"))
     with open(component(a.plugins, "rfm-scorer"), "rb") as f:
         impostor = f.read() + bytes([0, 10, 8]) + b"impostor" + b"x"
-    s2, _ = srv.request("POST", "/v1/plugins", raw=impostor,
+    s2, _ = srv.request("POST", "/v1/plugins?wait=60", raw=impostor,
                         headers={"Content-Type": "application/wasm"})
     _, enabled = srv.enable("a", {"plugin": "kith.rfm"})
     picked = enabled["status"]["enablement"]["hash"]

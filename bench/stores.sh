@@ -160,14 +160,14 @@ for CONFIG in $STORES; do
   wrk_all "GET customer (random of $CUSTOMERS)" get_customer.lua
   wrk_all "POST interaction (durable)" post_interaction.lua
 
-  api -X POST "${BASES[0]}/v1/plugins" -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/wasm' \
+  api -X POST "${BASES[0]}/v1/plugins?wait=60" -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/wasm' \
     --data-binary @"$SHOPIFY_WASM" > /dev/null
   api -X POST "${BASES[0]}/v1/tenants/$TENANT/plugins" -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \
     -d "{\"plugin\": \"kith.shopify-orders\", \"config\": {\"secret\": \"$SECRET\"}}" > /dev/null
   wrk_all "POST signed Shopify orders/create webhook" shopify_hook.lua
 
   say "$CONFIG: full rescore of every customer with kith.rfm"
-  api -X POST "${BASES[0]}/v1/plugins" -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/wasm' \
+  api -X POST "${BASES[0]}/v1/plugins?wait=60" -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/wasm' \
     --data-binary @"$RFM_WASM" > /dev/null
   before=$(servers_cpu); pg_before=$(pg_cpu)
   started=$(date +%s.%N)

@@ -211,7 +211,7 @@ fn three_nodes_lose_two_to_sigkill_and_lose_no_write_and_no_dispatch() {
     let (status, _) = request(
         &first,
         "POST",
-        "/v1/plugins",
+        "/v1/plugins?wait=60",
         ADMIN,
         Some(("application/wasm", &wasm)),
         &[],

@@ -297,10 +297,16 @@ fn exit_for(e: &wasmtime::Error) -> i32 {
     }
 }
 
-/// Sets this process's data and CPU-time limits.
+/// Niceness of the compiler process: requests are served first, and a long compilation (a
+/// Python component takes 15 s or more) takes the cores they leave idle.
+#[cfg(unix)]
+const COMPILER_NICENESS: i32 = 10;
+
+/// Sets this process's data and CPU-time limits and lowers its priority.
 #[cfg(unix)]
 fn limit_self(memory: u64, cpu_secs: u64) -> std::io::Result<()> {
-    use rustix::process::{Resource, Rlimit, setrlimit};
+    use rustix::process::{Resource, Rlimit, setpriority_process, setrlimit};
+    setpriority_process(None, COMPILER_NICENESS)?;
     setrlimit(
         Resource::Data,
         Rlimit {

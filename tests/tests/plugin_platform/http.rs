@@ -56,7 +56,7 @@ impl World {
     async fn upload_as(&self, token: &str, bytes: Vec<u8>, content_type: &str) -> Resp {
         let req = Request::builder()
             .method(Method::POST)
-            .uri("/v1/plugins")
+            .uri("/v1/plugins?wait=60")
             .header("authorization", format!("Bearer {token}"))
             .header("content-type", content_type)
             .body(Body::from(bytes))
@@ -218,6 +218,83 @@ async fn the_registry_installs_lists_shows_and_uninstalls_components(backend: Ba
     w.call("GET", &format!("/v1/plugins/{hash}"), &w.api.admin, None)
         .await
         .problem(404, "not_found");
+}
+
+/// Without `wait`, new bytes answer 202 with an install job that ends `ready` (the plugin is
+/// then listed) or `failed` with the problem a synchronous install gives; the same bytes again
+/// answer 200 at once.
+async fn installs_are_jobs_that_end_ready_or_failed(backend: Backend) {
+    let w = world(backend).await;
+    let admin = w.api.admin.clone();
+    let send = |bytes: Vec<u8>| {
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri("/v1/plugins")
+            .header("authorization", format!("Bearer {admin}"))
+            .header("content-type", "application/wasm")
+            .body(Body::from(bytes))
+            .unwrap();
+        w.api.send(req)
+    };
+    let accepted = send(wasm(plugins::TRIVIAL_SCORER)).await;
+    let job = accepted.ok(202);
+    let hash = job["hash"].as_str().unwrap().to_owned();
+    assert_eq!(hash.len(), 64, "{job}");
+    assert!(
+        ["compiling", "ready"].contains(&job["state"].as_str().unwrap()),
+        "{job}"
+    );
+    let location = format!("/v1/plugins/installs/{hash}");
+    assert_eq!(accepted.header("location"), Some(location.as_str()));
+    let done = w
+        .call("GET", &format!("{location}?wait=60"), &admin, None)
+        .await
+        .ok(200);
+    assert_eq!(done["state"], "ready", "{done}");
+    assert_eq!(done["plugin"]["id"], "kith.test.trivial", "{done}");
+    assert!(done["finished_at"].is_string(), "{done}");
+    // Installed: the same bytes are answered at once, and the plugin is listed.
+    let again = send(wasm(plugins::TRIVIAL_SCORER)).await.ok(200);
+    assert_eq!(again["hash"], json!(hash));
+    let list = w.call("GET", "/v1/plugins", &admin, None).await.ok(200);
+    assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list}");
+
+    // A component that is not one fails in its job, with the synchronous answer's problem.
+    let junk = send(b"\0asm\x0d\0\x01\0 and then junk".to_vec())
+        .await
+        .ok(202);
+    let junk_hash = junk["hash"].as_str().unwrap();
+    let failed = w
+        .call(
+            "GET",
+            &format!("/v1/plugins/installs/{junk_hash}?wait=60"),
+            &admin,
+            None,
+        )
+        .await
+        .ok(200);
+    assert_eq!(failed["state"], "failed", "{failed}");
+    assert_eq!(failed["error"]["status"], 422, "{failed}");
+    assert!(failed.get("plugin").is_none(), "{failed}");
+    let list = w.call("GET", "/v1/plugins", &admin, None).await.ok(200);
+    assert_eq!(
+        list["items"].as_array().unwrap().len(),
+        1,
+        "nothing more installed"
+    );
+
+    // Unknown installs are 404; install jobs are the admin's.
+    w.call(
+        "GET",
+        &format!("/v1/plugins/installs/{}", "0".repeat(64)),
+        &admin,
+        None,
+    )
+    .await
+    .problem(404, "not_found");
+    w.call("GET", &location, &w.acme, None)
+        .await
+        .problem(403, "admin_required");
 }
 
 async fn uploads_of_anything_but_a_plugin_are_refused_clearly(backend: Backend) {
@@ -1305,7 +1382,7 @@ mod e2e {
         ] {
             let (status, body) = s.send(
                 "POST",
-                "/v1/plugins",
+                "/v1/plugins?wait=60",
                 &[
                     ("Authorization", &auth),
                     ("Content-Type", "application/wasm"),
@@ -1663,7 +1740,7 @@ async fn a_compile_bomb_upload_is_refused_as_too_complex() {
     let _ = api.state.clone().with_plugins(Arc::clone(&host));
     let req = Request::builder()
         .method(Method::POST)
-        .uri("/v1/plugins")
+        .uri("/v1/plugins?wait=60")
         .header("authorization", format!("Bearer {}", api.admin))
         .header("content-type", "application/wasm")
         .body(Body::from(kith_tests::crafted::compile_bomb(600, 600)))
@@ -1736,6 +1813,7 @@ async fn unsigned_junk_to_a_hook_is_refused_by_kith_and_suspends_nothing(backend
 on_both_backends! {
     the_registry_installs_lists_shows_and_uninstalls_components,
     uploads_of_anything_but_a_plugin_are_refused_clearly,
+    installs_are_jobs_that_end_ready_or_failed,
     enabling_scores_customers_and_the_scores_are_searchable,
     segments_are_listed_with_counts_and_their_members_paged,
     a_dry_run_shows_what_would_change_and_writes_nothing,

@@ -25,7 +25,7 @@ pub struct ApiError {
 }
 
 /// The RFC 9457 body.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[schema(example = json!({
     "type": "urn:kith:problem:invalid_input",
     "title": "Unprocessable Entity",

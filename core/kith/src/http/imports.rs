@@ -515,16 +515,25 @@ pub async fn get(
         .into_iter()
         .find(|j| j.view.lock().unwrap_or_else(PoisonError::into_inner).id == id)
         .ok_or_else(|| crate::store::Error::not_found("import", id))?;
-    if let Some(secs) = q.wait {
-        let wait = Duration::from_secs(secs).min(state.config().max_wait);
-        let mut ended = job.ended.subscribe();
-        let mut stopping = state.inner.shutdown.clone();
-        tokio::select! {
-            _ = tokio::time::timeout(wait, ended.wait_for(|e| *e)) => {}
-            _ = stopping.wait_for(|s| *s) => {}
-        }
-    }
+    wait_for_end(&state, &job.ended, q.wait).await;
     Ok(json(StatusCode::OK, &job.view()))
+}
+
+/// Waits up to `secs` seconds (at most the server's `max_wait_secs`) for a job's `ended` to
+/// turn true, or for the server to stop; returns at once without `secs`.
+pub(super) async fn wait_for_end(
+    state: &AppState,
+    ended: &tokio::sync::watch::Sender<bool>,
+    secs: Option<u64>,
+) {
+    let Some(secs) = secs else { return };
+    let wait = Duration::from_secs(secs).min(state.config().max_wait);
+    let mut ended = ended.subscribe();
+    let mut stopping = state.inner.shutdown.clone();
+    tokio::select! {
+        _ = tokio::time::timeout(wait, ended.wait_for(|e| *e)) => {}
+        _ = stopping.wait_for(|s| *s) => {}
+    }
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ mod export;
 mod extract;
 mod fields;
 mod imports;
+mod installs;
 mod interactions;
 mod metrics;
 mod middleware;
@@ -121,6 +122,8 @@ struct Inner {
     exports: Arc<export::Running>,
     /// Import jobs, running and recent.
     imports: imports::Imports,
+    /// Plugin install jobs, compiling and recent.
+    installs: installs::Installs,
     /// Field definition checks running: one per tenant, [`fields::MAX_CHECKS`] in all.
     field_checks: Arc<export::Running>,
 }
@@ -155,6 +158,7 @@ impl AppState {
                 backups: Arc::new(tokio::sync::Semaphore::new(1)),
                 exports: Arc::default(),
                 imports: imports::Imports::default(),
+                installs: installs::Installs::default(),
                 field_checks: Arc::new(fields::checks()),
             }),
         }
@@ -268,6 +272,7 @@ fn all_routes() -> (Routes, Routes) {
             .merge(admin::routes())
             .merge(export::routes())
             .merge(imports::routes())
+            .merge(plugins::install_routes())
             // A definition's check reads every record of its object (one per tenant, a few on
             // the server).
             .merge(fields::routes()),

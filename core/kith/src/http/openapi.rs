@@ -30,7 +30,7 @@ use super::{
         pipelines::reorder, pipelines::report, pipelines::deals_of,
         deals::create, deals::upsert_batch, deals::search, deals::get, deals::update, deals::move_to, deals::timeline,
         events::list,
-        plugins::upload, plugins::list, plugins::get, plugins::uninstall,
+        plugins::upload, plugins::install_job, plugins::list, plugins::get, plugins::uninstall,
         plugins::enabled, plugins::enable, plugins::status, plugins::configure, plugins::disable,
         plugins::upgrade, plugins::reset, plugins::populate, plugins::rescore, plugins::dry_run,
         plugins::job, plugins::hook, plugins::segments, plugins::members, plugins::leaderboard,

@@ -9,7 +9,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt as _;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
@@ -22,6 +22,8 @@ use serde_json::Value;
 use super::auth::{Admin, TenantRead, TenantWrite};
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiQuery, PageBody, Paging, Params, json, no_content, too_large};
+use super::imports::{JobWait, wait_for_end};
+use super::installs::{Admission, InstallJob, InstallState};
 use super::{AppState, Routes};
 use crate::model::Customer;
 use crate::model::StoredScore;
@@ -42,10 +44,17 @@ const LIST_PLUGINS: u8 = 130;
 const LIST_ENABLED: u8 = 131;
 const LIST_SEGMENTS: u8 = 132;
 
-/// The plugin routes.
-pub fn routes() -> Routes {
+/// The install routes: they wait on purpose (`?wait=`, up to `max_wait_secs`) and bound their
+/// own work (the upload's body is read within the request timeout).
+pub fn install_routes() -> Routes {
     Routes::new()
         .post("/v1/plugins", upload)
+        .get("/v1/plugins/installs/{hash}", install_job)
+}
+
+/// The plugin routes (but installs).
+pub fn routes() -> Routes {
+    Routes::new()
         .get("/v1/plugins", list)
         .get("/v1/plugins/{hash}", get)
         .delete("/v1/plugins/{hash}", uninstall)
@@ -234,18 +243,22 @@ impl From<StoredModel> for ModelView {
 // ---------------------------------------------------------------------------------------------
 // The registry (admin)
 
-/// Install a plugin component (its bytes are the body). Installing the same bytes again is
-/// idempotent: 200 with `created: false`.
+/// Install a plugin component (its bytes are the body). New bytes answer 202 with an install
+/// job (compiling can take seconds); bytes installed already answer 200 at once.
 #[utoipa::path(post, path = "/v1/plugins", tag = "plugins", operation_id = "install_plugin",
-    request_body(content = Vec<u8>, content_type = "application/wasm", description = "A WebAssembly component (10 MiB at most by default)"),
-    responses((status = 201, description = "Installed: hash, manifest", body = PluginView),
+    params(JobWait),
+    request_body(content = Vec<u8>, content_type = "application/wasm", description = "A WebAssembly component (32 MiB at most by default)"),
+    responses((status = 202, description = "Compiling: the install job (Location: /v1/plugins/installs/{hash}); with `wait`, it was still compiling when the wait ended", body = InstallJob),
+        (status = 201, description = "With `wait`: installed", body = PluginView),
         (status = 200, description = "These bytes were installed already", body = PluginView),
         (status = 413, description = "payload_too_large", body = super::Problem),
         (status = 415, description = "unsupported_media_type", body = super::Problem),
-        (status = 422, description = "not_a_component, unsupported_wit, bad_manifest or invalid_input (its configuration schema)", body = super::Problem)))]
+        (status = 422, description = "With `wait`: not_a_component, unsupported_wit, bad_manifest or invalid_input (its configuration schema)", body = super::Problem),
+        (status = 429, description = "installs_busy: too many installs compiling", body = super::Problem)))]
 pub async fn upload(
     State(state): State<AppState>,
     _: Admin,
+    ApiQuery(q): ApiQuery<JobWait>,
     request: Request,
 ) -> ApiResult<Response> {
     let binary = request
@@ -276,9 +289,19 @@ pub async fn upload(
     if super::extract::declared_length(request.headers()).is_some_and(|n| n > limit as u64) {
         return Err(too_big());
     }
-    let body = http_body_util::Limited::new(request.into_body(), limit)
-        .collect()
+    let read = http_body_util::Limited::new(request.into_body(), limit).collect();
+    let body = tokio::time::timeout(state.config().request_timeout, read)
         .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                format!(
+                    "the component's bytes did not arrive within {}s",
+                    state.config().request_timeout.as_secs()
+                ),
+            )
+        })?
         .map_err(|e| {
             if e.is::<http_body_util::LengthLimitError>() {
                 too_big()
@@ -291,22 +314,122 @@ pub async fn upload(
             }
         })?
         .to_bytes();
-    let installed = state.run_plugins(move |h| h.install(&body)).await?;
-    let status = if installed.created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
+    let hash = crate::plugin::component_hash(&body);
+    let known = hash.clone();
+    if let Some(info) = state
+        .run_plugins(move |h| match h.plugin(&known) {
+            Ok(info) => Ok(Some(info)),
+            Err(e) if e.code() == "not_found" => Ok(None),
+            Err(e) => Err(e),
+        })
+        .await?
+    {
+        return Ok(plugin_response(StatusCode::OK, PluginView::from(info)));
+    }
+    let host = state.plugins()?;
+    let job = match state.inner.installs.admit(&hash, body.len() as u64)? {
+        Admission::Running(job) => job,
+        Admission::New(job) => {
+            let running = Arc::clone(&job);
+            tokio::spawn(async move {
+                let outcome = tokio::task::spawn_blocking(move || host.install(&body))
+                    .await
+                    .map_err(|e| ApiError::internal(&e))
+                    .and_then(|r| r.map_err(ApiError::from))
+                    .and_then(|installed| {
+                        serde_json::to_value(PluginView::from(PluginInfo {
+                            plugin: installed.plugin,
+                            manifest: installed.manifest,
+                        }))
+                        .map_err(|e| ApiError::internal(&e))
+                    });
+                running.finish(outcome);
+            });
+            job
+        }
     };
-    let location = format!("/v1/plugins/{}", installed.plugin.hash);
-    let view = PluginView::from(PluginInfo {
-        plugin: installed.plugin,
-        manifest: installed.manifest,
-    });
+    if q.wait.is_some() {
+        wait_for_end(&state, &job.ended, q.wait).await;
+        let view = job.view();
+        match view.state {
+            InstallState::Ready => {
+                let location = format!("/v1/plugins/{hash}");
+                let mut r = json(StatusCode::CREATED, &view.plugin);
+                if let Ok(l) = HeaderValue::from_str(&location) {
+                    r.headers_mut().insert(header::LOCATION, l);
+                }
+                return Ok(r);
+            }
+            InstallState::Failed => {
+                return Ok(problem_response(view.error));
+            }
+            InstallState::Compiling => {}
+        }
+    }
+    let mut r = json(StatusCode::ACCEPTED, &job.view());
+    if let Ok(l) = HeaderValue::from_str(&format!("/v1/plugins/installs/{hash}")) {
+        r.headers_mut().insert(header::LOCATION, l);
+    }
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    Ok(r)
+}
+
+/// A plugin version's view with its Location.
+fn plugin_response(status: StatusCode, view: PluginView) -> Response {
+    let location = format!("/v1/plugins/{}", view.hash);
     let mut r = json(status, &view);
     if let Ok(l) = HeaderValue::from_str(&location) {
         r.headers_mut().insert(header::LOCATION, l);
     }
-    Ok(r)
+    r
+}
+
+/// A failed install's problem, answered as the synchronous install would have.
+fn problem_response(problem: Option<super::Problem>) -> Response {
+    let Some(problem) = problem else {
+        return ApiError::internal(&"a failed install has no problem").into_response();
+    };
+    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
+    let mut r = json(status, &problem);
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(super::error::PROBLEM_JSON),
+    );
+    r
+}
+
+/// An install job: compiling, ready (with the installed version) or failed (with the problem).
+/// Jobs live on the node that received the upload; on another node, a ready install is found
+/// in the shared store.
+#[utoipa::path(get, path = "/v1/plugins/installs/{hash}", tag = "plugins", operation_id = "get_install",
+    params(("hash" = String, Path, description = "SHA-256 of the component (hex)"), JobWait),
+    responses((status = 200, description = "The job", body = InstallJob),
+        (status = 404, description = "not_found", body = super::Problem)))]
+pub async fn install_job(
+    State(state): State<AppState>,
+    _: Admin,
+    params: Params,
+    ApiQuery(q): ApiQuery<JobWait>,
+) -> ApiResult<Response> {
+    let hash = params.get("hash").to_owned();
+    let Some(job) = state.inner.installs.get(&hash) else {
+        // Another node's install, or one this node has forgotten: the store knows the result.
+        let info = state.run_plugins(move |h| h.plugin(&hash)).await?;
+        let plugin = PluginView::from(info);
+        let view = InstallJob {
+            hash: plugin.hash.clone(),
+            state: InstallState::Ready,
+            size: plugin.size,
+            started_at: plugin.installed_at,
+            finished_at: Some(plugin.installed_at),
+            plugin: Some(serde_json::to_value(&plugin).map_err(|e| ApiError::internal(&e))?),
+            error: None,
+        };
+        return Ok(json(StatusCode::OK, &view));
+    };
+    wait_for_end(&state, &job.ended, q.wait).await;
+    Ok(json(StatusCode::OK, &job.view()))
 }
 
 /// List installed plugin versions (by id, then hash).
