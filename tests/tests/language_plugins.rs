@@ -174,3 +174,103 @@ fn a_javascript_plugins_fetch_is_denied_and_reaches_no_network() {
         "a plugin reached the network: {connection:?}"
     );
 }
+
+/// `kith plugin new NAME --lang LANG` into a fresh directory outside this repository, then
+/// `kith plugin run` of the component the project builds: the score of `input.json` (three
+/// purchases, 10 points each).
+fn new_project(lang: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().expect("temporary directory");
+    let dir = tmp.path().join("acme-fit");
+    run(Command::new(env!("CARGO_BIN_EXE_kith_under_test"))
+        .args([
+            "plugin",
+            "new",
+            "acme-fit",
+            "--id",
+            "com.acme.fit",
+            "--lang",
+            lang,
+            "--dir",
+        ])
+        .arg(&dir));
+    (tmp, dir)
+}
+
+fn assert_runs(dir: &std::path::Path, wasm: &str) {
+    let output = Command::new(env!("CARGO_BIN_EXE_kith_under_test"))
+        .current_dir(dir)
+        .args(["plugin", "run", wasm, "--input", "input.json"])
+        .output()
+        .expect("kith plugin run");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_str(&text).expect("a JSON report");
+    assert_eq!(report["plugin"], "com.acme.fit", "{report}");
+    assert_eq!(report["steps"][0]["output"]["score"], 30.0, "{report}");
+    assert_eq!(
+        report["steps"][0]["output"]["reasons"][0]["message"], "3 purchases",
+        "{report}"
+    );
+}
+
+/// The Rust project builds outside this workspace with its vendored SDK: its native tests pass
+/// and its component runs.
+#[test]
+fn a_new_rust_plugin_project_tests_builds_and_runs_on_its_own() {
+    let (tmp, dir) = new_project("rust");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let target = tmp.path().join("target");
+    for args in [
+        &["test", "--quiet"][..],
+        &["build", "--quiet", "--release", "--target", "wasm32-wasip2"][..],
+    ] {
+        let mut cmd = Command::new(&cargo);
+        cmd.current_dir(&dir)
+            .args(args)
+            .arg("--target-dir")
+            .arg(&target);
+        // What the outer cargo passes to its tests must not reach the project's build.
+        for var in [
+            "RUSTFLAGS",
+            "CARGO_ENCODED_RUSTFLAGS",
+            "CARGO_BUILD_TARGET",
+            "CARGO_TARGET_DIR",
+        ] {
+            cmd.env_remove(var);
+        }
+        run(&mut cmd);
+    }
+    let wasm = target.join("wasm32-wasip2/release/acme_fit.wasm");
+    assert_runs(&dir, wasm.to_str().expect("a UTF-8 path"));
+}
+
+#[test]
+#[cfg_attr(
+    not(kith_python),
+    ignore = "needs componentize-py and pytest (.ci/run installs them)"
+)]
+fn a_new_python_plugin_project_tests_builds_and_runs() {
+    let (_tmp, dir) = new_project("python");
+    run(Command::new("sh").current_dir(&dir).arg("build.sh"));
+    assert_runs(&dir, "acme-fit.wasm");
+}
+
+#[test]
+#[cfg_attr(
+    not(kith_js),
+    ignore = "needs componentize-js and node (.ci/run installs them)"
+)]
+fn a_new_javascript_plugin_project_tests_builds_and_runs() {
+    let (_tmp, dir) = new_project("js");
+    run(Command::new("npm")
+        .current_dir(&dir)
+        .args(["test", "--silent"]));
+    run(Command::new("npm")
+        .current_dir(&dir)
+        .args(["run", "build", "--silent"]));
+    assert_runs(&dir, "acme-fit.wasm");
+}

@@ -11,6 +11,7 @@ mod export;
 mod fail;
 mod import;
 mod logging;
+mod new;
 mod output;
 mod plugin;
 mod remote;

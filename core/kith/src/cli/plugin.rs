@@ -71,6 +71,21 @@ pub(super) enum PluginCommand {
         #[command(flatten)]
         compile: CompileArgs,
     },
+    /// Write a new plugin project (a scorer with native tests, the SDK and the contract) in
+    /// Rust, Python or JavaScript, ready to test, build and run with `kith plugin run`.
+    New {
+        /// The plugin's name: lower-case letters, digits and '-', e.g. acme-fit.
+        name: String,
+        /// The language.
+        #[arg(long, value_enum)]
+        lang: super::new::Lang,
+        /// Where to write it (default: ./NAME); it must not exist or be empty.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The manifest's id (default: example.NAME).
+        #[arg(long)]
+        id: Option<String>,
+    },
 }
 
 /// Limits of compiling a component: it happens in a child process (`kith __compile-plugin`) so
@@ -124,6 +139,20 @@ Exit status 1 when the call fails; the report is printed either way."#;
 /// Runs `kith plugin ...`.
 pub(super) fn run(cmd: PluginCommand) -> anyhow::Result<()> {
     match cmd {
+        PluginCommand::New {
+            name,
+            lang,
+            dir,
+            id,
+        } => {
+            let dir = super::new::write(&name, lang, dir, id)?;
+            println!(
+                "wrote {} ({lang:?}); next:\n{}",
+                dir.display(),
+                super::new::next_steps(lang, &dir)
+            );
+            Ok(())
+        }
         PluginCommand::Inspect { file, compile } => {
             let (_, plugin) = load(&file, compile)?;
             print(&json!({
