@@ -94,8 +94,30 @@ pub struct CallReport {
     pub peak_memory_bytes: u64,
     /// Outgoing HTTP requests the plugin tried to send (all denied).
     pub http_requests_denied: u32,
+    /// Encoded size of the input (what [`Limits::input_bytes`] bounds).
+    pub input_bytes: u64,
+    /// Encoded size of the output, when the plugin returned one (what
+    /// [`Limits::output_bytes`] bounds).
+    pub output_bytes: u64,
+    /// What the plugin wrote to stdout and stderr, if anything (also logged at debug level under
+    /// `kith::plugin::stdout` / `kith::plugin::stderr`).
+    pub output: Option<Box<PluginOutput>>,
     /// How it ended.
     pub outcome: Outcome,
+}
+
+/// What a plugin wrote to stdout and stderr during one call: the first
+/// `RuntimeConfig::capture_bytes` of each, and how many bytes past them were dropped.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PluginOutput {
+    /// Standard output, lossily decoded as UTF-8.
+    pub stdout: String,
+    /// Bytes written to stdout past the cap.
+    pub stdout_dropped: u64,
+    /// Standard error, lossily decoded as UTF-8.
+    pub stderr: String,
+    /// Bytes written to stderr past the cap.
+    pub stderr_dropped: u64,
 }
 
 /// How a call ended.
@@ -119,7 +141,7 @@ impl Outcome {
 }
 
 /// What the call costs, before the outcome is known.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 struct Usage {
     /// Fuel used.
     fuel_used: u64,
@@ -129,6 +151,12 @@ struct Usage {
     peak_memory_bytes: u64,
     /// Outgoing HTTP requests denied.
     http_requests_denied: u32,
+    /// Encoded input size.
+    input_bytes: u64,
+    /// Encoded output size (0 without an output).
+    output_bytes: u64,
+    /// Captured stdout and stderr, if the plugin wrote any.
+    output: Option<Box<PluginOutput>>,
 }
 
 /// Clock, randomness and input size of one call.
@@ -243,9 +271,11 @@ fn run<R: EncodedSize>(
     if !stderr.is_empty() {
         debug!(target: "kith::plugin::stderr", dropped = stderr_dropped, "{}", stderr.trim_end());
     }
+    let mut output_bytes = 0;
     let result = match result {
         Ok(value) => {
             let size = value.encoded_size();
+            output_bytes = size;
             if size > limits.output_bytes {
                 Err(PluginFailure::OutputTooLarge {
                     size,
@@ -268,6 +298,16 @@ fn run<R: EncodedSize>(
         wall_time,
         peak_memory_bytes: state.limiter.peak_memory as u64,
         http_requests_denied: state.deny_http.attempts,
+        input_bytes: env.input_size,
+        output_bytes,
+        output: (!stdout.is_empty() || !stderr.is_empty()).then(|| {
+            Box::new(PluginOutput {
+                stdout,
+                stdout_dropped,
+                stderr,
+                stderr_dropped,
+            })
+        }),
     };
     (result, usage)
 }
@@ -394,6 +434,9 @@ fn report(usage: Usage, failure: Option<&PluginFailure>) -> CallReport {
         wall_time: usage.wall_time,
         peak_memory_bytes: usage.peak_memory_bytes,
         http_requests_denied: usage.http_requests_denied,
+        input_bytes: usage.input_bytes,
+        output_bytes: usage.output_bytes,
+        output: usage.output,
         outcome: failure.map_or(Outcome::Ok, |f| Outcome::Failed(f.code())),
     }
 }

@@ -1614,6 +1614,98 @@ mod e2e {
             kith(&["plugin", "run", plugins::RFM_SCORER, "--input", "bad.json"]);
         assert_ne!(code, Some(0));
         assert!(stderr.contains("bad.json"), "{stderr}");
+
+        // Each figure is shown beside its limit.
+        for (figure, limit) in [
+            ("fuel_used", "fuel_limit"),
+            ("peak_memory_bytes", "memory_limit_bytes"),
+            ("wall_time_us", "deadline_us"),
+            ("input_bytes", "input_limit_bytes"),
+            ("output_bytes", "output_limit_bytes"),
+        ] {
+            let (used, max) = (
+                cost[figure].as_u64().unwrap(),
+                cost[limit].as_u64().unwrap(),
+            );
+            assert!(
+                used > 0 && used <= max,
+                "{figure} {used} / {limit} {max}: {cost}"
+            );
+        }
+
+        // A configuration the server would refuse is refused with the server's errors, by
+        // JSON Pointer, and the plugin is not called.
+        std::fs::write(
+            dir.path().join("bad-config.json"),
+            r#"{"currency": "usd", "weights": {"recency": -1}}"#,
+        )
+        .unwrap();
+        let (code, report, stderr) = kith(&[
+            "plugin",
+            "run",
+            plugins::RFM_SCORER,
+            "--input",
+            "in.json",
+            "--config",
+            "bad-config.json",
+        ]);
+        assert_eq!(code, Some(1), "{stderr}");
+        assert_eq!(report["config_error"]["code"], "invalid_input", "{report}");
+        let message = report["config_error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("config/currency") && message.contains("config/weights/recency"),
+            "{message}"
+        );
+        assert!(report.get("steps").is_none(), "{report}");
+
+        // Budgets above the server's ceilings and components above the size limit are refused
+        // as the server refuses them.
+        let (code, _, stderr) = kith(&[
+            "plugin",
+            "run",
+            plugins::RFM_SCORER,
+            "--input",
+            "in.json",
+            "--memory-mib",
+            "100000",
+        ]);
+        assert_eq!(code, Some(1));
+        assert!(
+            stderr.contains("memory_bytes") && stderr.contains("ceiling"),
+            "{stderr}"
+        );
+        let (code, _, stderr) = kith(&[
+            "plugin",
+            "run",
+            plugins::RFM_SCORER,
+            "--input",
+            "in.json",
+            "--plugin-limit",
+            "1000",
+        ]);
+        assert_eq!(code, Some(1));
+        assert!(
+            stderr.contains("too large") || stderr.contains("1000"),
+            "{stderr}"
+        );
+
+        // What the plugin wrote to stderr is in the report.
+        let (code, report, _) = kith(&[
+            "plugin",
+            "run",
+            plugins::HOSTILE_PANIC,
+            "--input",
+            "in.json",
+        ]);
+        assert_eq!(code, Some(1));
+        let last = report["steps"].as_array().unwrap().last().unwrap().clone();
+        assert!(
+            last["report"]["stderr"]
+                .as_str()
+                .unwrap()
+                .contains("panics on purpose"),
+            "{last}"
+        );
     }
 }
 

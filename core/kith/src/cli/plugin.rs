@@ -31,12 +31,13 @@ use clap::Subcommand;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::model::Timestamp;
+use crate::model::{LimitOverrides, Timestamp};
 use crate::plugin::{
     CallReport, Capability, Compiler, CustomerCall, CustomerSummary, CustomerView, Limits,
     LoadedPlugin, PluginFailure, PopulationInput, Runtime, RuntimeConfig, SubprocessCompiler,
     Webhook,
 };
+use crate::service::plugins::Ceilings;
 
 /// `kith plugin ...`.
 #[derive(Debug, Subcommand)]
@@ -45,6 +46,10 @@ pub(super) enum PluginCommand {
     Inspect {
         /// The plugin component (.wasm).
         file: PathBuf,
+        /// Largest component accepted, in bytes, as `kith serve --plugin-limit` [default:
+        /// 33554432].
+        #[arg(long, value_name = "BYTES")]
+        plugin_limit: Option<usize>,
         #[command(flatten)]
         compile: CompileArgs,
     },
@@ -68,6 +73,10 @@ pub(super) enum PluginCommand {
         /// Wall-clock deadline in milliseconds (default 50; 10 000 for the population step).
         #[arg(long, value_name = "MS")]
         deadline_ms: Option<u64>,
+        /// Largest component accepted, in bytes, as `kith serve --plugin-limit` [default:
+        /// 33554432].
+        #[arg(long, value_name = "BYTES")]
+        plugin_limit: Option<usize>,
         #[command(flatten)]
         compile: CompileArgs,
     },
@@ -153,8 +162,12 @@ pub(super) fn run(cmd: PluginCommand) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        PluginCommand::Inspect { file, compile } => {
-            let (_, plugin) = load(&file, compile)?;
+        PluginCommand::Inspect {
+            file,
+            plugin_limit,
+            compile,
+        } => {
+            let (_, plugin) = load(&file, compile, plugin_limit)?;
             print(&json!({
                 "hash": plugin.hash(),
                 "size": plugin.size(),
@@ -169,6 +182,7 @@ pub(super) fn run(cmd: PluginCommand) -> anyhow::Result<()> {
             fuel,
             memory_mib,
             deadline_ms,
+            plugin_limit,
             compile,
         } => {
             let overrides = Overrides {
@@ -176,19 +190,30 @@ pub(super) fn run(cmd: PluginCommand) -> anyhow::Result<()> {
                 memory_mib,
                 deadline_ms,
             };
+            overrides.check()?;
             let config = match config {
                 Some(path) => {
                     let text = read_text(&path)?;
                     serde_json::from_str::<Value>(&text)
-                        .with_context(|| format!("{} is not JSON", path.display()))?;
-                    text
+                        .with_context(|| format!("{} is not JSON", path.display()))?
                 }
-                None => "{}".to_owned(),
+                None => json!({}),
             };
             let input_text = read_text(&input)?;
             let input: RunInput = serde_json::from_str(&input_text)
                 .with_context(|| format!("{} is not a valid input", input.display()))?;
-            let (runtime, plugin) = load(&file, compile)?;
+            let (runtime, plugin) = load(&file, compile, plugin_limit)?;
+            // The checks a server makes when a tenant enables the plugin with this configuration.
+            let config = match crate::service::plugins::check_config(plugin.manifest(), &config) {
+                Ok(text) => text,
+                Err(e) => {
+                    print(&json!({
+                        "plugin": plugin.manifest().id,
+                        "config_error": { "code": e.code(), "message": e.to_string() },
+                    }))?;
+                    bail!("the configuration was refused, as a server would refuse it: {e}");
+                }
+            };
             run_call(&runtime, &plugin, input, config, &overrides)
         }
     }
@@ -206,6 +231,25 @@ struct Overrides {
 }
 
 impl Overrides {
+    /// Refuses budgets a server would refuse a tenant: above the host's default ceilings
+    /// (`kith serve`'s `[plugins]` settings may differ), with the same errors.
+    fn check(self) -> anyhow::Result<()> {
+        let overrides = LimitOverrides {
+            fuel: self.fuel,
+            deadline_ms: self.deadline_ms,
+            memory_bytes: self.memory_mib.map(|m| m.saturating_mul(1 << 20)),
+        };
+        let ceilings = Ceilings::default();
+        // A flag applies to the population step and to the call after it: each is held to its
+        // own ceiling, as a tenant's `limits` and `population_limits` are.
+        let call = ceilings.check(&overrides, &LimitOverrides::default());
+        let population = ceilings.check(&LimitOverrides::default(), &overrides);
+        match (call, population) {
+            (Err(call), Err(_)) => bail!("over the server's ceilings: {call}"),
+            _ => Ok(()),
+        }
+    }
+
     /// `base` with the overrides applied.
     fn apply(self, base: Limits) -> Limits {
         Limits {
@@ -267,11 +311,17 @@ fn read_text(path: &Path) -> anyhow::Result<String> {
 
 /// A runtime without a disk cache that compiles in a limited child process, and the plugin
 /// loaded in it.
-fn load(file: &Path, compile: CompileArgs) -> anyhow::Result<(Runtime, LoadedPlugin)> {
+fn load(
+    file: &Path,
+    compile: CompileArgs,
+    plugin_limit: Option<usize>,
+) -> anyhow::Result<(Runtime, LoadedPlugin)> {
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let defaults = RuntimeConfig::default();
     let runtime = Runtime::new(RuntimeConfig {
         compiler: compile.compiler(None, None)?,
-        ..RuntimeConfig::default()
+        max_plugin_bytes: plugin_limit.unwrap_or(defaults.max_plugin_bytes),
+        ..defaults
     })?;
     let plugin = runtime
         .load(&bytes)
@@ -287,30 +337,60 @@ fn print(value: &Value) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The report as JSON, with times in microseconds.
-fn report_json(report: &CallReport) -> Value {
-    json!({
+/// The report as JSON, each figure beside its limit, times in microseconds, and what the plugin
+/// wrote to stdout and stderr (the first `capture` bytes of each).
+fn report_json(report: &CallReport, limits: &Limits, capture: usize) -> Value {
+    let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+    let mut out = json!({
         "outcome": report.outcome.as_str(),
         "fuel_used": report.fuel_used,
+        "fuel_limit": limits.fuel,
         "peak_memory_bytes": report.peak_memory_bytes,
-        "wall_time_us": u64::try_from(report.wall_time.as_micros()).unwrap_or(u64::MAX),
-    })
+        "memory_limit_bytes": limits.memory_bytes,
+        "wall_time_us": micros(report.wall_time),
+        "deadline_us": micros(limits.deadline),
+        "input_bytes": report.input_bytes,
+        "input_limit_bytes": limits.input_bytes,
+        "output_bytes": report.output_bytes,
+        "output_limit_bytes": limits.output_bytes,
+    });
+    if report.http_requests_denied > 0 {
+        out["http_requests_denied"] = json!(report.http_requests_denied);
+    }
+    if let Some(o) = &report.output {
+        for (name, text, dropped) in [
+            ("stdout", &o.stdout, o.stdout_dropped),
+            ("stderr", &o.stderr, o.stderr_dropped),
+        ] {
+            if !text.is_empty() {
+                out[name] = json!(text);
+            }
+            if dropped > 0 {
+                out[format!("{name}_truncated")] = json!(format!(
+                    "{dropped} more bytes were written and dropped: at most {capture} are kept"
+                ));
+            }
+        }
+    }
+    out
 }
 
 /// One step's printed result: its output or failure, and its report.
 fn step<T: serde::Serialize>(
+    runtime: &Runtime,
     name: &str,
     result: &Result<T, PluginFailure>,
-    report: &CallReport,
+    (report, limits): (&CallReport, &Limits),
 ) -> anyhow::Result<Value> {
+    let report = report_json(report, limits, runtime.config().capture_bytes);
     Ok(match result {
         Ok(output) => {
-            json!({ "call": name, "output": serde_json::to_value(output)?, "report": report_json(report) })
+            json!({ "call": name, "output": serde_json::to_value(output)?, "report": report })
         }
         Err(failure) => json!({
             "call": name,
             "error": { "code": failure.code(), "message": failure.to_string() },
-            "report": report_json(report),
+            "report": report,
         }),
     })
 }
@@ -349,7 +429,7 @@ fn run_call(
             };
             let limits = overrides.apply(runtime.config().limits);
             let (result, report) = runtime.handle_webhook(plugin, &webhook, &config, &limits);
-            steps.push(step("handle", &result, &report)?);
+            steps.push(step(runtime, "handle", &result, (&report, &limits))?);
             failure = result.err();
         }
         world @ (Capability::Scorer | Capability::Segmenter) => {
@@ -376,7 +456,12 @@ fn run_call(
                         "model_base64": m.as_ref().map(|m| BASE64.encode(m)),
                     })
                 });
-                steps.push(step("populate", &shown.map_err(Clone::clone), &report)?);
+                steps.push(step(
+                    runtime,
+                    "populate",
+                    &shown.map_err(Clone::clone),
+                    (&report, &limits),
+                )?);
                 match result {
                     Ok(m) => model = m,
                     Err(e) => failure = Some(e),
@@ -393,11 +478,11 @@ fn run_call(
                 let limits = overrides.apply(runtime.config().limits);
                 if world == Capability::Scorer {
                     let (result, report) = runtime.score(plugin, &call, &limits);
-                    steps.push(step("score", &result, &report)?);
+                    steps.push(step(runtime, "score", &result, (&report, &limits))?);
                     failure = result.err();
                 } else {
                     let (result, report) = runtime.classify(plugin, &call, &limits);
-                    steps.push(step("classify", &result, &report)?);
+                    steps.push(step(runtime, "classify", &result, (&report, &limits))?);
                     failure = result.err();
                 }
             }

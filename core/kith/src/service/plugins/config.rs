@@ -124,6 +124,15 @@ pub(super) fn check_schema(
     compile(schema).map(drop)
 }
 
+/// What installing and enabling check, for a plugin run outside a server (`kith plugin run`):
+/// the manifest's schema is usable within the default budget, and `config` matches it, with
+/// the errors the HTTP API gives (JSON Pointers under `config`).
+pub fn check_standalone(manifest: &Manifest, config: &Value) -> Result<String, crate::Error> {
+    let budget = SchemaBudget::default();
+    check_schema(manifest, &budget)?;
+    validate(manifest, config, &budget, &Guard::default())
+}
+
 /// Validates `config` against the manifest's schema and returns it as compact JSON text.
 ///
 /// Every violation is reported with the JSON Pointer of the offending value under `config`

@@ -59,7 +59,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 pub use self::budget::{Budgets, Ceilings, RefusedActions, WriteBudget};
-pub use self::config::{MAX_CONFIG_BYTES, SchemaBudget};
+pub use self::config::{MAX_CONFIG_BYTES, SchemaBudget, check_standalone as check_config};
 pub use self::dispatch::DispatcherHandle;
 pub use self::health::Breaker;
 pub use self::hooks::{HookBudget, HookResult, known_signature};
