@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 /// The WIT every language plugin is built against.
-const WIT: &str = "wit/kith-plugin@0.1.0";
+const WIT: &str = "plugin-sdk/wit/since_v0.1.0";
 
 /// One language plugin to build: its constant, where its sources are, what builds it.
 struct Build {

@@ -30,8 +30,8 @@ macro_rules! files {
 
 /// The contract, in every project.
 const WIT: &[File] = files![
-    "wit/kith-plugin@0.1.0/types.wit" => "wit/kith-plugin@0.1.0/types.wit",
-    "wit/kith-plugin@0.1.0/worlds.wit" => "wit/kith-plugin@0.1.0/worlds.wit",
+    "wit/kith-plugin@0.1.0/types.wit" => "plugin-sdk/wit/since_v0.1.0/types.wit",
+    "wit/kith-plugin@0.1.0/worlds.wit" => "plugin-sdk/wit/since_v0.1.0/worlds.wit",
 ];
 
 const RUST: &[File] = files![
@@ -40,6 +40,8 @@ const RUST: &[File] = files![
     "README.md" => "plugin-sdk/templates/rust/README.md",
     "input.json" => "plugin-sdk/templates/rust/input.json",
     "kith-plugin-sdk/Cargo.toml" => "plugin-sdk/Cargo.toml",
+    "kith-plugin-sdk/wit/since_v0.1.0/types.wit" => "plugin-sdk/wit/since_v0.1.0/types.wit",
+    "kith-plugin-sdk/wit/since_v0.1.0/worlds.wit" => "plugin-sdk/wit/since_v0.1.0/worlds.wit",
     "kith-plugin-sdk/src/bindings.rs" => "plugin-sdk/src/bindings.rs",
     "kith-plugin-sdk/src/config.rs" => "plugin-sdk/src/config.rs",
     "kith-plugin-sdk/src/export.rs" => "plugin-sdk/src/export.rs",
