@@ -155,32 +155,34 @@ pub fn build(root: &Path, out_dir: &Path) -> String {
             &root.join("tests/data/js/hostile-fetch"),
             &fetch_stage,
         );
-        let wasm = dir.join("hostile_fetch_js.wasm");
-        let mut cmd = Command::new(componentize_js);
-        cmd.current_dir(&fetch_stage)
-            .arg("--wit")
-            .arg(&wit)
-            .args(["-n", "scorer", "-o"])
-            .arg(&wasm)
-            .arg("app.js");
-        builds.push(Build {
-            const_name: "HOSTILE_FETCH_JS",
-            wasm,
-            child: Some(spawn(cmd, "the hostile fetch plugin (componentize-js)")),
-        });
-        let wasm = dir.join("rfm_js.wasm");
-        let mut cmd = Command::new(componentize_js);
-        cmd.current_dir(&js_stage)
-            .arg("--wit")
-            .arg(&wit)
-            .args(["-n", "scorer", "-o"])
-            .arg(&wasm)
-            .arg("app.js");
-        builds.push(Build {
-            const_name: "RFM_JS",
-            wasm,
-            child: Some(spawn(cmd, "the JavaScript RFM port (componentize-js)")),
-        });
+        for (const_name, stage, file, what) in [
+            (
+                "HOSTILE_FETCH_JS",
+                &fetch_stage,
+                "hostile_fetch_js.wasm",
+                "the hostile fetch plugin",
+            ),
+            (
+                "RFM_JS",
+                &js_stage,
+                "rfm_js.wasm",
+                "the JavaScript RFM port",
+            ),
+        ] {
+            let wasm = dir.join(file);
+            let mut cmd = Command::new(componentize_js);
+            cmd.current_dir(stage)
+                .arg("--wit")
+                .arg(&wit)
+                .args(["-n", "scorer", "-o"])
+                .arg(&wasm)
+                .arg("app.js");
+            builds.push(Build {
+                const_name,
+                wasm,
+                child: Some(spawn(cmd, &format!("{what} (componentize-js)"))),
+            });
+        }
     }
     if let Some(componentize_qjs) = &qjs {
         println!("cargo:rustc-cfg=kith_qjs");

@@ -37,21 +37,10 @@ use kith::plugin::{
 use kith::service::plugins::{EnableRequest, HostConfig, JobState, PluginHost};
 use kith::store::{Op, Output, RedbStore, Store, StoreConfig};
 use kith_plugin_sdk::Plugin as _;
+use kith_tests::cdnow::{DAY, day};
 use kith_tests::plugins;
 
-const DAY: i64 = 86_400_000_000;
 const CONFIG: &str = r#"{"currency":"USD","time_unit":"weeks","horizon_days":365}"#;
-
-/// Days since the epoch of a `YYYYMMDD` date (Hinnant's algorithm).
-fn day(date: &str) -> i64 {
-    let n = |r: std::ops::Range<usize>| date[r].parse::<i64>().expect("date");
-    let (y, m, d) = (n(0..4), n(4..6), n(6..8));
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
-    era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468
-}
 
 /// [`CONFIG`] fitted and forecast as of the calibration end, for the host, whose "now" is
 /// the wall clock.
