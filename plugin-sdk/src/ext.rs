@@ -62,6 +62,33 @@ impl Manifest {
         self
     }
 
+    /// Sets the configuration schema to the JSON Schema (draft 2020-12) of the type `C`, so
+    /// that a plugin writes its configuration once, as a Rust type: the fields and their types,
+    /// doc comments as descriptions, `#[serde(default)]` values (from `Default`) as defaults,
+    /// `#[serde(deny_unknown_fields)]` as `additionalProperties: false`, and constraints
+    /// such as `#[schemars(range(min = 0))]` or `#[schemars(pattern(r"^[A-Z]{3}$"))]`. The host
+    /// validates every tenant's configuration against it before the plugin sees it.
+    ///
+    /// ```
+    /// use kith_plugin_sdk::Manifest;
+    /// #[derive(serde::Deserialize, schemars::JsonSchema)]
+    /// #[serde(deny_unknown_fields)]
+    /// struct Config {
+    ///     /// The most points a customer can get.
+    ///     #[schemars(range(min = 0))]
+    ///     max_points: f64,
+    /// }
+    /// let manifest = Manifest::new("acme.fit", "0.1.0", "Fit").config_schema_of::<Config>();
+    /// assert!(manifest.config_schema.contains(r#""minimum":0"#));
+    /// ```
+    pub fn config_schema_of<C: schemars::JsonSchema>(mut self) -> Manifest {
+        let schema = schemars::generate::SchemaSettings::draft2020_12()
+            .into_generator()
+            .into_root_schema_for::<C>();
+        self.config_schema = schema.to_value().to_string();
+        self
+    }
+
     /// Asks for the customer's `count` most recent interactions.
     pub fn recent_interactions(mut self, count: u32) -> Manifest {
         self.needs.recent_interactions = count;

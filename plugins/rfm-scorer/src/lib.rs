@@ -14,57 +14,42 @@ use kith_plugin_sdk::{
     CustomerInput, InteractionKind, Manifest, Money, Plugin, PluginError, PopulationInput, Result,
     ScoreOutput, Scorer,
 };
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 pub use model::Model;
 use model::{quintile_high, quintile_low};
 
-/// JSON Schema of the configuration.
-pub const CONFIG_SCHEMA: &str = r#"{
-  "$schema": "https://json-schema.org/draft/2020-12/schema",
-  "type": "object",
-  "additionalProperties": false,
-  "properties": {
-    "currency": {
-      "description": "ISO 4217 currency whose purchase totals count as monetary value",
-      "type": "string", "pattern": "^[A-Z]{3}$", "default": "USD"
-    },
-    "weights": {
-      "description": "Relative weight of each dimension in the 0-100 score",
-      "type": "object",
-      "additionalProperties": false,
-      "properties": {
-        "recency": { "type": "number", "minimum": 0, "default": 1 },
-        "frequency": { "type": "number", "minimum": 0, "default": 1 },
-        "monetary": { "type": "number", "minimum": 0, "default": 1 }
-      }
-    }
-  }
-}"#;
-
 /// The plugin.
 #[derive(Debug)]
 pub struct Rfm;
 
-/// The tenant's configuration.
-#[derive(Debug, Clone, Deserialize)]
+// The JSON Schema, defaults included, is generated from this type
+// (`Manifest::config_schema_of`): the schema the host validates against, the defaults and the
+// type the plugin reads cannot disagree.
+/// How the RFM scorer ranks a tenant's customers.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// Currency of the monetary dimension.
+    /// ISO 4217 currency whose purchase totals count as monetary value
+    #[schemars(pattern(r"^[A-Z]{3}$"))]
     pub currency: String,
-    /// Weights of the three dimensions.
+    /// Relative weight of each dimension in the 0-100 score
     pub weights: Weights,
 }
 
 /// Relative weights of recency, frequency and monetary value.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Weights {
     /// Weight of recency.
+    #[schemars(range(min = 0))]
     pub recency: f64,
     /// Weight of frequency.
+    #[schemars(range(min = 0))]
     pub frequency: f64,
     /// Weight of monetary value.
+    #[schemars(range(min = 0))]
     pub monetary: f64,
 }
 
@@ -130,7 +115,7 @@ impl Plugin for Rfm {
                  of the tenant's customer base. Grade: the RFM code (555 best); score 0-100.",
             )
             .industries(["retail", "e-commerce"])
-            .config_schema(CONFIG_SCHEMA)
+            .config_schema_of::<Config>()
             .population(Vec::<String>::new())
     }
 
@@ -245,6 +230,29 @@ mod tests {
         let manifest = assert_manifest_valid::<Rfm>();
         assert!(manifest.needs.population);
         assert_eq!(manifest.id, "kith.rfm");
+    }
+
+    /// The schema generated from `Config` says what the hand-written one said: the defaults of
+    /// `Config::default()`, the currency's pattern, weights of at least 0, no unknown fields.
+    #[test]
+    fn the_config_schema_comes_from_the_config_type() {
+        let manifest = Rfm::manifest();
+        let schema: serde_json::Value = serde_json::from_str(&manifest.config_schema).unwrap();
+        assert_eq!(
+            schema["$schema"],
+            "https://json-schema.org/draft/2020-12/schema"
+        );
+        assert_eq!(schema["additionalProperties"], false);
+        let currency = &schema["properties"]["currency"];
+        assert_eq!(currency["pattern"], "^[A-Z]{3}$");
+        assert_eq!(currency["default"], "USD", "{schema}");
+        let weights = &schema["$defs"]["Weights"];
+        assert_eq!(weights["additionalProperties"], false, "{schema}");
+        for dimension in ["recency", "frequency", "monetary"] {
+            let weight = &weights["properties"][dimension];
+            assert_eq!(weight["minimum"], 0, "{schema}");
+            assert_eq!(weight["default"], 1.0, "{schema}");
+        }
     }
 
     #[test]

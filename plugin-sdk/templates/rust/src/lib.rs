@@ -4,25 +4,21 @@
 //! `score` with your own logic; `populate` can learn from all of a tenant's customers first.
 
 use kith_plugin_sdk::{CustomerInput, InteractionKind, Manifest, Plugin, Result, ScoreOutput, Scorer};
+use schemars::JsonSchema;
 use serde::Deserialize;
-
-/// JSON Schema of the configuration (the host validates every tenant's against it).
-const CONFIG_SCHEMA: &str = r#"{
-  "$schema": "https://json-schema.org/draft/2020-12/schema",
-  "type": "object",
-  "additionalProperties": false,
-  "properties": { "max_points": { "type": "number", "minimum": 0, "default": 100 } }
-}"#;
 
 /// The plugin.
 #[derive(Debug)]
 pub struct {{class}};
 
-/// The tenant's configuration.
-#[derive(Debug, Deserialize)]
+/// The tenant's configuration. Its JSON Schema (which the host validates every tenant's
+/// configuration against), with the defaults of `Config::default()`, is generated from this
+/// type by `config_schema_of`.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// The most points a customer can get.
+    #[schemars(range(min = 0))]
     pub max_points: f64,
 }
 
@@ -38,7 +34,7 @@ impl Plugin for {{class}} {
     fn manifest() -> Manifest {
         Manifest::new("{{id}}", env!("CARGO_PKG_VERSION"), "{{name}}")
             .description("Scores customers by how often they bought (10 points a purchase).")
-            .config_schema(CONFIG_SCHEMA)
+            .config_schema_of::<Config>()
     }
 }
 
