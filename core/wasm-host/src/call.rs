@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tracing::field::Empty;
-use tracing::{Span, debug, info};
+use tracing::{Span, debug, info, warn};
 use wasmtime::component::InstancePre;
-use wasmtime::{Store, Trap, UpdateDeadline};
+use wasmtime::{GuestProfiler, Store, Trap, UpdateDeadline};
 
 use super::bindings::types as wit;
 use super::bindings::{commerce_hook, scorer, segmenter};
@@ -46,6 +46,39 @@ impl WorldPre {
             }
         })
     }
+
+    /// The compiled component.
+    fn component(&self) -> &wasmtime::component::Component {
+        match self {
+            WorldPre::Scorer(p) => p.instance_pre().component(),
+            WorldPre::Segmenter(p) => p.instance_pre().component(),
+            WorldPre::CommerceHook(p) => p.instance_pre().component(),
+        }
+    }
+}
+
+/// Where a profiled call leaves its guest profile: wasmtime's `GuestProfiler` sampled at every
+/// epoch tick (1 ms by default) while guest code runs, in the Firefox Profiler's processed
+/// format (open it at <https://profiler.firefox.com> for a flame graph and a call tree).
+/// Only the plugin's own modules appear in it.
+#[derive(Debug, Default)]
+pub struct GuestProfile(std::sync::Mutex<Option<Vec<u8>>>);
+
+impl GuestProfile {
+    /// The profile of the last call made with this sink, as JSON; `None` before one ends.
+    pub fn take(&self) -> Option<Vec<u8>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+
+    fn put(&self, profile: Vec<u8>) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(profile);
+    }
 }
 
 /// How one call runs: its budgets, and the tenant whose share of the instance slots it uses.
@@ -59,6 +92,9 @@ pub struct CallOptions<'a> {
     /// The tenant the call runs for: it holds one of that tenant's instance slots, so one
     /// tenant's slow calls can never take every slot. `None`: counted against the total only.
     pub tenant: Option<&'a str>,
+    /// Profile the guest and leave the profile here (the local runner's `--profile`). Sampling
+    /// checks the epoch every tick instead of every 10: for diagnosis, not for serving.
+    pub profile: Option<&'a GuestProfile>,
 }
 
 impl<'a> From<&'a Limits> for CallOptions<'a> {
@@ -66,6 +102,7 @@ impl<'a> From<&'a Limits> for CallOptions<'a> {
         CallOptions {
             limits,
             tenant: None,
+            profile: None,
         }
     }
 }
@@ -76,6 +113,16 @@ impl<'a> CallOptions<'a> {
         CallOptions {
             limits,
             tenant: Some(tenant),
+            profile: None,
+        }
+    }
+
+    /// Options for a call whose guest is profiled into `sink`.
+    pub fn profiled(limits: &'a Limits, sink: &'a GuestProfile) -> Self {
+        CallOptions {
+            limits,
+            tenant: None,
+            profile: Some(sink),
         }
     }
 }
@@ -244,22 +291,49 @@ fn run<R: EncodedSize>(
     store.set_hostcall_fuel(hostcall_bytes(limits));
     // The deadline is checked in steps of CHECK_TICKS so that a shutdown is noticed as well.
     let total = deadline_ticks(limits.deadline, rt.config.epoch_tick);
-    let first = total.min(CHECK_TICKS);
+    // A profiled call is sampled at every tick.
+    let step = if options.profile.is_some() {
+        store.data_mut().profiler = GuestProfiler::new_component(
+            &rt.engine,
+            plugin,
+            rt.config.epoch_tick,
+            pre.component().clone(),
+            [],
+        )
+        .map_err(|e| warn!(error = %one_line(&e), "cannot profile the call"))
+        .ok();
+        1
+    } else {
+        CHECK_TICKS
+    };
+    let tick = rt.config.epoch_tick;
+    let first = total.min(step);
     let mut remaining = total - first;
     let host_stopping = Arc::clone(&rt.stopping);
     store.set_epoch_deadline(first);
-    store.epoch_deadline_callback(move |_| {
+    store.epoch_deadline_callback(move |mut ctx| {
+        if let Some(mut profiler) = ctx.data_mut().profiler.take() {
+            profiler.sample(&ctx, tick);
+            ctx.data_mut().profiler = Some(profiler);
+        }
         if host_stopping.load(Ordering::Acquire) {
             return Err(wasmtime::Error::new(HostStopping));
         }
         if remaining == 0 {
             return Err(wasmtime::Error::new(Trap::Interrupt));
         }
-        let next = remaining.min(CHECK_TICKS);
+        let next = remaining.min(step);
         remaining -= next;
         Ok(UpdateDeadline::Continue(next))
     });
     let result = call(pre, &mut store);
+    if let (Some(sink), Some(profiler)) = (options.profile, store.data_mut().profiler.take()) {
+        let mut profile = Vec::new();
+        match profiler.finish(&mut profile) {
+            Ok(()) => sink.put(profile),
+            Err(e) => warn!(error = %one_line(&e), "cannot write the call's profile"),
+        }
+    }
     let wall_time = start.elapsed();
     let fuel_used = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
     let state = store.data();

@@ -58,7 +58,7 @@ mod stats;
 mod types;
 mod view;
 
-pub use call::{CallOptions, CallReport, Outcome, PluginOutput};
+pub use call::{CallOptions, CallReport, GuestProfile, Outcome, PluginOutput};
 pub use compile::{CHILD_COMMAND, Compiler, SubprocessCompiler, child_main as compiler_child_main};
 pub use error::{PluginErrorKind, PluginFailure, SlotScope};
 pub use limits::Limits;

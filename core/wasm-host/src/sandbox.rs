@@ -52,6 +52,8 @@ pub(super) struct HostState {
     http: WasiHttpCtx,
     /// Refuses every outgoing request and counts the attempts.
     pub(super) deny_http: DenyHttp,
+    /// Samples the guest's stack at every epoch tick, when the call is profiled.
+    pub(super) profiler: Option<wasmtime::GuestProfiler>,
 }
 
 impl std::fmt::Debug for HostState {
@@ -147,6 +149,7 @@ impl HostState {
             stderr,
             http: WasiHttpCtx::new(),
             deny_http: DenyHttp::default(),
+            profiler: None,
         }
     }
 }

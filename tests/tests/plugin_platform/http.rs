@@ -1689,6 +1689,58 @@ mod e2e {
             "{stderr}"
         );
 
+        // --profile writes wasmtime's guest profile of each call (the population step's with
+        // `.populate` in its name when a customer call follows): a population step that loops
+        // until its 300 ms deadline has a sample about every millisecond, in frames of the
+        // plugin's own functions.
+        std::fs::write(
+            dir.path().join("population.json"),
+            r#"{"population": [{"id": "c1"}]}"#,
+        )
+        .unwrap();
+        let (code, report, stderr) = kith(&[
+            "plugin",
+            "run",
+            plugins::HOSTILE_SLOW_POPULATION,
+            "--input",
+            "population.json",
+            "--deadline-ms",
+            "300",
+            "--profile",
+            "loop.json",
+        ]);
+        assert_eq!(code, Some(1), "{stderr}");
+        let step = &report["steps"][0];
+        assert_eq!(step["error"]["code"], "deadline-exceeded", "{report}");
+        assert_eq!(step["profile"], "loop.json", "{report}");
+        let text = std::fs::read_to_string(dir.path().join("loop.json")).unwrap();
+        let profile: Value = serde_json::from_str(&text).unwrap();
+        assert!(profile["meta"].is_object(), "{text:.300}");
+        let samples = profile["threads"][0]["samples"]["length"]
+            .as_u64()
+            .unwrap_or(0);
+        assert!(samples >= 50, "{samples} samples: {text:.600}");
+        assert!(
+            text.contains("populate"),
+            "no frame of the plugin: {text:.600}"
+        );
+        let (code, report, stderr) = kith(&[
+            "plugin",
+            "run",
+            plugins::RFM_SCORER,
+            "--input",
+            "in.json",
+            "--profile",
+            "rfm.json",
+        ]);
+        assert_eq!(code, Some(0), "{stderr}");
+        assert_eq!(
+            report["steps"][0]["profile"], "rfm.populate.json",
+            "{report}"
+        );
+        assert_eq!(report["steps"][1]["profile"], "rfm.json", "{report}");
+        assert!(dir.path().join("rfm.populate.json").is_file());
+
         // What the plugin wrote to stderr is in the report.
         let (code, report, _) = kith(&[
             "plugin",

@@ -33,9 +33,9 @@ use serde_json::{Value, json};
 
 use crate::model::{LimitOverrides, Timestamp};
 use crate::plugin::{
-    CallReport, Capability, Compiler, CustomerCall, CustomerSummary, CustomerView, Limits,
-    LoadedPlugin, PluginFailure, PopulationInput, Runtime, RuntimeConfig, SubprocessCompiler,
-    Webhook,
+    CallOptions, CallReport, Capability, Compiler, CustomerCall, CustomerSummary, CustomerView,
+    GuestProfile, Limits, LoadedPlugin, PluginFailure, PopulationInput, Runtime, RuntimeConfig,
+    SubprocessCompiler, Webhook,
 };
 use crate::service::plugins::Ceilings;
 
@@ -77,6 +77,13 @@ pub(super) enum PluginCommand {
         /// 33554432].
         #[arg(long, value_name = "BYTES")]
         plugin_limit: Option<usize>,
+        /// Profile the guest (wasmtime's guest profiler, a sample every millisecond) and write
+        /// the profile here, in the Firefox Profiler's format (open it at
+        /// https://profiler.firefox.com for a flame graph). With a population step and a
+        /// customer call, the population step's goes to FILE with `.populate` before its
+        /// extension.
+        #[arg(long, value_name = "FILE.json")]
+        profile: Option<PathBuf>,
         #[command(flatten)]
         compile: CompileArgs,
     },
@@ -183,6 +190,7 @@ pub(super) fn run(cmd: PluginCommand) -> anyhow::Result<()> {
             memory_mib,
             deadline_ms,
             plugin_limit,
+            profile,
             compile,
         } => {
             let overrides = Overrides {
@@ -214,8 +222,52 @@ pub(super) fn run(cmd: PluginCommand) -> anyhow::Result<()> {
                     bail!("the configuration was refused, as a server would refuse it: {e}");
                 }
             };
-            run_call(&runtime, &plugin, input, config, &overrides)
+            let profiler = Profiler {
+                path: profile,
+                sink: GuestProfile::default(),
+            };
+            run_call(&runtime, &plugin, input, config, &overrides, &profiler)
         }
+    }
+}
+
+/// Where `--profile` writes the profiles of the calls, and the sink each call fills.
+#[derive(Debug)]
+struct Profiler {
+    /// `--profile`.
+    path: Option<PathBuf>,
+    /// The last call's profile.
+    sink: GuestProfile,
+}
+
+impl Profiler {
+    /// The options of a call: profiled when `--profile` was given.
+    fn options<'a>(&'a self, limits: &'a Limits) -> CallOptions<'a> {
+        match self.path {
+            Some(_) => CallOptions::profiled(limits, &self.sink),
+            None => CallOptions::from(limits),
+        }
+    }
+
+    /// Writes the profile of the call that just ended, named for `call` when `suffixed`;
+    /// returns where, for the report.
+    fn write(&self, call: &str, suffixed: bool) -> anyhow::Result<Option<String>> {
+        let (Some(base), Some(profile)) = (&self.path, self.sink.take()) else {
+            return Ok(None);
+        };
+        let path = if suffixed {
+            let stem = base.file_stem().unwrap_or_default().to_string_lossy();
+            let name = match base.extension() {
+                Some(ext) => format!("{stem}.{call}.{}", ext.to_string_lossy()),
+                None => format!("{stem}.{call}"),
+            };
+            base.with_file_name(name)
+        } else {
+            base.clone()
+        };
+        std::fs::write(&path, profile)
+            .with_context(|| format!("cannot write the profile to {}", path.display()))?;
+        Ok(Some(path.display().to_string()))
     }
 }
 
@@ -395,6 +447,13 @@ fn step<T: serde::Serialize>(
     })
 }
 
+/// Adds where the last step's profile was written to that step.
+fn with_profile(steps: &mut [Value], path: Option<String>) {
+    if let (Some(last), Some(path)) = (steps.last_mut(), path) {
+        last["profile"] = json!(path);
+    }
+}
+
 /// Runs the call the input describes and prints the steps.
 fn run_call(
     runtime: &Runtime,
@@ -402,8 +461,10 @@ fn run_call(
     input: RunInput,
     config: String,
     overrides: &Overrides,
+    profiler: &Profiler,
 ) -> anyhow::Result<()> {
     let now = input.now.unwrap_or_else(Timestamp::now);
+    let both = input.population.is_some() && input.customer.is_some();
     let mut steps = Vec::new();
     let mut failure = None;
     match plugin.capability() {
@@ -428,8 +489,10 @@ fn run_call(
                 received_at: input.received_at.unwrap_or(now),
             };
             let limits = overrides.apply(runtime.config().limits);
-            let (result, report) = runtime.handle_webhook(plugin, &webhook, &config, &limits);
+            let (result, report) =
+                runtime.handle_webhook(plugin, &webhook, &config, profiler.options(&limits));
             steps.push(step(runtime, "handle", &result, (&report, &limits))?);
+            with_profile(&mut steps, profiler.write("handle", false)?);
             failure = result.err();
         }
         world @ (Capability::Scorer | Capability::Segmenter) => {
@@ -449,7 +512,8 @@ fn run_call(
                     seed: input.seed,
                 };
                 let limits = overrides.apply(runtime.config().population_limits);
-                let (result, report) = runtime.populate(plugin, &population, &limits);
+                let (result, report) =
+                    runtime.populate(plugin, &population, profiler.options(&limits));
                 let shown = result.as_ref().map(|m| {
                     json!({
                         "model_bytes": m.as_ref().map_or(0, Vec::len),
@@ -462,6 +526,7 @@ fn run_call(
                     &shown.map_err(Clone::clone),
                     (&report, &limits),
                 )?);
+                with_profile(&mut steps, profiler.write("populate", both)?);
                 match result {
                     Ok(m) => model = m,
                     Err(e) => failure = Some(e),
@@ -477,12 +542,15 @@ fn run_call(
                 };
                 let limits = overrides.apply(runtime.config().limits);
                 if world == Capability::Scorer {
-                    let (result, report) = runtime.score(plugin, &call, &limits);
+                    let (result, report) = runtime.score(plugin, &call, profiler.options(&limits));
                     steps.push(step(runtime, "score", &result, (&report, &limits))?);
+                    with_profile(&mut steps, profiler.write("score", false)?);
                     failure = result.err();
                 } else {
-                    let (result, report) = runtime.classify(plugin, &call, &limits);
+                    let (result, report) =
+                        runtime.classify(plugin, &call, profiler.options(&limits));
                     steps.push(step(runtime, "classify", &result, (&report, &limits))?);
+                    with_profile(&mut steps, profiler.write("classify", false)?);
                     failure = result.err();
                 }
             }
