@@ -1,9 +1,9 @@
 //! Conveniences on the contract's types: constructors, builders and look-ups.
 
 use crate::{
-    Action, AttributeValue, Capability, CustomerRef, CustomerView, ExternalId, HookOutput,
-    InputNeeds, InteractionAggregate, InteractionKind, Manifest, Membership, Reason, Rejection,
-    RejectionKind, ScoreOutput, SegmentInfo, Verdict, Webhook,
+    Action, AttributeValue, Budget, Budgets, Capability, CustomerRef, CustomerView, ExternalId,
+    HookOutput, InputNeeds, InteractionAggregate, InteractionKind, Manifest, Membership, Reason,
+    Rejection, RejectionKind, ScoreOutput, SegmentInfo, Verdict, Webhook,
 };
 
 impl Manifest {
@@ -28,8 +28,10 @@ impl Manifest {
                 recent_interactions: 0,
                 population: false,
                 population_attributes: Vec::new(),
+                closed_deals: 0,
             },
             segments: Vec::new(),
+            budgets: None,
         }
     }
 
@@ -95,6 +97,34 @@ impl Manifest {
         self
     }
 
+    /// Asks for the customer's `count` most recently closed (won or lost) deals.
+    pub fn closed_deals(mut self, count: u32) -> Manifest {
+        self.needs.closed_deals = count;
+        self
+    }
+
+    /// Declares the budgets per-customer calls and webhooks need by default, instead of the
+    /// host's (10 M fuel, 16 MiB, 50 ms). The host caps them at its ceilings; a tenant's
+    /// overrides still win.
+    ///
+    /// ```
+    /// use kith_plugin_sdk::{Budget, Manifest};
+    /// let manifest = Manifest::new("acme.fit", "0.1.0", "Fit")
+    ///     .call_budget(Budget::new().memory_mib(48).fuel(50_000_000));
+    /// assert_eq!(manifest.budgets.unwrap().call.memory_bytes, Some(48 << 20));
+    /// ```
+    pub fn call_budget(mut self, budget: Budget) -> Manifest {
+        self.budgets.get_or_insert_with(Budgets::none).call = budget;
+        self
+    }
+
+    /// Declares the budgets the population step needs by default, instead of the host's
+    /// (10 G fuel, 256 MiB, 10 s); capped and overridable as [`Manifest::call_budget`].
+    pub fn population_budget(mut self, budget: Budget) -> Manifest {
+        self.budgets.get_or_insert_with(Budgets::none).population = budget;
+        self
+    }
+
     /// Asks the host to run the population step, with these attributes in the summaries.
     pub fn population<I: IntoIterator<Item = S>, S: Into<String>>(
         mut self,
@@ -118,6 +148,51 @@ impl Manifest {
             description: description.into(),
         });
         self
+    }
+}
+
+impl Budgets {
+    /// No budget declared: the host's defaults.
+    pub fn none() -> Budgets {
+        Budgets {
+            call: Budget::new(),
+            population: Budget::new(),
+        }
+    }
+}
+
+impl Budget {
+    /// Every budget at the host's default.
+    pub fn new() -> Budget {
+        Budget {
+            fuel: None,
+            memory_bytes: None,
+            deadline_ms: None,
+        }
+    }
+
+    /// Instructions (about one per wasm instruction).
+    pub fn fuel(mut self, fuel: u64) -> Budget {
+        self.fuel = Some(fuel);
+        self
+    }
+
+    /// Linear memory, in MiB.
+    pub fn memory_mib(mut self, mib: u64) -> Budget {
+        self.memory_bytes = Some(mib.saturating_mul(1 << 20));
+        self
+    }
+
+    /// Wall-clock deadline, in milliseconds.
+    pub fn deadline_ms(mut self, ms: u64) -> Budget {
+        self.deadline_ms = Some(ms);
+        self
+    }
+}
+
+impl Default for Budget {
+    fn default() -> Budget {
+        Budget::new()
     }
 }
 

@@ -2,7 +2,7 @@
 //! `cargo test`, build it with `cargo build --target wasm32-wasip2 --release`.
 //!
 //! A Kith plugin is a WebAssembly component implementing one world of the
-//! `kith:plugin@0.1.0` WIT contract: a [`Scorer`], a [`Segmenter`] or a
+//! `kith:plugin@0.2.0` WIT contract: a [`Scorer`], a [`Segmenter`] or a
 //! [`CommerceHook`]. It is a pure function: the host hands it the input its
 //! [`Manifest`] asks for, and it answers with a score, segments or a verdict,
 //! plus [`Action`]s the host validates and applies atomically. It has no clock,
@@ -68,19 +68,20 @@ pub mod commerce;
 mod config;
 mod export;
 mod ext;
+pub mod log;
 mod money;
 mod plugin;
 pub mod testing;
 pub mod time;
 
 pub use bindings::types::{
-    Action, Attribute, AttributeValue, Capability, Channel, ClearAttribute, CreateDeal, CreateTask,
-    CustomerFields, CustomerInput, CustomerKind, CustomerRef, CustomerSummary, CustomerView, Deal,
-    Direction, ExternalId, HookOutput, InputNeeds, Interaction, InteractionAggregate,
-    InteractionKind, LifecycleStage, LogInteraction, Manifest, Membership, Money, MoveDeal,
-    PipelineRef, PluginError, PopulationInput, Reason, Rejection, RejectionKind, ScoreOutput,
-    SegmentInfo, SetAttribute, SetLifecycleStage, TagChange, Timestamp, UpsertCustomer, Verdict,
-    Webhook,
+    Action, Attribute, AttributeValue, Budget, Budgets, Capability, Channel, ClearAttribute,
+    CreateDeal, CreateTask, CustomerFields, CustomerInput, CustomerKind, CustomerRef,
+    CustomerSummary, CustomerView, Deal, DealStatus, Direction, ExternalId, HookOutput, InputNeeds,
+    Interaction, InteractionAggregate, InteractionKind, LifecycleStage, LogInteraction, Manifest,
+    Membership, Money, MoveDeal, PipelineRef, PluginError, PopulationInput, Reason, Rejection,
+    RejectionKind, ScoreOutput, SegmentInfo, SetAttribute, SetLifecycleStage, TagChange, Timestamp,
+    UpsertCustomer, Verdict, Webhook,
 };
 pub use config::parse_config;
 pub use money::{MoneyError, currency_exponent};

@@ -31,9 +31,9 @@ use crate::export;
 use crate::time::MICROS_PER_DAY;
 use crate::{
     Attribute, AttributeValue, Channel, CommerceHook, CustomerInput, CustomerKind, CustomerSummary,
-    CustomerView, Deal, Direction, HookOutput, Interaction, InteractionAggregate, InteractionKind,
-    LifecycleStage, Manifest, Membership, Money, Plugin, PopulationInput, Result, ScoreOutput,
-    Scorer, Segmenter, Timestamp, Webhook,
+    CustomerView, Deal, DealStatus, Direction, HookOutput, Interaction, InteractionAggregate,
+    InteractionKind, LifecycleStage, Manifest, Membership, Money, Plugin, PopulationInput, Result,
+    ScoreOutput, Scorer, Segmenter, Timestamp, Webhook,
 };
 
 /// The `now` of every harness unless changed: 2025-01-01T00:00:00Z.
@@ -238,6 +238,15 @@ pub fn webhook(topic: impl Into<String>) -> WebhookBuilder {
     WebhookBuilder::new(topic)
 }
 
+/// The lines logged with [`crate::log`] on this thread since the last call, oldest first.
+/// (In WebAssembly they go to the host instead.)
+pub fn take_logs() -> Vec<(crate::log::Level, String)> {
+    #[cfg(not(target_arch = "wasm32"))]
+    return crate::log::native::take();
+    #[cfg(target_arch = "wasm32")]
+    Vec::new()
+}
+
 /// Builds a [`CustomerView`]; interactions added also update its aggregates.
 #[derive(Debug, Clone)]
 pub struct CustomerBuilder {
@@ -271,6 +280,7 @@ impl CustomerBuilder {
                 aggregates: Vec::new(),
                 recent_interactions: Vec::new(),
                 open_deals: Vec::new(),
+                closed_deals: Vec::new(),
             },
             interactions: Vec::new(),
             next_interaction: 1,
@@ -379,9 +389,17 @@ impl CustomerBuilder {
         )
     }
 
-    /// Adds an open deal.
+    /// Adds a deal: to the open deals, or, when its status is won or lost, to the closed
+    /// ones (newest first, as the host orders them).
     pub fn deal(mut self, deal: Deal) -> Self {
-        self.view.open_deals.push(deal);
+        if deal.status == DealStatus::Open {
+            self.view.open_deals.push(deal);
+        } else {
+            self.view.closed_deals.push(deal);
+            self.view
+                .closed_deals
+                .sort_by(|a, b| (b.closed_at, &b.id).cmp(&(a.closed_at, &a.id)));
+        }
         self
     }
 
@@ -400,8 +418,12 @@ impl CustomerBuilder {
     }
 }
 
+/// Aggregates per kind as the host computes them; the first amount is the earliest
+/// interaction's (the smallest id among equals).
 fn aggregate(interactions: &[Interaction]) -> Vec<InteractionAggregate> {
     let mut aggregates: Vec<InteractionAggregate> = Vec::new();
+    // The id of each aggregate's first interaction so far.
+    let mut first_ids: Vec<&str> = Vec::new();
     for i in interactions {
         let index = match aggregates.iter().position(|a| a.kind == i.kind) {
             Some(index) => index,
@@ -412,12 +434,18 @@ fn aggregate(interactions: &[Interaction]) -> Vec<InteractionAggregate> {
                     totals: Vec::new(),
                     first_at: i.occurred_at,
                     last_at: i.occurred_at,
+                    first_amount: i.amount.clone(),
                 });
+                first_ids.push(&i.id);
                 aggregates.len() - 1
             }
         };
         let a = &mut aggregates[index];
         a.count += 1;
+        if (i.occurred_at, i.id.as_str()) < (a.first_at, first_ids[index]) {
+            a.first_amount = i.amount.clone();
+            first_ids[index] = &i.id;
+        }
         a.first_at = a.first_at.min(i.occurred_at);
         a.last_at = a.last_at.max(i.occurred_at);
         if let Some(amount) = &i.amount {

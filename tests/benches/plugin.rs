@@ -38,6 +38,7 @@ fn customer(k: i64) -> CustomerView {
         totals: vec![Money::new(1_000 * k * k, usd)],
         first_at: Timestamp::from_micros(NOW - (100 - 9 * k) * DAY),
         last_at: Timestamp::from_micros(NOW - (100 - 10 * k) * DAY),
+        first_amount: None,
     }];
     view
 }

@@ -102,6 +102,7 @@ fn bench(c: &mut Criterion) {
                     totals: vec![Money::new(*cents, usd)],
                     first_at: Timestamp::from_micros(*first),
                     last_at: Timestamp::from_micros(*last),
+                    first_amount: None,
                 }],
                 attributes: BTreeMap::new(),
             })
@@ -155,6 +156,7 @@ fn bench(c: &mut Criterion) {
                         totals: vec![kith_plugin_sdk::Money::new(*cents, "USD")],
                         first_at: *first,
                         last_at: *last,
+                        first_amount: None,
                     }],
                     attributes: Vec::new(),
                 },

@@ -36,6 +36,8 @@ pub struct CdnowCustomer {
     pub cents: i64,
     pub first: i64,
     pub last: i64,
+    /// Cents of the first occasion.
+    pub first_cents: i64,
     /// Purchase occasions in weeks 40-78 (1997-10-01 .. 1998-06-30).
     pub holdout: u64,
 }
@@ -74,6 +76,9 @@ pub fn cdnow(path: &str) -> Vec<CdnowCustomer> {
                 ..CdnowCustomer::default()
             });
         if at <= end {
+            if c.count == 0 {
+                c.first_cents = cents;
+            }
             c.count += 1;
             c.cents += cents;
             c.last = at;
@@ -106,6 +111,7 @@ impl CdnowCustomer {
             totals: vec![Money::new(self.cents, usd())],
             first_at: Timestamp::from_micros(self.first),
             last_at: Timestamp::from_micros(self.last),
+            first_amount: Some(Money::new(self.first_cents, usd())),
         }]
     }
 
@@ -145,6 +151,7 @@ pub fn view(id: &str, aggregates: Vec<InteractionAggregate>) -> CustomerView {
         aggregates,
         recent_interactions: Vec::new(),
         open_deals: Vec::new(),
+        closed_deals: Vec::new(),
     }
 }
 

@@ -139,6 +139,7 @@ fn aggregates(interactions: &[InteractionView]) -> Vec<InteractionAggregate> {
             totals: Vec::new(),
             first_at: i.occurred_at,
             last_at: i.occurred_at,
+            first_amount: None,
         });
         a.count += 1;
         a.first_at = a.first_at.min(i.occurred_at);
@@ -186,6 +187,7 @@ fn view(lead: &Lead, stage: LifecycleStage, with_outcome: bool) -> CustomerView 
         aggregates: aggregates(&lead.interactions),
         recent_interactions: lead.interactions.clone(),
         open_deals: Vec::new(),
+        closed_deals: Vec::new(),
     }
 }
 

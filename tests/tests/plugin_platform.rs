@@ -27,7 +27,8 @@ use hmac::{Hmac, KeyInit, Mac};
 use kith::Error;
 use kith::model::{
     Actor, AttributeValue, Channel, Currency, CustomerId, CustomerInput, Email, EventKind,
-    InteractionInput, InteractionKind, Money, StageCategory, TenantInput, TenantSlug, Timestamp,
+    InteractionInput, InteractionKind, LimitOverrides, Money, StageCategory, TenantInput,
+    TenantSlug, Timestamp,
 };
 use kith::plugin::{RejectionKind, Verdict, Webhook};
 use kith::service::access::Access;
@@ -211,6 +212,67 @@ fn a_bad_configuration_reports_every_error_by_json_path_and_enables_nothing() {
         .enable(&slug("acme"), EnableRequest::new("kith.nope", json!({})))
         .unwrap_err();
     assert_eq!(err.code(), "not_found");
+}
+
+/// A tenant enables a plugin built against the released contract 0.1.0 and one built against
+/// 0.2.0: both score, each with its own bindings; the 0.2.0 one's declared budgets apply, capped
+/// at the host's ceilings, under the tenant's overrides.
+#[test]
+fn plugins_of_contracts_0_1_0_and_0_2_0_run_side_by_side_in_one_tenant() {
+    let w = world();
+    install(&w, plugins::TEST_CONTRACT_V0_1);
+    install(&w, plugins::TEST_CONTRACT_V0_2);
+    let a = customer(&w, "acme", "a@acme.test");
+    purchase(&w, "acme", a, 1000);
+    purchase(&w, "acme", a, 2500);
+    let old = "kith.test.contract-v0-1";
+    let new = "kith.test.contract-v0-2";
+    let request = EnableRequest {
+        limits: LimitOverrides {
+            fuel: Some(30_000_000),
+            ..LimitOverrides::default()
+        },
+        ..EnableRequest::new(new, json!({}))
+    };
+    for (plugin, request) in [(old, EnableRequest::new(old, json!({}))), (new, request)] {
+        let job = w
+            .host
+            .enable(&slug("acme"), request)
+            .unwrap()
+            .expect("a rescore job");
+        let done = w.host.wait_for_job(&slug("acme"), job, WAIT).unwrap();
+        assert_eq!(
+            (done.state, done.done, done.failed),
+            (JobState::Done, 1, 0),
+            "{plugin}"
+        );
+    }
+    // 0.1.0: ten per purchase; its population model counted the one customer; its action applied.
+    assert_eq!(score_of(&w, "acme", a, old), Some(20.0));
+    let stored = w.store.score(&slug("acme"), a, old).unwrap().unwrap();
+    assert_eq!(stored.reasons[1].message, "1 customers in the population");
+    let tags = w.store.customer(&slug("acme"), a).unwrap().unwrap().tags;
+    assert!(
+        tags.iter().any(|t| t.as_str() == "contract-0-1"),
+        "{tags:?}"
+    );
+    // 0.2.0: the first purchase's amount.
+    assert_eq!(score_of(&w, "acme", a, new), Some(1000.0));
+
+    let status = w.host.status(&slug("acme"), new).unwrap();
+    assert_eq!(status.limits.fuel, 30_000_000, "the tenant's override wins");
+    assert_eq!(
+        status.limits.memory_bytes,
+        32 << 20,
+        "the manifest's budget"
+    );
+    let ceiling = HostConfig::default().ceilings.population.fuel;
+    assert_eq!(
+        status.population_limits.fuel, ceiling,
+        "capped at the ceiling"
+    );
+    let status = w.host.status(&slug("acme"), old).unwrap();
+    assert_eq!(status.limits.memory_bytes, 16 << 20, "the host's default");
 }
 
 fn enabling_scores_existing_customers_and_events_rescore_only_that_tenant(backend: Backend) {

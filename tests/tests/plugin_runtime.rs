@@ -11,9 +11,9 @@ use kith::model::{
 };
 use kith::plugin::{
     Action, Capability, CompiledFrom, Compiler, CustomerCall, CustomerRef, CustomerSummary,
-    CustomerView, InteractionAggregate, Limits, LoadedPlugin, Outcome, PluginFailure,
-    PopulationInput, RejectionKind, Runtime, RuntimeConfig, SubprocessCompiler, Verdict, Webhook,
-    component_hash,
+    CustomerView, DealStatus, DealView, InteractionAggregate, Limits, LoadedPlugin, LogLevel,
+    ManifestBudgets, Outcome, PluginFailure, PluginLog, PopulationInput, RejectionKind, Runtime,
+    RuntimeConfig, SubprocessCompiler, Verdict, Webhook, component_hash,
 };
 use kith_tests::plugins;
 use sha2::Sha256;
@@ -52,6 +52,7 @@ fn purchases(
         totals: vec![total],
         first_at: Timestamp::from_micros(NOW - first_days_ago * DAY),
         last_at: Timestamp::from_micros(NOW - last_days_ago * DAY),
+        first_amount: None,
     }
 }
 
@@ -76,6 +77,7 @@ fn view(id: &str, aggregates: Vec<InteractionAggregate>) -> CustomerView {
         aggregates,
         recent_interactions: Vec::new(),
         open_deals: Vec::new(),
+        closed_deals: Vec::new(),
     }
 }
 
@@ -371,6 +373,129 @@ fn shopify_rejects_bad_signatures_ignores_other_topics_and_rejects_malformed_bod
         ),
         "{malformed:?}"
     );
+}
+
+fn deal_view(id: &str, status: DealStatus, closed_days_ago: Option<i64>) -> DealView {
+    DealView {
+        id: id.to_owned(),
+        pipeline_id: "p1".to_owned(),
+        pipeline_name: "Sales".to_owned(),
+        stage: "Stage".to_owned(),
+        amount: Some(usd(50_000)),
+        probability: 50,
+        expected_close: None,
+        status,
+        closed_at: closed_days_ago.map(|d| Timestamp::from_micros(NOW - d * DAY)),
+    }
+}
+
+/// The id of [`contract_view`]'s customer (a real id: the 0.1.0 plugin's action names it).
+const CONTRACT_CUSTOMER: &str = "0190f0c6-7a4e-7000-8000-000000000001";
+
+/// A customer with two purchases (the first of 12.34 USD), one open deal and two closed ones:
+/// what 0.2.0 added, for a 0.1.0 and a 0.2.0 plugin side by side.
+fn contract_view(tags: &[&str]) -> CustomerView {
+    let mut purchases = purchases(2, usd(5_000), 30, 10);
+    purchases.first_amount = Some(usd(1_234));
+    let mut v = view(CONTRACT_CUSTOMER, vec![purchases]);
+    v.tags = tags.iter().map(|t| (*t).to_owned()).collect();
+    v.open_deals = vec![deal_view("d0", DealStatus::Open, None)];
+    v.closed_deals = vec![
+        deal_view("d2", DealStatus::Lost, Some(2)),
+        deal_view("d1", DealStatus::Won, Some(5)),
+    ];
+    v
+}
+
+#[test]
+fn a_0_1_0_component_runs_unchanged_beside_a_0_2_0_one() {
+    let rt = runtime();
+    let old = load(&rt, plugins::TEST_CONTRACT_V0_1);
+    let new = load(&rt, plugins::TEST_CONTRACT_V0_2);
+    assert_eq!((old.contract(), new.contract()), ("0.1.0", "0.2.0"));
+    assert_eq!(kith::plugin::CONTRACT_VERSIONS, ["0.1.0", "0.2.0"]);
+    // A 0.1.0 manifest converts up: no closed deals, no budgets.
+    assert!(old.manifest().needs.population);
+    assert_eq!(old.manifest().needs.closed_deals, 0);
+    assert_eq!(old.manifest().budgets, ManifestBudgets::default());
+    assert_eq!(new.manifest().needs.closed_deals, 2);
+    assert_eq!(new.manifest().budgets.call.memory_bytes, Some(32 << 20));
+    assert_eq!(new.manifest().budgets.call.fuel, Some(20_000_000));
+
+    // The 0.1.0 plugin's population step and score, through the 0.1.0 bindings: its inputs
+    // convert down (the first amount and closed deals left out), its outputs up.
+    let population = PopulationInput {
+        customers: (0..3)
+            .map(|i| CustomerSummary {
+                id: format!("c{i}"),
+                ..CustomerSummary::from_view(&contract_view(&[]), &[])
+            })
+            .collect(),
+        config: "{}".to_owned(),
+        now: Timestamp::from_micros(NOW),
+        seed: 1,
+    };
+    let (model, report) = rt.populate(&old, &population, &Limits::population());
+    let model = model.unwrap().expect("a model");
+    assert_eq!(report.outcome, Outcome::Ok);
+    let (out, _) = rt.score(
+        &old,
+        &call(contract_view(&[]), "{}", Some(model)),
+        &Limits::default(),
+    );
+    let out = out.unwrap();
+    assert_eq!(out.score, 21.0, "ten per purchase and one open deal");
+    assert_eq!(out.reasons[1].message, "3 customers in the population");
+    assert!(
+        matches!(
+            &out.actions[..],
+            [Action::AddTag { customer: CustomerRef::Id(id), tag }]
+                if id.to_string() == CONTRACT_CUSTOMER && tag.as_str() == "contract-0-1"
+        ),
+        "{:?}",
+        out.actions
+    );
+
+    // The 0.2.0 plugin sees the first amount and the closed deals, and logs.
+    let (out, report) = rt.score(
+        &new,
+        &call(contract_view(&[]), "{}", None),
+        &Limits::default(),
+    );
+    let out = out.unwrap();
+    assert_eq!(out.score, 1_234.0 + 2_000.0);
+    assert_eq!(out.reasons[1].message, "1 won, 1 lost");
+    let logged = report.output.expect("the plugin logged");
+    assert_eq!(
+        logged.logs,
+        [PluginLog {
+            level: LogLevel::Info,
+            message: format!("scoring {CONTRACT_CUSTOMER}")
+        }]
+    );
+    assert_eq!(logged.logs_dropped, 0);
+}
+
+#[test]
+fn a_plugins_log_is_capped_in_lines_and_bytes_per_call() {
+    let rt = runtime();
+    let new = load(&rt, plugins::TEST_CONTRACT_V0_2);
+    let (out, report) = rt.score(
+        &new,
+        &call(contract_view(&["chatty"]), "{}", None),
+        &Limits::default(),
+    );
+    assert!(out.is_ok(), "logging never fails the call: {out:?}");
+    let logged = report.output.expect("the plugin logged");
+    // 101 lines: "scoring", a 5000-byte warning and 99 debug lines.
+    assert_eq!(logged.logs.len(), kith::plugin::MAX_LOG_LINES);
+    assert_eq!(logged.logs_dropped, 101 - 64);
+    assert_eq!(logged.logs[1].level, LogLevel::Warn);
+    assert_eq!(
+        logged.logs[1].message,
+        "x".repeat(kith::plugin::MAX_LOG_LINE_BYTES)
+    );
+    assert_eq!(logged.logs[63].message, "line 61");
 }
 
 #[test]

@@ -346,7 +346,7 @@ fn rfm_segments_put_every_cdnow_buyer_in_exactly_one_grid_segment() {
         cents: 100_000,
         first: end - 200 * DAY,
         last: end - DAY,
-        holdout: 0,
+        ..CdnowCustomer::default()
     };
     assert_eq!(
         segment(champion.view()).expect("segment").segment,
@@ -358,7 +358,7 @@ fn rfm_segments_put_every_cdnow_buyer_in_exactly_one_grid_segment() {
         cents: 1_000,
         first: end - 270 * DAY,
         last: end - 270 * DAY,
-        holdout: 0,
+        ..CdnowCustomer::default()
     };
     assert_eq!(segment(lost.view()).expect("segment").segment, "lost");
     assert_eq!(segment(view("none", Vec::new())), None);
@@ -419,7 +419,7 @@ fn value_tiers_percentiles_make_a_pyramid_of_cdnow_spend_and_thresholds_still_wo
         cents: 60_000,
         first: 0,
         last: DAY,
-        holdout: 0,
+        ..CdnowCustomer::default()
     };
     let (gold, _) = rt.classify(
         &tiers,

@@ -8,11 +8,10 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tracing::field::Empty;
 use tracing::{Span, debug, info, warn};
-use wasmtime::component::InstancePre;
 use wasmtime::{GuestProfiler, Store, Trap, UpdateDeadline};
 
-use super::bindings::types as wit;
-use super::bindings::{commerce_hook, scorer, segmenter};
+use super::bindings::WorldPre;
+use super::bindings::latest::types as wit;
 use super::convert;
 use super::runtime::one_line;
 use super::sandbox::{Determinism, HostState};
@@ -21,41 +20,6 @@ use super::{
     Capability, CustomerCall, HookOutput, Limits, LoadedPlugin, Membership, PluginFailure,
     PopulationInput, Runtime, ScoreOutput, Webhook,
 };
-
-/// A plugin's pre-linked instance, typed by its world.
-pub(super) enum WorldPre {
-    /// World `scorer`.
-    Scorer(scorer::ScorerPre<HostState>),
-    /// World `segmenter`.
-    Segmenter(segmenter::SegmenterPre<HostState>),
-    /// World `commerce-hook`.
-    CommerceHook(commerce_hook::CommerceHookPre<HostState>),
-}
-
-impl WorldPre {
-    /// Checks the component's exports against `world` and wraps the pre-linked instance.
-    pub(super) fn new(
-        world: Capability,
-        pre: InstancePre<HostState>,
-    ) -> wasmtime::Result<WorldPre> {
-        Ok(match world {
-            Capability::Scorer => WorldPre::Scorer(scorer::ScorerPre::new(pre)?),
-            Capability::Segmenter => WorldPre::Segmenter(segmenter::SegmenterPre::new(pre)?),
-            Capability::CommerceHook => {
-                WorldPre::CommerceHook(commerce_hook::CommerceHookPre::new(pre)?)
-            }
-        })
-    }
-
-    /// The compiled component.
-    fn component(&self) -> &wasmtime::component::Component {
-        match self {
-            WorldPre::Scorer(p) => p.instance_pre().component(),
-            WorldPre::Segmenter(p) => p.instance_pre().component(),
-            WorldPre::CommerceHook(p) => p.instance_pre().component(),
-        }
-    }
-}
 
 /// Where a profiled call leaves its guest profile: wasmtime's `GuestProfiler` sampled at every
 /// epoch tick (1 ms by default) while guest code runs, in the Firefox Profiler's processed
@@ -165,6 +129,35 @@ pub struct PluginOutput {
     pub stderr: String,
     /// Bytes written to stderr past the cap.
     pub stderr_dropped: u64,
+    /// Lines logged through `kith:plugin/host.log` (contract 0.2.0), at most
+    /// [`MAX_LOG_LINES`](crate::MAX_LOG_LINES), each at most
+    /// [`MAX_LOG_LINE_BYTES`](crate::MAX_LOG_LINE_BYTES).
+    pub logs: Vec<PluginLog>,
+    /// Lines logged past the cap.
+    pub logs_dropped: u32,
+}
+
+/// One line a plugin logged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PluginLog {
+    /// How important it is.
+    pub level: LogLevel,
+    /// The line, cut to the cap.
+    pub message: String,
+}
+
+/// How important a plugin's log line is (WIT `host.log-level`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogLevel {
+    /// Detail for the plugin's author.
+    Debug,
+    /// Something worth knowing.
+    Info,
+    /// Something looks wrong.
+    Warn,
+    /// Something failed.
+    Error,
 }
 
 /// How a call ended.
@@ -345,6 +338,15 @@ fn run<R: EncodedSize>(
     if !stderr.is_empty() {
         debug!(target: "kith::plugin::stderr", dropped = stderr_dropped, "{}", stderr.trim_end());
     }
+    let logs = std::mem::take(&mut store.data_mut().logs);
+    let logs_dropped = store.data().logs_dropped;
+    for line in &logs {
+        debug!(target: "kith::plugin::log", plugin, level = ?line.level, "{}", line.message);
+    }
+    if logs_dropped > 0 {
+        debug!(target: "kith::plugin::log", plugin, dropped = logs_dropped, "log lines dropped");
+    }
+    let state = store.data();
     let mut output_bytes = 0;
     let result = match result {
         Ok(value) => {
@@ -374,12 +376,14 @@ fn run<R: EncodedSize>(
         http_requests_denied: state.deny_http.attempts,
         input_bytes: env.input_size,
         output_bytes,
-        output: (!stdout.is_empty() || !stderr.is_empty()).then(|| {
+        output: (!stdout.is_empty() || !stderr.is_empty() || !logs.is_empty()).then(|| {
             Box::new(PluginOutput {
                 stdout,
                 stdout_dropped,
                 stderr,
                 stderr_dropped,
+                logs,
+                logs_dropped,
             })
         }),
     };
@@ -492,10 +496,8 @@ pub(super) fn manifest(
         },
         input_size: 0,
     };
-    let (result, usage) = run(rt, pre, "", limits.into(), env, |pre, store| match pre {
-        WorldPre::Scorer(p) => p.instantiate(&mut *store)?.call_manifest(&mut *store),
-        WorldPre::Segmenter(p) => p.instantiate(&mut *store)?.call_manifest(&mut *store),
-        WorldPre::CommerceHook(p) => p.instantiate(&mut *store)?.call_manifest(&mut *store),
+    let (result, usage) = run(rt, pre, "", limits.into(), env, |pre, store| {
+        pre.manifest(store)
     });
     let report = report(usage, result.as_ref().err());
     (result, report)
@@ -600,10 +602,7 @@ impl Runtime {
             &plugin.manifest().id,
             options.into(),
             env,
-            |pre, store| match pre {
-                WorldPre::Scorer(p) => p.instantiate(&mut *store)?.call_score(&mut *store, &arg),
-                _ => Err(wasmtime::format_err!("not a scorer")),
-            },
+            |pre, store| pre.score(store, arg),
         );
         let result = raw
             .and_then(|r| r.map_err(PluginFailure::from))
@@ -633,12 +632,7 @@ impl Runtime {
             &plugin.manifest().id,
             options.into(),
             env,
-            |pre, store| match pre {
-                WorldPre::Segmenter(p) => {
-                    p.instantiate(&mut *store)?.call_classify(&mut *store, &arg)
-                }
-                _ => Err(wasmtime::format_err!("not a segmenter")),
-            },
+            |pre, store| pre.classify(store, arg),
         );
         let result = raw
             .and_then(|r| r.map_err(PluginFailure::from))
@@ -680,15 +674,7 @@ impl Runtime {
             &plugin.manifest().id,
             options.into(),
             env,
-            |pre, store| match pre {
-                WorldPre::Scorer(p) => p.instantiate(&mut *store)?.call_populate(&mut *store, &arg),
-                WorldPre::Segmenter(p) => {
-                    p.instantiate(&mut *store)?.call_populate(&mut *store, &arg)
-                }
-                WorldPre::CommerceHook(_) => {
-                    Err(wasmtime::format_err!("not a scorer or segmenter"))
-                }
-            },
+            |pre, store| pre.populate(store, arg),
         );
         let result = raw
             .and_then(|r| r.map_err(PluginFailure::from))
@@ -728,13 +714,7 @@ impl Runtime {
             &plugin.manifest().id,
             options.into(),
             env,
-            |pre, store| match pre {
-                WorldPre::CommerceHook(p) => {
-                    p.instantiate(&mut *store)?
-                        .call_handle(&mut *store, &arg, &config)
-                }
-                _ => Err(wasmtime::format_err!("not a commerce hook")),
-            },
+            |pre, store| pre.handle(store, arg, &config),
         );
         let result = raw
             .and_then(|r| r.map_err(PluginFailure::from))

@@ -11,12 +11,12 @@ use kith_model::{
     attribute_key,
 };
 
-use super::bindings::types as wit;
+use super::bindings::latest::types as wit;
 use super::types::{
     Action, Capability, CustomerCall, CustomerFields, CustomerRef, CustomerSummary, CustomerView,
-    DealView, HookOutput, InputNeeds, InteractionAggregate, InteractionView, LogInteraction,
-    Manifest, Membership, PipelineRef, PopulationInput, Reason, RejectionKind, ScoreOutput,
-    SegmentInfo, Verdict, Webhook,
+    DealStatus, DealView, HookOutput, InputNeeds, InteractionAggregate, InteractionView,
+    LogInteraction, Manifest, ManifestBudgets, Membership, PipelineRef, PopulationInput, Reason,
+    RejectionKind, ScoreOutput, SegmentInfo, Verdict, Webhook,
 };
 use super::{PluginErrorKind, PluginFailure};
 
@@ -34,6 +34,8 @@ const MAX_REASONS: usize = 64;
 const MAX_ACTIONS: usize = 256;
 /// Most recent interactions a manifest may ask for.
 const MAX_RECENT_INTERACTIONS: u32 = 1_000;
+/// Most closed deals a manifest may ask for.
+const MAX_CLOSED_DEALS: u32 = 1_000;
 
 /// A validation failure of plugin output, with the path of the offending field.
 fn invalid(path: &str, what: impl std::fmt::Display) -> PluginFailure {
@@ -240,6 +242,9 @@ fn aggregates_to_wit(aggregates: &[InteractionAggregate]) -> Vec<wit::Interactio
         match out.iter_mut().find(|o| o.kind == kind) {
             Some(o) => {
                 o.count = o.count.saturating_add(a.count);
+                if a.first_at.as_micros() < o.first_at {
+                    o.first_amount = a.first_amount.as_ref().map(Into::into);
+                }
                 o.first_at = o.first_at.min(a.first_at.as_micros());
                 o.last_at = o.last_at.max(a.last_at.as_micros());
                 for t in totals {
@@ -255,6 +260,7 @@ fn aggregates_to_wit(aggregates: &[InteractionAggregate]) -> Vec<wit::Interactio
                 totals,
                 first_at: a.first_at.as_micros(),
                 last_at: a.last_at.as_micros(),
+                first_amount: a.first_amount.as_ref().map(Into::into),
             }),
         }
     }
@@ -287,6 +293,12 @@ impl From<&DealView> for wit::Deal {
             amount: d.amount.as_ref().map(Into::into),
             probability: d.probability.min(100),
             expected_close: d.expected_close.map(Timestamp::as_micros),
+            status: match d.status {
+                DealStatus::Open => wit::DealStatus::Open,
+                DealStatus::Won => wit::DealStatus::Won,
+                DealStatus::Lost => wit::DealStatus::Lost,
+            },
+            closed_at: d.closed_at.map(Timestamp::as_micros),
         }
     }
 }
@@ -313,6 +325,7 @@ impl From<&CustomerView> for wit::CustomerView {
             aggregates: aggregates_to_wit(&c.aggregates),
             recent_interactions: c.recent_interactions.iter().map(Into::into).collect(),
             open_deals: c.open_deals.iter().map(Into::into).collect(),
+            closed_deals: c.closed_deals.iter().map(Into::into).collect(),
         }
     }
 }
@@ -854,6 +867,12 @@ pub(super) fn manifest(m: wit::Manifest, world: Capability) -> Result<Manifest, 
             needs.recent_interactions
         )));
     }
+    if needs.closed_deals > MAX_CLOSED_DEALS {
+        return Err(bad(format_args!(
+            "needs.closed-deals is {}, at most {MAX_CLOSED_DEALS} allowed",
+            needs.closed_deals
+        )));
+    }
     if world == Capability::CommerceHook && needs.population {
         return Err(bad(
             "a commerce hook has no population step: needs.population must be false",
@@ -864,6 +883,7 @@ pub(super) fn manifest(m: wit::Manifest, world: Capability) -> Result<Manifest, 
         attribute_key(&field, a).map_err(bad)?;
     }
     let segments = segments(m.segments, world)?;
+    let budgets = m.budgets.map(budgets).transpose()?.unwrap_or_default();
     Ok(Manifest {
         id: m.id,
         version: m.version,
@@ -876,8 +896,37 @@ pub(super) fn manifest(m: wit::Manifest, world: Capability) -> Result<Manifest, 
             recent_interactions: m.needs.recent_interactions,
             population: m.needs.population,
             population_attributes: m.needs.population_attributes,
+            closed_deals: m.needs.closed_deals,
         },
         segments,
+        budgets,
+    })
+}
+
+/// The budgets a manifest declares: every one given must be positive (the host caps them at its
+/// ceilings when it applies them).
+fn budgets(b: wit::Budgets) -> Result<ManifestBudgets, PluginFailure> {
+    let one = |name: &str, b: wit::Budget| {
+        for (field, value) in [
+            ("fuel", b.fuel),
+            ("memory-bytes", b.memory_bytes),
+            ("deadline-ms", b.deadline_ms),
+        ] {
+            if value == Some(0) {
+                return Err(bad(format_args!(
+                    "budgets.{name}.{field} is 0: leave it out for the host's default"
+                )));
+            }
+        }
+        Ok(model::LimitOverrides {
+            fuel: b.fuel,
+            deadline_ms: b.deadline_ms,
+            memory_bytes: b.memory_bytes,
+        })
+    };
+    Ok(ManifestBudgets {
+        call: one("call", b.call)?,
+        population: one("population", b.population)?,
     })
 }
 
@@ -949,8 +998,21 @@ mod tests {
                 recent_interactions: 5,
                 population: false,
                 population_attributes: Vec::new(),
+                closed_deals: 3,
             },
             segments: Vec::new(),
+            budgets: Some(wit::Budgets {
+                call: wit::Budget {
+                    fuel: Some(20_000_000),
+                    memory_bytes: None,
+                    deadline_ms: None,
+                },
+                population: wit::Budget {
+                    fuel: None,
+                    memory_bytes: Some(1 << 30),
+                    deadline_ms: Some(5_000),
+                },
+            }),
         }
     }
 
@@ -972,6 +1034,17 @@ mod tests {
         );
         assert_eq!(m.capabilities, [Capability::Scorer]);
         assert_eq!(m.needs.recent_interactions, 5);
+        assert_eq!(m.needs.closed_deals, 3);
+        assert_eq!(m.budgets.call.fuel, Some(20_000_000));
+        assert_eq!(m.budgets.call.memory_bytes, None);
+        assert_eq!(m.budgets.population.memory_bytes, Some(1 << 30));
+        assert_eq!(m.budgets.population.deadline_ms, Some(5_000));
+        let none = wit::Manifest {
+            budgets: None,
+            ..wit_manifest()
+        };
+        let m = manifest(none, Capability::Scorer).unwrap();
+        assert_eq!(m.budgets, ManifestBudgets::default());
     }
 
     #[test]
@@ -987,6 +1060,13 @@ mod tests {
         assert!(bad_manifest(|m| m.config_schema = "{".into(), s).contains("not JSON"));
         assert!(bad_manifest(|m| m.config_schema = "3".into(), s).contains("JSON Schema"));
         assert!(bad_manifest(|m| m.needs.recent_interactions = u32::MAX, s).contains("recent"));
+        assert!(bad_manifest(|m| m.needs.closed_deals = 1_001, s).contains("closed-deals"));
+        let zero_fuel = |m: &mut wit::Manifest| {
+            if let Some(b) = m.budgets.as_mut() {
+                b.population.fuel = Some(0);
+            }
+        };
+        assert!(bad_manifest(zero_fuel, s).contains("budgets.population.fuel is 0"));
         let no_segments = |m: &mut wit::Manifest| m.capabilities = vec![wit::Capability::Segmenter];
         assert!(bad_manifest(no_segments, Capability::Segmenter).contains("at least one segment"));
     }
@@ -1136,21 +1216,28 @@ mod tests {
     #[test]
     fn demo_requests_merge_into_the_other_aggregate() {
         let t = Timestamp::from_micros;
-        let aggregate = |kind, count, at| InteractionAggregate {
+        let usd = |minor| Money::new(minor, model::Currency::parse("c", "USD").unwrap());
+        let aggregate = |kind, count, at, first| InteractionAggregate {
             kind,
             count,
             totals: Vec::new(),
             first_at: t(at),
             last_at: t(at),
+            first_amount: Some(usd(first)),
         };
         let merged = aggregates_to_wit(&[
-            aggregate(InteractionKind::DemoRequest, 2, 5),
-            aggregate(InteractionKind::Other, 3, 9),
+            aggregate(InteractionKind::Other, 3, 9, 900),
+            aggregate(InteractionKind::DemoRequest, 2, 5, 500),
         ]);
         assert_eq!(merged.len(), 1);
         assert_eq!(
             (merged[0].count, merged[0].first_at, merged[0].last_at),
             (5, 5, 9)
+        );
+        assert_eq!(
+            merged[0].first_amount.as_ref().map(|m| m.amount),
+            Some(500),
+            "the earlier kind's first amount"
         );
     }
 }

@@ -58,17 +58,19 @@ mod stats;
 mod types;
 mod view;
 
-pub use call::{CallOptions, CallReport, GuestProfile, Outcome, PluginOutput};
+pub use bindings::VERSIONS as CONTRACT_VERSIONS;
+pub use call::{CallOptions, CallReport, GuestProfile, LogLevel, Outcome, PluginLog, PluginOutput};
 pub use compile::{CHILD_COMMAND, Compiler, SubprocessCompiler, child_main as compiler_child_main};
 pub use error::{PluginErrorKind, PluginFailure, SlotScope};
 pub use limits::Limits;
 pub use runtime::{
     CompiledFrom, DEFAULT_MAX_PLUGIN_BYTES, LoadedPlugin, Runtime, RuntimeConfig, component_hash,
 };
+pub use sandbox::{MAX_LOG_LINE_BYTES, MAX_LOG_LINES};
 pub use stats::StatsSnapshot;
 pub use types::{
     Action, Capability, CustomerCall, CustomerFields, CustomerRef, CustomerSummary, CustomerView,
-    DealView, HookOutput, InputNeeds, InteractionAggregate, InteractionView, LogInteraction,
-    Manifest, Membership, PipelineRef, PopulationInput, Reason, RejectionKind, ScoreOutput,
-    SegmentInfo, Verdict, Webhook,
+    DealStatus, DealView, HookOutput, InputNeeds, InteractionAggregate, InteractionView,
+    LogInteraction, Manifest, ManifestBudgets, Membership, PipelineRef, PopulationInput, Reason,
+    RejectionKind, ScoreOutput, SegmentInfo, Verdict, Webhook,
 };

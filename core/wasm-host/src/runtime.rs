@@ -17,8 +17,7 @@ use wasmtime::{
 };
 use wasmtime_wasi::p2::DynPollable;
 
-use super::bindings;
-use super::call::WorldPre;
+use super::bindings::{self, Version, WorldPre};
 use super::compile::Compiler;
 use super::sandbox::HostState;
 use super::share::{Shares, Slots};
@@ -177,6 +176,11 @@ impl LoadedPlugin {
     /// The validated manifest.
     pub fn manifest(&self) -> &Manifest {
         &self.0.manifest
+    }
+
+    /// The contract version the component was built against, e.g. `0.1.0`.
+    pub fn contract(&self) -> &'static str {
+        self.0.pre.version().as_str()
     }
 
     /// The world the component implements.
@@ -380,20 +384,14 @@ impl Runtime {
         let hash = component_hash(bytes);
         tracing::Span::current().record("hash", hash.as_str());
         let (component, compiled_from) = self.compile_cached(bytes, &hash)?;
-        let capability = self.world_of(&component)?;
+        let (version, capability) = self.world_of(&component)?;
         let instance_pre = self.linker.instantiate_pre(&component).map_err(|e| {
             PluginFailure::UnsupportedWit(format!(
                 "the plugin imports something Kith does not provide: {}",
                 one_line(&e)
             ))
         })?;
-        let pre = WorldPre::new(capability, instance_pre).map_err(|e| {
-            PluginFailure::UnsupportedWit(format!(
-                "the {capability} exports do not match {}: {}",
-                bindings::PACKAGE,
-                one_line(&e)
-            ))
-        })?;
+        let pre = typed_pre(version, capability, instance_pre)?;
         let manifest = self.read_manifest(&pre, capability)?;
         let stats = self
             .stats
@@ -407,6 +405,7 @@ impl Runtime {
             version = %manifest.version,
             hash = %hash,
             capability = %capability,
+            contract = pre.version().as_str(),
             from_cache = compiled_from == CompiledFrom::Cache,
             "plugin loaded"
         );
@@ -422,15 +421,34 @@ impl Runtime {
         })))
     }
 
-    /// The world a component implements, from its exports and its `kith:plugin` imports.
-    fn world_of(&self, component: &Component) -> Result<Capability, PluginFailure> {
+    /// The world a component implements, from its exports, and the contract version it was built
+    /// against, from its `kith:plugin` imports (none when it imports nothing from the contract).
+    fn world_of(
+        &self,
+        component: &Component,
+    ) -> Result<(Option<Version>, Capability), PluginFailure> {
         let ty = component.component_type();
+        let mut version = None;
         for (name, _) in ty.imports(&self.engine) {
-            if name.starts_with("kith:plugin/") && name != bindings::TYPES_INTERFACE {
-                return Err(PluginFailure::UnsupportedWit(format!(
-                    "the plugin imports {name}; this host implements {}",
-                    bindings::PACKAGE
-                )));
+            if !name.starts_with("kith:plugin/") {
+                continue;
+            }
+            match (Version::of_import(name), version) {
+                (None, _) => {
+                    return Err(PluginFailure::UnsupportedWit(format!(
+                        "the plugin imports {name}; this host implements kith:plugin@{}",
+                        bindings::VERSIONS.join(" and @")
+                    )));
+                }
+                (Some(v), Some(seen)) if v != seen => {
+                    return Err(PluginFailure::UnsupportedWit(format!(
+                        "the plugin imports both kith:plugin@{} and @{}; a plugin is built \
+                         against one version",
+                        seen.as_str(),
+                        v.as_str()
+                    )));
+                }
+                (Some(v), _) => version = Some(v),
             }
         }
         let exports: Vec<&str> = ty.exports(&self.engine).map(|(name, _)| name).collect();
@@ -445,15 +463,16 @@ impl Runtime {
             .filter(|(present, _)| *present)
             .map(|(_, c)| *c);
         match (found.next(), found.next()) {
-            (Some(world), None) if has("manifest") => Ok(world),
+            (Some(world), None) if has("manifest") => Ok((version, world)),
             (Some(a), Some(b)) => Err(PluginFailure::UnsupportedWit(format!(
                 "the component exports both the {a} and the {b} world; a plugin implements one"
             ))),
             _ => Err(PluginFailure::UnsupportedWit(format!(
-                "the component exports [{}], not a {} world (scorer: manifest, populate, score; \
-                 segmenter: manifest, populate, classify; commerce-hook: manifest, handle)",
+                "the component exports [{}], not a world of kith:plugin@{} (scorer: manifest, \
+                 populate, score; segmenter: manifest, populate, classify; commerce-hook: \
+                 manifest, handle)",
                 exports.join(", "),
-                bindings::PACKAGE
+                bindings::VERSIONS.join(" or @"),
             ))),
         }
     }
@@ -597,13 +616,37 @@ pub(super) fn codegen_config() -> Config {
     c
 }
 
+/// The typed pre-linked instance of a component of `world`: of `version`, or, for a component
+/// that imports nothing from the contract, of the newest version its exports match.
+fn typed_pre(
+    version: Option<Version>,
+    world: Capability,
+    pre: wasmtime::component::InstancePre<HostState>,
+) -> Result<WorldPre, PluginFailure> {
+    let candidates = match version {
+        Some(v) => vec![v],
+        None => Version::NEWEST_FIRST.to_vec(),
+    };
+    let mut errors = Vec::new();
+    for v in candidates {
+        match WorldPre::new(v, world, pre.clone()) {
+            Ok(typed) => return Ok(typed),
+            Err(e) => errors.push(format!("kith:plugin@{}: {}", v.as_str(), one_line(&e))),
+        }
+    }
+    Err(PluginFailure::UnsupportedWit(format!(
+        "the {world} exports do not match the contract ({})",
+        errors.join("; ")
+    )))
+}
+
 /// The linker every plugin is instantiated with: WASI (locked down per call by its context),
 /// the types-only contract interface, and clock waits that trap.
 fn linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)?;
-    linker.instance(bindings::TYPES_INTERFACE)?;
+    bindings::add_to_linker(&mut linker)?;
     deny_sleeping(&mut linker)?;
     Ok(linker)
 }

@@ -8,6 +8,9 @@
 //! that go to tracing after the call. Waiting on a clock traps (see `runtime::deny_sleeping`),
 //! because a host-side sleep would escape the epoch deadline.
 //!
+//! `kith:plugin/host@0.2.0`'s `log` keeps the first [`MAX_LOG_LINES`] lines of a call, each cut
+//! to [`MAX_LOG_LINE_BYTES`], and counts the rest.
+//!
 //! `wasi:http` is linked for the toolchains whose runtimes import it whether or not a plugin
 //! uses it (componentize-js's StarlingMonkey, for `fetch`): a plugin may build requests and
 //! headers, but sending one fails at once with `HTTP-request-denied` ([`DenyHttp`]); nothing
@@ -32,6 +35,13 @@ use wasmtime_wasi_http::{
 };
 
 use super::Limits;
+use super::bindings::latest::host;
+use super::call::{LogLevel, PluginLog};
+
+/// Lines one call may log; later ones are counted as dropped.
+pub const MAX_LOG_LINES: usize = 64;
+/// Longest log line kept, in bytes (cut on a character boundary).
+pub const MAX_LOG_LINE_BYTES: usize = 1024;
 
 /// Largest single request for random bytes a plugin may make.
 const MAX_RANDOM_BYTES: u64 = 64 * 1024;
@@ -54,6 +64,33 @@ pub(super) struct HostState {
     pub(super) deny_http: DenyHttp,
     /// Samples the guest's stack at every epoch tick, when the call is profiled.
     pub(super) profiler: Option<wasmtime::GuestProfiler>,
+    /// What the plugin logged (contract 0.2.0), at most [`MAX_LOG_LINES`] lines.
+    pub(super) logs: Vec<PluginLog>,
+    /// Lines logged past [`MAX_LOG_LINES`].
+    pub(super) logs_dropped: u32,
+}
+
+impl host::Host for HostState {
+    fn log(&mut self, level: host::LogLevel, mut message: String) {
+        if self.logs.len() >= MAX_LOG_LINES {
+            self.logs_dropped = self.logs_dropped.saturating_add(1);
+            return;
+        }
+        if message.len() > MAX_LOG_LINE_BYTES {
+            let mut end = MAX_LOG_LINE_BYTES;
+            while !message.is_char_boundary(end) {
+                end -= 1;
+            }
+            message.truncate(end);
+        }
+        let level = match level {
+            host::LogLevel::Debug => LogLevel::Debug,
+            host::LogLevel::Info => LogLevel::Info,
+            host::LogLevel::Warn => LogLevel::Warn,
+            host::LogLevel::Error => LogLevel::Error,
+        };
+        self.logs.push(PluginLog { level, message });
+    }
 }
 
 impl std::fmt::Debug for HostState {
@@ -150,6 +187,8 @@ impl HostState {
             http: WasiHttpCtx::new(),
             deny_http: DenyHttp::default(),
             profiler: None,
+            logs: Vec::new(),
+            logs_dropped: 0,
         }
     }
 }

@@ -4,7 +4,7 @@
 //! length), scalars their width, options and variants one discriminant byte plus the payload.
 //! One walk over the value, no serialization.
 
-use super::bindings::types as wit;
+use super::bindings::latest::types as wit;
 
 /// A value whose encoded size the budgets count.
 pub(super) trait EncodedSize {
@@ -99,7 +99,8 @@ enums!(
     wit::InteractionKind,
     wit::Direction,
     wit::RejectionKind,
-    wit::Capability
+    wit::Capability,
+    wit::DealStatus
 );
 
 record! {
@@ -107,12 +108,15 @@ record! {
     wit::Attribute { name, value }
     wit::ExternalId { source, id }
     wit::Interaction { id, channel, kind, direction, occurred_at, amount, rating, status, attributes }
-    wit::InteractionAggregate { kind, count, totals, first_at, last_at }
-    wit::Deal { id, pipeline_id, pipeline_name, stage, amount, probability, expected_close }
+    wit::InteractionAggregate { kind, count, totals, first_at, last_at, first_amount }
+    wit::Deal {
+        id, pipeline_id, pipeline_name, stage, amount, probability, expected_close, status,
+        closed_at,
+    }
     wit::CustomerView {
         id, kind, display_name, given_name, family_name, email, phone, country, region, city,
         lifecycle_stage, tags, attributes, owner, marketing_consent, created_at, aggregates,
-        recent_interactions, open_deals,
+        recent_interactions, open_deals, closed_deals,
     }
     wit::CustomerInput { customer, config, now, seed, model }
     wit::CustomerSummary { id, lifecycle_stage, created_at, aggregates, attributes }
@@ -140,9 +144,12 @@ record! {
     wit::Rejection { kind, reason }
     wit::HookOutput { verdict, actions }
     wit::SegmentInfo { id, name, description }
-    wit::InputNeeds { recent_interactions, population, population_attributes }
+    wit::InputNeeds { recent_interactions, population, population_attributes, closed_deals }
+    wit::Budget { fuel, memory_bytes, deadline_ms }
+    wit::Budgets { call, population }
     wit::Manifest {
         id, version, name, description, industries, capabilities, config_schema, needs, segments,
+        budgets,
     }
 }
 

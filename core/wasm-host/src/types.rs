@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 
 pub use kith_model::{Action, CustomerFields, CustomerRef, LogInteraction, PipelineRef};
 use kith_model::{
-    AttributeValue, Channel, CustomerKind, Direction, InteractionKind, LifecycleStage, Money,
-    Timestamp,
+    AttributeValue, Channel, CustomerKind, Direction, InteractionKind, LifecycleStage,
+    LimitOverrides, Money, Timestamp,
 };
 
 /// A capability a plugin implements; each is one WIT world.
@@ -64,6 +64,21 @@ pub struct Manifest {
     pub needs: InputNeeds,
     /// The segments it provides (segmenters only).
     pub segments: Vec<SegmentInfo>,
+    /// The budgets it asks for instead of the host's defaults (contract 0.2.0); the host caps
+    /// each at its ceiling and a tenant's overrides still win.
+    #[serde(default)]
+    pub budgets: ManifestBudgets,
+}
+
+/// Default budgets a plugin declares in its manifest (WIT `budgets`, contract 0.2.0); `None`
+/// keeps the host's default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ManifestBudgets {
+    /// Per-customer calls and webhooks.
+    pub call: LimitOverrides,
+    /// The population step.
+    pub population: LimitOverrides,
 }
 
 /// What input a plugin needs from the host (WIT `input-needs`).
@@ -76,6 +91,10 @@ pub struct InputNeeds {
     pub population: bool,
     /// Attributes to include in population summaries.
     pub population_attributes: Vec<String>,
+    /// How many of the most recently closed deals to put in each [`CustomerView`] (contract
+    /// 0.2.0).
+    #[serde(default)]
+    pub closed_deals: u32,
 }
 
 /// A segment a segmenter provides (WIT `segment-info`).
@@ -151,6 +170,10 @@ pub struct CustomerView {
     /// The customer's open deals.
     #[serde(default)]
     pub open_deals: Vec<DealView>,
+    /// The customer's most recently closed deals, newest first (contract 0.2.0; 0.1.0 plugins
+    /// do not see them).
+    #[serde(default)]
+    pub closed_deals: Vec<DealView>,
 }
 
 /// The Unix epoch, the default of timestamps left out of JSON input.
@@ -170,6 +193,9 @@ pub struct InteractionAggregate {
     pub totals: Vec<Money>,
     /// When the first one happened.
     pub first_at: Timestamp,
+    /// The amount of the first one, if it had one (contract 0.2.0).
+    #[serde(default)]
+    pub first_amount: Option<Money>,
     /// When the latest one happened.
     pub last_at: Timestamp,
 }
@@ -201,7 +227,20 @@ pub struct InteractionView {
     pub attributes: BTreeMap<String, AttributeValue>,
 }
 
-/// An open deal as shown to a plugin (WIT `deal`).
+/// Where a deal stands (WIT `deal-status`, contract 0.2.0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DealStatus {
+    /// In a stage of category `open`.
+    #[default]
+    Open,
+    /// Won.
+    Won,
+    /// Lost.
+    Lost,
+}
+
+/// A deal as shown to a plugin (WIT `deal`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DealView {
     /// The host's id of the deal.
@@ -221,6 +260,12 @@ pub struct DealView {
     /// Expected close (midnight UTC of the date).
     #[serde(default)]
     pub expected_close: Option<Timestamp>,
+    /// Open, won or lost.
+    #[serde(default)]
+    pub status: DealStatus,
+    /// When a closed deal entered its closing stage.
+    #[serde(default)]
+    pub closed_at: Option<Timestamp>,
 }
 
 /// The input of one per-customer call, `score` or `classify` (WIT `customer-input`).

@@ -7,13 +7,14 @@ use kith_model::{
 };
 
 use super::types::{
-    CustomerSummary, CustomerView, DealView, InteractionAggregate, InteractionView,
+    CustomerSummary, CustomerView, DealStatus, DealView, InteractionAggregate, InteractionView,
 };
 
 impl CustomerView {
     /// The view of `customer` a plugin gets: profile, aggregates per interaction kind over all
-    /// of `interactions`, the `recent` newest interactions (newest first), and the deals of
-    /// `deals` that are open (their stage's category in `pipelines` is `open`).
+    /// of `interactions`, the `recent` newest interactions (newest first), the deals of
+    /// `deals` that are open (their stage's category in `pipelines` is `open`), and the `closed`
+    /// most recently closed (won or lost) ones, newest first.
     ///
     /// Interactions and deals of other customers, and deals whose pipeline or stage is not in
     /// `pipelines`, are ignored.
@@ -23,6 +24,7 @@ impl CustomerView {
         deals: &[Deal],
         pipelines: &[Pipeline],
         recent: usize,
+        closed: usize,
     ) -> CustomerView {
         let mine: Vec<&Interaction> = interactions
             .iter()
@@ -32,6 +34,14 @@ impl CustomerView {
         // Newest first; the id breaks ties so the order never depends on the input's.
         newest.sort_by_key(|i| std::cmp::Reverse((i.occurred_at, i.id)));
         newest.truncate(recent);
+        let (open_deals, mut closed_deals): (Vec<DealView>, Vec<DealView>) = deals
+            .iter()
+            .filter(|d| d.customer == customer.id)
+            .filter_map(|d| deal_view(d, pipelines))
+            .partition(|d| d.status == DealStatus::Open);
+        // Newest first; the id breaks ties so the order never depends on the input's.
+        closed_deals.sort_by(|a, b| (b.closed_at, &b.id).cmp(&(a.closed_at, &a.id)));
+        closed_deals.truncate(closed);
         CustomerView {
             id: customer.id.to_string(),
             kind: customer.kind,
@@ -55,11 +65,8 @@ impl CustomerView {
             created_at: customer.created_at,
             aggregates: aggregate(mine.iter().copied()),
             recent_interactions: newest.into_iter().map(interaction_view).collect(),
-            open_deals: deals
-                .iter()
-                .filter(|d| d.customer == customer.id)
-                .filter_map(|d| open_deal(d, pipelines))
-                .collect(),
+            open_deals,
+            closed_deals,
         }
     }
 }
@@ -103,7 +110,8 @@ impl CustomerSummary {
     }
 }
 
-/// Totals per kind, ordered by kind; amounts summed per currency (saturating).
+/// Totals per kind, ordered by kind; amounts summed per currency (saturating); the first
+/// interaction's amount (the earliest, the smallest id among equals).
 fn aggregate<'a>(interactions: impl Iterator<Item = &'a Interaction>) -> Vec<InteractionAggregate> {
     /// Running totals of one kind.
     struct Acc {
@@ -111,6 +119,8 @@ fn aggregate<'a>(interactions: impl Iterator<Item = &'a Interaction>) -> Vec<Int
         totals: BTreeMap<String, (i64, kith_model::Currency)>,
         first: Timestamp,
         last: Timestamp,
+        /// The id and amount of the first interaction so far.
+        first_of: (kith_model::InteractionId, Option<kith_model::Money>),
     }
     let mut by_kind: BTreeMap<InteractionKind, Acc> = BTreeMap::new();
     for i in interactions {
@@ -119,8 +129,12 @@ fn aggregate<'a>(interactions: impl Iterator<Item = &'a Interaction>) -> Vec<Int
             totals: BTreeMap::new(),
             first: i.occurred_at,
             last: i.occurred_at,
+            first_of: (i.id, i.amount),
         });
         acc.count += 1;
+        if (i.occurred_at, i.id) < (acc.first, acc.first_of.0) {
+            acc.first_of = (i.id, i.amount);
+        }
         acc.first = acc.first.min(i.occurred_at);
         acc.last = acc.last.max(i.occurred_at);
         if let Some(amount) = i.amount {
@@ -143,6 +157,7 @@ fn aggregate<'a>(interactions: impl Iterator<Item = &'a Interaction>) -> Vec<Int
                 .collect(),
             first_at: acc.first,
             last_at: acc.last,
+            first_amount: acc.first_of.1,
         })
         .collect()
 }
@@ -162,11 +177,23 @@ fn interaction_view(i: &Interaction) -> InteractionView {
     }
 }
 
-/// The view of `deal` if its stage is open in its pipeline.
-fn open_deal(deal: &Deal, pipelines: &[Pipeline]) -> Option<DealView> {
+/// The view of `deal`, if its pipeline and stage are known.
+fn deal_view(deal: &Deal, pipelines: &[Pipeline]) -> Option<DealView> {
     let pipeline = pipelines.iter().find(|p| p.id == deal.pipeline)?;
     let stage = pipeline.stage(deal.stage)?;
-    (stage.category == StageCategory::Open).then(|| DealView {
+    let status = match stage.category {
+        StageCategory::Open => DealStatus::Open,
+        StageCategory::Won => DealStatus::Won,
+        StageCategory::Lost => DealStatus::Lost,
+    };
+    // A closed deal closed when it entered its current stage.
+    let closed_at = (status != DealStatus::Open).then(|| {
+        deal.history
+            .last()
+            .filter(|v| v.stage == deal.stage)
+            .map_or(deal.updated_at, |v| v.entered_at)
+    });
+    Some(DealView {
         id: deal.id.to_string(),
         pipeline_id: pipeline.id.to_string(),
         pipeline_name: pipeline.name.clone(),
@@ -174,6 +201,8 @@ fn open_deal(deal: &Deal, pipelines: &[Pipeline]) -> Option<DealView> {
         amount: Some(deal.amount),
         probability: stage.probability,
         expected_close: deal.expected_close.map(Timestamp::start_of),
+        status,
+        closed_at,
     })
 }
 
@@ -266,6 +295,7 @@ mod tests {
             &deals,
             std::slice::from_ref(&pipeline),
             2,
+            1,
         );
         assert_eq!(view.email.as_deref(), Some("ada@example.com"));
         assert_eq!(view.tags, ["vip"]);
@@ -278,6 +308,7 @@ mod tests {
         assert_eq!(purchases.totals, [usd(3_500)]);
         assert_eq!(purchases.first_at, Timestamp::from_micros(10 * DAY));
         assert_eq!(purchases.last_at, Timestamp::from_micros(30 * DAY));
+        assert_eq!(purchases.first_amount, Some(usd(1_000)));
         let recent: Vec<_> = view
             .recent_interactions
             .iter()
@@ -293,13 +324,40 @@ mod tests {
         assert_eq!(view.open_deals.len(), 1);
         assert_eq!(view.open_deals[0].stage, "Lead");
         assert_eq!(view.open_deals[0].pipeline_name, "Sales");
+        assert_eq!(view.open_deals[0].status, DealStatus::Open);
+        assert_eq!(view.closed_deals.len(), 1);
+        assert_eq!(view.closed_deals[0].status, DealStatus::Won);
+        assert_eq!(view.closed_deals[0].closed_at, Some(now));
 
         let summary = CustomerSummary::from_model(&ada, &interactions, &[]);
         assert_eq!(summary.aggregates, view.aggregates);
         assert!(
-            CustomerView::from_model(&ada, &interactions, &deals, &[], 0)
+            CustomerView::from_model(&ada, &interactions, &deals, &[], 0, 0)
                 .open_deals
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn the_first_amount_is_the_earliest_interactions_whatever_the_order() {
+        let input = CustomerInput {
+            name: Some("Ada".into()),
+            ..Default::default()
+        };
+        let ada = Customer::new(CustomerId::generate(), input, Timestamp::from_micros(0)).unwrap();
+        let mut interactions = vec![
+            interaction(ada.id, InteractionKind::Purchase, 30, Some(usd(300))),
+            interaction(ada.id, InteractionKind::Purchase, 20, Some(usd(200))),
+            interaction(ada.id, InteractionKind::Purchase, 10, None),
+        ];
+        let first = |list: &[Interaction]| {
+            CustomerSummary::from_model(&ada, list, &[]).aggregates[0].first_amount
+        };
+        // The earliest had no amount: the first amount is none, not the earliest amount.
+        assert_eq!(first(&interactions), None);
+        interactions.pop();
+        assert_eq!(first(&interactions), Some(usd(200)));
+        interactions.reverse();
+        assert_eq!(first(&interactions), Some(usd(200)));
     }
 }

@@ -28,10 +28,16 @@ macro_rules! files {
     };
 }
 
-/// The contract, in every project.
-const WIT: &[File] = files![
+/// The contract the Python and JavaScript SDKs speak (0.1.0; the host runs it beside 0.2.0).
+const WIT_0_1: &[File] = files![
     "wit/kith-plugin@0.1.0/types.wit" => "plugin-sdk/wit/since_v0.1.0/types.wit",
     "wit/kith-plugin@0.1.0/worlds.wit" => "plugin-sdk/wit/since_v0.1.0/worlds.wit",
+];
+
+/// The contract the Rust SDK speaks (the latest).
+const WIT_0_2: &[File] = files![
+    "wit/kith-plugin@0.2.0/types.wit" => "plugin-sdk/wit/since_v0.2.0/types.wit",
+    "wit/kith-plugin@0.2.0/worlds.wit" => "plugin-sdk/wit/since_v0.2.0/worlds.wit",
 ];
 
 const RUST: &[File] = files![
@@ -40,8 +46,9 @@ const RUST: &[File] = files![
     "README.md" => "plugin-sdk/templates/rust/README.md",
     "input.json" => "plugin-sdk/templates/rust/input.json",
     "kith-plugin-sdk/Cargo.toml" => "plugin-sdk/Cargo.toml",
-    "kith-plugin-sdk/wit/since_v0.1.0/types.wit" => "plugin-sdk/wit/since_v0.1.0/types.wit",
-    "kith-plugin-sdk/wit/since_v0.1.0/worlds.wit" => "plugin-sdk/wit/since_v0.1.0/worlds.wit",
+    "kith-plugin-sdk/wit/since_v0.2.0/types.wit" => "plugin-sdk/wit/since_v0.2.0/types.wit",
+    "kith-plugin-sdk/wit/since_v0.2.0/worlds.wit" => "plugin-sdk/wit/since_v0.2.0/worlds.wit",
+    "kith-plugin-sdk/src/log.rs" => "plugin-sdk/src/log.rs",
     "kith-plugin-sdk/src/bindings.rs" => "plugin-sdk/src/bindings.rs",
     "kith-plugin-sdk/src/config.rs" => "plugin-sdk/src/config.rs",
     "kith-plugin-sdk/src/export.rs" => "plugin-sdk/src/export.rs",
@@ -172,12 +179,12 @@ pub(super) fn write(
             dir.display()
         );
     }
-    let files = match lang {
-        Lang::Rust => RUST,
-        Lang::Python => PYTHON,
-        Lang::Js => JS,
+    let (files, wit) = match lang {
+        Lang::Rust => (RUST, WIT_0_2),
+        Lang::Python => (PYTHON, WIT_0_1),
+        Lang::Js => (JS, WIT_0_1),
     };
-    for (path, text) in files.iter().chain(WIT) {
+    for (path, text) in files.iter().chain(wit) {
         // The SDK and the contract are copied as they are; the templates are filled in.
         let text = if path.starts_with("kith")
             || path.starts_with("wit/")

@@ -179,6 +179,7 @@ pub(super) fn run(cmd: PluginCommand) -> anyhow::Result<()> {
                 "hash": plugin.hash(),
                 "size": plugin.size(),
                 "capability": plugin.capability(),
+                "contract": plugin.contract(),
                 "manifest": plugin.manifest(),
             }))
         }
@@ -302,6 +303,22 @@ impl Overrides {
         }
     }
 
+    /// The budgets of `plugin`'s calls (`population`: of its population step) as a server
+    /// gives them: `runtime`'s defaults, replaced by those the manifest declares (capped at the
+    /// default ceilings), then by the flags.
+    fn limits(self, runtime: &Runtime, plugin: &LoadedPlugin, population: bool) -> Limits {
+        let (base, declared) = if population {
+            (
+                runtime.config().population_limits,
+                &plugin.manifest().budgets.population,
+            )
+        } else {
+            (runtime.config().limits, &plugin.manifest().budgets.call)
+        };
+        let declared = Ceilings::default().apply(base, declared, population, u64::MAX);
+        self.apply(declared)
+    }
+
     /// `base` with the overrides applied.
     fn apply(self, base: Limits) -> Limits {
         Limits {
@@ -423,6 +440,16 @@ fn report_json(report: &CallReport, limits: &Limits, capture: usize) -> Value {
                 ));
             }
         }
+        if !o.logs.is_empty() {
+            out["logs"] = json!(o.logs);
+        }
+        if o.logs_dropped > 0 {
+            out["logs_truncated"] = json!(format!(
+                "{} more lines were logged and dropped: at most {} are kept",
+                o.logs_dropped,
+                crate::plugin::MAX_LOG_LINES
+            ));
+        }
     }
     out
 }
@@ -488,7 +515,7 @@ fn run_call(
                 delivery_id: input.delivery_id,
                 received_at: input.received_at.unwrap_or(now),
             };
-            let limits = overrides.apply(runtime.config().limits);
+            let limits = overrides.limits(runtime, plugin, false);
             let (result, report) =
                 runtime.handle_webhook(plugin, &webhook, &config, profiler.options(&limits));
             steps.push(step(runtime, "handle", &result, (&report, &limits))?);
@@ -511,7 +538,7 @@ fn run_call(
                     now,
                     seed: input.seed,
                 };
-                let limits = overrides.apply(runtime.config().population_limits);
+                let limits = overrides.limits(runtime, plugin, true);
                 let (result, report) =
                     runtime.populate(plugin, &population, profiler.options(&limits));
                 let shown = result.as_ref().map(|m| {
@@ -540,7 +567,7 @@ fn run_call(
                     seed: input.seed,
                     model,
                 };
-                let limits = overrides.apply(runtime.config().limits);
+                let limits = overrides.limits(runtime, plugin, false);
                 if world == Capability::Scorer {
                     let (result, report) = runtime.score(plugin, &call, profiler.options(&limits));
                     steps.push(step(runtime, "score", &result, (&report, &limits))?);

@@ -342,6 +342,7 @@ mod tests {
             config_schema: schema,
             needs: InputNeeds::default(),
             segments: vec![],
+            budgets: Default::default(),
         }
     }
 

@@ -690,7 +690,7 @@ impl PluginHost {
             now,
             seed: seed(&e.hash, count),
         };
-        let limits = self.limits(e, true);
+        let limits = self.limits(e, loaded.manifest(), true);
         let _span = info_span!("population", %tenant, plugin = %e.plugin, version = %e.version, customers = count).entered();
         let (result, _report) = self.runtime.populate(
             loaded,
@@ -765,6 +765,7 @@ impl PluginHost {
             &bundle.deals,
             pipelines,
             recent,
+            loaded.manifest().needs.closed_deals as usize,
         );
         let call = CustomerCall {
             customer: view,
@@ -773,7 +774,7 @@ impl PluginHost {
             seed: seed(&e.hash, as_of),
             model: model.map(<[u8]>::to_vec),
         };
-        let limits = self.limits(e, false);
+        let limits = self.limits(e, loaded.manifest(), false);
         let options = CallOptions::for_tenant(&limits, tenant.as_str());
         let customer = bundle.customer.id;
         match loaded.capability() {

@@ -255,7 +255,7 @@ impl PluginHost {
                     .map_or_else(String::new, |f| f.code.clone()),
             });
         }
-        let mut limits = self.limits(&e, false);
+        let mut limits = self.limits(&e, loaded.manifest(), false);
         let proportional = budget.proportional(webhook.body.len());
         limits.fuel = if verified {
             limits

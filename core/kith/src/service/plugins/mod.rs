@@ -70,7 +70,7 @@ pub use self::views::{
     MAX_DRY_RUN_CUSTOMERS, ScoreChange, ScoredCustomer, SegmentChange, SegmentSummary,
 };
 use crate::model::{Enablement, InstalledPlugin, Producer, TenantSlug};
-use crate::plugin::{Limits, LoadedPlugin, Runtime, RuntimeConfig};
+use crate::plugin::{Limits, LoadedPlugin, Manifest, Runtime, RuntimeConfig};
 use crate::store::Error as StoreError;
 use crate::store::{PluginOp, PluginStore};
 use crate::{Error, Result};
@@ -229,19 +229,26 @@ impl PluginHost {
     }
 
     /// The budgets of a per-customer or webhook call (`population`: of the population step)
-    /// for a tenant's enablement: the host's defaults with the tenant's overrides, never above
-    /// the host's ceilings.
-    pub fn limits(&self, e: &Enablement, population: bool) -> Limits {
-        let (base, overrides) = if population {
-            (self.config.runtime.population_limits, &e.population_limits)
+    /// for a tenant's enablement of `plugin`: the host's defaults, replaced by those the
+    /// plugin's manifest declares, then by the tenant's overrides, none above the host's
+    /// ceilings.
+    pub fn limits(&self, e: &Enablement, plugin: &Manifest, population: bool) -> Limits {
+        let (base, declared, overrides) = if population {
+            (
+                self.config.runtime.population_limits,
+                &plugin.budgets.population,
+                &e.population_limits,
+            )
         } else {
-            (self.config.runtime.limits, &e.limits)
+            (self.config.runtime.limits, &plugin.budgets.call, &e.limits)
         };
-        self.config.ceilings.apply(
-            base,
+        let cap = self.config.runtime.max_memory_bytes;
+        let ceilings = &self.config.ceilings;
+        ceilings.apply(
+            ceilings.apply(base, declared, population, cap),
             overrides,
             population,
-            self.config.runtime.max_memory_bytes,
+            cap,
         )
     }
 
@@ -350,7 +357,7 @@ pub struct PluginInfo {
     /// What the registry stores.
     pub plugin: InstalledPlugin,
     /// Its manifest.
-    pub manifest: crate::plugin::Manifest,
+    pub manifest: Manifest,
 }
 
 /// The op that records a new enablement state.

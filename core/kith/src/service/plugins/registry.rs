@@ -419,8 +419,8 @@ impl PluginHost {
                 .store
                 .plugin_model(tenant, plugin)?
                 .map(|m| m.computed_at),
-            limits: self.limits(&enablement, false).into(),
-            population_limits: self.limits(&enablement, true).into(),
+            limits: self.limits(&enablement, loaded.manifest(), false).into(),
+            population_limits: self.limits(&enablement, loaded.manifest(), true).into(),
             refused_actions: self.writes.refused(tenant, plugin),
             enablement,
             health,

@@ -1,0 +1,163 @@
+//! The contract versions this host runs, side by side, one bindings module per version
+//! (Zed's pattern): `since_v0_1_0` (`kith:plugin@0.1.0`) and `since_v0_2_0`
+//! (`kith:plugin@0.2.0`, the latest). The host's own conversions (`convert.rs`) speak the latest
+//! version's types; an older version converts its inputs down from them and its outputs up into
+//! them, so everything outside this module sees one set of types.
+//!
+//! A released version's module never changes meaning: a component built against it keeps
+//! running unchanged.
+
+use wasmtime::Store;
+use wasmtime::component::{Component, InstancePre, Linker};
+
+use super::Capability;
+use super::sandbox::HostState;
+
+pub(super) mod since_v0_1_0;
+pub(super) mod since_v0_2_0;
+
+/// The latest version: what the host's conversions speak.
+pub(super) use since_v0_2_0 as latest;
+
+use latest::{Returned, types};
+
+/// The contract versions this host implements, oldest first.
+pub const VERSIONS: &[&str] = &[since_v0_1_0::VERSION, since_v0_2_0::VERSION];
+
+/// A contract version a component was built against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Version {
+    /// `kith:plugin@0.1.0`.
+    V0_1,
+    /// `kith:plugin@0.2.0`.
+    V0_2,
+}
+
+impl Version {
+    /// Newest first: the order in which a component that names no version is tried.
+    pub(super) const NEWEST_FIRST: [Version; 2] = [Version::V0_2, Version::V0_1];
+
+    /// The version whose interfaces include `import` (e.g. `kith:plugin/types@0.1.0`).
+    pub(super) fn of_import(import: &str) -> Option<Version> {
+        if since_v0_1_0::INTERFACES.contains(&import) {
+            Some(Version::V0_1)
+        } else if since_v0_2_0::INTERFACES.contains(&import) {
+            Some(Version::V0_2)
+        } else {
+            None
+        }
+    }
+
+    /// The version's number, e.g. `0.1.0`.
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            Version::V0_1 => since_v0_1_0::VERSION,
+            Version::V0_2 => since_v0_2_0::VERSION,
+        }
+    }
+}
+
+/// Adds what every supported version imports from the host.
+pub(super) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    since_v0_1_0::add_to_linker(linker)?;
+    since_v0_2_0::add_to_linker(linker)
+}
+
+/// A plugin's pre-linked instance, typed by its contract version and world. Calls take and
+/// return the latest version's types.
+pub(super) enum WorldPre {
+    /// Built against 0.1.0.
+    V0_1(since_v0_1_0::WorldPre),
+    /// Built against 0.2.0.
+    V0_2(since_v0_2_0::WorldPre),
+}
+
+impl WorldPre {
+    /// Checks the component's exports against `world` of `version`.
+    pub(super) fn new(
+        version: Version,
+        world: Capability,
+        pre: InstancePre<HostState>,
+    ) -> wasmtime::Result<WorldPre> {
+        Ok(match version {
+            Version::V0_1 => WorldPre::V0_1(since_v0_1_0::WorldPre::new(world, pre)?),
+            Version::V0_2 => WorldPre::V0_2(since_v0_2_0::WorldPre::new(world, pre)?),
+        })
+    }
+
+    /// The contract version.
+    pub(super) fn version(&self) -> Version {
+        match self {
+            WorldPre::V0_1(_) => Version::V0_1,
+            WorldPre::V0_2(_) => Version::V0_2,
+        }
+    }
+
+    /// The compiled component.
+    pub(super) fn component(&self) -> &Component {
+        match self {
+            WorldPre::V0_1(p) => p.component(),
+            WorldPre::V0_2(p) => p.component(),
+        }
+    }
+
+    /// Instantiates and calls `manifest`.
+    pub(super) fn manifest(
+        &self,
+        store: &mut Store<HostState>,
+    ) -> wasmtime::Result<types::Manifest> {
+        match self {
+            WorldPre::V0_1(p) => p.manifest(store),
+            WorldPre::V0_2(p) => p.manifest(store),
+        }
+    }
+
+    /// Instantiates and calls `populate`.
+    pub(super) fn populate(
+        &self,
+        store: &mut Store<HostState>,
+        input: types::PopulationInput,
+    ) -> Returned<Vec<u8>> {
+        match self {
+            WorldPre::V0_1(p) => p.populate(store, input),
+            WorldPre::V0_2(p) => p.populate(store, &input),
+        }
+    }
+
+    /// Instantiates and calls `score`.
+    pub(super) fn score(
+        &self,
+        store: &mut Store<HostState>,
+        input: types::CustomerInput,
+    ) -> Returned<types::ScoreOutput> {
+        match self {
+            WorldPre::V0_1(p) => p.score(store, input),
+            WorldPre::V0_2(p) => p.score(store, &input),
+        }
+    }
+
+    /// Instantiates and calls `classify`.
+    pub(super) fn classify(
+        &self,
+        store: &mut Store<HostState>,
+        input: types::CustomerInput,
+    ) -> Returned<Vec<types::Membership>> {
+        match self {
+            WorldPre::V0_1(p) => p.classify(store, input),
+            WorldPre::V0_2(p) => p.classify(store, &input),
+        }
+    }
+
+    /// Instantiates and calls `handle`.
+    pub(super) fn handle(
+        &self,
+        store: &mut Store<HostState>,
+        webhook: types::Webhook,
+        config: &str,
+    ) -> Returned<types::HookOutput> {
+        match self {
+            WorldPre::V0_1(p) => p.handle(store, webhook, config),
+            WorldPre::V0_2(p) => p.handle(store, &webhook, config),
+        }
+    }
+}
