@@ -182,7 +182,7 @@ impl Outcome {
 
 /// What the call costs, before the outcome is known.
 #[derive(Debug, Clone, Default)]
-struct Usage {
+pub(super) struct Usage {
     /// Fuel used.
     fuel_used: u64,
     /// Wall time.
@@ -201,11 +201,11 @@ struct Usage {
 
 /// Clock, randomness and input size of one call.
 #[derive(Debug, Clone, Copy)]
-struct Env {
+pub(super) struct Env {
     /// What the plugin's clocks read and seeds its randomness.
-    det: Determinism,
+    pub(super) det: Determinism,
     /// Encoded size of the input.
-    input_size: u64,
+    pub(super) input_size: u64,
 }
 
 /// Most stderr quoted in a trap's message.
@@ -246,7 +246,7 @@ fn hostcall_bytes(limits: &Limits) -> usize {
 }
 
 /// Runs `call` in a fresh store with `limits`, and checks the output size.
-fn run<R: EncodedSize>(
+pub(super) fn run<R: EncodedSize>(
     rt: &Runtime,
     pre: &WorldPre,
     plugin: &str,
@@ -545,7 +545,7 @@ impl Runtime {
     }
 
     /// Records the report in the plugin's counters and the current span, and logs the outcome.
-    fn finish<T>(
+    pub(super) fn finish<T>(
         &self,
         plugin: &LoadedPlugin,
         result: Result<T, PluginFailure>,

@@ -57,6 +57,7 @@ mod size;
 mod stats;
 mod types;
 mod view;
+pub mod wit_json;
 
 pub use bindings::VERSIONS as CONTRACT_VERSIONS;
 pub use call::{CallOptions, CallReport, GuestProfile, LogLevel, Outcome, PluginLog, PluginOutput};
@@ -74,3 +75,4 @@ pub use types::{
     LogInteraction, Manifest, ManifestBudgets, Membership, PipelineRef, PopulationInput, Reason,
     RejectionKind, ScoreOutput, SegmentInfo, Verdict, Webhook,
 };
+pub use wasmtime::component::Val as WitValue;

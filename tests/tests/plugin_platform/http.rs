@@ -1518,6 +1518,136 @@ mod e2e {
         s.stop();
     }
 
+    /// `kith plugin run --wit`: inputs and outputs shaped like the WIT of the component's own
+    /// contract version; a shape of another version is refused by JSON Pointer before any call.
+    #[test]
+    fn the_local_runner_takes_wit_shaped_input_in_the_components_own_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = |plugin: &str, input: &Value| {
+            std::fs::write(dir.path().join("wit.json"), input.to_string()).unwrap();
+            let out = Command::new(env!("CARGO_BIN_EXE_kith_under_test"))
+                .args(["plugin", "run", plugin, "--wit", "--input", "wit.json"])
+                .current_dir(dir.path())
+                .output()
+                .unwrap();
+            let report: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+            (out.status.code(), report, stderr)
+        };
+        let id = "0190f0c6-7a4e-7000-8000-000000000001";
+        let customer = |extra: Value| {
+            let mut c = json!({
+                "id": id, "kind": "person", "display-name": "Ada",
+                "lifecycle-stage": "customer", "tags": ["chatty"], "attributes": [],
+                "marketing-consent": false, "created-at": 0,
+                "aggregates": [{ "kind": "purchase", "count": 2,
+                    "totals": [{ "amount": 5000, "currency": "USD" }],
+                    "first-at": 0, "last-at": 10 }],
+                "recent-interactions": [], "open-deals": [],
+            });
+            for (k, v) in extra.as_object().unwrap() {
+                c[k] = v.clone();
+            }
+            c
+        };
+        let summary = json!({ "id": "c1", "lifecycle-stage": "customer", "created-at": 0,
+                              "aggregates": [], "attributes": [] });
+        let v1 = json!({
+            "populate": { "input": { "customers": [summary, summary], "config": "{}",
+                                     "now": 100, "seed": 1 } },
+            "score": { "input": { "customer": customer(json!({})), "config": "{}",
+                                  "now": 100, "seed": 1 } },
+        });
+        let (code, report, stderr) = run(plugins::TEST_CONTRACT_V0_1, &v1);
+        assert_eq!(code, Some(0), "{stderr}");
+        assert_eq!(report["contract"], "0.1.0");
+        let steps = &report["steps"];
+        assert_eq!(
+            steps[0]["output"],
+            json!({ "ok": [2, 0, 0, 0, 0, 0, 0, 0] })
+        );
+        let score = &steps[1]["output"]["ok"];
+        assert_eq!(score["score"], 20.0, "{report}");
+        assert_eq!(
+            score["reasons"][1]["message"],
+            "2 customers in the population"
+        );
+        assert_eq!(
+            score["actions"],
+            json!([{ "add-tag": { "customer": { "id": id }, "tag": "contract-0-1" } }])
+        );
+
+        // The 0.1.0 shape is not a 0.2.0 customer-input: refused where it differs.
+        let (code, report, stderr) = run(
+            plugins::TEST_CONTRACT_V0_2,
+            &json!({ "score": v1["score"] }),
+        );
+        assert_ne!(code, Some(0));
+        assert_eq!(report, Value::Null, "nothing ran");
+        assert!(
+            stderr.contains("/input/customer/aggregates/0/first-amount: missing")
+                || stderr.contains("/input/customer/closed-deals: missing"),
+            "{stderr}"
+        );
+
+        let v2 = json!({ "score": { "input": {
+            "customer": customer(json!({
+                "aggregates": [{ "kind": "purchase", "count": 2,
+                    "totals": [{ "amount": 5000, "currency": "USD" }],
+                    "first-at": 0, "last-at": 10,
+                    "first-amount": { "amount": 1234, "currency": "USD" } }],
+                "closed-deals": [{ "id": "d1", "pipeline-id": "p", "pipeline-name": "Sales",
+                    "stage": "Won", "probability": 100, "status": "won", "closed-at": 5 }],
+            })),
+            "config": "{}", "now": 100, "seed": 1 } } });
+        let (code, report, stderr) = run(plugins::TEST_CONTRACT_V0_2, &v2);
+        assert_eq!(code, Some(0), "{stderr}");
+        assert_eq!(report["contract"], "0.2.0");
+        let step = &report["steps"][0];
+        assert_eq!(step["output"]["ok"]["score"], 2234.0, "{report}");
+        assert_eq!(
+            step["output"]["ok"]["reasons"][1]["message"],
+            "1 won, 0 lost"
+        );
+        let logs = step["report"]["logs"].as_array().unwrap();
+        assert_eq!(logs.len(), 64);
+        assert_eq!(
+            logs[0],
+            json!({ "level": "info", "message": format!("scoring {id}") })
+        );
+        assert!(
+            step["report"]["logs_truncated"]
+                .as_str()
+                .unwrap()
+                .starts_with("37 more lines")
+        );
+
+        // Hostile shapes: a wrong type, an unknown case, an unknown function.
+        let mut bad = v2.clone();
+        bad["score"]["input"]["customer"]["aggregates"][0]["kind"] = json!("bribe");
+        let (code, _, stderr) = run(plugins::TEST_CONTRACT_V0_2, &bad);
+        assert_ne!(code, Some(0));
+        assert!(
+            stderr.contains("/input/customer/aggregates/0/kind: expected one of"),
+            "{stderr}"
+        );
+        let mut bad = v2.clone();
+        bad["score"]["input"]["seed"] = json!(-1);
+        let (_, _, stderr) = run(plugins::TEST_CONTRACT_V0_2, &bad);
+        assert!(
+            stderr.contains("/input/seed: expected an integer from 0"),
+            "{stderr}"
+        );
+        let (code, _, stderr) = run(plugins::TEST_CONTRACT_V0_2, &json!({ "classify": {} }));
+        assert_ne!(code, Some(0));
+        assert!(stderr.contains("not a function of a scorer"), "{stderr}");
+        let mut bad = v2;
+        bad["score"]["input"]["config"] = json!("{\"currency\": 5}");
+        let (code, report, _) = run(plugins::RFM_SCORER, &bad);
+        assert_ne!(code, Some(0));
+        assert!(report["config_error"]["code"].is_string(), "{report}");
+    }
+
     /// `kith plugin inspect` and `kith plugin run` on reference plugins, as an integrator uses
     /// them: no server, no data directory.
     #[test]

@@ -61,6 +61,10 @@ pub(super) enum PluginCommand {
         /// The input JSON: a customer, a population, or a webhook (shapes below).
         #[arg(long, value_name = "FILE.json")]
         input: PathBuf,
+        /// Read the input, and print the outputs, shaped exactly like the WIT types of the
+        /// component's contract version: `{"score": {"input": <customer-input>}}` (below).
+        #[arg(long, conflicts_with = "config")]
+        wit: bool,
         /// The tenant's configuration of the plugin, JSON (default `{}`).
         #[arg(long, value_name = "FILE.json")]
         config: Option<PathBuf>,
@@ -150,6 +154,19 @@ const INPUT_HELP: &str = r#"Input shapes (JSON; times RFC 3339, money {"minor": 
     (headers may be [["name", "value"], ...]; body_base64 instead of body for binary bodies;
      a signature must cover exactly the body's bytes)
 now and received_at default to the current time, seed to 0, --config to {}.
+
+With --wit, the input names the functions to call, in order (populate, then score or classify;
+or handle), each with its parameters as the WIT declares them, in the component's own contract
+version (0.1.0 or 0.2.0; `kith plugin inspect` shows it):
+    {"populate": {"input": {"customers": [...], "config": "{}", "now": 0, "seed": 1}},
+     "score": {"input": {"customer": {"id": "c1", "kind": "person", ...}, "config": "{}",
+       "now": 1740787200000000, "seed": 1}}}
+  records are objects keyed by WIT field names ("display-name"; option fields may be left
+  out), enums their case name ("purchase"), variants {"case": value} or "case", options null
+  or the value, results {"ok": ..} or {"err": ..}, timestamps integers (microseconds), lists
+  arrays. The population step's model goes into the next call's input.model when that is
+  absent. Each config string is checked against the manifest's schema first. Outputs are
+  printed as the plugin returned them, in the same shapes, not validated as a server would.
 Exit status 1 when the call fails; the report is printed either way."#;
 
 /// Runs `kith plugin ...`.
@@ -186,6 +203,7 @@ pub(super) fn run(cmd: PluginCommand) -> anyhow::Result<()> {
         PluginCommand::Run {
             file,
             input,
+            wit,
             config,
             fuel,
             memory_mib,
@@ -209,6 +227,16 @@ pub(super) fn run(cmd: PluginCommand) -> anyhow::Result<()> {
                 None => json!({}),
             };
             let input_text = read_text(&input)?;
+            let profiler = Profiler {
+                path: profile,
+                sink: GuestProfile::default(),
+            };
+            if wit {
+                let input: Value = serde_json::from_str(&input_text)
+                    .with_context(|| format!("{} is not JSON", input.display()))?;
+                let (runtime, plugin) = load(&file, compile, plugin_limit)?;
+                return run_wit(&runtime, &plugin, &input, &overrides, &profiler);
+            }
             let input: RunInput = serde_json::from_str(&input_text)
                 .with_context(|| format!("{} is not a valid input", input.display()))?;
             let (runtime, plugin) = load(&file, compile, plugin_limit)?;
@@ -222,10 +250,6 @@ pub(super) fn run(cmd: PluginCommand) -> anyhow::Result<()> {
                     }))?;
                     bail!("the configuration was refused, as a server would refuse it: {e}");
                 }
-            };
-            let profiler = Profiler {
-                path: profile,
-                sink: GuestProfile::default(),
             };
             run_call(&runtime, &plugin, input, config, &overrides, &profiler)
         }
@@ -478,6 +502,118 @@ fn step<T: serde::Serialize>(
 fn with_profile(steps: &mut [Value], path: Option<String>) {
     if let (Some(last), Some(path)) = (steps.last_mut(), path) {
         last["profile"] = json!(path);
+    }
+}
+
+/// Runs the WIT-shaped calls `input` names (`--wit`) and prints the steps, outputs as the plugin
+/// returned them.
+fn run_wit(
+    runtime: &Runtime,
+    plugin: &LoadedPlugin,
+    input: &Value,
+    overrides: &Overrides,
+    profiler: &Profiler,
+) -> anyhow::Result<()> {
+    let world = plugin.capability();
+    let functions: &[&str] = match world {
+        Capability::Scorer => &["populate", "score"],
+        Capability::Segmenter => &["populate", "classify"],
+        Capability::CommerceHook => &["handle"],
+    };
+    let calls = input
+        .as_object()
+        .filter(|o| !o.is_empty())
+        .context(r#"a --wit input is an object of calls: {"score": {"input": {...}}}"#)?;
+    if let Some(unknown) = calls.keys().find(|k| !functions.contains(&k.as_str())) {
+        bail!(
+            "{unknown:?} is not a function of a {world}: it has {}",
+            functions.join(", ")
+        );
+    }
+    let mut steps = Vec::new();
+    let mut failure = None;
+    let mut model: Option<Value> = None;
+    for function in functions.iter().copied() {
+        let Some(args) = calls.get(function) else {
+            continue;
+        };
+        let mut args = args.clone();
+        // The model the population step just built feeds the call after it.
+        if let (Some(model), Some(call_input)) = (
+            model.take(),
+            args.get_mut("input").and_then(Value::as_object_mut),
+        ) && call_input.get("model").is_none_or(Value::is_null)
+        {
+            call_input.insert("model".to_owned(), model);
+        }
+        for config in ["/input/config", "/config"]
+            .map(|at| args.pointer(at))
+            .into_iter()
+            .flatten()
+        {
+            let Some(text) = config.as_str() else {
+                continue;
+            };
+            let value: Value = serde_json::from_str(text)
+                .with_context(|| format!("{function}: the config string is not JSON"))?;
+            if let Err(e) = crate::service::plugins::check_config(plugin.manifest(), &value) {
+                print(&json!({
+                    "plugin": plugin.manifest().id,
+                    "config_error": { "code": e.code(), "message": e.to_string() },
+                }))?;
+                bail!("the configuration was refused, as a server would refuse it: {e}");
+            }
+        }
+        let values = runtime
+            .wit_args(plugin, function, &args)
+            .map_err(|e| anyhow::anyhow!("the input of {function} does not match the WIT: {e}"))?;
+        let now = ["/input/now", "/webhook/received-at"]
+            .iter()
+            .find_map(|at| args.pointer(at).and_then(Value::as_i64))
+            .unwrap_or(0);
+        let seed = args
+            .pointer("/input/seed")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+        let population = function == "populate";
+        let limits = overrides.limits(runtime, plugin, population);
+        let (result, report) = runtime.call_wit(
+            plugin,
+            function,
+            values,
+            args.to_string().len() as u64,
+            now,
+            seed,
+            profiler.options(&limits),
+        );
+        if population {
+            model = result
+                .as_ref()
+                .ok()
+                .and_then(|out| out.get("ok"))
+                .filter(|m| m.as_array().is_some_and(|bytes| !bytes.is_empty()))
+                .cloned();
+        }
+        steps.push(step(runtime, function, &result, (&report, &limits))?);
+        with_profile(
+            &mut steps,
+            profiler.write(function, population && calls.len() > 1)?,
+        );
+        if let Err(e) = result {
+            failure = Some(e);
+            break;
+        }
+    }
+    print(&json!({
+        "plugin": plugin.manifest().id,
+        "version": plugin.manifest().version,
+        "hash": plugin.hash(),
+        "contract": plugin.contract(),
+        "steps": steps,
+    }))?;
+    match failure {
+        Some(f) => Err(anyhow::Error::new(f).context("the plugin call failed")),
+        None => Ok(()),
     }
 }
 

@@ -13,6 +13,126 @@ use wasmtime::component::{Component, InstancePre, Linker};
 use super::Capability;
 use super::sandbox::HostState;
 
+/// The typed pre-linked instances of one contract version's three worlds, called in the latest
+/// version's types: `down` turns an input of the latest version into this version's, `up` a
+/// call's result of this version into the latest's, `up_manifest` a manifest. Expanded in each
+/// version's module, where `scorer`, `segmenter`, `commerce_hook` and `types` are its bindings.
+macro_rules! world_pre {
+    (down: $down:path, up: $up:path, up_manifest: $up_manifest:path $(,)?) => {
+        /// A component's pre-linked instance, typed by its world.
+        pub(crate) enum WorldPre {
+            /// World `scorer`.
+            Scorer(scorer::ScorerPre<HostState>),
+            /// World `segmenter`.
+            Segmenter(segmenter::SegmenterPre<HostState>),
+            /// World `commerce-hook`.
+            CommerceHook(commerce_hook::CommerceHookPre<HostState>),
+        }
+
+        impl WorldPre {
+            /// Checks the component's exports against `world` and wraps the pre-linked instance.
+            pub(crate) fn new(
+                world: Capability,
+                pre: InstancePre<HostState>,
+            ) -> wasmtime::Result<Self> {
+                Ok(match world {
+                    Capability::Scorer => WorldPre::Scorer(scorer::ScorerPre::new(pre)?),
+                    Capability::Segmenter => {
+                        WorldPre::Segmenter(segmenter::SegmenterPre::new(pre)?)
+                    }
+                    Capability::CommerceHook => {
+                        WorldPre::CommerceHook(commerce_hook::CommerceHookPre::new(pre)?)
+                    }
+                })
+            }
+
+            /// The untyped pre-linked instance.
+            pub(crate) fn instance_pre(&self) -> &InstancePre<HostState> {
+                match self {
+                    WorldPre::Scorer(p) => p.instance_pre(),
+                    WorldPre::Segmenter(p) => p.instance_pre(),
+                    WorldPre::CommerceHook(p) => p.instance_pre(),
+                }
+            }
+
+            /// Instantiates and calls `manifest`.
+            pub(crate) fn manifest(
+                &self,
+                store: &mut Store<HostState>,
+            ) -> wasmtime::Result<latest::Manifest> {
+                let manifest = match self {
+                    WorldPre::Scorer(p) => p.instantiate(&mut *store)?.call_manifest(store),
+                    WorldPre::Segmenter(p) => p.instantiate(&mut *store)?.call_manifest(store),
+                    WorldPre::CommerceHook(p) => p.instantiate(&mut *store)?.call_manifest(store),
+                };
+                manifest.map($up_manifest)
+            }
+
+            /// Instantiates and calls `populate` (scorers and segmenters).
+            pub(crate) fn populate(
+                &self,
+                store: &mut Store<HostState>,
+                input: latest::PopulationInput,
+            ) -> Returned<Vec<u8>> {
+                let input: types::PopulationInput = $down(input);
+                $up(match self {
+                    WorldPre::Scorer(p) => p.instantiate(&mut *store)?.call_populate(store, &input),
+                    WorldPre::Segmenter(p) => {
+                        p.instantiate(&mut *store)?.call_populate(store, &input)
+                    }
+                    WorldPre::CommerceHook(_) => {
+                        Err(wasmtime::format_err!("not a scorer or segmenter"))
+                    }
+                })
+            }
+
+            /// Instantiates and calls `score` (scorers).
+            pub(crate) fn score(
+                &self,
+                store: &mut Store<HostState>,
+                input: latest::CustomerInput,
+            ) -> Returned<latest::ScoreOutput> {
+                let input: types::CustomerInput = $down(input);
+                $up(match self {
+                    WorldPre::Scorer(p) => p.instantiate(&mut *store)?.call_score(store, &input),
+                    _ => Err(wasmtime::format_err!("not a scorer")),
+                })
+            }
+
+            /// Instantiates and calls `classify` (segmenters).
+            pub(crate) fn classify(
+                &self,
+                store: &mut Store<HostState>,
+                input: latest::CustomerInput,
+            ) -> Returned<Vec<latest::Membership>> {
+                let input: types::CustomerInput = $down(input);
+                $up(match self {
+                    WorldPre::Segmenter(p) => {
+                        p.instantiate(&mut *store)?.call_classify(store, &input)
+                    }
+                    _ => Err(wasmtime::format_err!("not a segmenter")),
+                })
+            }
+
+            /// Instantiates and calls `handle` (commerce hooks).
+            pub(crate) fn handle(
+                &self,
+                store: &mut Store<HostState>,
+                webhook: latest::Webhook,
+                config: &str,
+            ) -> Returned<latest::HookOutput> {
+                let webhook: types::Webhook = $down(webhook);
+                $up(match self {
+                    WorldPre::CommerceHook(p) => p
+                        .instantiate(&mut *store)?
+                        .call_handle(store, &webhook, config),
+                    _ => Err(wasmtime::format_err!("not a commerce hook")),
+                })
+            }
+        }
+    };
+}
+
 pub(super) mod since_v0_1_0;
 pub(super) mod since_v0_2_0;
 
@@ -93,12 +213,17 @@ impl WorldPre {
         }
     }
 
+    /// The untyped pre-linked instance.
+    pub(super) fn instance_pre(&self) -> &InstancePre<HostState> {
+        match self {
+            WorldPre::V0_1(p) => p.instance_pre(),
+            WorldPre::V0_2(p) => p.instance_pre(),
+        }
+    }
+
     /// The compiled component.
     pub(super) fn component(&self) -> &Component {
-        match self {
-            WorldPre::V0_1(p) => p.component(),
-            WorldPre::V0_2(p) => p.component(),
-        }
+        self.instance_pre().component()
     }
 
     /// Instantiates and calls `manifest`.
@@ -120,7 +245,7 @@ impl WorldPre {
     ) -> Returned<Vec<u8>> {
         match self {
             WorldPre::V0_1(p) => p.populate(store, input),
-            WorldPre::V0_2(p) => p.populate(store, &input),
+            WorldPre::V0_2(p) => p.populate(store, input),
         }
     }
 
@@ -132,7 +257,7 @@ impl WorldPre {
     ) -> Returned<types::ScoreOutput> {
         match self {
             WorldPre::V0_1(p) => p.score(store, input),
-            WorldPre::V0_2(p) => p.score(store, &input),
+            WorldPre::V0_2(p) => p.score(store, input),
         }
     }
 
@@ -144,7 +269,7 @@ impl WorldPre {
     ) -> Returned<Vec<types::Membership>> {
         match self {
             WorldPre::V0_1(p) => p.classify(store, input),
-            WorldPre::V0_2(p) => p.classify(store, &input),
+            WorldPre::V0_2(p) => p.classify(store, input),
         }
     }
 
@@ -157,7 +282,7 @@ impl WorldPre {
     ) -> Returned<types::HookOutput> {
         match self {
             WorldPre::V0_1(p) => p.handle(store, webhook, config),
-            WorldPre::V0_2(p) => p.handle(store, &webhook, config),
+            WorldPre::V0_2(p) => p.handle(store, webhook, config),
         }
     }
 }

@@ -6,7 +6,7 @@
 //! conversions move values, they copy no strings.
 
 use wasmtime::Store;
-use wasmtime::component::{Component, InstancePre, Linker};
+use wasmtime::component::{InstancePre, Linker};
 
 use super::super::Capability;
 use super::super::sandbox::HostState;
@@ -38,7 +38,8 @@ pub(crate) mod commerce_hook {
     });
 }
 
-use scorer::kith::plugin::types as old;
+use scorer::kith::plugin::types;
+use types as old;
 
 /// The version's number.
 pub(crate) const VERSION: &str = "0.1.0";
@@ -52,111 +53,12 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
     Ok(())
 }
 
-/// A component's pre-linked instance, typed by its world.
-pub(crate) enum WorldPre {
-    /// World `scorer`.
-    Scorer(scorer::ScorerPre<HostState>),
-    /// World `segmenter`.
-    Segmenter(segmenter::SegmenterPre<HostState>),
-    /// World `commerce-hook`.
-    CommerceHook(commerce_hook::CommerceHookPre<HostState>),
-}
-
 /// A trap, or the plugin's result converted up.
-fn up<A: Convert<B>, B>(returned: wasmtime::Result<Result<A, old::PluginError>>) -> Returned<B> {
+fn up<A: Convert<B>, B>(returned: wasmtime::Result<Result<A, types::PluginError>>) -> Returned<B> {
     returned.map(|r| r.map(Convert::convert).map_err(Convert::convert))
 }
 
-impl WorldPre {
-    /// Checks the component's exports against `world` and wraps the pre-linked instance.
-    pub(crate) fn new(world: Capability, pre: InstancePre<HostState>) -> wasmtime::Result<Self> {
-        Ok(match world {
-            Capability::Scorer => WorldPre::Scorer(scorer::ScorerPre::new(pre)?),
-            Capability::Segmenter => WorldPre::Segmenter(segmenter::SegmenterPre::new(pre)?),
-            Capability::CommerceHook => {
-                WorldPre::CommerceHook(commerce_hook::CommerceHookPre::new(pre)?)
-            }
-        })
-    }
-
-    /// The compiled component.
-    pub(crate) fn component(&self) -> &Component {
-        match self {
-            WorldPre::Scorer(p) => p.instance_pre().component(),
-            WorldPre::Segmenter(p) => p.instance_pre().component(),
-            WorldPre::CommerceHook(p) => p.instance_pre().component(),
-        }
-    }
-
-    /// Instantiates and calls `manifest`.
-    pub(crate) fn manifest(
-        &self,
-        store: &mut Store<HostState>,
-    ) -> wasmtime::Result<latest::Manifest> {
-        let manifest = match self {
-            WorldPre::Scorer(p) => p.instantiate(&mut *store)?.call_manifest(store),
-            WorldPre::Segmenter(p) => p.instantiate(&mut *store)?.call_manifest(store),
-            WorldPre::CommerceHook(p) => p.instantiate(&mut *store)?.call_manifest(store),
-        };
-        manifest.map(Convert::convert)
-    }
-
-    /// Instantiates and calls `populate` (scorers and segmenters).
-    pub(crate) fn populate(
-        &self,
-        store: &mut Store<HostState>,
-        input: latest::PopulationInput,
-    ) -> Returned<Vec<u8>> {
-        let input: old::PopulationInput = input.convert();
-        up(match self {
-            WorldPre::Scorer(p) => p.instantiate(&mut *store)?.call_populate(store, &input),
-            WorldPre::Segmenter(p) => p.instantiate(&mut *store)?.call_populate(store, &input),
-            WorldPre::CommerceHook(_) => Err(wasmtime::format_err!("not a scorer or segmenter")),
-        })
-    }
-
-    /// Instantiates and calls `score` (scorers).
-    pub(crate) fn score(
-        &self,
-        store: &mut Store<HostState>,
-        input: latest::CustomerInput,
-    ) -> Returned<latest::ScoreOutput> {
-        let input: old::CustomerInput = input.convert();
-        up(match self {
-            WorldPre::Scorer(p) => p.instantiate(&mut *store)?.call_score(store, &input),
-            _ => Err(wasmtime::format_err!("not a scorer")),
-        })
-    }
-
-    /// Instantiates and calls `classify` (segmenters).
-    pub(crate) fn classify(
-        &self,
-        store: &mut Store<HostState>,
-        input: latest::CustomerInput,
-    ) -> Returned<Vec<latest::Membership>> {
-        let input: old::CustomerInput = input.convert();
-        up(match self {
-            WorldPre::Segmenter(p) => p.instantiate(&mut *store)?.call_classify(store, &input),
-            _ => Err(wasmtime::format_err!("not a segmenter")),
-        })
-    }
-
-    /// Instantiates and calls `handle` (commerce hooks).
-    pub(crate) fn handle(
-        &self,
-        store: &mut Store<HostState>,
-        webhook: latest::Webhook,
-        config: &str,
-    ) -> Returned<latest::HookOutput> {
-        let webhook: old::Webhook = webhook.convert();
-        up(match self {
-            WorldPre::CommerceHook(p) => p
-                .instantiate(&mut *store)?
-                .call_handle(store, &webhook, config),
-            _ => Err(wasmtime::format_err!("not a commerce hook")),
-        })
-    }
-}
+world_pre!(down: Convert::convert, up: up, up_manifest: Convert::convert);
 
 // ---------------------------------------------------------------------------------------------
 // Conversions between the two versions' types, by value.

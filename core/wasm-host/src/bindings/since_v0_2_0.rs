@@ -6,8 +6,10 @@
 //! The `types` and `host` interfaces are generated once, in `scorer`, and shared by the other
 //! worlds through `with`, so the three worlds speak the same Rust types.
 
+use std::convert::identity;
+
 use wasmtime::Store;
-use wasmtime::component::{Component, InstancePre, Linker};
+use wasmtime::component::{InstancePre, Linker};
 
 use super::super::Capability;
 use super::super::sandbox::HostState;
@@ -59,101 +61,10 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
     host::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(linker, |s| s)
 }
 
-/// A component's pre-linked instance, typed by its world.
-pub(crate) enum WorldPre {
-    /// World `scorer`.
-    Scorer(scorer::ScorerPre<HostState>),
-    /// World `segmenter`.
-    Segmenter(segmenter::SegmenterPre<HostState>),
-    /// World `commerce-hook`.
-    CommerceHook(commerce_hook::CommerceHookPre<HostState>),
-}
-
 /// What a call returns: a trap, or the plugin's own result.
 pub(crate) type Returned<T> = wasmtime::Result<Result<T, types::PluginError>>;
 
-impl WorldPre {
-    /// Checks the component's exports against `world` and wraps the pre-linked instance.
-    pub(crate) fn new(world: Capability, pre: InstancePre<HostState>) -> wasmtime::Result<Self> {
-        Ok(match world {
-            Capability::Scorer => WorldPre::Scorer(scorer::ScorerPre::new(pre)?),
-            Capability::Segmenter => WorldPre::Segmenter(segmenter::SegmenterPre::new(pre)?),
-            Capability::CommerceHook => {
-                WorldPre::CommerceHook(commerce_hook::CommerceHookPre::new(pre)?)
-            }
-        })
-    }
+/// The latest version's types are this version's: nothing to convert.
+use self::types as latest;
 
-    /// The compiled component.
-    pub(crate) fn component(&self) -> &Component {
-        match self {
-            WorldPre::Scorer(p) => p.instance_pre().component(),
-            WorldPre::Segmenter(p) => p.instance_pre().component(),
-            WorldPre::CommerceHook(p) => p.instance_pre().component(),
-        }
-    }
-
-    /// Instantiates and calls `manifest`.
-    pub(crate) fn manifest(
-        &self,
-        store: &mut Store<HostState>,
-    ) -> wasmtime::Result<types::Manifest> {
-        match self {
-            WorldPre::Scorer(p) => p.instantiate(&mut *store)?.call_manifest(store),
-            WorldPre::Segmenter(p) => p.instantiate(&mut *store)?.call_manifest(store),
-            WorldPre::CommerceHook(p) => p.instantiate(&mut *store)?.call_manifest(store),
-        }
-    }
-
-    /// Instantiates and calls `populate` (scorers and segmenters).
-    pub(crate) fn populate(
-        &self,
-        store: &mut Store<HostState>,
-        input: &types::PopulationInput,
-    ) -> Returned<Vec<u8>> {
-        match self {
-            WorldPre::Scorer(p) => p.instantiate(&mut *store)?.call_populate(store, input),
-            WorldPre::Segmenter(p) => p.instantiate(&mut *store)?.call_populate(store, input),
-            WorldPre::CommerceHook(_) => Err(wasmtime::format_err!("not a scorer or segmenter")),
-        }
-    }
-
-    /// Instantiates and calls `score` (scorers).
-    pub(crate) fn score(
-        &self,
-        store: &mut Store<HostState>,
-        input: &types::CustomerInput,
-    ) -> Returned<types::ScoreOutput> {
-        match self {
-            WorldPre::Scorer(p) => p.instantiate(&mut *store)?.call_score(store, input),
-            _ => Err(wasmtime::format_err!("not a scorer")),
-        }
-    }
-
-    /// Instantiates and calls `classify` (segmenters).
-    pub(crate) fn classify(
-        &self,
-        store: &mut Store<HostState>,
-        input: &types::CustomerInput,
-    ) -> Returned<Vec<types::Membership>> {
-        match self {
-            WorldPre::Segmenter(p) => p.instantiate(&mut *store)?.call_classify(store, input),
-            _ => Err(wasmtime::format_err!("not a segmenter")),
-        }
-    }
-
-    /// Instantiates and calls `handle` (commerce hooks).
-    pub(crate) fn handle(
-        &self,
-        store: &mut Store<HostState>,
-        webhook: &types::Webhook,
-        config: &str,
-    ) -> Returned<types::HookOutput> {
-        match self {
-            WorldPre::CommerceHook(p) => p
-                .instantiate(&mut *store)?
-                .call_handle(store, webhook, config),
-            _ => Err(wasmtime::format_err!("not a commerce hook")),
-        }
-    }
-}
+world_pre!(down: identity, up: identity, up_manifest: identity);
