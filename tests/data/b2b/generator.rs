@@ -1,5 +1,5 @@
 //! Generates the B2B validation data set in this directory (see `README.md` here for the
-//! generative process). Compiled into `tests/tests/b2b_pack.rs` with `#[path]`; that file's
+//! generative process). Compiled into `tests/tests/suite/b2b_pack.rs` with `#[path]`; that file's
 //! `committed_b2b_data_set_is_what_the_generator_writes` test fails when the CSV files and
 //! this generator disagree, and rewrites them when `KITH_WRITE_B2B_DATA=1`.
 //!

@@ -8,7 +8,7 @@ Run from this directory:
     /tmp/lt/bin/python reference.py > reference.txt
 
 It writes `reference_customers.csv` (one row per customer of the sample) and
-prints the fitted parameters and the aggregate forecast; `tests/tests/retail_pack.rs`
+prints the fitted parameters and the aggregate forecast; `tests/tests/suite/retail_pack.rs`
 and `plugins/clv` read both and state where they come from.
 
 Preparation, the same as the tests feed Kith:

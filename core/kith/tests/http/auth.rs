@@ -5,7 +5,7 @@ use super::http_support::{Api, Backend, on_both_backends};
 use serde_json::json;
 
 /// Routes without a Kith token: operations, and commerce webhooks (the plugin checks the
-/// platform's signature; `tests/tests/plugin_platform/http.rs` covers them).
+/// platform's signature; `tests/tests/suite/plugin_platform/http.rs` covers them).
 fn is_ops(path: &str) -> bool {
     !path.starts_with("/v1/") || path == "/v1/openapi.json" || path.contains("/hooks/")
 }

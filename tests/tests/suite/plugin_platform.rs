@@ -3,7 +3,7 @@
 //! circuit breaker, refused actions and upgrades; and the demo tenant of `kith serve --demo`.
 
 /// A store on either backend, the router over it (shared with `kith`'s HTTP tests).
-#[path = "../../core/kith/tests/http_support/mod.rs"]
+#[path = "../../../core/kith/tests/http_support/mod.rs"]
 mod http_support;
 
 /// The same platform through the HTTP routes, and `kith serve` end to end (one test binary:

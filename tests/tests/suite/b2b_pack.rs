@@ -2,7 +2,7 @@
 //! `kith.demographic-segments` as components, and their quality measured on the generated data
 //! set in `tests/data/b2b/` (see its README for the generative process and the ground truth).
 
-#[path = "../data/b2b/generator.rs"]
+#[path = "../../data/b2b/generator.rs"]
 mod generator;
 
 use std::collections::BTreeMap;

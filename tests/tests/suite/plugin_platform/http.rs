@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::http_support::{Api, Backend, Resp, on_both_backends};
+use super::http_support::{Api, Backend, Resp, on_both_backends};
 use axum::body::Body;
 use axum::http::{Method, Request};
 use base64::Engine as _;
@@ -535,7 +535,7 @@ async fn enabling_scores_customers_and_the_scores_are_searchable(backend: Backen
             .contains("kith_plugin_suspended{tenant=\"acme\",plugin=\"kith.rfm\"} 0")
     );
     // Every family well-formed, the two per-tenant suspension families not interleaved.
-    crate::http_support::assert_exposition(&metrics.text);
+    super::http_support::assert_exposition(&metrics.text);
 }
 
 async fn segments_are_listed_with_counts_and_their_members_paged(backend: Backend) {
