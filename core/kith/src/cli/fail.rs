@@ -12,6 +12,8 @@ const PANIC: i32 = 101;
 const BROKEN_PIPE: i32 = 141;
 
 /// Replaces the default panic output (message and backtrace) with one line and exit code 101.
+/// `println!` panics when stdout is closed (`kith openapi | head`): that exits quietly with 141,
+/// as a program killed by SIGPIPE would, not as a bug.
 pub(super) fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
         let message = info
@@ -20,6 +22,10 @@ pub(super) fn install_panic_hook() {
             .map(|s| (*s).to_owned())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown panic".to_owned());
+        // std's wording for print macros that hit a closed pipe.
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(BROKEN_PIPE);
+        }
         let place = info
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))

@@ -264,6 +264,28 @@ fn check_and_stats_describe_the_store() {
     assert_eq!(acme[..5], ["acme", "4", "3", "0", "0"]);
 }
 
+/// A reader that stops early (`kith openapi | head -c 100`) ends kith quietly with the SIGPIPE
+/// status, not with an "internal error" report.
+#[test]
+fn a_closed_stdout_ends_quietly_with_the_sigpipe_status() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kith"))
+        .arg("openapi")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run kith");
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let mut first = [0u8; 100];
+    stdout.read_exact(&mut first).expect("the document starts");
+    drop(stdout);
+    let out = child.wait_with_output().expect("kith ends");
+    assert_eq!(out.status.code(), Some(141), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}
+
 #[test]
 fn errors_are_one_line_with_a_nonzero_exit_code() {
     let k = Kith::new();
