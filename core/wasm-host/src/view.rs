@@ -34,10 +34,12 @@ impl CustomerView {
         // Newest first; the id breaks ties so the order never depends on the input's.
         newest.sort_by_key(|i| std::cmp::Reverse((i.occurred_at, i.id)));
         newest.truncate(recent);
+        // Closed deals are viewed only when asked for (on the rescore path most plugins ask
+        // for none).
         let (open_deals, mut closed_deals): (Vec<DealView>, Vec<DealView>) = deals
             .iter()
             .filter(|d| d.customer == customer.id)
-            .filter_map(|d| deal_view(d, pipelines))
+            .filter_map(|d| deal_view(d, pipelines, closed > 0))
             .partition(|d| d.status == DealStatus::Open);
         // Newest first; the id breaks ties so the order never depends on the input's.
         closed_deals.sort_by(|a, b| (b.closed_at, &b.id).cmp(&(a.closed_at, &a.id)));
@@ -177,14 +179,16 @@ fn interaction_view(i: &Interaction) -> InteractionView {
     }
 }
 
-/// The view of `deal`, if its pipeline and stage are known.
-fn deal_view(deal: &Deal, pipelines: &[Pipeline]) -> Option<DealView> {
+/// The view of `deal`, if its pipeline and stage are known, and if it is open or `closed` asks
+/// for closed ones too.
+fn deal_view(deal: &Deal, pipelines: &[Pipeline], closed: bool) -> Option<DealView> {
     let pipeline = pipelines.iter().find(|p| p.id == deal.pipeline)?;
     let stage = pipeline.stage(deal.stage)?;
     let status = match stage.category {
         StageCategory::Open => DealStatus::Open,
-        StageCategory::Won => DealStatus::Won,
-        StageCategory::Lost => DealStatus::Lost,
+        StageCategory::Won if closed => DealStatus::Won,
+        StageCategory::Lost if closed => DealStatus::Lost,
+        StageCategory::Won | StageCategory::Lost => return None,
     };
     // A closed deal closed when it entered its current stage.
     let closed_at = (status != DealStatus::Open).then(|| {

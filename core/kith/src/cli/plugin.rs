@@ -240,20 +240,22 @@ pub(super) fn run(cmd: PluginCommand) -> anyhow::Result<()> {
             let input: RunInput = serde_json::from_str(&input_text)
                 .with_context(|| format!("{} is not a valid input", input.display()))?;
             let (runtime, plugin) = load(&file, compile, plugin_limit)?;
-            // The checks a server makes when a tenant enables the plugin with this configuration.
-            let config = match crate::service::plugins::check_config(plugin.manifest(), &config) {
-                Ok(text) => text,
-                Err(e) => {
-                    print(&json!({
-                        "plugin": plugin.manifest().id,
-                        "config_error": { "code": e.code(), "message": e.to_string() },
-                    }))?;
-                    bail!("the configuration was refused, as a server would refuse it: {e}");
-                }
-            };
+            let config = check_config(&plugin, &config)?;
             run_call(&runtime, &plugin, input, config, &overrides, &profiler)
         }
     }
+}
+
+/// The checks a server makes when a tenant enables `plugin` with `config`: the configuration
+/// as the plugin gets it, or the server's error, printed as JSON and returned.
+fn check_config(plugin: &LoadedPlugin, config: &Value) -> anyhow::Result<String> {
+    crate::service::plugins::check_config(plugin.manifest(), config).or_else(|e| {
+        print(&json!({
+            "plugin": plugin.manifest().id,
+            "config_error": { "code": e.code(), "message": e.to_string() },
+        }))?;
+        bail!("the configuration was refused, as a server would refuse it: {e}")
+    })
 }
 
 /// Where `--profile` writes the profiles of the calls, and the sink each call fills.
@@ -556,13 +558,7 @@ fn run_wit(
             };
             let value: Value = serde_json::from_str(text)
                 .with_context(|| format!("{function}: the config string is not JSON"))?;
-            if let Err(e) = crate::service::plugins::check_config(plugin.manifest(), &value) {
-                print(&json!({
-                    "plugin": plugin.manifest().id,
-                    "config_error": { "code": e.code(), "message": e.to_string() },
-                }))?;
-                bail!("the configuration was refused, as a server would refuse it: {e}");
-            }
+            check_config(plugin, &value)?;
         }
         let values = runtime
             .wit_args(plugin, function, &args)
