@@ -62,9 +62,12 @@ pub(super) fn usage(e: &clap::Error) -> i32 {
 
 /// Prints a fatal error as one line and returns the exit code.
 pub(super) fn report(e: &anyhow::Error) -> i32 {
+    // Printing JSON wraps the io error in serde_json's.
     let broken_pipe = e.chain().any(|c| {
         c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == ErrorKind::BrokenPipe)
+            .map(std::io::Error::kind)
+            .or_else(|| c.downcast_ref::<serde_json::Error>()?.io_error_kind())
+            == Some(ErrorKind::BrokenPipe)
     });
     if broken_pipe {
         return BROKEN_PIPE;
@@ -121,6 +124,15 @@ fn one_line(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_closed_stdout_under_json_printing_is_the_sigpipe_status() {
+        let json = serde_json::Error::io(std::io::Error::from(ErrorKind::BrokenPipe));
+        let e = anyhow::Error::new(json).context("printing");
+        assert_eq!(report(&e), BROKEN_PIPE);
+        let plain = anyhow::Error::new(std::io::Error::from(ErrorKind::BrokenPipe));
+        assert_eq!(report(&plain), BROKEN_PIPE);
+    }
 
     #[test]
     fn an_error_that_prints_its_source_says_it_once() {
