@@ -34,6 +34,10 @@ pub struct EventsQuery {
     /// Events with a greater sequence number (default 0: from the start). For streams, the
     /// `Last-Event-ID` header wins.
     pub after: Option<u64>,
+    /// Without `after` (or `Last-Event-ID`): start this many events before the newest, e.g.
+    /// `tail=50` for the last 50 and then what comes (a live feed that need not read the whole
+    /// log first).
+    pub tail: Option<u64>,
     /// At most this many events (1 to 1000, default 100).
     pub limit: Option<usize>,
     /// Long-poll: when there is no event yet, wait up to this long for one (`30s`, `500ms`, `2m`
@@ -126,7 +130,10 @@ pub async fn list(
         }
         // Fail now (404, ...) rather than inside the stream.
         let tenant = t.tenant.clone();
-        state.run(move |s| s.last_seq(&tenant)).await?;
+        let last = state.run(move |s| s.last_seq(&tenant)).await?;
+        if let (None, None, Some(tail)) = (q.after, headers.get("last-event-id"), q.tail) {
+            after = last.saturating_sub(tail);
+        }
         let follow = Follow {
             state,
             tenant: t.tenant,
@@ -137,6 +144,13 @@ pub async fn list(
             shutdown,
         };
         return Ok(stream(follow).into_response());
+    }
+    if let (None, Some(tail)) = (q.after, q.tail) {
+        let tenant = t.tenant.clone();
+        after = state
+            .run(move |s| s.last_seq(&tenant))
+            .await?
+            .saturating_sub(tail);
     }
     let (items, next_after) = long_poll(
         &state, &t.tenant, &t.access, after, limit, wait, commits, shutdown,

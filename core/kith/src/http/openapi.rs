@@ -8,8 +8,8 @@ use utoipa::{Modify, OpenApi};
 use super::PROBLEM_JSON;
 use super::customer_search::PartialCustomer;
 use super::{
-    admin, customer_search, customers, deals, docs, events, export, fields, imports, interactions,
-    ops, pipelines, plugins, reports, tenants, tokens, users, work,
+    admin, console, customer_search, customers, deals, docs, events, export, fields, imports,
+    interactions, ops, pipelines, plugins, reports, tenants, tokens, users, work,
 };
 
 #[derive(OpenApi)]
@@ -17,10 +17,11 @@ use super::{
     info(title = "Kith admin API", description = "Tenants, users and teams, customers, interactions and work items, pipelines, deals, events, plugins, webhooks, segments and scores. Errors are RFC 9457 problem+json with a stable `code`."),
     paths(
         ops::healthz, ops::readyz, ops::metrics, ops::openapi, docs::page, docs::script, docs::style,
+        console::root, console::page, console::file,
         admin::backup, admin::stats, export::export, customer_search::search, imports::import_customers,
         imports::import_interactions, imports::list, imports::get,
         tenants::create, tenants::list, tenants::get, tenants::update, tenants::delete,
-        tokens::create, tokens::list, tokens::revoke,
+        tokens::create, tokens::list, tokens::revoke, tokens::whoami,
         customers::create, customers::search, customers::get, customers::update, customers::erase,
         customers::merge, customers::timeline, customers::upsert_batch, customers::duplicates,
         customers::duplicate_pairs,

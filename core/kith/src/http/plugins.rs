@@ -432,12 +432,13 @@ pub async fn install_job(
     Ok(json(StatusCode::OK, &job.view()))
 }
 
-/// List installed plugin versions (by id, then hash).
+/// List installed plugin versions (by id, then hash): the catalogue tenants enable plugins
+/// from, so any valid token may read it (only admins install and uninstall).
 #[utoipa::path(get, path = "/v1/plugins", tag = "plugins", operation_id = "list_plugins", params(Paging),
     responses((status = 200, description = "A page of installed versions", body = PageBody<PluginView>)))]
 pub async fn list(
     State(state): State<AppState>,
-    _: Admin,
+    _: super::auth::Auth,
     ApiQuery(q): ApiQuery<Paging>,
 ) -> ApiResult<Response> {
     let page = q.request()?;
@@ -451,11 +452,15 @@ pub async fn list(
     Ok(json(StatusCode::OK, &views(page, PluginView::from)))
 }
 
-/// Get an installed version and its manifest.
+/// Get an installed version and its manifest (any valid token, like the list).
 #[utoipa::path(get, path = "/v1/plugins/{hash}", tag = "plugins", operation_id = "get_plugin",
     params(("hash" = String, Path, description = "The component's SHA-256, hex")),
     responses((status = 200, description = "The version", body = PluginView), (status = 404, description = "not_found", body = super::Problem)))]
-pub async fn get(State(state): State<AppState>, _: Admin, params: Params) -> ApiResult<Response> {
+pub async fn get(
+    State(state): State<AppState>,
+    _: super::auth::Auth,
+    params: Params,
+) -> ApiResult<Response> {
     let hash = params.get("hash").to_owned();
     let info = state.run_plugins(move |h| h.plugin(&hash)).await?;
     Ok(json(StatusCode::OK, &PluginView::from(info)))

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
-use super::auth::Admin;
+use super::auth::{Admin, Auth};
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiQuery, Create, PageBody, Paging, Params, created, json};
 use super::{AppState, Routes};
@@ -19,6 +19,59 @@ pub fn routes() -> Routes {
         .post("/v1/tokens", create)
         .get("/v1/tokens", list)
         .delete("/v1/tokens/{id}", revoke)
+        .get("/v1/whoami", whoami)
+}
+
+/// Who a token is: what a client (the console) shows and offers to the bearer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct WhoAmI {
+    /// The token's public id (`env` for `KITH_ADMIN_TOKEN`).
+    pub token_id: String,
+    /// `admin`, `tenant` or `user`.
+    pub kind: TokenKind,
+    /// The tenant of a tenant or user key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// The user a user key acts as (their id).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// The user's name, for a user key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_name: Option<String>,
+    /// The user's role (`admin`, `manager` or `member`), for a user key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// Whether it may only read.
+    pub read_only: bool,
+}
+
+/// Who the token in `Authorization` is (any valid token; 401 otherwise).
+#[utoipa::path(get, path = "/v1/whoami", tag = "tokens", operation_id = "whoami",
+    responses((status = 200, description = "The token's kind, tenant and user", body = WhoAmI),
+        (status = 401, description = "unauthorized", body = super::Problem)))]
+pub async fn whoami(State(state): State<AppState>, Auth(p): Auth) -> ApiResult<Response> {
+    let (kind, tenant, user) = match &p.scope {
+        TokenScope::Admin => (TokenKind::Admin, None, None),
+        TokenScope::Tenant(t) => (TokenKind::Tenant, Some(t.clone()), None),
+        TokenScope::User { tenant, user } => (TokenKind::User, Some(tenant.clone()), Some(*user)),
+    };
+    let found = match (&tenant, user) {
+        (Some(t), Some(u)) => {
+            let t = t.clone();
+            state.run(move |s| s.user(&t, u)).await?
+        }
+        _ => None,
+    };
+    let body = WhoAmI {
+        token_id: p.token_id,
+        kind,
+        tenant: tenant.map(|t| t.to_string()),
+        user: user.map(|u| u.to_string()),
+        user_name: found.as_ref().map(|u| u.name.clone()),
+        role: found.map(|u| u.role.as_str().to_owned()),
+        read_only: p.read_only,
+    };
+    Ok(json(StatusCode::OK, &body))
 }
 
 /// A token to create.

@@ -10,6 +10,11 @@ fn is_ops(path: &str) -> bool {
     !path.starts_with("/v1/") || path == "/v1/openapi.json" || path.contains("/hooks/")
 }
 
+/// Routes any valid token may read: who it is, and the plugin catalogue tenants enable from.
+fn any_token(method: &str, path: &str) -> bool {
+    method == "GET" && ["/v1/whoami", "/v1/plugins", "/v1/plugins/{hash}"].contains(&path)
+}
+
 fn admin_only(method: &str, path: &str) -> bool {
     path == "/v1/tenants"
         || path.starts_with("/v1/tokens")
@@ -46,6 +51,17 @@ async fn every_route_needs_a_valid_token_in_the_right_scope(backend: Backend) {
                 Some("Bearer"),
                 "{method} {path}"
             );
+        }
+        if any_token(method, path) {
+            for key in [&acme_rw, &acme_ro] {
+                let r = api.call(method, &own, Some(key), None).await;
+                assert!(
+                    ![401, 403].contains(&r.status.as_u16()),
+                    "{method} {path}: {}",
+                    r.text
+                );
+            }
+            continue;
         }
         if admin_only(method, path) {
             for key in [&acme_rw, &acme_ro] {

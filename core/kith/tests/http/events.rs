@@ -44,6 +44,43 @@ async fn events_page_from_a_sequence_number(backend: Backend) {
         .ok(200);
     assert!(r["items"].as_array().unwrap().is_empty());
     assert_eq!(r["next_after"], 4);
+    // `tail`: the last events, without reading the log from the start; `after` wins over it,
+    // and a tail longer than the log is the whole log.
+    let last = api.last_seq("acme");
+    let r = api
+        .call("GET", "/v1/tenants/acme/events?tail=2", Some(&key), None)
+        .await
+        .ok(200);
+    let seqs: Vec<_> = r["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, vec![last - 1, last]);
+    let r = api
+        .call(
+            "GET",
+            "/v1/tenants/acme/events?tail=2&after=1&limit=1",
+            Some(&key),
+            None,
+        )
+        .await
+        .ok(200);
+    assert_eq!(r["items"][0]["seq"], 2);
+    let r = api
+        .call(
+            "GET",
+            &format!("/v1/tenants/acme/events?tail={}", u64::MAX),
+            Some(&key),
+            None,
+        )
+        .await
+        .ok(200);
+    assert_eq!(r["items"][0]["seq"], 1);
+    api.call("GET", "/v1/tenants/acme/events?tail=-1", Some(&key), None)
+        .await
+        .problem(400, "invalid_query");
 }
 
 async fn a_long_poll_is_woken_by_a_write(backend: Backend) {
