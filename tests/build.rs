@@ -100,6 +100,7 @@ fn main() {
     if env::var_os("KITH_TEST_DATABASE_URL").is_some_and(|v| !v.is_empty()) {
         println!("cargo:rustc-cfg=kith_pg");
     }
+    browser();
     println!("cargo:rerun-if-env-changed=KITH_WORKSPACE_ROOT");
     let root = workspace_root();
     for watched in [
@@ -126,6 +127,46 @@ fn main() {
     source.push_str(&languages::build(&root, &out_dir));
     if let Err(err) = fs::write(&generated, source) {
         fail(&format!("cannot write {}: {err}", generated.display()));
+    }
+}
+
+/// The console's browser tests run when Chromium and its WebDriver are present (`cfg(kith_browser)`,
+/// found as `KITH_CHROMIUM` and `KITH_CHROMEDRIVER`, or `chromium` and `chromedriver` on `PATH`),
+/// and its accessibility check when axe-core is too (`cfg(kith_axe)`: the `axe-core` package
+/// beside a `node_modules/.bin` on `PATH`, as `.ci/run` installs it). Otherwise they are reported
+/// as ignored, by name.
+fn browser() {
+    println!("cargo::rustc-check-cfg=cfg(kith_browser)");
+    println!("cargo::rustc-check-cfg=cfg(kith_axe)");
+    println!("cargo:rerun-if-env-changed=PATH");
+    let path = env::var_os("PATH").unwrap_or_default();
+    let find = |var: &str, name: &str| -> Option<PathBuf> {
+        println!("cargo:rerun-if-env-changed={var}");
+        if let Some(p) = env::var_os(var).filter(|v| !v.is_empty()) {
+            return Some(PathBuf::from(p));
+        }
+        env::split_paths(&path)
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+    };
+    if let (Some(chromium), Some(driver)) = (
+        find("KITH_CHROMIUM", "chromium"),
+        find("KITH_CHROMEDRIVER", "chromedriver"),
+    ) {
+        println!("cargo:rustc-cfg=kith_browser");
+        println!("cargo:rustc-env=KITH_CHROMIUM_PATH={}", chromium.display());
+        println!(
+            "cargo:rustc-env=KITH_CHROMEDRIVER_PATH={}",
+            driver.display()
+        );
+    }
+    let axe = env::split_paths(&path)
+        .filter(|dir| dir.ends_with("node_modules/.bin"))
+        .filter_map(|dir| dir.parent().map(|m| m.join("axe-core/axe.min.js")))
+        .find(|p| p.is_file());
+    if let Some(axe) = axe {
+        println!("cargo:rustc-cfg=kith_axe");
+        println!("cargo:rustc-env=KITH_AXE_PATH={}", axe.display());
     }
 }
 

@@ -6,6 +6,7 @@
 mod b2b_pack;
 mod cluster;
 mod commerce_pack;
+mod console;
 mod crash;
 mod dispatch_crash;
 mod hostile_plugins;

@@ -23,7 +23,8 @@ pub fn routes() -> Routes {
         .get("/docs/docs.css", style)
 }
 
-fn asset(content_type: &'static str, body: &'static str) -> Response {
+/// An embedded file with its type and the page policy's headers (`/docs` and `/console`).
+pub(super) fn asset(content_type: &'static str, body: &'static str) -> Response {
     let mut r = body.into_response();
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));

@@ -9,6 +9,7 @@
 mod admin;
 mod auth;
 mod batch;
+mod console;
 mod customer_search;
 mod customers;
 mod deals;
@@ -253,6 +254,7 @@ fn all_routes() -> (Routes, Routes) {
     let bounded = Routes::new()
         .merge(ops::routes())
         .merge(docs::routes())
+        .merge(console::routes())
         .merge(tenants::routes())
         .merge(tokens::routes())
         .merge(customers::routes())
