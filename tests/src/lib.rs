@@ -8,6 +8,33 @@ pub mod plugins {
     include!(concat!(env!("OUT_DIR"), "/plugins.rs"));
 }
 
+/// Waits for a `kith serve` spawned with a piped stderr to say where it listens (`kith listening
+/// on http://ADDR`) and returns `ADDR`; `seen` gets each line before that one. The rest of its
+/// stderr is then read in a thread, so that a full pipe never stalls the server.
+///
+/// # Panics
+/// When the server exits before it listens.
+pub fn listening(child: &mut std::process::Child, mut seen: impl FnMut(&str)) -> String {
+    use std::io::BufRead;
+    let stderr = child
+        .stderr
+        .take()
+        .expect("spawn kith serve with stderr piped");
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("kith serve exited before it listened")
+            .expect("read kith serve's stderr");
+        if let Some(addr) = line.strip_prefix("kith listening on http://") {
+            break addr.to_owned();
+        }
+        seen(&line);
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    addr
+}
+
 /// The base64 HMAC-SHA256 of `body` under `secret`: a webhook signature as Shopify, WooCommerce
 /// and Kith's generic orders send it.
 pub fn sign(secret: &str, body: &[u8]) -> String {

@@ -11,7 +11,7 @@
 //! a run.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -66,13 +66,8 @@ fn start_node(db: &TestDatabase, dir: &std::path::Path) -> Node {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start kith serve");
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
     let mut name = String::new();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("kith serve exited before listening")
-            .expect("read stderr");
+    let addr = kith_tests::listening(&mut child, |line| {
         if let Some(rest) = line.strip_prefix("kith node ") {
             name = rest
                 .split_whitespace()
@@ -80,11 +75,7 @@ fn start_node(db: &TestDatabase, dir: &std::path::Path) -> Node {
                 .unwrap_or_default()
                 .to_owned();
         }
-        if let Some(url) = line.strip_prefix("kith listening on http://") {
-            break url.to_owned();
-        }
-    };
-    std::thread::spawn(move || lines.for_each(drop));
+    });
     assert!(!name.is_empty(), "the node did not say its name");
     Node { child, addr, name }
 }

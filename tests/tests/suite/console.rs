@@ -47,14 +47,7 @@ impl Demo {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start kith serve --demo");
-        let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
-        let addr = loop {
-            let line = err.next().expect("kith serve exited early").unwrap();
-            if let Some(a) = line.strip_prefix("kith listening on http://") {
-                break a.to_owned();
-            }
-        };
-        std::thread::spawn(move || err.for_each(drop));
+        let addr = kith_tests::listening(&mut child, |_| {});
         let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
         let tenant_key = loop {
             let line = out.next().expect("no demo tenant key printed").unwrap();
@@ -500,6 +493,25 @@ fn walkthrough() {
     c.until_text(".feed li", created["id"].as_str().unwrap());
     shot(&c, "12-events");
 
+    // Values from the API are text, never markup: a hostile name shows as typed and runs nothing.
+    let hostile = r#"<img src=x onerror="window.pwned=1">Eve<script>window.pwned=2</script>"#;
+    let (status, eve) = demo.json(
+        "POST",
+        "/v1/tenants/demo/customers",
+        Some(json!({ "kind": "person", "name": hostile })),
+    );
+    assert_eq!(status, 201, "{eve}");
+    c.goto(&demo.url(&format!(
+        "/console#/t/demo/customers/{}",
+        eve["id"].as_str().unwrap()
+    )));
+    assert_eq!(c.until_text("h1", "Eve"), hostile);
+    let injected = c.execute(
+        "return [document.querySelectorAll('main img, main script').length, window.pwned ?? null];",
+        vec![],
+    );
+    assert_eq!(injected, json!([0, null]));
+
     // An admin sees the tenants and their keys.
     c.xpath("//button[text()='Sign out']").click();
     sign_in(&c, &demo, ADMIN);
@@ -508,6 +520,15 @@ fn walkthrough() {
     c.xpath("//button[text()='Keys of demo']").click();
     c.until_text("table caption", "API keys of demo");
     shot(&c, "13-tenants");
+    // ... and installs a component from the plugins page.
+    c.goto(&demo.url("/console#/t/demo/plugins"));
+    c.until_text("h2", "Install a component");
+    c.find("#component")
+        .send_keys(kith_tests::plugins::TRIVIAL_SCORER);
+    c.xpath("//button[text()='Upload']").click();
+    c.until_text(".notice.ok", "Installed");
+    c.until_text("table", "trivial");
+    shot(&c, "14-plugin-installed");
 
     std::fs::write(
         screenshot_dir().join("timings.json"),

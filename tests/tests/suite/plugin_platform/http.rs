@@ -1236,7 +1236,7 @@ async fn without_a_plugin_host_the_plugin_routes_say_so() {
 // The whole story against the real `kith serve` binary.
 
 mod e2e {
-    use std::io::{BufRead, BufReader, Read, Write};
+    use std::io::{Read, Write};
     use std::net::TcpStream;
     use std::process::{Child, Command, Stdio};
     use std::time::{Duration, Instant};
@@ -1270,14 +1270,7 @@ mod e2e {
                 .stderr(Stdio::piped())
                 .spawn()
                 .expect("start kith serve");
-            let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-            let addr = loop {
-                let line = lines.next().expect("kith serve exited early").unwrap();
-                if let Some(a) = line.strip_prefix("kith listening on http://") {
-                    break a.to_owned();
-                }
-            };
-            std::thread::spawn(move || lines.for_each(drop));
+            let addr = kith_tests::listening(&mut child, |_| {});
             Server { child, addr }
         }
 

@@ -173,14 +173,13 @@ function uploadForm(go) {
     if (!f) return;
     fill(result, h("p", { "aria-busy": "true" }, `Uploading ${f.name} (${bytes(f.size)})…`));
     try {
-      const r = await call("POST", "/v1/plugins", { body: await f.arrayBuffer(), contentType: "application/wasm" });
+      // The server compiles a new component in the background; wait for its install job.
+      const r = await call("POST", "/v1/plugins?wait=30", { body: await f.arrayBuffer(), contentType: "application/wasm" });
       let job = r.body;
-      // A new component compiles in the background: follow its install job.
-      while (job && job.state && ["queued", "compiling", "running"].includes(job.state)) {
-        await new Promise((res) => setTimeout(res, 500));
-        job = await get(`/v1/plugins/installs/${enc(job.hash)}`);
+      while (r.status === 202 && job.state === "compiling") {
+        job = await get(`/v1/plugins/installs/${enc(job.hash)}?wait=30`);
       }
-      if (job && job.error) fill(result, notice("error", `Install failed: ${job.error.detail || job.error}`));
+      if (job.state === "failed") fill(result, notice("error", `Install failed: ${job.error ? `${job.error.detail} (${job.error.code})` : "unknown error"}`));
       else go(location.hash, `Installed ${f.name}.`);
     } catch (x) {
       fill(result, notice("error", errorText(x)));
