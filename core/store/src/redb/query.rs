@@ -389,6 +389,19 @@ impl Store for RedbStore {
         self.get_entity(tenant, T::Customers, id.to_bytes())
     }
 
+    /// Read here, on the caller's thread: one lookup in the shared snapshot, answered from
+    /// redb's page cache in microseconds. Handing it to a blocking thread and back cost more
+    /// than the read (thread wake-ups were about a quarter of the server's CPU under `GET
+    /// customer` load; `bench/README.md`). A page not in the cache is one read of the file on
+    /// the async worker, as for any request that touches a cold page.
+    fn customer_nonblocking(
+        &self,
+        tenant: &TenantSlug,
+        id: CustomerId,
+    ) -> Option<crate::ReadFuture<Option<Customer>>> {
+        Some(Box::pin(std::future::ready(self.customer(tenant, id))))
+    }
+
     fn customer_by_email(&self, tenant: &TenantSlug, email: &Email) -> Result<Option<Customer>> {
         let exact =
             self.customer_by_index(tenant, T::IdxEmail, |n| K::t(n).text(email.as_str()).done())?;
@@ -1013,6 +1026,14 @@ impl Store for RedbStore {
     fn token(&self, id: &str) -> Result<Option<TokenRecord>> {
         let txn = self.read()?;
         get_as(txn.table(T::Tokens)?, T::Tokens, id.as_bytes())
+    }
+
+    /// Read here, like [`Store::customer_nonblocking`]: a lookup in the shared snapshot, which
+    /// is as current as the last commit (a revoked token is gone from the next snapshot on), so
+    /// authenticating a request needs no blocking thread. An unknown id or a failed read is
+    /// `None`: the caller then asks [`Store::token`] on a blocking thread, which reports it.
+    fn cached_token(&self, id: &str) -> Option<TokenRecord> {
+        self.token(id).ok().flatten()
     }
 
     fn tokens(&self) -> Result<Vec<TokenRecord>> {
