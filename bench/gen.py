@@ -72,7 +72,9 @@ def shopify(n, secret, out):
             order["customer"]["email"] = email
             # Distinct phones too: a phone belongs to one customer, so the sample's phone on
             # every order would be refused from the second delivery on.
-            order["customer"]["phone"] = f"+1613{i % 10_000_000:07d}"
+            # Ottawa numbers that are in use (an exchange of 200-999): Kith refuses numbers
+            # no carrier could assign, such as +1 613 000 0000.
+            order["customer"]["phone"] = f"+1613{2_000_000 + i % 8_000_000:07d}"
             order["customer"]["admin_graphql_api_id"] = f"gid://shopify/Customer/{customer_id}"
             body = json.dumps(order, separators=(",", ":"), ensure_ascii=False)
             sig = base64.b64encode(hmac.new(key, body.encode(), hashlib.sha256).digest()).decode()

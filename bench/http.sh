@@ -5,6 +5,7 @@
 #
 # Needs: target/release/kith, the shopify-orders component, wrk, curl, python3.
 #   cargo build --release -p kith
+#   cargo build --release -p kith --example axum_ceiling   # the ceiling GET customer is compared to
 #   cargo build --release --target wasm32-wasip2 -p kith-plugin-shopify-orders
 #   bench/http.sh
 #
@@ -15,6 +16,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 KITH=${KITH:-$ROOT/target/release/kith}
+CEILING=${CEILING:-$ROOT/target/release/examples/axum_ceiling}
 WASM=${WASM:-$ROOT/target/wasm32-wasip2/release/kith_plugin_shopify_orders.wasm}
 CUSTOMERS=${CUSTOMERS:-100000}
 DURATION=${DURATION:-30s}
@@ -105,8 +107,32 @@ echo "server pid $SERVER at $BASE; $(rss)"
 FIRST=$(head -1 "$TMP/ids.txt")
 api "$BASE/v1/tenants/$TENANT/customers/$FIRST" -H "Authorization: Bearer $KEY" | head -c 300; echo
 
-wrk_run "GET customer (random of $CUSTOMERS)" get_customer.lua
+wrk_run "GET customer (random of $CUSTOMERS)" get_customer.lua | tee "$TMP/get.txt"
 echo "after reads: $(rss)"
+
+# The ceiling: axum answering the same route with this customer's JSON from memory, under the
+# same wrk run (core/kith/examples/axum_ceiling.rs); Kith's reads as a share of it.
+if [ -x "$CEILING" ]; then
+  api "$BASE/v1/tenants/$TENANT/customers/$FIRST" -H "Authorization: Bearer $KEY" > "$TMP/body.json"
+  "$CEILING" "$TMP/body.json" 127.0.0.1:0 2> "$TMP/ceiling.err" &
+  CEILING_PID=$!
+  for _ in $(seq 200); do
+    CEILING_BASE=$(sed -n 's/^listening on //p' "$TMP/ceiling.err")
+    [ -n "$CEILING_BASE" ] && break
+    sleep 0.05
+  done
+  say "ceiling: axum, the same route and $(wc -c < "$TMP/body.json")-byte body from memory"
+  load
+  BENCH_DIR=$ROOT/bench BENCH_TENANT=$TENANT BENCH_KEY=$KEY BENCH_IDS=$TMP/ids.txt BENCH_THREADS=$THREADS \
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$ROOT/bench/get_customer.lua" "$CEILING_BASE" \
+    | tee "$TMP/ceiling.txt"
+  kill "$CEILING_PID"; wait "$CEILING_PID" 2>/dev/null || true
+  awk '/Requests\/sec/ {r[FILENAME] = $2} END {
+      k = r[ARGV[1]]; c = r[ARGV[2]]; printf "GET customer: %.0f req/s = %.2f of the ceiling (%.0f req/s)\n", k, k / c, c }' \
+    "$TMP/get.txt" "$TMP/ceiling.txt"
+else
+  echo "no ceiling server at $CEILING: cargo build --release -p kith --example axum_ceiling"
+fi
 wrk_run "POST interaction (durable)" post_interaction.lua
 echo "after writes: $(rss)"
 
