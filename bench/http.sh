@@ -154,6 +154,15 @@ sed -e 's/\x1b\[[0-9;]*m//g' -e 's/^[0-9T:.-]*Z //' "$TMP/serve.err" | grep -v '
 
 say "resident memory with $CUSTOMERS customers loaded, after the runs"
 rss
+# Where it is: the largest resident mappings (anonymous ones are heaps, thread stacks and the
+# plugins' pooled instance memory; kith.redb is the store file, mapped or cached), and threads.
+echo "threads: $(ls /proc/"$SERVER"/task | wc -l)"
+awk '/^[0-9a-f]+-[0-9a-f]+ / {name = (NF >= 6 ? $6 : "[anon]"); size = 0}
+     /^Size:/ {size = $2}
+     /^Rss:/ {if (name == "[anon]") name = sprintf("[anon, mappings of %d KiB]", size);
+              rss[name] += $2; n[name]++; total += $2}
+     END {for (k in rss) printf "%8.1f MB in %5d mappings  %s\n", rss[k] / 1024, n[k], k; printf "%8.1f MB in all\n", total / 1024}' \
+  "/proc/$SERVER/smaps" | sort -rn | head -12
 echo "server CPU: $(cpu) s in all"
 du -h "$TMP/data/kith.redb"
 load
