@@ -12,6 +12,16 @@ use tower::ServiceExt;
 
 const BOUND: Duration = Duration::from_secs(20);
 
+/// The sequence numbers of a page's events.
+fn seqs(page: &serde_json::Value) -> Vec<u64> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect()
+}
+
 async fn events_page_from_a_sequence_number(backend: Backend) {
     let api = Api::on(backend);
     api.tenant("acme").await;
@@ -30,13 +40,7 @@ async fn events_page_from_a_sequence_number(backend: Backend) {
         )
         .await
         .ok(200);
-    let seqs: Vec<_> = r["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["seq"].as_u64().unwrap())
-        .collect();
-    assert_eq!(seqs, vec![2, 3]);
+    assert_eq!(seqs(&r), vec![2, 3]);
     assert_eq!(r["next_after"], 3);
     let r = api
         .call("GET", "/v1/tenants/acme/events?after=4", Some(&key), None)
@@ -51,13 +55,7 @@ async fn events_page_from_a_sequence_number(backend: Backend) {
         .call("GET", "/v1/tenants/acme/events?tail=2", Some(&key), None)
         .await
         .ok(200);
-    let seqs: Vec<_> = r["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["seq"].as_u64().unwrap())
-        .collect();
-    assert_eq!(seqs, vec![last - 1, last]);
+    assert_eq!(seqs(&r), vec![last - 1, last]);
     let r = api
         .call(
             "GET",

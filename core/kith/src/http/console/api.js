@@ -19,6 +19,11 @@ export class ApiError extends Error {
   }
 }
 
+/** An error as one line for the page: the server's detail and code, or what failed. */
+export function errorText(x) {
+  return x instanceof ApiError ? `${x.message} (${x.code})` : String(x.message || x);
+}
+
 /** Sent when the token stops working (revoked, mistyped): the app signs out. */
 export const onUnauthorized = { handler: () => {} };
 

@@ -1,16 +1,13 @@
 // The console's pages: tenants, customers, a customer, pipelines, segments and scores, events.
 // Each page is a function of {me, tenant, parts, query, signal, go} that returns its content.
 
-import { ApiError, call, get, stream, t, withQuery } from "./api.js";
+import { call, errorText, get, stream, t, withQuery } from "./api.js";
 import { bars, fill, h, histogram, money, notice, num, showFieldErrors, table, when } from "./dom.js";
 
 const PAGE_SIZE = 50;
 const enc = encodeURIComponent;
 const tenantHash = (tenant, rest) => `#/t/${enc(tenant)}${rest}`;
 
-function errorText(x) {
-  return x instanceof ApiError ? `${x.message} (${x.code})` : String(x.message || x);
-}
 
 /**
  * A list that pages through the API with its cursor (never loading everything at once): `load`

@@ -2,14 +2,11 @@
 // budgets and call statistics, enabling one through a form generated from its JSON Schema, the
 // dry run as a before/after table, and a rescore's progress.
 
-import { ApiError, call, get, t, withQuery } from "./api.js";
+import { call, errorText, get, t, withQuery } from "./api.js";
 import { fill, h, notice, num, progress, schemaForm, table, when } from "./dom.js";
 
 const enc = encodeURIComponent;
 
-function errorText(x) {
-  return x instanceof ApiError ? `${x.message} (${x.code})` : String(x.message || x);
-}
 
 const bytes = (n) => (n >= 1048576 ? `${num(n / 1048576, 1)} MiB` : `${num(n / 1024, 1)} KiB`);
 const micros = (n) => (n >= 1000 ? `${num(n / 1000, 2)} ms` : `${num(n)} µs`);
