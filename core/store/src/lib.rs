@@ -560,19 +560,31 @@ pub struct StoreConfig {
     pub max_batch: usize,
     /// Where timestamps come from.
     pub clock: Arc<dyn Clock>,
+    /// Bytes of the embedded store's page cache (reads and not yet flushed writes), resident in
+    /// the server's memory: [`DEFAULT_CACHE_BYTES`]. Pages beyond it are read from the file
+    /// again (from the operating system's page cache when it still holds them).
+    pub cache_bytes: usize,
 }
+
+/// The embedded store's page cache by default: 64 MiB. redb's own default is 1 GiB, which a
+/// server that wrote a few hundred thousand records kept resident (bench/README.md).
+pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
 
 impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             max_batch: 512,
             clock: Arc::new(SystemClock),
+            cache_bytes: DEFAULT_CACHE_BYTES,
         }
     }
 }
 
 /// A read that is awaited rather than waited for ([`Store::customer_nonblocking`]).
 pub type ReadFuture<T> = std::pin::Pin<Box<dyn Future<Output = Result<T>> + Send>>;
+
+/// A write in flight, awaited without a thread of its own: see [`Store::write_nonblocking`].
+pub type WriteFuture<T> = std::pin::Pin<Box<dyn Future<Output = Result<T>> + Send>>;
 
 /// The store interface: every read and write Kith makes, in domain types.
 ///
@@ -595,6 +607,22 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         actor: &Actor,
         ops: Vec<Op>,
     ) -> Result<Vec<Result<Output>>>;
+
+    /// [`Store::write`] (or [`Store::write_once`] with a key) as a future that holds no thread
+    /// while its commit is in flight, when the backend can: `Err` gives the ops back, meaning
+    /// "call [`Store::write`] on a blocking thread". The embedded store queues the request for
+    /// its committer and the future resolves when the commit holding it is durable, exactly as
+    /// [`Store::write`] returns; a caller that drops the future does not undo the write.
+    #[allow(clippy::type_complexity)]
+    fn write_nonblocking(
+        &self,
+        _tenant: &TenantSlug,
+        _actor: &Actor,
+        ops: Vec<Op>,
+        _key: Option<&IdempotencyKey>,
+    ) -> std::result::Result<WriteFuture<Once<Vec<Output>>>, Vec<Op>> {
+        Err(ops)
+    }
 
     /// A customer by id.
     fn customer(&self, tenant: &TenantSlug, id: CustomerId) -> Result<Option<Customer>>;

@@ -600,12 +600,19 @@ fn refused_actions_are_recorded_and_the_triggering_write_stands(backend: Backend
 fn five_consecutive_failures_suspend_the_plugin_until_reset(backend: Backend) {
     let w = world_on(backend);
     install(&w, plugins::HOSTILE_PANIC);
-    w.host
+    let job = w
+        .host
         .enable(
             &slug("acme"),
             EnableRequest::new("kith.test.panic", json!({})),
         )
         .unwrap();
+    // The enable's rescore ends before the dispatcher runs: it writes the plugin's health
+    // from its own reading, so running beside the dispatcher it could write back a health
+    // from before the suspension (a race left open: see issue 16's note).
+    if let Some(job) = job {
+        w.host.wait_for_job(&slug("acme"), job, WAIT).unwrap();
+    }
     let customers: Vec<CustomerId> = (0..7)
         .map(|i| customer(&w, "acme", &format!("c{i}@acme.test")))
         .collect();

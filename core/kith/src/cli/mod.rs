@@ -321,7 +321,17 @@ fn open(at: &Location) -> anyhow::Result<Arc<dyn PluginStore>> {
 
 /// Opens the embedded store in `dir`, creating it when needed.
 fn open_redb(dir: &Path) -> anyhow::Result<RedbStore> {
-    Ok(RedbStore::open(dir, StoreConfig::default())?)
+    open_redb_with(dir, None)
+}
+
+/// Opens the embedded store in `dir` with a page cache of `cache_bytes` (the default when
+/// `None`), creating it when needed.
+fn open_redb_with(dir: &Path, cache_bytes: Option<usize>) -> anyhow::Result<RedbStore> {
+    let mut config = StoreConfig::default();
+    if let Some(bytes) = cache_bytes {
+        config.cache_bytes = bytes;
+    }
+    Ok(RedbStore::open(dir, config)?)
 }
 
 /// Opens the store at `at`, refusing to create an empty embedded store where the user expects

@@ -61,7 +61,7 @@ pub(super) struct ServeArgs {
     /// A TOML settings file (keys: listen, data_dir, database_url, database_pool_size,
     /// request_timeout_secs, json_limit_bytes,
     /// max_wait_secs, plugin_limit_bytes, max_connections, header_timeout_secs,
-    /// shutdown_grace_secs, and a [plugins] table: see the README).
+    /// shutdown_grace_secs, store_cache_bytes, and a [plugins] table: see the README).
     #[arg(long, env = "KITH_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
     /// Seconds before a request is answered with 408 [default: 30].
@@ -84,6 +84,10 @@ pub(super) struct ServeArgs {
     /// are closed [default: 10].
     #[arg(long, env = "KITH_SHUTDOWN_GRACE", value_name = "SECS")]
     shutdown_grace: Option<u64>,
+    /// Bytes of the embedded store's page cache kept in memory [default: 67108864]. More keeps
+    /// more of a large store's pages resident; less bounds the server's memory.
+    #[arg(long, env = "KITH_STORE_CACHE", value_name = "BYTES")]
+    store_cache: Option<usize>,
     #[command(flatten)]
     compile: super::plugin::CompileArgs,
     /// On the first start, create a tenant `demo` with customers, deals and every reference
@@ -112,6 +116,7 @@ struct FileSettings {
     max_connections: Option<usize>,
     header_timeout_secs: Option<u64>,
     shutdown_grace_secs: Option<u64>,
+    store_cache_bytes: Option<usize>,
     #[serde(default)]
     plugins: PluginSettings,
 }
@@ -183,7 +188,7 @@ fn read_file(path: &Path) -> anyhow::Result<FileSettings> {
         std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     toml::from_str(&text).map_err(|e| {
         anyhow::anyhow!(
-            "{}: {} (keys: listen, data_dir, database_url, database_pool_size, request_timeout_secs, json_limit_bytes, max_wait_secs, plugin_limit_bytes, import_limit_bytes, max_connections, header_timeout_secs, shutdown_grace_secs, and a [plugins] table)",
+            "{}: {} (keys: listen, data_dir, database_url, database_pool_size, request_timeout_secs, json_limit_bytes, max_wait_secs, plugin_limit_bytes, import_limit_bytes, max_connections, header_timeout_secs, shutdown_grace_secs, store_cache_bytes, and a [plugins] table)",
             path.display(),
             e.message()
         )
@@ -273,7 +278,8 @@ pub(super) fn run(
         None => {
             // Backups over HTTP are written next to the store, then streamed.
             config.backup_dir = Some(dir.clone());
-            super::open(&Location::Dir(dir.clone()))?
+            let cache = args.store_cache.or(file.store_cache_bytes);
+            Arc::new(super::open_redb_with(&dir, cache)?)
         }
     };
     if config.env_admin.is_none()

@@ -16,7 +16,7 @@ use super::extract::{
 use super::{AppState, Routes};
 use crate::model::{InteractionId, InteractionInput, InteractionPatch, Timestamp};
 use crate::service::interactions;
-use crate::store::Output;
+use crate::store::{Op, Output};
 
 /// The interaction routes.
 pub fn routes() -> Routes {
@@ -40,11 +40,17 @@ pub async fn log(
     req: Create<InteractionInput>,
 ) -> ApiResult<Response> {
     let actor = t.actor();
-    let tenant = t.tenant.clone();
-    let access = t.access.clone();
-    let once = state
-        .run(move |s| interactions::log(s, &tenant, &actor, &access, req.body, req.key.as_ref()))
-        .await?;
+    let op = if t.access.is_full() {
+        // Full access reads nothing before the write: the op is built here, off the store.
+        Op::LogInteraction(req.body)
+    } else {
+        let (tenant, access) = (t.tenant.clone(), t.access.clone());
+        state
+            .run(move |s| interactions::log_op(s, &tenant, &access, req.body))
+            .await?
+    };
+    let written = state.write(&t.tenant, &actor, vec![op], req.key).await?;
+    let once = interactions::logged(written)?;
     let i = &once.value.interaction;
     if !once.value.created {
         return Ok(versioned(StatusCode::OK, i, i.version));

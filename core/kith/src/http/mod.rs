@@ -48,9 +48,10 @@ use tracing::info;
 pub use self::error::{ApiError, ApiResult, PROBLEM_JSON, Problem};
 pub use self::metrics::Metrics;
 pub use self::routes::Routes;
+use crate::model::{Actor, TenantSlug};
 use crate::service::events::CommitFeed;
 use crate::service::plugins::{DispatcherHandle, PluginHost};
-use crate::store::Store;
+use crate::store::{IdempotencyKey, Once, Op, Output, Store};
 
 /// Limits and secrets of the HTTP server.
 #[derive(Debug, Clone)]
@@ -238,6 +239,34 @@ impl AppState {
         match tokio::task::spawn_blocking(move || f(store.as_ref())).await {
             Ok(r) => r.map_err(ApiError::from),
             Err(e) => Err(ApiError::internal(&e)),
+        }
+    }
+}
+
+impl AppState {
+    /// Writes `ops` atomically (once per `key`), durable when it returns. The embedded store
+    /// queues them for its committer and this awaits the commit without holding a thread;
+    /// other stores run [`Store::write`] on a blocking thread.
+    async fn write(
+        &self,
+        tenant: &TenantSlug,
+        actor: &Actor,
+        ops: Vec<Op>,
+        key: Option<IdempotencyKey>,
+    ) -> ApiResult<Once<Vec<Output>>> {
+        match self
+            .store()
+            .write_nonblocking(tenant, actor, ops, key.as_ref())
+        {
+            Ok(pending) => pending.await.map_err(ApiError::from),
+            Err(ops) => {
+                let (tenant, actor) = (tenant.clone(), actor.clone());
+                self.run(move |s| match key {
+                    Some(k) => s.write_once(&tenant, &actor, ops, &k),
+                    None => s.write(&tenant, &actor, ops).map(Once::fresh),
+                })
+                .await
+            }
         }
     }
 }

@@ -40,6 +40,21 @@ pub fn log(
     input: InteractionInput,
     key: Option<&IdempotencyKey>,
 ) -> Result<Once<Logged>> {
+    let ops = vec![log_op(store, tenant, access, input)?];
+    logged(match key {
+        Some(k) => store.write_once(tenant, actor, ops, k)?,
+        None => Once::fresh(store.write(tenant, actor, ops)?),
+    })
+}
+
+/// The op that logs `input` for `access`: a limited user's checks read the customer; full
+/// access needs no read (so a caller with full access may build the op without the store).
+pub fn log_op(
+    store: &dyn Store,
+    tenant: &TenantSlug,
+    access: &Access,
+    input: InteractionInput,
+) -> Result<Op> {
     let mut input = input;
     if !access.is_full() {
         let c = store
@@ -51,8 +66,12 @@ pub fn log(
             input.assignee = access.owner_for_new(input.assignee.take())?;
         }
     }
-    let once = write_one(store, tenant, actor, Op::LogInteraction(input), key)?;
-    match once.value {
+    Ok(Op::LogInteraction(input))
+}
+
+/// What the write of [`log_op`]'s op answered, as a [`Logged`].
+pub fn logged(once: Once<Vec<Output>>) -> Result<Once<Logged>> {
+    match crate::store::one(once.value)? {
         Output::Interaction {
             interaction,
             created,

@@ -21,7 +21,7 @@ mod txn;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -85,7 +85,10 @@ struct Request {
     actor: Actor,
     work: Work,
     once: Option<IdempotencyKey>,
-    reply: SyncSender<Reply>,
+    /// Answered once the commit holding the request is durable. A oneshot, so that a writer can
+    /// wait on a thread ([`RedbStore::submit`]) or await it without one
+    /// ([`RedbStore::write_outputs_nonblocking`]).
+    reply: tokio::sync::oneshot::Sender<Reply>,
 }
 
 /// Counters of the committer, for metrics.
@@ -140,7 +143,10 @@ impl RedbStore {
             source,
         })?;
         let path = dir.join(FILE_NAME);
-        let db = match Database::create(&path) {
+        let db = match Database::builder()
+            .set_cache_size(config.cache_bytes)
+            .create(&path)
+        {
             Ok(db) => db,
             Err(DatabaseError::DatabaseAlreadyOpen) => {
                 return Err(Error::Locked(dir.display().to_string()));
@@ -257,7 +263,19 @@ impl RedbStore {
         work: Work,
         once: Option<&IdempotencyKey>,
     ) -> Reply {
-        let (reply, rx) = mpsc::sync_channel(1);
+        let pending = self.enqueue(tenant, actor, work, once)?;
+        futures_executor::block_on(pending).map_err(|_| Error::Closed)?
+    }
+
+    /// Queues a request for the committer; the receiver answers once its commit is durable.
+    fn enqueue(
+        &self,
+        tenant: Option<&TenantSlug>,
+        actor: &Actor,
+        work: Work,
+        once: Option<&IdempotencyKey>,
+    ) -> Result<tokio::sync::oneshot::Receiver<Reply>> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
         let request = Request {
             tenant: tenant.cloned(),
             actor: actor.clone(),
@@ -265,12 +283,33 @@ impl RedbStore {
             once: once.cloned(),
             reply,
         };
-        {
-            let guard = self.sender.lock().map_err(|_| Error::Closed)?;
-            let sender = guard.as_ref().ok_or(Error::Closed)?;
-            sender.send(request).map_err(|_| Error::Closed)?;
-        }
-        rx.recv().map_err(|_| Error::Closed)?
+        let guard = self.sender.lock().map_err(|_| Error::Closed)?;
+        let sender = guard.as_ref().ok_or(Error::Closed)?;
+        sender.send(request).map_err(|_| Error::Closed)?;
+        Ok(rx)
+    }
+
+    /// [`Store::write_nonblocking`]: the atomic write queued now, its outputs when durable.
+    pub(super) fn write_outputs_nonblocking(
+        &self,
+        tenant: &TenantSlug,
+        actor: &Actor,
+        ops: Vec<Op>,
+        once: Option<&IdempotencyKey>,
+    ) -> crate::WriteFuture<Once<Vec<Output>>> {
+        let queued = self
+            .tenant_number(tenant)
+            .and_then(|_| self.enqueue(Some(tenant), actor, Work::Atomic(ops), once));
+        Box::pin(async move {
+            let r = queued?.await.map_err(|_| Error::Closed)??;
+            match r.value {
+                Done::Outputs(o) => Ok(Once {
+                    value: o,
+                    replayed: r.replayed,
+                }),
+                _ => Err(mismatched()),
+            }
+        })
     }
 
     pub(crate) fn tenant_number(&self, slug: &TenantSlug) -> Result<u32> {

@@ -908,6 +908,89 @@ fn failed_atomic_write_leaves_nothing_while_batched_neighbours_commit() {
     assert!(shared_commit, "X, Y and Z never shared a commit");
 }
 
+/// A write awaited without a thread of its own (`write_nonblocking`): queued at once even while
+/// the committer is busy, resolved only with its durable commit, its idempotency key replayed
+/// like `write_once`, and kept when its future is dropped.
+#[test]
+fn a_write_awaited_without_a_thread_resolves_with_its_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = TestClock::at(T0);
+    let store = Arc::new(open_with(dir.path(), &clock));
+    let t = tenant(&*store, "acme");
+    let key = kith_store::IdempotencyKey {
+        key: "k-1".into(),
+        fingerprint: [7; 32],
+    };
+    let ops = || vec![Op::CreateCustomer(person("ada@example.com"))];
+
+    // Hold the committer inside a gate request's commit.
+    clock.hold();
+    let gate = {
+        let (store, t) = (store.clone(), t.clone());
+        std::thread::spawn(move || create(&*store, &t, person("gate@example.com")))
+    };
+    clock.wait_until_held();
+    let generation = store.generation();
+    let mut pending = store
+        .write_nonblocking(&t, &actor(), ops(), Some(&key))
+        .unwrap_or_else(|_| panic!("the embedded store awaits writes"));
+    let dropped = store
+        .write_nonblocking(
+            &t,
+            &actor(),
+            vec![Op::CreateCustomer(person("bo@example.com"))],
+            None,
+        )
+        .unwrap_or_else(|_| panic!("the embedded store awaits writes"));
+    drop(dropped);
+    // Queued, not answered: the committer is still inside the gate's commit.
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    assert!(pending.as_mut().poll(&mut cx).is_pending());
+    assert_eq!(store.generation(), generation);
+    clock.release();
+    gate.join().unwrap();
+
+    let first = futures_executor::block_on(pending).unwrap();
+    assert!(!first.replayed);
+    let ada = match first.value.as_slice() {
+        [Output::Customer(c)] => c.clone(),
+        other => panic!("{other:?}"),
+    };
+    // Answered only once durable and visible: a read after the answer sees it.
+    assert!(store.generation() > generation);
+    assert_eq!(store.customer(&t, ada.id).unwrap(), Some(ada.clone()));
+
+    // The same key again replays the first answer and writes nothing.
+    let seq = store.last_seq(&t).unwrap();
+    let again = futures_executor::block_on(
+        store
+            .write_nonblocking(&t, &actor(), ops(), Some(&key))
+            .unwrap_or_else(|_| panic!("the embedded store awaits writes")),
+    )
+    .unwrap();
+    assert!(again.replayed);
+    assert_eq!(again.value, first.value);
+
+    // The dropped write was committed all the same (requests commit in the order queued).
+    let bo = store
+        .customer_by_email(&t, &email("bo@example.com"))
+        .unwrap();
+    assert!(bo.is_some());
+    assert_eq!(store.last_seq(&t).unwrap(), seq);
+
+    // An unknown tenant is refused before anything is queued.
+    let nowhere = TenantSlug::parse("nowhere").unwrap();
+    let refused = futures_executor::block_on(
+        store
+            .write_nonblocking(&nowhere, &actor(), ops(), None)
+            .unwrap_or_else(|_| panic!("the embedded store awaits writes")),
+    );
+    assert!(
+        matches!(refused, Err(Error::TenantNotFound(_))),
+        "{refused:?}"
+    );
+}
+
 fn write_each_applies_the_good_ops_and_reports_the_bad(kind: Kind) {
     let fx = Fixture::new(kind);
     let store = fx.open();
