@@ -3,7 +3,10 @@
 
   gen.py customers N OUT.csv           N generated customers for `kith import customers`
   gen.py ids EXPORT.jsonl OUT.txt      the customer ids of a `kith export`, one a line
-  gen.py shopify N SECRET OUT.txt      N signed Shopify orders/create deliveries
+  gen.py shopify N SECRET OUT.txt [START]
+                                       N signed Shopify orders/create deliveries, numbered
+                                       from START (0): a second file from START=N has
+                                       deliveries, orders and customers of its own
 
 The Shopify file has one delivery a line, `webhook-id TAB hmac TAB body`: wrk's Lua has no
 HMAC, so every request is signed here beforehand. Each delivery has its own webhook id (a
@@ -52,12 +55,12 @@ def ids(export, out):
     print(f"{n} customer ids", file=sys.stderr)
 
 
-def shopify(n, secret, out):
+def shopify(n, secret, out, start=0):
     with open(SAMPLE, encoding="utf-8") as f:
         sample = json.load(f)
     key = secret.encode()
     with open(out, "w", encoding="utf-8") as o:
-        for i in range(n):
+        for i in range(start, start + n):
             order = copy.deepcopy(sample)
             order_id = 900_000_000_000 + i
             customer_id = 700_000_000_000 + i
@@ -88,7 +91,7 @@ def main():
     elif cmd == "ids":
         ids(args[0], args[1])
     elif cmd == "shopify":
-        shopify(int(args[0]), args[1], args[2])
+        shopify(int(args[0]), args[1], args[2], int(args[3]) if len(args) > 3 else 0)
     else:
         sys.exit(__doc__)
 
