@@ -1,6 +1,7 @@
 //! Plugin platform load script (not criterion: each figure is one end-to-end run).
 //!
-//! `cargo bench -p kith-tests --bench platform` (set `KITH_BENCH_CUSTOMERS`, default 100000)
+//! `cargo bench -p kith-tests --bench platform` (set `KITH_BENCH_CUSTOMERS`, default 100000;
+//! `KITH_BENCH_STORE_CACHE`, the store's page cache in bytes, default the server's 64 MiB)
 //!
 //! - rescore: every stored customer (one purchase each) through the RFM scorer, end to end:
 //!   read the customer with their interactions, build the view, score in a fresh instance,
@@ -26,7 +27,14 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(100_000);
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = Arc::new(RedbStore::open(dir.path(), StoreConfig::default()).expect("store"));
+    let mut config = StoreConfig::default();
+    if let Some(bytes) = std::env::var("KITH_BENCH_STORE_CACHE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        config.cache_bytes = bytes;
+    }
+    let store = Arc::new(RedbStore::open(dir.path(), config).expect("store"));
     let actor = Actor::new("bench");
     let slug = TenantSlug::parse("bench").expect("slug");
     store
@@ -105,8 +113,13 @@ fn main() {
         done.done as f64 / elapsed.as_secs_f64()
     );
     let t = Instant::now();
-    host.rescore(&slug, &installed.plugin.id, u64::MAX)
+    let again = host
+        .start_rescore(&slug, &installed.plugin.id)
         .expect("rescore");
+    let done = host
+        .wait_for_job(&slug, again, Duration::from_secs(3600))
+        .expect("job");
+    assert_eq!(done.failed, 0, "{done:?}");
     let elapsed = t.elapsed();
     println!(
         "rescore again (model cached): {n} customers in {elapsed:.2?} = {:.0} customers/s",
