@@ -755,14 +755,7 @@ impl RedbStore {
         ops: Vec<Op>,
         once: Option<&IdempotencyKey>,
     ) -> Result<Once<Vec<Output>>> {
-        let r = self.send(Some(tenant), actor, Work::Atomic(ops), once)?;
-        match r.value {
-            Done::Outputs(o) => Ok(Once {
-                value: o,
-                replayed: r.replayed,
-            }),
-            _ => Err(mismatched()),
-        }
+        futures_executor::block_on(self.write_outputs_nonblocking(tenant, actor, ops, once))
     }
 
     pub(super) fn write_independent(
