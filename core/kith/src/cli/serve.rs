@@ -225,6 +225,13 @@ pub(super) fn run(
             "cannot listen on {listen}: {e}; pick another address with --listen or KITH_LISTEN"
         ),
     })?;
+    // libphonenumber builds its metadata when it parses its first number (50 ms here). Done
+    // now, beside opening the store, rather than by the first write that carries a phone:
+    // with the embedded store that parse runs on the one commit thread, and every tenant's
+    // writes would wait for it.
+    let _ = std::thread::Builder::new()
+        .name("kith-warm-up".into())
+        .spawn(|| crate::model::Phone::parse("phone", "+16135550142", None).is_ok());
     let defaults = HttpConfig::default();
     let env_admin = match std::env::var("KITH_ADMIN_TOKEN") {
         Ok(t) if !t.is_empty() => Some(tokens::check_operator_token(&t)?),
