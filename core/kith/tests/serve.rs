@@ -280,6 +280,67 @@ fn settings_come_from_a_toml_file_and_kith_admin_token_replaces_the_printed_one(
     );
 }
 
+/// The store's page cache comes from `--store-cache` or `store_cache_bytes`; a value that is
+/// not a byte count is refused before anything is opened.
+#[test]
+fn the_store_cache_setting_is_read_and_a_bad_value_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let data_arg = data.to_str().expect("utf-8");
+    let (mut child, addr, token) = start_with(
+        &[
+            "--data-dir",
+            data_arg,
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--store-cache",
+            "0",
+        ],
+        &[],
+    );
+    let token = token.expect("admin token");
+    let (status, _) = request(
+        &addr,
+        "POST",
+        "/v1/tenants",
+        &token,
+        Some(r#"{"slug":"acme"}"#),
+    );
+    assert_eq!(status, 201, "a store without a page cache still serves");
+    assert!(sigterm(&mut child).success());
+
+    let config = dir.path().join("kith.toml");
+    for (flags, file, named) in [
+        (vec!["--store-cache", "lots"], None, "--store-cache"),
+        (vec!["--store-cache=-1"], None, "--store-cache"),
+        (
+            vec![],
+            Some("store_cache_bytes = -1\n"),
+            "store_cache_bytes",
+        ),
+        (
+            vec![],
+            Some("store_cache_bytes = \"64M\"\n"),
+            "store_cache_bytes",
+        ),
+    ] {
+        let mut args = vec!["--data-dir", data_arg, "serve", "--listen", "127.0.0.1:0"];
+        args.extend(flags.iter().copied());
+        if let Some(text) = file {
+            std::fs::write(&config, text).expect("write config");
+            args.extend(["--config", config.to_str().expect("utf-8")]);
+        }
+        let out = Command::new(env!("CARGO_BIN_EXE_kith"))
+            .args(&args)
+            .output()
+            .expect("run kith serve");
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(named), "{args:?}: {err}");
+    }
+}
+
 /// An admin token given through `KITH_ADMIN_TOKEN`.
 const OPERATOR_TOKEN: &str = "kith_operator_token_for_connection_tests_0123456789";
 

@@ -584,7 +584,7 @@ impl Default for StoreConfig {
 pub type ReadFuture<T> = std::pin::Pin<Box<dyn Future<Output = Result<T>> + Send>>;
 
 /// A write in flight, awaited without a thread of its own: see [`Store::write_nonblocking`].
-pub type WriteFuture<T> = std::pin::Pin<Box<dyn Future<Output = Result<T>> + Send>>;
+pub type WriteFuture<T> = ReadFuture<T>;
 
 /// The store interface: every read and write Kith makes, in domain types.
 ///
