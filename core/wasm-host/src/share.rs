@@ -34,12 +34,40 @@ pub(super) struct Slots {
     shares: Shares,
 }
 
-/// Slots in use, in all and by holder.
+/// Slots in use, in all and by holder, and how many threads wait on `freed`.
+///
+/// A holder's entry is removed when its count drops to zero, so the maps hold only current
+/// holders (at most `total` entries each).
 #[derive(Debug, Default)]
 struct State {
     in_use: u32,
     tenants: HashMap<String, u32>,
     plugins: HashMap<String, u32>,
+    /// Threads in `take` or `wait_for` waiting for a change: without any, a change wakes no one
+    /// (a `notify_all` is a system call even when nobody waits).
+    waiting: u32,
+}
+
+impl State {
+    /// Counts one more slot held by `key`, allocating the key only for a new holder.
+    fn hold(map: &mut HashMap<String, u32>, key: &str) {
+        match map.get_mut(key) {
+            Some(n) => *n += 1,
+            None => {
+                map.insert(key.to_owned(), 1);
+            }
+        }
+    }
+
+    /// Counts one slot fewer held by `key`, forgetting a holder that holds none.
+    fn release(map: &mut HashMap<String, u32>, key: &str) {
+        if let Some(n) = map.get_mut(key) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(key);
+            }
+        }
+    }
 }
 
 impl State {
@@ -64,8 +92,8 @@ impl State {
 #[derive(Debug)]
 pub(super) struct Slot<'a> {
     slots: &'a Slots,
-    tenant: Option<String>,
-    plugin: Option<String>,
+    /// The tenant and plugin it counts against; `None` for a call without a tenant.
+    holder: Option<(&'a str, &'a str)>,
 }
 
 impl Slots {
@@ -90,12 +118,12 @@ impl Slots {
 
     /// Takes a slot for `plugin`, on behalf of `tenant` when there is one, waiting at most
     /// `patience` for the host, the tenant's or the plugin's share to have room.
-    pub(super) fn take(
-        &self,
-        tenant: Option<&str>,
-        plugin: &str,
+    pub(super) fn take<'a>(
+        &'a self,
+        tenant: Option<&'a str>,
+        plugin: &'a str,
         patience: Duration,
-    ) -> Result<Slot<'_>, PluginFailure> {
+    ) -> Result<Slot<'a>, PluginFailure> {
         let start = Instant::now();
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         while let Some(scope) = state.blocked(&self.shares, tenant, plugin) {
@@ -111,27 +139,27 @@ impl Slots {
                     scope,
                 });
             }
+            state.waiting += 1;
             state = self
                 .freed
                 .wait_timeout(state, patience - waited)
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
+            state.waiting -= 1;
         }
         state.in_use += 1;
-        let (tenant, plugin) = match tenant {
-            Some(t) => {
-                *state.tenants.entry(t.to_owned()).or_default() += 1;
-                *state.plugins.entry(plugin.to_owned()).or_default() += 1;
-                (Some(t.to_owned()), Some(plugin.to_owned()))
-            }
-            None => (None, None),
-        };
+        let holder = tenant.map(|t| (t, plugin));
+        if let Some((t, p)) = holder {
+            State::hold(&mut state.tenants, t);
+            State::hold(&mut state.plugins, p);
+        }
         // Watchers of the usage (see `wait_for`) learn of the new holder.
-        self.freed.notify_all();
+        if state.waiting > 0 {
+            self.freed.notify_all();
+        }
         Ok(Slot {
             slots: self,
-            tenant,
-            plugin,
+            holder,
         })
     }
 
@@ -142,11 +170,13 @@ impl Slots {
             Some(t) => s.tenants.get(t).copied().unwrap_or(0),
             None => s.in_use,
         };
-        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let (state, _) = self
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.waiting += 1;
+        let (mut state, _) = self
             .freed
             .wait_timeout_while(state, timeout, |s| used(s) < n)
             .unwrap_or_else(PoisonError::into_inner);
+        state.waiting -= 1;
         used(&state) >= n
     }
 
@@ -168,21 +198,14 @@ impl Drop for Slot<'_> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         state.in_use = state.in_use.saturating_sub(1);
-        let State {
-            tenants, plugins, ..
-        } = &mut *state;
-        for (held, map) in [(self.tenant.take(), tenants), (self.plugin.take(), plugins)] {
-            if let Some(key) = held
-                && let Some(n) = map.get_mut(&key)
-            {
-                *n -= 1;
-                if *n == 0 {
-                    map.remove(&key);
-                }
-            }
+        if let Some((tenant, plugin)) = self.holder {
+            State::release(&mut state.tenants, tenant);
+            State::release(&mut state.plugins, plugin);
         }
         // Waiters are blocked by different shares: wake them all to re-check.
-        self.slots.freed.notify_all();
+        if state.waiting > 0 {
+            self.slots.freed.notify_all();
+        }
     }
 }
 
