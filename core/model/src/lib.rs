@@ -4,6 +4,7 @@
 //! offending field in its error.
 
 mod action;
+mod breaker;
 mod compact;
 mod consent;
 mod contact;
@@ -32,6 +33,7 @@ mod tests;
 
 pub use self::time::{Date, Timestamp};
 pub use action::{Action, CustomerFields, CustomerRef, LogInteraction, PipelineRef};
+pub use breaker::{Breaker, Outcomes};
 pub use consent::{
     Consent, ConsentChannel, ConsentInput, ConsentSource, ConsentStatus, MARKETING,
     MAX_CONSENT_HISTORY, MAX_CONSENTS, consent_purpose,

@@ -9,8 +9,9 @@
 use crate::Result;
 use crate::{Page, PageRequest, Store};
 use kith_model::{
-    Customer, CustomerId, Deal, Delivery, Enablement, InstalledPlugin, Interaction, JobState,
-    PluginHealth, StoredJob, StoredModel, StoredScore, StoredSegments, TenantSlug,
+    Breaker, Customer, CustomerId, Deal, Delivery, Enablement, InstalledPlugin, Interaction,
+    JobState, Outcomes, PluginHealth, StoredJob, StoredModel, StoredScore, StoredSegments,
+    TenantSlug,
 };
 use std::time::Duration;
 
@@ -49,12 +50,25 @@ pub enum PluginOp {
         /// The last event now processed.
         to: u64,
     },
-    /// Replace the plugin's health (circuit breaker state) for the tenant.
+    /// Replace the plugin's health (circuit breaker state) for the tenant: an administrator's
+    /// reset. Calls' results are [`PluginOp::RecordOutcomes`], which cannot undo a concurrent
+    /// writer's count.
     SetHealth {
         /// The plugin's id.
         plugin: String,
         /// The new state.
         health: PluginHealth,
+    },
+    /// Count calls' outcomes into the plugin's health as stored when the write commits, with
+    /// `breaker`'s rules: two writers that each read the health before the other wrote (a
+    /// rescore job and the dispatcher) both count, where replacing it would lose one of them.
+    RecordOutcomes {
+        /// The plugin's id.
+        plugin: String,
+        /// The calls' outcomes, in order.
+        outcomes: Outcomes,
+        /// The circuit breaker's settings.
+        breaker: Breaker,
     },
     /// Record a processed webhook delivery: a duplicate if its id was processed before.
     RecordDelivery {

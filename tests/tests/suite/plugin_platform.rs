@@ -26,15 +26,18 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use hmac::{Hmac, KeyInit, Mac};
 use kith::Error;
 use kith::model::{
-    Actor, AttributeValue, Channel, Currency, CustomerId, CustomerInput, Email, EventKind,
-    InteractionInput, InteractionKind, LimitOverrides, Money, StageCategory, TenantInput,
-    TenantSlug, Timestamp,
+    Actor, AttributeValue, Breaker, Channel, Currency, CustomerId, CustomerInput, Email, EventKind,
+    FailureRecord, InteractionInput, InteractionKind, LimitOverrides, Money, Outcomes,
+    StageCategory, TenantInput, TenantSlug, Timestamp,
 };
 use kith::plugin::{RejectionKind, Verdict, Webhook};
 use kith::service::access::Access;
 use kith::service::plugins::{EnableRequest, HostConfig, JobState, PluginHost};
 use kith::service::{demo, pipelines, reports, tokens};
-use kith::store::{CustomerFilter, PageRequest, PluginStore, RedbStore, ScoreRange, StoreConfig};
+use kith::store::{
+    CustomerFilter, Error as StoreError, Op, PageRequest, PluginOp, PluginStore, RedbStore,
+    ScoreRange, StoreConfig,
+};
 use kith_tests::plugins;
 use serde_json::json;
 use sha2::Sha256;
@@ -607,12 +610,8 @@ fn five_consecutive_failures_suspend_the_plugin_until_reset(backend: Backend) {
             EnableRequest::new("kith.test.panic", json!({})),
         )
         .unwrap();
-    // The enable's rescore ends before the dispatcher runs: it writes the plugin's health
-    // from its own reading, so running beside the dispatcher it could write back a health
-    // from before the suspension (a race left open: see issue 16's note).
-    if let Some(job) = job {
-        w.host.wait_for_job(&slug("acme"), job, WAIT).unwrap();
-    }
+    // The enable's rescore may still run beside the dispatcher: both count their failures into
+    // the stored health, so neither can write back a health from before the other's.
     let customers: Vec<CustomerId> = (0..7)
         .map(|i| customer(&w, "acme", &format!("c{i}@acme.test")))
         .collect();
@@ -649,12 +648,105 @@ fn five_consecutive_failures_suspend_the_plugin_until_reset(backend: Backend) {
             .len(),
         8
     );
+    if let Some(job) = job {
+        w.host.wait_for_job(&slug("acme"), job, WAIT).unwrap();
+    }
     w.host.reset(&slug("acme"), "kith.test.panic").unwrap();
     let status = w.host.status(&slug("acme"), "kith.test.panic").unwrap();
     assert!(!status.suspended && status.health.consecutive_failures == 0);
     assert!(
         status.health.last_error.is_some(),
         "the last error stays visible"
+    );
+}
+
+/// Two writers that read the plugin's health before either wrote (the dispatcher and a rescore
+/// job) both count: the later one cannot write back the health it read and so undo the
+/// other's suspension (a lost update while health was written as a computed value).
+fn outcomes_from_two_writers_both_count_in_the_stored_health(backend: Backend) {
+    let w = world_on(backend);
+    install(&w, plugins::HOSTILE_PANIC);
+    let acme = slug("acme");
+    let plugin = "kith.test.panic";
+    let job = w
+        .host
+        .enable(&acme, EnableRequest::new(plugin, json!({})))
+        .unwrap();
+    if let Some(job) = job {
+        w.host.wait_for_job(&acme, job, WAIT).unwrap();
+    }
+    let breaker = Breaker::default();
+    let t0 = Timestamp::now().as_micros();
+    let failure = |after: i64| FailureRecord {
+        code: "trap".into(),
+        message: "plugin trapped".into(),
+        at: Timestamp::from_micros(t0 + after),
+    };
+    let write = |outcomes: Outcomes| {
+        w.store
+            .write(
+                &acme,
+                &Actor::plugin(plugin),
+                vec![Op::Plugin(PluginOp::RecordOutcomes {
+                    plugin: plugin.to_owned(),
+                    outcomes,
+                    breaker,
+                })],
+            )
+            .unwrap()
+    };
+    // Both read a healthy plugin; the first writer's five failures suspend it.
+    let read_by_both = w.store.plugin_health(&acme, plugin).unwrap();
+    assert_eq!(read_by_both.consecutive_failures, 0);
+    let mut first = Outcomes::new();
+    for i in 0..5 {
+        first.failed(failure(i));
+    }
+    write(first);
+    // The second writer's one failure adds to them: still suspended, for twice as long.
+    write(Outcomes::failure(failure(100)));
+    let health = w.store.plugin_health(&acme, plugin).unwrap();
+    assert_eq!(health.consecutive_failures, 6, "{health:?}");
+    assert_eq!(health.suspensions, 2, "{health:?}");
+    assert_eq!(
+        health.suspended_until,
+        Some(Timestamp::from_micros(t0 + 100 + 60_000_000)),
+    );
+    assert!(w.host.status(&acme, plugin).unwrap().suspended);
+    // What replacing the health with the second writer's own reading would have stored:
+    // one failure, not suspended.
+    let overwritten = breaker.failed(&read_by_both, failure(100));
+    assert!(overwritten.suspended_until.is_none());
+    // A success then closes the breaker and keeps the last error visible.
+    let mut ok = Outcomes::new();
+    ok.succeeded();
+    write(ok);
+    let health = w.store.plugin_health(&acme, plugin).unwrap();
+    assert_eq!(
+        (health.consecutive_failures, health.suspended_until),
+        (0, None)
+    );
+    assert_eq!(health.last_error, Some(failure(100)));
+    // Outcomes of a plugin the tenant has not enabled are refused and write nothing.
+    let refused = w.store.write(
+        &acme,
+        &Actor::plugin("kith.test.absent"),
+        vec![Op::Plugin(PluginOp::RecordOutcomes {
+            plugin: "kith.test.absent".to_owned(),
+            outcomes: Outcomes::failure(failure(1)),
+            breaker,
+        })],
+    );
+    assert!(
+        matches!(refused, Err(StoreError::NotFound { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(
+        w.store
+            .plugin_health(&acme, "kith.test.absent")
+            .unwrap()
+            .consecutive_failures,
+        0
     );
 }
 
@@ -1162,6 +1254,7 @@ on_both_backends_blocking! {
     a_webhook_is_applied_once_per_delivery_and_a_forgery_changes_nothing,
     refused_actions_are_recorded_and_the_triggering_write_stands,
     five_consecutive_failures_suspend_the_plugin_until_reset,
+    outcomes_from_two_writers_both_count_in_the_stored_health,
     upgrading_while_events_flow_moves_scoring_to_the_new_version_without_losing_events,
     a_stale_cursor_advance_is_refused_so_a_batch_cannot_apply_twice,
     a_population_model_follows_the_tenant_as_it_grows_and_on_its_schedule,

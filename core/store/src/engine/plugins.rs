@@ -82,6 +82,21 @@ pub(super) fn apply(txn: &mut dyn Txn, ctx: &Ctx<'_>, op: PluginOp) -> Result<Ou
             txn.put_health(&plugin, &health)?;
             Ok(Output::Done)
         }
+        PluginOp::RecordOutcomes {
+            plugin,
+            outcomes,
+            breaker,
+        } => {
+            if txn.enablement(&plugin)?.is_none() {
+                return Err(Error::not_found("enabled plugin", &plugin));
+            }
+            let health = txn.health(&plugin)?.unwrap_or_default();
+            let next = outcomes.apply(&breaker, &health);
+            if next != health {
+                txn.put_health(&plugin, &next)?;
+            }
+            Ok(Output::Done)
+        }
         PluginOp::RecordDelivery { plugin, delivery } => {
             if txn.delivery_seen(&plugin, &delivery.id)? {
                 return Err(Error::Duplicate {

@@ -938,6 +938,17 @@ impl Txn for PgTxn<'_, '_> {
         Ok(())
     }
 
+    fn health(&mut self, plugin: &str) -> Result<Option<PluginHealth>> {
+        let t = self.tenant;
+        self.tx
+            .query_opt(
+                "SELECT doc FROM kith_health WHERE tenant_id = $1 AND plugin = $2 FOR UPDATE",
+                &[&t, &plugin],
+            )?
+            .map(|r| decode("health", r.get::<_, &[u8]>(0)))
+            .transpose()
+    }
+
     fn put_health(&mut self, plugin: &str, health: &PluginHealth) -> Result<()> {
         let t = self.tenant;
         let doc = encode(health)?;

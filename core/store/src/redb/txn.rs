@@ -574,6 +574,10 @@ impl Txn for RedbTxn<'_, '_> {
         self.tx.put(T::Cursors, &key, &seq.to_be_bytes())
     }
 
+    fn health(&mut self, plugin: &str) -> Result<Option<PluginHealth>> {
+        self.tx.get_as(T::Health, &plugin_key(self.tenant, plugin))
+    }
+
     fn put_health(&mut self, plugin: &str, health: &PluginHealth) -> Result<()> {
         let key = plugin_key(self.tenant, plugin);
         self.tx.put_as(T::Health, &key, health).map(drop)

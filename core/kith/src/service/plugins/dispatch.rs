@@ -19,7 +19,7 @@ use tracing::{debug, info, info_span, warn};
 use super::budget::Refusal;
 use super::{PluginHost, producer};
 use crate::model::{
-    Action, Actor, CustomerId, Enablement, Event, EventKind, FailureRecord, Pipeline, PluginHealth,
+    Action, Actor, CustomerId, Enablement, Event, EventKind, FailureRecord, Outcomes, Pipeline,
     ScoreReason, SegmentMembership, StoredModel, StoredScore, StoredSegments, TenantSlug,
     Timestamp,
 };
@@ -442,7 +442,7 @@ impl PluginHost {
 
         let mut ops = Vec::with_capacity(customers.len() + 4);
         ops.push(Op::Plugin(PluginOp::Fence(fence)));
-        let mut health_now = health.clone();
+        let mut outcomes = Outcomes::new();
         let model = if customers.is_empty() {
             None
         } else {
@@ -454,8 +454,8 @@ impl PluginHost {
                 Err(failure) if !failure.is_plugin_fault() => return Ok(0),
                 Err(failure) => {
                     // Without its model the plugin cannot score: record, keep the cursor.
-                    let health = breaker.failed(&health_now, failure_record(&failure, now));
-                    self.write_health(tenant, &e.plugin, health)?;
+                    let failed = Outcomes::failure(failure_record(&failure, now));
+                    self.write_outcomes(tenant, &e.plugin, failed)?;
                     return Ok(0);
                 }
             }
@@ -484,7 +484,7 @@ impl PluginHost {
                     last,
                 ) {
                     Ok(evaluated) => {
-                        health_now = breaker.succeeded(&health_now);
+                        outcomes.succeeded();
                         let depth = c.depth.saturating_add(1);
                         let (group, refused) = self.admit(tenant, e, evaluated, depth);
                         if let Some(r) = refused {
@@ -495,20 +495,15 @@ impl PluginHost {
                     // The host had no free instance or is stopping: not the plugin's doing.
                     // Leave the whole batch for the next turn (the cursor stays), count nothing.
                     Err(failure) if !failure.is_plugin_fault() => return Ok(0),
-                    Err(failure) => {
-                        health_now = breaker.failed(&health_now, failure_record(&failure, now));
-                    }
+                    Err(failure) => outcomes.failed(failure_record(&failure, now)),
                 }
             }
         }
         if !refusals.is_empty() {
             info!(%tenant, plugin = %e.plugin, ?refusals, "plugin actions refused by the write budgets");
         }
-        if health_now != health {
-            ops.push(Op::Plugin(PluginOp::SetHealth {
-                plugin: e.plugin.clone(),
-                health: health_now.clone(),
-            }));
+        if !outcomes.is_empty() {
+            ops.push(self.outcomes_op(&e.plugin, outcomes));
         }
         ops.push(Op::Plugin(PluginOp::AdvanceCursor {
             plugin: e.plugin.clone(),
@@ -516,7 +511,7 @@ impl PluginHost {
             to: last,
         }));
         let outputs = self.store.write(tenant, &Actor::plugin(&e.plugin), ops)?;
-        self.record_refused_actions(tenant, &e.plugin, health_now, &outputs, now)?;
+        self.record_refused_actions(tenant, &e.plugin, &outputs, now)?;
         self.progressed();
         Ok(events.iter().take_while(|ev| ev.seq <= last).count() as u64)
     }
@@ -557,48 +552,54 @@ impl PluginHost {
         &self,
         tenant: &TenantSlug,
         plugin: &str,
-        health: PluginHealth,
         outputs: &[Output],
         now: Timestamp,
     ) -> Result<()> {
-        let refused: Vec<FailureRecord> = outputs
-            .iter()
-            .filter_map(|o| match o {
-                Output::Failed { code, message } => Some(FailureRecord {
+        let mut refused = Outcomes::new();
+        for o in outputs {
+            if let Output::Failed { code, message } = o {
+                refused.failed(FailureRecord {
                     code: "invalid-action".into(),
                     message: format!("{code}: {message}"),
                     at: now,
-                }),
-                _ => None,
-            })
-            .collect();
-        if !refused.is_empty() {
-            let breaker = self.config.breaker;
-            let health = refused
-                .into_iter()
-                .fold(health, |h, f| breaker.failed(&h, f));
-            self.write_health(tenant, plugin, health)?;
+                });
+            }
         }
-        Ok(())
+        self.write_outcomes(tenant, plugin, refused)
     }
 
-    pub(super) fn write_health(
+    /// The op that counts `outcomes` into the plugin's health when the write commits.
+    pub(super) fn outcomes_op(&self, plugin: &str, outcomes: Outcomes) -> Op {
+        Op::Plugin(PluginOp::RecordOutcomes {
+            plugin: plugin.to_owned(),
+            outcomes,
+            breaker: self.config.breaker,
+        })
+    }
+
+    /// Counts calls' outcomes into the plugin's health (nothing when there are none), and logs
+    /// the health a failure left.
+    pub(super) fn write_outcomes(
         &self,
         tenant: &TenantSlug,
         plugin: &str,
-        health: PluginHealth,
+        outcomes: Outcomes,
     ) -> Result<()> {
-        if let Some(err) = &health.last_error {
-            warn!(%tenant, plugin, code = %err.code, failures = health.consecutive_failures, suspended = health.suspended_until.is_some(), "plugin call failed: {}", err.message);
+        if outcomes.is_empty() {
+            return Ok(());
         }
+        let failed = outcomes.has_failures();
         self.store.write(
             tenant,
             &Actor::plugin(plugin),
-            vec![Op::Plugin(PluginOp::SetHealth {
-                plugin: plugin.to_owned(),
-                health,
-            })],
+            vec![self.outcomes_op(plugin, outcomes)],
         )?;
+        if failed {
+            let health = self.store.plugin_health(tenant, plugin)?;
+            if let Some(err) = &health.last_error {
+                warn!(%tenant, plugin, code = %err.code, failures = health.consecutive_failures, suspended = health.suspended_until.is_some(), "plugin call failed: {}", err.message);
+            }
+        }
         self.progressed();
         Ok(())
     }
@@ -731,10 +732,9 @@ impl PluginHost {
             }
             Err(failure) if !failure.is_plugin_fault() => Err(failure.into()),
             Err(failure) => {
-                let health = self.store.plugin_health(tenant, plugin)?;
                 let record = failure_record(&failure, now);
                 let (code, message) = (record.code.clone(), record.message.clone());
-                self.write_health(tenant, plugin, self.config.breaker.failed(&health, record))?;
+                self.write_outcomes(tenant, plugin, Outcomes::failure(record))?;
                 Err(Error::PopulationFailed {
                     plugin: plugin.to_owned(),
                     code,

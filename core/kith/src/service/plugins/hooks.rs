@@ -28,7 +28,9 @@ use tracing::info_span;
 
 use super::dispatch::failure_record;
 use super::{PluginHost, producer};
-use crate::model::{Actor, Delivery, TenantSlug, Timestamp, ValidationError, WebhookSignature};
+use crate::model::{
+    Actor, Delivery, Outcomes, TenantSlug, Timestamp, ValidationError, WebhookSignature,
+};
 use crate::plugin::{CallOptions, Capability, RejectionKind, Verdict, Webhook};
 use crate::store::Error as StoreError;
 use crate::store::{Op, PluginOp};
@@ -277,7 +279,8 @@ impl PluginHost {
                 // A busy host says nothing about the plugin, and an unverified sender may be
                 // anyone: neither counts towards suspension.
                 if verified && f.is_plugin_fault() {
-                    self.write_health_failure(tenant, plugin, failure_record(&f, now))?;
+                    let failed = Outcomes::failure(failure_record(&f, now));
+                    self.write_outcomes(tenant, plugin, failed)?;
                 }
                 return Err(Error::Plugin(f));
             }
@@ -307,10 +310,9 @@ impl PluginHost {
             }
         }
         if verified && (health.consecutive_failures > 0 || health.suspended_until.is_some()) {
-            ops.push(Op::Plugin(PluginOp::SetHealth {
-                plugin: plugin.to_owned(),
-                health: breaker.succeeded(&health),
-            }));
+            let mut succeeded = Outcomes::new();
+            succeeded.succeeded();
+            ops.push(self.outcomes_op(plugin, succeeded));
         }
         if !ops.is_empty() {
             match self.store.write(tenant, &Actor::plugin(plugin), ops) {
@@ -324,14 +326,14 @@ impl PluginHost {
                 }
                 Err(err) => {
                     if verified {
-                        self.write_health_failure(
+                        self.write_outcomes(
                             tenant,
                             plugin,
-                            crate::model::FailureRecord {
+                            Outcomes::failure(crate::model::FailureRecord {
                                 code: "invalid-action".into(),
                                 message: format!("{}: {err}", err.code()),
                                 at: now,
-                            },
+                            }),
                         )?;
                     }
                     return Err(err.into());
@@ -343,25 +345,6 @@ impl PluginHost {
             actions_applied: applied,
             replayed: false,
         })
-    }
-
-    fn write_health_failure(
-        &self,
-        tenant: &TenantSlug,
-        plugin: &str,
-        failure: crate::model::FailureRecord,
-    ) -> Result<()> {
-        let health = self.store.plugin_health(tenant, plugin)?;
-        let next = self.config.breaker.failed(&health, failure);
-        self.store.write(
-            tenant,
-            &Actor::plugin(plugin),
-            vec![Op::Plugin(PluginOp::SetHealth {
-                plugin: plugin.to_owned(),
-                health: next,
-            })],
-        )?;
-        Ok(())
     }
 }
 

@@ -20,7 +20,7 @@ use tracing::{info, warn};
 use super::PluginHost;
 use super::dispatch::failure_record;
 pub use crate::model::JobState;
-use crate::model::{Actor, StoredJob, TenantSlug, Timestamp, ValidationError};
+use crate::model::{Actor, Outcomes, StoredJob, TenantSlug, Timestamp, ValidationError};
 use crate::plugin::Capability;
 use crate::store::Error as StoreError;
 use crate::store::{CustomerBundle, Op, Output, PageRequest, PluginOp};
@@ -317,12 +317,7 @@ impl PluginHost {
             Err(failure) if !failure.is_plugin_fault() => return Err(failure.into()),
             Err(failure) => {
                 let record = failure_record(&failure, now);
-                let health = self.store.plugin_health(tenant, plugin)?;
-                self.write_health(
-                    tenant,
-                    plugin,
-                    self.config.breaker.failed(&health, record.clone()),
-                )?;
+                self.write_outcomes(tenant, plugin, Outcomes::failure(record.clone()))?;
                 return Err(Error::PopulationFailed {
                     plugin: plugin.to_owned(),
                     code: record.code,
@@ -395,12 +390,15 @@ impl PluginHost {
                 // A worker that panicked returned nothing: its customers count as failed.
                 let mut failed = n - results.len() as u64;
                 let mut ops = Vec::with_capacity(results.len() + 1);
-                let health_before = health.clone();
+                // The job's own view of the health decides whether it stops; the store counts
+                // the outcomes into the stored health, which other writers change too.
+                let mut outcomes = Outcomes::new();
                 let mut host_trouble = None;
                 for r in results {
                     match r {
                         Ok(evaluated) => {
                             health = breaker.succeeded(&health);
+                            outcomes.succeeded();
                             ops.push(Op::Attempt(self.admit(tenant, &e, evaluated, 1).0));
                         }
                         Err(f) if !f.is_plugin_fault() => {
@@ -409,15 +407,14 @@ impl PluginHost {
                         }
                         Err(f) => {
                             failed += 1;
-                            health = breaker.failed(&health, failure_record(&f, Timestamp::now()));
+                            let record = failure_record(&f, Timestamp::now());
+                            health = breaker.failed(&health, record.clone());
+                            outcomes.failed(record);
                         }
                     }
                 }
-                if health != health_before {
-                    ops.push(Op::Plugin(PluginOp::SetHealth {
-                        plugin: plugin.to_owned(),
-                        health: health.clone(),
-                    }));
+                if !outcomes.is_empty() {
+                    ops.push(self.outcomes_op(plugin, outcomes));
                 }
                 processed += n;
                 if to_writer.send((ops, n, failed)).is_err() {

@@ -44,7 +44,6 @@
 mod budget;
 mod config;
 mod dispatch;
-mod health;
 mod hooks;
 mod jobs;
 mod registry;
@@ -61,7 +60,6 @@ use serde::Serialize;
 pub use self::budget::{Budgets, Ceilings, RefusedActions, WriteBudget};
 pub use self::config::{MAX_CONFIG_BYTES, SchemaBudget, check_standalone as check_config};
 pub use self::dispatch::DispatcherHandle;
-pub use self::health::Breaker;
 pub use self::hooks::{HookBudget, HookResult, known_signature};
 pub use self::jobs::{Job, JobState};
 pub use self::registry::{EnableRequest, Installed, PluginStatus, SettingsChange};
@@ -69,6 +67,8 @@ pub use self::views::{
     CustomerInsights, DEFAULT_DRY_RUN_SAMPLE, DryRun, DryRunOutcome, DryRunRequest,
     MAX_DRY_RUN_CUSTOMERS, ScoreChange, ScoredCustomer, SegmentChange, SegmentSummary,
 };
+/// The circuit breaker lives in the model: the store applies it when it commits calls' outcomes.
+pub use crate::model::Breaker;
 use crate::model::{Enablement, InstalledPlugin, Producer, TenantSlug};
 use crate::plugin::{Limits, LoadedPlugin, Manifest, Runtime, RuntimeConfig};
 use crate::store::Error as StoreError;
