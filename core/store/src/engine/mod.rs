@@ -49,6 +49,11 @@ pub(crate) type Mark = u64;
 pub(crate) trait Txn {
     /// A customer.
     fn customer(&mut self, id: CustomerId) -> Result<Option<Customer>>;
+    /// Whether the customer exists (and, where the store locks rows, is locked as `customer`
+    /// locks it). Stores override it to skip decoding the record.
+    fn has_customer(&mut self, id: CustomerId) -> Result<bool> {
+        Ok(self.customer(id)?.is_some())
+    }
     /// The customer holding this normalized email.
     fn customer_by_email(&mut self, email: &Email) -> Result<Option<CustomerId>>;
     /// The customer holding this normalized phone.
@@ -378,6 +383,16 @@ pub(crate) fn apply_each(
         results.push(r);
     }
     Ok(results)
+}
+
+/// `NotFound` unless the customer exists; cheaper than [`load_customer`] where the record
+/// itself is not needed (a score, an interaction or a deal of the customer).
+pub(crate) fn require_customer(txn: &mut dyn Txn, id: CustomerId) -> Result<()> {
+    if txn.has_customer(id)? {
+        Ok(())
+    } else {
+        Err(Error::not_found("customer", id))
+    }
 }
 
 /// A customer, or `NotFound`.

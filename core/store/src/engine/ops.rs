@@ -2,6 +2,7 @@
 
 use super::{
     Ctx, Txn, conflict, edit, event, event_with, fields, load_customer, load_deal, load_pipeline,
+    require_customer,
 };
 use crate::{Error, Result};
 use crate::{Op, Output};
@@ -158,7 +159,7 @@ pub(super) fn apply(txn: &mut dyn Txn, ctx: &Ctx<'_>, op: Op) -> Result<Output> 
             Ok(Output::Erased(id))
         }
         Op::LogInteraction(input) => {
-            load_customer(txn, input.customer)?;
+            require_customer(txn, input.customer)?;
             let interaction = Interaction::new(InteractionId::generate(), input, ctx.now)?;
             check_deal(txn, &interaction)?;
             super::check_user(txn, "assignee", None, interaction.assignee.as_deref())?;
@@ -434,7 +435,7 @@ fn create_deal(
     input: kith_model::DealInput,
     opened_at: kith_model::Timestamp,
 ) -> Result<Output> {
-    load_customer(txn, input.customer)?;
+    require_customer(txn, input.customer)?;
     let pipeline = load_pipeline(txn, input.pipeline)?;
     let deal = Deal::new(DealId::generate(), input, &pipeline, opened_at)?;
     fields::write(

@@ -1,9 +1,9 @@
 //! How each [`PluginOp`] changes a tenant's plugin state.
 
-use super::{Ctx, Txn, event};
+use super::{Ctx, Txn, event, require_customer};
 use crate::{Error, Result};
 use crate::{Output, PluginOp};
-use kith_model::{CustomerId, EntityRef, EventKind, JobState, StoredJob};
+use kith_model::{EntityRef, EventKind, JobState, StoredJob};
 
 pub(super) fn apply(txn: &mut dyn Txn, ctx: &Ctx<'_>, op: PluginOp) -> Result<Output> {
     match op {
@@ -205,11 +205,4 @@ fn start_job(
     };
     txn.put_job(&job)?;
     Ok(Output::Job { job, started: true })
-}
-
-fn require_customer(txn: &mut dyn Txn, customer: CustomerId) -> Result<()> {
-    match txn.customer(customer)? {
-        Some(_) => Ok(()),
-        None => Err(Error::not_found("customer", customer)),
-    }
 }

@@ -51,6 +51,11 @@ impl<'txn> Tx<'txn> {
         Ok(self.table(t).get(key)?.map(|g| g.value().to_vec()))
     }
 
+    /// Whether `key` is in the table, without copying or decoding its value.
+    pub(crate) fn contains(&self, t: T, key: &[u8]) -> Result<bool> {
+        Ok(self.table(t).get(key)?.is_some())
+    }
+
     pub(crate) fn get_interaction(&self, key: &[u8]) -> Result<Option<kith_model::Interaction>> {
         match self.table(T::Interactions).get(key)? {
             Some(g) => crate::records::decode_interaction(g.value()).map(Some),

@@ -130,6 +130,10 @@ impl Txn for RedbTxn<'_, '_> {
         self.tx.get_as(T::Customers, &self.key(id.to_bytes()))
     }
 
+    fn has_customer(&mut self, id: CustomerId) -> Result<bool> {
+        self.tx.contains(T::Customers, &self.key(id.to_bytes()))
+    }
+
     fn customer_by_email(&mut self, email: &Email) -> Result<Option<CustomerId>> {
         let key = K::t(self.tenant).text(email.as_str()).done();
         if let Some(id) = self.index_id(T::IdxEmail, &key)? {
