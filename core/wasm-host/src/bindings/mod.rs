@@ -91,18 +91,9 @@ macro_rules! world_pre {
             ) -> Returned<Vec<u8>> {
                 let input: types::PopulationInput = $down(input);
                 $up(match &self.world {
-                    World::Scorer(p) => {
+                    World::Scorer(_) | World::Segmenter(_) => {
                         super::call_export::<_, Result<Vec<u8>, types::PluginError>>(
-                            p.instance_pre(),
-                            store,
-                            "populate",
-                            &self.populate,
-                            (&input,),
-                        )
-                    }
-                    World::Segmenter(p) => {
-                        super::call_export::<_, Result<Vec<u8>, types::PluginError>>(
-                            p.instance_pre(),
+                            self.instance_pre(),
                             store,
                             "populate",
                             &self.populate,
