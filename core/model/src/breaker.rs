@@ -94,6 +94,13 @@ impl Outcomes {
         Outcomes::default()
     }
 
+    /// One successful call.
+    pub fn success() -> Outcomes {
+        let mut o = Outcomes::new();
+        o.succeeded();
+        o
+    }
+
     /// One failed call.
     pub fn failure(failure: FailureRecord) -> Outcomes {
         let mut o = Outcomes::new();

@@ -718,9 +718,7 @@ fn outcomes_from_two_writers_both_count_in_the_stored_health(backend: Backend) {
     let overwritten = breaker.failed(&read_by_both, failure(100));
     assert!(overwritten.suspended_until.is_none());
     // A success then closes the breaker and keeps the last error visible.
-    let mut ok = Outcomes::new();
-    ok.succeeded();
-    write(ok);
+    write(Outcomes::success());
     let health = w.store.plugin_health(&acme, plugin).unwrap();
     assert_eq!(
         (health.consecutive_failures, health.suspended_until),

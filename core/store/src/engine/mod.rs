@@ -182,10 +182,10 @@ pub(crate) trait Txn {
     fn cursor(&mut self, plugin: &str) -> Result<Option<u64>>;
     /// Stores a plugin's dispatch cursor.
     fn put_cursor(&mut self, plugin: &str, seq: u64) -> Result<()>;
-    /// Stores a plugin's health.
     /// The plugin's health as this transaction sees it (locked until it ends where the store
     /// locks rows), `None` when none was stored.
     fn health(&mut self, plugin: &str) -> Result<Option<PluginHealth>>;
+    /// Stores a plugin's health.
     fn put_health(&mut self, plugin: &str, health: &PluginHealth) -> Result<()>;
     /// Stores a plugin's population model.
     fn put_model(&mut self, plugin: &str, model: &StoredModel) -> Result<()>;

@@ -310,9 +310,7 @@ impl PluginHost {
             }
         }
         if verified && (health.consecutive_failures > 0 || health.suspended_until.is_some()) {
-            let mut succeeded = Outcomes::new();
-            succeeded.succeeded();
-            ops.push(self.outcomes_op(plugin, succeeded));
+            ops.push(self.outcomes_op(plugin, Outcomes::success()));
         }
         if !ops.is_empty() {
             match self.store.write(tenant, &Actor::plugin(plugin), ops) {
