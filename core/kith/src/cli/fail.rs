@@ -30,6 +30,7 @@ pub(super) fn install_panic_hook() {
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))
             .unwrap_or_default();
+        super::logging::try_flush();
         eprintln!(
             "error: internal error: {}{place}; this is a bug in kith, please report it",
             one_line(&message)

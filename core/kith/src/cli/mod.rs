@@ -160,10 +160,12 @@ pub fn main() -> i32 {
         "warn"
     };
     logging::init(cli.log_format, default_level);
-    match run(cli, dir_given) {
+    let code = match run(cli, dir_given) {
         Ok(exit) => exit as i32,
         Err(e) => fail::report(&e),
-    }
+    };
+    logging::flush();
+    code
 }
 
 fn run(cli: Cli, dir_given: bool) -> anyhow::Result<Exit> {
