@@ -502,6 +502,20 @@ impl From<Country> for String {
     }
 }
 
+/// How many valid numbers [`Phone::parse`] remembers per thread.
+const RECENT_PHONES_KEPT: usize = 4;
+
+thread_local! {
+    /// The last valid numbers parsed on this thread, as (trimmed input, country, number).
+    /// libphonenumber's validation takes microseconds (a dozen regular expressions, each found
+    /// in a shared cache under a lock), and one write parses the same number more than once:
+    /// a plugin's upsert checks whether the number is taken, then creates or changes the
+    /// customer with it, both on the commit thread. Parsing is a pure function of the input
+    /// and the country, so an answer remembered is the answer.
+    static RECENT_PHONES: std::cell::RefCell<Vec<(String, Option<Country>, Phone)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// A phone number, validated against libphonenumber's metadata (through the `phonenumber`
 /// crate) and stored in E.164 (`+4930123456`): the same number written any way is one identity.
 /// Numbers stored before validation existed (national digits without a country) read unchanged.
@@ -514,6 +528,31 @@ impl Phone {
     /// calling code) stands alone; a national one needs `country`, whose trunk prefix rules
     /// (`0` in most countries, none in Italy, `8` in Russia, `06` in Hungary) libphonenumber knows.
     pub fn parse(
+        field: &str,
+        raw: &str,
+        country: Option<Country>,
+    ) -> Result<Self, ValidationError> {
+        let key = raw.trim();
+        let hit = RECENT_PHONES.with_borrow(|recent| {
+            recent
+                .iter()
+                .find(|(r, c, _)| r.as_str() == key && *c == country)
+                .map(|(_, _, p)| p.clone())
+        });
+        if let Some(phone) = hit {
+            return Ok(phone);
+        }
+        let phone = Self::parse_uncached(field, raw, country)?;
+        RECENT_PHONES.with_borrow_mut(|recent| {
+            if recent.len() == RECENT_PHONES_KEPT {
+                recent.remove(0);
+            }
+            recent.push((key.to_owned(), country, phone.clone()));
+        });
+        Ok(phone)
+    }
+
+    fn parse_uncached(
         field: &str,
         raw: &str,
         country: Option<Country>,

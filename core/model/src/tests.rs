@@ -339,6 +339,33 @@ fn phone_national_number_gets_country_calling_code_and_drops_trunk_zero() {
     );
 }
 
+/// Numbers parsed on a thread are remembered (a write parses one more than once): the same
+/// digits in another country, or with no country, are still parsed for that country.
+#[test]
+fn phone_parsed_again_is_the_same_and_the_country_still_decides() {
+    let digits = "06 12 34 56 78";
+    let fr = phone(digits, Some("FR")).unwrap();
+    assert_eq!(fr.as_str(), "+33612345678");
+    assert_eq!(phone(digits, Some("FR")).unwrap(), fr);
+    assert_eq!(phone(&format!("  {digits} "), Some("FR")).unwrap(), fr);
+    assert_eq!(phone(digits, Some("NL")).unwrap().as_str(), "+31612345678");
+    assert!(
+        phone(digits, None).is_err(),
+        "a national number needs its country"
+    );
+    // More numbers than are remembered, then the first again.
+    for (n, cc) in [
+        ("030 1234567", "DE"),
+        ("020 7123 4567", "GB"),
+        ("(415) 555-2671", "US"),
+        ("02 1234 5678", "IT"),
+    ] {
+        phone(n, Some(cc)).unwrap();
+    }
+    assert_eq!(phone(digits, Some("FR")).unwrap(), fr);
+    assert_eq!(phone(digits, Some("NL")).unwrap().as_str(), "+31612345678");
+}
+
 #[test]
 fn phone_north_american_national_number_drops_leading_1_only_on_eleven_digits() {
     assert_eq!(
