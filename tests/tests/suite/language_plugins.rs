@@ -201,7 +201,7 @@ fn new_project(lang: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     (tmp, dir)
 }
 
-fn assert_runs(dir: &std::path::Path, wasm: &str) -> serde_json::Value {
+fn assert_runs(dir: &std::path::Path, wasm: &str) {
     let output = Command::new(env!("CARGO_BIN_EXE_kith_under_test"))
         .current_dir(dir)
         .args(["plugin", "run", wasm, "--input", "input.json"])
@@ -220,7 +220,6 @@ fn assert_runs(dir: &std::path::Path, wasm: &str) -> serde_json::Value {
         report["steps"][0]["output"]["reasons"][0]["message"], "3 purchases",
         "{report}"
     );
-    report
 }
 
 /// The Rust project builds outside this workspace with its vendored SDK: its native tests pass
@@ -252,14 +251,7 @@ fn a_new_rust_plugin_project_tests_builds_and_runs_on_its_own() {
         run(&mut cmd);
     }
     let wasm = target.join("wasm32-wasip2/debug/acme_fit.wasm");
-    let report = assert_runs(&dir, wasm.to_str().expect("a UTF-8 path"));
-    // The project's .cargo/config.toml starts it with 2 MiB of memory, and the call fits in it
-    // without growing (the linker's default would be the 1 MiB stack and the data, then a grow).
-    assert_eq!(
-        report["steps"][0]["report"]["peak_memory_bytes"],
-        2 * 1024 * 1024,
-        "{report}"
-    );
+    assert_runs(&dir, wasm.to_str().expect("a UTF-8 path"));
 }
 
 #[test]

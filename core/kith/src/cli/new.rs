@@ -42,7 +42,6 @@ const WIT_0_2: &[File] = files![
 
 const RUST: &[File] = files![
     "Cargo.toml" => "plugin-sdk/templates/rust/Cargo.toml",
-    ".cargo/config.toml" => "plugin-sdk/templates/rust/cargo-config.toml",
     "src/lib.rs" => "plugin-sdk/templates/rust/src/lib.rs",
     "README.md" => "plugin-sdk/templates/rust/README.md",
     "input.json" => "plugin-sdk/templates/rust/input.json",
