@@ -16,7 +16,7 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
 /// The longest an info line waits before it is written, once batching is on.
-pub(super) const BATCH_INTERVAL: Duration = Duration::from_millis(50);
+const BATCH_INTERVAL: Duration = Duration::from_millis(50);
 /// Pending bytes that are written at once, whatever their age: the most a batch holds.
 const BATCH_BYTES: usize = 64 * 1024;
 
