@@ -11,6 +11,8 @@
 //! calls use the tenant's share of the instance slots, and the circuit breaker applies: a job
 //! does not start while its plugin is suspended, and stops when its failures suspend it.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -122,6 +124,44 @@ impl Jobs {
         drop(lock.lock().unwrap_or_else(PoisonError::into_inner));
         cvar.notify_all();
     }
+}
+
+/// `f` over every item, on this thread and `workers - 1` others, each taking the next item as
+/// soon as it is done with its last: a core shared with the commit thread does fewer calls
+/// instead of keeping the others waiting at the end of the page. The results are in the items'
+/// order; an item whose `f` panicked has none, and the others are not affected.
+fn evaluate_all<T: Sync, R: Send>(
+    items: &[T],
+    workers: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<Option<R>> {
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(item) = items.get(i) else {
+                return done;
+            };
+            done.push((i, catch_unwind(AssertUnwindSafe(|| f(item))).ok()));
+        }
+    };
+    let helpers = workers.clamp(1, items.len().max(1)) - 1;
+    let mut results: Vec<Option<R>> = std::iter::repeat_with(|| None).take(items.len()).collect();
+    let mut place = |done: Vec<(usize, Option<R>)>| {
+        for (i, r) in done {
+            results[i] = r;
+        }
+    };
+    std::thread::scope(|s| {
+        let others: Vec<_> = (0..helpers).map(|_| s.spawn(work)).collect();
+        place(work());
+        // `work` catches the panics of `f`, so a helper ends with its results.
+        for h in others {
+            place(h.join().unwrap_or_default());
+        }
+    });
+    results
 }
 
 /// The job an op wrote.
@@ -331,9 +371,12 @@ impl PluginHost {
         let breaker = self.config.breaker;
         let mut health = self.store.plugin_health(tenant, plugin)?;
         let mut processed = 0u64;
-        // Calls run on every core while the previous batch commits on another thread: the
-        // plugin calls, not the store, are what a rescore waits for.
+        // Three stages run at once: a reader fetches the next page while this thread and
+        // `workers - 1` others call the plugin for the current one, and a writer commits the
+        // one before. The plugin calls are what a rescore waits for; the other stages keep
+        // the cores busy with them.
         let (to_writer, batches) = std::sync::mpsc::sync_channel::<(Vec<Op>, u64, u64)>(1);
+        let (to_calls, pages) = std::sync::mpsc::sync_channel(1);
         std::thread::scope(|scope| -> Result<()> {
             let writer = scope.spawn(move || -> Result<()> {
                 for (ops, n, mut failed) in batches {
@@ -349,16 +392,37 @@ impl PluginHost {
                 }
                 Ok(())
             });
-            let mut page = PageRequest::first(batch);
+            // Ends after the last page, after an error (sent on), or when the calls stop
+            // taking pages.
+            scope.spawn(move || {
+                let mut page = PageRequest::first(batch);
+                loop {
+                    let read = if self.stopping() {
+                        Err(StoreError::Closed)
+                    } else {
+                        self.store.customer_bundles(tenant, &page)
+                    };
+                    let next = read.as_ref().ok().and_then(|b| b.next.clone());
+                    if to_calls.send(read).is_err() {
+                        return;
+                    }
+                    match next {
+                        Some(c) => page = PageRequest::after(batch, c),
+                        None => return,
+                    }
+                }
+            });
             let read = loop {
                 if self.stopping() {
                     break Err(Error::Store(StoreError::Closed));
                 }
-                let bundles = match self.store.customer_bundles(tenant, &page) {
-                    Ok(b) => b,
-                    Err(e) => break Err(e.into()),
+                let bundles = match pages.recv() {
+                    Ok(Ok(b)) => b,
+                    Ok(Err(e)) => break Err(e.into()),
+                    // The reader ends after the page without a next one, which ended the loop.
+                    Err(_) => break Err(Error::Store(StoreError::Closed)),
                 };
-                let evaluate = |b: &CustomerBundle| {
+                let results = evaluate_all(&bundles.items, workers, |b: &CustomerBundle| {
                     self.evaluate(
                         tenant,
                         &e,
@@ -369,32 +433,16 @@ impl PluginHost {
                         now,
                         as_of,
                     )
-                };
-                let results: Vec<_> = if workers > 1 && bundles.items.len() >= 2 * workers {
-                    let chunk = bundles.items.len().div_ceil(workers);
-                    std::thread::scope(|s| {
-                        let handles: Vec<_> = bundles
-                            .items
-                            .chunks(chunk)
-                            .map(|c| s.spawn(move || c.iter().map(evaluate).collect::<Vec<_>>()))
-                            .collect();
-                        handles
-                            .into_iter()
-                            .flat_map(|h| h.join().unwrap_or_default())
-                            .collect()
-                    })
-                } else {
-                    bundles.items.iter().map(evaluate).collect()
-                };
+                });
                 let n = bundles.items.len() as u64;
-                // A worker that panicked returned nothing: its customers count as failed.
-                let mut failed = n - results.len() as u64;
+                // A call that panicked has no result: its customer counts as failed.
+                let mut failed = results.iter().filter(|r| r.is_none()).count() as u64;
                 let mut ops = Vec::with_capacity(results.len() + 1);
                 // The job's own view of the health decides whether it stops; the store counts
                 // the outcomes into the stored health, which other writers change too.
                 let mut outcomes = Outcomes::new();
                 let mut host_trouble = None;
-                for r in results {
+                for r in results.into_iter().flatten() {
                     match r {
                         Ok(evaluated) => {
                             health = breaker.succeeded(&health);
@@ -438,11 +486,12 @@ impl PluginHost {
                             .map_or_else(String::new, |f| f.code.clone()),
                     });
                 }
-                match bundles.next {
-                    Some(c) => page = PageRequest::after(batch, c),
-                    None => break Ok(()),
+                if bundles.next.is_none() {
+                    break Ok(());
                 }
             };
+            // A reader still waiting to hand over a page sees the calls gone and ends.
+            drop(pages);
             drop(to_writer);
             let written = writer.join().unwrap_or_else(|_| {
                 Err(Error::Store(StoreError::Storage(
@@ -453,5 +502,73 @@ impl PluginHost {
         })?;
         info!(%tenant, plugin, customers = processed, elapsed_ms = started.elapsed().as_millis() as u64, "rescore finished");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+    use std::sync::{Condvar, Mutex};
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn every_item_is_evaluated_once_and_the_results_keep_the_items_order() {
+        let items: Vec<u32> = (0..1000).collect();
+        let calls = AtomicUsize::new(0);
+        let results = evaluate_all(&items, 4, |&i| {
+            calls.fetch_add(1, Ordering::Relaxed);
+            i * 2
+        });
+        assert_eq!(calls.load(Ordering::Relaxed), 1000);
+        let expected: Vec<Option<u32>> = items.iter().map(|i| Some(i * 2)).collect();
+        assert_eq!(results, expected);
+        assert!(evaluate_all(&[] as &[u32], 4, |&i| i).is_empty());
+    }
+
+    #[test]
+    fn a_panicking_item_has_no_result_and_the_others_do() {
+        let items: Vec<u32> = (0..50).collect();
+        let results = evaluate_all(&items, 2, |&i| {
+            assert!(i != 7, "item 7 fails");
+            i
+        });
+        assert_eq!(results.len(), 50);
+        for (i, r) in results.iter().enumerate() {
+            assert_eq!(*r, (i != 7).then_some(i as u32), "item {i}");
+        }
+    }
+
+    #[test]
+    fn the_items_are_shared_by_as_many_threads_as_workers() {
+        // The first three items wait until three calls run at once: with fewer threads
+        // than workers they would time out.
+        let running = (Mutex::new(0u32), Condvar::new());
+        let threads = Mutex::new(HashSet::new());
+        let items: Vec<u32> = (0..30).collect();
+        let results = evaluate_all(&items, 3, |&i| {
+            threads
+                .lock()
+                .expect("lock")
+                .insert(std::thread::current().id());
+            if i < 3 {
+                let (count, changed) = &running;
+                let mut n = count.lock().expect("lock");
+                *n += 1;
+                changed.notify_all();
+                let (n, timeout) = changed
+                    .wait_timeout_while(n, Duration::from_secs(30), |n| *n < 3)
+                    .expect("lock");
+                assert!(!timeout.timed_out(), "only {} calls ran at once", *n);
+            }
+            i
+        });
+        assert!(results.iter().all(Option::is_some));
+        assert_eq!(threads.lock().expect("lock").len(), 3);
+        // One worker: everything on the calling thread.
+        let caller = std::thread::current().id();
+        let on_caller = evaluate_all(&items, 1, |_| std::thread::current().id() == caller);
+        assert!(on_caller.into_iter().all(|r| r == Some(true)));
     }
 }
