@@ -401,6 +401,37 @@ fn segments_are_stored_with_reasons_and_listed_by_member(backend: Backend) {
     assert_eq!(of_big.len(), 1);
     assert!(!of_big[0].memberships[0].reason.is_empty());
 
+    // A rescore keeps the unchanged memberships (written again, their index entries left as
+    // they were) and moves the changed one from its old segment's members to its new one's.
+    purchase(&w, "acme", small, 600_000);
+    let again = w
+        .host
+        .start_rescore(&slug("acme"), "kith.value-tiers")
+        .unwrap();
+    assert_eq!(
+        w.host
+            .wait_for_job(&slug("acme"), again, WAIT)
+            .unwrap()
+            .state,
+        JobState::Done
+    );
+    let members = |segment: &str| {
+        w.store
+            .segment_members(
+                &slug("acme"),
+                "kith.value-tiers",
+                segment,
+                &PageRequest::first(10),
+            )
+            .unwrap()
+            .items
+    };
+    let mut both = vec![big, small];
+    both.sort();
+    assert_eq!(members("vip"), both);
+    assert!(members("silver").is_empty());
+    assert!(w.store.check().unwrap().is_empty());
+
     // Erasure takes the customer's outputs and their index entries with it.
     w.store
         .erase_customer(&slug("acme"), &Actor::new("test"), big)
@@ -414,7 +445,7 @@ fn segments_are_stored_with_reasons_and_listed_by_member(backend: Backend) {
             &PageRequest::first(10),
         )
         .unwrap();
-    assert!(vip.items.is_empty());
+    assert_eq!(vip.items, [small]);
     assert!(w.store.check().unwrap().is_empty());
 }
 

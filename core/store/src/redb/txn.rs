@@ -109,6 +109,15 @@ impl<'a, 'txn> RedbTxn<'a, 'txn> {
         self.insert_entries(&added, dup)
     }
 
+    /// [`replace_entries`](Self::replace_entries) for an index without unique keys: an output
+    /// written again as it was (a rescore that changes nothing) writes no index entry.
+    fn replace_index_entries(&mut self, old: &[Entry], new: &[Entry]) -> Result<()> {
+        self.replace_entries(old, new, |(table, _, _), _| Error::Corrupt {
+            table: table.name(),
+            detail: "a unique entry in an index without unique keys".into(),
+        })
+    }
+
     fn delete_entries(&mut self, entries: Vec<Entry>) -> Result<()> {
         for (table, k, _) in entries {
             self.tx.del(table, &k)?;
@@ -599,12 +608,8 @@ impl Txn for RedbTxn<'_, '_> {
 
     fn put_score(&mut self, old: Option<&StoredScore>, new: &StoredScore) -> Result<()> {
         let t = self.tenant;
-        if let Some(old) = old {
-            self.delete_entries(derive::score_entries(t, old))?;
-        }
-        for (table, k, v) in derive::score_entries(t, new) {
-            self.tx.put(table, &k, &v)?;
-        }
+        let old_entries = old.map_or_else(Vec::new, |old| derive::score_entries(t, old));
+        self.replace_index_entries(&old_entries, &derive::score_entries(t, new))?;
         let key = output_key(t, new.customer, &new.producer.plugin);
         self.tx.put_as(T::Scores, &key, new).map(drop)
     }
@@ -616,12 +621,8 @@ impl Txn for RedbTxn<'_, '_> {
 
     fn put_segments(&mut self, old: Option<&StoredSegments>, new: &StoredSegments) -> Result<()> {
         let t = self.tenant;
-        if let Some(old) = old {
-            self.delete_entries(derive::segment_entries(t, old))?;
-        }
-        for (table, k, v) in derive::segment_entries(t, new) {
-            self.tx.put(table, &k, &v)?;
-        }
+        let old_entries = old.map_or_else(Vec::new, |old| derive::segment_entries(t, old));
+        self.replace_index_entries(&old_entries, &derive::segment_entries(t, new))?;
         let key = output_key(t, new.customer, &new.producer.plugin);
         self.tx.put_as(T::Segments, &key, new).map(drop)
     }
