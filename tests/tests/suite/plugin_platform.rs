@@ -598,6 +598,7 @@ fn refused_actions_are_recorded_and_the_triggering_write_stands(backend: Backend
     let w = world_on(backend);
     install(&w, plugins::HOSTILE_FOREIGN_TENANT_ACTIONS);
     let victim = customer(&w, "globex", "victim@globex.test");
+    let before = customer(&w, "acme", "before@acme.test");
     let job = w
         .host
         .enable(
@@ -609,7 +610,15 @@ fn refused_actions_are_recorded_and_the_triggering_write_stands(backend: Backend
         )
         .unwrap()
         .unwrap();
-    w.host.wait_for_job(&slug("acme"), job, WAIT).unwrap();
+    // The rescore's call succeeded but the store refused its actions: the customer counts as
+    // failed in the job's progress, written with the batch's outputs.
+    let job = w.host.wait_for_job(&slug("acme"), job, WAIT).unwrap();
+    assert_eq!(
+        (job.state, job.done, job.failed),
+        (JobState::Done, 1, 1),
+        "{job:?}"
+    );
+    assert_eq!(w.store.scores(&slug("acme"), before).unwrap(), []);
     let _dispatcher = w.host.spawn_dispatcher();
     let mine = customer(&w, "acme", "me@acme.test");
     let seq = w.store.last_seq(&slug("acme")).unwrap();

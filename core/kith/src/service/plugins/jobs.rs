@@ -375,19 +375,22 @@ impl PluginHost {
         // `workers - 1` others call the plugin for the current one, and a writer commits the
         // one before. The plugin calls are what a rescore waits for; the other stages keep
         // the cores busy with them.
-        let (to_writer, batches) = std::sync::mpsc::sync_channel::<(Vec<Op>, u64, u64)>(1);
+        let (to_writer, batches) = std::sync::mpsc::sync_channel::<Vec<Op>>(1);
         let (to_calls, pages) = std::sync::mpsc::sync_channel(1);
         std::thread::scope(|scope| -> Result<()> {
+            // A batch's outputs and the job's progress are one write: one commit a batch.
             let writer = scope.spawn(move || -> Result<()> {
-                for (ops, n, mut failed) in batches {
-                    if !ops.is_empty() {
-                        let outputs = self.store.write(tenant, &Actor::plugin(plugin), ops)?;
-                        failed += outputs
-                            .iter()
-                            .filter(|o| matches!(o, Output::Failed { .. }))
-                            .count() as u64;
+                for ops in batches {
+                    let outputs = self.store.write(tenant, &Actor::plugin(plugin), ops)?;
+                    // An output the store refused (its customer erased meanwhile) is a failed
+                    // customer too; the progress in the batch did not count it.
+                    let refused = outputs
+                        .iter()
+                        .filter(|o| matches!(o, Output::Failed { .. }))
+                        .count() as u64;
+                    if refused > 0 {
+                        self.job_progress(tenant, plugin, id, 0, refused, None, None)?;
                     }
-                    self.job_progress(tenant, plugin, id, n, failed, None, None)?;
                     self.progressed();
                 }
                 Ok(())
@@ -437,7 +440,7 @@ impl PluginHost {
                 let n = bundles.items.len() as u64;
                 // A call that panicked has no result: its customer counts as failed.
                 let mut failed = results.iter().filter(|r| r.is_none()).count() as u64;
-                let mut ops = Vec::with_capacity(results.len() + 1);
+                let mut ops = Vec::with_capacity(results.len() + 2);
                 // The job's own view of the health decides whether it stops; the store counts
                 // the outcomes into the stored health, which other writers change too.
                 let mut outcomes = Outcomes::new();
@@ -465,7 +468,14 @@ impl PluginHost {
                     ops.push(self.outcomes_op(plugin, outcomes));
                 }
                 processed += n;
-                if to_writer.send((ops, n, failed)).is_err() {
+                ops.push(Op::Plugin(PluginOp::JobProgress {
+                    id,
+                    done: n,
+                    failed,
+                    state: None,
+                    error: None,
+                }));
+                if to_writer.send(ops).is_err() {
                     // The writer stopped on an error; it reports it below.
                     break Ok(());
                 }
