@@ -422,7 +422,8 @@ impl PluginHost {
                 let bundles = match pages.recv() {
                     Ok(Ok(b)) => b,
                     Ok(Err(e)) => break Err(e.into()),
-                    // The reader ends after the page without a next one, which ended the loop.
+                    // The loop ends at the page without a next one, before the reader ends: a
+                    // closed channel here is a reader that panicked.
                     Err(_) => break Err(Error::Store(StoreError::Closed)),
                 };
                 let results = evaluate_all(&bundles.items, workers, |b: &CustomerBundle| {
@@ -518,8 +519,6 @@ impl PluginHost {
 #[cfg(test)]
 mod tests {
     use std::collections::HashSet;
-    use std::sync::{Condvar, Mutex};
-    use std::time::Duration;
 
     use super::*;
 
