@@ -1,6 +1,7 @@
 //! A write transaction with an undo log, so one request's failure can be rolled back while the
 //! other requests sharing the same commit keep their writes.
 
+use std::cell::OnceCell;
 use std::collections::HashMap;
 
 use redb::{ReadableTable, Table, WriteTransaction};
@@ -20,8 +21,13 @@ enum Undo {
     Head { tenant: u32, old: u64 },
 }
 
+type RawTable<'txn> = Table<'txn, &'static [u8], &'static [u8]>;
+
 pub(crate) struct Tx<'txn> {
-    tables: Vec<Table<'txn, &'static [u8], &'static [u8]>>,
+    txn: &'txn WriteTransaction,
+    /// Opened on first use: redb flushes the root of every table a write transaction opened when
+    /// it commits, and a request touches a few of the tables.
+    tables: Vec<OnceCell<RawTable<'txn>>>,
     undo: Vec<Undo>,
     poisoned: bool,
     /// Event heads touched in this transaction, written back once by [`Tx::flush_heads`] instead of
@@ -31,47 +37,57 @@ pub(crate) struct Tx<'txn> {
 
 impl<'txn> Tx<'txn> {
     pub(crate) fn open(txn: &'txn WriteTransaction) -> Result<Self> {
-        let tables = T::ALL
-            .iter()
-            .map(|t| txn.open_table(t.def()).map_err(Error::from))
-            .collect::<Result<Vec<_>>>()?;
         Ok(Self {
-            tables,
+            txn,
+            tables: T::ALL.iter().map(|_| OnceCell::new()).collect(),
             undo: Vec::new(),
             poisoned: false,
             heads: HashMap::new(),
         })
     }
 
-    fn table(&self, t: T) -> &Table<'txn, &'static [u8], &'static [u8]> {
-        &self.tables[t as usize]
+    fn table(&self, t: T) -> Result<&RawTable<'txn>> {
+        let cell = &self.tables[t as usize];
+        if let Some(table) = cell.get() {
+            return Ok(table);
+        }
+        let table = self.txn.open_table(t.def())?;
+        Ok(cell.get_or_init(|| table))
+    }
+
+    fn table_mut(&mut self, t: T) -> Result<&mut RawTable<'txn>> {
+        self.table(t)?;
+        self.tables[t as usize]
+            .get_mut()
+            .ok_or_else(|| Error::Storage(format!("table {} did not open", t.name())))
     }
 
     pub(crate) fn get(&self, t: T, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(self.table(t).get(key)?.map(|g| g.value().to_vec()))
+        Ok(self.table(t)?.get(key)?.map(|g| g.value().to_vec()))
     }
 
     /// Whether `key` is in the table, without copying or decoding its value.
     pub(crate) fn contains(&self, t: T, key: &[u8]) -> Result<bool> {
-        Ok(self.table(t).get(key)?.is_some())
+        Ok(self.table(t)?.get(key)?.is_some())
     }
 
     pub(crate) fn get_interaction(&self, key: &[u8]) -> Result<Option<kith_model::Interaction>> {
-        match self.table(T::Interactions).get(key)? {
+        match self.table(T::Interactions)?.get(key)? {
             Some(g) => crate::records::decode_interaction(g.value()).map(Some),
             None => Ok(None),
         }
     }
 
     pub(crate) fn get_as<V: DeserializeOwned>(&self, t: T, key: &[u8]) -> Result<Option<V>> {
-        match self.table(t).get(key)? {
+        match self.table(t)?.get(key)? {
             Some(g) => decode(t, g.value()).map(Some),
             None => Ok(None),
         }
     }
 
     pub(crate) fn put(&mut self, t: T, key: &[u8], value: &[u8]) -> Result<()> {
-        let old = self.tables[t as usize]
+        let old = self
+            .table_mut(t)?
             .insert(key, value)?
             .map(|g| g.value().to_vec());
         self.undo.push(Undo::Entry {
@@ -86,7 +102,7 @@ impl<'txn> Tx<'txn> {
     pub(crate) fn head(&self, tenant: u32) -> Result<u64> {
         Ok(match self.heads.get(&tenant) {
             Some(h) => *h,
-            None => match self.table(T::Heads).get(tenant.to_be_bytes().as_slice())? {
+            None => match self.table(T::Heads)?.get(tenant.to_be_bytes().as_slice())? {
                 Some(g) => {
                     u64::from_be_bytes(g.value().try_into().map_err(|_| Error::Corrupt {
                         table: "heads",
@@ -109,7 +125,7 @@ impl<'txn> Tx<'txn> {
     /// Writes the event heads touched by this transaction; call once before committing.
     pub(crate) fn flush_heads(&mut self) -> Result<()> {
         for (tenant, head) in std::mem::take(&mut self.heads) {
-            self.tables[T::Heads as usize].insert(
+            self.table_mut(T::Heads)?.insert(
                 tenant.to_be_bytes().as_slice(),
                 head.to_be_bytes().as_slice(),
             )?;
@@ -124,9 +140,7 @@ impl<'txn> Tx<'txn> {
     }
 
     pub(crate) fn del(&mut self, t: T, key: &[u8]) -> Result<()> {
-        let old = self.tables[t as usize]
-            .remove(key)?
-            .map(|g| g.value().to_vec());
+        let old = self.table_mut(t)?.remove(key)?.map(|g| g.value().to_vec());
         if old.is_some() {
             self.undo.push(Undo::Entry {
                 table: t,
@@ -140,7 +154,7 @@ impl<'txn> Tx<'txn> {
     /// Removes every entry whose key starts with `prefix`, without an undo record: only for work
     /// that cannot fail after it starts purging. A storage error poisons the transaction.
     pub(crate) fn purge_prefix(&mut self, t: T, prefix: &[u8]) -> Result<()> {
-        let table = &mut self.tables[t as usize];
+        let table = self.table_mut(t)?;
         let r = match prefix_end(prefix) {
             Some(end) => table.retain_in::<&[u8], _>(prefix..end.as_slice(), |_, _| false),
             None => table.retain_in::<&[u8], _>(prefix.., |_, _| false),
@@ -159,7 +173,7 @@ impl<'txn> Tx<'txn> {
     /// Keys and values of every entry whose key starts with `prefix`, in key order.
     /// The first `limit` keys under `prefix`.
     pub(crate) fn scan_keys(&self, t: T, prefix: &[u8], limit: usize) -> Result<Vec<Vec<u8>>> {
-        let table = self.table(t);
+        let table = self.table(t)?;
         let iter = match prefix_end(prefix) {
             Some(end) => table.range::<&[u8]>(prefix..end.as_slice())?,
             None => table.range::<&[u8]>(prefix..)?,
@@ -170,7 +184,7 @@ impl<'txn> Tx<'txn> {
     }
 
     pub(crate) fn scan(&self, t: T, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        let table = self.table(t);
+        let table = self.table(t)?;
         let iter = match prefix_end(prefix) {
             Some(end) => table.range::<&[u8]>(prefix..end.as_slice())?,
             None => table.range::<&[u8]>(prefix..)?,
@@ -203,7 +217,7 @@ impl<'txn> Tx<'txn> {
         while self.undo.len() > mark {
             match self.undo.pop() {
                 Some(Undo::Entry { table, key, old }) => {
-                    let table = &mut self.tables[table as usize];
+                    let table = self.table_mut(table)?;
                     match old {
                         Some(old) => drop(table.insert(key.as_slice(), old.as_slice())?),
                         None => drop(table.remove(key.as_slice())?),
