@@ -11,6 +11,9 @@
 //!   "the scoring step at most 3x native". Compare it with `rfm_score` (the whole sandboxed call)
 //!   and with `rfm_score` minus `trivial_score_fresh_instance` (the step without the fixed cost
 //!   of a fresh instance).
+//! - `shopify_orders_create`, `woocommerce_order_created`: one signed webhook through the commerce
+//!   hook, on the realistic fixtures of `tests/data/commerce/` (signature check, JSON parsing,
+//!   actions validated by the host).
 //! - `restart_load_20_from_cache`: a new `Runtime` plus 20 plugin loads served by the compile
 //!   cache, i.e. restart readiness (target: under 1 s).
 
@@ -20,7 +23,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use kith::model::{Currency, InteractionKind, Money, Timestamp};
 use kith::plugin::{
     CustomerCall, CustomerSummary, CustomerView, InteractionAggregate, Limits, PopulationInput,
-    Runtime, RuntimeConfig,
+    Runtime, RuntimeConfig, Verdict, Webhook,
 };
 use kith_tests::plugins;
 
@@ -92,6 +95,60 @@ fn calls(c: &mut Criterion) {
     });
 }
 
+/// A delivery of `fixture` (under `tests/data/commerce/`) signed as its platform signs it.
+fn delivery(fixture: &str, topic: &str, secret: &str, signature_header: &str) -> Webhook {
+    use base64::Engine as _;
+    use hmac::{Hmac, KeyInit, Mac};
+    let path = format!("{}/data/commerce/{fixture}", env!("CARGO_MANIFEST_DIR"));
+    let body = std::fs::read(&path).expect("fixture");
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("key");
+    mac.update(&body);
+    let signature = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    Webhook {
+        topic: topic.to_owned(),
+        headers: vec![(signature_header.to_owned(), signature)],
+        body,
+        delivery_id: Some("bench".to_owned()),
+        received_at: Timestamp::from_micros(NOW),
+    }
+}
+
+fn hooks(c: &mut Criterion) {
+    let rt = Runtime::new(RuntimeConfig::default()).expect("runtime");
+    let limits = Limits::default();
+    for (name, path, fixture, topic, header) in [
+        (
+            "shopify_orders_create",
+            plugins::SHOPIFY_ORDERS,
+            "shopify/orders-create.json",
+            "orders/create",
+            "X-Shopify-Hmac-Sha256",
+        ),
+        (
+            "woocommerce_order_created",
+            plugins::WOOCOMMERCE,
+            "woocommerce/order-created.json",
+            "order.created",
+            "X-WC-Webhook-Signature",
+        ),
+    ] {
+        let hook = rt
+            .load(&std::fs::read(path).expect("plugin"))
+            .expect("load");
+        let webhook = delivery(fixture, topic, "bench-secret", header);
+        let config = r#"{"secret":"bench-secret"}"#;
+        let (output, _) = rt.handle_webhook(&hook, &webhook, config, &limits);
+        assert_eq!(output.expect("handle").verdict, Verdict::Accepted, "{name}");
+        c.bench_function(name, |b| {
+            b.iter(|| {
+                let (output, _report) =
+                    rt.handle_webhook(&hook, black_box(&webhook), config, &limits);
+                black_box(output.expect("handle"));
+            })
+        });
+    }
+}
+
 fn native(c: &mut Criterion) {
     use kith_plugin_rfm_scorer::Rfm;
     use kith_plugin_sdk::testing::{Harness, customer};
@@ -144,5 +201,5 @@ fn restart(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, calls, native, restart);
+criterion_group!(benches, calls, hooks, native, restart);
 criterion_main!(benches);

@@ -315,37 +315,6 @@ fn shopify_signed_order_is_accepted_with_upsert_and_exact_purchase() {
     );
 }
 
-/// shopify-orders is linked with 2 MiB of memory (its build.rs) so that a delivery the size of
-/// a real order (bench/gen.py's are about 6.6 KB) is handled without growing memory: a grow in
-/// a fresh instance costs the host two `mprotect` calls on every call.
-#[test]
-fn shopify_handles_a_realistic_order_without_growing_memory() {
-    let rt = runtime();
-    let hook = load(&rt, plugins::SHOPIFY_ORDERS);
-    let mut order: serde_json::Value = serde_json::from_slice(&order_body()).unwrap();
-    order["line_items"] = (0..60)
-        .map(|i| {
-            serde_json::json!({
-                "title": format!("Merino wool scarf, colour {i}, hand-finished edges"),
-                "quantity": 1 + i % 3,
-                "price": "49.90",
-                "sku": format!("SC-{i:04}"),
-            })
-        })
-        .collect();
-    let body = serde_json::to_vec(&order).unwrap();
-    assert!(body.len() > 6_000, "{} bytes", body.len());
-    let signature = sign(&body, SECRET);
-    let (output, report) = rt.handle_webhook(
-        &hook,
-        &webhook("orders/create", body, Some(signature)),
-        &shopify_config(),
-        &Limits::default(),
-    );
-    assert_eq!(output.expect("handle").verdict, Verdict::Accepted);
-    assert_eq!(report.peak_memory_bytes, 2 * 1024 * 1024);
-}
-
 #[test]
 fn shopify_rejects_bad_signatures_ignores_other_topics_and_rejects_malformed_bodies() {
     let rt = runtime();
