@@ -272,6 +272,8 @@ pub(super) fn run<R: EncodedSize>(
         Ok(slot) => slot,
         Err(busy) => return (Err(busy), Usage::default()),
     };
+    // Wakes the epoch thread if it sleeps, before the deadline is set from its epoch.
+    let _running = rt.running();
     let start = Instant::now();
     let mut store = Store::new(
         &rt.engine,

@@ -3,11 +3,10 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use tracing::{info, warn};
@@ -55,6 +54,9 @@ pub struct RuntimeConfig {
     pub max_memory_bytes: u64,
     /// Epoch tick: the granularity of deadlines.
     pub epoch_tick: Duration,
+    /// How long the epoch thread keeps ticking after the last call ended. Then it sleeps until
+    /// the next call starts, so an idle server does not wake a thread every tick.
+    pub epoch_idle: Duration,
     /// Bytes of each of stdout and stderr kept per call.
     pub capture_bytes: usize,
 }
@@ -73,6 +75,7 @@ impl Default for RuntimeConfig {
             compiler: Compiler::InProcess,
             max_memory_bytes: Limits::population().memory_bytes,
             epoch_tick: Duration::from_millis(1),
+            epoch_idle: Duration::from_millis(100),
             capture_bytes: 64 * 1024,
         }
     }
@@ -284,7 +287,7 @@ impl Runtime {
         {
             warn!(dir = %dir.display(), error = %e, "plugin cache directory unusable; compiling every load");
         }
-        let ticker = Ticker::start(engine.clone(), config.epoch_tick)
+        let ticker = Ticker::start(engine.clone(), config.epoch_tick, config.epoch_idle)
             .map_err(|e| PluginFailure::Host(format!("cannot start the epoch thread: {e}")))?;
         let slots = Slots::new(Shares {
             total: config.max_concurrent_instances,
@@ -311,6 +314,37 @@ impl Runtime {
     /// undone.
     pub fn interrupt(&self) {
         self.stopping.store(true, Ordering::Release);
+    }
+
+    /// Counts a call as running for the epoch thread (waking it if it sleeps) until dropped:
+    /// taken before a call sets its epoch deadline.
+    pub(super) fn running(&self) -> Option<Running<'_>> {
+        self.ticker.as_ref().map(Ticker::running)
+    }
+
+    /// Waits until the epoch thread sleeps for lack of calls, or `timeout` passes; returns
+    /// whether it sleeps. For tests that must start a call while it does.
+    pub fn wait_for_idle_epoch_thread(&self, timeout: Duration) -> bool {
+        let Some(ticker) = &self.ticker else {
+            return false;
+        };
+        let s = &ticker.shared;
+        let deadline = Instant::now() + timeout;
+        let mut guard = s.parking.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if s.parked.load(Ordering::SeqCst) && s.running.load(Ordering::SeqCst) == 0 {
+                return true;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            guard = s
+                .parked_now
+                .wait_timeout(guard, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
     }
 
     /// Whether [`Runtime::interrupt`] was called.
@@ -753,38 +787,110 @@ fn write_cache(path: &Path, artifact: &[u8]) -> std::io::Result<()> {
     written
 }
 
-/// A thread that increments the engine's epoch every tick, for deadlines.
+/// A thread that increments the engine's epoch every tick while calls run, for deadlines.
+///
+/// Once no call has run for `idle`, it parks until the next call starts ([`Ticker::running`]),
+/// instead of waking every tick (1,000 times a second by default) on an idle server and
+/// taking a core from the request workers each time.
 struct Ticker {
-    /// Dropping it stops the thread.
-    stop: mpsc::Sender<()>,
+    /// Shared with the thread and every call.
+    shared: Arc<TickerShared>,
     /// The thread.
     thread: JoinHandle<()>,
 }
 
+struct TickerShared {
+    /// Calls running now.
+    running: AtomicUsize,
+    /// Set by every call when it starts, cleared by the thread at each tick: a call shorter
+    /// than a tick still counts as activity.
+    started: AtomicBool,
+    /// Whether the thread is parked (or about to park); a starting call then unparks it.
+    parked: AtomicBool,
+    /// Set to stop the thread.
+    stop: AtomicBool,
+    /// Notified when the thread parks ([`Runtime::wait_for_idle_epoch_thread`]).
+    parking: Mutex<()>,
+    parked_now: Condvar,
+}
+
 impl Ticker {
     /// Starts ticking.
-    fn start(engine: Engine, tick: Duration) -> std::io::Result<Ticker> {
-        let (stop, stopped) = mpsc::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("kith-plugin-epoch".to_owned())
-            .spawn(move || {
-                loop {
-                    match stopped.recv_timeout(tick) {
-                        Err(RecvTimeoutError::Timeout) => engine.increment_epoch(),
-                        Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
-                    }
-                }
-            });
-        Ok(Ticker {
-            stop,
-            thread: thread?,
-        })
+    fn start(engine: Engine, tick: Duration, idle: Duration) -> std::io::Result<Ticker> {
+        let shared = Arc::new(TickerShared {
+            running: AtomicUsize::new(0),
+            started: AtomicBool::new(false),
+            parked: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+            parking: Mutex::new(()),
+            parked_now: Condvar::new(),
+        });
+        let idle_ticks = idle.as_nanos().div_ceil(tick.as_nanos().max(1));
+        let thread = {
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name("kith-plugin-epoch".to_owned())
+                .spawn(move || shared.tick(&engine, tick, idle_ticks))?
+        };
+        Ok(Ticker { shared, thread })
     }
 
-    /// Stops the thread and waits for it.
+    /// Counts a call as running until the guard drops, waking the thread if it sleeps.
+    fn running(&self) -> Running<'_> {
+        let s = &self.shared;
+        // SeqCst with the thread's `parked` store then `running` load: either the thread sees
+        // this call and stays awake, or this call sees it parked and unparks it (an unpark
+        // before the park makes the park return at once).
+        s.running.fetch_add(1, Ordering::SeqCst);
+        s.started.store(true, Ordering::Relaxed);
+        if s.parked.load(Ordering::SeqCst) {
+            self.thread.thread().unpark();
+        }
+        Running(s)
+    }
+
+    /// Stops the thread and waits for it (at most a tick).
     fn stop(self) {
-        drop(self.stop);
+        self.shared.stop.store(true, Ordering::SeqCst);
+        self.thread.thread().unpark();
         let _ = self.thread.join();
+    }
+}
+
+impl TickerShared {
+    /// The thread's loop.
+    fn tick(&self, engine: &Engine, tick: Duration, idle_ticks: u128) {
+        let mut idle = 0u128;
+        loop {
+            std::thread::sleep(tick);
+            if self.stop.load(Ordering::SeqCst) {
+                return;
+            }
+            engine.increment_epoch();
+            let active = self.running.load(Ordering::SeqCst) > 0
+                || self.started.swap(false, Ordering::Relaxed);
+            idle = if active { 0 } else { idle.saturating_add(1) };
+            if idle < idle_ticks.max(1) {
+                continue;
+            }
+            self.parked.store(true, Ordering::SeqCst);
+            drop(self.parking.lock().unwrap_or_else(PoisonError::into_inner));
+            self.parked_now.notify_all();
+            while self.running.load(Ordering::SeqCst) == 0 && !self.stop.load(Ordering::SeqCst) {
+                std::thread::park();
+            }
+            self.parked.store(false, Ordering::SeqCst);
+            idle = 0;
+        }
+    }
+}
+
+/// A running call, for the epoch thread.
+pub(super) struct Running<'a>(&'a TickerShared);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.running.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

@@ -98,6 +98,42 @@ fn infinite_loop_is_stopped_by_its_deadline() {
 }
 
 #[test]
+fn a_loop_started_while_the_epoch_thread_sleeps_is_still_stopped_by_its_deadline() {
+    // The epoch thread sleeps as soon as a tick passes without calls; the next call must wake
+    // it, or this deadline would never come and the call would run until its fuel ran out.
+    let rt = Runtime::new(RuntimeConfig {
+        epoch_idle: Duration::ZERO,
+        ..RuntimeConfig::default()
+    })
+    .expect("runtime");
+    let plugin = load(&rt, plugins::HOSTILE_INFINITE_LOOP);
+    assert!(
+        rt.wait_for_idle_epoch_thread(Duration::from_secs(30)),
+        "the epoch thread kept ticking without calls"
+    );
+    // Fuel for a few seconds of looping: if the thread stayed asleep, the call ends on its fuel
+    // instead of its deadline, and the test fails rather than hangs.
+    let limits = Limits {
+        fuel: 10_000_000_000,
+        deadline: Duration::from_millis(20),
+        ..Limits::default()
+    };
+    let (result, report) = rt.score(&plugin, &input("{}"), &limits);
+    assert_eq!(
+        result,
+        Err(PluginFailure::DeadlineExceeded {
+            limit: Duration::from_millis(20)
+        })
+    );
+    assert_eq!(report.outcome, Outcome::Failed("deadline-exceeded"));
+    assert!(
+        rt.wait_for_idle_epoch_thread(Duration::from_secs(30)),
+        "the epoch thread did not sleep again after the call"
+    );
+    assert_healthy(&rt);
+}
+
+#[test]
 fn memory_bomb_hits_the_memory_limit() {
     let rt = runtime();
     let plugin = load(&rt, plugins::HOSTILE_MEMORY_BOMB);
