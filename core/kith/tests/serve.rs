@@ -532,8 +532,14 @@ fn with_json_logs_every_line_on_stderr_is_json() {
         if v["fields"]["message"] != "request finished" {
             return false;
         }
-        assert_eq!(v["span"]["route"], "/healthz", "{line}");
-        assert_eq!(v["span"]["status"], 200, "{line}");
+        assert_eq!(v["fields"]["route"], "/healthz", "{line}");
+        assert_eq!(v["fields"]["status"], 200, "{line}");
+        assert_eq!(v["fields"]["method"], "GET", "{line}");
+        assert_eq!(
+            v["fields"]["request_id"].as_str().map(str::len),
+            Some(36),
+            "a generated UUID: {line}"
+        );
         true
     };
     // At the default level (no KITH_LOG), each request is logged with its route and status.

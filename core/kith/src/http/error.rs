@@ -103,9 +103,13 @@ impl ApiError {
         StoreError::TenantNotFound(slug.to_owned()).into()
     }
 
-    /// 500 without internals: the cause is logged with the request's span.
+    /// 500 without internals: the cause is logged with the request's id.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
-        tracing::error!(error = %cause, "internal error");
+        tracing::error!(
+            error = %cause,
+            request_id = %super::middleware::current_request_id(),
+            "internal error"
+        );
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
