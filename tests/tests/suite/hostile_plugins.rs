@@ -76,16 +76,16 @@ fn infinite_loop_is_stopped_by_its_fuel_budget() {
     assert_healthy(&rt);
 }
 
-#[test]
-fn infinite_loop_is_stopped_by_its_deadline() {
-    let rt = runtime();
-    let plugin = load(&rt, plugins::HOSTILE_INFINITE_LOOP);
+/// Runs the infinite loop with a 20 ms deadline and fuel for a few seconds of looping: if the
+/// deadline did not come, the call ends on its fuel instead, and the test fails rather than
+/// hangs.
+fn assert_stopped_by_its_deadline(rt: &Runtime, plugin: &LoadedPlugin) {
     let limits = Limits {
-        fuel: u64::MAX,
+        fuel: 10_000_000_000,
         deadline: Duration::from_millis(20),
         ..Limits::default()
     };
-    let (result, report) = rt.score(&plugin, &input("{}"), &limits);
+    let (result, report) = rt.score(plugin, &input("{}"), &limits);
     assert_eq!(
         result,
         Err(PluginFailure::DeadlineExceeded {
@@ -94,13 +94,20 @@ fn infinite_loop_is_stopped_by_its_deadline() {
     );
     assert_eq!(report.outcome, Outcome::Failed("deadline-exceeded"));
     assert!(report.fuel_used > 0);
+}
+
+#[test]
+fn infinite_loop_is_stopped_by_its_deadline() {
+    let rt = runtime();
+    let plugin = load(&rt, plugins::HOSTILE_INFINITE_LOOP);
+    assert_stopped_by_its_deadline(&rt, &plugin);
     assert_healthy(&rt);
 }
 
 #[test]
 fn a_loop_started_while_the_epoch_thread_sleeps_is_still_stopped_by_its_deadline() {
     // The epoch thread sleeps as soon as a tick passes without calls; the next call must wake
-    // it, or this deadline would never come and the call would run until its fuel ran out.
+    // it, or the deadline would never come.
     let rt = Runtime::new(RuntimeConfig {
         epoch_idle: Duration::ZERO,
         ..RuntimeConfig::default()
@@ -111,21 +118,7 @@ fn a_loop_started_while_the_epoch_thread_sleeps_is_still_stopped_by_its_deadline
         rt.wait_for_idle_epoch_thread(Duration::from_secs(30)),
         "the epoch thread kept ticking without calls"
     );
-    // Fuel for a few seconds of looping: if the thread stayed asleep, the call ends on its fuel
-    // instead of its deadline, and the test fails rather than hangs.
-    let limits = Limits {
-        fuel: 10_000_000_000,
-        deadline: Duration::from_millis(20),
-        ..Limits::default()
-    };
-    let (result, report) = rt.score(&plugin, &input("{}"), &limits);
-    assert_eq!(
-        result,
-        Err(PluginFailure::DeadlineExceeded {
-            limit: Duration::from_millis(20)
-        })
-    );
-    assert_eq!(report.outcome, Outcome::Failed("deadline-exceeded"));
+    assert_stopped_by_its_deadline(&rt, &plugin);
     assert!(
         rt.wait_for_idle_epoch_thread(Duration::from_secs(30)),
         "the epoch thread did not sleep again after the call"
