@@ -25,7 +25,7 @@ fn incoming_id(req: &Request) -> Option<HeaderValue> {
         .cloned()
 }
 
-/// The tenant in a `/v1/tenants/{tenant}/...` path, for the span.
+/// The tenant in a `/v1/tenants/{tenant}/...` path, for the request's log line.
 fn tenant_of(path: &str) -> &str {
     path.strip_prefix("/v1/tenants/")
         .and_then(|rest| rest.split('/').next())
