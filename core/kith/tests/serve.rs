@@ -100,7 +100,8 @@ fn serve_answers_health_and_readiness_and_exits_cleanly_on_sigterm() {
     let (status, body) = get(&addr, "/readyz");
     assert_eq!(status, 200);
     assert!(body.contains(r#""tenants":1"#), "{body}");
-    assert!(sigterm(&mut child).success());
+    let status = sigterm(&mut child);
+    assert!(status.success(), "kith serve exited with {status}");
 }
 
 /// Starts `kith serve` with `args` and `env`; returns the child, the address, and the admin token

@@ -361,6 +361,10 @@ pub async fn serve(
     listener.set_nonblocking(true)?;
     let listener = tokio::net::TcpListener::from_std(listener)?;
     let addr = listener.local_addr()?;
+    // Before the address is announced: a signal sent as soon as a client sees it must stop the
+    // server, not kill it (the handlers used to be installed at the accept loop's first look
+    // at them, which under load could come after a test's SIGTERM).
+    let shutdown = shutdown_signal()?;
     // The caller announces the address (`kith serve` prints `kith listening on ...`).
     on_listening(addr);
     let (stop, stopped) = watch::channel(false);
@@ -378,7 +382,7 @@ pub async fn serve(
         None => None,
     };
     let connections = serve_connections(listener, router(state), limits, stopped, async move {
-        shutdown_signal().await;
+        shutdown.await;
         info!("shutting down: finishing in-flight requests");
         stop.send_replace(true);
     });
@@ -475,23 +479,25 @@ async fn stopping(stopped: &mut watch::Receiver<bool>) {
     let _ = stopped.wait_for(|s| *s).await;
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Completes on SIGTERM or SIGINT. On Unix the handlers are installed when this returns, not when
+/// the future is first polled, so no signal sent after it returned is lost.
+fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = int.recv() => {},
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
+        })
+    }
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
     }
 }
