@@ -825,7 +825,8 @@ impl Ticker {
             parking: Mutex::new(()),
             parked_now: Condvar::new(),
         });
-        let idle_ticks = idle.as_nanos().div_ceil(tick.as_nanos().max(1));
+        // At least one tick without a call before the thread sleeps.
+        let idle_ticks = idle.as_nanos().div_ceil(tick.as_nanos().max(1)).max(1);
         let thread = {
             let shared = Arc::clone(&shared);
             std::thread::Builder::new()
@@ -870,7 +871,7 @@ impl TickerShared {
             let active = self.running.load(Ordering::SeqCst) > 0
                 || self.started.swap(false, Ordering::Relaxed);
             idle = if active { 0 } else { idle.saturating_add(1) };
-            if idle < idle_ticks.max(1) {
+            if idle < idle_ticks {
                 continue;
             }
             self.parked.store(true, Ordering::SeqCst);
