@@ -507,8 +507,8 @@ const RECENT_PHONES_KEPT: usize = 4;
 
 thread_local! {
     /// The last valid numbers parsed on this thread, as (trimmed input, country, number).
-    /// libphonenumber's validation takes microseconds (a dozen regular expressions, each found
-    /// in a shared cache under a lock), and one write parses the same number more than once:
+    /// Validation takes a microsecond or two (regular expressions from libphonenumber's
+    /// metadata), and one write parses the same number more than once:
     /// a plugin's upsert checks whether the number is taken, then creates or changes the
     /// customer with it, both on the commit thread. Parsing is a pure function of the input
     /// and the country, so an answer remembered is the answer.
@@ -516,8 +516,8 @@ thread_local! {
         const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// A phone number, validated against libphonenumber's metadata (through the `phonenumber`
-/// crate) and stored in E.164 (`+4930123456`): the same number written any way is one identity.
+/// A phone number, validated against libphonenumber's metadata (through the `rlibphonenumber`
+/// crate, a port of libphonenumber's own rules) and stored in E.164 (`+4930123456`): the same number written any way is one identity.
 /// Numbers stored before validation existed (national digits without a country) read unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -582,7 +582,7 @@ impl Phone {
         }
         let region = match (international, country) {
             (true, _) => None,
-            (false, Some(c)) => Some(c.code().parse::<phonenumber::country::Id>().map_err(|_| {
+            (false, Some(c)) => Some(rlibphonenumber::Region::from_code(c.code()).map_err(|_| {
                 ValidationError::field(
                     field,
                     format!("a number with + and its country code: national numbers of {} cannot be checked", c.code()),
@@ -600,9 +600,9 @@ impl Phone {
         } else {
             digits
         };
-        let number = phonenumber::parse(region, &text)
+        let number = rlibphonenumber::PhoneNumber::parse(&text, region)
             .ok()
-            .filter(phonenumber::is_valid)
+            .filter(rlibphonenumber::PhoneNumber::is_valid)
             .ok_or_else(|| {
                 let place = match country.filter(|_| !international) {
                     Some(c) => format!(" in {}", c.code()),
@@ -614,7 +614,9 @@ impl Phone {
                 )
             })?;
         Ok(Self(
-            number.format().mode(phonenumber::Mode::E164).to_string(),
+            number
+                .format_as(rlibphonenumber::PhoneNumberFormat::E164)
+                .into_owned(),
         ))
     }
 
