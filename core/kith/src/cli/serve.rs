@@ -227,7 +227,7 @@ pub(super) fn run(
     })?;
     // One info line per request: written in batches from here on (warnings still at once).
     super::logging::batch_info_lines();
-    // libphonenumber builds its metadata when it parses its first number (50 ms here). Done
+    // The phone validator loads its metadata when it parses its first number (3 ms here). Done
     // now, beside opening the store, rather than by the first write that carries a phone:
     // with the embedded store that parse runs on the one commit thread, and every tenant's
     // writes would wait for it.
