@@ -33,8 +33,8 @@ use crate::model::{
 };
 use crate::plugin::{Capability, Manifest, RejectionKind, StatsSnapshot, Verdict, Webhook};
 use crate::service::plugins::{
-    Budgets, DryRunRequest, EnableRequest, HookResult, Job, PluginHost, PluginInfo, PluginStatus,
-    RefusedActions, SettingsChange,
+    Budgets, DryRunRequest, EnableRequest, HookResult, HookStep, Job, PluginHost, PluginInfo,
+    PluginStatus, RefusedActions, SettingsChange,
 };
 use crate::service::plugins::{CustomerInsights, DryRun, SegmentSummary};
 use crate::store::{Page, ScoreRange};
@@ -1060,10 +1060,27 @@ pub async fn hook(
         delivery_id,
         received_at: Timestamp::now(),
     };
-    let p = plugin.clone();
-    let result = state
-        .run_plugins(move |h| h.handle_webhook(&tenant, &p, &webhook))
-        .await;
+    // The plugin runs on a blocking thread; its write is awaited here, holding no thread.
+    let webhook = Arc::new(webhook);
+    let (t, p, w) = (tenant.clone(), plugin.clone(), Arc::clone(&webhook));
+    let result = match state
+        .run_plugins(move |h| h.start_webhook(&t, &p, &w))
+        .await
+    {
+        Ok(HookStep::Done(result)) => Ok(result),
+        Ok(HookStep::Writing(mut pending)) => match pending.written().await {
+            Ok(()) => Ok(pending.into_result()),
+            Err(err) => {
+                let p = plugin.clone();
+                state
+                    .run_plugins(move |h| {
+                        h.finish_webhook(&tenant, &p, &webhook, pending, Err(err))
+                    })
+                    .await
+            }
+        },
+        Err(e) => Err(e),
+    };
     let result: HookResult = match result {
         Ok(r) => r,
         Err(e) if e.status() == StatusCode::NOT_FOUND => return Err(not_found()),

@@ -1884,6 +1884,72 @@ mod e2e {
     }
 }
 
+/// The platform sends the same delivery several times at once (a retry racing the original):
+/// it is applied once. A request that lost the race is answered from the stored delivery
+/// (200, `replayed`) once the winner's commit is visible; before that (PostgreSQL answers a
+/// refused member of a group commit before the group commits) it gets 409 `duplicate`, which
+/// the platform retries like any non-2xx, and the retry is answered from the stored delivery.
+async fn the_same_delivery_sent_at_once_is_applied_once(backend: Backend) {
+    let w = world(backend).await;
+    w.upload(plugins::SHOPIFY_ORDERS).await;
+    w.enable("kith.shopify-orders", json!({ "secret": SECRET }))
+        .await;
+    let body = fixture("orders-create.json");
+    let good = sign(&body, SECRET);
+    let send = || {
+        w.api
+            .send(shopify("orders/create", "delivery-race", &body, &good))
+    };
+    let head = w.head("acme");
+    let (a, b, c, d, e, f) = tokio::join!(send(), send(), send(), send(), send(), send());
+    let mut answers: Vec<Value> = Vec::new();
+    for r in [a, b, c, d, e, f] {
+        if r.status.as_u16() == 409 {
+            r.problem(409, "duplicate");
+        } else {
+            answers.push(r.ok(200));
+        }
+    }
+    let fresh = answers.iter().filter(|a| a["replayed"] == false).count();
+    assert_eq!(fresh, 1, "{answers:?}");
+    for a in &answers {
+        assert_eq!(a["verdict"]["verdict"], "accepted", "{a}");
+        assert_eq!(a["actions_applied"], answers[0]["actions_applied"], "{a}");
+    }
+    let found = w
+        .call(
+            "GET",
+            "/v1/tenants/acme/customers?email=john@example.com",
+            &w.acme,
+            None,
+        )
+        .await
+        .ok(200);
+    assert_eq!(found["items"].as_array().unwrap().len(), 1, "{found}");
+    let customer = found["items"][0]["id"].as_str().unwrap().to_owned();
+    let timeline = w
+        .call(
+            "GET",
+            &format!("/v1/tenants/acme/customers/{customer}/timeline"),
+            &w.acme,
+            None,
+        )
+        .await
+        .ok(200);
+    let purchases = timeline["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["kind"] == "purchase")
+        .count();
+    assert_eq!(purchases, 1, "{timeline}");
+    // And once more afterwards: a replay, nothing written.
+    let after = w.head("acme");
+    assert!(after > head);
+    assert_eq!(send().await.ok(200)["replayed"], true);
+    assert_eq!(w.head("acme"), after);
+}
+
 async fn an_anonymous_webhook_caller_never_sees_the_plugins_message(backend: Backend) {
     // Regression: the 502 sent to an anonymous webhook caller quoted the plugin's stderr.
     let w = world(backend).await;
@@ -2086,6 +2152,7 @@ on_both_backends! {
     a_dry_run_shows_what_would_change_and_writes_nothing,
     enabling_configuring_and_upgrading_refuse_bad_input_and_change_nothing,
     shopify_webhooks_are_answered_by_the_plugins_verdict_and_applied_once,
+    the_same_delivery_sent_at_once_is_applied_once,
     another_tenants_key_finds_none_of_the_plugin_routes,
     an_anonymous_webhook_caller_never_sees_the_plugins_message,
     budgets_above_the_hosts_ceilings_are_refused_with_the_ceiling,

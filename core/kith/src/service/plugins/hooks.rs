@@ -33,7 +33,7 @@ use crate::model::{
 };
 use crate::plugin::{CallOptions, Capability, RejectionKind, Verdict, Webhook};
 use crate::store::Error as StoreError;
-use crate::store::{Op, PluginOp};
+use crate::store::{Once, Op, PluginOp};
 use crate::{Error, Result};
 
 /// How much guest work a webhook delivery may cause.
@@ -197,6 +197,39 @@ impl PluginHost {
         plugin: &str,
         webhook: &Webhook,
     ) -> Result<HookResult> {
+        self.run_webhook(tenant, plugin, webhook, true)
+    }
+
+    /// [`PluginHost::handle_webhook`]; `retry`: whether a write refused as a duplicate is tried
+    /// once more.
+    fn run_webhook(
+        &self,
+        tenant: &TenantSlug,
+        plugin: &str,
+        webhook: &Webhook,
+        retry: bool,
+    ) -> Result<HookResult> {
+        match self.start_webhook(tenant, plugin, webhook)? {
+            HookStep::Done(result) => Ok(result),
+            HookStep::Writing(mut pending) => {
+                pending.retry = retry;
+                let written = futures_executor::block_on(pending.written());
+                self.finish_webhook(tenant, plugin, webhook, pending, written)
+            }
+        }
+    }
+
+    /// [`PluginHost::handle_webhook`] up to its write: the plugin has run and its actions (with
+    /// the delivery's record) are queued for the commit, which the caller awaits with
+    /// [`PendingHook::written`] without holding a thread, then hands to
+    /// [`PluginHost::finish_webhook`]. A store that cannot queue writes has written them
+    /// already.
+    pub fn start_webhook(
+        &self,
+        tenant: &TenantSlug,
+        plugin: &str,
+        webhook: &Webhook,
+    ) -> Result<HookStep> {
         let e = self.enabled(tenant, plugin)?;
         let loaded = self.loaded(&e.hash)?;
         if loaded.capability() != Capability::CommerceHook {
@@ -212,33 +245,24 @@ impl PluginHost {
                 Check::Valid => true,
                 Check::Missing if webhook.body.len() <= budget.unsigned_body_limit => false,
                 Check::Missing => {
-                    return Ok(HookResult::refused(format!(
+                    return Ok(HookStep::Done(HookResult::refused(format!(
                         "missing {} header (checked by Kith before the plugin ran)",
                         sig.header
-                    )));
+                    ))));
                 }
                 Check::Invalid => {
-                    return Ok(HookResult::refused(format!(
+                    return Ok(HookStep::Done(HookResult::refused(format!(
                         "the {} signature does not match the body (checked by Kith before the \
                          plugin ran)",
                         sig.header
-                    )));
+                    ))));
                 }
             },
         };
         if let Some(id) = &webhook.delivery_id
-            && let Some(d) = self.store.delivery(tenant, plugin, id)?
+            && let Some(answer) = self.stored_answer(tenant, plugin, id)?
         {
-            return Ok(HookResult {
-                verdict: serde_json::from_str(&d.verdict_json).map_err(|err| {
-                    Error::Store(StoreError::Corrupt {
-                        table: "plugin_deliveries",
-                        detail: err.to_string(),
-                    })
-                })?,
-                actions_applied: d.actions_applied,
-                replayed: true,
-            });
+            return Ok(HookStep::Done(answer));
         }
         let now = Timestamp::now();
         let health = self.store.plugin_health(tenant, plugin)?;
@@ -312,37 +336,142 @@ impl PluginHost {
         if verified && (health.consecutive_failures > 0 || health.suspended_until.is_some()) {
             ops.push(self.outcomes_op(plugin, Outcomes::success()));
         }
-        if !ops.is_empty() {
-            match self.store.write(tenant, &Actor::plugin(plugin), ops) {
-                Ok(_) => {}
-                // The same delivery, accepted concurrently: answer as it was answered.
-                Err(StoreError::Duplicate {
-                    field: "delivery_id",
-                    ..
-                }) => {
-                    return self.handle_webhook(tenant, plugin, webhook);
-                }
-                Err(err) => {
-                    if verified {
-                        self.write_outcomes(
-                            tenant,
-                            plugin,
-                            Outcomes::failure(crate::model::FailureRecord {
-                                code: "invalid-action".into(),
-                                message: format!("{}: {err}", err.code()),
-                                at: now,
-                            }),
-                        )?;
-                    }
-                    return Err(err.into());
-                }
-            }
-        }
-        Ok(HookResult {
+        let result = HookResult {
             verdict: output.verdict,
             actions_applied: applied,
             replayed: false,
-        })
+        };
+        if ops.is_empty() {
+            return Ok(HookStep::Done(result));
+        }
+        let actor = Actor::plugin(plugin);
+        let write = match self.store.write_nonblocking(tenant, &actor, ops, None) {
+            Ok(write) => write,
+            Err(ops) => Box::pin(std::future::ready(
+                self.store.write(tenant, &actor, ops).map(Once::fresh),
+            )),
+        };
+        Ok(HookStep::Writing(PendingHook {
+            write: Some(write),
+            result,
+            verified,
+            at: now,
+            retry: true,
+        }))
+    }
+
+    /// The answer given to delivery `id` when it was accepted, if it was.
+    fn stored_answer(
+        &self,
+        tenant: &TenantSlug,
+        plugin: &str,
+        id: &str,
+    ) -> Result<Option<HookResult>> {
+        let Some(d) = self.store.delivery(tenant, plugin, id)? else {
+            return Ok(None);
+        };
+        let verdict = serde_json::from_str(&d.verdict_json).map_err(|err| {
+            Error::Store(StoreError::Corrupt {
+                table: "plugin_deliveries",
+                detail: err.to_string(),
+            })
+        })?;
+        Ok(Some(HookResult {
+            verdict,
+            actions_applied: d.actions_applied,
+            replayed: true,
+        }))
+    }
+
+    /// The end of a delivery whose write [`PluginHost::start_webhook`] queued, once `written`
+    /// says how the write went. A write refused as a duplicate lost a race with a concurrent
+    /// delivery: the same one (then it is answered as that one was) or, for another field,
+    /// a delivery that created the same new customer first (then it is run again, once, and
+    /// its upsert finds the customer). Any other refused write counts against a verified
+    /// delivery's plugin.
+    pub fn finish_webhook(
+        &self,
+        tenant: &TenantSlug,
+        plugin: &str,
+        webhook: &Webhook,
+        pending: PendingHook,
+        written: std::result::Result<(), StoreError>,
+    ) -> Result<HookResult> {
+        match written {
+            Ok(()) => Ok(pending.result),
+            Err(StoreError::Duplicate {
+                field: "delivery_id",
+                ..
+            }) if let Some(id) = &webhook.delivery_id
+                && let Some(answer) = self.stored_answer(tenant, plugin, id)? =>
+            {
+                Ok(answer)
+            }
+            Err(StoreError::Duplicate { .. }) if pending.retry => {
+                self.run_webhook(tenant, plugin, webhook, false)
+            }
+            Err(err) => {
+                if pending.verified {
+                    self.write_outcomes(
+                        tenant,
+                        plugin,
+                        Outcomes::failure(crate::model::FailureRecord {
+                            code: "invalid-action".into(),
+                            message: format!("{}: {err}", err.code()),
+                            at: pending.at,
+                        }),
+                    )?;
+                }
+                Err(err.into())
+            }
+        }
+    }
+}
+
+/// How far [`PluginHost::start_webhook`] took a delivery.
+#[derive(Debug)]
+pub enum HookStep {
+    /// Answered without a write (a refused signature, a replay, nothing to apply).
+    Done(HookResult),
+    /// The plugin ran and its write is queued.
+    Writing(PendingHook),
+}
+
+/// A delivery whose actions are queued for the commit.
+pub struct PendingHook {
+    /// The queued write; taken by [`PendingHook::written`].
+    write: Option<crate::store::WriteFuture<Once<Vec<crate::store::Output>>>>,
+    /// The answer once the write is durable.
+    result: HookResult,
+    /// Whether the host verified the delivery's signature.
+    verified: bool,
+    /// When the delivery was handled.
+    at: Timestamp,
+    /// Whether a write refused as a duplicate is run again (once).
+    retry: bool,
+}
+
+impl std::fmt::Debug for PendingHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingHook")
+            .field("result", &self.result)
+            .field("verified", &self.verified)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PendingHook {
+    /// The answer, once [`PendingHook::written`] said the write is durable.
+    pub fn into_result(self) -> HookResult {
+        self.result
+    }
+
+    /// Waits until the write is durable or refused (once; later calls answer `Ok`).
+    pub async fn written(&mut self) -> std::result::Result<(), StoreError> {
+        match self.write.take() {
+            Some(write) => write.await.map(|_| ()),
+            None => Ok(()),
+        }
     }
 }
 
