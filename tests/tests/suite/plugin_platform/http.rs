@@ -128,6 +128,52 @@ impl World {
     }
 }
 
+/// A world with shopify-orders enabled for acme, Shopify's orders/create fixture and its
+/// signature.
+async fn shopify_world(backend: Backend) -> (World, Vec<u8>, String) {
+    let w = world(backend).await;
+    w.upload(plugins::SHOPIFY_ORDERS).await;
+    w.enable("kith.shopify-orders", json!({ "secret": SECRET }))
+        .await;
+    let body = fixture("orders-create.json");
+    let good = sign(&body, SECRET);
+    (w, body, good)
+}
+
+/// The purchases on a timeline page.
+fn purchases(timeline: &Value) -> usize {
+    timeline["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["kind"] == "purchase")
+        .count()
+}
+
+/// The acme customers with `email` (a page), and the first one's timeline.
+async fn customer_and_timeline(w: &World, email: &str) -> (Value, Value) {
+    let found = w
+        .call(
+            "GET",
+            &format!("/v1/tenants/acme/customers?email={email}"),
+            &w.acme,
+            None,
+        )
+        .await
+        .ok(200);
+    let customer = found["items"][0]["id"].as_str().unwrap().to_owned();
+    let timeline = w
+        .call(
+            "GET",
+            &format!("/v1/tenants/acme/customers/{customer}/timeline"),
+            &w.acme,
+            None,
+        )
+        .await
+        .ok(200);
+    (found, timeline)
+}
+
 fn sign(body: &[u8], secret: &str) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(body);
@@ -955,14 +1001,9 @@ async fn enabling_configuring_and_upgrading_refuse_bad_input_and_change_nothing(
 }
 
 async fn shopify_webhooks_are_answered_by_the_plugins_verdict_and_applied_once(backend: Backend) {
-    let w = world(backend).await;
-    w.upload(plugins::SHOPIFY_ORDERS).await;
-    w.enable("kith.shopify-orders", json!({ "secret": SECRET }))
-        .await;
     // A real orders/create payload: nested customer, line items, prices as strings, shop and
     // presentment money.
-    let body = fixture("orders-create.json");
-    let good = sign(&body, SECRET);
+    let (w, body, good) = shopify_world(backend).await;
 
     // A forgery first, with the id the genuine delivery will use: refused, nothing written.
     let head = w.head("acme");
@@ -989,25 +1030,7 @@ async fn shopify_webhooks_are_answered_by_the_plugins_verdict_and_applied_once(b
         accepted["actions_applied"].as_u64().unwrap() >= 2,
         "{accepted}"
     );
-    let found = w
-        .call(
-            "GET",
-            "/v1/tenants/acme/customers?email=john@example.com",
-            &w.acme,
-            None,
-        )
-        .await
-        .ok(200);
-    let customer = found["items"][0]["id"].as_str().unwrap().to_owned();
-    let timeline = w
-        .call(
-            "GET",
-            &format!("/v1/tenants/acme/customers/{customer}/timeline"),
-            &w.acme,
-            None,
-        )
-        .await
-        .ok(200);
+    let (_, timeline) = customer_and_timeline(&w, "john@example.com").await;
     let purchase = &timeline["items"][0];
     assert_eq!(purchase["kind"], "purchase");
     assert_eq!(purchase["amount"]["minor"], 40_300, "{purchase}");
@@ -1243,7 +1266,7 @@ mod e2e {
 
     use serde_json::{Value, json};
 
-    use super::{SECRET, fixture, sign, wasm};
+    use super::{SECRET, fixture, purchases, sign, wasm};
     use kith_tests::plugins;
 
     const ADMIN: &str = "kith-e2e-operator-token-0123456789abcdef";
@@ -1498,13 +1521,7 @@ mod e2e {
             &key,
             None,
         );
-        let purchases = timeline["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|i| i["kind"] == "purchase")
-            .count();
-        assert_eq!(purchases, 1);
+        assert_eq!(purchases(&timeline), 1, "{timeline}");
         let (status, enabled) = s.json("GET", "/v1/tenants/acme/plugins", &key, None);
         assert_eq!(status, 200);
         assert_eq!(enabled["items"].as_array().unwrap().len(), 3);
@@ -1890,12 +1907,7 @@ mod e2e {
 /// refused member of a group commit before the group commits) it gets 409 `duplicate`, which
 /// the platform retries like any non-2xx, and the retry is answered from the stored delivery.
 async fn the_same_delivery_sent_at_once_is_applied_once(backend: Backend) {
-    let w = world(backend).await;
-    w.upload(plugins::SHOPIFY_ORDERS).await;
-    w.enable("kith.shopify-orders", json!({ "secret": SECRET }))
-        .await;
-    let body = fixture("orders-create.json");
-    let good = sign(&body, SECRET);
+    let (w, body, good) = shopify_world(backend).await;
     let send = || {
         w.api
             .send(shopify("orders/create", "delivery-race", &body, &good))
@@ -1916,33 +1928,9 @@ async fn the_same_delivery_sent_at_once_is_applied_once(backend: Backend) {
         assert_eq!(a["verdict"]["verdict"], "accepted", "{a}");
         assert_eq!(a["actions_applied"], answers[0]["actions_applied"], "{a}");
     }
-    let found = w
-        .call(
-            "GET",
-            "/v1/tenants/acme/customers?email=john@example.com",
-            &w.acme,
-            None,
-        )
-        .await
-        .ok(200);
+    let (found, timeline) = customer_and_timeline(&w, "john@example.com").await;
     assert_eq!(found["items"].as_array().unwrap().len(), 1, "{found}");
-    let customer = found["items"][0]["id"].as_str().unwrap().to_owned();
-    let timeline = w
-        .call(
-            "GET",
-            &format!("/v1/tenants/acme/customers/{customer}/timeline"),
-            &w.acme,
-            None,
-        )
-        .await
-        .ok(200);
-    let purchases = timeline["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|i| i["kind"] == "purchase")
-        .count();
-    assert_eq!(purchases, 1, "{timeline}");
+    assert_eq!(purchases(&timeline), 1, "{timeline}");
     // And once more afterwards: a replay, nothing written.
     let after = w.head("acme");
     assert!(after > head);
