@@ -1074,7 +1074,7 @@ pub async fn hook(
                 let p = plugin.clone();
                 state
                     .run_plugins(move |h| {
-                        h.finish_webhook(&tenant, &p, &webhook, pending, Err(err))
+                        h.finish_webhook(&tenant, &p, &webhook, pending, Err(err), true)
                     })
                     .await
             }

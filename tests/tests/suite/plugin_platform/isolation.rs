@@ -71,6 +71,53 @@ fn customers_of(w: &World, tenant: &str) -> usize {
 }
 
 #[test]
+fn a_delivery_whose_write_always_conflicts_runs_the_plugin_twice_at_most() {
+    // A write refused as a duplicate is run again once (it may have lost a race with a
+    // concurrent delivery). One that conflicts every time must not loop: here the order's
+    // Shopify customer (77) is a customer without an email, and the order's email belongs to
+    // another customer, so the upsert's email change is refused on every run.
+    let w = world();
+    enable_shopify(&w, None);
+    let acme = slug("acme");
+    w.store
+        .create_customer(
+            &acme,
+            &kith::model::Actor::new("test"),
+            kith::model::CustomerInput {
+                name: Some("Shopify 77".into()),
+                external_ids: vec![
+                    kith::model::ExternalId::new("external_id", "shopify", "77").unwrap(),
+                ],
+                ..kith::model::CustomerInput::default()
+            },
+        )
+        .unwrap();
+    customer(&w, "acme", "jon@example.com");
+    let calls_before = w
+        .host
+        .status(&acme, "kith.shopify-orders")
+        .unwrap()
+        .calls
+        .calls;
+    let head = w.store.last_seq(&acme).unwrap();
+    let err = w
+        .host
+        .handle_webhook(
+            &acme,
+            "kith.shopify-orders",
+            &shopify_delivery("d-1", SECRET),
+        )
+        .unwrap_err();
+    assert_eq!(err.code(), "duplicate", "{err}");
+    let status = w.host.status(&acme, "kith.shopify-orders").unwrap();
+    assert_eq!(status.calls.calls - calls_before, 2, "{status:?}");
+    // Nothing of the order was applied; the refusal is on the plugin's record.
+    assert_eq!(customers_of(&w, "acme"), 2);
+    assert_eq!(w.store.last_seq(&acme).unwrap(), head);
+    assert_eq!(status.health.last_error.unwrap().code, "invalid-action");
+}
+
+#[test]
 fn unsigned_junk_cannot_suspend_a_tenants_hook() {
     // Regression: five unsigned 200 KB bodies exhausted the Shopify hook's fuel in its own
     // HMAC check, counted as failures and suspended it; the shop's signed orders then got 503

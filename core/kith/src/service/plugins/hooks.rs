@@ -212,9 +212,8 @@ impl PluginHost {
         match self.start_webhook(tenant, plugin, webhook)? {
             HookStep::Done(result) => Ok(result),
             HookStep::Writing(mut pending) => {
-                pending.retry = retry;
                 let written = futures_executor::block_on(pending.written());
-                self.finish_webhook(tenant, plugin, webhook, pending, written)
+                self.finish_webhook(tenant, plugin, webhook, pending, written, retry)
             }
         }
     }
@@ -356,7 +355,6 @@ impl PluginHost {
             result,
             verified,
             at: now,
-            retry: true,
         }))
     }
 
@@ -388,7 +386,8 @@ impl PluginHost {
     /// delivery: the same one (then it is answered as that one was) or, for another field,
     /// a delivery that created the same new customer first (then it is run again, once, and
     /// its upsert finds the customer). Any other refused write counts against a verified
-    /// delivery's plugin.
+    /// delivery's plugin. `retry`: whether a write refused as a duplicate may be run again
+    /// (true, except on the run again).
     pub fn finish_webhook(
         &self,
         tenant: &TenantSlug,
@@ -396,6 +395,7 @@ impl PluginHost {
         webhook: &Webhook,
         pending: PendingHook,
         written: std::result::Result<(), StoreError>,
+        retry: bool,
     ) -> Result<HookResult> {
         match written {
             Ok(()) => Ok(pending.result),
@@ -407,7 +407,7 @@ impl PluginHost {
             {
                 Ok(answer)
             }
-            Err(StoreError::Duplicate { .. }) if pending.retry => {
+            Err(StoreError::Duplicate { .. }) if retry => {
                 self.run_webhook(tenant, plugin, webhook, false)
             }
             Err(err) => {
@@ -447,8 +447,6 @@ pub struct PendingHook {
     verified: bool,
     /// When the delivery was handled.
     at: Timestamp,
-    /// Whether a write refused as a duplicate is run again (once).
-    retry: bool,
 }
 
 impl std::fmt::Debug for PendingHook {
