@@ -13,11 +13,14 @@
 //!   of a fresh instance).
 //! - `shopify_orders_create`, `woocommerce_order_created`: one signed webhook through the commerce
 //!   hook, on the realistic fixtures of `tests/data/commerce/` (signature check, JSON parsing,
-//!   actions validated by the host).
+//!   actions validated by the host); `..._verified`: the same as Kith's server calls it after
+//!   checking the signature itself, with its attestation (the hook does not hash the body again).
 //! - `restart_load_20_from_cache`: a new `Runtime` plus 20 plugin loads served by the compile
 //!   cache, i.e. restart readiness (target: under 1 s).
 
 use std::hint::black_box;
+
+use base64::Engine as _;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use kith::model::{Currency, InteractionKind, Money, Timestamp};
@@ -97,7 +100,6 @@ fn calls(c: &mut Criterion) {
 
 /// A delivery of `fixture` (under `tests/data/commerce/`) signed as its platform signs it.
 fn delivery(fixture: &str, topic: &str, secret: &str, signature_header: &str) -> Webhook {
-    use base64::Engine as _;
     use hmac::{Hmac, KeyInit, Mac};
     let path = format!("{}/data/commerce/{fixture}", env!("CARGO_MANIFEST_DIR"));
     let body = std::fs::read(&path).expect("fixture");
@@ -137,12 +139,38 @@ fn hooks(c: &mut Criterion) {
             .expect("load");
         let webhook = delivery(fixture, topic, "bench-secret", header);
         let config = r#"{"secret":"bench-secret"}"#;
-        let (output, _) = rt.handle_webhook(&hook, &webhook, config, &limits);
+        let (output, report) = rt.handle_webhook(&hook, &webhook, config, &limits);
         assert_eq!(output.expect("handle").verdict, Verdict::Accepted, "{name}");
         c.bench_function(name, |b| {
             b.iter(|| {
                 let (output, _report) =
                     rt.handle_webhook(&hook, black_box(&webhook), config, &limits);
+                black_box(output.expect("handle"));
+            })
+        });
+        // As Kith's server calls it after checking the signature itself.
+        let digest = base64::engine::general_purpose::STANDARD
+            .decode(&webhook.headers[0].1)
+            .expect("signature");
+        let attested = kith::service::plugins::attestation(b"bench-secret", &digest, &webhook);
+        let (output, verified) =
+            rt.handle_verified_webhook(&hook, &webhook, &attested, config, &limits);
+        assert_eq!(output.expect("handle").verdict, Verdict::Accepted, "{name}");
+        eprintln!(
+            "{name}: fuel {} unverified, {} with Kith's attestation ({} body bytes)",
+            report.fuel_used,
+            verified.fuel_used,
+            webhook.body.len()
+        );
+        c.bench_function(&format!("{name}_verified"), |b| {
+            b.iter(|| {
+                let (output, _report) = rt.handle_verified_webhook(
+                    &hook,
+                    black_box(&webhook),
+                    &attested,
+                    config,
+                    &limits,
+                );
                 black_box(output.expect("handle"));
             })
         });

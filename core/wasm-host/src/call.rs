@@ -686,11 +686,9 @@ impl Runtime {
 
     /// Handles one webhook delivery with a commerce hook and the tenant's configuration (JSON).
     ///
-    /// The plugin's clocks read `webhook.received_at`; its randomness is seeded with 0.
-    #[tracing::instrument(level = "debug", name = "plugin.handle_webhook", skip_all, fields(
-        plugin = %plugin.manifest().id, version = %plugin.manifest().version, hash = %plugin.hash(),
-        topic = %webhook.topic, delivery = webhook.delivery_id.as_deref().unwrap_or(""),
-        fuel_used = Empty, wall_us = Empty, peak_memory = Empty, outcome = Empty))]
+    /// The plugin's clocks read `webhook.received_at`; its randomness is seeded with 0. A
+    /// [`SIGNATURE_VERIFIED_HEADER`](crate::SIGNATURE_VERIFIED_HEADER) among the delivery's
+    /// headers is not passed on: only [`Runtime::handle_verified_webhook`] sends one.
     pub fn handle_webhook<'a>(
         &self,
         plugin: &LoadedPlugin,
@@ -698,10 +696,41 @@ impl Runtime {
         config: &str,
         options: impl Into<CallOptions<'a>>,
     ) -> (Result<HookOutput, PluginFailure>, CallReport) {
+        self.handle(plugin, webhook, None, config, options.into())
+    }
+
+    /// [`Runtime::handle_webhook`] for a delivery whose signature the host has checked:
+    /// `attestation` goes to the plugin in the
+    /// [`SIGNATURE_VERIFIED_HEADER`](crate::SIGNATURE_VERIFIED_HEADER) header, so that it need
+    /// not hash the body again (the SDK's `commerce::verify_signature` checks it).
+    pub fn handle_verified_webhook<'a>(
+        &self,
+        plugin: &LoadedPlugin,
+        webhook: &Webhook,
+        attestation: &str,
+        config: &str,
+        options: impl Into<CallOptions<'a>>,
+    ) -> (Result<HookOutput, PluginFailure>, CallReport) {
+        self.handle(plugin, webhook, Some(attestation), config, options.into())
+    }
+
+    #[tracing::instrument(level = "debug", name = "plugin.handle_webhook", skip_all, fields(
+        plugin = %plugin.manifest().id, version = %plugin.manifest().version, hash = %plugin.hash(),
+        topic = %webhook.topic, delivery = webhook.delivery_id.as_deref().unwrap_or(""),
+        verified = attestation.is_some(),
+        fuel_used = Empty, wall_us = Empty, peak_memory = Empty, outcome = Empty))]
+    fn handle(
+        &self,
+        plugin: &LoadedPlugin,
+        webhook: &Webhook,
+        attestation: Option<&str>,
+        config: &str,
+        options: CallOptions<'_>,
+    ) -> (Result<HookOutput, PluginFailure>, CallReport) {
         if let Some(refused) = self.refuse(plugin, "handle", &[Capability::CommerceHook]) {
             return refused;
         }
-        let arg = wit::Webhook::from(webhook);
+        let arg = convert::webhook(webhook, attestation);
         let config = config.to_owned();
         let env = Env {
             det: Determinism {
@@ -714,7 +743,7 @@ impl Runtime {
             self,
             plugin.pre(),
             &plugin.manifest().id,
-            options.into(),
+            options,
             env,
             |pre, store| pre.handle(store, arg, &config),
         );

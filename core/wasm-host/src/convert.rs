@@ -16,7 +16,7 @@ use super::types::{
     Action, Capability, CustomerCall, CustomerFields, CustomerRef, CustomerSummary, CustomerView,
     DealStatus, DealView, HookOutput, InputNeeds, InteractionAggregate, InteractionView,
     LogInteraction, Manifest, ManifestBudgets, Membership, PipelineRef, PopulationInput, Reason,
-    RejectionKind, ScoreOutput, SegmentInfo, Verdict, Webhook,
+    RejectionKind, SIGNATURE_VERIFIED_HEADER, ScoreOutput, SegmentInfo, Verdict, Webhook,
 };
 use super::{PluginErrorKind, PluginFailure};
 
@@ -365,15 +365,24 @@ impl From<&PopulationInput> for wit::PopulationInput {
     }
 }
 
-impl From<&Webhook> for wit::Webhook {
-    fn from(w: &Webhook) -> Self {
-        wit::Webhook {
-            topic: w.topic.clone(),
-            headers: w.headers.clone(),
-            body: w.body.clone(),
-            delivery_id: w.delivery_id.clone(),
-            received_at: w.received_at.as_micros(),
-        }
+/// The delivery as the plugin sees it: its headers without any [`SIGNATURE_VERIFIED_HEADER`]
+/// the sender put there, then the host's `attestation`, if it verified the signature.
+pub(crate) fn webhook(w: &Webhook, attestation: Option<&str>) -> wit::Webhook {
+    let mut headers: Vec<(String, String)> = w
+        .headers
+        .iter()
+        .filter(|(name, _)| !name.eq_ignore_ascii_case(SIGNATURE_VERIFIED_HEADER))
+        .cloned()
+        .collect();
+    if let Some(attestation) = attestation {
+        headers.push((SIGNATURE_VERIFIED_HEADER.to_owned(), attestation.to_owned()));
+    }
+    wit::Webhook {
+        topic: w.topic.clone(),
+        headers,
+        body: w.body.clone(),
+        delivery_id: w.delivery_id.clone(),
+        received_at: w.received_at.as_micros(),
     }
 }
 

@@ -73,6 +73,6 @@ pub use types::{
     Action, Capability, CustomerCall, CustomerFields, CustomerRef, CustomerSummary, CustomerView,
     DealStatus, DealView, HookOutput, InputNeeds, InteractionAggregate, InteractionView,
     LogInteraction, Manifest, ManifestBudgets, Membership, PipelineRef, PopulationInput, Reason,
-    RejectionKind, ScoreOutput, SegmentInfo, Verdict, Webhook,
+    RejectionKind, SIGNATURE_VERIFIED_HEADER, ScoreOutput, SegmentInfo, Verdict, Webhook,
 };
 pub use wasmtime::component::Val as WitValue;

@@ -358,6 +358,15 @@ pub struct Membership {
     pub reason: String,
 }
 
+/// The header in which the host tells a commerce hook that it has verified the delivery's
+/// signature itself: base64 HMAC-SHA256, under the secret the signature was checked with, of
+/// `kith-signature-verified` and a NUL byte, the 32-byte digest the signature header carried,
+/// the delivery's `received-at` (8 bytes, big-endian) and the body's length (8 bytes,
+/// big-endian). Only a holder of the secret can make it, and it vouches for no other delivery
+/// (`received-at` is the host's own clock). A hook that finds it valid may skip hashing the
+/// body; one that ignores it loses nothing. The host never passes on a sender's copy.
+pub const SIGNATURE_VERIFIED_HEADER: &str = "kith-signature-verified";
+
 /// A raw webhook delivery, exactly as received (WIT `webhook`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Webhook {

@@ -40,7 +40,7 @@ mod values;
 
 use serde::de::DeserializeOwned;
 
-pub use signature::{sign, signature_is_valid, verify_signature};
+pub use signature::{VERIFIED_HEADER, sign, signature_is_valid, verify_signature};
 pub use values::{
     MAX_ID, MAX_TEXT, clip, country, decimal, email, first_email, id_text, is_known_currency,
     money, optional_id, phone, required_id, text, timestamp,

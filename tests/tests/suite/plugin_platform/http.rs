@@ -1034,6 +1034,24 @@ async fn shopify_webhooks_are_answered_by_the_plugins_verdict_and_applied_once(b
     let purchase = &timeline["items"][0];
     assert_eq!(purchase["kind"], "purchase");
     assert_eq!(purchase["amount"]["minor"], 40_300, "{purchase}");
+    // Kith checked the signature and told the plugin so: its call did not hash the body again
+    // (the guest's HMAC-SHA256 alone costs about 77 fuel a byte; the whole call with it, over a
+    // million on this order).
+    let status = w
+        .call(
+            "GET",
+            "/v1/tenants/acme/plugins/kith.shopify-orders",
+            &w.acme,
+            None,
+        )
+        .await
+        .ok(200);
+    let fuel = status["calls"]["fuel_max"].as_u64().unwrap();
+    assert!(
+        fuel < 77 * body.len() as u64,
+        "{fuel} fuel for {} bytes",
+        body.len()
+    );
 
     // The platform retries: same answer, nothing new.
     let head = w.head("acme");

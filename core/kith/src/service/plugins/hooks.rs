@@ -14,7 +14,10 @@
 //!    [`HookBudget::base_fuel`] plus [`HookBudget::fuel_per_byte`] per byte of body (and never
 //!    more than the tenant's budget); a verified one at least that much (up to the host's
 //!    ceiling), so that a genuine large order is not cut short.
-//! 3. **Only verified failures suspend.** A failed call on a delivery whose signature Kith
+//! 3. **The body is hashed once.** A delivery Kith verified reaches the plugin with an
+//!    attestation ([`attestation`], in the `kith-signature-verified` header) that the SDK's
+//!    `commerce::verify_signature` checks in place of hashing the body again.
+//! 4. **Only verified failures suspend.** A failed call on a delivery whose signature Kith
 //!    verified counts towards the circuit breaker; a failure on an unverified one is counted in
 //!    the call statistics but can never suspend the hook, so junk cannot switch a shop off.
 
@@ -122,10 +125,10 @@ fn secret(signature: &WebhookSignature, config_json: &str) -> Option<String> {
 }
 
 /// What the host's signature check found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Check {
-    /// The signature matches the body.
-    Valid,
+    /// The signature matches the body; the [`attestation`] that says so.
+    Valid(String),
     /// The header is absent.
     Missing,
     /// The header is present and does not match (or is not base64, or the secret is gone).
@@ -151,10 +154,25 @@ fn verify(signature: &WebhookSignature, config_json: &str, webhook: &Webhook) ->
     };
     mac.update(&webhook.body);
     if mac.verify_slice(&expected).is_ok() {
-        Check::Valid
+        Check::Valid(attestation(secret.as_bytes(), &expected, webhook))
     } else {
         Check::Invalid
     }
+}
+
+/// What the host tells a commerce hook after verifying `digest`, the HMAC-SHA256 of
+/// `webhook`'s body under `secret` (see [`crate::plugin::SIGNATURE_VERIFIED_HEADER`]): base64
+/// HMAC-SHA256 under the same secret of the context, the digest, `received_at` and the body's
+/// length. The SDK's `commerce::verify_signature` computes the same to check it.
+pub fn attestation(secret: &[u8], digest: &[u8], webhook: &Webhook) -> String {
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
+        unreachable!("HMAC accepts keys of every length")
+    };
+    mac.update(b"kith-signature-verified\0");
+    mac.update(digest);
+    mac.update(&webhook.received_at.as_micros().to_be_bytes());
+    mac.update(&(webhook.body.len() as u64).to_be_bytes());
+    BASE64.encode(mac.finalize().into_bytes())
 }
 
 /// How a delivery was handled.
@@ -238,11 +256,11 @@ impl PluginHost {
             info_span!("webhook", %tenant, plugin, version = %e.version, topic = %webhook.topic)
                 .entered();
         let budget = self.config.hooks;
-        let verified = match &e.signature {
-            None => false,
+        let attested = match &e.signature {
+            None => None,
             Some(sig) => match verify(sig, &e.config_json, webhook) {
-                Check::Valid => true,
-                Check::Missing if webhook.body.len() <= budget.unsigned_body_limit => false,
+                Check::Valid(attestation) => Some(attestation),
+                Check::Missing if webhook.body.len() <= budget.unsigned_body_limit => None,
                 Check::Missing => {
                     return Ok(HookStep::Done(HookResult::refused(format!(
                         "missing {} header (checked by Kith before the plugin ran)",
@@ -258,6 +276,7 @@ impl PluginHost {
                 }
             },
         };
+        let verified = attested.is_some();
         if let Some(id) = &webhook.delivery_id
             && let Some(answer) = self.stored_answer(tenant, plugin, id)?
         {
@@ -290,12 +309,19 @@ impl PluginHost {
         } else {
             limits.fuel.min(proportional)
         };
-        let (result, _) = self.runtime.handle_webhook(
-            &loaded,
-            webhook,
-            &e.config_json,
-            CallOptions::for_tenant(&limits, tenant.as_str()),
-        );
+        let options = CallOptions::for_tenant(&limits, tenant.as_str());
+        let (result, _) = match &attested {
+            Some(attestation) => self.runtime.handle_verified_webhook(
+                &loaded,
+                webhook,
+                attestation,
+                &e.config_json,
+                options,
+            ),
+            None => self
+                .runtime
+                .handle_webhook(&loaded, webhook, &e.config_json, options),
+        };
         let output = match result {
             Ok(o) => o,
             Err(f) => {
@@ -502,13 +528,11 @@ mod tests {
         let config = r#"{"secret":"hush"}"#;
         let body = br#"{"id":1}"#;
         let good = sign("hush", body);
+        let delivery = webhook(&[("x-shopify-hmac-sha256", &good)], body);
+        let digest = BASE64.decode(&good).unwrap();
         assert_eq!(
-            verify(
-                &sig,
-                config,
-                &webhook(&[("x-shopify-hmac-sha256", &good)], body)
-            ),
-            Check::Valid
+            verify(&sig, config, &delivery),
+            Check::Valid(attestation(b"hush", &digest, &delivery))
         );
         assert_eq!(
             verify(

@@ -60,7 +60,9 @@ use serde::Serialize;
 pub use self::budget::{Budgets, Ceilings, RefusedActions, WriteBudget};
 pub use self::config::{MAX_CONFIG_BYTES, SchemaBudget, check_standalone as check_config};
 pub use self::dispatch::DispatcherHandle;
-pub use self::hooks::{HookBudget, HookResult, HookStep, PendingHook, known_signature};
+pub use self::hooks::{
+    HookBudget, HookResult, HookStep, PendingHook, attestation, known_signature,
+};
 pub use self::jobs::{Job, JobState};
 pub use self::registry::{EnableRequest, Installed, PluginStatus, SettingsChange};
 pub use self::views::{
