@@ -1111,7 +1111,7 @@ pub async fn hook(
             RejectionKind::BadSignature => ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "bad_signature",
-                format!("the plugin rejected the signature: {reason}"),
+                format!("bad signature: {reason}"),
             ),
             RejectionKind::Malformed => ApiError::new(
                 StatusCode::BAD_REQUEST,

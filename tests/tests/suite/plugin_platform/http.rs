@@ -1016,7 +1016,11 @@ async fn shopify_webhooks_are_answered_by_the_plugins_verdict_and_applied_once(b
             &sign(&body, "a guess"),
         ))
         .await;
-    forged.problem(401, "bad_signature");
+    assert_eq!(
+        forged.problem(401, "bad_signature")["detail"],
+        "bad signature: the X-Shopify-Hmac-Sha256 signature does not match the body (checked by \
+         Kith before the plugin ran)"
+    );
     assert_eq!(w.head("acme"), head);
 
     let r = w
