@@ -557,26 +557,31 @@ fn every_fixture_is_handled_within_a_fraction_of_the_default_fuel() {
     }
 }
 
-#[test]
-fn forged_missing_and_undecodable_signatures_are_rejected_by_every_plugin() {
-    let rt = runtime();
-    let cases = [
+/// Each platform with its order-created topic and fixture.
+fn orders_created(rt: &Runtime) -> [(Platform, &'static str, &'static str); 3] {
+    [
         (
-            Platform::shopify(&rt),
+            Platform::shopify(rt),
             "orders/create",
             "shopify/orders-create.json",
         ),
         (
-            Platform::woo(&rt),
+            Platform::woo(rt),
             "order.created",
             "woocommerce/order-created.json",
         ),
         (
-            Platform::generic(&rt),
+            Platform::generic(rt),
             "order.created",
             "generic/order-created.json",
         ),
-    ];
+    ]
+}
+
+#[test]
+fn forged_missing_and_undecodable_signatures_are_rejected_by_every_plugin() {
+    let rt = runtime();
+    let cases = orders_created(&rt);
     for (platform, topic, path) in cases {
         let body = fixture(path);
         let mut tampered = platform.delivery(topic, body.clone());
@@ -618,23 +623,7 @@ fn attestation(platform: &Platform, delivery: &Webhook) -> String {
 #[test]
 fn a_delivery_kith_verified_is_not_hashed_again_and_a_forged_attestation_is_worthless() {
     let rt = runtime();
-    let cases = [
-        (
-            Platform::shopify(&rt),
-            "orders/create",
-            "shopify/orders-create.json",
-        ),
-        (
-            Platform::woo(&rt),
-            "order.created",
-            "woocommerce/order-created.json",
-        ),
-        (
-            Platform::generic(&rt),
-            "order.created",
-            "generic/order-created.json",
-        ),
-    ];
+    let cases = orders_created(&rt);
     let limits = Limits::default();
     for (platform, topic, path) in cases {
         let delivery = platform.delivery(topic, fixture(path));

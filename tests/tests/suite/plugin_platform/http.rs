@@ -77,6 +77,12 @@ impl World {
     }
 
     /// Enables `plugin` for acme and waits for its rescore job.
+    /// The acme tenant's status of `plugin` (must be 200).
+    async fn plugin_status(&self, plugin: &str) -> Value {
+        let path = format!("/v1/tenants/acme/plugins/{plugin}");
+        self.call("GET", &path, &self.acme, None).await.ok(200)
+    }
+
     async fn enable(&self, plugin: &str, config: Value) -> Value {
         let r = self
             .call(
@@ -507,10 +513,7 @@ async fn enabling_scores_customers_and_the_scores_are_searchable(backend: Backen
     }
 
     // Status: progress, call counters with fuel and latency percentiles.
-    let status = w
-        .call("GET", "/v1/tenants/acme/plugins/kith.rfm", &w.acme, None)
-        .await
-        .ok(200);
+    let status = w.plugin_status("kith.rfm").await;
     assert!(status["calls"]["calls"].as_u64().unwrap() >= 3, "{status}");
     assert!(status["calls"]["fuel_p50"].as_u64().unwrap() > 0);
     assert!(status["calls"]["latency_micros_p99"].as_u64().unwrap() > 0);
@@ -896,15 +899,7 @@ async fn enabling_configuring_and_upgrading_refuse_bad_input_and_change_nothing(
         .problem(409, "duplicate");
 
     // The secret is never shown; a merge patch keeps it.
-    let status = w
-        .call(
-            "GET",
-            "/v1/tenants/acme/plugins/kith.shopify-orders",
-            &w.acme,
-            None,
-        )
-        .await
-        .ok(200);
+    let status = w.plugin_status("kith.shopify-orders").await;
     assert_eq!(status["enablement"]["config"]["secret"], "<redacted>");
     assert!(
         status["lag"].is_null(),
@@ -1041,15 +1036,7 @@ async fn shopify_webhooks_are_answered_by_the_plugins_verdict_and_applied_once(b
     // Kith checked the signature and told the plugin so: its call did not hash the body again
     // (the guest's HMAC-SHA256 alone costs about 77 fuel a byte; the whole call with it, over a
     // million on this order).
-    let status = w
-        .call(
-            "GET",
-            "/v1/tenants/acme/plugins/kith.shopify-orders",
-            &w.acme,
-            None,
-        )
-        .await
-        .ok(200);
+    let status = w.plugin_status("kith.shopify-orders").await;
     let fuel = status["calls"]["fuel_max"].as_u64().unwrap();
     assert!(
         fuel < 77 * body.len() as u64,
@@ -1137,15 +1124,7 @@ async fn shopify_webhooks_are_answered_by_the_plugins_verdict_and_applied_once(b
         .await;
     refused.problem(422, "invalid_input");
     assert!(refused.text.contains("commerce hook"), "{}", refused.text);
-    let status = w
-        .call(
-            "GET",
-            "/v1/tenants/acme/plugins/kith.shopify-orders",
-            &w.acme,
-            None,
-        )
-        .await
-        .ok(200);
+    let status = w.plugin_status("kith.shopify-orders").await;
     assert_eq!(status["suspended"], false, "{status}");
     let junk = b"{not json";
     w.api
@@ -1258,10 +1237,7 @@ async fn another_tenants_key_finds_none_of_the_plugin_routes(backend: Backend) {
         assert!(!r.text.contains("kith.rfm\""), "{path}: {}", r.text);
     }
     assert_eq!(w.head("acme"), head, "nothing was written");
-    let status = w
-        .call("GET", "/v1/tenants/acme/plugins/kith.rfm", &w.acme, None)
-        .await
-        .ok(200);
+    let status = w.plugin_status("kith.rfm").await;
     assert_eq!(status["enablement"]["plugin"], "kith.rfm", "still enabled");
 }
 
@@ -2129,15 +2105,7 @@ async fn unsigned_junk_to_a_hook_is_refused_by_kith_and_suspends_nothing(backend
             "{problem}"
         );
     }
-    let status = w
-        .call(
-            "GET",
-            "/v1/tenants/acme/plugins/kith.shopify-orders",
-            &w.acme,
-            None,
-        )
-        .await
-        .ok(200);
+    let status = w.plugin_status("kith.shopify-orders").await;
     assert_eq!(status["suspended"], false);
     assert_eq!(status["calls"]["calls"], 0, "no guest code ran: {status}");
     // "none" hands signatures back to the plugin, and is shown as null.
