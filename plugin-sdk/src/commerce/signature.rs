@@ -36,10 +36,6 @@ pub fn signature_is_valid(secret: &[u8], body: &[u8], signature: &str) -> bool {
 /// [`verify_signature`]).
 pub const VERIFIED_HEADER: &str = "kith-signature-verified";
 
-/// What Kith's attestation is a MAC of, after this context: the digest, `received-at` and the
-/// body's length. The host computes the same (`kith::service::plugins::attestation`).
-const ATTESTATION_CONTEXT: &[u8] = b"kith-signature-verified\0";
-
 /// Checks the signature the webhook carries in `header` against its body and `secret`.
 ///
 /// Call it before looking at anything else in the delivery. The error is the answer to
@@ -70,7 +66,9 @@ pub fn verify_signature(webhook: &Webhook, header: &str, secret: &[u8]) -> Resul
 }
 
 /// Whether the webhook's [`VERIFIED_HEADER`] is Kith's attestation that `signature` is the
-/// HMAC-SHA256 of this body under `secret`.
+/// HMAC-SHA256 of this body under `secret`: the MAC of the header's name and a zero byte, the
+/// digest, `received-at` and the body's length, as the host computes it
+/// (`kith::service::plugins::attestation`).
 fn attested(webhook: &Webhook, signature: &str, secret: &[u8]) -> bool {
     let Some(attestation) = webhook.header(VERIFIED_HEADER) else {
         return false;
@@ -81,13 +79,14 @@ fn attested(webhook: &Webhook, signature: &str, secret: &[u8]) -> bool {
     ) else {
         return false;
     };
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
-        return false;
-    };
     if digest.len() != 32 {
         return false;
     }
-    mac.update(ATTESTATION_CONTEXT);
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
+        return false;
+    };
+    mac.update(VERIFIED_HEADER.as_bytes());
+    mac.update(&[0]);
     mac.update(&digest);
     mac.update(&webhook.received_at.to_be_bytes());
     mac.update(&(webhook.body.len() as u64).to_be_bytes());

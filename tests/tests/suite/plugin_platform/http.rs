@@ -76,13 +76,13 @@ impl World {
         self.api.call(method, path, Some(token), body).await
     }
 
-    /// Enables `plugin` for acme and waits for its rescore job.
     /// The acme tenant's status of `plugin` (must be 200).
     async fn plugin_status(&self, plugin: &str) -> Value {
         let path = format!("/v1/tenants/acme/plugins/{plugin}");
         self.call("GET", &path, &self.acme, None).await.ok(200)
     }
 
+    /// Enables `plugin` for acme and waits for its rescore job.
     async fn enable(&self, plugin: &str, config: Value) -> Value {
         let r = self
             .call(

@@ -34,7 +34,9 @@ use super::{PluginHost, producer};
 use crate::model::{
     Actor, Delivery, Outcomes, TenantSlug, Timestamp, ValidationError, WebhookSignature,
 };
-use crate::plugin::{CallOptions, Capability, RejectionKind, Verdict, Webhook};
+use crate::plugin::{
+    CallOptions, Capability, RejectionKind, SIGNATURE_VERIFIED_HEADER, Verdict, Webhook,
+};
 use crate::store::Error as StoreError;
 use crate::store::{Once, Op, PluginOp};
 use crate::{Error, Result};
@@ -161,15 +163,16 @@ fn verify(signature: &WebhookSignature, config_json: &str, webhook: &Webhook) ->
 }
 
 /// What the host tells a commerce hook after verifying `digest`, the HMAC-SHA256 of
-/// `webhook`'s body under `secret` (see [`crate::plugin::SIGNATURE_VERIFIED_HEADER`]): base64
-/// HMAC-SHA256 under the same secret of the context, the digest, `received_at` and the body's
-/// length. The SDK's `commerce::verify_signature` computes the same to check it.
+/// `webhook`'s body under `secret` (see [`SIGNATURE_VERIFIED_HEADER`]): base64 HMAC-SHA256
+/// under the same secret of the header's name and a zero byte, the digest, `received_at` and
+/// the body's length. The SDK's `commerce::verify_signature` computes the same to check it.
 pub fn attestation(secret: &[u8], digest: &[u8], webhook: &Webhook) -> String {
     let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
         // HMAC takes keys of every length; an empty attestation would only mean hashing again.
         return String::new();
     };
-    mac.update(b"kith-signature-verified\0");
+    mac.update(SIGNATURE_VERIFIED_HEADER.as_bytes());
+    mac.update(&[0]);
     mac.update(digest);
     mac.update(&webhook.received_at.as_micros().to_be_bytes());
     mac.update(&(webhook.body.len() as u64).to_be_bytes());
