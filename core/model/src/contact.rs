@@ -113,6 +113,11 @@ impl Email {
     /// The address as identity compares it: lowercased whole, in NFC. Two customers of a tenant
     /// never share it.
     pub fn identity(&self) -> String {
+        // ASCII is already in NFC and lowercases byte by byte: nearly every address, and a
+        // tenth of the cost of the general path.
+        if self.0.is_ascii() {
+            return self.0.to_ascii_lowercase();
+        }
         self.0.to_lowercase().nfc().collect()
     }
 
@@ -123,9 +128,9 @@ impl Email {
     /// meets `ada@example.com`.
     pub fn likeness(&self) -> String {
         let (local, domain) = self.plain();
-        let mut out: String = unicode_security::skeleton(&local).collect();
+        let mut out = skeleton(&local);
         out.push('@');
-        out.extend(unicode_security::skeleton(&domain));
+        out.push_str(&skeleton(&domain));
         out
     }
 
@@ -158,6 +163,31 @@ pub enum EmailLikeness {
     DotsOrTag,
     /// By characters that look alike (often from different scripts).
     LookAlike,
+}
+
+/// The TR39 skeleton of `s` (`unicode_security::skeleton`), the same string faster for ASCII.
+///
+/// Normalization does nothing to ASCII and every ASCII character's prototype starts with a
+/// character that combines with nothing before it, so the skeleton of ASCII text is its
+/// characters' skeletons one after the other: looked up in a table built once from the crate's
+/// own answers (a unit test compares the two on every pair of ASCII characters). The general
+/// path normalizes and maps through the confusables table for each call, about 2.5 µs an
+/// address, on the commit thread for every customer written with one.
+pub(crate) fn skeleton(s: &str) -> String {
+    static ASCII: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+        (0u8..128)
+            .map(|b| unicode_security::skeleton(char::from(b).encode_utf8(&mut [0; 4])).collect())
+            .collect()
+    });
+    if !s.is_ascii() {
+        return unicode_security::skeleton(s).collect();
+    }
+    let table = &*ASCII;
+    let mut out = String::with_capacity(s.len() + 8);
+    for b in s.bytes() {
+        out.push_str(&table[usize::from(b)]);
+    }
+    out
 }
 
 /// Whether `c` is invisible when shown: a format character (general category Cf: zero-width

@@ -2973,6 +2973,40 @@ fn email_identity_ignores_case_and_likeness_groups_probable_duplicates() {
     }
 }
 
+/// The ASCII shortcut of the look-alike key gives exactly the skeleton unicode-security computes:
+/// for every ASCII character alone and next to every other (where normalization could join
+/// them), and for random ASCII text.
+#[test]
+fn the_ascii_skeleton_is_the_crates_skeleton() {
+    use proptest::prelude::*;
+    let crates = |s: &str| unicode_security::skeleton(s).collect::<String>();
+    for a in 0u8..128 {
+        for b in 0u8..128 {
+            let s = String::from_utf8(vec![a, b]).unwrap();
+            assert_eq!(contact::skeleton(&s), crates(&s), "{s:?}");
+        }
+    }
+    // Not ASCII: the crate's path, unchanged.
+    assert_eq!(contact::skeleton("\u{430}da"), "ada");
+    proptest!(ProptestConfig::with_cases(2000), |(s in "[\\x00-\\x7f]{0,64}")| {
+        prop_assert_eq!(contact::skeleton(&s), crates(&s));
+    });
+}
+
+/// An ASCII address's identity is the general path's answer (lowercased, in NFC).
+#[test]
+fn an_ascii_identity_is_the_general_identity() {
+    use proptest::prelude::*;
+    use unicode_normalization::UnicodeNormalization as _;
+    proptest!(ProptestConfig::with_cases(2000), |(local in "[A-Za-z0-9._%+!#$&'*/=?^`{|}~-]{1,20}", domain in "[A-Za-z0-9]{1,10}\\.[A-Za-z]{2,6}")| {
+        let e = Email::parse("email", &format!("{local}@{domain}"));
+        prop_assume!(e.is_ok());
+        let e = e.unwrap();
+        let general: String = e.as_str().to_lowercase().nfc().collect();
+        prop_assert_eq!(e.identity(), general);
+    });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Consent records
 
