@@ -2973,6 +2973,50 @@ fn email_identity_ignores_case_and_likeness_groups_probable_duplicates() {
     }
 }
 
+/// A number validated ahead on one thread is taken, once, by the parse of the same input and
+/// country on another (the commit thread); nothing is left for an invalid number or another
+/// country.
+#[test]
+fn a_number_validated_ahead_is_taken_once_by_the_commit_threads_parse() {
+    let ca = Country::parse("country", "CA").unwrap();
+    let us = Country::parse("country", "US").unwrap();
+    // A number no other test parses: the hand-off is shared by the process.
+    let raw = " +1 613 555 0177 ";
+    let phone = Phone::validate_ahead(raw, Some(ca)).unwrap();
+    assert_eq!(phone.as_str(), "+16135550177");
+    std::thread::spawn(move || {
+        assert_eq!(
+            contact::take_validated_ahead("+1 613 555 0177", Some(us)),
+            None
+        );
+        assert_eq!(
+            contact::take_validated_ahead("+1 613 555 0177", Some(ca)),
+            Some(phone)
+        );
+        assert_eq!(
+            contact::take_validated_ahead("+1 613 555 0177", Some(ca)),
+            None
+        );
+    })
+    .join()
+    .unwrap();
+    // Left and taken by the ordinary parse on another thread, which answers the same.
+    Phone::validate_ahead("+1 613 555 0178", None).unwrap();
+    std::thread::spawn(|| {
+        assert_eq!(
+            Phone::parse("phone", "+1 613 555 0178", None)
+                .unwrap()
+                .as_str(),
+            "+16135550178"
+        );
+        assert_eq!(contact::take_validated_ahead("+1 613 555 0178", None), None);
+    })
+    .join()
+    .unwrap();
+    assert!(Phone::validate_ahead("+1 613 555 01", None).is_err());
+    assert_eq!(contact::take_validated_ahead("+1 613 555 01", None), None);
+}
+
 /// The ASCII shortcut of the look-alike key gives exactly the skeleton unicode-security computes:
 /// for every ASCII character alone and next to every other (where normalization could join
 /// them), and for random ASCII text.

@@ -535,6 +535,7 @@ impl PluginHost {
             .admit(&self.config.writes, tenant, &e.plugin, depth, actions.len())
         {
             Ok(()) => {
+                super::validate_phones_ahead(&actions);
                 group.push(Op::Caused {
                     depth,
                     ops: actions.into_iter().map(Op::Action).collect(),

@@ -342,6 +342,7 @@ impl PluginHost {
         let mut applied = 0u32;
         if output.verdict == Verdict::Accepted {
             applied = u32::try_from(output.actions.len()).unwrap_or(u32::MAX);
+            super::validate_phones_ahead(&output.actions);
             if !output.actions.is_empty() {
                 ops.push(Op::Caused {
                     depth: 1,
