@@ -2982,7 +2982,7 @@ fn a_number_validated_ahead_is_taken_once_by_the_commit_threads_parse() {
     let us = Country::parse("country", "US").unwrap();
     // A number no other test parses: the hand-off is shared by the process.
     let raw = " +1 613 555 0177 ";
-    let phone = Phone::validate_ahead(raw, Some(ca)).unwrap();
+    let phone = Phone::validate_ahead(raw, Some("CA")).unwrap();
     assert_eq!(phone.as_str(), "+16135550177");
     std::thread::spawn(move || {
         assert_eq!(

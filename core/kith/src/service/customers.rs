@@ -418,12 +418,8 @@ pub fn create(
     input.owner = access.owner_for_new(input.owner.take())?;
     // Validated here rather than on the commit thread every tenant shares (an invalid number is
     // refused by the write as before).
-    if let Some(raw) = input.phone.as_deref().filter(|p| !p.trim().is_empty()) {
-        let country = input
-            .country
-            .as_deref()
-            .and_then(|c| crate::model::Country::parse("country", c).ok());
-        let _ = Phone::validate_ahead(raw, country);
+    if let Some(raw) = input.phone.as_deref() {
+        let _ = Phone::validate_ahead(raw, input.country.as_deref());
     }
     let once = write_one(store, tenant, actor, Op::CreateCustomer(input), key)?;
     Ok(Once {

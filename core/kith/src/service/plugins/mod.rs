@@ -344,27 +344,21 @@ impl PluginHost {
     }
 }
 
-/// Who produced an output: the enabled version.
 /// Validates, on the calling thread, the phone numbers of the customers `actions` upsert, so
 /// that the commit thread every tenant shares takes the answers instead of validating them
 /// ([`crate::model::Phone::validate_ahead`]). An invalid number is left for the write to
 /// refuse as it always has.
 fn validate_phones_ahead(actions: &[crate::model::Action]) {
-    use crate::model::{Action, Country, Phone};
     for action in actions {
-        if let Action::UpsertCustomer { fields, .. } = action
+        if let crate::model::Action::UpsertCustomer { fields, .. } = action
             && let Some(raw) = fields.phone.as_deref()
-            && !raw.trim().is_empty()
         {
-            let country = fields
-                .country
-                .as_deref()
-                .and_then(|c| Country::parse("country", c).ok());
-            let _ = Phone::validate_ahead(raw, country);
+            let _ = crate::model::Phone::validate_ahead(raw, fields.country.as_deref());
         }
     }
 }
 
+/// Who produced an output: the enabled version.
 fn producer(e: &Enablement) -> Producer {
     Producer {
         plugin: e.plugin.clone(),
