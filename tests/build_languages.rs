@@ -76,20 +76,37 @@ fn stage_js_dir(root: &Path, source: &Path, stage: &Path) {
     let _ = fs::remove_dir_all(stage);
     fs::create_dir_all(stage).unwrap_or_else(|e| super::fail(&format!("{}: {e}", stage.display())));
     for dir in [root.join("plugin-sdk/js"), source.to_owned()] {
-        let entries =
-            fs::read_dir(&dir).unwrap_or_else(|e| super::fail(&format!("{}: {e}", dir.display())));
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.extension().is_some_and(|e| e == "js") {
-                let to = stage.join(entry.file_name());
-                fs::copy(&path, &to).unwrap_or_else(|e| {
-                    super::fail(&format!("{} -> {}: {e}", path.display(), to.display()))
-                });
-            }
-        }
+        copy_sources(&dir, "js", stage);
     }
     // For `node --test`: the sources are ES modules.
     let _ = fs::write(stage.join("package.json"), "{\"type\": \"module\"}\n");
+}
+
+/// Copies the Python RFM port and the Python SDK into one directory for componentize-py, which
+/// writes `__pycache__` beside the sources it imports: in the tree, that would be a change under
+/// the directories this script watches, and every later cargo command would run it again
+/// (Python and JavaScript builds included, about 30 s here).
+fn stage_py(root: &Path, stage: &Path) {
+    let _ = fs::remove_dir_all(stage);
+    let sdk = stage.join("kith_plugin");
+    fs::create_dir_all(&sdk).unwrap_or_else(|e| super::fail(&format!("{}: {e}", sdk.display())));
+    copy_sources(&root.join("plugins/rfm-scorer/python"), "py", stage);
+    copy_sources(&root.join("plugin-sdk/python/kith_plugin"), "py", &sdk);
+}
+
+/// Copies the files of `dir` (not its subdirectories) whose extension is `extension` into `to`.
+fn copy_sources(dir: &Path, extension: &str, to: &Path) {
+    let entries =
+        fs::read_dir(dir).unwrap_or_else(|e| super::fail(&format!("{}: {e}", dir.display())));
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == extension) {
+            let target = to.join(entry.file_name());
+            fs::copy(&path, &target).unwrap_or_else(|e| {
+                super::fail(&format!("{} -> {}: {e}", path.display(), target.display()))
+            });
+        }
+    }
 }
 
 /// Builds what the toolchains present allow; returns the source of `plugins::languages`.
@@ -122,13 +139,13 @@ pub fn build(root: &Path, out_dir: &Path) -> String {
             super::fail("componentize-py could not generate the Python bindings");
         }
         let wasm = dir.join("rfm_python.wasm");
+        let stage = dir.join("rfm-python");
+        stage_py(root, &stage);
         let mut cmd = Command::new(componentize_py);
         cmd.arg("-d")
             .arg(&wit)
             .args(["-w", "scorer", "componentize", "-p"])
-            .arg(root.join("plugins/rfm-scorer/python"))
-            .arg("-p")
-            .arg(root.join("plugin-sdk/python"))
+            .arg(&stage)
             .arg("app")
             .arg("-o")
             .arg(&wasm);
