@@ -19,6 +19,9 @@
 //! build scripts (flags, target, target dir, jobserver, profile overrides) is
 //! cleared so that it cannot leak into the wasm build. The workspace root is
 //! `CARGO_MANIFEST_DIR/..`, or `KITH_WORKSPACE_ROOT` when set.
+//!
+//! Under `cargo clippy` nothing is built: the tests are only type-checked, and the constants
+//! name where the components of a real build land.
 
 use std::env;
 use std::ffi::OsString;
@@ -116,15 +119,18 @@ fn main() {
     let target_dir = root.join("target").join("plugin-artifacts");
     let plugins = discover(&root.join("plugins"), &target_dir);
     require_tests(&root, &plugins);
-    build(&root, &target_dir, &plugins);
-    for plugin in &plugins {
-        check_component(plugin);
+    let compile = !type_checks_only();
+    if compile {
+        build(&root, &target_dir, &plugins);
+        for plugin in &plugins {
+            check_component(plugin);
+        }
     }
     let out_dir =
         PathBuf::from(env::var_os("OUT_DIR").unwrap_or_else(|| fail("OUT_DIR is not set")));
     let generated = out_dir.join("plugins.rs");
     let mut source = generate(&plugins);
-    source.push_str(&languages::build(&root, &out_dir));
+    source.push_str(&languages::build(&root, &out_dir, compile));
     if let Err(err) = fs::write(&generated, source) {
         fail(&format!("cannot write {}: {err}", generated.display()));
     }
@@ -168,6 +174,18 @@ fn browser() {
         println!("cargo:rustc-cfg=kith_axe");
         println!("cargo:rustc-env=KITH_AXE_PATH={}", axe.display());
     }
+}
+
+/// Whether this build only type-checks the tests: under `cargo clippy` (its driver wraps the
+/// workspace's rustc), which needs the paths this script emits, not the components behind them.
+/// Building them again there took CI's lint phase half a minute: clippy's build of this script is
+/// a new one, so it runs again even when the test build has just run it.
+fn type_checks_only() -> bool {
+    env::var_os("RUSTC_WORKSPACE_WRAPPER").is_some_and(|wrapper| {
+        Path::new(&wrapper)
+            .file_stem()
+            .is_some_and(|stem| stem == "clippy-driver")
+    })
 }
 
 /// `KITH_WORKSPACE_ROOT`, or the parent of this package's directory.

@@ -24,7 +24,7 @@ struct Build {
     const_name: &'static str,
     /// Output component.
     wasm: PathBuf,
-    /// The running build, if the toolchain is present.
+    /// The running build; none when the tests are only type-checked.
     child: Option<Child>,
 }
 
@@ -109,8 +109,9 @@ fn copy_sources(dir: &Path, extension: &str, to: &Path) {
     }
 }
 
-/// Builds what the toolchains present allow; returns the source of `plugins::languages`.
-pub fn build(root: &Path, out_dir: &Path) -> String {
+/// Builds what the toolchains present allow (only names the components when `compile` is false);
+/// returns the source of `plugins::languages`.
+pub fn build(root: &Path, out_dir: &Path, compile: bool) -> String {
     for cfg in ["kith_python", "kith_js", "kith_qjs"] {
         println!("cargo::rustc-check-cfg=cfg({cfg})");
     }
@@ -127,16 +128,18 @@ pub fn build(root: &Path, out_dir: &Path) -> String {
     if let Some((componentize_py, python)) = &py {
         println!("cargo:rustc-cfg=kith_python");
         // componentize-py refuses to write into an existing directory.
-        let _ = fs::remove_dir_all(&py_bindings);
-        let status = Command::new(componentize_py)
-            .arg("-d")
-            .arg(&wit)
-            .args(["-w", "scorer", "bindings"])
-            .arg(&py_bindings)
-            .stdout(Stdio::from(std::io::stderr()))
-            .status();
-        if !status.is_ok_and(|s| s.success()) {
-            super::fail("componentize-py could not generate the Python bindings");
+        if compile {
+            let _ = fs::remove_dir_all(&py_bindings);
+            let status = Command::new(componentize_py)
+                .arg("-d")
+                .arg(&wit)
+                .args(["-w", "scorer", "bindings"])
+                .arg(&py_bindings)
+                .stdout(Stdio::from(std::io::stderr()))
+                .status();
+            if !status.is_ok_and(|s| s.success()) {
+                super::fail("componentize-py could not generate the Python bindings");
+            }
         }
         let wasm = dir.join("rfm_python.wasm");
         let stage = dir.join("rfm-python");
@@ -152,7 +155,7 @@ pub fn build(root: &Path, out_dir: &Path) -> String {
         builds.push(Build {
             const_name: "RFM_PYTHON",
             wasm,
-            child: Some(spawn(cmd, "the Python RFM port")),
+            child: compile.then(|| spawn(cmd, "the Python RFM port")),
         });
         paths.push(("PYTHON", python.display().to_string()));
     }
@@ -197,7 +200,7 @@ pub fn build(root: &Path, out_dir: &Path) -> String {
             builds.push(Build {
                 const_name,
                 wasm,
-                child: Some(spawn(cmd, &format!("{what} (componentize-js)"))),
+                child: compile.then(|| spawn(cmd, &format!("{what} (componentize-js)"))),
             });
         }
     }
@@ -214,7 +217,7 @@ pub fn build(root: &Path, out_dir: &Path) -> String {
         builds.push(Build {
             const_name: "RFM_QJS",
             wasm,
-            child: Some(spawn(cmd, "the JavaScript RFM port (componentize-qjs)")),
+            child: compile.then(|| spawn(cmd, "the JavaScript RFM port (componentize-qjs)")),
         });
     }
     paths.push(("JS_PROJECT", js_stage.display().to_string()));
@@ -227,15 +230,14 @@ pub fn build(root: &Path, out_dir: &Path) -> String {
     for name in ["RFM_PYTHON", "RFM_JS", "RFM_QJS", "HOSTILE_FETCH_JS"] {
         let mut path = String::new();
         if let Some(b) = builds.iter_mut().find(|b| b.const_name == name) {
-            let ok = b
-                .child
-                .take()
-                .is_some_and(|mut c| c.wait().is_ok_and(|s| s.success()));
-            if !ok || !fs::read(&b.wasm).is_ok_and(|w| w.starts_with(&super::COMPONENT_MAGIC)) {
-                super::fail(&format!(
-                    "building {} failed; the toolchain's errors are above",
-                    b.wasm.display()
-                ));
+            if let Some(mut child) = b.child.take() {
+                let ok = child.wait().is_ok_and(|s| s.success());
+                if !ok || !fs::read(&b.wasm).is_ok_and(|w| w.starts_with(&super::COMPONENT_MAGIC)) {
+                    super::fail(&format!(
+                        "building {} failed; the toolchain's errors are above",
+                        b.wasm.display()
+                    ));
+                }
             }
             path = b.wasm.display().to_string();
         }
