@@ -59,8 +59,39 @@
 //! With the cargo feature `commerce`, the `commerce` module has what every commerce
 //! hook needs: webhook signature checks (HMAC-SHA256, constant time), exact money from
 //! decimal strings, and the id, email, timestamp and text checks the host applies.
+//!
+//! # Faster calls: a plugin without WASI
+//!
+//! Kith runs every call in a fresh instance, so what an instance costs to create and reset is
+//! part of every call. A `wasm32-wasip2` build imports a dozen WASI functions for Rust's
+//! standard library (stdio, environment, exit), which wasmtime links into three core
+//! instances on every call. A plugin has no use for them: Kith gives it no files, network,
+//! clock or environment, and everything it needs comes through the contract. Built for
+//! `wasm32-unknown-unknown` and then made a component, it imports only the contract and
+//! instantiates as one core instance:
+//!
+//! ```sh
+//! RUSTFLAGS="-C link-arg=--initial-memory=2097152" \
+//!   cargo build --release --target wasm32-unknown-unknown
+//! jco new target/wasm32-unknown-unknown/release/my_plugin.wasm -o my_plugin.wasm
+//! # or: wasm-tools component new target/wasm32-unknown-unknown/release/my_plugin.wasm -o my_plugin.wasm
+//! ```
+//!
+//! The SDK makes dlmalloc the allocator of such a build: it takes the room the linker leaves
+//! above the data before it grows memory (Rust's own allocator for that target grows on the
+//! first allocation, and a grow costs the host an `mprotect` on every call). The
+//! `--initial-memory` of 2 MiB leaves about 1 MiB of that room above the 1 MiB stack; the
+//! 2 MiB count towards the plugin's memory budget. What such a build gives up: `println!` and
+//! `eprintln!` print nothing (use [`log`]), and a panic traps with no message in the call's
+//! report. Measured with the trivial scorer (`bench/README.md`): about a third less time per
+//! call than its `wasm32-wasip2` build.
 
 extern crate self as kith_plugin_sdk;
+
+/// The allocator of builds without WASI (see "Faster calls" above).
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+#[global_allocator]
+static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
 
 mod bindings;
 #[cfg(feature = "commerce")]

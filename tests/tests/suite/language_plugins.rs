@@ -280,3 +280,66 @@ fn a_new_javascript_plugin_project_tests_builds_and_runs() {
         .args(["run", "build", "--silent"]));
     assert_runs(&dir, "acme-fit.wasm");
 }
+
+/// The RFM scorer built for `wasm32-unknown-unknown` and made a component without WASI, as the
+/// plugin SDK's docs describe: it imports only the contract, gives the `wasm32-wasip2` build's
+/// model and scores on CDNOW to the bit, and its calls allocate in the room the linker leaves
+/// above the stack instead of growing memory (the SDK's allocator for that target).
+#[test]
+fn a_rust_plugin_built_without_wasi_imports_only_the_contract_and_scores_the_same() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let tmp = tempfile::tempdir().expect("temporary directory");
+    let target = tmp.path().join("target");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(&cargo);
+    cmd.current_dir(root)
+        .args(["build", "--quiet", "--release", "--locked"])
+        .args(["--target", "wasm32-unknown-unknown"])
+        .args(["--package", "kith-plugin-rfm-scorer", "--target-dir"])
+        .arg(&target)
+        .env("RUSTFLAGS", "-C link-arg=--initial-memory=2097152");
+    for var in [
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_BUILD_TARGET",
+        "CARGO_TARGET_DIR",
+    ] {
+        cmd.env_remove(var);
+    }
+    run(&mut cmd);
+    let core =
+        std::fs::read(target.join("wasm32-unknown-unknown/release/kith_plugin_rfm_scorer.wasm"))
+            .expect("the core module");
+    let component = wit_component::ComponentEncoder::default()
+        .module(&core)
+        .and_then(|e| e.validate(true).encode())
+        .expect("a component");
+    let path = tmp.path().join("rfm.wasm");
+    std::fs::write(&path, &component).expect("write the component");
+
+    let rt = runtime();
+    let plugin = load(&rt, path.to_str().expect("a UTF-8 path"));
+    let wit_component::DecodedWasm::Component(resolve, world) =
+        wit_component::decode(&component).expect("decodes")
+    else {
+        panic!("not a component");
+    };
+    // Interfaces (`package/name`); the world's other imports are the types its exports use.
+    let interfaces: Vec<String> = resolve.worlds[world]
+        .imports
+        .keys()
+        .map(|key| resolve.name_world_key(key))
+        .filter(|name| name.contains(':'))
+        .collect();
+    assert_eq!(interfaces, ["kith:plugin/types@0.2.0"]);
+
+    assert_port_matches_rust(path.to_str().expect("a UTF-8 path"));
+    let customers = sample();
+    let (model, _) = scores(&rt, &plugin, &customers[..1], CONFIGS[0]);
+    let (output, report) = rt.score(
+        &plugin,
+        &call(customers[0].view(), CONFIGS[0], model),
+        &rt.config().limits,
+    );
+    output.expect("score");
+    assert_eq!(report.peak_memory_bytes, 2 << 20, "{report:?}");
+}

@@ -267,8 +267,8 @@ mod tests {
         assert!(err.to_string().contains("not empty"), "{err}");
     }
 
-    /// The vendored SDK's dependencies are the workspace's: the SDK crate does not inherit them,
-    /// so that it builds outside the workspace.
+    /// The vendored SDK's dependencies (target-specific ones too) are the workspace's: the SDK
+    /// crate does not inherit them, so that it builds outside the workspace.
     #[test]
     fn the_sdk_manifest_matches_the_workspace() {
         let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../");
@@ -284,7 +284,16 @@ mod tests {
             toml::Value::String(s) => s.clone(),
             t => t["version"].as_str().unwrap().to_owned(),
         };
-        for (name, dep) in sdk["dependencies"].as_table().unwrap() {
+        let targets = sdk.get("target").and_then(|t| t.as_table());
+        let per_target = targets
+            .into_iter()
+            .flat_map(|t| t.values())
+            .filter_map(|t| t.get("dependencies")?.as_table());
+        for (name, dep) in [sdk["dependencies"].as_table().unwrap()]
+            .into_iter()
+            .chain(per_target)
+            .flatten()
+        {
             let want = &ws["dependencies"][name.as_str()];
             assert_eq!(version(dep), version(want), "{name}");
             if let Some(features) = want.get("features") {
