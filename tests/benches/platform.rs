@@ -1,7 +1,8 @@
 //! Plugin platform load script (not criterion: each figure is one end-to-end run).
 //!
 //! `cargo bench -p kith-tests --bench platform` (set `KITH_BENCH_CUSTOMERS`, default 100000;
-//! `KITH_BENCH_STORE_CACHE`, the store's page cache in bytes, default the server's 64 MiB)
+//! `KITH_BENCH_STORE_CACHE`, the store's page cache in bytes, default the server's 64 MiB;
+//! `KITH_BENCH_RFM`, another build of the RFM scorer to run instead of the reference one)
 //!
 //! - rescore: every stored customer (one purchase each) through the RFM scorer, end to end:
 //!   read the customer with their interactions, build the view, score in a fresh instance,
@@ -90,7 +91,12 @@ fn main() {
     )
     .expect("host");
     let installed = host
-        .install(&std::fs::read(plugins::RFM_SCORER).expect("rfm component"))
+        .install(
+            &std::fs::read(
+                std::env::var("KITH_BENCH_RFM").unwrap_or_else(|_| plugins::RFM_SCORER.to_owned()),
+            )
+            .expect("rfm component"),
+        )
         .expect("install");
     let job = host
         .enable(

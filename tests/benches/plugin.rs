@@ -76,6 +76,18 @@ fn calls(c: &mut Criterion) {
         })
     });
 
+    // Another build of the trivial scorer (e.g. one without WASI, see the plugin SDK's docs),
+    // measured beside the reference build.
+    if let Ok(path) = std::env::var("KITH_BENCH_TRIVIAL") {
+        let extra = load(&path);
+        c.bench_function("trivial_score_fresh_instance_alt", |b| {
+            b.iter(|| {
+                let (output, _report) = rt.score(&extra, black_box(&input), &limits);
+                black_box(output.expect("score"));
+            })
+        });
+    }
+
     let rfm = load(plugins::RFM_SCORER);
     let population = PopulationInput {
         customers: (1..=10)
@@ -96,6 +108,16 @@ fn calls(c: &mut Criterion) {
             black_box(output.expect("score"));
         })
     });
+    // Another build of the RFM scorer, as above.
+    if let Ok(path) = std::env::var("KITH_BENCH_RFM") {
+        let extra = load(&path);
+        c.bench_function("rfm_score_alt", |b| {
+            b.iter(|| {
+                let (output, _report) = rt.score(&extra, black_box(&input), &limits);
+                black_box(output.expect("score"));
+            })
+        });
+    }
 }
 
 /// A delivery of `fixture` (under `tests/data/commerce/`) signed as its platform signs it.
