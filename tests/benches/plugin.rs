@@ -25,8 +25,8 @@ use base64::Engine as _;
 use criterion::{Criterion, criterion_group, criterion_main};
 use kith::model::{Currency, InteractionKind, Money, Timestamp};
 use kith::plugin::{
-    CustomerCall, CustomerSummary, CustomerView, InteractionAggregate, Limits, PopulationInput,
-    Runtime, RuntimeConfig, Verdict, Webhook,
+    CustomerCall, CustomerSummary, CustomerView, InteractionAggregate, Limits, LoadedPlugin,
+    PopulationInput, Runtime, RuntimeConfig, Verdict, Webhook,
 };
 use kith_tests::plugins;
 
@@ -67,25 +67,25 @@ fn calls(c: &mut Criterion) {
     };
     let limits = Limits::default();
 
+    // One fresh-instance call of `plugin` on `input` per iteration.
+    let bench_score =
+        |c: &mut Criterion, name: &str, plugin: &LoadedPlugin, input: &CustomerCall| {
+            c.bench_function(name, |b| {
+                b.iter(|| {
+                    let (output, _report) = rt.score(plugin, black_box(input), &limits);
+                    black_box(output.expect("score"));
+                })
+            });
+        };
+    // Another build of a reference scorer, named by `var` (e.g. one without WASI, see the plugin
+    // SDK's docs), measured beside it as `<name>_alt`.
+    let alt = |var: &str| std::env::var(var).ok().map(|path| load(&path));
+
     let trivial = load(plugins::TRIVIAL_SCORER);
     let input = call(customer(3), None);
-    c.bench_function("trivial_score_fresh_instance", |b| {
-        b.iter(|| {
-            let (output, _report) = rt.score(&trivial, black_box(&input), &limits);
-            black_box(output.expect("score"));
-        })
-    });
-
-    // Another build of the trivial scorer (e.g. one without WASI, see the plugin SDK's docs),
-    // measured beside the reference build.
-    if let Ok(path) = std::env::var("KITH_BENCH_TRIVIAL") {
-        let extra = load(&path);
-        c.bench_function("trivial_score_fresh_instance_alt", |b| {
-            b.iter(|| {
-                let (output, _report) = rt.score(&extra, black_box(&input), &limits);
-                black_box(output.expect("score"));
-            })
-        });
+    bench_score(c, "trivial_score_fresh_instance", &trivial, &input);
+    if let Some(other) = alt("KITH_BENCH_TRIVIAL") {
+        bench_score(c, "trivial_score_fresh_instance_alt", &other, &input);
     }
 
     let rfm = load(plugins::RFM_SCORER);
@@ -102,21 +102,9 @@ fn calls(c: &mut Criterion) {
         .0
         .expect("populate");
     let input = call(customer(7), model);
-    c.bench_function("rfm_score", |b| {
-        b.iter(|| {
-            let (output, _report) = rt.score(&rfm, black_box(&input), &limits);
-            black_box(output.expect("score"));
-        })
-    });
-    // Another build of the RFM scorer, as above.
-    if let Ok(path) = std::env::var("KITH_BENCH_RFM") {
-        let extra = load(&path);
-        c.bench_function("rfm_score_alt", |b| {
-            b.iter(|| {
-                let (output, _report) = rt.score(&extra, black_box(&input), &limits);
-                black_box(output.expect("score"));
-            })
-        });
+    bench_score(c, "rfm_score", &rfm, &input);
+    if let Some(other) = alt("KITH_BENCH_RFM") {
+        bench_score(c, "rfm_score_alt", &other, &input);
     }
 }
 
