@@ -284,7 +284,7 @@ fn a_new_javascript_plugin_project_tests_builds_and_runs() {
 /// The RFM scorer built for `wasm32-unknown-unknown` and made a component without WASI, as the
 /// plugin SDK's docs describe: it imports only the contract, gives the `wasm32-wasip2` build's
 /// model and scores on CDNOW to the bit, and its calls allocate in the room the linker leaves
-/// above the stack instead of growing memory (the SDK's allocator for that target).
+/// above the data instead of growing memory (the SDK's allocator for that target).
 #[test]
 fn a_rust_plugin_built_without_wasi_imports_only_the_contract_and_scores_the_same() {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
