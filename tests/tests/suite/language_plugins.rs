@@ -201,6 +201,25 @@ fn new_project(lang: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     (tmp, dir)
 }
 
+/// `cargo <args> --target-dir <target>` in `dir`: what the outer cargo passes to its tests
+/// (flags, target, target directory) must not reach this build.
+fn cargo(dir: &std::path::Path, args: &[&str], target: &std::path::Path) -> Command {
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(dir)
+        .args(args)
+        .arg("--target-dir")
+        .arg(target);
+    for var in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_BUILD_TARGET",
+        "CARGO_TARGET_DIR",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
 fn assert_runs(dir: &std::path::Path, wasm: &str) {
     let output = Command::new(env!("CARGO_BIN_EXE_kith_under_test"))
         .current_dir(dir)
@@ -227,28 +246,13 @@ fn assert_runs(dir: &std::path::Path, wasm: &str) {
 #[test]
 fn a_new_rust_plugin_project_tests_builds_and_runs_on_its_own() {
     let (tmp, dir) = new_project("rust");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let target = tmp.path().join("target");
     for args in [
         &["test", "--quiet"][..],
         // A debug component: it builds faster, and runs the same.
         &["build", "--quiet", "--target", "wasm32-wasip2"][..],
     ] {
-        let mut cmd = Command::new(&cargo);
-        cmd.current_dir(&dir)
-            .args(args)
-            .arg("--target-dir")
-            .arg(&target);
-        // What the outer cargo passes to its tests must not reach the project's build.
-        for var in [
-            "RUSTFLAGS",
-            "CARGO_ENCODED_RUSTFLAGS",
-            "CARGO_BUILD_TARGET",
-            "CARGO_TARGET_DIR",
-        ] {
-            cmd.env_remove(var);
-        }
-        run(&mut cmd);
+        run(&mut cargo(&dir, args, &target));
     }
     let wasm = target.join("wasm32-wasip2/debug/acme_fit.wasm");
     assert_runs(&dir, wasm.to_str().expect("a UTF-8 path"));
@@ -290,22 +294,18 @@ fn a_rust_plugin_built_without_wasi_imports_only_the_contract_and_scores_the_sam
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
     let tmp = tempfile::tempdir().expect("temporary directory");
     let target = tmp.path().join("target");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(&cargo);
-    cmd.current_dir(root)
-        .args(["build", "--quiet", "--release", "--locked"])
-        .args(["--target", "wasm32-unknown-unknown"])
-        .args(["--package", "kith-plugin-rfm-scorer", "--target-dir"])
-        .arg(&target)
-        .env("RUSTFLAGS", "-C link-arg=--initial-memory=2097152");
-    for var in [
-        "CARGO_ENCODED_RUSTFLAGS",
-        "CARGO_BUILD_TARGET",
-        "CARGO_TARGET_DIR",
-    ] {
-        cmd.env_remove(var);
-    }
-    run(&mut cmd);
+    let build = [
+        "build",
+        "--quiet",
+        "--release",
+        "--locked",
+        "--target",
+        "wasm32-unknown-unknown",
+        "--package",
+        "kith-plugin-rfm-scorer",
+    ];
+    run(cargo(root.as_ref(), &build, &target)
+        .env("RUSTFLAGS", "-C link-arg=--initial-memory=2097152"));
     let core =
         std::fs::read(target.join("wasm32-unknown-unknown/release/kith_plugin_rfm_scorer.wasm"))
             .expect("the core module");
