@@ -1,12 +1,14 @@
 //! What one call's store holds: a locked-down WASI context and the resource limiter.
 //!
 //! WASI is linked because every Rust `wasm32-wasip2` component imports `wasi:cli`, `wasi:io`
-//! and friends, but it grants nothing: no preopened directories (so every filesystem call fails
-//! with "not found"/"bad descriptor"), no environment, no arguments, stdin closed, TCP, UDP and
-//! name lookup disabled (every socket call is "access denied"), both clocks frozen at the call's
-//! `now`, randomness seeded from the call's `seed`, stdout/stderr captured into bounded buffers
-//! that go to tracing after the call. Waiting on a clock traps (see `runtime::deny_sleeping`),
-//! because a host-side sleep would escape the epoch deadline.
+//! and friends (its context is built at a call's first WASI call, so a plugin that imports none,
+//! such as one built for `wasm32-unknown-unknown`, never pays for it), but it grants nothing: no
+//! preopened directories (so every filesystem call fails with "not found"/"bad descriptor"), no
+//! environment, no arguments, stdin closed, TCP, UDP and name lookup disabled (every socket call
+//! is "access denied"), both clocks frozen at the call's `now`, randomness seeded from the call's
+//! `seed`, stdout/stderr captured into bounded buffers that go to tracing after the call. Waiting
+//! on a clock traps (see `runtime::deny_sleeping`), because a host-side sleep would escape the
+//! epoch deadline.
 //!
 //! `kith:plugin/host@0.2.0`'s `log` keeps the first [`MAX_LOG_LINES`] lines of a call, each cut
 //! to [`MAX_LOG_LINE_BYTES`], and counts the rest.
@@ -48,8 +50,11 @@ const MAX_RANDOM_BYTES: u64 = 64 * 1024;
 
 /// The data of one call's `Store`.
 pub(super) struct HostState {
-    /// The locked-down WASI context.
-    wasi: WasiCtx,
+    /// The locked-down WASI context, built at the plugin's first WASI call: a plugin that imports
+    /// no WASI (one built for `wasm32-unknown-unknown`) never pays for it.
+    wasi: Option<WasiCtx>,
+    /// What the WASI context's clocks read and its randomness is seeded with.
+    det: Determinism,
     /// WASI's resources (streams, descriptors).
     table: ResourceTable,
     /// Enforces the memory, table and instance limits, and records what happened.
@@ -104,7 +109,9 @@ impl std::fmt::Debug for HostState {
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {
-            ctx: &mut self.wasi,
+            ctx: self
+                .wasi
+                .get_or_insert_with(|| wasi_ctx(self.det, &self.stdout, &self.stderr)),
             table: &mut self.table,
         }
     }
@@ -161,29 +168,13 @@ pub(super) struct Determinism {
 impl HostState {
     /// A fresh state for one call.
     pub(super) fn new(limits: &Limits, det: Determinism, capture_bytes: usize) -> HostState {
-        let stdout = Capture::new(capture_bytes);
-        let stderr = Capture::new(capture_bytes);
-        let since_epoch = Duration::from_micros(u64::try_from(det.now_micros).unwrap_or(0));
-        let mut wasi = WasiCtxBuilder::new();
-        wasi.stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .wall_clock(FrozenWallClock(since_epoch))
-            .monotonic_clock(FrozenMonotonicClock(
-                u64::try_from(since_epoch.as_nanos()).unwrap_or(u64::MAX),
-            ))
-            .secure_random(SplitMix64(det.seed))
-            .insecure_random(SplitMix64(det.seed.rotate_left(32) ^ 0x6b69_7468))
-            .insecure_random_seed(u128::from(det.seed))
-            .max_random_size(MAX_RANDOM_BYTES)
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false);
         HostState {
-            wasi: wasi.build(),
+            wasi: None,
+            det,
             table: ResourceTable::new(),
             limiter: CallLimiter::new(limits),
-            stdout,
-            stderr,
+            stdout: Capture::new(capture_bytes),
+            stderr: Capture::new(capture_bytes),
             http: WasiHttpCtx::new(),
             deny_http: DenyHttp::default(),
             profiler: None,
@@ -191,6 +182,26 @@ impl HostState {
             logs_dropped: 0,
         }
     }
+}
+
+/// The locked-down WASI context of one call.
+fn wasi_ctx(det: Determinism, stdout: &Capture, stderr: &Capture) -> WasiCtx {
+    let since_epoch = Duration::from_micros(u64::try_from(det.now_micros).unwrap_or(0));
+    let mut wasi = WasiCtxBuilder::new();
+    wasi.stdout(stdout.clone())
+        .stderr(stderr.clone())
+        .wall_clock(FrozenWallClock(since_epoch))
+        .monotonic_clock(FrozenMonotonicClock(
+            u64::try_from(since_epoch.as_nanos()).unwrap_or(u64::MAX),
+        ))
+        .secure_random(SplitMix64(det.seed))
+        .insecure_random(SplitMix64(det.seed.rotate_left(32) ^ 0x6b69_7468))
+        .insecure_random_seed(u128::from(det.seed))
+        .max_random_size(MAX_RANDOM_BYTES)
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false);
+    wasi.build()
 }
 
 /// A wall clock that always reads the call's `now`.
