@@ -12,6 +12,7 @@ use crate::{
 
 /// The manifest, with `capability` added when the plugin did not list it.
 pub fn manifest<P: Plugin>(capability: Capability) -> Manifest {
+    report_panics();
     let mut manifest = P::manifest();
     if !manifest.capabilities.contains(&capability) {
         manifest.capabilities.push(capability);
@@ -21,26 +22,44 @@ pub fn manifest<P: Plugin>(capability: Capability) -> Manifest {
 
 /// Runs the population step; no model becomes an empty list.
 pub fn populate<P: Plugin>(input: PopulationInput) -> Result<Vec<u8>> {
+    report_panics();
     let config = parse_config::<P::Config>(&input.config)?;
     Ok(P::populate(&config, &input)?.unwrap_or_default())
 }
 
 /// Scores one customer.
 pub fn score<P: Scorer>(input: CustomerInput) -> Result<ScoreOutput> {
+    report_panics();
     let config = parse_config::<P::Config>(&input.config)?;
     P::score(&config, &input)
 }
 
 /// Classifies one customer.
 pub fn classify<P: Segmenter>(input: CustomerInput) -> Result<Vec<Membership>> {
+    report_panics();
     let config = parse_config::<P::Config>(&input.config)?;
     P::classify(&config, &input)
 }
 
 /// Handles one webhook.
 pub fn handle<P: CommerceHook>(webhook: Webhook, config: String) -> Result<HookOutput> {
+    report_panics();
     let config = parse_config::<P::Config>(&config)?;
     P::handle(&config, &webhook)
+}
+
+/// Makes a panic's message reach the host in builds without WASI, where it would go nowhere (they
+/// have no stderr): logged at error level, it shows in the call's report and in the host's
+/// message for the trap that follows. Runs at the start of every call, as every call may be an
+/// instance's first; after the first it costs one atomic load.
+fn report_panics() {
+    #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+    {
+        static INSTALLED: std::sync::Once = std::sync::Once::new();
+        INSTALLED.call_once(|| {
+            std::panic::set_hook(Box::new(|info| crate::log::error(&info.to_string())));
+        });
+    }
 }
 
 /// Exports a plugin type as the component's implementation of one world.

@@ -363,7 +363,7 @@ pub(super) fn run<R: EncodedSize>(
                 Ok(value)
             }
         }
-        Err(e) => Err(classify(&e, state, limits, &stderr)),
+        Err(e) => Err(classify(&e, state, limits, last_words(&stderr, &logs))),
     };
     if state.deny_http.attempts > 0 {
         debug!(
@@ -467,6 +467,16 @@ fn classify(
 /// The failure of a call refused or stopped because the host is shutting down.
 fn stopping() -> PluginFailure {
     PluginFailure::Interrupted
+}
+
+/// What a failed plugin said last, for its trap's message: its stderr if it wrote any (where a
+/// `wasm32-wasip2` Rust plugin's panic message goes), else its last line logged at error level
+/// if that was its last line (where the SDK logs a panic's message in builds without WASI).
+fn last_words<'a>(stderr: &'a str, logs: &'a [PluginLog]) -> &'a str {
+    match logs.last() {
+        Some(line) if stderr.trim().is_empty() && line.level == LogLevel::Error => &line.message,
+        _ => stderr,
+    }
 }
 
 /// `message`, followed by the end of the plugin's stderr if it wrote any (a panic message).
