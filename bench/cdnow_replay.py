@@ -15,7 +15,7 @@ plugins and enables kith.generic-orders, then times each step:
 
 Python 3 standard library only. Run from anywhere after
   cargo build --release -p kith
-  cargo build --release --target wasm32-wasip2 -p kith-plugin-generic-orders \\
+  cargo build --release --target wasm32-unknown-unknown -p kith-plugin-generic-orders \\
     -p kith-plugin-rfm-scorer -p kith-plugin-clv -p kith-plugin-value-tiers \\
     -p kith-plugin-churn-risk -p kith-plugin-rfm-segments
 with `python3 bench/cdnow_replay.py [--connections 24] [--keep]`.
@@ -40,7 +40,7 @@ import time
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 MASTER = os.path.join(ROOT, "tests", "data", "cdnow", "CDNOW_master.txt")
-WASM_DIR = os.path.join(ROOT, "target", "wasm32-wasip2", "release")
+WASM_DIR = os.path.join(ROOT, "target", "wasm32-unknown-unknown", "release")
 TENANT = "cdnow"
 SECRET = "cdnow-bench-secret"
 

@@ -9,7 +9,7 @@ draws). It then signs in with the demo tenant key and reads how long the custome
 slowest of RUNS runs are printed. The goal (issue 15): the first page under 200 ms.
 
 Needs: a built `kith` (KITH, default target/release/kith), the demo's plugin components
-(PLUGINS, default target/plugin-artifacts/wasm32-wasip2/release, which `cargo test` builds),
+(PLUGINS, default target/plugin-artifacts/wasm32-unknown-unknown/release, which `cargo test` builds),
 chromium and chromedriver (Debian: apt-get install chromium chromium-driver), python3.
 
     cargo build --release -p kith
@@ -29,7 +29,7 @@ import urllib.request
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KITH = os.environ.get("KITH", os.path.join(ROOT, "target/release/kith"))
 PLUGINS = os.environ.get(
-    "PLUGINS", os.path.join(ROOT, "target/plugin-artifacts/wasm32-wasip2/release")
+    "PLUGINS", os.path.join(ROOT, "target/plugin-artifacts/wasm32-unknown-unknown/release")
 )
 RUNS = int(os.environ.get("RUNS", "10"))
 

@@ -6,7 +6,7 @@
 # Needs: target/release/kith, the shopify-orders component, wrk, curl, python3.
 #   cargo build --release -p kith
 #   cargo build --release -p kith --example axum_ceiling   # the ceiling GET customer is compared to
-#   cargo build --release --target wasm32-wasip2 -p kith-plugin-shopify-orders
+#   cargo build --release --target wasm32-unknown-unknown -p kith-plugin-shopify-orders
 #   bench/http.sh
 #
 # Settings (environment): CUSTOMERS (100000), DURATION (30s), THREADS (2), CONNECTIONS (64),
@@ -18,7 +18,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 KITH=${KITH:-$ROOT/target/release/kith}
 CEILING=${CEILING:-$ROOT/target/release/examples/axum_ceiling}
-WASM=${WASM:-$ROOT/target/wasm32-wasip2/release/kith_plugin_shopify_orders.wasm}
+WASM=${WASM:-$ROOT/target/wasm32-unknown-unknown/release/kith_plugin_shopify_orders.wasm}
 CUSTOMERS=${CUSTOMERS:-100000}
 DURATION=${DURATION:-30s}
 THREADS=${THREADS:-2}

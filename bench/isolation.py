@@ -421,7 +421,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--kith", default=os.path.join(ROOT, "target/release/kith"))
     p.add_argument("--plugins",
-                   default=os.path.join(ROOT, "target/plugin-artifacts/wasm32-wasip2/release"))
+                   default=os.path.join(ROOT, "target/plugin-artifacts/wasm32-unknown-unknown/release"))
     p.add_argument("--craft", default=os.path.join(ROOT, "target/debug/craft"))
     p.add_argument("--only", default=",".join(SCENARIOS))
     a = p.parse_args()

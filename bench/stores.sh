@@ -18,8 +18,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 KITH=${KITH:-$ROOT/target/release/kith}
-ART=$ROOT/target/plugin-artifacts/wasm32-wasip2/release
-pick() { if [ -f "$ROOT/target/wasm32-wasip2/release/$1" ]; then echo "$ROOT/target/wasm32-wasip2/release/$1"; else echo "$ART/$1"; fi; }
+ART=$ROOT/target/plugin-artifacts/wasm32-unknown-unknown/release
+pick() { if [ -f "$ROOT/target/wasm32-unknown-unknown/release/$1" ]; then echo "$ROOT/target/wasm32-unknown-unknown/release/$1"; else echo "$ART/$1"; fi; }
 SHOPIFY_WASM=${SHOPIFY_WASM:-$(pick kith_plugin_shopify_orders.wasm)}
 RFM_WASM=${RFM_WASM:-$(pick kith_plugin_rfm_scorer.wasm)}
 STORES=${STORES:-"redb postgres postgres2"}

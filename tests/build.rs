@@ -1,9 +1,9 @@
-//! Builds every plugin crate under `plugins/` into a `wasm32-wasip2` component
-//! (wasmtime's `crates/test-programs/artifacts` pattern) and writes
-//! `$OUT_DIR/plugins.rs` with one path constant per plugin:
+//! Builds every plugin crate under `plugins/` into a component (wasmtime's
+//! `crates/test-programs/artifacts` pattern) and writes `$OUT_DIR/plugins.rs` with one path
+//! constant per plugin:
 //!
 //! ```text
-//! pub const RFM_SCORER: &str = "/…/target/plugin-artifacts/wasm32-wasip2/release/kith_plugin_rfm_scorer.wasm";
+//! pub const RFM_SCORER: &str = "/…/target/plugin-artifacts/wasm32-unknown-unknown/release/kith_plugin_rfm_scorer.wasm";
 //! pub const ALL: &[(&str, &str)] = &[("rfm-scorer", RFM_SCORER), …];
 //! ```
 //!
@@ -11,6 +11,15 @@
 //! `plugins/<dir>` is named `kith-plugin-<dir>`, its constant is `<DIR>` in upper
 //! snake case, and it has at least one `#[test]`; a plugin without a test fails
 //! the build.
+//!
+//! Plugins are built for `wasm32-unknown-unknown`, which the workspace's `.cargo/config.toml`
+//! links into a component that imports only the contract; a plugin whose tests need WASI (the
+//! hostile ones that probe it) says so in its manifest, and is built for `wasm32-wasip2`:
+//!
+//! ```toml
+//! [package.metadata.kith]
+//! target = "wasm32-wasip2"
+//! ```
 //!
 //! The inner `cargo build` uses its own target directory,
 //! `<workspace>/target/plugin-artifacts`, whatever `CARGO_TARGET_DIR` says, so it
@@ -33,8 +42,11 @@ use std::process::{Command, Stdio};
 #[path = "build_languages.rs"]
 mod languages;
 
-/// The target plugins are built for.
-const TARGET: &str = "wasm32-wasip2";
+/// The target plugins are built for unless their manifest says otherwise.
+const TARGET: &str = "wasm32-unknown-unknown";
+
+/// The target a plugin may ask for instead, when its tests need WASI.
+const WASI_TARGET: &str = "wasm32-wasip2";
 
 /// Prefix of every plugin crate's name; the rest is its directory's name.
 const CRATE_PREFIX: &str = "kith-plugin-";
@@ -91,6 +103,8 @@ struct Plugin {
     crate_name: String,
     /// Constant name, e.g. `RFM_SCORER`.
     const_name: String,
+    /// The target it is built for.
+    target: &'static str,
     /// Where the built component lands.
     wasm: PathBuf,
 }
@@ -112,6 +126,7 @@ fn main() {
         "wit",
         "tests/data/js",
         "Cargo.toml",
+        ".cargo/config.toml",
         "Cargo.lock",
     ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
@@ -239,8 +254,16 @@ fn discover(plugins_dir: &Path, target_dir: &Path) -> Vec<Plugin> {
                 manifest.display()
             ));
         }
+        let target = match metadata_target(&text) {
+            None => TARGET,
+            Some(t) if t == WASI_TARGET => WASI_TARGET,
+            Some(other) => fail(&format!(
+                "{}: [package.metadata.kith] target = {other:?}: the only target a plugin may ask for is {WASI_TARGET:?} (the default is {TARGET:?})",
+                manifest.display()
+            )),
+        };
         let wasm = target_dir
-            .join(TARGET)
+            .join(target)
             .join("release")
             .join(format!("{}.wasm", crate_name.replace('-', "_")));
         let const_name = dir_name.to_ascii_uppercase().replace('-', "_");
@@ -248,6 +271,7 @@ fn discover(plugins_dir: &Path, target_dir: &Path) -> Vec<Plugin> {
             dir_name,
             crate_name,
             const_name,
+            target,
             wasm,
         });
     }
@@ -258,15 +282,28 @@ fn discover(plugins_dir: &Path, target_dir: &Path) -> Vec<Plugin> {
     plugins
 }
 
-/// The `name` of the `[package]` table of a Cargo.toml, read without a TOML parser.
+/// The `name` of the `[package]` table of a Cargo.toml.
 fn package_name(cargo_toml: &str) -> Option<String> {
-    let mut in_package = false;
+    string_value(cargo_toml, "[package]", "name")
+}
+
+/// The `target` of the `[package.metadata.kith]` table of a Cargo.toml, if it has one.
+fn metadata_target(cargo_toml: &str) -> Option<String> {
+    string_value(cargo_toml, "[package.metadata.kith]", "target")
+}
+
+/// The string value of `key` in `table`, read without a TOML parser: the plugins' manifests are
+/// ours and written plainly (`key = "value"` on one line).
+fn string_value(cargo_toml: &str, table: &str, key: &str) -> Option<String> {
+    let mut in_table = false;
     for line in cargo_toml.lines().map(str::trim) {
         if line.starts_with('[') {
-            in_package = line == "[package]";
-        } else if in_package && let Some(value) = line.strip_prefix("name") {
-            let value = value.trim_start().strip_prefix('=')?.trim();
-            return Some(value.trim_matches('"').to_owned());
+            in_table = line == table;
+        } else if in_table
+            && let Some(value) = line.strip_prefix(key)
+            && let Some(value) = value.trim_start().strip_prefix('=')
+        {
+            return Some(value.trim().trim_matches('"').to_owned());
         }
     }
     None
@@ -305,15 +342,30 @@ fn contains_test(dir: &Path) -> bool {
     })
 }
 
-/// Builds all plugins in one `cargo build` so they share compiled dependencies.
+/// Builds the plugins with one `cargo build` for each target, so that the plugins of a target
+/// share compiled dependencies.
 fn build(root: &Path, target_dir: &Path, plugins: &[Plugin]) {
+    for target in [TARGET, WASI_TARGET] {
+        let crates: Vec<&str> = plugins
+            .iter()
+            .filter(|p| p.target == target)
+            .map(|p| p.crate_name.as_str())
+            .collect();
+        if !crates.is_empty() {
+            build_for(root, target_dir, target, &crates);
+        }
+    }
+}
+
+/// Builds `crates` for `target` in one `cargo build`.
+fn build_for(root: &Path, target_dir: &Path, target: &str, crates: &[&str]) {
     let cargo = env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
     let mut cmd = Command::new(cargo);
     cmd.current_dir(root)
         .arg("build")
         .arg("--release")
         .arg("--locked")
-        .arg(format!("--target={TARGET}"))
+        .arg(format!("--target={target}"))
         .arg("--manifest-path")
         .arg(root.join("Cargo.toml"))
         .arg("--target-dir")
@@ -328,8 +380,8 @@ fn build(root: &Path, target_dir: &Path, plugins: &[Plugin]) {
     if let Some(jobs) = env::var_os("NUM_JOBS") {
         cmd.arg("--jobs").arg(jobs);
     }
-    for plugin in plugins {
-        cmd.arg("--package").arg(&plugin.crate_name);
+    for name in crates {
+        cmd.arg("--package").arg(name);
     }
     for var in CLEARED_VARS {
         cmd.env_remove(var);
@@ -348,7 +400,7 @@ fn build(root: &Path, target_dir: &Path, plugins: &[Plugin]) {
     match cmd.status() {
         Ok(status) if status.success() => {}
         Ok(status) => fail(&format!(
-            "building the plugins for {TARGET} failed ({status}); the errors are above"
+            "building the plugins for {target} failed ({status}); the errors are above"
         )),
         Err(err) => fail(&format!("cannot run cargo to build the plugins: {err}")),
     }
@@ -360,7 +412,7 @@ fn check_component(plugin: &Plugin) {
         .unwrap_or_else(|err| fail(&format!("{}: {err}", plugin.wasm.display())));
     if !bytes.starts_with(&COMPONENT_MAGIC) {
         fail(&format!(
-            "{} is not a WebAssembly component",
+            "{} is not a WebAssembly component (for {TARGET}, `.cargo/config.toml` at the workspace's root makes `wasm-component-ld` the linker: is it there?)",
             plugin.wasm.display()
         ));
     }
@@ -374,8 +426,8 @@ fn generate(plugins: &[Plugin]) -> String {
     for p in plugins {
         let _ = writeln!(
             out,
-            "/// Component built from `plugins/{}` (crate `{}`).",
-            p.dir_name, p.crate_name
+            "/// Component built from `plugins/{}` (crate `{}`) for `{}`.",
+            p.dir_name, p.crate_name, p.target
         );
         let _ = writeln!(
             out,

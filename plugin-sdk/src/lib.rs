@@ -1,5 +1,6 @@
 //! The Kith plugin SDK: write a Kith plugin in plain Rust, test it with
-//! `cargo test`, build it with `cargo build --target wasm32-wasip2 --release`.
+//! `cargo test`, build it with `cargo build --target wasm32-unknown-unknown --release`
+//! (see "Faster calls" below for the two lines of `.cargo/config.toml` that build needs).
 //!
 //! A Kith plugin is a WebAssembly component implementing one world of the
 //! `kith:plugin@0.2.0` WIT contract: a [`Scorer`], a [`Segmenter`] or a
@@ -67,24 +68,33 @@
 //! standard library (stdio, environment, exit), which wasmtime links into three core
 //! instances on every call. A plugin has no use for them: Kith gives it no files, network,
 //! clock or environment, and everything it needs comes through the contract. Built for
-//! `wasm32-unknown-unknown` and then made a component, it imports only the contract and
-//! instantiates as one core instance:
+//! `wasm32-unknown-unknown` and linked by `wasm-component-ld` (the linker the Rust toolchain
+//! ships for `wasm32-wasip2`, which makes the component), it imports only the contract and
+//! instantiates as one core instance. A project created by `kith plugin new --lang rust` has
+//! this in its `.cargo/config.toml`, and Kith's own plugins are built so:
+//!
+//! ```toml
+//! [target.wasm32-unknown-unknown]
+//! linker = "wasm-component-ld"
+//! rustflags = ["-C", "link-arg=--initial-memory=2097152"]
+//! ```
 //!
 //! ```sh
-//! RUSTFLAGS="-C link-arg=--initial-memory=2097152" \
-//!   cargo build --release --target wasm32-unknown-unknown
-//! jco new target/wasm32-unknown-unknown/release/my_plugin.wasm -o my_plugin.wasm
-//! # or: wasm-tools component new target/wasm32-unknown-unknown/release/my_plugin.wasm -o my_plugin.wasm
+//! rustup target add wasm32-unknown-unknown
+//! cargo build --release --target wasm32-unknown-unknown
+//! # the component: target/wasm32-unknown-unknown/release/my_plugin.wasm
 //! ```
 //!
 //! The SDK makes dlmalloc the allocator of such a build: it takes the room the linker leaves
 //! above the data before it grows memory (Rust's own allocator for that target grows on the
 //! first allocation, and a grow costs the host an `mprotect` on every call). The
 //! `--initial-memory` of 2 MiB leaves about 1 MiB of that room above the 1 MiB stack; the
-//! 2 MiB count towards the plugin's memory budget. What such a build gives up: `println!` and
-//! `eprintln!` print nothing (use [`log`]), and a panic traps with no message in the call's
-//! report. Measured with the trivial scorer (`bench/README.md`): about a third less time per
-//! call than its `wasm32-wasip2` build.
+//! 2 MiB count towards the plugin's memory budget. Such a build has no stderr, so the SDK logs
+//! a panic's message at error level ([`log`]), where the call's report and the host's message
+//! for the trap show it; `println!` and `eprintln!` print nothing (use [`log`]). Measured with
+//! the trivial scorer (`bench/README.md`): about a third less time per call than its
+//! `wasm32-wasip2` build, which still works and needs no configuration
+//! (`cargo build --release --target wasm32-wasip2`).
 
 extern crate self as kith_plugin_sdk;
 

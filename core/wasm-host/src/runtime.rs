@@ -232,8 +232,9 @@ fn check_header(bytes: &[u8]) -> Result<(), PluginFailure> {
     match bytes.get(..8) {
         Some(h) if h[..4] == WASM_MAGIC && h[4..] == COMPONENT_VERSION => Ok(()),
         Some(h) if h[..4] == WASM_MAGIC && h[6..8] == [0, 0] => Err(PluginFailure::NotAComponent(
-            "this is a core WebAssembly module; build the plugin for wasm32-wasip2 (or run \
-             `wasm-tools component new`) to get a component"
+            "this is a core WebAssembly module, not a component; link it with \
+             wasm-component-ld (the linker of Rust's wasm32-wasip2 target; the plugin SDK's docs \
+             show it for wasm32-unknown-unknown) or run `wasm-tools component new` on it"
                 .to_owned(),
         )),
         Some(h) if h[..4] == WASM_MAGIC => Err(PluginFailure::NotAComponent(

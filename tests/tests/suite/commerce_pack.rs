@@ -844,10 +844,11 @@ fn a_missing_secret_is_the_plugins_invalid_config_error() {
     }
 }
 
-/// shopify-orders and woocommerce are linked with 2 MiB of memory (`plugins/initial-memory.rs`)
-/// so that a realistic order is handled without growing memory: in a fresh instance a grow
-/// costs the host two `mprotect` calls on every call. With the linker's default both grew by a
-/// page on these fixtures (peak 1,179,648 bytes).
+/// shopify-orders and woocommerce, like every plugin built for `wasm32-unknown-unknown` here, are
+/// linked with 2 MiB of memory (`.cargo/config.toml`) so that a realistic order is handled
+/// without growing memory: in a fresh instance a grow costs the host two `mprotect` calls on
+/// every call. With the linker's default both grew by a page on these fixtures (peak 1,179,648
+/// bytes).
 #[test]
 fn commerce_hooks_handle_a_realistic_order_without_growing_memory() {
     let rt = runtime();

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use kith::model::Timestamp;
 use kith::plugin::{
-    CallOptions, CustomerCall, CustomerView, Limits, LoadedPlugin, Outcome, PluginFailure, Runtime,
-    RuntimeConfig, ScoreOutput, SlotScope,
+    CallOptions, CustomerCall, CustomerView, Limits, LoadedPlugin, LogLevel, Outcome,
+    PluginFailure, Runtime, RuntimeConfig, ScoreOutput, SlotScope, Webhook,
 };
 use kith_tests::plugins;
 
@@ -205,6 +205,37 @@ fn panic_traps_and_shows_the_panic_message() {
         other => panic!("expected a trap, got {other:?}"),
     }
     assert_eq!(report.outcome, Outcome::Failed("trap"));
+    assert_healthy(&rt);
+}
+
+/// A plugin built without WASI has no stderr: the SDK logs its panic's message at error level,
+/// and the host quotes that line in the trap's message, as it quotes stderr for a `wasm32-wasip2`
+/// build (the test above).
+#[test]
+fn a_panic_without_wasi_shows_its_message_too() {
+    let rt = runtime();
+    let plugin = load(&rt, plugins::HOSTILE_HOOK_PANIC);
+    let webhook = Webhook {
+        topic: "orders/create".to_owned(),
+        headers: Vec::new(),
+        body: b"{}".to_vec(),
+        delivery_id: None,
+        received_at: Timestamp::from_micros(NOW),
+    };
+    let (result, report) = rt.handle_webhook(&plugin, &webhook, "{}", &Limits::default());
+    match result {
+        Err(PluginFailure::Trap(message)) => {
+            assert!(message.contains("the plugin panicked"), "{message}");
+            assert!(message.contains("db password is hunter2"), "{message}");
+        }
+        other => panic!("expected a trap, got {other:?}"),
+    }
+    assert_eq!(report.outcome, Outcome::Failed("trap"));
+    let output = report.output.expect("what the plugin said");
+    assert_eq!(output.stderr, "", "a build without WASI has no stderr");
+    let last = output.logs.last().expect("the panic's line");
+    assert_eq!(last.level, LogLevel::Error);
+    assert!(last.message.contains("panicked at"), "{last:?}");
     assert_healthy(&rt);
 }
 

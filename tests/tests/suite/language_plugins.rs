@@ -241,8 +241,9 @@ fn assert_runs(dir: &std::path::Path, wasm: &str) {
     );
 }
 
-/// The Rust project builds outside this workspace with its vendored SDK: its native tests pass
-/// and its component runs.
+/// The Rust project builds outside this workspace with its vendored SDK and its own
+/// `.cargo/config.toml`, as its README says: its native tests pass and its component, without
+/// WASI, runs.
 #[test]
 fn a_new_rust_plugin_project_tests_builds_and_runs_on_its_own() {
     let (tmp, dir) = new_project("rust");
@@ -250,12 +251,15 @@ fn a_new_rust_plugin_project_tests_builds_and_runs_on_its_own() {
     for args in [
         &["test", "--quiet"][..],
         // A debug component: it builds faster, and runs the same.
-        &["build", "--quiet", "--target", "wasm32-wasip2"][..],
+        &["build", "--quiet", "--target", "wasm32-unknown-unknown"][..],
     ] {
         run(&mut cargo(&dir, args, &target));
     }
-    let wasm = target.join("wasm32-wasip2/debug/acme_fit.wasm");
-    assert_runs(&dir, wasm.to_str().expect("a UTF-8 path"));
+    // The project's `.cargo/config.toml` made it a component that imports only the contract.
+    let wasm = target.join("wasm32-unknown-unknown/debug/acme_fit.wasm");
+    let wasm = wasm.to_str().expect("a UTF-8 path");
+    assert_eq!(imported_interfaces(wasm), CONTRACT);
+    assert_runs(&dir, wasm);
 }
 
 #[test]
@@ -285,12 +289,69 @@ fn a_new_javascript_plugin_project_tests_builds_and_runs() {
     assert_runs(&dir, "acme-fit.wasm");
 }
 
-/// The RFM scorer built for `wasm32-unknown-unknown` and made a component without WASI, as the
-/// plugin SDK's docs describe: it imports only the contract, gives the `wasm32-wasip2` build's
-/// model and scores on CDNOW to the bit, and its calls allocate in the room the linker leaves
-/// above the data instead of growing memory (the SDK's allocator for that target).
+/// What a Rust plugin built without WASI imports: the contract's types and its `host` interface
+/// (the SDK logs a panic's message through `host.log`).
+const CONTRACT: [&str; 2] = ["kith:plugin/host@0.2.0", "kith:plugin/types@0.2.0"];
+
+/// The interfaces a component imports (`package/name@version`); the world's other imports are
+/// the types its exports use.
+fn imported_interfaces(path: &str) -> Vec<String> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let wit_component::DecodedWasm::Component(resolve, world) =
+        wit_component::decode(&bytes).unwrap_or_else(|e| panic!("{path}: {e}"))
+    else {
+        panic!("{path} is not a component");
+    };
+    resolve.worlds[world]
+        .imports
+        .keys()
+        .map(|key| resolve.name_world_key(key))
+        .filter(|name| name.contains(':'))
+        .collect()
+}
+
+/// `tests/build.rs` builds the plugins for `wasm32-unknown-unknown`, linked into components by
+/// the workspace's `.cargo/config.toml`: they import the contract and nothing else, so a call
+/// instantiates one core instance and no WASI. The hostile plugins that probe WASI ask for a
+/// `wasm32-wasip2` build, and get one.
 #[test]
-fn a_rust_plugin_built_without_wasi_imports_only_the_contract_and_scores_the_same() {
+fn the_plugins_import_only_the_contract_unless_they_probe_wasi() {
+    let mut with_wasi = Vec::new();
+    for (dir, path) in plugins::ALL {
+        let interfaces = imported_interfaces(path);
+        if path.contains("/wasm32-wasip2/") {
+            assert!(
+                interfaces.iter().any(|i| i.starts_with("wasi:")),
+                "{dir}: {interfaces:?}"
+            );
+            with_wasi.push(*dir);
+        } else {
+            assert!(path.contains("/wasm32-unknown-unknown/"), "{path}");
+            assert!(
+                interfaces.iter().all(|i| i.starts_with("kith:plugin/")),
+                "{dir} imports more than the contract: {interfaces:?}"
+            );
+        }
+    }
+    assert_eq!(
+        with_wasi,
+        [
+            "hostile-open-file",
+            "hostile-open-socket",
+            "hostile-panic",
+            "hostile-read-clock",
+            "hostile-read-env"
+        ]
+    );
+    assert_eq!(imported_interfaces(plugins::RFM_SCORER), CONTRACT);
+}
+
+/// The RFM scorer built for `wasm32-wasip2`, the SDK's other build, gives the reference build's
+/// model and scores on CDNOW to the bit; and a call of the reference build allocates in the room
+/// the linker leaves above the data instead of growing memory (the SDK's allocator for
+/// `wasm32-unknown-unknown`), so it peaks at exactly its 2 MiB of initial memory.
+#[test]
+fn the_rfm_scorer_built_with_wasi_scores_the_same() {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
     let tmp = tempfile::tempdir().expect("temporary directory");
     let target = tmp.path().join("target");
@@ -300,39 +361,23 @@ fn a_rust_plugin_built_without_wasi_imports_only_the_contract_and_scores_the_sam
         "--release",
         "--locked",
         "--target",
-        "wasm32-unknown-unknown",
+        "wasm32-wasip2",
         "--package",
         "kith-plugin-rfm-scorer",
     ];
-    run(cargo(root.as_ref(), &build, &target)
-        .env("RUSTFLAGS", "-C link-arg=--initial-memory=2097152"));
-    let core =
-        std::fs::read(target.join("wasm32-unknown-unknown/release/kith_plugin_rfm_scorer.wasm"))
-            .expect("the core module");
-    let component = wit_component::ComponentEncoder::default()
-        .module(&core)
-        .and_then(|e| e.validate(true).encode())
-        .expect("a component");
-    let path = tmp.path().join("rfm.wasm");
-    std::fs::write(&path, &component).expect("write the component");
+    run(&mut cargo(root.as_ref(), &build, &target));
+    let path = target.join("wasm32-wasip2/release/kith_plugin_rfm_scorer.wasm");
+    let path = path.to_str().expect("a UTF-8 path");
+    assert!(
+        imported_interfaces(path)
+            .iter()
+            .any(|i| i.starts_with("wasi:")),
+        "a wasm32-wasip2 build imports WASI"
+    );
+    assert_port_matches_rust(path);
 
     let rt = runtime();
-    let plugin = load(&rt, path.to_str().expect("a UTF-8 path"));
-    let wit_component::DecodedWasm::Component(resolve, world) =
-        wit_component::decode(&component).expect("decodes")
-    else {
-        panic!("not a component");
-    };
-    // Interfaces (`package/name`); the world's other imports are the types its exports use.
-    let interfaces: Vec<String> = resolve.worlds[world]
-        .imports
-        .keys()
-        .map(|key| resolve.name_world_key(key))
-        .filter(|name| name.contains(':'))
-        .collect();
-    assert_eq!(interfaces, ["kith:plugin/types@0.2.0"]);
-
-    assert_port_matches_rust(path.to_str().expect("a UTF-8 path"));
+    let plugin = load(&rt, plugins::RFM_SCORER);
     let customers = sample();
     let (model, _) = scores(&rt, &plugin, &customers[..1], CONFIGS[0]);
     let (output, report) = rt.score(

@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 /// The language of a new plugin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(super) enum Lang {
-    /// Rust (cargo, the wasm32-wasip2 target).
+    /// Rust (cargo, the wasm32-unknown-unknown target).
     Rust,
     /// Python (componentize-py).
     Python,
@@ -42,6 +42,7 @@ const WIT_0_2: &[File] = files![
 
 const RUST: &[File] = files![
     "Cargo.toml" => "plugin-sdk/templates/rust/Cargo.toml",
+    ".cargo/config.toml" => ".cargo/config.toml",
     "src/lib.rs" => "plugin-sdk/templates/rust/src/lib.rs",
     "README.md" => "plugin-sdk/templates/rust/README.md",
     "input.json" => "plugin-sdk/templates/rust/input.json",
@@ -221,7 +222,7 @@ pub(super) fn next_steps(lang: Lang, dir: &Path) -> String {
     let cd = format!("cd {}", dir.display());
     match lang {
         Lang::Rust => format!(
-            "{cd}\ncargo test\ncargo build --release --target wasm32-wasip2\nkith plugin run target/wasm32-wasip2/release/*.wasm --input input.json"
+            "{cd}\nrustup target add wasm32-unknown-unknown\ncargo test\ncargo build --release --target wasm32-unknown-unknown\nkith plugin run target/wasm32-unknown-unknown/release/*.wasm --input input.json"
         ),
         Lang::Python => format!(
             "{cd}\npip install componentize-py==0.25.1 pytest==8.3.4\n./build.sh\n(README.md: the kith plugin run line)"

@@ -94,8 +94,9 @@ pub(super) struct ServeArgs {
     /// plugin enabled, and print its tenant key.
     #[arg(long)]
     demo: bool,
-    /// Where --demo finds the reference plugin components [default:
-    /// target/wasm32-wasip2/release, else target/plugin-artifacts/wasm32-wasip2/release].
+    /// Where --demo finds the reference plugin components [default: the first of
+    /// target/wasm32-unknown-unknown/release, target/wasm32-wasip2/release and
+    /// target/plugin-artifacts/wasm32-unknown-unknown/release that has them].
     #[arg(long, env = "KITH_DEMO_PLUGINS", value_name = "DIR")]
     plugins: Option<PathBuf>,
 }
@@ -351,19 +352,22 @@ fn seed_demo(
     Ok(())
 }
 
-/// Where `cargo build --target wasm32-wasip2 --release` puts the components, or else where the
-/// test suite's build script does.
+/// The first of these directories that holds a demo component: where the README's `cargo build
+/// --release --target wasm32-unknown-unknown` puts them, where a `wasm32-wasip2` build does, where
+/// the test suite's build script does. Without any, the first (the error names it).
 fn default_plugin_dir() -> PathBuf {
-    let built = PathBuf::from("target/wasm32-wasip2/release");
+    let dirs = [
+        "target/wasm32-unknown-unknown/release",
+        "target/wasm32-wasip2/release",
+        "target/plugin-artifacts/wasm32-unknown-unknown/release",
+    ];
     let has_components = |d: &Path| {
         demo::PLUGINS
             .iter()
             .any(|p| demo::component_path(d, p).is_file())
     };
-    let tests = PathBuf::from("target/plugin-artifacts/wasm32-wasip2/release");
-    if !has_components(&built) && has_components(&tests) {
-        tests
-    } else {
-        built
-    }
+    dirs.iter()
+        .map(PathBuf::from)
+        .find(|d| has_components(d))
+        .unwrap_or_else(|| PathBuf::from(dirs[0]))
 }

@@ -11,7 +11,7 @@
 //! # fn main() -> kith::Result<()> {
 //! let store = Arc::new(RedbStore::open("./kith-data", StoreConfig::default())?);
 //! let host = PluginHost::open(store, HostConfig::default())?;
-//! let report = demo::seed(&host, "target/wasm32-wasip2/release".as_ref())?;
+//! let report = demo::seed(&host, "target/wasm32-unknown-unknown/release".as_ref())?;
 //! println!("{report}");
 //! # Ok(()) }
 //! ```
@@ -78,9 +78,10 @@ pub fn component_path(plugin_dir: &Path, dir: &str) -> PathBuf {
     plugin_dir.join(format!("kith_plugin_{}.wasm", dir.replace('-', "_")))
 }
 
-/// The command that builds every component the demo needs into `target/wasm32-wasip2/release/`.
+/// The command that builds every component the demo needs into
+/// `target/wasm32-unknown-unknown/release/`.
 pub fn build_command() -> String {
-    let mut command = String::from("cargo build --release --target wasm32-wasip2");
+    let mut command = String::from("cargo build --release --target wasm32-unknown-unknown");
     for dir in PLUGINS {
         command.push_str(" -p kith-plugin-");
         command.push_str(dir);
