@@ -8,7 +8,8 @@
 
 use std::process::Command;
 
-use kith::plugin::{LoadedPlugin, Runtime, ScoreOutput};
+use kith::model::Timestamp;
+use kith::plugin::{Limits, LoadedPlugin, LogLevel, PluginFailure, Runtime, ScoreOutput, Webhook};
 use kith_tests::cdnow::{CdnowCustomer, call, load, population, runtime, sample};
 use kith_tests::plugins::{self, languages};
 
@@ -255,10 +256,14 @@ fn a_new_rust_plugin_project_tests_builds_and_runs_on_its_own() {
     ] {
         run(&mut cargo(&dir, args, &target));
     }
-    // The project's `.cargo/config.toml` made it a component that imports only the contract.
+    // The project's `.cargo/config.toml` made it a component that imports only the contract (in
+    // a debug build, `host` too: the SDK logs a panic's message).
     let wasm = target.join("wasm32-unknown-unknown/debug/acme_fit.wasm");
     let wasm = wasm.to_str().expect("a UTF-8 path");
-    assert_eq!(imported_interfaces(wasm), CONTRACT);
+    assert_eq!(
+        imported_interfaces(wasm),
+        ["kith:plugin/host@0.2.0", "kith:plugin/types@0.2.0"]
+    );
     assert_runs(&dir, wasm);
 }
 
@@ -288,10 +293,6 @@ fn a_new_javascript_plugin_project_tests_builds_and_runs() {
         .args(["run", "build", "--silent"]));
     assert_runs(&dir, "acme-fit.wasm");
 }
-
-/// What a Rust plugin built without WASI imports: the contract's types and its `host` interface
-/// (the SDK logs a panic's message through `host.log`).
-const CONTRACT: [&str; 2] = ["kith:plugin/host@0.2.0", "kith:plugin/types@0.2.0"];
 
 /// The interfaces a component imports (`package/name@version`); the world's other imports are
 /// the types its exports use.
@@ -343,7 +344,10 @@ fn the_plugins_import_only_the_contract_unless_they_probe_wasi() {
             "hostile-read-env"
         ]
     );
-    assert_eq!(imported_interfaces(plugins::RFM_SCORER), CONTRACT);
+    assert_eq!(
+        imported_interfaces(plugins::RFM_SCORER),
+        ["kith:plugin/types@0.2.0"]
+    );
 }
 
 /// The RFM scorer built for `wasm32-wasip2`, the SDK's other build, gives the reference build's
@@ -387,4 +391,47 @@ fn the_rfm_scorer_built_with_wasi_scores_the_same() {
     );
     output.expect("score");
     assert_eq!(report.peak_memory_bytes, 2 << 20, "{report:?}");
+}
+
+/// A debug build without WASI has no stderr either, but the SDK logs a panic's message at error
+/// level, and the host quotes that line in the trap's message, as it quotes stderr for a
+/// `wasm32-wasip2` build (`hostile_plugins::panic_traps_and_shows_the_panic_message`).
+#[test]
+fn a_debug_build_without_wasi_shows_a_panics_message() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let tmp = tempfile::tempdir().expect("temporary directory");
+    let target = tmp.path().join("target");
+    let build = [
+        "build",
+        "--quiet",
+        "--locked",
+        "--target",
+        "wasm32-unknown-unknown",
+        "--package",
+        "kith-plugin-hostile-hook-panic",
+    ];
+    run(&mut cargo(root.as_ref(), &build, &target));
+    let path = target.join("wasm32-unknown-unknown/debug/kith_plugin_hostile_hook_panic.wasm");
+    let rt = runtime();
+    let plugin = load(&rt, path.to_str().expect("a UTF-8 path"));
+    let webhook = Webhook {
+        topic: "orders/create".to_owned(),
+        headers: Vec::new(),
+        body: b"{}".to_vec(),
+        delivery_id: None,
+        received_at: Timestamp::from_micros(1_735_689_600_000_000),
+    };
+    let (result, report) = rt.handle_webhook(&plugin, &webhook, "{}", &Limits::default());
+    match result {
+        Err(PluginFailure::Trap(message)) => {
+            assert!(message.contains("the plugin panicked"), "{message}");
+            assert!(message.contains("db password is hunter2"), "{message}");
+        }
+        other => panic!("expected a trap, got {other:?}"),
+    }
+    let output = report.output.expect("what the plugin said");
+    assert_eq!(output.stderr, "", "a build without WASI has no stderr");
+    let last = output.logs.last().expect("the panic's line");
+    assert_eq!(last.level, LogLevel::Error);
+    assert!(last.message.contains("panicked at"), "{last:?}");
 }
