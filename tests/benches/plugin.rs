@@ -3,8 +3,9 @@
 //! `cargo bench -p kith-tests --bench plugin`
 //!
 //! - `trivial_score_fresh_instance`: one `Runtime::score` of the trivial scorer: input
-//!   conversion, a fresh store with a locked-down WASI context, instantiation from the
-//!   `InstancePre`, the call, output validation, drop (target: median at most 10 us).
+//!   conversion, a fresh store (its WASI context is built only if the plugin calls WASI, which
+//!   a reference plugin never does), instantiation from the `InstancePre`, the call, output
+//!   validation, drop (target: median at most 10 us).
 //! - `rfm_score`: one RFM score with a population model.
 //! - `rfm_score_native`: the same scorer's logic compiled natively and called through the SDK's
 //!   test harness (no sandbox, no serialization), on an equivalent customer: the baseline for
@@ -15,6 +16,7 @@
 //!   hook, on the realistic fixtures of `tests/data/commerce/` (signature check, JSON parsing,
 //!   actions validated by the host); `..._verified`: the same as Kith's server calls it after
 //!   checking the signature itself, with its attestation (the hook does not hash the body again).
+//!   `KITH_BENCH_SHOPIFY` names another build of shopify-orders to run instead of the reference.
 //! - `restart_load_20_from_cache`: a new `Runtime` plus 20 plugin loads served by the compile
 //!   cache, i.e. restart readiness (target: under 1 s).
 
@@ -128,10 +130,11 @@ fn delivery(fixture: &str, topic: &str, secret: &str, signature_header: &str) ->
 fn hooks(c: &mut Criterion) {
     let rt = Runtime::new(RuntimeConfig::default()).expect("runtime");
     let limits = Limits::default();
+    let shopify = std::env::var("KITH_BENCH_SHOPIFY");
     for (name, path, fixture, topic, header) in [
         (
             "shopify_orders_create",
-            plugins::SHOPIFY_ORDERS,
+            shopify.as_deref().unwrap_or(plugins::SHOPIFY_ORDERS),
             "shopify/orders-create.json",
             "orders/create",
             "X-Shopify-Hmac-Sha256",
