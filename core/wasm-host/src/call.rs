@@ -406,7 +406,7 @@ fn classify(
     e: &wasmtime::Error,
     state: &HostState,
     limits: &Limits,
-    stderr: &str,
+    stderr: LastWords<'_>,
 ) -> PluginFailure {
     if let Some(trap) = e.downcast_ref::<Trap>() {
         return match *trap {
@@ -469,29 +469,36 @@ fn stopping() -> PluginFailure {
     PluginFailure::Interrupted
 }
 
-/// What a failed plugin said last, for its trap's message: its stderr if it wrote any (where a
-/// `wasm32-wasip2` Rust plugin's panic message goes), else its last line logged at error level
-/// if that was its last line (where the SDK logs a panic's message in builds without WASI).
-fn last_words<'a>(stderr: &'a str, logs: &'a [PluginLog]) -> &'a str {
+/// What a failed plugin said last, quoted in its trap's message: where it came from, and the
+/// text.
+#[derive(Debug, Clone, Copy)]
+struct LastWords<'a>(&'static str, &'a str);
+
+/// Its stderr if it wrote any (where a `wasm32-wasip2` Rust plugin's panic message goes), else
+/// its last log line if that is at error level (where the SDK logs a panic's message in debug
+/// builds without WASI).
+fn last_words<'a>(stderr: &'a str, logs: &'a [PluginLog]) -> LastWords<'a> {
     match logs.last() {
-        Some(line) if stderr.trim().is_empty() && line.level == LogLevel::Error => &line.message,
-        _ => stderr,
+        Some(line) if stderr.trim().is_empty() && line.level == LogLevel::Error => {
+            LastWords("last log line", &line.message)
+        }
+        _ => LastWords("stderr", stderr),
     }
 }
 
-/// `message`, followed by the end of the plugin's stderr if it wrote any (a panic message).
-fn with_stderr(message: &str, stderr: &str) -> String {
-    let stderr = stderr.trim();
-    if stderr.is_empty() {
+/// `message`, followed by the end of what the plugin said last, if anything (a panic message).
+fn with_stderr(message: &str, LastWords(source, text): LastWords<'_>) -> String {
+    let text = text.trim();
+    if text.is_empty() {
         return message.to_owned();
     }
-    let mut start = stderr.len().saturating_sub(STDERR_EXCERPT);
-    while !stderr.is_char_boundary(start) {
+    let mut start = text.len().saturating_sub(STDERR_EXCERPT);
+    while !text.is_char_boundary(start) {
         start += 1;
     }
     format!(
-        "{message}; stderr: {}",
-        stderr[start..].replace('\n', " | ")
+        "{message}; {source}: {}",
+        text[start..].replace('\n', " | ")
     )
 }
 

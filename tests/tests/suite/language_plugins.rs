@@ -425,7 +425,11 @@ fn a_debug_build_without_wasi_shows_a_panics_message() {
     match result {
         Err(PluginFailure::Trap(message)) => {
             assert!(message.contains("the plugin panicked"), "{message}");
-            assert!(message.contains("db password is hunter2"), "{message}");
+            assert!(
+                message.contains("; last log line: panicked at")
+                    && message.contains("db password is hunter2"),
+                "{message}"
+            );
         }
         other => panic!("expected a trap, got {other:?}"),
     }
