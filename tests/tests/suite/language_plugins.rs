@@ -350,28 +350,42 @@ fn the_plugins_import_only_the_contract_unless_they_probe_wasi() {
     );
 }
 
+/// Builds `plugins/<dir>` for `target` with cargo's `profile` (`dev` or `release`) in a temporary
+/// target directory, which the returned guard removes; the component's path.
+fn build_plugin(dir: &str, target: &str, profile: &str) -> (tempfile::TempDir, String) {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let tmp = tempfile::tempdir().expect("temporary directory");
+    let target_dir = tmp.path().join("target");
+    let package = format!("kith-plugin-{dir}");
+    let build = [
+        "build",
+        "--quiet",
+        "--locked",
+        "--profile",
+        profile,
+        "--target",
+        target,
+        "--package",
+        &package,
+    ];
+    run(&mut cargo(root.as_ref(), &build, &target_dir));
+    let out = if profile == "dev" { "debug" } else { profile };
+    let path = target_dir
+        .join(target)
+        .join(out)
+        .join(format!("kith_plugin_{}.wasm", dir.replace('-', "_")));
+    let path = path.to_str().expect("a UTF-8 path").to_owned();
+    (tmp, path)
+}
+
 /// The RFM scorer built for `wasm32-wasip2`, the SDK's other build, gives the reference build's
 /// model and scores on CDNOW to the bit; and a call of the reference build allocates in the room
 /// the linker leaves above the data instead of growing memory (the SDK's allocator for
 /// `wasm32-unknown-unknown`), so it peaks at exactly its 2 MiB of initial memory.
 #[test]
 fn the_rfm_scorer_built_with_wasi_scores_the_same() {
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
-    let tmp = tempfile::tempdir().expect("temporary directory");
-    let target = tmp.path().join("target");
-    let build = [
-        "build",
-        "--quiet",
-        "--release",
-        "--locked",
-        "--target",
-        "wasm32-wasip2",
-        "--package",
-        "kith-plugin-rfm-scorer",
-    ];
-    run(&mut cargo(root.as_ref(), &build, &target));
-    let path = target.join("wasm32-wasip2/release/kith_plugin_rfm_scorer.wasm");
-    let path = path.to_str().expect("a UTF-8 path");
+    let (_tmp, path) = build_plugin("rfm-scorer", "wasm32-wasip2", "release");
+    let path = path.as_str();
     assert!(
         imported_interfaces(path)
             .iter()
@@ -398,22 +412,9 @@ fn the_rfm_scorer_built_with_wasi_scores_the_same() {
 /// `wasm32-wasip2` build (`hostile_plugins::panic_traps_and_shows_the_panic_message`).
 #[test]
 fn a_debug_build_without_wasi_shows_a_panics_message() {
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
-    let tmp = tempfile::tempdir().expect("temporary directory");
-    let target = tmp.path().join("target");
-    let build = [
-        "build",
-        "--quiet",
-        "--locked",
-        "--target",
-        "wasm32-unknown-unknown",
-        "--package",
-        "kith-plugin-hostile-hook-panic",
-    ];
-    run(&mut cargo(root.as_ref(), &build, &target));
-    let path = target.join("wasm32-unknown-unknown/debug/kith_plugin_hostile_hook_panic.wasm");
+    let (_tmp, path) = build_plugin("hostile-hook-panic", "wasm32-unknown-unknown", "dev");
     let rt = runtime();
-    let plugin = load(&rt, path.to_str().expect("a UTF-8 path"));
+    let plugin = load(&rt, &path);
     let webhook = Webhook {
         topic: "orders/create".to_owned(),
         headers: Vec::new(),
