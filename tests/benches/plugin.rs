@@ -79,8 +79,8 @@ fn calls(c: &mut Criterion) {
                 })
             });
         };
-    // Another build of a reference scorer, named by `var` (e.g. one without WASI, see the plugin
-    // SDK's docs), measured beside it as `<name>_alt`.
+    // Another build of a reference scorer, named by `var` (e.g. its `wasm32-wasip2` build),
+    // measured beside it as `<name>_alt`.
     let alt = |var: &str| std::env::var(var).ok().map(|path| load(&path));
 
     let trivial = load(plugins::TRIVIAL_SCORER);

@@ -208,8 +208,8 @@ pub(super) struct Env {
     pub(super) input_size: u64,
 }
 
-/// Most stderr quoted in a trap's message.
-const STDERR_EXCERPT: usize = 512;
+/// Most of what a failed plugin said last (its stderr or a log line) quoted in a trap's message.
+const LAST_WORDS_EXCERPT: usize = 512;
 
 /// Epoch ticks between two checks of a running call for a host shutdown: 10 ms at the default
 /// tick, so [`Runtime::interrupt`] stops every call within about that.
@@ -406,7 +406,7 @@ fn classify(
     e: &wasmtime::Error,
     state: &HostState,
     limits: &Limits,
-    stderr: LastWords<'_>,
+    said: LastWords<'_>,
 ) -> PluginFailure {
     if let Some(trap) = e.downcast_ref::<Trap>() {
         return match *trap {
@@ -422,16 +422,16 @@ fn classify(
             },
             // A Rust guest keeps its stack in linear memory below its data; recursing past it
             // wraps the stack pointer, and the next access is out of bounds.
-            Trap::MemoryOutOfBounds => PluginFailure::Trap(with_stderr(
+            Trap::MemoryOutOfBounds => PluginFailure::Trap(with_last_words(
                 "out of bounds memory access, usually a stack overflow (a Rust plugin's stack \
                  lives in its linear memory and was exhausted)",
-                stderr,
+                said,
             )),
-            Trap::UnreachableCodeReached => PluginFailure::Trap(with_stderr(
+            Trap::UnreachableCodeReached => PluginFailure::Trap(with_last_words(
                 "wasm `unreachable` executed: the plugin panicked or aborted",
-                stderr,
+                said,
             )),
-            other => PluginFailure::Trap(with_stderr(&other.to_string(), stderr)),
+            other => PluginFailure::Trap(with_last_words(&other.to_string(), said)),
         };
     }
     if e.downcast_ref::<HostStopping>().is_some() {
@@ -461,7 +461,7 @@ fn classify(
         };
     }
     // A host function refused (e.g. a sleep) or WASI trapped: the root cause says what.
-    PluginFailure::Trap(with_stderr(&e.root_cause().to_string(), stderr))
+    PluginFailure::Trap(with_last_words(&e.root_cause().to_string(), said))
 }
 
 /// The failure of a call refused or stopped because the host is shutting down.
@@ -487,12 +487,12 @@ fn last_words<'a>(stderr: &'a str, logs: &'a [PluginLog]) -> LastWords<'a> {
 }
 
 /// `message`, followed by the end of what the plugin said last, if anything (a panic message).
-fn with_stderr(message: &str, LastWords(source, text): LastWords<'_>) -> String {
+fn with_last_words(message: &str, LastWords(source, text): LastWords<'_>) -> String {
     let text = text.trim();
     if text.is_empty() {
         return message.to_owned();
     }
-    let mut start = text.len().saturating_sub(STDERR_EXCERPT);
+    let mut start = text.len().saturating_sub(LAST_WORDS_EXCERPT);
     while !text.is_char_boundary(start) {
         start += 1;
     }
