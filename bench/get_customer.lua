@@ -10,6 +10,7 @@ function init(args)
   math.randomseed(os.time() * 1000 + tid + 100 * (tonumber(os.getenv("BENCH_NODE")) or 0))
   prefix = "/v1/tenants/" .. os.getenv("BENCH_TENANT") .. "/customers/"
   wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_KEY")
+  all_started()
 end
 
 function request()

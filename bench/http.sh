@@ -75,7 +75,10 @@ wrk_run() { # name script [wrk args...]
   local before
   before=$(cpu)
   echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency -s bench/$script $* $BASE"
-  BENCH_DIR=$ROOT/bench BENCH_TENANT=$TENANT BENCH_KEY=$KEY BENCH_IDS=$TMP/ids.txt \
+  # RESULT's rate counts the answers after every thread started (bench/common.lua); wrk's own
+  # Requests/sec also counts those the first threads got while a later one still loaded.
+  rm -f "$TMP/ready"
+  BENCH_DIR=$ROOT/bench BENCH_TENANT=$TENANT BENCH_KEY=$KEY BENCH_IDS=$TMP/ids.txt BENCH_READY=$TMP/ready \
     BENCH_THREADS=$THREADS BENCH_SHOPIFY=${SHOPIFY_FILE:-} \
     /usr/bin/time -f 'wrk (client) CPU: %U s user + %S s system' wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$ROOT/bench/$script" "$@" "$BASE"
   printf 'server CPU: %s in this run\n' "$(awk -v a="$(cpu)" -v b="$before" 'BEGIN {printf "%.1f s", a - b}')"
@@ -139,11 +142,12 @@ elif [ -x "$CEILING" ]; then
   done
   say "ceiling: axum, the same route and $(wc -c < "$TMP/body.json")-byte body from memory"
   load
-  BENCH_DIR=$ROOT/bench BENCH_TENANT=$TENANT BENCH_KEY=$KEY BENCH_IDS=$TMP/ids.txt BENCH_THREADS=$THREADS \
+  rm -f "$TMP/ready"
+  BENCH_DIR=$ROOT/bench BENCH_TENANT=$TENANT BENCH_KEY=$KEY BENCH_IDS=$TMP/ids.txt BENCH_READY=$TMP/ready BENCH_THREADS=$THREADS \
     wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$ROOT/bench/get_customer.lua" "$CEILING_BASE" \
     | tee "$TMP/ceiling.txt"
   kill "$CEILING_PID"; wait "$CEILING_PID" 2>/dev/null || true
-  awk '/Requests\/sec/ {r[FILENAME] = $2} END {
+  awk '/^RESULT/ {for (i = 2; i <= NF; i++) {split($i, kv, "="); if (kv[1] == "rps") r[FILENAME] = kv[2]}} END {
       k = r[ARGV[1]]; c = r[ARGV[2]]; printf "GET customer: %.0f req/s = %.2f of the ceiling (%.0f req/s)\n", k, k / c, c }' \
     "$TMP/get.txt" "$TMP/ceiling.txt"
 else

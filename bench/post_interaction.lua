@@ -12,6 +12,7 @@ function init(args)
   path = "/v1/tenants/" .. os.getenv("BENCH_TENANT") .. "/interactions"
   wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_KEY")
   wrk.headers["Content-Type"] = "application/json"
+  all_started()
 end
 
 function request()

@@ -25,6 +25,7 @@ function init(args)
     end
     n = n + 1
   end
+  all_started()
 end
 
 function request()

@@ -100,8 +100,9 @@ wrk_all() {
   before=$(servers_cpu); pg_before=$(pg_cpu)
   local wrks=()
   for i in $(seq 0 $((n - 1))); do
+    rm -f "$DATA/ready.$i"
     BENCH_DIR=$ROOT/bench BENCH_TENANT=$TENANT BENCH_KEY=$KEY BENCH_IDS=$SHARED/ids.txt \
-      BENCH_NODE=$i BENCH_THREADS=$THREADS BENCH_SHOPIFY=$SHARED/shopify.$n.$i.txt \
+      BENCH_READY=$DATA/ready.$i BENCH_NODE=$i BENCH_THREADS=$THREADS BENCH_SHOPIFY=$SHARED/shopify.$n.$i.txt \
       wrk -t"$THREADS" -c$((CONNECTIONS / n)) -d"$DURATION" --latency -s "$ROOT/bench/$script" \
       "${BASES[$i]}" > "$DATA/wrk.$script.$i.txt" 2>&1 &
     wrks+=($!)
