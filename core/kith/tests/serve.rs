@@ -7,7 +7,12 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 
 fn start(dir: &std::path::Path) -> (Child, String) {
+    start_with_env(dir, &[])
+}
+
+fn start_with_env(dir: &std::path::Path, env: &[(&str, &str)]) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_kith"))
+        .envs(env.iter().copied())
         .args([
             "--data-dir",
             dir.to_str().expect("utf-8 path"),
@@ -64,6 +69,43 @@ fn sigterm(child: &mut Child) -> std::process::ExitStatus {
         .expect("run kill");
     assert!(ok.success());
     child.wait().expect("wait for kith serve")
+}
+
+/// The names of a running process's threads.
+#[cfg(target_os = "linux")]
+fn thread_names(child: &Child) -> Vec<String> {
+    std::fs::read_dir(format!("/proc/{}/task", child.id()))
+        .expect("list the server's threads")
+        .map(|t| {
+            let comm = t.expect("thread entry").path().join("comm");
+            std::fs::read_to_string(comm)
+                .expect("thread name")
+                .trim()
+                .to_owned()
+        })
+        .collect()
+}
+
+/// README, "What bounds the server's memory": the server's allocator returns freed pages to the
+/// system with background threads of its own, unless `_RJEM_MALLOC_CONF` says otherwise.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_server_returns_freed_memory_with_jemallocs_background_threads() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (mut child, addr) = start(dir.path());
+    assert_eq!(get(&addr, "/healthz").0, 200);
+    let names = thread_names(&child);
+    assert!(names.iter().any(|n| n == "jemalloc_bg_thd"), "{names:?}");
+    assert!(sigterm(&mut child).success());
+
+    let (mut child, addr) = start_with_env(
+        dir.path(),
+        &[("_RJEM_MALLOC_CONF", "background_thread:false")],
+    );
+    assert_eq!(get(&addr, "/healthz").0, 200);
+    let names = thread_names(&child);
+    assert!(!names.iter().any(|n| n == "jemalloc_bg_thd"), "{names:?}");
+    assert!(sigterm(&mut child).success());
 }
 
 #[test]
