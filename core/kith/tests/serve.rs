@@ -71,18 +71,14 @@ fn sigterm(child: &mut Child) -> std::process::ExitStatus {
     child.wait().expect("wait for kith serve")
 }
 
-/// The names of a running process's threads.
+/// The names of a running process's threads (a thread that ends while they are listed is left
+/// out).
 #[cfg(target_os = "linux")]
 fn thread_names(child: &Child) -> Vec<String> {
     std::fs::read_dir(format!("/proc/{}/task", child.id()))
         .expect("list the server's threads")
-        .map(|t| {
-            let comm = t.expect("thread entry").path().join("comm");
-            std::fs::read_to_string(comm)
-                .expect("thread name")
-                .trim()
-                .to_owned()
-        })
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim().to_owned())
         .collect()
 }
 

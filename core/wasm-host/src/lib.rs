@@ -37,8 +37,9 @@
 //! - WASI 0.2 is linked in full because every Rust `wasm32-wasip2` component imports parts of
 //!   it (a plugin built for `wasm32-unknown-unknown`, as Kith's reference plugins are, imports
 //!   none of it, which makes its instances cheaper), but it is the deny-all implementation: no
-//!   preopened directories (file opens fail), no environment or arguments, stdin closed, TCP/UDP/name lookup refused, clocks frozen at the
-//!   call's `now`, randomness seeded from its `seed`, stdout/stderr captured (64 KiB each) into
+//!   preopened directories (file opens fail), no environment or arguments, stdin closed,
+//!   TCP/UDP/name lookup refused, clocks frozen at the call's `now`, randomness seeded from its
+//!   `seed`, stdout/stderr captured (64 KiB each) into
 //!   tracing, and waiting on a clock (`sleep`) traps. `wasi:http` is linked too (componentize-js
 //!   imports it for `fetch`), as a deny-all stub: sending a request fails with
 //!   `HTTP-request-denied` and never reaches the network. A plugin that imports anything else
