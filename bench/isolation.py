@@ -12,7 +12,7 @@ time to stop). Run it against two builds to get figures before and after a chang
 
 Options: --kith BINARY, --plugins DIR (components; default target/plugin-artifacts/...),
 --craft BINARY, --only NAME[,NAME] (scenarios: hook, fairness, slots, schema, compile, chain,
-impostor, output, connections). Needs only Python 3's standard library.
+impostor, output, connections, flood). Needs only Python 3's standard library.
 """
 
 import argparse
@@ -409,11 +409,59 @@ def scenario_connections(a):
                                              else "killed after 90 s"))
 
 
+def scenario_flood(a):
+    """10. 600 connections of tenant A each asking for a dry run of a looping scorer; tenant B
+    reads a customer and posts signed webhooks meanwhile."""
+    srv = Server(a.kith)
+    srv.tenant("a")
+    srv.tenant("b")
+    for p in ("hostile-infinite-loop", "shopify-orders"):
+        srv.install(component(a.plugins, p))
+    srv.customer("a", "a0@a.test")
+    srv.enable("a", {"plugin": "kith.test.infinite-loop",
+                     "limits": {"deadline_ms": 1000, "fuel": 100_000_000}})
+    srv.enable("b", {"plugin": "kith.shopify-orders", "config": {"secret": SECRET}})
+    bob = srv.customer("b", "bob@b.test")
+    stop = threading.Event()
+    a_codes = []
+
+    def dry_runs():
+        while not stop.is_set():
+            s, _ = srv.request("POST", "/v1/tenants/a/plugins/kith.test.infinite-loop/dry-run",
+                               {"sample": 1}, token=srv.keys["a"], timeout=60)
+            a_codes.append(s)
+
+    # More connections than tokio's 512 blocking threads, fewer than the server's 1,024.
+    threads = [threading.Thread(target=dry_runs) for _ in range(600)]
+    for t in threads:
+        t.start()
+    time.sleep(3.0)  # let the flood arrive
+    reads, hooks, codes = [], [], []
+    for i in range(10):
+        t0 = time.monotonic()
+        s, _ = srv.request("GET", "/v1/tenants/b/customers/%s" % bob, token=srv.keys["b"], timeout=60)
+        reads.append(time.monotonic() - t0)
+        codes.append(s)
+        t0 = time.monotonic()
+        codes.append(hook(srv, "b", order(i), sign(order(i)), "b-%d" % i))
+        hooks.append(time.monotonic() - t0)
+    threads_during = len(os.listdir("/proc/%d/task" % srv.proc.pid))
+    rss = srv.rss_mib()
+    stop.set()
+    for t in threads:
+        t.join()
+    report("flood", b_codes={c: codes.count(c) for c in sorted(set(codes), key=str)},
+           b_read_max_ms=round(max(reads) * 1000, 1), b_hook_max_ms=round(max(hooks) * 1000, 1),
+           server_threads=threads_during, rss_mib=round(rss),
+           a_codes={c: a_codes.count(c) for c in sorted(set(a_codes), key=str)})
+    srv.stop()
+
+
 SCENARIOS = {
     "hook": scenario_hook, "fairness": scenario_fairness, "slots": scenario_slots,
     "schema": scenario_schema, "compile": scenario_compile, "chain": scenario_chain,
     "impostor": scenario_impostor, "output": scenario_output,
-    "connections": scenario_connections,
+    "connections": scenario_connections, "flood": scenario_flood,
 }
 
 

@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
@@ -93,6 +94,13 @@ impl Metrics {
     pub fn register(&self, collector: Box<dyn Collector>) {
         if let Ok(mut r) = self.registry.write() {
             r.register_collector(collector);
+        }
+    }
+
+    /// Adds a gauge that its owner keeps current.
+    pub fn register_gauge(&self, name: &str, help: &str, gauge: Gauge) {
+        if let Ok(mut r) = self.registry.write() {
+            r.register(name, help, gauge);
         }
     }
 

@@ -19,6 +19,7 @@ mod events;
 mod export;
 mod extract;
 mod fields;
+mod gate;
 mod imports;
 mod installs;
 mod interactions;
@@ -118,6 +119,8 @@ struct Inner {
     _shutdown_sender: Option<watch::Sender<bool>>,
     /// The plugin host, when plugins run in this process (the plugin routes answer 503 without).
     plugins: OnceLock<Arc<PluginHost>>,
+    /// The per-tenant queues in front of plugin calls, set with `plugins`.
+    plugin_gate: OnceLock<Arc<gate::PluginGate>>,
     /// One backup at a time: each holds a snapshot the size of the store on disk.
     backups: Arc<tokio::sync::Semaphore>,
     /// Exports running: one per tenant, [`export::MAX_EXPORTS`] in all.
@@ -157,6 +160,7 @@ impl AppState {
                 shutdown,
                 _shutdown_sender: sender,
                 plugins: OnceLock::new(),
+                plugin_gate: OnceLock::new(),
                 backups: Arc::new(tokio::sync::Semaphore::new(1)),
                 exports: Arc::default(),
                 imports: imports::Imports::default(),
@@ -176,6 +180,21 @@ impl AppState {
     #[must_use]
     pub fn with_plugins(self, host: Arc<PluginHost>) -> Self {
         if self.inner.plugins.set(Arc::clone(&host)).is_ok() {
+            let (_, share, _) = host.runtime().instance_shares();
+            // A call waits for its tenant's turn as long as it would for an instance slot.
+            let patience = host
+                .config()
+                .ceilings
+                .call
+                .deadline
+                .max(Duration::from_secs(1));
+            let gate = Arc::new(gate::PluginGate::new(share, patience));
+            self.inner.metrics.register_gauge(
+                "kith_plugin_calls_queued",
+                "Plugin calls waiting (without a thread) for their tenant's share of instances",
+                gate.waiting().clone(),
+            );
+            let _ = self.inner.plugin_gate.set(gate);
             self.inner
                 .metrics
                 .register(Box::new(plugins::PluginMetrics::new(host)));
@@ -205,6 +224,33 @@ impl AppState {
             Ok(r) => r.map_err(ApiError::from),
             Err(e) => Err(ApiError::internal(&e)),
         }
+    }
+
+    /// Runs a blocking plugin-host call that runs `tenant`'s plugin code: it waits for the
+    /// tenant's turn first, holding no thread, so that at most the tenant's share of instances
+    /// worth of its calls hold blocking threads (see [`gate`]). Busy (503) when the turn does not
+    /// come within a call's deadline.
+    async fn run_tenant_plugins<T, F>(&self, tenant: &TenantSlug, f: F) -> ApiResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&PluginHost) -> crate::Result<T> + Send + 'static,
+    {
+        let gate = self.inner.plugin_gate.get().ok_or_else(|| {
+            self.plugins()
+                .err()
+                .unwrap_or_else(|| ApiError::internal(&"the plugin gate is missing"))
+        })?;
+        let pass = gate
+            .enter(tenant)
+            .await
+            .map_err(|f| ApiError::from(crate::Error::Plugin(f)))?;
+        // The pass goes with the call: a client that leaves does not free its place before the
+        // call it started has ended.
+        self.run_plugins(move |h| {
+            let _pass = pass;
+            f(h)
+        })
+        .await
     }
 
     /// The store.

@@ -960,7 +960,8 @@ pub async fn job(
     request_body(content = DryRunRequest, description = "version?, config?, customers? (ids, at most 100) or sample? (first N customers, default 10)"),
     responses((status = 200, description = "Per customer: score or segments before and after, actions, or the call's error", body = DryRun),
         (status = 404, description = "not_found", body = super::Problem),
-        (status = 422, description = "invalid_input", body = super::Problem)))]
+        (status = 422, description = "invalid_input", body = super::Problem),
+        (status = 503, description = "plugin_busy: the tenant's plugin calls kept its share of instances busy for a call's deadline; retry shortly", body = super::Problem)))]
 pub async fn dry_run(
     State(state): State<AppState>,
     t: TenantWrite,
@@ -968,8 +969,9 @@ pub async fn dry_run(
     ApiJson(body): ApiJson<DryRunRequest>,
 ) -> ApiResult<Response> {
     let plugin = params.get("plugin").to_owned();
+    let tenant = t.tenant.clone();
     let result = state
-        .run_plugins(move |h| h.dry_run(&t.tenant, &plugin, body))
+        .run_tenant_plugins(&tenant, move |h| h.dry_run(&t.tenant, &plugin, body))
         .await?;
     Ok(json(StatusCode::OK, &result))
 }
@@ -1003,7 +1005,7 @@ const HIDDEN_HEADERS: &[&str] = &["authorization", "proxy-authorization", "cooki
         (status = 404, description = "hook_not_found", body = super::Problem),
         (status = 422, description = "webhook_rejected", body = super::Problem),
         (status = 502, description = "the plugin failed (its code); the platform should retry", body = super::Problem),
-        (status = 503, description = "plugin_suspended: too many failures in a row; retry later", body = super::Problem)),
+        (status = 503, description = "plugin_suspended: too many failures in a row; or plugin_busy: the tenant's plugin calls kept its share of instances busy. Retry later", body = super::Problem)),
     security(()))]
 pub async fn hook(
     State(state): State<AppState>,
@@ -1060,21 +1062,23 @@ pub async fn hook(
         delivery_id,
         received_at: Timestamp::now(),
     };
-    // The plugin runs on a blocking thread; its write is awaited here, holding no thread.
+    // The plugin runs on a blocking thread once the tenant's turn comes; its write is awaited
+    // here, holding no thread.
     let webhook = Arc::new(webhook);
     let (t, p, w) = (tenant.clone(), plugin.clone(), Arc::clone(&webhook));
     let result = match state
-        .run_plugins(move |h| h.start_webhook(&t, &p, &w))
+        .run_tenant_plugins(&tenant, move |h| h.start_webhook(&t, &p, &w))
         .await
     {
         Ok(HookStep::Done(result)) => Ok(result),
         Ok(HookStep::Writing(mut pending)) => match pending.written().await {
             Ok(()) => Ok(pending.into_result()),
             Err(err) => {
-                let p = plugin.clone();
+                let (t, p) = (tenant.clone(), plugin.clone());
+                // Finishing may run the plugin again (a lost race for a new customer).
                 state
-                    .run_plugins(move |h| {
-                        h.finish_webhook(&tenant, &p, &webhook, pending, Err(err), true)
+                    .run_tenant_plugins(&tenant, move |h| {
+                        h.finish_webhook(&t, &p, &webhook, pending, Err(err), true)
                     })
                     .await
             }

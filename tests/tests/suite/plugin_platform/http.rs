@@ -3,6 +3,7 @@
 //! metrics, every error path, and tenant isolation.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use super::http_support::{Api, Backend, Resp, on_both_backends};
@@ -29,8 +30,12 @@ struct World {
 }
 
 async fn world_with(backend: Backend, config: HttpConfig) -> World {
+    world_hosted(backend, config, HostConfig::default()).await
+}
+
+async fn world_hosted(backend: Backend, config: HttpConfig, host: HostConfig) -> World {
     let api = Api::on_with_config(backend, config);
-    let host = PluginHost::open(api.store.clone(), HostConfig::default()).unwrap();
+    let host = PluginHost::open(api.store.clone(), host).unwrap();
     let _ = api.state.clone().with_plugins(Arc::clone(&host));
     api.tenant("acme").await;
     api.tenant("globex").await;
@@ -2016,6 +2021,8 @@ async fn budgets_above_the_hosts_ceilings_are_refused_with_the_ceiling(backend: 
         "kith_plugin_instances_limit{scope=\"tenant\"} 8",
         // The enable's rescore may be running: the gauge is there, its value varies.
         "kith_plugin_instances_in_use ",
+        // Nothing waits for a turn: the rescore runs outside the HTTP queues.
+        "kith_plugin_calls_queued 0",
     ] {
         assert!(metrics.text.contains(line), "{line} in {}", metrics.text);
     }
@@ -2119,6 +2126,116 @@ async fn unsigned_junk_to_a_hook_is_refused_by_kith_and_suspends_nothing(backend
         .await
         .ok(200);
     assert_eq!(patched["enablement"]["signature"], Value::Null);
+}
+
+/// Regression: each plugin call waiting for its tenant's share of instances held a blocking
+/// thread while it waited, so one tenant's flood of slow calls could take every thread of the
+/// blocking pool, which every tenant's store reads and webhooks share, and another tenant waited
+/// behind the flood. Here the pool has two threads more than a tenant's share: globex floods
+/// dry runs of a plugin that loops until its deadline, and acme's read and signed webhook are
+/// answered before the first of globex's calls ends.
+#[test]
+fn a_tenants_queued_plugin_calls_hold_no_thread_another_tenant_needs() {
+    const SHARE: u32 = 2;
+    const FLOOD: usize = 12;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(SHARE as usize + 2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut config = HostConfig::default();
+        config.runtime.instances_per_tenant = SHARE;
+        // The deadline, not the fuel, ends each looping call: two seconds.
+        config.ceilings.call.fuel = 1_000_000_000_000;
+        config.ceilings.call.deadline = Duration::from_secs(2);
+        let w = Arc::new(world_hosted(Backend::Redb, HttpConfig::default(), config).await);
+        w.upload(plugins::SHOPIFY_ORDERS).await;
+        w.enable("kith.shopify-orders", json!({ "secret": SECRET }))
+            .await;
+        let ann = w
+            .api
+            .customer("acme", &w.acme, json!({ "email": "ann@acme.test" }))
+            .await;
+        w.upload(plugins::HOSTILE_INFINITE_LOOP).await;
+        w.call(
+            "POST",
+            "/v1/tenants/globex/plugins",
+            &w.globex,
+            Some(json!({
+                "plugin": "kith.test.infinite-loop",
+                "limits": { "fuel": 1_000_000_000_000u64, "deadline_ms": 2_000 }
+            })),
+        )
+        .await
+        .ok(201);
+        let victim = w
+            .api
+            .customer("globex", &w.globex, json!({ "email": "bob@globex.test" }))
+            .await;
+        let answered = Arc::new(AtomicUsize::new(0));
+        let flood: Vec<_> = (0..FLOOD)
+            .map(|_| {
+                let (w, answered) = (Arc::clone(&w), Arc::clone(&answered));
+                let body = json!({ "customers": [victim["id"]] });
+                tokio::spawn(async move {
+                    let path = "/v1/tenants/globex/plugins/kith.test.infinite-loop/dry-run";
+                    let r = w.call("POST", path, &w.globex, Some(body)).await;
+                    answered.fetch_add(1, Ordering::SeqCst);
+                    r
+                })
+            })
+            .collect();
+        // Globex's share is running before acme asks anything.
+        // (Watched from a thread of its own: the blocking pool is what this test is about.)
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let host = Arc::clone(&w.host);
+        std::thread::spawn(move || {
+            let _ = tx.send(
+                host.runtime()
+                    .wait_for_instances_in_use(Some("globex"), SHARE, WAIT),
+            );
+        });
+        assert!(rx.await.unwrap(), "globex holds its whole share");
+        let read = w
+            .call(
+                "GET",
+                &format!("/v1/tenants/acme/customers/{}", ann["id"].as_str().unwrap()),
+                &w.acme,
+                None,
+            )
+            .await;
+        assert_eq!(read.status, 200, "{}", read.text);
+        let body = fixture("orders-create.json");
+        let hook = w
+            .api
+            .send(shopify(
+                "orders/create",
+                "gate-1",
+                &body,
+                &sign(&body, SECRET),
+            ))
+            .await;
+        assert_eq!(hook.status, 200, "{}", hook.text);
+        assert_eq!(
+            answered.load(Ordering::SeqCst),
+            0,
+            "acme waited for globex's calls to end"
+        );
+        // Globex's calls ran in turn; those that waited longer than the deadline were told the
+        // tenant's share was busy.
+        for call in flood {
+            let r = call.await.unwrap();
+            match r.status.as_u16() {
+                200 => {}
+                503 => {
+                    r.problem(503, "plugin_busy");
+                }
+                other => panic!("{other}: {}", r.text),
+            }
+        }
+    });
 }
 
 on_both_backends! {
