@@ -194,7 +194,7 @@ mod tests {
     async fn a_call_that_waited_its_patience_is_busy_for_the_tenants_share() {
         let g = gate(1, Duration::from_millis(50));
         let a = slug("a");
-        let _held = g.enter(&a).await.unwrap();
+        let held = g.enter(&a).await.unwrap();
         let busy = g.enter(&a).await.unwrap_err();
         assert!(
             matches!(
@@ -207,7 +207,9 @@ mod tests {
             ),
             "{busy:?}"
         );
-        assert_eq!(g.waiting().get(), 0);
+        assert_eq!((g.waiting().get(), g.queues()), (0, 1));
+        drop(held);
+        assert_eq!(g.queues(), 0, "the refused call left nothing behind");
     }
 
     #[tokio::test]
