@@ -98,11 +98,18 @@ impl PluginGate {
         self: &Arc<Self>,
         tenant: &TenantSlug,
     ) -> Result<Pass, PluginFailure> {
-        let queue = Arc::clone(
-            self.lock()
-                .entry(tenant.clone())
-                .or_insert_with(|| Arc::new(Semaphore::new(self.share as usize))),
-        );
+        let queue = {
+            let mut queues = self.lock();
+            // The slug is cloned for the map only when the tenant has no queue yet.
+            match queues.get(tenant) {
+                Some(queue) => Arc::clone(queue),
+                None => Arc::clone(
+                    queues
+                        .entry(tenant.clone())
+                        .or_insert_with(|| Arc::new(Semaphore::new(self.share as usize))),
+                ),
+            }
+        };
         let place = Place {
             gate: Arc::clone(self),
             tenant: tenant.clone(),
