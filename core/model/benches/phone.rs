@@ -4,6 +4,9 @@
 //!
 //! - `phone_one_country`: distinct Canadian numbers in international form, as a shop's orders
 //!   bring them (bench/gen.py's webhook deliveries).
+//! - `phone_one_country_with_its_country`: the same numbers with the customer's country (CA)
+//!   beside them, as a shop's order brings it from the customer's address. +1 is shared by 25
+//!   regions, so finding the number's region is most of the work.
 //! - `phone_mixed_countries`: distinct national numbers from about 40 countries in turn, as an import
 //!   of an international customer list brings them. A validator that caches compiled patterns
 //!   in a small cache recompiles on almost every number here.
@@ -68,6 +71,15 @@ fn phone(c: &mut Criterion) {
             n = (n + 1) % 8_000_000;
             let raw = format!("+1613{:07}", 2_000_000 + n);
             black_box(Phone::parse("phone", black_box(&raw), None).expect("valid"))
+        })
+    });
+
+    let canada = Country::parse("country", "CA").expect("country");
+    c.bench_function("phone_one_country_with_its_country", |b| {
+        b.iter(|| {
+            n = (n + 1) % 8_000_000;
+            let raw = format!("+1613{:07}", 2_000_000 + n);
+            black_box(Phone::parse("phone", black_box(&raw), Some(canada)).expect("valid"))
         })
     });
 

@@ -694,7 +694,7 @@ impl Phone {
         };
         let number = rlibphonenumber::PhoneNumber::parse(&text, region)
             .ok()
-            .filter(rlibphonenumber::PhoneNumber::is_valid)
+            .filter(|number| is_valid_number(number, country))
             .ok_or_else(|| {
                 let place = match country.filter(|_| !international) {
                     Some(c) => format!(" in {}", c.code()),
@@ -716,6 +716,27 @@ impl Phone {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// Whether `number` is a number in use: valid in the customer's `country` (when its calling
+/// code is that country's), else valid wherever libphonenumber places it.
+///
+/// The country is tried first because it spares the search for the number's region among the
+/// regions sharing its calling code (25 share +1, four +44): libphonenumber tries each in turn,
+/// checking the number against each one's patterns, and for a Canadian number that search was
+/// most of the validation (`cargo bench -p kith-model --bench phone`, bench/README.md). A
+/// number the country's patterns do not accept is still checked as before, so only the order
+/// of the checks changes, not which numbers are accepted.
+fn is_valid_number(number: &rlibphonenumber::PhoneNumber, country: Option<Country>) -> bool {
+    let home = country.and_then(|c| rlibphonenumber::Region::from_code(c.code()).ok());
+    if let Some(region) = home
+        && rlibphonenumber::PHONE_NUMBER_UTIL.get_country_code_for_region(region)
+            == Some(number.country_code)
+        && number.is_valid_for_region(region)
+    {
+        return true;
+    }
+    number.is_valid()
 }
 
 impl fmt::Display for Phone {

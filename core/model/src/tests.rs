@@ -460,6 +460,48 @@ fn phone_that_no_country_uses_is_refused() {
     );
 }
 
+/// A number is checked in the customer's country first only to spare libphonenumber's search
+/// among the regions sharing its calling code (`is_valid_number`): with any country beside it,
+/// or none, the same numbers are accepted and normalized the same.
+#[test]
+fn phone_country_beside_an_international_number_changes_nothing_but_the_work() {
+    let numbers = [
+        "+1 613 555 0178",
+        "+1 212 555 0100",
+        "+1 876 927 1234",
+        "+1 242 302 1234",
+        "+1 555 625 1199",
+        "+1 613 111 0000",
+        "+44 20 7123 4567",
+        "+44 1534 456789",
+        "+44 1534 000000",
+        "+7 701 234 5678",
+        "+7 912 345 6789",
+        "+7 000 345 6789",
+        "+49 30 1234567",
+    ];
+    let countries = [
+        "CA", "US", "JM", "BS", "GB", "JE", "GG", "KZ", "RU", "DE", "FR",
+    ];
+    let mut accepted = 0;
+    for raw in numbers {
+        let alone = phone(raw, None).ok();
+        accepted += usize::from(alone.is_some());
+        for c in countries {
+            assert_eq!(phone(raw, Some(c)).ok(), alone, "{raw} in {c}");
+        }
+    }
+    assert_eq!(
+        phone("+1 613 555 0178", Some("CA")).unwrap().as_str(),
+        "+16135550178"
+    );
+    // Both kinds are among them, or the comparison above proves little.
+    assert!(
+        (4..numbers.len() - 2).contains(&accepted),
+        "{accepted} accepted"
+    );
+}
+
 #[test]
 fn phone_too_short_is_refused() {
     assert_eq!(error_fields(phone("123", None)), ["phone"]);
