@@ -724,9 +724,11 @@ impl Phone {
 /// The country is tried first because it spares the search for the number's region among the
 /// regions sharing its calling code (25 share +1, four +44): libphonenumber tries each in turn,
 /// checking the number against each one's patterns, and for a Canadian number that search was
-/// most of the validation (`cargo bench -p kith-model --bench phone`, bench/README.md). A
-/// number the country's patterns do not accept is still checked as before, so only the order
-/// of the checks changes, not which numbers are accepted.
+/// a fifth of the validation (`cargo bench -p kith-model --bench phone`, bench/README.md). A
+/// number the country's patterns do not accept is checked as before. A number is accepted
+/// either way unless libphonenumber would place it in a region sharing the code whose patterns
+/// refuse it while its customer's country's accept it; the test that compares numbers with and
+/// without their country found none.
 fn is_valid_number(number: &rlibphonenumber::PhoneNumber, country: Option<Country>) -> bool {
     let home = country.and_then(|c| rlibphonenumber::Region::from_code(c.code()).ok());
     if let Some(region) = home
