@@ -502,6 +502,86 @@ fn phone_country_beside_an_international_number_changes_nothing_but_the_work() {
     );
 }
 
+/// `contact::parse_international` skips libphonenumber's regular expressions only where they
+/// cannot change the answer: wherever it gives a number, the full parse gives the same one. Checked
+/// on every region's example numbers of every type, those numbers behind a national prefix, and
+/// random digits behind every calling code (with and without the region's prefix in front).
+#[test]
+fn phone_parse_without_regular_expressions_agrees_with_libphonenumber() {
+    use rlibphonenumber::{PHONE_NUMBER_UTIL as UTIL, PhoneNumber, PhoneNumberType};
+    let types = [
+        PhoneNumberType::FixedLine,
+        PhoneNumberType::Mobile,
+        PhoneNumberType::TollFree,
+        PhoneNumberType::PremiumRate,
+        PhoneNumberType::SharedCost,
+        PhoneNumberType::VoIP,
+        PhoneNumberType::PersonalNumber,
+        PhoneNumberType::Pager,
+        PhoneNumberType::UAN,
+        PhoneNumberType::VoiceMail,
+    ];
+    let mut inputs: Vec<String> = Vec::new();
+    let mut examples = Vec::new();
+    for region in UTIL.get_supported_regions() {
+        for t in types {
+            if let Ok(n) = UTIL.get_example_number_for_type_and_region(region, t) {
+                examples.push(n);
+            }
+        }
+    }
+    for code in UTIL.get_supported_global_network_calling_codes() {
+        if let Ok(n) = UTIL.get_example_number_for_non_geo_entity(code) {
+            examples.push(n);
+        }
+    }
+    assert!(examples.len() > 1_000, "{} example numbers", examples.len());
+    for n in &examples {
+        let national = n.national_number.to_string();
+        inputs.push(format!("{}{national}", n.country_code));
+        for prefix in ["0", "1", "8", "06", "00"] {
+            inputs.push(format!("{}{prefix}{national}", n.country_code));
+        }
+    }
+    // Random digits: a fixed linear congruential sequence, so a failure reproduces.
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        state >> 33
+    };
+    for code in UTIL.get_supported_calling_codes() {
+        for len in 1..=14 {
+            for _ in 0..40 {
+                let digits: String = (0..len)
+                    .map(|_| char::from(b'0' + (next() % 10) as u8))
+                    .collect();
+                inputs.push(format!("{code}{digits}"));
+                inputs.push(format!("{code}{}{digits}", next() % 10));
+            }
+        }
+    }
+    let mut fast = 0;
+    let mut valid = 0;
+    for digits in &inputs {
+        let full = PhoneNumber::parse(format!("+{digits}"), None).ok();
+        if let Some(number) = contact::parse_international(digits) {
+            fast += 1;
+            valid += usize::from(number.is_valid());
+            assert_eq!(Some(&number), full.as_ref(), "+{digits}");
+        }
+    }
+    // The fast path is taken often, for valid numbers too, or the comparison proves little.
+    assert!(fast > inputs.len() / 4, "{fast} of {}", inputs.len());
+    assert!(valid > 1_000, "{valid} valid");
+    // North America: plain prefix `1`, the webhook benchmark's numbers.
+    assert!(contact::parse_international("16135550178").is_some());
+    // A pattern that is not plain digits, or a number starting with its digits: the full parse.
+    assert!(contact::parse_international("4402071234567").is_none());
+    assert!(contact::parse_international("541123456789").is_none());
+}
+
 #[test]
 fn phone_too_short_is_refused() {
     assert_eq!(error_fields(phone("123", None)), ["phone"]);
