@@ -688,11 +688,12 @@ impl Phone {
                 ));
             }
         };
-        let parsed = match international {
-            true => parse_international(&digits),
-            false => None,
+        let fast = if international {
+            parse_international(&digits)
+        } else {
+            None
         };
-        let number = parsed
+        let number = fast
             .or_else(|| {
                 let text = if international {
                     format!("+{digits}")
@@ -730,7 +731,8 @@ impl Phone {
 ///
 /// For `+` followed by digits only, the full parse (`PhoneNumberUtil::parse_helper`) checks that
 /// the text looks like a number and carries no extension (regular expressions that such a text
-/// always passes), takes the calling code (the shortest leading digits that are one), then tries to strip a national prefix or carrier code from the rest with the region's
+/// always passes), takes the calling code (the shortest leading digits that are one), then
+/// tries to strip a national prefix or carrier code from the rest with the region's
 /// `national_prefix_for_parsing` pattern. That pattern is most of the parse's time, and for most
 /// regions it is a plain run of digits (`1` in North America, `0` in Germany, `8` in Russia): a
 /// number that does not start with them cannot match it, so the rest is the national number as
@@ -751,7 +753,7 @@ pub(crate) fn parse_international(digits: &str) -> Option<rlibphonenumber::Phone
     let metadata = util.get_metadata_for_region_or_calling_code(code, region)?;
     let prefix = metadata.national_prefix_for_parsing().original_base();
     let plain = prefix.bytes().all(|b| b.is_ascii_digit());
-    if !plain || (!prefix.is_empty() && national.starts_with(prefix)) {
+    if !prefix.is_empty() && (!plain || national.starts_with(prefix)) {
         return None;
     }
     if national.starts_with('0') || !(2..=17).contains(&national.len()) {
