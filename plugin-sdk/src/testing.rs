@@ -49,6 +49,9 @@ pub struct Harness<P> {
     now: Timestamp,
     seed: u64,
     model: Option<Vec<u8>>,
+    /// The manifest's `needs.recent_interactions`, read once: building the manifest generates
+    /// its configuration's JSON Schema, which would otherwise be most of a native call's time.
+    recent: usize,
     plugin: PhantomData<fn() -> P>,
 }
 
@@ -60,6 +63,7 @@ impl<P: Plugin> Harness<P> {
             now: DEFAULT_NOW,
             seed: 0,
             model: None,
+            recent: usize::try_from(P::manifest().needs.recent_interactions).unwrap_or(usize::MAX),
             plugin: PhantomData,
         }
     }
@@ -131,8 +135,7 @@ impl<P: Plugin> Harness<P> {
 
     /// The per-customer input the host would build, trimming recent interactions to the manifest's need.
     pub fn customer_input(&self, mut customer: CustomerView) -> CustomerInput {
-        let keep = usize::try_from(P::manifest().needs.recent_interactions).unwrap_or(usize::MAX);
-        customer.recent_interactions.truncate(keep);
+        customer.recent_interactions.truncate(self.recent);
         CustomerInput {
             customer,
             config: self.config.clone(),
@@ -660,6 +663,48 @@ mod tests {
             Some(1)
         );
         assert!(view.recent_interactions.iter().all(|i| !i.id.is_empty()));
+    }
+
+    /// Declares that it reads the two newest interactions, and counts its manifest's builds.
+    struct TwoRecent;
+
+    static MANIFESTS_BUILT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+    impl Plugin for TwoRecent {
+        type Config = crate::NoConfig;
+
+        fn manifest() -> Manifest {
+            MANIFESTS_BUILT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Manifest::new("test.two-recent", "0.1.0", "Two recent").recent_interactions(2)
+        }
+    }
+
+    #[test]
+    fn customer_input_keeps_the_interactions_the_manifest_asks_for_and_builds_it_once() {
+        let harness = Harness::<TwoRecent>::new("{}");
+        let built = MANIFESTS_BUILT.load(std::sync::atomic::Ordering::Relaxed);
+        let view = (1..=5).fold(customer("c"), |b, day| b.purchase(day, 100, "EUR"));
+        for _ in 0..3 {
+            let input = harness.customer_input(view.clone().build());
+            let kept: Vec<Timestamp> = input
+                .customer
+                .recent_interactions
+                .iter()
+                .map(|i| i.occurred_at)
+                .collect();
+            assert_eq!(kept, [5, 4], "the two newest, newest first");
+            assert_eq!(
+                input
+                    .customer
+                    .aggregate(InteractionKind::Purchase)
+                    .map(|a| a.count),
+                Some(5)
+            );
+        }
+        assert_eq!(
+            MANIFESTS_BUILT.load(std::sync::atomic::Ordering::Relaxed),
+            built
+        );
     }
 
     #[test]
