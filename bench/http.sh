@@ -72,19 +72,31 @@ wrk_run() { # name script [wrk args...]
   local name=$1 script=$2; shift 2
   say "$name"
   load
-  local before
+  local before switches
   before=$(cpu)
+  switches=$(ctxt)
   echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency -s bench/$script $* $BASE"
   # RESULT's rate counts the answers after every thread started (bench/common.lua); wrk's own
   # Requests/sec also counts those the first threads got while a later one still loaded.
   rm -f "$TMP/ready"
   BENCH_DIR=$ROOT/bench BENCH_TENANT=$TENANT BENCH_KEY=$KEY BENCH_IDS=$TMP/ids.txt BENCH_READY=$TMP/ready \
     BENCH_THREADS=$THREADS BENCH_SHOPIFY=${SHOPIFY_FILE:-} \
-    /usr/bin/time -f 'wrk (client) CPU: %U s user + %S s system' wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$ROOT/bench/$script" "$@" "$BASE"
-  printf 'server CPU: %s in this run\n' "$(awk -v a="$(cpu)" -v b="$before" 'BEGIN {printf "%.1f s", a - b}')"
+    /usr/bin/time -f 'wrk (client) CPU: %U s user + %S s system' wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$ROOT/bench/$script" "$@" "$BASE" \
+    | tee "$TMP/wrk.txt"
+  # Per answer (RESULT's requests plus the early ones): what a rate cannot show on a VM whose
+  # speed drifts from run to run. Switches are summed over the server's threads alive at both
+  # ends (a blocking thread that exits takes its count with it).
+  awk -v a="$(cpu)" -v b="$before" -v s1="$(ctxt)" -v s0="$switches" '/^RESULT/ {
+      for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+      n = f["requests"] + f["early"] }
+    END { printf "server CPU: %.1f s in this run", a - b
+      if (n > 0) printf "; per answer: %.1f µs of CPU, %.2f context switches", (a - b) * 1e6 / n, (s1 - s0) / n
+      print "" }' "$TMP/wrk.txt"
 }
 # The server's user+system CPU seconds so far.
-cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.1f", ($14 + $15) / hz}' "/proc/$SERVER/stat"; }
+cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$SERVER/stat"; }
+# Context switches (voluntary and not) of every server thread so far.
+ctxt() { cat /proc/"$SERVER"/task/*/status 2>/dev/null | awk '/ctxt_switches/ {s += $2} END {print s + 0}'; }
 rss() { grep -E 'VmRSS|VmHWM' "/proc/$SERVER/status" | tr -s ' \t' ' ' | paste -sd' '; }
 
 echo "kith: $KITH ($(git -C "$ROOT" rev-parse --short HEAD)), $(nproc) cores, $(date -u +%FT%TZ)"
