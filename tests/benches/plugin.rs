@@ -10,9 +10,9 @@
 //! - `rfm_score_native`: the same scorer's logic compiled natively and called through the SDK's
 //!   test harness (no sandbox, no serialization), on the same customer (the same purchase
 //!   aggregate), parsing the configuration and decoding the model on every call as the component
-//!   does: the baseline for "the scoring step at most 3x native". Compare it with `rfm_score` (the whole sandboxed call)
-//!   and with `rfm_score` minus `trivial_score_fresh_instance` (the step without the fixed cost
-//!   of a fresh instance).
+//!   does: the baseline for "the scoring step at most 3x native". Compare it with `rfm_score`
+//!   (the whole sandboxed call) and with `rfm_score` minus `trivial_score_fresh_instance` (the
+//!   step without the fixed cost of a fresh instance).
 //! - `shopify_orders_create`, `woocommerce_order_created`: one signed webhook through the commerce
 //!   hook, on the realistic fixtures of `tests/data/commerce/` (signature check, JSON parsing,
 //!   actions validated by the host); `..._verified`: the same as Kith's server calls it after
