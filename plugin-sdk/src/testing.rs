@@ -665,16 +665,18 @@ mod tests {
         assert!(view.recent_interactions.iter().all(|i| !i.id.is_empty()));
     }
 
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     /// Declares that it reads the two newest interactions, and counts its manifest's builds.
     struct TwoRecent;
 
-    static MANIFESTS_BUILT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    static MANIFESTS_BUILT: AtomicUsize = AtomicUsize::new(0);
 
     impl Plugin for TwoRecent {
         type Config = crate::NoConfig;
 
         fn manifest() -> Manifest {
-            MANIFESTS_BUILT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            MANIFESTS_BUILT.fetch_add(1, Ordering::Relaxed);
             Manifest::new("test.two-recent", "0.1.0", "Two recent").recent_interactions(2)
         }
     }
@@ -682,7 +684,7 @@ mod tests {
     #[test]
     fn customer_input_keeps_the_interactions_the_manifest_asks_for_and_builds_it_once() {
         let harness = Harness::<TwoRecent>::new("{}");
-        let built = MANIFESTS_BUILT.load(std::sync::atomic::Ordering::Relaxed);
+        let built = MANIFESTS_BUILT.load(Ordering::Relaxed);
         let view = (1..=5).fold(customer("c"), |b, day| b.purchase(day, 100, "EUR"));
         for _ in 0..3 {
             let input = harness.customer_input(view.clone().build());
@@ -701,10 +703,7 @@ mod tests {
                 Some(5)
             );
         }
-        assert_eq!(
-            MANIFESTS_BUILT.load(std::sync::atomic::Ordering::Relaxed),
-            built
-        );
+        assert_eq!(MANIFESTS_BUILT.load(Ordering::Relaxed), built);
     }
 
     #[test]

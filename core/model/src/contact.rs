@@ -688,20 +688,13 @@ impl Phone {
                 ));
             }
         };
-        let fast = if international {
+        let parsed = if international {
             parse_international(&digits)
+                .or_else(|| rlibphonenumber::PhoneNumber::parse(format!("+{digits}"), region).ok())
         } else {
-            None
+            rlibphonenumber::PhoneNumber::parse(&digits, region).ok()
         };
-        let number = fast
-            .or_else(|| {
-                let text = if international {
-                    format!("+{digits}")
-                } else {
-                    digits
-                };
-                rlibphonenumber::PhoneNumber::parse(&text, region).ok()
-            })
+        let number = parsed
             .filter(|number| is_valid_number(number, country))
             .ok_or_else(|| {
                 let place = match country.filter(|_| !international) {
@@ -737,10 +730,11 @@ impl Phone {
 /// regions it is a plain run of digits (`1` in North America, `0` in Germany, `8` in Russia): a
 /// number that does not start with them cannot match it, so the rest is the national number as
 /// it stands. Any other pattern, a match, or a national number starting with `0` (which carries
-/// Italian leading zeros) goes to the full parse. `phone_parse_without_regular_expressions_
-/// agrees_with_libphonenumber` checks both on every region's example numbers and on random
-/// digits behind every calling code. A `+1 613` number in Canada is validated in 2 µs instead
-/// of 12 (`cargo bench -p kith-model --bench phone`, bench/README.md).
+/// Italian leading zeros) goes to the full parse. The test
+/// `phone_parse_without_regular_expressions_agrees_with_libphonenumber` checks both on every
+/// region's example numbers and on random digits behind every calling code. A `+1 613` number
+/// in Canada is validated in 2 µs instead of 12 (`cargo bench -p kith-model --bench phone`,
+/// bench/README.md).
 pub(crate) fn parse_international(digits: &str) -> Option<rlibphonenumber::PhoneNumber> {
     use rlibphonenumber::interfaces::AsOriginal as _;
     // The steps of the parse itself, public on the crate's inner utility.
